@@ -1,0 +1,1 @@
+//! tracehunt-attack (placeholder, being built).

@@ -1,0 +1,1 @@
+//! tracehunt-attribution (placeholder, being built).

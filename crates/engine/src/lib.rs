@@ -1,0 +1,1 @@
+//! tracehunt-engine (placeholder, being built).

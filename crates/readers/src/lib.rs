@@ -1,0 +1,1 @@
+//! tracehunt-readers (placeholder, being built).

@@ -1,0 +1,1 @@
+//! tracehunt-report (placeholder, being built).

@@ -1,0 +1,1 @@
+//! tracehunt-sigma (placeholder, being built).
