@@ -1,0 +1,879 @@
+//! Rules → immutable [`Ruleset`].
+
+use crate::matcher::{Cond, Det, FieldId, Item, Matcher, NumOp, RefMode, StrOp, TimePart};
+use base64::Engine as _;
+use regex::{Regex, RegexBuilder};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use tracehunt_sigma::ast::{
+    ConditionExpr, Detection, DetectionItem, Level, Modifier, Quantifier, SelectorPattern,
+    SigmaString, SigmaValue, SpecialChar, StringPart,
+};
+use tracehunt_sigma::{Code, Diagnostic, LogsourceMap, RuleDoc, Source};
+
+/// Compile-time settings.
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    /// Logsource → event-source mapping (default: the built-in Windows map).
+    pub logsources: LogsourceMap,
+    /// Values for `expand` placeholders: `%name%` → values (Sigma
+    /// placeholder convention; SigmaHQ `rules-placeholder`). A placeholder
+    /// without values makes its item never match (diagnostic `TH011`).
+    pub placeholders: HashMap<String, Vec<String>>,
+    /// Upper bound on one compiled regex (bytes of the `regex` crate's
+    /// program); a larger one is rejected with `TH006`. Default 16 MiB.
+    pub regex_size_limit: usize,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            logsources: LogsourceMap::builtin(),
+            placeholders: HashMap::new(),
+            regex_size_limit: 16 << 20,
+        }
+    }
+}
+
+/// What a detection reports about the rule that fired: its Sigma metadata
+/// plus the ATT&CK ids parsed from its tags.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleMeta {
+    /// Sigma `id` (UUID), or the title when the rule has no id.
+    pub id: String,
+    /// Sigma `title`.
+    pub title: String,
+    /// Sigma `level` as a lower-case word; `informational` when absent.
+    pub level: &'static str,
+    /// Numeric rank of `level`: informational 0 … critical 4.
+    pub level_rank: u8,
+    /// Sigma `status`, lower-case, when present.
+    pub status: Option<String>,
+    /// Sigma `description`.
+    pub description: Option<String>,
+    /// Sigma `author`.
+    pub author: Option<String>,
+    /// All tags as written.
+    pub tags: Vec<String>,
+    /// ATT&CK technique ids from `attack.tNNNN[.NNN]` tags, upper-case (`T1059.001`).
+    pub techniques: Vec<String>,
+    /// ATT&CK tactic names from other `attack.*` tags (`execution`, `lateral-movement`…).
+    pub tactics: Vec<String>,
+    /// ATT&CK intrusion-set ids from `attack.gNNNN` tags (`G0009`).
+    pub groups: Vec<String>,
+    /// ATT&CK software ids from `attack.sNNNN` tags (`S0002`).
+    pub software: Vec<String>,
+    /// The rule file label and 1-based line it was loaded from.
+    pub file: String,
+    /// 1-based line of the rule in `file`.
+    pub line: u32,
+    /// False when the logsource is not mapped: the rule never runs.
+    pub active: bool,
+}
+
+pub(crate) struct CompiledRule {
+    pub(crate) dets: Vec<Det>,
+    pub(crate) cond: Cond,
+}
+
+/// One distinct event source across all rules, with field renames
+/// resolved to interned ids.
+pub(crate) struct CompiledSource {
+    pub(crate) channels: Vec<String>,
+    pub(crate) event_ids: Vec<u32>,
+    pub(crate) remap: HashMap<FieldId, FieldId>,
+    /// Rules (indices) that apply to events of this source, ascending.
+    pub(crate) rules: Vec<u32>,
+}
+
+/// An immutable, compiled rule set: `Send + Sync`, shared by all scanners.
+///
+/// Rule indices (`usize`) are stable for the life of the set and follow the
+/// order the rules were given in (duplicates by id dropped).
+pub struct Ruleset {
+    pub(crate) meta: Vec<RuleMeta>,
+    pub(crate) rules: Vec<CompiledRule>,
+    pub(crate) sources: Vec<CompiledSource>,
+    pub(crate) names: HashMap<String, FieldId>,
+    pub(crate) name_count: usize,
+}
+
+impl std::fmt::Debug for Ruleset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ruleset")
+            .field("rules", &self.meta.len())
+            .field("sources", &self.sources.len())
+            .finish()
+    }
+}
+
+impl Ruleset {
+    /// Number of rules (active and inactive).
+    pub fn len(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// True when there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_empty()
+    }
+
+    /// Number of rules that can run (logsource mapped).
+    pub fn active_len(&self) -> usize {
+        self.meta.iter().filter(|m| m.active).count()
+    }
+
+    /// Metadata of rule `i`. Panics if `i >= len()`.
+    pub fn rule(&self, i: usize) -> &RuleMeta {
+        &self.meta[i]
+    }
+
+    /// All rule metadata in index order.
+    pub fn rules(&self) -> &[RuleMeta] {
+        &self.meta
+    }
+
+    /// Index of the rule with this Sigma id.
+    pub fn find(&self, id: &str) -> Option<usize> {
+        self.meta.iter().position(|m| m.id == id)
+    }
+}
+
+struct Interner {
+    names: HashMap<String, FieldId>,
+}
+
+impl Interner {
+    fn id(&mut self, name: &str) -> FieldId {
+        let key = name.to_ascii_lowercase();
+        let n = self.names.len() as FieldId;
+        *self.names.entry(key).or_insert(n)
+    }
+}
+
+type CErr = (Code, String);
+
+/// Compiles rules into a [`Ruleset`].
+///
+/// Partial success: each rule that cannot be compiled becomes a
+/// [`Diagnostic`] and is left out; rules whose logsource is not mapped are
+/// kept inactive with a `TH010` warning; a second rule with an id already
+/// seen is dropped with `TH013`.
+pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut interner = Interner {
+        names: HashMap::new(),
+    };
+    let mut meta = Vec::new();
+    let mut rules = Vec::new();
+    let mut seen_ids = HashSet::new();
+    // Distinct sources, keyed by their content.
+    let mut source_keys: BTreeMap<String, usize> = BTreeMap::new();
+    let mut sources: Vec<CompiledSource> = Vec::new();
+
+    for doc in docs {
+        let r = &doc.rule;
+        let id = r.id.clone().unwrap_or_else(|| r.title.clone());
+        let label = Some(id.clone());
+        if !seen_ids.insert(id.clone()) {
+            diags.push(
+                Diagnostic::new(
+                    Code::DuplicateId,
+                    &doc.file,
+                    Some(doc.line),
+                    "a rule with this id was already loaded; this copy is skipped",
+                )
+                .with_rule(label),
+            );
+            continue;
+        }
+        let mut warn = Vec::new();
+        let compiled = compile_rule(r, opts, &mut interner, &mut warn);
+        let compiled = match compiled {
+            Ok(c) => c,
+            Err((code, msg)) => {
+                diags.push(Diagnostic::new(code, &doc.file, Some(doc.line), msg).with_rule(label));
+                continue;
+            }
+        };
+        for (code, msg) in warn {
+            diags.push(Diagnostic::new(code, &doc.file, Some(doc.line), msg).with_rule(label.clone()));
+        }
+        let idx = rules.len() as u32;
+        let resolved = opts.logsources.resolve(&r.logsource);
+        let active = resolved.is_some();
+        match resolved {
+            Some(srcs) => {
+                for s in srcs {
+                    let si = source_index(s, &mut source_keys, &mut sources, &mut interner);
+                    if sources[si].rules.last() != Some(&idx) {
+                        sources[si].rules.push(idx);
+                    }
+                }
+            }
+            None => diags.push(
+                Diagnostic::new(
+                    Code::UnmappedLogsource,
+                    &doc.file,
+                    Some(doc.line),
+                    format!(
+                        "logsource (product: {}, category: {}, service: {}) is not mapped to any event source; the rule is loaded but never evaluated",
+                        r.logsource.product.as_deref().unwrap_or("-"),
+                        r.logsource.category.as_deref().unwrap_or("-"),
+                        r.logsource.service.as_deref().unwrap_or("-"),
+                    ),
+                )
+                .with_rule(label),
+            ),
+        }
+        meta.push(rule_meta(&doc, id, active));
+        rules.push(compiled);
+    }
+    let name_count = interner.names.len();
+    (
+        Ruleset {
+            meta,
+            rules,
+            sources,
+            names: interner.names,
+            name_count,
+        },
+        diags,
+    )
+}
+
+fn source_index(
+    s: &Source,
+    keys: &mut BTreeMap<String, usize>,
+    sources: &mut Vec<CompiledSource>,
+    interner: &mut Interner,
+) -> usize {
+    let key = format!("{:?}", s);
+    if let Some(&i) = keys.get(&key) {
+        return i;
+    }
+    let remap = s
+        .field_map
+        .iter()
+        .map(|(from, to)| (interner.id(from), interner.id(to)))
+        .collect();
+    sources.push(CompiledSource {
+        channels: s.channels.iter().map(|c| c.to_ascii_lowercase()).collect(),
+        event_ids: s.event_ids.clone(),
+        remap,
+        rules: Vec::new(),
+    });
+    keys.insert(key, sources.len() - 1);
+    sources.len() - 1
+}
+
+fn rule_meta(doc: &RuleDoc, id: String, active: bool) -> RuleMeta {
+    let r = &doc.rule;
+    let (level, level_rank) = match r.level {
+        Some(Level::Critical) => ("critical", 4),
+        Some(Level::High) => ("high", 3),
+        Some(Level::Medium) => ("medium", 2),
+        Some(Level::Low) => ("low", 1),
+        Some(Level::Informational) | None => ("informational", 0),
+    };
+    let mut techniques = Vec::new();
+    let mut tactics = Vec::new();
+    let mut groups = Vec::new();
+    let mut software = Vec::new();
+    for t in &r.tags {
+        let Some(rest) = t.to_ascii_lowercase().strip_prefix("attack.").map(str::to_owned) else {
+            continue;
+        };
+        let digits = |s: &str| s.len() > 1 && s[1..].chars().all(|c| c.is_ascii_digit() || c == '.');
+        if rest.starts_with('t') && digits(&rest) {
+            techniques.push(rest.to_ascii_uppercase());
+        } else if rest.starts_with('g') && digits(&rest) {
+            groups.push(rest.to_ascii_uppercase());
+        } else if rest.starts_with('s') && digits(&rest) {
+            software.push(rest.to_ascii_uppercase());
+        } else {
+            tactics.push(rest);
+        }
+    }
+    RuleMeta {
+        id,
+        title: r.title.clone(),
+        level,
+        level_rank,
+        status: r.status.map(|s| format!("{s:?}").to_ascii_lowercase()),
+        description: r.description.clone(),
+        author: r.author.clone(),
+        tags: r.tags.clone(),
+        techniques,
+        tactics,
+        groups,
+        software,
+        file: doc.file.clone(),
+        line: doc.line,
+        active,
+    }
+}
+
+fn compile_rule(
+    r: &tracehunt_sigma::ast::SigmaRule,
+    opts: &CompileOptions,
+    interner: &mut Interner,
+    warn: &mut Vec<CErr>,
+) -> Result<CompiledRule, CErr> {
+    // Stable order of named detections: sorted by name.
+    let mut names: Vec<&String> = r.detection.named.keys().collect();
+    names.sort();
+    let mut dets = Vec::with_capacity(names.len());
+    for n in &names {
+        let d = compile_det(&r.detection.named[*n], opts, interner, warn)
+            .map_err(|(c, m)| (c, format!("selection `{n}`: {m}")))?;
+        dets.push(d);
+    }
+    if r.detection.conditions.is_empty() {
+        return Err((Code::Condition, "detection has no condition".into()));
+    }
+    let mut conds = Vec::new();
+    for c in &r.detection.conditions {
+        conds.push(compile_cond(c, &names)?);
+    }
+    let cond = if conds.len() == 1 {
+        conds.pop().expect("one condition")
+    } else {
+        Cond::Or(conds)
+    };
+    Ok(CompiledRule { dets, cond })
+}
+
+fn compile_cond(c: &ConditionExpr, names: &[&String]) -> Result<Cond, CErr> {
+    Ok(match c {
+        ConditionExpr::And(v) => Cond::And(v.iter().map(|c| compile_cond(c, names)).collect::<Result<_, _>>()?),
+        ConditionExpr::Or(v) => Cond::Or(v.iter().map(|c| compile_cond(c, names)).collect::<Result<_, _>>()?),
+        ConditionExpr::Not(c) => Cond::Not(Box::new(compile_cond(c, names)?)),
+        ConditionExpr::Identifier(id) => match names.iter().position(|n| *n == id) {
+            Some(i) => Cond::Det(i),
+            None => {
+                return Err((
+                    Code::Condition,
+                    format!("condition names `{id}`, which is not a selection of this rule"),
+                ))
+            }
+        },
+        ConditionExpr::Selector { quantifier, pattern } => {
+            let idx: Vec<usize> = names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| match pattern {
+                    SelectorPattern::Them => !n.starts_with('_'),
+                    SelectorPattern::Pattern(p) => glob_name(p, n),
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if idx.is_empty() {
+                return Err((
+                    Code::Condition,
+                    format!("`{quantifier} of {pattern}` matches no selection of this rule"),
+                ));
+            }
+            match quantifier {
+                Quantifier::All => Cond::And(idx.into_iter().map(Cond::Det).collect()),
+                Quantifier::Any => Cond::AtLeast(1, idx),
+                Quantifier::Count(n) => Cond::AtLeast((*n).max(1) as usize, idx),
+            }
+        }
+    })
+}
+
+/// Matches a selection name against a condition pattern with `*` wildcards.
+fn glob_name(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let mut rest = name;
+    for (i, p) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(p) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(p);
+        } else {
+            match rest.find(p) {
+                Some(k) => rest = &rest[k + p.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+fn compile_det(
+    d: &Detection,
+    opts: &CompileOptions,
+    interner: &mut Interner,
+    warn: &mut Vec<CErr>,
+) -> Result<Det, CErr> {
+    Ok(match d {
+        Detection::AllOf(items) => Det::AllOf(
+            items
+                .iter()
+                .map(|i| compile_item(i, opts, interner, warn))
+                .collect::<Result<_, _>>()?,
+        ),
+        Detection::AnyOf(ds) => Det::AnyOf(
+            ds.iter()
+                .map(|d| compile_det(d, opts, interner, warn))
+                .collect::<Result<_, _>>()?,
+        ),
+        Detection::And(ds) => Det::And(
+            ds.iter()
+                .map(|d| compile_det(d, opts, interner, warn))
+                .collect::<Result<_, _>>()?,
+        ),
+        Detection::Keywords(vals) => {
+            let item = DetectionItem {
+                field: tracehunt_sigma::ast::FieldSpec::new(None, Vec::new()),
+                values: vals.clone(),
+            };
+            Det::AllOf(vec![compile_item(&item, opts, interner, warn)?])
+        }
+        Detection::ArrayMatch { field, .. } => {
+            return Err((
+                Code::Unsupported,
+                format!("array matching on `{field}` (Sigma v3 array selectors) is not supported"),
+            ))
+        }
+        Detection::Conditional { .. } => {
+            return Err((
+                Code::Unsupported,
+                "nested array-block conditions are not supported".into(),
+            ))
+        }
+    })
+}
+
+/// Lowers one `field|modifiers: values` item.
+fn compile_item(
+    item: &DetectionItem,
+    opts: &CompileOptions,
+    interner: &mut Interner,
+    warn: &mut Vec<CErr>,
+) -> Result<Item, CErr> {
+    let mods = &item.field.modifiers;
+    let has = |m: Modifier| mods.contains(&m);
+    let field = item.field.name.as_deref().map(|n| interner.id(n));
+
+    if has(Modifier::Exists) {
+        let Some(field) = field else {
+            return Err((Code::InvalidValue, "`exists` needs a field name".into()));
+        };
+        let want = match item.values.as_slice() {
+            [SigmaValue::Bool(b)] => *b,
+            [SigmaValue::String(s)] if s.original.eq_ignore_ascii_case("true") => true,
+            [SigmaValue::String(s)] if s.original.eq_ignore_ascii_case("false") => false,
+            _ => return Err((Code::InvalidValue, "`exists` takes a single true/false value".into())),
+        };
+        return Ok(Item::Exists { field, want });
+    }
+
+    let cased = has(Modifier::Cased);
+    let num_op = if has(Modifier::Gt) {
+        Some(NumOp::Gt)
+    } else if has(Modifier::Gte) {
+        Some(NumOp::Gte)
+    } else if has(Modifier::Lt) {
+        Some(NumOp::Lt)
+    } else if has(Modifier::Lte) {
+        Some(NumOp::Lte)
+    } else {
+        None
+    };
+    let time_part = [
+        (Modifier::Minute, TimePart::Minute),
+        (Modifier::Hour, TimePart::Hour),
+        (Modifier::Day, TimePart::Day),
+        (Modifier::Week, TimePart::Week),
+        (Modifier::Month, TimePart::Month),
+        (Modifier::Year, TimePart::Year),
+    ]
+    .into_iter()
+    .find(|(m, _)| has(*m))
+    .map(|(_, p)| p);
+
+    let mut matchers = Vec::new();
+    for v in &item.values {
+        if let Some(part) = time_part {
+            let n = number_of(v).ok_or((Code::InvalidValue, format!("time modifier needs a number, got `{v}`")))?;
+            matchers.push(Matcher::Time {
+                part,
+                op: num_op.unwrap_or(NumOp::Eq),
+                n,
+            });
+            continue;
+        }
+        if let Some(op) = num_op {
+            let n = number_of(v).ok_or((Code::InvalidValue, format!("numeric comparison needs a number, got `{v}`")))?;
+            matchers.push(Matcher::Num { op, n });
+            continue;
+        }
+        match v {
+            SigmaValue::Null => matchers.push(Matcher::Null),
+            SigmaValue::Bool(b) => matchers.push(Matcher::Str {
+                op: StrOp::Exact(if *b { "true" } else { "false" }.into()),
+                cased: false,
+            }),
+            SigmaValue::Integer(_) | SigmaValue::Float(_) if !has_string_mods(mods) && field.is_some() => {
+                let n = number_of(v).unwrap_or(f64::NAN);
+                // Numeric equality, falling back to text for non-numeric values.
+                matchers.push(Matcher::Num { op: NumOp::Eq, n });
+                matchers.push(Matcher::Str {
+                    op: StrOp::Exact(v.to_string().to_lowercase().into()),
+                    cased: false,
+                });
+            }
+            SigmaValue::Integer(_) | SigmaValue::Float(_) => {
+                let s = SigmaString::new(&v.to_string());
+                string_matchers(&s, mods, field.is_none(), opts, cased, &mut matchers, warn)?;
+            }
+            SigmaValue::String(s) => {
+                if has(Modifier::Re) {
+                    let mut flags = String::new();
+                    if has(Modifier::IgnoreCase) {
+                        flags.push('i');
+                    }
+                    if has(Modifier::Multiline) {
+                        flags.push('m');
+                    }
+                    if has(Modifier::DotAll) {
+                        flags.push('s');
+                    }
+                    let pat = if flags.is_empty() {
+                        s.original.clone()
+                    } else {
+                        format!("(?{flags}){}", s.original)
+                    };
+                    matchers.push(Matcher::Regex(regex(&pat, opts)?));
+                } else if has(Modifier::Cidr) {
+                    let net: ipnet::IpNet = s
+                        .original
+                        .trim()
+                        .parse()
+                        .or_else(|_| s.original.trim().parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| (Code::InvalidValue, format!("`{}` is not a CIDR network", s.original)))?;
+                    matchers.push(Matcher::Cidr(net));
+                } else if has(Modifier::FieldRef) {
+                    let mode = if has(Modifier::Contains) {
+                        RefMode::Contains
+                    } else if has(Modifier::StartsWith) {
+                        RefMode::Starts
+                    } else if has(Modifier::EndsWith) {
+                        RefMode::Ends
+                    } else {
+                        RefMode::Exact
+                    };
+                    matchers.push(Matcher::FieldRef {
+                        other: interner.id(&s.original),
+                        mode,
+                        cased,
+                    });
+                } else {
+                    string_matchers(s, mods, field.is_none(), opts, cased, &mut matchers, warn)?;
+                }
+            }
+        }
+    }
+    Ok(Item::Values {
+        field,
+        matchers,
+        all: has(Modifier::All),
+        negate: has(Modifier::Neq),
+    })
+}
+
+fn has_string_mods(mods: &[Modifier]) -> bool {
+    mods.iter().any(|m| {
+        matches!(
+            m,
+            Modifier::Contains
+                | Modifier::StartsWith
+                | Modifier::EndsWith
+                | Modifier::Base64
+                | Modifier::Base64Offset
+                | Modifier::WindAsh
+                | Modifier::Wide
+                | Modifier::Utf16be
+                | Modifier::Utf16
+                | Modifier::Cased
+        )
+    })
+}
+
+fn number_of(v: &SigmaValue) -> Option<f64> {
+    match v {
+        SigmaValue::Integer(i) => Some(*i as f64),
+        SigmaValue::Float(f) => Some(*f),
+        SigmaValue::String(s) => s.original.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn regex(pat: &str, opts: &CompileOptions) -> Result<Regex, CErr> {
+    RegexBuilder::new(pat)
+        .size_limit(opts.regex_size_limit)
+        .build()
+        .map_err(|e| (Code::InvalidValue, format!("bad regular expression `{pat}`: {e}")))
+}
+
+/// A Sigma string as a sequence of literal text and wildcards.
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Lit(String),
+    Star,
+    One,
+}
+
+fn tokens(s: &SigmaString) -> Vec<Tok> {
+    s.parts
+        .iter()
+        .map(|p| match p {
+            StringPart::Plain(t) => Tok::Lit(t.clone()),
+            StringPart::Special(SpecialChar::WildcardMulti) => Tok::Star,
+            StringPart::Special(SpecialChar::WildcardSingle) => Tok::One,
+        })
+        .collect()
+}
+
+fn lit_text(toks: &[Tok]) -> Option<String> {
+    let mut s = String::new();
+    for t in toks {
+        match t {
+            Tok::Lit(l) => s.push_str(l),
+            _ => return None,
+        }
+    }
+    Some(s)
+}
+
+/// Dash characters `windash` expands to (Sigma modifiers appendix:
+/// `-`, `/`, en dash, em dash, horizontal bar).
+const WINDASH: [char; 5] = ['-', '/', '\u{2013}', '\u{2014}', '\u{2015}'];
+
+/// `windash`: every `-` or `/` that starts a word (preceded by start or a
+/// non-word character, followed by a word character — pySigma's
+/// `\B[-/]\b`) is replaced, all at once, by each dash character.
+fn windash(toks: &[Tok]) -> Vec<Vec<Tok>> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    WINDASH
+        .iter()
+        .map(|&d| {
+            let mut out = Vec::new();
+            // Track the previous char across tokens (wildcards count as non-word).
+            let mut prev: Option<char> = None;
+            for (ti, t) in toks.iter().enumerate() {
+                match t {
+                    Tok::Lit(l) => {
+                        let chars: Vec<char> = l.chars().collect();
+                        let mut s = String::new();
+                        for (i, &c) in chars.iter().enumerate() {
+                            let next = chars.get(i + 1).copied().or_else(|| match toks.get(ti + 1) {
+                                Some(Tok::Lit(n)) => n.chars().next(),
+                                _ => None,
+                            });
+                            let starts_word = (c == '-' || c == '/')
+                                && !prev.is_some_and(is_word)
+                                && next.is_some_and(is_word);
+                            s.push(if starts_word { d } else { c });
+                            prev = Some(c);
+                        }
+                        out.push(Tok::Lit(s));
+                    }
+                    other => {
+                        prev = Some(' ');
+                        out.push(other.clone());
+                    }
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+fn encode_text(text: &str, mods: &[Modifier]) -> Vec<u8> {
+    if mods.contains(&Modifier::Wide) {
+        text.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+    } else if mods.contains(&Modifier::Utf16be) {
+        text.encode_utf16().flat_map(|u| u.to_be_bytes()).collect()
+    } else if mods.contains(&Modifier::Utf16) {
+        let mut v = vec![0xFF, 0xFE];
+        v.extend(text.encode_utf16().flat_map(|u| u.to_le_bytes()));
+        v
+    } else {
+        text.as_bytes().to_vec()
+    }
+}
+
+/// `base64offset` (Sigma modifiers appendix; pySigma): the three encodings
+/// of the value at byte offsets 0, 1, 2, with the characters that depend on
+/// the unknown neighbouring bytes cut off.
+fn base64_offsets(bytes: &[u8]) -> Vec<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let start = [0usize, 2, 3];
+    let end = [0usize, 3, 2];
+    (0..3)
+        .map(|i| {
+            let mut buf = vec![b' '; i];
+            buf.extend_from_slice(bytes);
+            let enc = b64.encode(&buf);
+            let cut_end = end[(bytes.len() + i) % 3];
+            let e = enc.len().saturating_sub(cut_end);
+            enc.get(start[i]..e).unwrap_or("").to_owned()
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn string_matchers(
+    s: &SigmaString,
+    mods: &[Modifier],
+    keyword: bool,
+    opts: &CompileOptions,
+    cased: bool,
+    out: &mut Vec<Matcher>,
+    warn: &mut Vec<CErr>,
+) -> Result<(), CErr> {
+    let has = |m: Modifier| mods.contains(&m);
+    let mut variants: Vec<Vec<Tok>> = vec![tokens(s)];
+
+    if has(Modifier::Expand) {
+        variants = expand(&s.original, opts, warn);
+        if variants.is_empty() {
+            out.push(Matcher::Never);
+            return Ok(());
+        }
+    }
+    if has(Modifier::WindAsh) {
+        variants = variants.iter().flat_map(|v| windash(v)).collect();
+    }
+    let encoded = has(Modifier::Base64) || has(Modifier::Base64Offset);
+    if encoded {
+        let mut enc = Vec::new();
+        for v in &variants {
+            let text = lit_text(v).ok_or((
+                Code::InvalidValue,
+                "base64/base64offset values cannot contain wildcards".to_string(),
+            ))?;
+            let bytes = encode_text(&text, mods);
+            if has(Modifier::Base64Offset) {
+                enc.extend(base64_offsets(&bytes));
+            } else {
+                enc.push(base64::engine::general_purpose::STANDARD.encode(&bytes));
+            }
+        }
+        variants = enc.into_iter().map(|e| vec![Tok::Lit(e)]).collect();
+    }
+    for mut v in variants {
+        let contains = has(Modifier::Contains) || keyword;
+        if contains || has(Modifier::StartsWith) {
+            if contains && v.first() != Some(&Tok::Star) {
+                v.insert(0, Tok::Star);
+            }
+            if v.last() != Some(&Tok::Star) {
+                v.push(Tok::Star);
+            }
+        } else if has(Modifier::EndsWith) && v.first() != Some(&Tok::Star) {
+            v.insert(0, Tok::Star);
+        }
+        out.push(str_matcher(v, cased, opts)?);
+    }
+    Ok(())
+}
+
+/// Keyword-style values with no field: `item.field.name == None` goes through
+/// the same path; callers wrap keywords in `*…*` (see [`compile_item`]).
+fn str_matcher(mut v: Vec<Tok>, cased: bool, opts: &CompileOptions) -> Result<Matcher, CErr> {
+    let fold = |s: &str| if cased { s.to_owned() } else { s.to_lowercase() };
+    // Collapse runs of stars.
+    v.dedup_by(|a, b| *a == Tok::Star && *b == Tok::Star);
+    let op = match v.as_slice() {
+        [] => StrOp::Exact("".into()),
+        [Tok::Star] => StrOp::Any,
+        [Tok::Lit(l)] => StrOp::Exact(fold(l).into()),
+        [Tok::Star, Tok::Lit(l), Tok::Star] => StrOp::Contains(fold(l).into()),
+        [Tok::Lit(l), Tok::Star] => StrOp::Starts(fold(l).into()),
+        [Tok::Star, Tok::Lit(l)] => StrOp::Ends(fold(l).into()),
+        toks => {
+            let mut pat = String::from(if cased { "(?s)^" } else { "(?si)^" });
+            for t in toks {
+                match t {
+                    Tok::Lit(l) => pat.push_str(&regex::escape(&fold(l))),
+                    Tok::Star => pat.push_str(".*"),
+                    Tok::One => pat.push('.'),
+                }
+            }
+            pat.push('$');
+            StrOp::Glob(regex(&pat, opts)?)
+        }
+    };
+    Ok(Matcher::Str { op, cased })
+}
+
+/// `expand`: replaces `%name%` placeholders with their configured values.
+/// Returns no variants (and a `TH011` warning) when a placeholder is unknown.
+fn expand(original: &str, opts: &CompileOptions, warn: &mut Vec<CErr>) -> Vec<Vec<Tok>> {
+    let mut outs = vec![String::new()];
+    let mut rest = original;
+    while let Some(start) = rest.find('%') {
+        let Some(len) = rest[start + 1..].find('%') else {
+            break;
+        };
+        let name = &rest[start + 1..start + 1 + len];
+        let Some(vals) = opts.placeholders.get(name).filter(|v| !v.is_empty()) else {
+            warn.push((
+                Code::UnresolvedPlaceholder,
+                format!("placeholder `%{name}%` has no value (pass --placeholders FILE); the item never matches"),
+            ));
+            return Vec::new();
+        };
+        let prefix = &rest[..start];
+        outs = outs
+            .iter()
+            .flat_map(|o| vals.iter().map(move |v| format!("{o}{prefix}{v}")))
+            .collect();
+        rest = &rest[start + 2 + len..];
+    }
+    outs.into_iter()
+        .map(|o| tokens(&SigmaString::new(&format!("{o}{rest}"))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64offset_matches_pysigma_vectors() {
+        // Values from the Sigma modifiers appendix / pySigma tests for "/bin/bash".
+        let v = base64_offsets(b"/bin/bash");
+        assert_eq!(v, ["L2Jpbi9iYXNo", "9iaW4vYmFza", "vYmluL2Jhc2"]);
+    }
+
+    #[test]
+    fn windash_replaces_word_start_dashes_only() {
+        let v = windash(&[Tok::Lit(" -enc x-y /c".into())]);
+        let texts: Vec<String> = v.iter().map(|t| lit_text(t).unwrap()).collect();
+        assert_eq!(texts[0], " -enc x-y /c");
+        assert_eq!(texts[1], " /enc x-y /c");
+        assert_eq!(texts[2], " \u{2013}enc x-y \u{2013}c");
+        assert_eq!(texts.len(), 5);
+    }
+
+    #[test]
+    fn selection_name_globs() {
+        assert!(glob_name("selection_*", "selection_img"));
+        assert!(!glob_name("selection_*", "filter_img"));
+        assert!(glob_name("*_img", "selection_img"));
+        assert!(glob_name("sel*img", "sel_x_img"));
+        assert!(glob_name("exact", "exact"));
+    }
+}

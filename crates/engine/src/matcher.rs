@@ -1,0 +1,308 @@
+//! Compiled value matchers and detection trees, and their evaluation.
+
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
+use ipnet::IpNet;
+use regex::Regex;
+use std::net::IpAddr;
+use tracehunt_event::Value;
+
+/// Interned field-name id (index into the ruleset's name table).
+pub(crate) type FieldId = u32;
+
+/// How a literal compares against a (possibly case-folded) value.
+#[derive(Debug, Clone)]
+pub(crate) enum StrOp {
+    Exact(Box<str>),
+    Contains(Box<str>),
+    Starts(Box<str>),
+    Ends(Box<str>),
+    /// `*` alone: any present value (also empty).
+    Any,
+    /// A wildcard pattern with inner `*`/`?`, as an anchored regex.
+    Glob(Regex),
+}
+
+/// Numeric comparison operator (`gt`, `gte`, `lt`, `lte`, plain equality).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NumOp {
+    Eq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+/// Date part for the `minute`…`year` modifiers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TimePart {
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+/// Mode of a `fieldref` comparison.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RefMode {
+    Exact,
+    Contains,
+    Starts,
+    Ends,
+}
+
+/// One compiled value of a detection item.
+#[derive(Debug, Clone)]
+pub(crate) enum Matcher {
+    /// String comparison; `cased == false` means the needle is lower-case and
+    /// compares against the lower-cased value.
+    Str { op: StrOp, cased: bool },
+    /// A `re` value (Rust `regex`: linear time, no backtracking).
+    Regex(Regex),
+    /// A number: compares numerically when the value is numeric, otherwise
+    /// (for `Eq`) textually.
+    Num { op: NumOp, n: f64 },
+    /// `cidr`: the value parses as an IP inside the network.
+    Cidr(IpNet),
+    /// `null`: the field is absent or empty.
+    Null,
+    /// `fieldref`: compare against another field of the same event.
+    FieldRef {
+        other: FieldId,
+        mode: RefMode,
+        cased: bool,
+    },
+    /// Time-part modifiers: the value parsed as a timestamp.
+    Time { part: TimePart, op: NumOp, n: f64 },
+    /// Never matches (e.g. an `expand` placeholder without a value).
+    Never,
+}
+
+/// A compiled `field|modifiers: values` item.
+#[derive(Debug, Clone)]
+pub(crate) enum Item {
+    /// Field (or `None` = keyword search over every field) with values: OR
+    /// over values, or AND when `all`. `neq` negates the whole item.
+    Values {
+        field: Option<FieldId>,
+        matchers: Vec<Matcher>,
+        all: bool,
+        negate: bool,
+    },
+    /// `field|exists: bool`.
+    Exists { field: FieldId, want: bool },
+}
+
+/// A compiled named detection (search identifier).
+#[derive(Debug, Clone)]
+pub(crate) enum Det {
+    /// A map: every item must match.
+    AllOf(Vec<Item>),
+    /// A list of maps: any must match.
+    AnyOf(Vec<Det>),
+    /// Conjunction of blocks.
+    And(Vec<Det>),
+}
+
+/// A compiled condition over the rule's named detections.
+#[derive(Debug, Clone)]
+pub(crate) enum Cond {
+    Det(usize),
+    Not(Box<Cond>),
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+    /// `N of pattern`: at least `n` of the listed detections.
+    AtLeast(usize, Vec<usize>),
+}
+
+/// Per-event view the matchers evaluate against: field positions by
+/// interned id and case-folded values computed at most once.
+pub(crate) trait EventView {
+    /// Positions of field `id` in the event (possibly empty).
+    fn positions(&self, id: FieldId) -> &[u32];
+    /// Every field position.
+    fn all_positions(&self) -> std::ops::Range<u32>;
+    /// The raw value at a position.
+    fn value(&self, pos: u32) -> &Value;
+    /// The value's text at a position, as is.
+    fn text(&mut self, pos: u32) -> &str;
+    /// The value's text at a position, lower-cased.
+    fn lower(&mut self, pos: u32) -> &str;
+}
+
+fn str_op(op: &StrOp, s: &str) -> bool {
+    match op {
+        StrOp::Exact(n) => s == &**n,
+        StrOp::Contains(n) => s.contains(&**n),
+        StrOp::Starts(n) => s.starts_with(&**n),
+        StrOp::Ends(n) => s.ends_with(&**n),
+        StrOp::Any => true,
+        StrOp::Glob(re) => re.is_match(s),
+    }
+}
+
+fn num_cmp(op: NumOp, v: f64, n: f64) -> bool {
+    match op {
+        NumOp::Eq => v == n,
+        NumOp::Gt => v > n,
+        NumOp::Gte => v >= n,
+        NumOp::Lt => v < n,
+        NumOp::Lte => v <= n,
+    }
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(t.and_utc());
+        }
+    }
+    None
+}
+
+impl Matcher {
+    /// Does the value at `pos` match? (`Null` is handled by the caller.)
+    fn matches_at<V: EventView>(&self, view: &mut V, pos: u32) -> bool {
+        match self {
+            Matcher::Str { op, cased } => {
+                if let StrOp::Any = op {
+                    return true;
+                }
+                let s = if *cased { view.text(pos) } else { view.lower(pos) };
+                str_op(op, s)
+            }
+            Matcher::Regex(re) => re.is_match(view.text(pos)),
+            Matcher::Num { op, n } => {
+                let v = view.value(pos);
+                match v.as_f64() {
+                    Some(x) => num_cmp(*op, x, *n),
+                    None => false,
+                }
+            }
+            Matcher::Cidr(net) => view
+                .text(pos)
+                .trim()
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| net.contains(&ip)),
+            Matcher::Null => view.value(pos).is_null_or_empty(),
+            Matcher::FieldRef { other, mode, cased } => {
+                let others: Vec<u32> = view.positions(*other).to_vec();
+                let mine = if *cased {
+                    view.text(pos).to_owned()
+                } else {
+                    view.lower(pos).to_owned()
+                };
+                others.into_iter().any(|o| {
+                    let theirs = if *cased { view.text(o) } else { view.lower(o) };
+                    match mode {
+                        RefMode::Exact => mine == theirs,
+                        RefMode::Contains => mine.contains(theirs),
+                        RefMode::Starts => mine.starts_with(theirs),
+                        RefMode::Ends => mine.ends_with(theirs),
+                    }
+                })
+            }
+            Matcher::Time { part, op, n } => {
+                let Some(t) = parse_time(view.text(pos).trim()) else {
+                    return false;
+                };
+                let x = match part {
+                    TimePart::Minute => t.minute(),
+                    TimePart::Hour => t.hour(),
+                    TimePart::Day => t.day(),
+                    TimePart::Week => t.iso_week().week(),
+                    TimePart::Month => t.month(),
+                    TimePart::Year => t.year() as u32,
+                };
+                num_cmp(*op, f64::from(x), *n)
+            }
+            Matcher::Never => false,
+        }
+    }
+}
+
+impl Item {
+    pub(crate) fn eval<V: EventView>(&self, view: &mut V, remap: &dyn Fn(FieldId) -> FieldId) -> bool {
+        match self {
+            Item::Exists { field, want } => {
+                let id = remap(*field);
+                !view.positions(id).is_empty() == *want
+            }
+            Item::Values {
+                field,
+                matchers,
+                all,
+                negate,
+            } => {
+                let positions: Vec<u32> = match field {
+                    Some(f) => view.positions(remap(*f)).to_vec(),
+                    None => view.all_positions().collect(),
+                };
+                let one = |m: &Matcher, view: &mut V| -> bool {
+                    if let Matcher::Null = m {
+                        return positions.is_empty()
+                            || positions.iter().all(|&p| view.value(p).is_null_or_empty());
+                    }
+                    positions.iter().any(|&p| m.matches_at(view, p))
+                };
+                let r = if *all {
+                    !matchers.is_empty() && matchers.iter().all(|m| one(m, view))
+                } else {
+                    matchers.iter().any(|m| one(m, view))
+                };
+                r != *negate
+            }
+        }
+    }
+}
+
+impl Det {
+    pub(crate) fn eval<V: EventView>(&self, view: &mut V, remap: &dyn Fn(FieldId) -> FieldId) -> bool {
+        match self {
+            Det::AllOf(items) => items.iter().all(|i| i.eval(view, remap)),
+            Det::AnyOf(ds) => ds.iter().any(|d| d.eval(view, remap)),
+            Det::And(ds) => ds.iter().all(|d| d.eval(view, remap)),
+        }
+    }
+}
+
+impl Cond {
+    /// Evaluates with memoised detection results (`memo[i]`: 0 unknown,
+    /// 1 false, 2 true).
+    pub(crate) fn eval<V: EventView>(
+        &self,
+        dets: &[Det],
+        memo: &mut [u8],
+        view: &mut V,
+        remap: &dyn Fn(FieldId) -> FieldId,
+    ) -> bool {
+        let det = |i: usize, view: &mut V, memo: &mut [u8]| -> bool {
+            if memo[i] == 0 {
+                memo[i] = if dets[i].eval(view, remap) { 2 } else { 1 };
+            }
+            memo[i] == 2
+        };
+        match self {
+            Cond::Det(i) => det(*i, view, memo),
+            Cond::Not(c) => !c.eval(dets, memo, view, remap),
+            Cond::And(cs) => cs.iter().all(|c| c.eval(dets, memo, view, remap)),
+            Cond::Or(cs) => cs.iter().any(|c| c.eval(dets, memo, view, remap)),
+            Cond::AtLeast(n, is) => {
+                let mut hits = 0;
+                for &i in is {
+                    if det(i, view, memo) {
+                        hits += 1;
+                        if hits >= *n {
+                            return true;
+                        }
+                    }
+                }
+                false
+            }
+        }
+    }
+}

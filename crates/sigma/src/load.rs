@@ -1,0 +1,240 @@
+use crate::diag::{Code, Diagnostic};
+use rsigma_parser::{CorrelationRule, FilterRule, SigmaRule};
+
+/// One detection rule as loaded, with where it came from.
+#[derive(Debug, Clone)]
+pub struct RuleDoc {
+    /// The parsed rule (rsigma-parser AST).
+    pub rule: SigmaRule,
+    /// The file label the caller passed.
+    pub file: String,
+    /// 1-based line of the rule's `title:` key (its document), best effort.
+    pub line: u32,
+}
+
+/// Everything one rule file yielded.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedFile {
+    /// Detection rules that parsed.
+    pub rules: Vec<RuleDoc>,
+    /// Correlation rules that parsed (not evaluated yet; see `Code::NotEvaluated`).
+    pub correlations: Vec<CorrelationRule>,
+    /// Filter rules that parsed (not evaluated yet).
+    pub filters: Vec<FilterRule>,
+    /// Problems, one per document that could not be used, plus warnings.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Loads a rule file's raw bytes: invalid UTF-8 is a `TH001` diagnostic
+/// naming the byte offset, otherwise the same as [`load_rules`].
+pub fn load_rules_bytes(file: &str, bytes: &[u8]) -> LoadedFile {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => load_rules(file, text),
+        Err(e) => {
+            let line = 1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u32;
+            LoadedFile {
+                diagnostics: vec![Diagnostic::new(
+                    Code::YamlSyntax,
+                    file,
+                    Some(line),
+                    format!("file is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+                )],
+                ..LoadedFile::default()
+            }
+        }
+    }
+}
+
+/// Parses one Sigma YAML file (one or more `---`-separated documents, with
+/// `action: global/reset/repeat` collections) into rules and diagnostics.
+///
+/// Never fails as a whole: each unusable document becomes one
+/// [`Diagnostic`] (`TH001` YAML, `TH002` invalid rule, `TH003` unknown
+/// modifier, `TH004` condition, `TH005` unsupported construct) and the other
+/// documents still load. `file` is only used to label diagnostics.
+///
+/// Follows the Sigma specification v2 (sigmahq/sigma-specification,
+/// `specification/sigma-rules-specification.md`) through `rsigma-parser`.
+pub fn load_rules(file: &str, text: &str) -> LoadedFile {
+    let mut out = LoadedFile::default();
+    let collection = match rsigma_parser::parse_sigma_yaml(text) {
+        Ok(c) => c,
+        Err(e) => {
+            out.diagnostics.push(classify(file, text, &e.to_string()));
+            return out;
+        }
+    };
+    for err in &collection.errors {
+        out.diagnostics.push(classify(file, text, err));
+    }
+    for rule in collection.rules {
+        let line = find_line(text, &format!("title: {}", rule.title))
+            .or_else(|| find_line(text, "title:"))
+            .unwrap_or(1);
+        if let Some(d) = unsupported_condition(file, text, &rule) {
+            out.diagnostics.push(d);
+            continue;
+        }
+        out.rules.push(RuleDoc {
+            rule,
+            file: file.to_owned(),
+            line,
+        });
+    }
+    for c in collection.correlations {
+        let line = find_line(text, "correlation:");
+        out.diagnostics.push(
+            Diagnostic::new(
+                Code::NotEvaluated,
+                file,
+                line,
+                format!(
+                    "correlation rule ({}) parsed but correlation is not evaluated yet",
+                    c.correlation_type.as_str()
+                ),
+            )
+            .with_rule(c.id.clone().or_else(|| Some(c.title.clone()))),
+        );
+        out.correlations.push(c);
+    }
+    for f in collection.filters {
+        let line = find_line(text, "filter:");
+        out.diagnostics.push(
+            Diagnostic::new(
+                Code::NotEvaluated,
+                file,
+                line,
+                "filter rule parsed but filters are not applied yet",
+            )
+            .with_rule(f.id.clone().or_else(|| Some(f.title.clone()))),
+        );
+        out.filters.push(f);
+    }
+    out
+}
+
+/// The deprecated pipe aggregation (`selection | count() by X > 5`,
+/// `| near`) is rejected by name rather than as a generic parse error.
+fn unsupported_condition(file: &str, text: &str, rule: &SigmaRule) -> Option<Diagnostic> {
+    let cond = rule
+        .detection
+        .condition_strings
+        .iter()
+        .find(|c| c.contains('|'))?;
+    Some(
+        Diagnostic::new(
+            Code::Unsupported,
+            file,
+            find_line(text, "condition:"),
+            format!(
+                "deprecated pipe aggregation in condition `{cond}`: rewrite it as a Sigma correlation rule"
+            ),
+        )
+        .with_rule(rule.id.clone().or_else(|| Some(rule.title.clone()))),
+    )
+}
+
+/// Maps an rsigma-parser error string to a code and the best line we can find.
+fn classify(file: &str, text: &str, msg: &str) -> Diagnostic {
+    let lower = msg.to_ascii_lowercase();
+    let (code, line) = if lower.contains("yaml") && !lower.contains("merge") {
+        (Code::YamlSyntax, yaml_line(msg))
+    } else if let Some(m) = msg.strip_prefix("Unknown modifier '") {
+        let name = m.split('\'').next().unwrap_or("");
+        (
+            Code::UnknownModifier,
+            find_line(text, &format!("|{name}")).or_else(|| find_line(text, name)),
+        )
+    } else if lower.contains("condition") {
+        let pipe = text
+            .lines()
+            .any(|l| l.trim_start().starts_with("condition:") && l.contains(" | "));
+        let line = if pipe {
+            return Diagnostic::new(
+                Code::Unsupported,
+                file,
+                find_line(text, "condition:"),
+                format!("{msg} (deprecated pipe aggregation: rewrite as a Sigma correlation rule)"),
+            );
+        } else {
+            find_line(text, "condition:")
+        };
+        (Code::Condition, line)
+    } else if lower.contains("array") {
+        (Code::Unsupported, find_line(text, "detection:"))
+    } else {
+        (Code::InvalidRule, find_line(text, "detection:"))
+    };
+    let title = text
+        .lines()
+        .find_map(|l| l.strip_prefix("title:"))
+        .map(|t| t.trim().to_owned());
+    Diagnostic::new(code, file, line, msg).with_rule(title)
+}
+
+/// Pulls `line N` out of a YAML error message.
+fn yaml_line(msg: &str) -> Option<u32> {
+    let i = msg.find("line ")?;
+    msg[i + 5..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// 1-based line of the first line containing `needle`.
+fn find_line(text: &str, needle: &str) -> Option<u32> {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i as u32 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_modifier_names_its_line() {
+        let y = "title: t\nlogsource: {product: windows}\ndetection:\n  sel:\n    Image|nosuchmod: x\n  condition: sel\n";
+        let f = load_rules("r.yml", y);
+        assert!(f.rules.is_empty());
+        assert_eq!(f.diagnostics.len(), 1);
+        assert_eq!(f.diagnostics[0].code, Code::UnknownModifier);
+        assert_eq!(f.diagnostics[0].line, Some(5));
+    }
+
+    #[test]
+    fn bad_yaml_is_th001_with_line() {
+        let f = load_rules("r.yml", "title: t\ndetection: [\n  a: b\n");
+        assert_eq!(f.diagnostics[0].code, Code::YamlSyntax);
+        assert!(f.diagnostics[0].line.is_some());
+    }
+
+    #[test]
+    fn pipe_aggregation_is_unsupported_not_silent() {
+        let y = "title: t\nlogsource: {product: windows}\ndetection:\n  sel:\n    EventID: 4625\n  condition: sel | count() by IpAddress > 5\n";
+        let f = load_rules("r.yml", y);
+        assert!(f.rules.is_empty(), "{:?}", f.rules.len());
+        assert_eq!(f.diagnostics[0].code, Code::Unsupported, "{:?}", f.diagnostics);
+        assert_eq!(f.diagnostics[0].line, Some(6));
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported() {
+        let f = load_rules_bytes("r.yml", b"title: t\n\xff\xfe");
+        assert_eq!(f.diagnostics[0].code, Code::YamlSyntax);
+        assert_eq!(f.diagnostics[0].line, Some(2));
+    }
+
+    #[test]
+    fn one_bad_document_does_not_sink_the_file() {
+        let y = "title: good\nlogsource: {product: windows}\ndetection:\n  sel:\n    EventID: 1\n  condition: sel\n---\ntitle: bad\nlogsource: {product: windows}\ndetection:\n  sel:\n    EventID: 1\n  condition: nope and\n";
+        let f = load_rules("r.yml", y);
+        assert_eq!(f.rules.len(), 1);
+        assert_eq!(f.diagnostics.len(), 1);
+        assert_eq!(f.diagnostics[0].code, Code::Condition);
+    }
+}

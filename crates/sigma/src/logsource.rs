@@ -1,0 +1,188 @@
+use rsigma_parser::LogSource;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Where events of a logsource come from: a set of channels and EventIDs,
+/// plus field renames for that source.
+///
+/// An event belongs to the source when its channel is one of `channels`
+/// (ASCII case-insensitive; empty = any channel) and its EventID is one of
+/// `event_ids` (empty = any EventID).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Channel names as Windows writes them, e.g. `Microsoft-Windows-Sysmon/Operational`.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// EventIDs; empty means any.
+    #[serde(default)]
+    pub event_ids: Vec<u32>,
+    /// Sigma field name → field name in events of this source
+    /// (e.g. `Image` → `NewProcessName` for Security 4688).
+    #[serde(default)]
+    pub field_map: BTreeMap<String, String>,
+}
+
+/// One `(product, category | service)` entry of the mapping file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LogsourceEntry {
+    /// Sigma `logsource.product`, e.g. `windows`.
+    pub product: String,
+    /// Sigma `logsource.category`, e.g. `process_creation`.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Sigma `logsource.service`, e.g. `security`.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// The event sources this logsource means (any of them).
+    pub sources: Vec<Source>,
+}
+
+#[derive(Deserialize)]
+struct MapFile {
+    logsources: Vec<LogsourceEntry>,
+}
+
+/// A mapping file that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogsourceError {
+    /// Not valid YAML or not the documented schema (`crates/sigma/data/README.md`).
+    #[error("logsource mapping: {0}")]
+    Yaml(String),
+}
+
+/// Sigma logsource → event sources, loaded from data (never hard-coded).
+///
+/// The built-in map (`crates/sigma/data/windows-logsources.yml`) follows
+/// SigmaHQ's own `tests/thor.yml` and `logsource.json` and covers every
+/// `product: windows` category and service used in SigmaHQ.
+#[derive(Debug, Clone, Default)]
+pub struct LogsourceMap {
+    entries: Vec<LogsourceEntry>,
+    any: Vec<Source>,
+}
+
+const BUILTIN: &str = include_str!("../data/windows-logsources.yml");
+
+impl LogsourceMap {
+    /// The built-in Windows mapping.
+    pub fn builtin() -> Self {
+        // The built-in file is tested to parse (`builtin_map_parses`).
+        Self::from_yaml(BUILTIN).unwrap_or_default()
+    }
+
+    /// Parses a mapping file in the documented schema.
+    ///
+    /// # Errors
+    /// [`LogsourceError::Yaml`] with the parser's message (it names the line).
+    pub fn from_yaml(text: &str) -> Result<Self, LogsourceError> {
+        let f: MapFile =
+            yaml_serde::from_str(text).map_err(|e| LogsourceError::Yaml(e.to_string()))?;
+        Ok(LogsourceMap {
+            entries: f.logsources,
+            any: vec![Source::default()],
+        })
+    }
+
+    /// Adds the entries of another map (a user's mapping file) before the
+    /// existing ones, so they take precedence.
+    pub fn extend_front(&mut self, other: LogsourceMap) {
+        let mut e = other.entries;
+        e.append(&mut self.entries);
+        self.entries = e;
+    }
+
+    /// All entries, in file order.
+    pub fn entries(&self) -> &[LogsourceEntry] {
+        &self.entries
+    }
+
+    /// The sources a rule's logsource means, or `None` when it is not mapped
+    /// (the rule must then never be evaluated).
+    ///
+    /// Resolution: a `category` is looked up as `(product, category)`; else a
+    /// `service` as `(product, service)`; a rule with only a `product` that the
+    /// map knows means every event of that product. Comparisons are ASCII
+    /// case-insensitive. A rule with no product is looked up by category or
+    /// service alone only if exactly one product defines it.
+    pub fn resolve(&self, ls: &LogSource) -> Option<&[Source]> {
+        let eq = |a: &Option<String>, b: &Option<String>| match (a, b) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            (None, None) => true,
+            _ => false,
+        };
+        let product_ok = |e: &LogsourceEntry| match &ls.product {
+            Some(p) => e.product.eq_ignore_ascii_case(p),
+            None => true,
+        };
+        let pick = |f: &dyn Fn(&LogsourceEntry) -> bool| -> Option<&[Source]> {
+            let mut hits = self.entries.iter().filter(|e| product_ok(e) && f(e));
+            let first = hits.next()?;
+            if ls.product.is_none() && hits.any(|e| !e.product.eq_ignore_ascii_case(&first.product)) {
+                return None;
+            }
+            Some(&first.sources)
+        };
+        if ls.category.is_some() {
+            return pick(&|e| e.category.is_some() && eq(&e.category, &ls.category));
+        }
+        if ls.service.is_some() {
+            return pick(&|e| e.service.is_some() && eq(&e.service, &ls.service));
+        }
+        let p = ls.product.as_ref()?;
+        self.entries
+            .iter()
+            .any(|e| e.product.eq_ignore_ascii_case(p))
+            .then_some(&self.any[..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ls(p: Option<&str>, c: Option<&str>, s: Option<&str>) -> LogSource {
+        LogSource {
+            product: p.map(str::to_owned),
+            category: c.map(str::to_owned),
+            service: s.map(str::to_owned),
+            ..LogSource::default()
+        }
+    }
+
+    #[test]
+    fn builtin_map_parses() {
+        let m = LogsourceMap::from_yaml(BUILTIN).expect("built-in map parses");
+        assert!(m.entries().len() >= 10);
+    }
+
+    #[test]
+    fn process_creation_means_sysmon_1_and_security_4688() {
+        let m = LogsourceMap::builtin();
+        let s = m
+            .resolve(&ls(Some("windows"), Some("process_creation"), None))
+            .unwrap();
+        assert!(s.iter().any(|s| s.event_ids == [1]
+            && s.channels
+                .iter()
+                .any(|c| c == "Microsoft-Windows-Sysmon/Operational")));
+        let sec = s.iter().find(|s| s.event_ids == [4688]).unwrap();
+        assert_eq!(sec.field_map.get("Image").map(String::as_str), Some("NewProcessName"));
+    }
+
+    #[test]
+    fn unknown_category_and_foreign_product_are_unmapped() {
+        let m = LogsourceMap::builtin();
+        assert!(m.resolve(&ls(Some("windows"), Some("no_such_cat"), None)).is_none());
+        assert!(m.resolve(&ls(Some("linux"), Some("process_creation"), None)).is_none());
+        assert!(m.resolve(&ls(None, None, None)).is_none());
+    }
+
+    #[test]
+    fn product_only_means_any_event_of_product() {
+        let m = LogsourceMap::builtin();
+        let s = m.resolve(&ls(Some("windows"), None, None)).unwrap();
+        assert_eq!(s, &[Source::default()]);
+    }
+}
