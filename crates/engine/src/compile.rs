@@ -862,7 +862,7 @@ mod tests {
     fn windash_replaces_word_start_dashes_only() {
         let v = windash(&[Tok::Lit(" -enc x-y /c".into())]);
         let texts: Vec<String> = v.iter().map(|t| lit_text(t).unwrap()).collect();
-        assert_eq!(texts[0], " -enc x-y /c");
+        assert_eq!(texts[0], " -enc x-y -c");
         assert_eq!(texts[1], " /enc x-y /c");
         assert_eq!(texts[2], " \u{2013}enc x-y \u{2013}c");
         assert_eq!(texts.len(), 5);

@@ -1,1 +1,398 @@
-//! tracehunt-report (placeholder, being built).
+//! What a hunt produces and how it is written out.
+//!
+//! * [`Detection`]: one rule firing on one event.
+//! * [`Summary`]: counts for the run (events, files, what was skipped and
+//!   why, rules loaded/failed, detections by level, top rules and hosts).
+//! * Writers for the output formats: [`write_jsonl`] (one detection per
+//!   line), [`write_csv`] (a Timesketch-compatible timeline), and
+//!   [`write_table`] (human summary). The `json` format is a single object
+//!   built by the CLI from [`detection_json`] and the summary.
+//!
+//! Writers take any [`std::io::Write`] the caller hands them; the crate
+//! opens no files and never prints.
+//!
+//! ## JSONL wire format (one object per line, stable)
+//! | key | type | meaning |
+//! |---|---|---|
+//! | `timestamp` | string RFC 3339 UTC or null | event time (`System/TimeCreated`) |
+//! | `rule_id` | string | Sigma rule `id` |
+//! | `rule_title` | string | Sigma rule `title` |
+//! | `level` | string | `informational`…`critical` |
+//! | `computer` | string or null | `System/Computer` |
+//! | `channel` | string or null | `System/Channel` |
+//! | `event_id` | integer or null | `System/EventID` |
+//! | `record_id` | integer or null | `System/EventRecordID` |
+//! | `source` | string | path of the log file |
+//! | `techniques` | array of strings | ATT&CK technique ids from the rule's tags |
+//! | `tactics` | array of strings | ATT&CK tactic names from the rule's tags |
+//! | `tags` | array of strings | every rule tag |
+//! | `rule_file` | string | the rule file |
+//! | `event` | object | the event's fields (name → value) |
+//!
+//! ```
+//! use tracehunt_report::Summary;
+//! let s = Summary::default();
+//! assert_eq!(s.events, 0);
+//! ```
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{json, Map, Value as J};
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::sync::Arc;
+use tracehunt_engine::{RuleMeta, Ruleset};
+
+/// One rule firing on one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// Index of the rule in the [`Ruleset`].
+    pub rule: usize,
+    /// Event time in UTC.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// `System/Computer`.
+    pub computer: Option<String>,
+    /// `System/Channel`.
+    pub channel: Option<String>,
+    /// `System/EventID`.
+    pub event_id: Option<u32>,
+    /// `System/EventRecordID` (or the reader's record number).
+    pub record_id: Option<u64>,
+    /// Path of the file the event came from.
+    pub source: Arc<str>,
+    /// The event's fields as `(name, value as text)`, in reader order.
+    pub fields: Vec<(String, serde_json::Value)>,
+}
+
+/// A file that was not read, or only partly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// Path of the file.
+    pub path: String,
+    /// Why (unsupported format, I/O error…), or the first record error.
+    pub reason: String,
+    /// Records lost in this file (0 when the whole file was skipped before
+    /// any record could be counted).
+    pub records: u64,
+}
+
+/// Per-rule count for the summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleCount {
+    /// Sigma rule id.
+    pub id: String,
+    /// Rule title.
+    pub title: String,
+    /// Rule level.
+    pub level: String,
+    /// Number of detections.
+    pub count: u64,
+}
+
+/// Counts for one run. Serialised as the `summary` object of `--format json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Events read (successfully parsed records).
+    pub events: u64,
+    /// Events that passed the time window and were scanned.
+    pub events_scanned: u64,
+    /// Log files read (at least partly).
+    pub files: u64,
+    /// Files not read at all, with reasons.
+    pub files_skipped: Vec<Skipped>,
+    /// Records that could not be parsed, over all files.
+    pub records_skipped: u64,
+    /// Records skipped, by reason class.
+    pub records_skipped_by_reason: BTreeMap<String, u64>,
+    /// Files with at least one skipped record, with the first reason.
+    pub files_with_record_errors: Vec<Skipped>,
+    /// Rules loaded and runnable.
+    pub rules_loaded: u64,
+    /// Rules loaded but never evaluated (logsource not mapped).
+    pub rules_inactive: u64,
+    /// Rule documents that failed to load.
+    pub rules_failed: u64,
+    /// Detections written (after `--min-level`).
+    pub detections: u64,
+    /// Detections by level name.
+    pub by_level: BTreeMap<String, u64>,
+    /// Most frequent rules, descending.
+    pub top_rules: Vec<RuleCount>,
+    /// Hosts with most detections, descending: `(computer, count)`.
+    pub top_hosts: Vec<(String, u64)>,
+    /// Earliest event time seen.
+    pub first_event: Option<DateTime<Utc>>,
+    /// Latest event time seen.
+    pub last_event: Option<DateTime<Utc>>,
+    /// Wall time of the run in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+impl Summary {
+    /// Fills `detections`, `by_level`, `top_rules` (10) and `top_hosts` (10)
+    /// from the detections.
+    pub fn count_detections(&mut self, rs: &Ruleset, dets: &[Detection]) {
+        self.detections = dets.len() as u64;
+        let mut by_rule: BTreeMap<usize, u64> = BTreeMap::new();
+        let mut by_host: BTreeMap<String, u64> = BTreeMap::new();
+        self.by_level.clear();
+        for d in dets {
+            *by_rule.entry(d.rule).or_default() += 1;
+            *self
+                .by_level
+                .entry(rs.rule(d.rule).level.to_owned())
+                .or_default() += 1;
+            *by_host
+                .entry(d.computer.clone().unwrap_or_else(|| "-".into()))
+                .or_default() += 1;
+        }
+        let mut rules: Vec<_> = by_rule.into_iter().collect();
+        rules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        self.top_rules = rules
+            .into_iter()
+            .take(10)
+            .map(|(r, count)| {
+                let m = rs.rule(r);
+                RuleCount {
+                    id: m.id.clone(),
+                    title: m.title.clone(),
+                    level: m.level.to_owned(),
+                    count,
+                }
+            })
+            .collect();
+        let mut hosts: Vec<_> = by_host.into_iter().collect();
+        hosts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        hosts.truncate(10);
+        self.top_hosts = hosts;
+    }
+}
+
+fn ts(t: &Option<DateTime<Utc>>) -> J {
+    t.map_or(J::Null, |t| J::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)))
+}
+
+/// The JSON object of one detection (the JSONL wire format above).
+pub fn detection_json(rs: &Ruleset, d: &Detection) -> J {
+    let m: &RuleMeta = rs.rule(d.rule);
+    let mut ev = Map::new();
+    for (k, v) in &d.fields {
+        // Repeated names (unnamed Data items) become arrays.
+        match ev.get_mut(k) {
+            Some(J::Array(a)) => a.push(v.clone()),
+            Some(prev) => {
+                let p = prev.take();
+                *prev = J::Array(vec![p, v.clone()]);
+            }
+            None => {
+                ev.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    json!({
+        "timestamp": ts(&d.timestamp),
+        "rule_id": m.id,
+        "rule_title": m.title,
+        "level": m.level,
+        "computer": d.computer,
+        "channel": d.channel,
+        "event_id": d.event_id,
+        "record_id": d.record_id,
+        "source": &*d.source,
+        "techniques": m.techniques,
+        "tactics": m.tactics,
+        "tags": m.tags,
+        "rule_file": m.file,
+        "event": J::Object(ev),
+    })
+}
+
+/// Writes one JSON object per detection, newline-terminated.
+///
+/// # Errors
+/// Any I/O error of `w`.
+pub fn write_jsonl<W: Write>(w: &mut W, rs: &Ruleset, dets: &[Detection]) -> io::Result<()> {
+    for d in dets {
+        serde_json::to_writer(&mut *w, &detection_json(rs, d))?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Short "key: value" rendering of the most telling event fields, for
+/// `message` columns and the table.
+pub fn details(d: &Detection, max: usize) -> String {
+    const KEYS: [&str; 14] = [
+        "CommandLine",
+        "Image",
+        "NewProcessName",
+        "ParentImage",
+        "TargetFilename",
+        "TargetObject",
+        "ScriptBlockText",
+        "ServiceName",
+        "ImagePath",
+        "TargetUserName",
+        "SubjectUserName",
+        "IpAddress",
+        "ShareName",
+        "DestinationIp",
+    ];
+    let mut out = String::new();
+    for k in KEYS {
+        if let Some((_, v)) = d.fields.iter().find(|(n, _)| n == k) {
+            let text = match v {
+                J::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if text.is_empty() || text == "-" {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push_str(" ¦ ");
+            }
+            out.push_str(k);
+            out.push_str(": ");
+            out.push_str(&text);
+            if out.chars().count() > max {
+                let cut: String = out.chars().take(max.saturating_sub(1)).collect();
+                return cut + "…";
+            }
+        }
+    }
+    out
+}
+
+/// Writes a Timesketch-compatible CSV timeline: the required `message`,
+/// `datetime` (RFC 3339 UTC) and `timestamp_desc` columns, then rule and
+/// event columns. Quoting follows RFC 4180 (commas, quotes and newlines in
+/// event data survive).
+///
+/// # Errors
+/// Any I/O or CSV error of `w`.
+pub fn write_csv<W: Write>(w: W, rs: &Ruleset, dets: &[Detection]) -> io::Result<()> {
+    let mut c = csv::Writer::from_writer(w);
+    c.write_record([
+        "datetime",
+        "timestamp_desc",
+        "message",
+        "rule_id",
+        "rule_title",
+        "level",
+        "computer",
+        "channel",
+        "event_id",
+        "record_id",
+        "techniques",
+        "source",
+    ])?;
+    for d in dets {
+        let m = rs.rule(d.rule);
+        let dt = d
+            .timestamp
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
+            .unwrap_or_default();
+        let msg = format!("[{}] {}: {}", m.level, m.title, details(d, 400));
+        c.write_record([
+            dt.as_str(),
+            "Event Recorded",
+            msg.as_str(),
+            m.id.as_str(),
+            m.title.as_str(),
+            m.level,
+            d.computer.as_deref().unwrap_or(""),
+            d.channel.as_deref().unwrap_or(""),
+            &d.event_id.map(|e| e.to_string()).unwrap_or_default(),
+            &d.record_id.map(|e| e.to_string()).unwrap_or_default(),
+            &m.techniques.join(";"),
+            &d.source,
+        ])?;
+    }
+    c.flush()?;
+    Ok(())
+}
+
+/// Writes the detections as aligned text rows, then the summary, for a
+/// terminal. `max_rows` caps the detection rows (the summary always shows).
+///
+/// # Errors
+/// Any I/O error of `w`.
+pub fn write_table<W: Write>(
+    w: &mut W,
+    rs: &Ruleset,
+    dets: &[Detection],
+    s: &Summary,
+    max_rows: usize,
+) -> io::Result<()> {
+    if !dets.is_empty() {
+        writeln!(w, "{:<24} {:<13} {:<20} {:>5}  {}", "Timestamp (UTC)", "Level", "Computer", "EID", "Rule ¦ details")?;
+    }
+    for d in dets.iter().take(max_rows) {
+        let m = rs.rule(d.rule);
+        let t = d
+            .timestamp
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+            .unwrap_or_else(|| "-".into());
+        let comp: String = d.computer.as_deref().unwrap_or("-").chars().take(20).collect();
+        writeln!(
+            w,
+            "{:<24} {:<13} {:<20} {:>5}  {} ¦ {}",
+            t,
+            m.level,
+            comp,
+            d.event_id.map(|e| e.to_string()).unwrap_or_else(|| "-".into()),
+            m.title,
+            details(d, 160)
+        )?;
+    }
+    if dets.len() > max_rows {
+        writeln!(w, "… {} more detections (use --format jsonl or csv for all)", dets.len() - max_rows)?;
+    }
+    writeln!(w)?;
+    writeln!(w, "── Summary ─────────────────────────────────────────────")?;
+    writeln!(w, "Files read:        {}", s.files)?;
+    writeln!(w, "Events read:       {} ({} in time window)", s.events, s.events_scanned)?;
+    if let (Some(a), Some(b)) = (s.first_event, s.last_event) {
+        writeln!(w, "Event time range:  {} → {}", a.to_rfc3339_opts(SecondsFormat::Secs, true), b.to_rfc3339_opts(SecondsFormat::Secs, true))?;
+    }
+    writeln!(w, "Files skipped:     {}", s.files_skipped.len())?;
+    for f in &s.files_skipped {
+        writeln!(w, "  - {}: {}", f.path, f.reason)?;
+    }
+    writeln!(w, "Records skipped:   {}", s.records_skipped)?;
+    for (r, n) in &s.records_skipped_by_reason {
+        writeln!(w, "  - {n} × {r}")?;
+    }
+    for f in s.files_with_record_errors.iter().take(10) {
+        writeln!(w, "  - {} record(s) lost in {}: {}", f.records, f.path, f.reason)?;
+    }
+    writeln!(
+        w,
+        "Rules:             {} loaded, {} failed, {} inactive (logsource not mapped)",
+        s.rules_loaded, s.rules_failed, s.rules_inactive
+    )?;
+    write!(w, "Detections:        {}", s.detections)?;
+    let levels = ["critical", "high", "medium", "low", "informational"];
+    let parts: Vec<String> = levels
+        .iter()
+        .filter_map(|l| s.by_level.get(*l).map(|n| format!("{l} {n}")))
+        .collect();
+    if !parts.is_empty() {
+        write!(w, " ({})", parts.join(", "))?;
+    }
+    writeln!(w)?;
+    if !s.top_rules.is_empty() {
+        writeln!(w, "Top rules:")?;
+        for r in &s.top_rules {
+            writeln!(w, "  {:>6}  [{}] {}", r.count, r.level, r.title)?;
+        }
+    }
+    if !s.top_hosts.is_empty() {
+        writeln!(w, "Top hosts:")?;
+        for (h, n) in &s.top_hosts {
+            writeln!(w, "  {n:>6}  {h}")?;
+        }
+    }
+    writeln!(w, "Elapsed:           {:.2} s", s.elapsed_ms as f64 / 1000.0)?;
+    Ok(())
+}

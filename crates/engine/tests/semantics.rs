@@ -1,0 +1,208 @@
+//! Sigma semantics, one small case each, written from the Sigma
+//! specification v2 (rules spec + modifiers appendix).
+
+use tracehunt_engine::{compile, CompileOptions, Ruleset, Scanner};
+use tracehunt_event::{Event, EventMeta, Value};
+
+fn ruleset(detection: &str, logsource: &str) -> Ruleset {
+    let yaml = format!(
+        "title: T\nid: 00000000-0000-4000-8000-000000000000\nlogsource: {logsource}\ndetection:\n{detection}\nlevel: high\n"
+    );
+    let f = tracehunt_sigma::load_rules("t.yml", &yaml);
+    assert!(f.diagnostics.is_empty(), "{:?}", f.diagnostics);
+    let (rs, d) = compile(f.rules, &CompileOptions::default());
+    assert!(d.is_empty(), "{d:?}");
+    rs
+}
+
+fn sysmon(eid: u32, fields: &[(&str, Value)]) -> Event {
+    let mut ev = Event::with_meta(EventMeta {
+        channel: Some("Microsoft-Windows-Sysmon/Operational".into()),
+        event_id: Some(eid),
+        ..EventMeta::default()
+    });
+    ev.push("EventID", Value::Int(eid.into()));
+    for (k, v) in fields {
+        ev.push(*k, v.clone());
+    }
+    ev
+}
+
+fn fires(rs: &Ruleset, ev: &Event) -> bool {
+    let mut out = Vec::new();
+    Scanner::new(rs).scan(ev, &mut out);
+    !out.is_empty()
+}
+
+const PC: &str = "{product: windows, category: process_creation}";
+
+fn s(v: &str) -> Value {
+    Value::from(v)
+}
+
+#[test]
+fn strings_are_case_insensitive_by_default() {
+    let rs = ruleset("  sel:\n    Image|endswith: '\\CMD.exe'\n  condition: sel", PC);
+    assert!(fires(&rs, &sysmon(1, &[("Image", s("C:\\windows\\system32\\cmd.EXE"))])));
+    assert!(!fires(&rs, &sysmon(1, &[("Image", s("C:\\windows\\system32\\xcmd.exe.bak"))])));
+}
+
+#[test]
+fn cased_modifier_is_case_sensitive() {
+    let rs = ruleset("  sel:\n    CommandLine|contains|cased: 'AbC'\n  condition: sel", PC);
+    assert!(fires(&rs, &sysmon(1, &[("CommandLine", s("x AbC y"))])));
+    assert!(!fires(&rs, &sysmon(1, &[("CommandLine", s("x abc y"))])));
+}
+
+#[test]
+fn wildcards_and_escapes() {
+    let rs = ruleset("  sel:\n    CommandLine: 'a*b?c\\*'\n  condition: sel", PC);
+    assert!(fires(&rs, &sysmon(1, &[("CommandLine", s("AxxxBzC*"))])));
+    assert!(!fires(&rs, &sysmon(1, &[("CommandLine", s("AxxxBzCd"))])));
+}
+
+#[test]
+fn trailing_backslash_is_literal() {
+    let rs = ruleset("  sel:\n    CommandLine|endswith: 'C:\\'\n  condition: sel", PC);
+    assert!(fires(&rs, &sysmon(1, &[("CommandLine", s("dir c:\\"))])));
+}
+
+#[test]
+fn contains_all_needs_every_value() {
+    let rs = ruleset("  sel:\n    CommandLine|contains|all: ['-nop', '-enc']\n  condition: sel", PC);
+    assert!(fires(&rs, &sysmon(1, &[("CommandLine", s("powershell -NoP -nop -enc AAA"))])));
+    assert!(!fires(&rs, &sysmon(1, &[("CommandLine", s("powershell -nop"))])));
+}
+
+#[test]
+fn one_of_pattern_and_all_of_them_and_not() {
+    let det = "  selection_a:\n    Image|endswith: '\\a.exe'\n  selection_b:\n    Image|endswith: '\\b.exe'\n  filter:\n    CommandLine|contains: 'ok'\n  condition: 1 of selection_* and not filter";
+    let rs = ruleset(det, PC);
+    assert!(fires(&rs, &sysmon(1, &[("Image", s("c:\\b.exe")), ("CommandLine", s("x"))])));
+    assert!(!fires(&rs, &sysmon(1, &[("Image", s("c:\\b.exe")), ("CommandLine", s("ok"))])));
+    let rs = ruleset("  sel1:\n    Image: x\n  sel2:\n    CommandLine: y\n  condition: all of them", PC);
+    assert!(fires(&rs, &sysmon(1, &[("Image", s("X")), ("CommandLine", s("Y"))])));
+    assert!(!fires(&rs, &sysmon(1, &[("Image", s("X"))])));
+}
+
+#[test]
+fn one_of_with_single_selection_keeps_its_all() {
+    // Chainsaw #235: `1 of selection*` dropped a selection's `|all`.
+    let rs = ruleset("  selection:\n    CommandLine|contains|all: ['a1', 'b2']\n  condition: 1 of selection*", PC);
+    assert!(!fires(&rs, &sysmon(1, &[("CommandLine", s("a1 only"))])));
+    assert!(fires(&rs, &sysmon(1, &[("CommandLine", s("a1 b2"))])));
+}
+
+#[test]
+fn null_matches_absent_or_empty_field() {
+    let rs = ruleset("  sel:\n    Image|endswith: '\\x.exe'\n    OriginalFileName: null\n  condition: sel", PC);
+    assert!(fires(&rs, &sysmon(1, &[("Image", s("c:\\x.exe"))])));
+    assert!(fires(&rs, &sysmon(1, &[("Image", s("c:\\x.exe")), ("OriginalFileName", s(""))])));
+    assert!(!fires(&rs, &sysmon(1, &[("Image", s("c:\\x.exe")), ("OriginalFileName", s("x.exe"))])));
+}
+
+#[test]
+fn exists_modifier() {
+    let rs = ruleset("  sel:\n    Hashes|exists: true\n  condition: sel", PC);
+    assert!(fires(&rs, &sysmon(1, &[("Hashes", s("MD5=1"))])));
+    assert!(!fires(&rs, &sysmon(1, &[("Image", s("x"))])));
+}
+
+#[test]
+fn keywords_search_every_field() {
+    let rs = ruleset("  keywords:\n    - 'mimikatz'\n    - 'sekurlsa'\n  condition: keywords", "{product: windows, service: sysmon}");
+    assert!(fires(&rs, &sysmon(11, &[("TargetFilename", s("C:\\t\\Mimikatz.exe"))])));
+    assert!(!fires(&rs, &sysmon(11, &[("TargetFilename", s("C:\\t\\notepad.exe"))])));
+}
+
+#[test]
+fn regex_with_flags_and_default_case() {
+    let rs = ruleset("  sel:\n    CommandLine|re: 'eval\\('\n  condition: sel", PC);
+    assert!(fires(&rs, &sysmon(1, &[("CommandLine", s("x eval(y)"))])));
+    assert!(!fires(&rs, &sysmon(1, &[("CommandLine", s("x EVAL(y)"))])));
+    let rs = ruleset("  sel:\n    CommandLine|re|i: 'eval\\('\n  condition: sel", PC);
+    assert!(fires(&rs, &sysmon(1, &[("CommandLine", s("x EVAL(y)"))])));
+}
+
+#[test]
+fn cidr_ipv4_and_ipv6() {
+    let rs = ruleset("  sel:\n    DestinationIp|cidr: ['10.0.0.0/8', 'fe80::/10']\n  condition: sel", "{product: windows, category: network_connection}");
+    assert!(fires(&rs, &sysmon(3, &[("DestinationIp", s("10.1.2.3"))])));
+    assert!(fires(&rs, &sysmon(3, &[("DestinationIp", s("fe80::1"))])));
+    assert!(!fires(&rs, &sysmon(3, &[("DestinationIp", s("11.1.2.3"))])));
+}
+
+#[test]
+fn windash_matches_all_dash_forms() {
+    let rs = ruleset("  sel:\n    CommandLine|windash|contains: ' -decode '\n  condition: sel", PC);
+    for cl in ["certutil -decode a b", "certutil /decode a b", "certutil \u{2013}decode a b"] {
+        assert!(fires(&rs, &sysmon(1, &[("CommandLine", s(cl))])), "{cl}");
+    }
+    assert!(!fires(&rs, &sysmon(1, &[("CommandLine", s("certutil decode a b"))])));
+}
+
+#[test]
+fn base64offset_finds_encoded_text_at_any_alignment() {
+    use base64::Engine;
+    let rs = ruleset("  sel:\n    CommandLine|base64offset|contains: 'http://'\n  condition: sel", PC);
+    for pad in ["", "a", "ab"] {
+        let enc = base64::engine::general_purpose::STANDARD.encode(format!("{pad}http://evil"));
+        assert!(fires(&rs, &sysmon(1, &[("CommandLine", s(&format!("powershell -e {enc}")))])), "{pad}");
+    }
+}
+
+#[test]
+fn utf16le_base64_for_powershell_encoded_commands() {
+    use base64::Engine;
+    let rs = ruleset("  sel:\n    CommandLine|wide|base64offset|contains: 'IEX'\n  condition: sel", PC);
+    let utf16: Vec<u8> = "xIEX (New-Object)".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+    let enc = base64::engine::general_purpose::STANDARD.encode(utf16);
+    assert!(fires(&rs, &sysmon(1, &[("CommandLine", s(&format!("powershell -enc {enc}")))])));
+}
+
+#[test]
+fn numeric_values_and_comparisons() {
+    let rs = ruleset("  sel:\n    EventID: 1\n    IntegrityLevel|gte: 3\n  condition: sel", PC);
+    assert!(fires(&rs, &sysmon(1, &[("IntegrityLevel", s("4"))])));
+    assert!(!fires(&rs, &sysmon(1, &[("IntegrityLevel", s("2"))])));
+}
+
+#[test]
+fn security_4688_maps_image_to_new_process_name() {
+    let rs = ruleset("  sel:\n    Image|endswith: '\\whoami.exe'\n    ParentImage|endswith: '\\cmd.exe'\n  condition: sel", PC);
+    let mut ev = Event::with_meta(EventMeta {
+        channel: Some("Security".into()),
+        event_id: Some(4688),
+        ..EventMeta::default()
+    });
+    ev.push("NewProcessName", s("C:\\Windows\\System32\\whoami.exe"));
+    ev.push("ParentProcessName", s("C:\\Windows\\System32\\cmd.exe"));
+    assert!(fires(&rs, &ev));
+}
+
+#[test]
+fn rules_only_meet_their_logsource() {
+    // Chainsaw #107/#122: no matching on EventID alone across providers.
+    let rs = ruleset("  sel:\n    Image|endswith: '\\x.exe'\n  condition: sel", PC);
+    assert!(!fires(&rs, &sysmon(7, &[("Image", s("c:\\x.exe"))])));
+    let mut sec = sysmon(1, &[("Image", s("c:\\x.exe"))]);
+    sec.meta.channel = Some("Application".into());
+    assert!(!fires(&rs, &sec));
+}
+
+#[test]
+fn unmapped_logsource_is_inactive_and_never_fires() {
+    let yaml = "title: L\nlogsource: {product: linux, category: process_creation}\ndetection:\n  sel:\n    Image|endswith: '/bash'\n  condition: sel\n";
+    let f = tracehunt_sigma::load_rules("l.yml", yaml);
+    let (rs, d) = compile(f.rules, &CompileOptions::default());
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].code.as_str(), "TH010");
+    assert_eq!(rs.active_len(), 0);
+    assert!(!fires(&rs, &sysmon(1, &[("Image", s("/bin/bash"))])));
+}
+
+#[test]
+fn ruleset_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Ruleset>();
+}
