@@ -1,1 +1,106 @@
-fn main() {}
+//! `tracehunt`: hunt intrusions in Windows event logs with Sigma rules and
+//! attribute what fired to ATT&CK intrusion sets.
+//!
+//! Only this crate knows about clap, terminals, files on disk and exit codes.
+//! Exit codes: 0 the run completed; 1 usage or configuration error (bad
+//! flag, unreadable rules/ATT&CK/config file); 2 nothing could be read (no
+//! input file was a readable log).
+
+mod attribute;
+mod hunt;
+mod rules;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit code: usage or configuration error.
+pub const EXIT_USAGE: u8 = 1;
+/// Exit code: no input could be read.
+pub const EXIT_NOTHING_READ: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tracehunt",
+    version,
+    about = "Hunt intrusions in Windows event logs (EVTX, JSON) with Sigma rules, and attribute them to ATT&CK intrusion sets.",
+    after_help = "Examples:\n  tracehunt hunt samples/evtx\n  tracehunt hunt logs/ --rules sigma/rules --format jsonl --output hits.jsonl\n  tracehunt attribute --techniques T1059.001,T1546.008,T1021.002\n  tracehunt rules check sigma/rules --format json"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Scan log files with Sigma rules; print detections, a summary and the
+    /// ATT&CK intrusion sets that best match what fired.
+    #[command(after_help = "Examples:\n  tracehunt hunt samples/evtx\n  tracehunt hunt C:/logs/Security.evtx --rules sigma/rules --min-level high\n  tracehunt hunt logs/ --rules sigma/rules --format json --output report.json\n  tracehunt hunt logs/ --from 2024-01-01 --to '2024-01-31 23:59:59' --format csv > timeline.csv")]
+    Hunt(hunt::HuntArgs),
+    /// Rank ATT&CK intrusion sets for techniques an analyst supplies.
+    #[command(after_help = "Examples:\n  tracehunt attribute --techniques T1059.001,T1546.008,T1021.002\n  tracehunt attribute --techniques T1190,T1505.003 --software S0002 --format json")]
+    Attribute(attribute::AttributeArgs),
+    /// Sigma rule tools.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// ATT&CK knowledge-base tools.
+    #[command(subcommand)]
+    Attack(AttackCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum RulesCommand {
+    /// Load rules and report every diagnostic (code, file, line, message).
+    #[command(after_help = "Examples:\n  tracehunt rules check sigma/rules sigma/rules-emerging-threats\n  tracehunt rules check my-rule.yml --format json")]
+    Check(rules::CheckArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum AttackCommand {
+    /// Build the compact knowledge-base snapshot (the one built into the
+    /// binary is made this way) from an ATT&CK Enterprise STIX bundle.
+    #[command(after_help = "Example:\n  tracehunt attack snapshot enterprise-attack-18.1.json crates/attack/data/attack-snapshot.json")]
+    Snapshot {
+        /// ATT&CK Enterprise STIX bundle (JSON).
+        bundle: PathBuf,
+        /// Where to write the snapshot JSON.
+        output: PathBuf,
+    },
+}
+
+/// Output formats shared by the subcommands.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Human-readable text (default on a terminal).
+    Table,
+    /// One JSON object per detection per line.
+    Jsonl,
+    /// One JSON document: summary, detections, attribution.
+    Json,
+    /// Timesketch-compatible CSV timeline.
+    Csv,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Hunt(a) => hunt::run(a),
+        Command::Attribute(a) => attribute::run(a),
+        Command::Rules(RulesCommand::Check(a)) => rules::check(a),
+        Command::Attack(AttackCommand::Snapshot { bundle, output }) => attribute::snapshot(&bundle, &output),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("tracehunt: error: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

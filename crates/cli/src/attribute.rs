@@ -1,0 +1,87 @@
+//! `tracehunt attribute` and `tracehunt attack snapshot`.
+
+use crate::hunt::{attribution_json, load_kb, write_attribution_table};
+use crate::Format;
+use anyhow::{Context, Result};
+use clap::Args;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tracehunt_attack::ActorKb;
+use tracehunt_attribution::{Attributor, EvidenceSet, Observation, TagObservation};
+
+#[derive(Args, Debug)]
+pub struct AttributeArgs {
+    /// ATT&CK technique ids, comma-separated (T1059.001, attack.t1021.002, v19 ids…).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub techniques: Vec<String>,
+    /// ATT&CK software ids seen (S0002,…), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub software: Vec<String>,
+    /// ATT&CK Enterprise STIX bundle (default: built-in v18.1 snapshot).
+    #[arg(long, value_name = "FILE")]
+    pub attack: Option<PathBuf>,
+    /// Output format: table or json.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    pub format: Format,
+    /// How many candidates to show.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+}
+
+pub fn run(a: AttributeArgs) -> Result<u8> {
+    let kb = load_kb(&a.attack)?;
+    let ev = EvidenceSet {
+        techniques: a
+            .techniques
+            .iter()
+            .map(|t| t.trim())
+            .filter(|t| !t.is_empty())
+            .map(Observation::new)
+            .collect(),
+        software: a
+            .software
+            .iter()
+            .map(|s| TagObservation {
+                id: s.trim().to_owned(),
+                ..TagObservation::default()
+            })
+            .collect(),
+        groups: Vec::new(),
+    };
+    let res = Attributor::new(&kb).attribute(&ev);
+    let stdout = std::io::stdout();
+    let mut w = stdout.lock();
+    match a.format {
+        Format::Json | Format::Jsonl => {
+            let v = serde_json::json!({
+                "attribution": attribution_json(&res, a.top),
+                "attribution_verdict": {"confident": res.confident, "reason": res.reason, "unresolved_techniques": res.unresolved},
+                "observed": res.observed,
+            });
+            serde_json::to_writer_pretty(&mut w, &v)?;
+            writeln!(w)?;
+        }
+        _ => {
+            if !res.unresolved.is_empty() {
+                writeln!(w, "Unknown technique ids (ignored): {}", res.unresolved.join(", "))?;
+            }
+            write_attribution_table(&mut w, &res, a.top)?;
+        }
+    }
+    Ok(0)
+}
+
+pub fn snapshot(bundle: &Path, output: &Path) -> Result<u8> {
+    let text = std::fs::read_to_string(bundle).with_context(|| format!("reading {}", bundle.display()))?;
+    let kb = ActorKb::from_stix_json(&text).with_context(|| format!("{}: not an ATT&CK STIX bundle", bundle.display()))?;
+    std::fs::write(output, kb.to_snapshot_json()).with_context(|| format!("writing {}", output.display()))?;
+    eprintln!(
+        "wrote {}: {} intrusion sets, {} techniques, {} software, {} campaigns",
+        output.display(),
+        kb.groups().len(),
+        kb.techniques().len(),
+        kb.software_all().len(),
+        kb.campaigns().len()
+    );
+    Ok(0)
+}

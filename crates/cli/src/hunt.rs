@@ -1,0 +1,474 @@
+//! `tracehunt hunt`: read logs, scan with the ruleset, report, attribute.
+
+use crate::rules::{self, RuleOpts};
+use crate::Format;
+use anyhow::{Context, Result};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use tracehunt_attack::ActorKb;
+use tracehunt_attribution::{Attribution, Attributor, EvidenceSet, Observation, TagObservation};
+use tracehunt_engine::{Ruleset, Scanner};
+use tracehunt_report::{Detection, Skipped, Summary};
+
+/// Sigma rule levels, lowest first.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MinLevel {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Args, Debug)]
+pub struct HuntArgs {
+    /// Log files or directories (walked recursively). Formats are detected
+    /// by content: EVTX, JSON lines, JSON arrays (evtx-crate JSON,
+    /// Winlogbeat/ECS, Mordor/nxlog flat).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Sigma rule file or directory (repeatable). Default: the built-in pack.
+    #[arg(long, short = 'r', value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// ATT&CK Enterprise STIX bundle to attribute with (default: the
+    /// built-in ATT&CK v18.1 snapshot).
+    #[arg(long, value_name = "FILE")]
+    pub attack: Option<PathBuf>,
+    /// Output format (default: table on a terminal, jsonl otherwise).
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<Format>,
+    /// Write the output here instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Only report detections of rules at or above this level.
+    #[arg(long, value_enum, default_value = "informational")]
+    pub min_level: MinLevel,
+    /// Only scan events at or after this time (RFC 3339, `YYYY-MM-DD` or
+    /// `YYYY-MM-DD HH:MM:SS`; UTC unless an offset is given).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub from: Option<DateTime<Utc>>,
+    /// Only scan events at or before this time (same forms as --from).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub to: Option<DateTime<Utc>>,
+    /// Worker threads (default: all cores). Output is the same whatever the count.
+    #[arg(long, short = 't', value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Table format: at most this many detection rows (the summary always shows).
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub max_rows: usize,
+    #[command(flatten)]
+    pub rule_opts: RuleOpts,
+}
+
+/// Parses `--from`/`--to` values.
+pub fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Ok(t.and_utc());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    }
+    Err(format!(
+        "`{s}` is not a time: use RFC 3339 (2024-01-31T23:59:59Z), `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` (UTC)"
+    ))
+}
+
+/// What one input file produced.
+struct FileResult {
+    events: u64,
+    scanned: u64,
+    detections: Vec<Detection>,
+    /// Whole-file failure.
+    skipped: Option<String>,
+    record_errors: u64,
+    record_reasons: BTreeMap<String, u64>,
+    first_record_error: Option<String>,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+}
+
+struct ScanCfg {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    min_rank: u8,
+}
+
+fn scan_file(sc: &mut Scanner<'_>, path: &PathBuf, cfg: &ScanCfg) -> FileResult {
+    let mut r = FileResult {
+        events: 0,
+        scanned: 0,
+        detections: Vec::new(),
+        skipped: None,
+        record_errors: 0,
+        record_reasons: BTreeMap::new(),
+        first_record_error: None,
+        first: None,
+        last: None,
+    };
+    let records = match tracehunt_readers::open(path) {
+        Ok(it) => it,
+        Err(e) => {
+            r.skipped = Some(e.to_string());
+            return r;
+        }
+    };
+    let source: Arc<str> = Arc::from(path.display().to_string());
+    let rs = sc.ruleset();
+    let mut hits = Vec::new();
+    for rec in records {
+        let ev = match rec {
+            Ok(ev) => ev,
+            Err(e) => {
+                r.record_errors += 1;
+                *r.record_reasons.entry(format!("{:?}", e.kind)).or_default() += 1;
+                if r.first_record_error.is_none() {
+                    r.first_record_error = Some(format!("{}: {}", e.at, e.reason));
+                }
+                continue;
+            }
+        };
+        r.events += 1;
+        let ts = ev.meta.timestamp;
+        if let Some(t) = ts {
+            r.first = Some(r.first.map_or(t, |f| f.min(t)));
+            r.last = Some(r.last.map_or(t, |l| l.max(t)));
+        }
+        let in_window = match ts {
+            Some(t) => cfg.from.is_none_or(|f| t >= f) && cfg.to.is_none_or(|to| t <= to),
+            None => cfg.from.is_none() && cfg.to.is_none(),
+        };
+        if !in_window {
+            continue;
+        }
+        r.scanned += 1;
+        hits.clear();
+        sc.scan(&ev, &mut hits);
+        for &rule in &hits {
+            if rs.rule(rule).level_rank < cfg.min_rank {
+                continue;
+            }
+            r.detections.push(Detection {
+                rule,
+                timestamp: ts,
+                computer: ev.meta.computer.clone(),
+                channel: ev.meta.channel.clone(),
+                event_id: ev.meta.event_id,
+                record_id: ev.meta.record_id,
+                source: source.clone(),
+                fields: ev
+                    .fields()
+                    .map(|(k, v)| (k.to_owned(), serde_json::to_value(v).unwrap_or_default()))
+                    .collect(),
+            });
+        }
+    }
+    r
+}
+
+/// Builds the attribution evidence from what fired: per technique the rules
+/// and number of detections; software and group tags likewise.
+pub fn evidence(rs: &Ruleset, dets: &[Detection]) -> EvidenceSet {
+    let mut tech: BTreeMap<String, (Vec<usize>, u64)> = BTreeMap::new();
+    let mut soft: BTreeMap<String, (Vec<usize>, u64)> = BTreeMap::new();
+    let mut grp: BTreeMap<String, (Vec<usize>, u64)> = BTreeMap::new();
+    for d in dets {
+        let m = rs.rule(d.rule);
+        for (ids, map) in [(&m.techniques, &mut tech), (&m.software, &mut soft), (&m.groups, &mut grp)] {
+            for t in ids {
+                let e = map.entry(t.clone()).or_default();
+                if !e.0.contains(&d.rule) {
+                    e.0.push(d.rule);
+                }
+                e.1 += 1;
+            }
+        }
+    }
+    let names = |rules: &[usize]| -> (Vec<String>, Vec<String>) {
+        (
+            rules.iter().map(|&r| rs.rule(r).id.clone()).collect(),
+            rules.iter().map(|&r| rs.rule(r).title.clone()).collect(),
+        )
+    };
+    EvidenceSet {
+        techniques: tech
+            .into_iter()
+            .map(|(t, (rules, events))| {
+                let (rule_ids, rule_titles) = names(&rules);
+                Observation {
+                    technique: t,
+                    rule_ids,
+                    rule_titles,
+                    events,
+                }
+            })
+            .collect(),
+        software: soft
+            .into_iter()
+            .map(|(id, (rules, events))| {
+                let (rule_ids, rule_titles) = names(&rules);
+                TagObservation { id, rule_ids, rule_titles, events }
+            })
+            .collect(),
+        groups: grp
+            .into_iter()
+            .map(|(id, (rules, events))| {
+                let (rule_ids, rule_titles) = names(&rules);
+                TagObservation { id, rule_ids, rule_titles, events }
+            })
+            .collect(),
+    }
+}
+
+/// Loads `--attack FILE` or the built-in snapshot.
+pub fn load_kb(path: &Option<PathBuf>) -> Result<std::borrow::Cow<'static, ActorKb>> {
+    match path {
+        None => Ok(std::borrow::Cow::Borrowed(ActorKb::builtin())),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let kb = if text.contains("\"type\": \"bundle\"") || text.contains("\"type\":\"bundle\"") {
+                ActorKb::from_stix_json(&text)
+            } else {
+                ActorKb::from_snapshot_json(&text)
+            }
+            .with_context(|| format!("{}: not an ATT&CK STIX bundle or tracehunt snapshot", p.display()))?;
+            Ok(std::borrow::Cow::Owned(kb))
+        }
+    }
+}
+
+pub fn run(a: HuntArgs) -> Result<u8> {
+    let start = Instant::now();
+    let loaded = rules::load(&a.rules, &a.rule_opts)?;
+    let kb = load_kb(&a.attack)?;
+    let rs = &loaded.ruleset;
+    let stderr_tty = std::io::stderr().is_terminal();
+    if stderr_tty && !a.quiet {
+        eprintln!(
+            "tracehunt: {} rules loaded ({} failed, {} inactive) from {} files",
+            rs.active_len(),
+            loaded.failed,
+            rs.len() - rs.active_len(),
+            loaded.files
+        );
+    }
+
+    let (files, walk_errors) = tracehunt_readers::walk(&a.paths);
+    let cfg = ScanCfg {
+        from: a.from,
+        to: a.to,
+        min_rank: a.min_level as u8,
+    };
+    let threads = a.threads.unwrap_or(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("starting worker threads")?;
+    let pb = if stderr_tty && !a.quiet && files.len() > 1 {
+        let pb = ProgressBar::new(files.len() as u64);
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+    let results: Vec<FileResult> = pool.install(|| {
+        files
+            .par_iter()
+            .map_init(
+                || Scanner::new(rs),
+                |sc, path| {
+                    let r = scan_file(sc, path, &cfg);
+                    pb.inc(1);
+                    r
+                },
+            )
+            .collect()
+    });
+    pb.finish_and_clear();
+
+    // Merge in file order, then a stable sort by time: deterministic
+    // whatever the thread count.
+    let mut summary = Summary {
+        rules_loaded: rs.active_len() as u64,
+        rules_inactive: (rs.len() - rs.active_len()) as u64,
+        rules_failed: loaded.failed as u64,
+        ..Summary::default()
+    };
+    for e in &walk_errors {
+        summary.files_skipped.push(Skipped {
+            path: e.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            reason: e.reason.clone(),
+            records: 0,
+        });
+    }
+    let mut dets = Vec::new();
+    for (path, r) in files.iter().zip(results) {
+        if let Some(reason) = r.skipped {
+            summary.files_skipped.push(Skipped {
+                path: path.display().to_string(),
+                reason,
+                records: 0,
+            });
+            continue;
+        }
+        summary.files += 1;
+        summary.events += r.events;
+        summary.events_scanned += r.scanned;
+        summary.records_skipped += r.record_errors;
+        for (k, n) in r.record_reasons {
+            *summary.records_skipped_by_reason.entry(k).or_default() += n;
+        }
+        if r.record_errors > 0 {
+            summary.files_with_record_errors.push(Skipped {
+                path: path.display().to_string(),
+                reason: r.first_record_error.unwrap_or_default(),
+                records: r.record_errors,
+            });
+        }
+        if let Some(f) = r.first {
+            summary.first_event = Some(summary.first_event.map_or(f, |x| x.min(f)));
+        }
+        if let Some(l) = r.last {
+            summary.last_event = Some(summary.last_event.map_or(l, |x| x.max(l)));
+        }
+        dets.extend(r.detections);
+    }
+    dets.sort_by(|x, y| match (x.timestamp, y.timestamp) {
+        (Some(a), Some(b)) => a.cmp(&b),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    summary.count_detections(rs, &dets);
+
+    let attribution = Attributor::new(&kb).attribute(&evidence(rs, &dets));
+    summary.elapsed_ms = start.elapsed().as_millis() as u64;
+
+    let format = a.format.unwrap_or(if a.output.is_none() && std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Jsonl
+    });
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    match format {
+        Format::Table => {
+            tracehunt_report::write_table(&mut out, rs, &dets, &summary, a.max_rows)?;
+            write_attribution_table(&mut out, &attribution, 5)?;
+        }
+        Format::Jsonl => tracehunt_report::write_jsonl(&mut out, rs, &dets)?,
+        Format::Csv => tracehunt_report::write_csv(&mut out, rs, &dets)?,
+        Format::Json => {
+            let v = serde_json::json!({
+                "summary": summary,
+                "detections": dets.iter().map(|d| tracehunt_report::detection_json(rs, d)).collect::<Vec<_>>(),
+                "attribution": attribution_json(&attribution, 10),
+                "attribution_verdict": {
+                    "confident": attribution.confident,
+                    "reason": attribution.reason,
+                    "unresolved_techniques": attribution.unresolved,
+                },
+            });
+            serde_json::to_writer_pretty(&mut out, &v)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    drop(out);
+    // Machine formats still get the summary on a terminal's stderr.
+    if format != Format::Table && stderr_tty && !a.quiet {
+        eprintln!(
+            "tracehunt: {} events in {} files ({} files skipped, {} records skipped), {} detections, {:.2} s",
+            summary.events,
+            summary.files,
+            summary.files_skipped.len(),
+            summary.records_skipped,
+            summary.detections,
+            summary.elapsed_ms as f64 / 1000.0
+        );
+    }
+    if summary.files == 0 {
+        eprintln!("tracehunt: nothing could be read from the given paths");
+        for f in &summary.files_skipped {
+            eprintln!("  - {}: {}", f.path, f.reason);
+        }
+        return Ok(crate::EXIT_NOTHING_READ);
+    }
+    Ok(0)
+}
+
+/// The `attribution` array of `--format json`: candidates with their evidence.
+pub fn attribution_json(a: &Attribution, top: usize) -> serde_json::Value {
+    serde_json::Value::Array(
+        a.candidates
+            .iter()
+            .take(top)
+            .map(|c| {
+                serde_json::json!({
+                    "rank": c.rank,
+                    "id": c.id,
+                    "name": c.name,
+                    "aliases": c.aliases,
+                    "score": c.score,
+                    "coverage": c.coverage,
+                    "matched_count": c.matched_count,
+                    "distinctive_matches": c.distinctive_matches,
+                    "evidence": c.matched,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Human-readable attribution: verdict and top candidates with their evidence.
+pub fn write_attribution_table<W: Write>(w: &mut W, a: &Attribution, top: usize) -> std::io::Result<()> {
+    writeln!(w)?;
+    writeln!(w, "── Attribution (ATT&CK intrusion sets) ─────────────────")?;
+    writeln!(w, "Verdict: {}", a.reason)?;
+    for c in a.candidates.iter().take(top) {
+        let aliases: Vec<&str> = c.aliases.iter().filter(|x| **x != c.name).map(String::as_str).take(4).collect();
+        writeln!(
+            w,
+            "  {}. {} {}{}  score {:.3}  ({} matched techniques/software, {} distinctive)",
+            c.rank,
+            c.id,
+            c.name,
+            if aliases.is_empty() { String::new() } else { format!(" ({})", aliases.join(", ")) },
+            c.score,
+            c.matched_count,
+            c.distinctive_matches
+        )?;
+        let mut ev: Vec<_> = c.matched.iter().collect();
+        ev.sort_by(|x, y| y.weight.total_cmp(&x.weight));
+        for e in ev.iter().take(4) {
+            let rules = e.rule_titles.first().map(String::as_str).unwrap_or("-");
+            writeln!(
+                w,
+                "       {} {} (used by {} groups) ← {} [{} events]",
+                e.id, e.name, e.groups_using, rules, e.events
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! Loading rule files from disk (or the built-in pack) and `rules check`.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use tracehunt_engine::{compile, CompileOptions, Ruleset};
+use tracehunt_sigma::{Diagnostic, LogsourceMap, Severity};
+
+include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
+
+/// Rule-related flags shared by `hunt` and `rules check`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RuleOpts {
+    /// Extra logsource mapping file (YAML, schema in crates/sigma/data/README.md);
+    /// its entries take precedence over the built-in Windows map.
+    #[arg(long, value_name = "FILE")]
+    pub logsource_map: Option<PathBuf>,
+    /// Values for `expand` placeholders: YAML mapping `name: [values]`.
+    #[arg(long, value_name = "FILE")]
+    pub placeholders: Option<PathBuf>,
+}
+
+/// Rules loaded and compiled, with everything that went wrong.
+pub struct Loaded {
+    pub ruleset: Ruleset,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Rule files read.
+    pub files: usize,
+    /// Rule documents that failed (error diagnostics).
+    pub failed: usize,
+}
+
+pub fn compile_options(opts: &RuleOpts) -> Result<CompileOptions> {
+    let mut c = CompileOptions::default();
+    if let Some(p) = &opts.logsource_map {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let extra = LogsourceMap::from_yaml(&text).with_context(|| format!("in {}", p.display()))?;
+        c.logsources.extend_front(extra);
+    }
+    if let Some(p) = &opts.placeholders {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        c.placeholders = yaml_serde::from_str(&text)
+            .with_context(|| format!("{}: expected a mapping of placeholder name to list of values", p.display()))?;
+    }
+    Ok(c)
+}
+
+/// Every `.yml`/`.yaml` file under the given files/directories, sorted.
+/// Unreadable directories become diagnostics-free errors returned as text.
+pub fn rule_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        if p.is_file() {
+            files.push(p.clone());
+            continue;
+        }
+        if !p.exists() {
+            errors.push(format!("{}: no such file or directory", p.display()));
+            continue;
+        }
+        for e in walkdir::WalkDir::new(p).follow_links(false).sort_by_file_name() {
+            match e {
+                Ok(e) if e.file_type().is_file() => {
+                    let path = e.path();
+                    if path.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+                        files.push(path.to_path_buf());
+                    }
+                }
+                Ok(_) => {}
+                Err(err) => errors.push(err.to_string()),
+            }
+        }
+    }
+    (files, errors)
+}
+
+/// Loads rules from `dirs` (or the built-in pack when empty) and compiles them.
+pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
+    let copts = compile_options(opts)?;
+    let mut docs = Vec::new();
+    let mut diagnostics = Vec::new();
+    let mut files = 0;
+    if dirs.is_empty() {
+        for (name, text) in BUILTIN_RULES {
+            files += 1;
+            let f = tracehunt_sigma::load_rules(name, text);
+            docs.extend(f.rules);
+            diagnostics.extend(f.diagnostics);
+        }
+    } else {
+        let (paths, errors) = rule_files(dirs);
+        if paths.is_empty() {
+            anyhow::bail!(
+                "no rule files (.yml/.yaml) found in {}{}",
+                dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+                if errors.is_empty() { String::new() } else { format!(" ({})", errors.join("; ")) }
+            );
+        }
+        for e in errors {
+            diagnostics.push(Diagnostic::new(tracehunt_sigma::Code::YamlSyntax, &e, None, "cannot read"));
+        }
+        for p in paths {
+            files += 1;
+            let label = p.display().to_string();
+            match std::fs::read(&p) {
+                Ok(bytes) => {
+                    let f = tracehunt_sigma::load_rules_bytes(&label, &bytes);
+                    docs.extend(f.rules);
+                    diagnostics.extend(f.diagnostics);
+                }
+                Err(e) => diagnostics.push(Diagnostic::new(
+                    tracehunt_sigma::Code::YamlSyntax,
+                    &label,
+                    None,
+                    format!("cannot read: {e}"),
+                )),
+            }
+        }
+    }
+    let (ruleset, d) = compile(docs, &copts);
+    diagnostics.extend(d);
+    let failed = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    Ok(Loaded {
+        ruleset,
+        diagnostics,
+        files,
+        failed,
+    })
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Rule files or directories (walked recursively). Default: the built-in pack.
+    pub paths: Vec<PathBuf>,
+    /// Output format: table (text) or json.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::Format,
+    #[command(flatten)]
+    pub opts: RuleOpts,
+}
+
+pub fn check(a: CheckArgs) -> Result<u8> {
+    let t = std::time::Instant::now();
+    let loaded = load(&a.paths, &a.opts)?;
+    let rs = &loaded.ruleset;
+    let total = rs.len() + loaded.failed;
+    let pct = if total == 0 { 100.0 } else { 100.0 * rs.len() as f64 / total as f64 };
+    let mut by_code: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in &loaded.diagnostics {
+        *by_code.entry(d.code.as_str()).or_default() += 1;
+    }
+    let stdout = std::io::stdout();
+    let mut w = stdout.lock();
+    if a.format == crate::Format::Json {
+        let v = serde_json::json!({
+            "files": loaded.files,
+            "rules_loaded": rs.len(),
+            "rules_active": rs.active_len(),
+            "rules_inactive": rs.len() - rs.active_len(),
+            "rules_failed": loaded.failed,
+            "load_ratio": pct / 100.0,
+            "diagnostics_by_code": by_code,
+            "diagnostics": loaded.diagnostics,
+            "elapsed_ms": t.elapsed().as_millis() as u64,
+        });
+        serde_json::to_writer_pretty(&mut w, &v)?;
+        writeln!(w)?;
+    } else {
+        for d in &loaded.diagnostics {
+            writeln!(w, "{d}")?;
+        }
+        writeln!(
+            w,
+            "{} files, {} rules loaded ({:.2} %), {} active, {} inactive (logsource not mapped), {} failed; {:.0} ms",
+            loaded.files,
+            rs.len(),
+            pct,
+            rs.active_len(),
+            rs.len() - rs.active_len(),
+            loaded.failed,
+            t.elapsed().as_secs_f64() * 1000.0
+        )?;
+        if !by_code.is_empty() {
+            let parts: Vec<String> = by_code.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+            writeln!(w, "diagnostics by code: {}", parts.join(", "))?;
+        }
+    }
+    Ok(0)
+}
