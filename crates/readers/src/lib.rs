@@ -1,1 +1,371 @@
-//! tracehunt-readers (placeholder, being built).
+//! Readers that turn Windows event log files into [`tracehunt_event::Event`]s.
+//!
+//! * **Format by content, not extension** ([`sniff`]): EVTX (`ElfFile\0`
+//!   magic), a JSON array (`[`), or JSON lines (`{`, one object per line or
+//!   pretty-printed objects one after another). A UTF-8 BOM is skipped.
+//!   Anything else (`.pcap`, `.etl`, text…) is a [`ReadError::UnsupportedFormat`].
+//! * **EVTX** through the `evtx` crate, one 64 KiB chunk at a time, single
+//!   threaded (run files in parallel instead). A damaged record or chunk
+//!   becomes one [`RecordError`] and reading goes on; a file cut inside a
+//!   chunk yields the records before the cut, then a
+//!   [`RecordErrorKind::Truncated`] error.
+//! * **JSON** records in three shapes, detected per record by
+//!   [`event_from_json_value`]: the `evtx` crate's JSON (`Event.System`,
+//!   `Event.EventData`), Winlogbeat/ECS (`winlog.*`), and Mordor/nxlog flat
+//!   (top-level `EventID`, `Channel`, `Hostname`, EventData fields).
+//!   JSON lines are streamed; JSON arrays are parsed whole.
+//! * **Field names** follow Sigma (see [`event_from_json_value`]):
+//!   `EventID`, `Channel`, `Computer`, `Provider_Name`, EventData/UserData
+//!   fields by leaf name, repeated `Data` for unnamed data.
+//!
+//! Nothing here prints or panics on bad input: whole-file problems are
+//! [`ReadError`]s, per-record problems are [`RecordError`]s in the stream.
+//!
+//! ```
+//! use tracehunt_readers::{open_bytes, Format, RecordErrorKind};
+//!
+//! let data = br#"{"EventID": 4688, "Channel": "security", "Hostname": "WS1", "NewProcessName": "C:\\Windows\\System32\\whoami.exe"}
+//! not json
+//! {"Event": {"System": {"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS2"}, "EventData": {"Image": "C:\\x.exe"}}}
+//! "#;
+//! let records = open_bytes("inline.jsonl", data.to_vec()).unwrap();
+//! assert_eq!(records.format(), Format::JsonLines);
+//! let (events, errors): (Vec<_>, Vec<_>) = records.partition(Result::is_ok);
+//! let events: Vec<_> = events.into_iter().map(Result::unwrap).collect();
+//! assert_eq!(events.len(), 2);
+//! assert_eq!(events[0].meta.channel.as_deref(), Some("Security")); // casing normalised
+//! assert_eq!(events[0].first("Computer").and_then(|v| v.as_str()), Some("WS1"));
+//! assert_eq!(events[1].first("Image").and_then(|v| v.as_str()), Some("C:\\x.exe"));
+//! let err = errors.into_iter().next().unwrap().unwrap_err();
+//! assert_eq!(err.kind, RecordErrorKind::InvalidJson);
+//! assert!(err.to_string().starts_with("inline.jsonl: line 2:"));
+//! ```
+
+mod error;
+mod evtx_reader;
+mod json_reader;
+mod shape;
+
+pub use error::{Location, ReadError, RecordError, RecordErrorKind, WalkError};
+pub use shape::{canonical_channel, event_from_json_value};
+
+use std::fs::File;
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use tracehunt_event::Event;
+
+/// A readable, seekable byte source the readers can own and move across
+/// threads (a `File`, a `Cursor<Vec<u8>>`, …).
+pub(crate) trait Source: Read + Seek + Send {}
+impl<T: Read + Seek + Send> Source for T {}
+
+/// How many bytes [`open`] reads to [`sniff`] a file.
+pub const SNIFF_LEN: usize = 4096;
+
+/// A log file format, as told by its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// Windows XML Event Log (`.evtx`), starting with `ElfFile\0`.
+    Evtx,
+    /// A JSON array of event objects (`[ {...}, {...} ]`).
+    JsonArray,
+    /// JSON objects one after another: one per line (JSON lines / NDJSON),
+    /// or pretty-printed and concatenated.
+    JsonLines,
+}
+
+/// Tells the format of a file from its first bytes (pass at least the
+/// first [`SNIFF_LEN`] bytes, or the whole file if shorter).
+///
+/// EVTX needs its 8-byte magic at offset 0. For JSON, a UTF-8 BOM and
+/// leading whitespace are skipped; `[` followed by `{`, `]` or nothing more
+/// in `head` is a JSON array, `{` followed by `"`, `}` or nothing more is
+/// JSON lines. Returns `None` for anything else, including empty input.
+///
+/// ```
+/// use tracehunt_readers::{sniff, Format};
+/// assert_eq!(sniff(b"ElfFile\0rest"), Some(Format::Evtx));
+/// assert_eq!(sniff(b"\xEF\xBB\xBF [\n {\"a\":1}]"), Some(Format::JsonArray));
+/// assert_eq!(sniff(b"{\"EventID\": 1}\n"), Some(Format::JsonLines));
+/// assert_eq!(sniff(b"[11/Jul/2018:10:00] GET /"), None);
+/// assert_eq!(sniff(b"\xd4\xc3\xb2\xa1"), None); // pcap
+/// ```
+pub fn sniff(head: &[u8]) -> Option<Format> {
+    if head.starts_with(b"ElfFile\0") {
+        return Some(Format::Evtx);
+    }
+    let body = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let mut it = body.iter().copied().filter(|b| !b.is_ascii_whitespace());
+    let first = it.next()?;
+    let second = it.next();
+    match (first, second) {
+        (b'[', None | Some(b'{' | b']')) => Some(Format::JsonArray),
+        (b'{', None | Some(b'"' | b'}')) => Some(Format::JsonLines),
+        _ => None,
+    }
+}
+
+/// A stream of events from one file: `Ok(event)` per record, `Err` for a
+/// record (or EVTX chunk) that was skipped. Iteration continues after an
+/// error and ends at the end of the file.
+///
+/// EVTX and JSON lines are read incrementally (at most one EVTX chunk's
+/// events are buffered); a JSON array is held whole.
+pub struct RecordIter {
+    path: PathBuf,
+    format: Format,
+    inner: Inner,
+}
+
+enum Inner {
+    Evtx(Box<evtx_reader::EvtxRecords>),
+    Array(json_reader::JsonArrayRecords),
+    Lines(json_reader::JsonLinesRecords<BufReader<Box<dyn Source>>>),
+}
+
+impl RecordIter {
+    /// The format the file was sniffed as.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The path the records come from (as given to [`open`] / [`open_bytes`]).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl std::fmt::Debug for RecordIter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordIter")
+            .field("path", &self.path)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Iterator for RecordIter {
+    type Item = Result<Event, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            Inner::Evtx(r) => r.next(),
+            Inner::Array(r) => r.next(),
+            Inner::Lines(r) => r.next(),
+        }
+    }
+}
+
+/// Opens a log file and returns its record stream; the format is sniffed
+/// from the content (the extension is ignored).
+///
+/// # Errors
+///
+/// A whole-file [`ReadError`]: the file cannot be opened or read
+/// ([`ReadError::Io`]), is no supported format
+/// ([`ReadError::UnsupportedFormat`]: `.pcap`, `.etl`, text, empty), has an
+/// unusable EVTX header ([`ReadError::Evtx`]), or is a `[`-file that is not
+/// valid JSON ([`ReadError::JsonArray`]).
+pub fn open(path: &Path) -> Result<RecordIter, ReadError> {
+    let io = |source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.is_dir() {
+        return Err(io(std::io::Error::other("is a directory")));
+    }
+    from_source(path, Box::new(file))
+}
+
+/// Like [`open`], for a file already in memory; `name` is only used in
+/// errors and [`RecordIter::path`].
+///
+/// # Errors
+///
+/// As [`open`] (no [`ReadError::Io`] for opening, since there is no file).
+pub fn open_bytes(name: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<RecordIter, ReadError> {
+    from_source(&name.into(), Box::new(Cursor::new(bytes)))
+}
+
+fn from_source(path: &Path, mut src: Box<dyn Source>) -> Result<RecordIter, ReadError> {
+    let io = |source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    (&mut src)
+        .take(SNIFF_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    src.seek(SeekFrom::Start(0)).map_err(io)?;
+    let format = sniff(&head).ok_or_else(|| ReadError::UnsupportedFormat {
+        path: path.to_path_buf(),
+    })?;
+    let inner = match format {
+        Format::Evtx => Inner::Evtx(Box::new(evtx_reader::EvtxRecords::new(path, src).map_err(
+            |reason| ReadError::Evtx {
+                path: path.to_path_buf(),
+                reason,
+            },
+        )?)),
+        Format::JsonArray => {
+            let mut bytes = Vec::new();
+            src.read_to_end(&mut bytes).map_err(io)?;
+            let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+            let items: Vec<serde_json::Value> =
+                serde_json::from_slice(body).map_err(|e| ReadError::JsonArray {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+            Inner::Array(json_reader::JsonArrayRecords {
+                path: path.to_path_buf(),
+                items: items.into_iter(),
+                index: 0,
+            })
+        }
+        Format::JsonLines => Inner::Lines(json_reader::JsonLinesRecords::new(
+            path,
+            BufReader::new(src),
+        )),
+    };
+    Ok(RecordIter {
+        path: path.to_path_buf(),
+        format,
+        inner,
+    })
+}
+
+/// Collects the regular files under `paths`, recursively, in a
+/// deterministic order: each argument in the order given, and within a
+/// directory, entries sorted by file name. A path that is a file is taken
+/// as it is. Symbolic links below a root are neither followed nor listed
+/// (so no link loops; a root that is itself a link is followed). Files are
+/// not opened or sniffed here — [`open`] rejects unsupported ones.
+///
+/// Returns the files and the entries that could not be visited.
+pub fn walk(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<WalkError>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for root in paths {
+        let walker = walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .sort_by_file_name();
+        for entry in walker {
+            match entry {
+                Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
+                Ok(_) => {}
+                Err(e) => errors.push(WalkError {
+                    path: e
+                        .path()
+                        .map(Path::to_path_buf)
+                        .or_else(|| Some(root.clone())),
+                    reason: e
+                        .io_error()
+                        .map(|io| io.to_string())
+                        .unwrap_or_else(|| e.to_string()),
+                }),
+            }
+        }
+    }
+    (files, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(name: &str, bytes: &[u8]) -> Vec<Result<Event, RecordError>> {
+        open_bytes(name, bytes.to_vec()).unwrap().collect()
+    }
+
+    #[test]
+    fn sniff_rejects_non_logs() {
+        assert_eq!(sniff(b""), None);
+        assert_eq!(sniff(b"   \n"), None);
+        assert_eq!(sniff(b"# README"), None);
+        assert_eq!(sniff(b"{not json"), None);
+        assert_eq!(sniff(b"["), Some(Format::JsonArray));
+        assert_eq!(sniff(b"\xEF\xBB\xBF{\"a\":1}"), Some(Format::JsonLines));
+        assert!(matches!(
+            open_bytes("x.txt", b"hello".to_vec()),
+            Err(ReadError::UnsupportedFormat { .. })
+        ));
+    }
+
+    #[test]
+    fn json_lines_errors_carry_line_numbers() {
+        let data = b"\xEF\xBB\xBF{\"EventID\": 1}\n\n{\"EventID\": \n{\"EventID\": 3}\n\xff\xfe\n{\"x\": 1}\n[1]\n";
+        let out = collect("f.jsonl", data);
+        let summary: Vec<String> = out
+            .iter()
+            .map(|r| match r {
+                Ok(e) => format!("ok {}", e.meta.event_id.unwrap()),
+                Err(e) => format!("{:?} {}", e.kind, e.at),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "ok 1",
+                "InvalidJson line 3",
+                "ok 3",
+                "InvalidUtf8 line 5",
+                "UnrecognisedShape line 6",
+                "UnrecognisedShape line 7"
+            ]
+        );
+    }
+
+    #[test]
+    fn pretty_concatenated_objects() {
+        let data = b"{\n  \"Event\": {\n    \"System\": {\"EventID\": 7, \"Channel\": \"a{b\"}\n  }\n}\n{\n  \"Event\": {\"System\": {\"EventID\": 8}}\n}\n";
+        let ids: Vec<_> = collect("p.json", data)
+            .into_iter()
+            .map(|r| r.unwrap().meta.event_id.unwrap())
+            .collect();
+        assert_eq!(ids, [7, 8]);
+    }
+
+    #[test]
+    fn truncated_trailing_value_is_an_error() {
+        let out = collect("t.json", b"{\"EventID\": 1}\n{\n  \"EventID\": 2,\n");
+        assert!(out[0].is_ok());
+        let e = out[1].as_ref().unwrap_err();
+        assert_eq!(e.at, Location::Line(2));
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn json_array_elements() {
+        let out = collect(
+            "a.json",
+            b"[{\"EventID\": 5}, 3, {\"winlog\": {\"event_id\": 6}}]",
+        );
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].as_ref().unwrap().meta.record_id, Some(1));
+        assert_eq!(out[1].as_ref().unwrap_err().at, Location::Element(1));
+        assert_eq!(out[2].as_ref().unwrap().meta.event_id, Some(6));
+        assert!(matches!(
+            open_bytes("b.json", b"[{\"EventID\": 5},".to_vec()),
+            Err(ReadError::JsonArray { .. })
+        ));
+    }
+
+    #[test]
+    fn evtx_magic_with_garbage_is_no_panic() {
+        let mut data = b"ElfFile\0".to_vec();
+        data.extend((0..70_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+        if let Ok(it) = open_bytes("g.evtx", data) {
+            for _ in it {}
+        }
+        assert!(open_bytes("short.evtx", b"ElfFile\0".to_vec()).is_err());
+    }
+
+    #[test]
+    fn record_iter_is_send() {
+        fn is_send<T: Send>() {}
+        is_send::<RecordIter>();
+    }
+}

@@ -1,0 +1,166 @@
+//! Error types: whole-file [`ReadError`], per-record [`RecordError`], and
+//! [`WalkError`] from directory traversal.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A whole-file failure: the file could not be read at all, so
+/// [`open`](crate::open) returns no iterator for it.
+///
+/// Callers normally report it and go on with the next file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The file could not be opened or read (missing, permission, I/O error).
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The content is neither EVTX, a JSON array nor JSON lines
+    /// (e.g. `.pcap`, `.etl`, plain text, an empty file).
+    #[error("{}: not a supported log format (expected EVTX, a JSON array or JSON lines)", path.display())]
+    UnsupportedFormat {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file starts with the EVTX magic but its file header is unusable.
+    #[error("{}: invalid EVTX file: {reason}", path.display())]
+    Evtx {
+        /// The file.
+        path: PathBuf,
+        /// What the `evtx` crate reported.
+        reason: String,
+    },
+    /// The file starts with `[` but is not a valid JSON array; its elements
+    /// cannot be told apart, so the whole file is rejected.
+    #[error("{}: invalid JSON array: {reason}", path.display())]
+    JsonArray {
+        /// The file.
+        path: PathBuf,
+        /// What `serde_json` reported (includes line and column).
+        reason: String,
+    },
+}
+
+impl ReadError {
+    /// The file the error is about.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            ReadError::Io { path, .. }
+            | ReadError::UnsupportedFormat { path }
+            | ReadError::Evtx { path, .. }
+            | ReadError::JsonArray { path, .. } => path,
+        }
+    }
+}
+
+/// Where in a file a [`RecordError`] happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Location {
+    /// An EVTX record: `index` is its 0-based position among the records the
+    /// reader met in the file (successful and failed alike); `record_id` is
+    /// the record's `EventRecordID` when the `evtx` crate could tell it.
+    Record {
+        /// 0-based position in the file.
+        index: u64,
+        /// The record's EventRecordID, if known.
+        record_id: Option<u64>,
+    },
+    /// A whole EVTX chunk (64 KiB block of records), by its 0-based number in
+    /// the file.
+    Chunk(u64),
+    /// A JSON-lines record, by the 1-based line number it starts on.
+    Line(u64),
+    /// An element of a JSON array file, by its 0-based index.
+    Element(u64),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Record {
+                index,
+                record_id: Some(id),
+            } => write!(f, "record #{index} (EventRecordID {id})"),
+            Location::Record {
+                index,
+                record_id: None,
+            } => write!(f, "record #{index}"),
+            Location::Chunk(c) => write!(f, "chunk {c}"),
+            Location::Line(l) => write!(f, "line {l}"),
+            Location::Element(i) => write!(f, "element {i}"),
+        }
+    }
+}
+
+/// What kind of problem a [`RecordError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordErrorKind {
+    /// The `evtx` crate could not parse or render an EVTX record or chunk.
+    Evtx,
+    /// The EVTX file ends inside a chunk (a truncated or partially copied
+    /// file); the records before the cut were still returned.
+    Truncated,
+    /// A JSON record is not valid JSON.
+    InvalidJson,
+    /// A JSON-lines line is not valid UTF-8.
+    InvalidUtf8,
+    /// Valid JSON, but not an event in any shape the reader knows
+    /// (evtx-JSON, Winlogbeat/ECS, Mordor flat).
+    UnrecognisedShape,
+    /// Reading the file failed part-way (I/O error).
+    Io,
+    /// The EVTX parser panicked on this chunk; the panic was caught and the
+    /// chunk skipped.
+    ParserPanic,
+}
+
+/// A per-record failure: one record (or EVTX chunk) was skipped, and the
+/// iterator goes on with the next one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {at}: {reason}", path.display())]
+#[non_exhaustive]
+pub struct RecordError {
+    /// The file.
+    pub path: PathBuf,
+    /// Where in the file.
+    pub at: Location,
+    /// What kind of problem.
+    pub kind: RecordErrorKind,
+    /// Human-readable reason (from the `evtx` crate, `serde_json`, or the reader).
+    pub reason: String,
+}
+
+impl RecordError {
+    pub(crate) fn new(
+        path: &std::path::Path,
+        at: Location,
+        kind: RecordErrorKind,
+        reason: impl Into<String>,
+    ) -> Self {
+        RecordError {
+            path: path.to_path_buf(),
+            at,
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A directory entry that [`walk`](crate::walk) could not visit (missing
+/// path, permission denied, symlink loop).
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "<unknown path>".into()))]
+#[non_exhaustive]
+pub struct WalkError {
+    /// The path that failed, when known.
+    pub path: Option<PathBuf>,
+    /// Why.
+    pub reason: String,
+}

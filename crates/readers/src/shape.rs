@@ -1,0 +1,640 @@
+//! JSON record → [`Event`]: shape detection and Sigma field naming.
+//!
+//! Three shapes are recognised, per record:
+//!
+//! * **evtx-JSON** — what the `evtx` crate (and `evtx_dump -o json`) renders:
+//!   `{"Event": {"System": {...}, "EventData": {...} | "UserData": {...}}}`.
+//!   Also accepted without the `Event` wrapper, and with
+//!   `separate_json_attributes` (`Provider_attributes`, …).
+//! * **Winlogbeat / ECS** — a top-level `winlog` object
+//!   (`winlog.event_data.*`, `winlog.event_id`, `winlog.channel`, …).
+//! * **Mordor / nxlog flat** — a top-level `EventID` with System and
+//!   EventData fields side by side (`Channel`, `Hostname`, `SourceName`, …).
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::{Map, Value as J};
+use tracehunt_event::{Event, EventMeta, Value};
+
+/// Nesting deeper than this is dropped instead of flattened (guards
+/// hand-built values; parsed JSON is already limited to 128 levels).
+const MAX_DEPTH: usize = 64;
+
+/// Windows channel names in their canonical casing. A channel that matches
+/// one of these ignoring ASCII case is rewritten to it (Mordor has both
+/// `Security` and `security`). Sources: SigmaHQ `tests/thor.yml`
+/// (`WinEventLog:` sources) and channels seen in the sample corpora.
+const CANONICAL_CHANNELS: &[&str] = &[
+    "Application",
+    "Security",
+    "System",
+    "Setup",
+    "ForwardedEvents",
+    "Windows PowerShell",
+    "PowerShellCore/Operational",
+    "DNS Server",
+    "Directory Service",
+    "Microsoft-Windows-Sysmon/Operational",
+    "Microsoft-Windows-PowerShell/Operational",
+    "Microsoft-Windows-WMI-Activity/Operational",
+    "Microsoft-Windows-TaskScheduler/Operational",
+    "Microsoft-Windows-Windows Defender/Operational",
+    "Microsoft-Windows-CodeIntegrity/Operational",
+    "Microsoft-Windows-DHCP-Server/Operational",
+    "Microsoft-Windows-NTLM/Operational",
+    "Microsoft-Windows-PrintService/Admin",
+    "Microsoft-Windows-PrintService/Operational",
+    "Microsoft-Windows-SMBServer/Connectivity",
+    "Microsoft-Windows-SMBServer/Security",
+    "Microsoft-Windows-SmbClient/Connectivity",
+    "Microsoft-Windows-SmbClient/Security",
+    "Microsoft-Windows-Bits-Client/Operational",
+    "Microsoft-Windows-DNS-Client/Operational",
+    "Microsoft-Windows-WinRM/Operational",
+    "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational",
+    "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational",
+    "Microsoft-Windows-RemoteDesktopServices-RdpCoreTS/Operational",
+    "Microsoft-Windows-Windows Firewall With Advanced Security/Firewall",
+    "Microsoft-Windows-AppLocker/EXE and DLL",
+    "Microsoft-Windows-AppLocker/MSI and Script",
+    "Microsoft-Windows-AppLocker/Packaged app-Deployment",
+    "Microsoft-Windows-AppLocker/Packaged app-Execution",
+    "Microsoft-Windows-LSA/Operational",
+    "Microsoft-Windows-Security-Mitigations/KernelMode",
+    "Microsoft-Windows-Security-Mitigations/UserMode",
+    "Microsoft-Windows-Shell-Core/Operational",
+    "Microsoft-Windows-OpenSSH/Operational",
+    "Microsoft-Windows-AppXDeployment-Server/Operational",
+    "Microsoft-Windows-Kernel-ShimEngine/Operational",
+    "Microsoft-Windows-Application-Experience/Program-Telemetry",
+];
+
+/// The canonical casing of a well-known Windows channel name, or the name
+/// unchanged (trimmed) if it is not one of the known channels.
+///
+/// ```
+/// assert_eq!(tracehunt_readers::canonical_channel("security"), "Security");
+/// assert_eq!(
+///     tracehunt_readers::canonical_channel("microsoft-windows-sysmon/operational"),
+///     "Microsoft-Windows-Sysmon/Operational"
+/// );
+/// assert_eq!(tracehunt_readers::canonical_channel("My/Custom"), "My/Custom");
+/// ```
+pub fn canonical_channel(name: &str) -> &str {
+    let t = name.trim();
+    CANONICAL_CHANNELS
+        .iter()
+        .find(|c| c.eq_ignore_ascii_case(t))
+        .copied()
+        .unwrap_or(t)
+}
+
+/// Turns one JSON record into an [`Event`], detecting its shape.
+///
+/// Recognised shapes, tried in this order:
+///
+/// 1. **evtx-JSON** (the `evtx` crate's rendering, as in SigmaHQ
+///    `regression_data/**/*.json`): an object with `Event.System` (or a
+///    top-level `System`). System children are named by leaf
+///    (`EventID`, `Channel`, `Computer`, `Level`, `Task`, `Opcode`,
+///    `Keywords`, `Version`, `EventRecordID`), plus `Provider_Name`,
+///    `Provider_Guid`, `Provider_EventSourceName`, `TimeCreated` (the
+///    `SystemTime` string), `ProcessID`/`ThreadID` (and other `Execution`
+///    attributes), `ActivityID`/`RelatedActivityID`, and `UserID` (from
+///    `Security/@UserID`). `EventData` and `UserData/<Wrapper>` children are
+///    named by leaf; unnamed `Data` items become repeated `Data` fields;
+///    `#text` takes its parent's name; `xmlns` attributes are dropped;
+///    `RenderingInfo` contributes only `Message`.
+/// 2. **Winlogbeat / ECS**: an object with a `winlog` object.
+///    `winlog.event_data.*` and `winlog.user_data.*` by leaf;
+///    `EventID` from `winlog.event_id` (else `event.code`), `Channel`,
+///    `Provider_Name`, `Provider_Guid`, `Computer` (`winlog.computer_name`,
+///    else `host.name`/`host.hostname`), `EventRecordID`, `ProcessID`,
+///    `ThreadID`, `UserID`, `Task`, `Opcode`, `Version`, `Keywords`,
+///    `Message`, and `TimeCreated` from `winlog.time_created` or
+///    `@timestamp`.
+/// 3. **Mordor / nxlog flat**: an object with a top-level `EventID`. Every
+///    top-level key becomes a field (nested values flattened by leaf), with
+///    `Keywords` numbers rendered as `0x…` hex like EVTX does, plus the
+///    aliases `Computer` (from `Hostname`), `Provider_Name` (`SourceName`),
+///    `Provider_Guid` (`ProviderGuid`), `EventRecordID` (`RecordNumber`) and
+///    `ProcessID` (`ExecutionProcessID`) when absent.
+///
+/// In every shape `EventID` becomes a [`Value::Int`] when it is numeric
+/// (qualifiers dropped), `Channel` is rewritten by [`canonical_channel`],
+/// and [`Event::meta`] is filled from the same values (timestamp parsed as
+/// UTC from `TimeCreated`/`@timestamp`). `meta.record_id` is left `None`
+/// when the record has no record id; the file readers then set it.
+///
+/// Returns `None` for anything else (not an object, or no known shape).
+pub fn event_from_json_value(v: &J) -> Option<Event> {
+    let obj = v.as_object()?;
+    if let Some(J::Object(e)) = obj.get("Event") {
+        if e.get("System").is_some_and(J::is_object) {
+            return Some(from_evtx_json(e));
+        }
+    }
+    if obj.get("System").is_some_and(J::is_object) {
+        return Some(from_evtx_json(obj));
+    }
+    if let Some(J::Object(w)) = obj.get("winlog") {
+        return Some(from_winlogbeat(obj, w));
+    }
+    if obj.contains_key("EventID") {
+        return Some(from_flat(obj));
+    }
+    None
+}
+
+/// Converts a JSON scalar to a [`Value`] (objects/arrays are handled by the
+/// flattener and never reach here).
+fn scalar(v: &J) -> Value {
+    match v {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(*b),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        J::String(s) => Value::Str(s.clone()),
+        other => Value::Str(other.to_string()),
+    }
+}
+
+fn is_xmlns(attr: &str) -> bool {
+    attr == "xmlns" || attr.starts_with("xmlns:")
+}
+
+/// Pushes `v` under `name`, flattening objects to their leaf names and
+/// arrays to repeated fields. `#attributes` children are leaves too (minus
+/// `xmlns`), `#text` takes the parent's name.
+fn flatten(ev: &mut Event, name: &str, v: &J, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    match v {
+        J::Object(m) => {
+            for (k, c) in m {
+                match k.as_str() {
+                    "#attributes" => {
+                        if let J::Object(a) = c {
+                            for (ak, av) in a {
+                                if !is_xmlns(ak) {
+                                    flatten(ev, ak, av, depth + 1);
+                                }
+                            }
+                        }
+                    }
+                    "#text" => flatten(ev, name, c, depth + 1),
+                    _ if is_xmlns(k) => {}
+                    _ => flatten(ev, k, c, depth + 1),
+                }
+            }
+        }
+        J::Array(a) => {
+            for x in a {
+                flatten(ev, name, x, depth + 1);
+            }
+        }
+        s => ev.push(name, scalar(s)),
+    }
+}
+
+/// Flattens the children of a container (`EventData`, a `UserData`
+/// wrapper, `winlog.event_data`), ignoring the container's own attributes
+/// (`<EventData Name="…">`, `xmlns`).
+fn flatten_children(ev: &mut Event, container: &J) {
+    match container {
+        J::Object(m) => {
+            for (k, c) in m {
+                if k == "#attributes" || k.ends_with("_attributes") || is_xmlns(k) {
+                    continue;
+                }
+                // `#text` directly under EventData: unnamed text content.
+                let name = if k == "#text" { "Data" } else { k.as_str() };
+                flatten(ev, name, c, 1);
+            }
+        }
+        J::Null => {}
+        // `"EventData": "text"` or an array: unnamed data.
+        other => flatten(ev, "Data", other, 1),
+    }
+}
+
+/// The attributes map of a System child: `X.#attributes`, or the value of
+/// `X_attributes` (separate_json_attributes form).
+fn attrs<'a>(sys: &'a Map<String, J>, key: &str) -> Option<&'a Map<String, J>> {
+    if let Some(J::Object(a)) = sys.get(key).and_then(|x| x.get("#attributes")) {
+        return Some(a);
+    }
+    match sys.get(&format!("{key}_attributes")) {
+        Some(J::Object(a)) => Some(a),
+        _ => None,
+    }
+}
+
+/// `EventID` as an integer: JSON number, numeric string, or `{"#text": …}`.
+/// Qualifiers are dropped; values beyond 16 bits keep their low 16 bits.
+fn event_id_value(v: &J) -> Option<Value> {
+    let inner = match v {
+        J::Object(m) => m.get("#text")?,
+        other => other,
+    };
+    let n = match inner {
+        J::Number(n) => n.as_i64(),
+        J::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if (0..=i64::from(u32::MAX)).contains(&n) => Some(Value::Int(n & 0xFFFF)),
+        Some(n) => Some(Value::Int(n)),
+        None if inner.is_null() => None,
+        None => Some(scalar(inner)),
+    }
+}
+
+fn push_channel(ev: &mut Event, v: &J) {
+    match v {
+        J::String(s) => ev.push("Channel", Value::Str(canonical_channel(s).to_owned())),
+        J::Null => {}
+        other => ev.push("Channel", scalar(other)),
+    }
+}
+
+fn from_evtx_json(e: &Map<String, J>) -> Event {
+    let mut ev = Event::default();
+    if let Some(J::Object(sys)) = e.get("System") {
+        for (k, v) in sys {
+            if v.is_null() {
+                continue;
+            }
+            match k.as_str() {
+                "Provider" | "Provider_attributes" => {
+                    if k == "Provider_attributes" && sys.contains_key("Provider") {
+                        continue;
+                    }
+                    if let Some(a) = attrs(sys, "Provider") {
+                        for (ak, av) in a {
+                            if !is_xmlns(ak) && !av.is_null() {
+                                flatten(&mut ev, &format!("Provider_{ak}"), av, 2);
+                            }
+                        }
+                    }
+                }
+                "EventID" => {
+                    if let Some(id) = event_id_value(v) {
+                        ev.push("EventID", id);
+                    }
+                }
+                "EventID_attributes" => {}
+                "TimeCreated" | "TimeCreated_attributes" => {
+                    if k == "TimeCreated_attributes" && sys.contains_key("TimeCreated") {
+                        continue;
+                    }
+                    match attrs(sys, "TimeCreated").and_then(|a| a.get("SystemTime")) {
+                        Some(t) => flatten(&mut ev, "TimeCreated", t, 2),
+                        None => flatten(&mut ev, "TimeCreated", v, 2),
+                    }
+                }
+                "Channel" => push_channel(&mut ev, v),
+                _ => {
+                    let base = k.strip_suffix("_attributes").unwrap_or(k);
+                    flatten(&mut ev, base, v, 1);
+                }
+            }
+        }
+    }
+    for (k, v) in e {
+        match k.as_str() {
+            "System" | "#attributes" => {}
+            "EventData" => flatten_children(&mut ev, v),
+            "UserData" => match v {
+                // UserData.<Wrapper>.<Field> → <Field>
+                J::Object(m) => {
+                    for (wk, w) in m {
+                        if wk != "#attributes" && !is_xmlns(wk) {
+                            flatten_children(&mut ev, w);
+                        }
+                    }
+                }
+                other => flatten_children(&mut ev, other),
+            },
+            "RenderingInfo" => {
+                if let Some(m) = v.get("Message") {
+                    flatten(&mut ev, "Message", m, 1);
+                }
+            }
+            _ if k.ends_with("_attributes") || is_xmlns(k) => {}
+            // ProcessingErrorData, DebugData, BinaryEventData, …
+            _ => flatten_children(&mut ev, v),
+        }
+    }
+    let ts = ev
+        .first("TimeCreated")
+        .and_then(|t| t.as_str())
+        .and_then(parse_time);
+    fill_meta(&mut ev, ts);
+    ev
+}
+
+fn get_path<'a>(v: &'a Map<String, J>, path: &[&str]) -> Option<&'a J> {
+    let (first, rest) = path.split_first()?;
+    let mut cur = v.get(*first)?;
+    for p in rest {
+        cur = cur.get(*p)?;
+    }
+    (!cur.is_null()).then_some(cur)
+}
+
+fn from_winlogbeat(top: &Map<String, J>, w: &Map<String, J>) -> Event {
+    let mut ev = Event::default();
+    let event_id = get_path(w, &["event_id"]).or_else(|| get_path(top, &["event", "code"]));
+    if let Some(id) = event_id.and_then(event_id_value) {
+        ev.push("EventID", id);
+    }
+    if let Some(c) = get_path(w, &["channel"]) {
+        push_channel(&mut ev, c);
+    }
+    let simple: &[(&str, &[&str])] = &[
+        ("Provider_Name", &["provider_name"]),
+        ("Provider_Guid", &["provider_guid"]),
+    ];
+    for (name, path) in simple {
+        if let Some(v) = get_path(w, path) {
+            flatten(&mut ev, name, v, 1);
+        }
+    }
+    let computer = get_path(w, &["computer_name"])
+        .or_else(|| get_path(top, &["host", "name"]))
+        .or_else(|| get_path(top, &["host", "hostname"]));
+    if let Some(c) = computer {
+        flatten(&mut ev, "Computer", c, 1);
+    }
+    if let Some(r) = get_path(w, &["record_id"]) {
+        let v = match r {
+            J::String(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(Value::Int)
+                .unwrap_or_else(|_| scalar(r)),
+            other => scalar(other),
+        };
+        ev.push("EventRecordID", v);
+    }
+    let rest: &[(&str, &[&str])] = &[
+        ("ProcessID", &["process", "pid"]),
+        ("ThreadID", &["process", "thread", "id"]),
+        ("UserID", &["user", "identifier"]),
+        ("Task", &["task"]),
+        ("Opcode", &["opcode"]),
+        ("Version", &["version"]),
+        ("Keywords", &["keywords"]),
+        ("ActivityID", &["activity_id"]),
+    ];
+    for (name, path) in rest {
+        if let Some(v) = get_path(w, path) {
+            flatten(&mut ev, name, v, 1);
+        }
+    }
+    let time = get_path(w, &["time_created"]).or_else(|| get_path(top, &["@timestamp"]));
+    if let Some(t) = time {
+        flatten(&mut ev, "TimeCreated", t, 1);
+    }
+    if let Some(m) = get_path(top, &["message"]) {
+        flatten(&mut ev, "Message", m, 1);
+    }
+    if let Some(d) = w.get("event_data") {
+        flatten_children(&mut ev, d);
+    }
+    if let Some(d) = w.get("user_data") {
+        flatten_children(&mut ev, d);
+    }
+    let ts = time.and_then(J::as_str).and_then(parse_time).or_else(|| {
+        top.get("@timestamp")
+            .and_then(J::as_str)
+            .and_then(parse_time)
+    });
+    fill_meta(&mut ev, ts);
+    ev
+}
+
+fn from_flat(obj: &Map<String, J>) -> Event {
+    let mut ev = Event::default();
+    for (k, v) in obj {
+        match k.as_str() {
+            "EventID" => {
+                if let Some(id) = event_id_value(v) {
+                    ev.push("EventID", id);
+                }
+            }
+            "Channel" => push_channel(&mut ev, v),
+            "Keywords" => match v.as_i64() {
+                // nxlog writes the 64-bit mask as a signed integer; EVTX renders it as hex.
+                Some(i) => ev.push("Keywords", Value::Str(format!("0x{:x}", i as u64))),
+                None => flatten(&mut ev, "Keywords", v, 1),
+            },
+            _ => flatten(&mut ev, k, v, 1),
+        }
+    }
+    let aliases = [
+        ("Computer", "Hostname"),
+        ("Provider_Name", "SourceName"),
+        ("Provider_Guid", "ProviderGuid"),
+        ("EventRecordID", "RecordNumber"),
+        ("ProcessID", "ExecutionProcessID"),
+    ];
+    for (canon, src) in aliases {
+        if !obj.contains_key(canon) {
+            if let Some(v) = obj.get(src).filter(|v| !v.is_null()) {
+                flatten(&mut ev, canon, v, 1);
+            }
+        }
+    }
+    let ts = ["@timestamp", "TimeCreated", "timestamp"]
+        .iter()
+        .find_map(|k| obj.get(*k).and_then(J::as_str).and_then(parse_time));
+    fill_meta(&mut ev, ts);
+    ev
+}
+
+/// Fills [`EventMeta`] from the event's own fields so the two agree.
+fn fill_meta(ev: &mut Event, timestamp: Option<DateTime<Utc>>) {
+    let text = |ev: &Event, name: &str| {
+        ev.get(name)
+            .find(|v| !v.is_null_or_empty())
+            .map(|v| v.to_text().into_owned())
+    };
+    let meta = EventMeta {
+        timestamp,
+        computer: text(ev, "Computer"),
+        channel: text(ev, "Channel"),
+        provider: text(ev, "Provider_Name"),
+        event_id: exact_first(ev, "EventID")
+            .and_then(Value::as_i64)
+            .and_then(|i| u32::try_from(i).ok()),
+        record_id: exact_first(ev, "EventRecordID")
+            .and_then(Value::as_i64)
+            .and_then(|i| u64::try_from(i).ok()),
+    };
+    ev.meta = meta;
+}
+
+/// The first value of exactly `name` (no case-insensitive fallback).
+fn exact_first<'a>(ev: &'a Event, name: &str) -> Option<&'a Value> {
+    ev.fields().find(|(k, _)| *k == name).map(|(_, v)| v)
+}
+
+/// Parses a timestamp as UTC: RFC 3339 (`2020-10-12T22:32:48.932Z`,
+/// offsets converted), or a naive `YYYY-MM-DD[T ]HH:MM:SS[.fff]` taken as UTC.
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), fmt) {
+            return Some(t.and_utc());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn texts(ev: &Event, name: &str) -> Vec<String> {
+        ev.get(name).map(|v| v.to_text().into_owned()).collect()
+    }
+
+    #[test]
+    fn evtx_json_system_and_eventdata() {
+        let v = json!({"Event": {"#attributes": {"xmlns": "x"}, "System": {
+            "Provider": {"#attributes": {"Name": "Service Control Manager", "Guid": "{555}", "EventSourceName": "Service Control Manager"}},
+            "EventID": {"#attributes": {"Qualifiers": 16384}, "#text": 7045},
+            "Level": 4, "Keywords": "0x8080000000000000",
+            "TimeCreated": {"#attributes": {"SystemTime": "2019-03-19T17:06:22.9080865Z"}},
+            "EventRecordID": 42, "Correlation": null,
+            "Execution": {"#attributes": {"ProcessID": 600, "ThreadID": 7}},
+            "Channel": "system", "Computer": "PC1",
+            "Security": {"#attributes": {"UserID": "S-1-5-18"}}},
+            "EventData": {"ServiceName": "PSEXESVC", "ImagePath": "%SystemRoot%\\PSEXESVC.exe"}}});
+        let ev = event_from_json_value(&v).unwrap();
+        assert_eq!(ev.first("EventID"), Some(&Value::Int(7045)));
+        assert!(!ev.has("Qualifiers"));
+        assert_eq!(texts(&ev, "Provider_Name"), ["Service Control Manager"]);
+        assert_eq!(texts(&ev, "Provider_Guid"), ["{555}"]);
+        assert_eq!(texts(&ev, "Channel"), ["System"]);
+        assert_eq!(texts(&ev, "ProcessID"), ["600"]);
+        assert_eq!(texts(&ev, "UserID"), ["S-1-5-18"]);
+        assert_eq!(texts(&ev, "TimeCreated"), ["2019-03-19T17:06:22.9080865Z"]);
+        assert_eq!(texts(&ev, "ServiceName"), ["PSEXESVC"]);
+        assert!(!ev.has("Correlation"));
+        assert!(!ev.has("xmlns"));
+        assert_eq!(ev.meta.event_id, Some(7045));
+        assert_eq!(ev.meta.record_id, Some(42));
+        assert_eq!(ev.meta.channel.as_deref(), Some("System"));
+        assert_eq!(ev.meta.computer.as_deref(), Some("PC1"));
+        assert_eq!(ev.meta.provider.as_deref(), Some("Service Control Manager"));
+        assert_eq!(
+            ev.meta.timestamp.unwrap().to_rfc3339(),
+            "2019-03-19T17:06:22.908086500+00:00"
+        );
+    }
+
+    #[test]
+    fn unnamed_data_and_userdata() {
+        let v = json!({"Event": {"System": {"EventID": 18456},
+            "EventData": {"Data": {"#text": ["sa", " Reason: x"]}, "Binary": "00"}}});
+        let ev = event_from_json_value(&v).unwrap();
+        assert_eq!(texts(&ev, "Data"), ["sa", " Reason: x"]);
+        assert_eq!(texts(&ev, "Binary"), ["00"]);
+
+        let v = json!({"Event": {"System": {"EventID": 1102},
+            "UserData": {"LogFileCleared": {"#attributes": {"xmlns": "u"}, "SubjectUserName": "bob", "BackupPath": null}}}});
+        let ev = event_from_json_value(&v).unwrap();
+        assert_eq!(texts(&ev, "SubjectUserName"), ["bob"]);
+        assert_eq!(ev.first("BackupPath"), Some(&Value::Null));
+        assert!(!ev.has("xmlns"));
+        assert!(!ev.has("LogFileCleared"));
+    }
+
+    #[test]
+    fn separate_attributes_form() {
+        let v = json!({"Event": {"System": {
+            "Provider_attributes": {"Name": "Microsoft-Windows-Sysmon"},
+            "EventID": 1, "EventID_attributes": {"Qualifiers": 0},
+            "TimeCreated_attributes": {"SystemTime": "2020-01-01T00:00:00Z"}},
+            "EventData": {"Image": "a.exe"}}});
+        let ev = event_from_json_value(&v).unwrap();
+        assert_eq!(texts(&ev, "Provider_Name"), ["Microsoft-Windows-Sysmon"]);
+        assert_eq!(texts(&ev, "TimeCreated"), ["2020-01-01T00:00:00Z"]);
+        assert!(ev.meta.timestamp.is_some());
+        assert!(!ev.has("Qualifiers"));
+    }
+
+    #[test]
+    fn winlogbeat_shape() {
+        let v = json!({"@timestamp": "2021-05-01T10:00:00.123Z", "host": {"name": "h1"},
+            "event": {"code": "4688"},
+            "winlog": {"channel": "security", "provider_name": "Microsoft-Windows-Security-Auditing",
+                "record_id": "991", "process": {"pid": 4, "thread": {"id": 8}},
+                "event_data": {"NewProcessName": "C:\\x.exe", "CommandLine": "x"}}});
+        let ev = event_from_json_value(&v).unwrap();
+        assert_eq!(ev.first("EventID"), Some(&Value::Int(4688)));
+        assert_eq!(texts(&ev, "Channel"), ["Security"]);
+        assert_eq!(texts(&ev, "Computer"), ["h1"]);
+        assert_eq!(texts(&ev, "NewProcessName"), ["C:\\x.exe"]);
+        assert_eq!(texts(&ev, "ThreadID"), ["8"]);
+        assert_eq!(ev.meta.record_id, Some(991));
+        assert_eq!(ev.meta.event_id, Some(4688));
+        assert_eq!(ev.meta.computer.as_deref(), Some("h1"));
+        assert!(ev.meta.timestamp.is_some());
+    }
+
+    #[test]
+    fn mordor_flat_shape() {
+        let v = json!({"EventID": 10, "Channel": "security", "Hostname": "WS5",
+            "SourceName": "Microsoft-Windows-Security-Auditing", "RecordNumber": 5,
+            "Keywords": -9223372036854775808_i64, "@timestamp": "2020-10-12T22:32:48.932Z",
+            "tags": ["mordorDataset"], "TargetImage": "C:\\windows\\system32\\sihost.exe"});
+        let ev = event_from_json_value(&v).unwrap();
+        assert_eq!(texts(&ev, "Channel"), ["Security"]);
+        assert_eq!(texts(&ev, "Computer"), ["WS5"]);
+        assert_eq!(texts(&ev, "Keywords"), ["0x8000000000000000"]);
+        assert_eq!(texts(&ev, "tags"), ["mordorDataset"]);
+        assert_eq!(ev.meta.record_id, Some(5));
+        assert_eq!(ev.meta.channel.as_deref(), Some("Security"));
+        assert_eq!(
+            ev.meta.provider.as_deref(),
+            Some("Microsoft-Windows-Security-Auditing")
+        );
+    }
+
+    #[test]
+    fn unknown_shapes_rejected() {
+        assert!(event_from_json_value(&json!([1, 2])).is_none());
+        assert!(event_from_json_value(&json!({"a": 1})).is_none());
+        assert!(event_from_json_value(&json!("x")).is_none());
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow() {
+        let mut v = json!("leaf");
+        for _ in 0..1_000 {
+            v = json!({ "k": v });
+        }
+        let top = json!({"EventID": 1, "deep": v});
+        let ev = event_from_json_value(&top).unwrap();
+        assert_eq!(ev.meta.event_id, Some(1));
+        assert!(!ev.has("k"));
+    }
+
+    #[test]
+    fn times_parse() {
+        assert!(parse_time("2020-10-12 18:32:46").is_some());
+        assert!(parse_time("2020-10-12T18:32:46.1234567Z").is_some());
+        assert!(parse_time("2020-10-12T18:32:46+02:00").is_some());
+        assert!(parse_time("yesterday").is_none());
+    }
+}
