@@ -145,7 +145,8 @@ struct Interner {
 
 impl Interner {
     fn id(&mut self, name: &str) -> FieldId {
-        let key = name.to_ascii_lowercase();
+        let mut key = String::new();
+        crate::scan::field_key(name, &mut key);
         let n = self.names.len() as FieldId;
         *self.names.entry(key).or_insert(n)
     }

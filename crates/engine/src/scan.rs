@@ -52,6 +52,15 @@ impl EventView for View<'_, '_> {
     }
 }
 
+/// The key a field name is interned under: ASCII lower-case with spaces
+/// removed, so `Threat Name` (Defender EventData) and `ThreatName` (the
+/// Sigma rule's spelling) are the same field, as in Hayabusa and pySigma's
+/// Windows pipelines.
+pub(crate) fn field_key(name: &str, out: &mut String) {
+    out.clear();
+    out.extend(name.chars().filter(|c| *c != ' ').map(|c| c.to_ascii_lowercase()));
+}
+
 impl<'r> Scanner<'r> {
     /// A scanner over `ruleset`.
     pub fn new(ruleset: &'r Ruleset) -> Self {
@@ -121,9 +130,7 @@ impl<'r> Scanner<'r> {
         let mut fields = Vec::with_capacity(ev.len());
         for (pos, (name, v)) in ev.fields().enumerate() {
             fields.push(v);
-            lname.clear();
-            lname.push_str(name);
-            lname.make_ascii_lowercase();
+            field_key(name, &mut lname);
             if let Some(&id) = self.rs.names.get(lname.as_str()) {
                 let slot = &mut self.slots[id as usize];
                 if slot.is_empty() {

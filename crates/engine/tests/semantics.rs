@@ -206,3 +206,17 @@ fn ruleset_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Ruleset>();
 }
+
+#[test]
+fn defender_field_names_with_spaces_match_sigma_names() {
+    // SigmaHQ regression case RedSun (a7c3e5f2…): EventData `Threat Name`
+    // is written `ThreatName` in rules.
+    let rs = ruleset("  sel:\n    ThreatName|endswith: 'EICAR_Test_File'\n  condition: sel", "{product: windows, service: windefend}");
+    let mut ev = Event::with_meta(EventMeta {
+        channel: Some("Microsoft-Windows-Windows Defender/Operational".into()),
+        event_id: Some(1119),
+        ..EventMeta::default()
+    });
+    ev.push("Threat Name", s("Tool:Win32/EICAR_Test_File"));
+    assert!(fires(&rs, &ev));
+}
