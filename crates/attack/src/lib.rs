@@ -469,20 +469,28 @@ impl ActorKb {
     ) -> ActorKb {
         for c in campaigns.values() {
             for gid in &c.groups {
-                let Some(g) = groups.get_mut(gid) else { continue };
+                let Some(g) = groups.get_mut(gid) else {
+                    continue;
+                };
                 g.campaigns.push(c.id.clone());
                 for t in &c.techniques {
                     if techniques.contains_key(t) {
-                        g.techniques.entry(t.clone()).or_default().push(Source::Campaign {
-                            campaign: c.id.clone(),
-                        });
+                        g.techniques
+                            .entry(t.clone())
+                            .or_default()
+                            .push(Source::Campaign {
+                                campaign: c.id.clone(),
+                            });
                     }
                 }
                 for s in &c.software {
                     if software.contains_key(s) {
-                        g.software.entry(s.clone()).or_default().push(Source::Campaign {
-                            campaign: c.id.clone(),
-                        });
+                        g.software
+                            .entry(s.clone())
+                            .or_default()
+                            .push(Source::Campaign {
+                                campaign: c.id.clone(),
+                            });
                     }
                 }
             }
@@ -494,7 +502,9 @@ impl ActorKb {
                 .flat_map(|(sid, srcs)| srcs.iter().map(move |s| (sid.clone(), s.clone())))
                 .collect();
             for (sid, via) in links {
-                let Some(sw) = software.get(&sid) else { continue };
+                let Some(sw) = software.get(&sid) else {
+                    continue;
+                };
                 let source = match via.campaign() {
                     Some(c) => Source::CampaignSoftware {
                         campaign: c.to_string(),
@@ -506,7 +516,10 @@ impl ActorKb {
                 };
                 for t in &sw.techniques {
                     if techniques.contains_key(t) {
-                        g.techniques.entry(t.clone()).or_default().push(source.clone());
+                        g.techniques
+                            .entry(t.clone())
+                            .or_default()
+                            .push(source.clone());
                     }
                 }
             }
@@ -521,7 +534,9 @@ impl ActorKb {
         for g in groups.values() {
             // Primary names win over aliases; among aliases the lowest group id wins.
             for a in &g.aliases {
-                names.entry(a.to_lowercase()).or_insert_with(|| g.id.clone());
+                names
+                    .entry(a.to_lowercase())
+                    .or_insert_with(|| g.id.clone());
             }
         }
         for g in groups.values() {
@@ -571,8 +586,14 @@ mod tests {
 
     #[test]
     fn normalises_ids() {
-        assert_eq!(normalise_technique_id("attack.t1059.001").as_deref(), Some("T1059.001"));
-        assert_eq!(normalise_technique_id("ATTACK.T1105").as_deref(), Some("T1105"));
+        assert_eq!(
+            normalise_technique_id("attack.t1059.001").as_deref(),
+            Some("T1059.001")
+        );
+        assert_eq!(
+            normalise_technique_id("ATTACK.T1105").as_deref(),
+            Some("T1105")
+        );
         assert_eq!(normalise_technique_id(" t1105 ").as_deref(), Some("T1105"));
         assert_eq!(normalise_technique_id("attack.execution"), None);
         assert_eq!(normalise_technique_id("T10"), None);

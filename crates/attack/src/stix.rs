@@ -395,10 +395,19 @@ mod tests {
             }]
         );
         assert_eq!(g.techniques.len(), 2, "revoked technique ignored");
-        assert_eq!(kb.canonical_technique("attack.t1086").as_deref(), Some("T1059.001"));
-        assert_eq!(kb.software("attack.s0039").unwrap().aliases, vec!["net.exe"]);
+        assert_eq!(
+            kb.canonical_technique("attack.t1086").as_deref(),
+            Some("T1059.001")
+        );
+        assert_eq!(
+            kb.software("attack.s0039").unwrap().aliases,
+            vec!["net.exe"]
+        );
         let held = kb.hold_out_campaign("c9000");
-        assert_eq!(held.group("G9000").unwrap().techniques["T1059.001"], vec![Source::Direct]);
+        assert_eq!(
+            held.group("G9000").unwrap().techniques["T1059.001"],
+            vec![Source::Direct]
+        );
         assert!(held.campaign("C9000").is_none());
         let round = ActorKb::from_snapshot_json(&kb.to_snapshot_json()).unwrap();
         assert_eq!(round, kb);

@@ -50,7 +50,11 @@ fn committed_snapshot_matches_bundle() {
          ../shared/corpora/attack/enterprise-attack-18.1.json crates/attack/data/attack-snapshot.json \"{LABEL}\"`"
     );
     assert_eq!(ActorKb::builtin(), kb, "snapshot round-trip loses nothing");
-    assert!(committed.len() < 1_500_000, "snapshot is {} bytes", committed.len());
+    assert!(
+        committed.len() < 1_500_000,
+        "snapshot is {} bytes",
+        committed.len()
+    );
 }
 
 #[test]
@@ -73,8 +77,16 @@ fn deep_panda_from_bundle() {
     assert_eq!(
         g.direct_techniques(),
         vec![
-            "T1018", "T1021.002", "T1027.005", "T1047", "T1057", "T1059.001", "T1218.010",
-            "T1505.003", "T1546.008", "T1564.003"
+            "T1018",
+            "T1021.002",
+            "T1027.005",
+            "T1047",
+            "T1057",
+            "T1059.001",
+            "T1218.010",
+            "T1505.003",
+            "T1546.008",
+            "T1564.003"
         ]
     );
     assert_eq!(
@@ -88,8 +100,18 @@ fn deep_panda_from_bundle() {
             software: "S0039".into()
         }));
     }
-    for alias in ["Shell Crew", "shell crew", "BLACK VINE", "Deep Panda", "g0009"] {
-        assert_eq!(kb.group_by_name_or_alias(alias).map(|g| g.id.as_str()), Some("G0009"), "{alias}");
+    for alias in [
+        "Shell Crew",
+        "shell crew",
+        "BLACK VINE",
+        "Deep Panda",
+        "g0009",
+    ] {
+        assert_eq!(
+            kb.group_by_name_or_alias(alias).map(|g| g.id.as_str()),
+            Some("G0009"),
+            "{alias}"
+        );
     }
 }
 
@@ -101,11 +123,17 @@ fn campaign_sources_are_traceable() {
     assert_eq!(c.groups, vec!["G0096"]);
     let g = kb.group("G0096").unwrap();
     for t in &c.techniques {
-        assert!(g.techniques[t].iter().any(|s| s.campaign() == Some("C0017")));
+        assert!(g.techniques[t]
+            .iter()
+            .any(|s| s.campaign() == Some("C0017")));
     }
     let held = kb.hold_out_campaign("C0017");
     let hg = held.group("G0096").unwrap();
-    assert!(hg.techniques.values().flatten().all(|s| s.campaign() != Some("C0017")));
+    assert!(hg
+        .techniques
+        .values()
+        .flatten()
+        .all(|s| s.campaign() != Some("C0017")));
     assert!(hg.techniques.len() <= g.techniques.len());
     assert!(!hg.campaigns.contains(&"C0017".to_string()));
 }
@@ -115,13 +143,16 @@ fn campaign_sources_are_traceable() {
 #[test]
 fn v19_table_agrees_with_misp_galaxy() {
     let Some(kb) = bundle_kb() else { return };
-    let Some(text) = read("misp-galaxy/mitre-attack-pattern.json") else { return };
+    let Some(text) = read("misp-galaxy/mitre-attack-pattern.json") else {
+        return;
+    };
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let values = v["values"].as_array().unwrap();
     let enterprise = |c: &serde_json::Value| {
-        c["meta"]["kill_chain"]
-            .as_array()
-            .is_some_and(|k| k.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with("attack-"))))
+        c["meta"]["kill_chain"].as_array().is_some_and(|k| {
+            k.iter()
+                .any(|p| p.as_str().is_some_and(|p| p.starts_with("attack-")))
+        })
     };
     let id_of = |c: &serde_json::Value| c["meta"]["external_id"].as_str().unwrap_or("").to_string();
     let mut missing = BTreeSet::new();
@@ -140,7 +171,8 @@ fn v19_table_agrees_with_misp_galaxy() {
             .iter()
             .filter(|c| {
                 c["related"].as_array().is_some_and(|r| {
-                    r.iter().any(|r| r["type"] == "revoked-by" && r["dest-uuid"] == uuid)
+                    r.iter()
+                        .any(|r| r["type"] == "revoked-by" && r["dest-uuid"] == uuid)
                 })
             })
             .map(id_of)
@@ -149,7 +181,11 @@ fn v19_table_agrees_with_misp_galaxy() {
         let listed: BTreeSet<String> = m.v18_ids.iter().cloned().collect();
         match m.basis {
             V19Basis::MispRevokedBy => assert_eq!(listed, revoked_here, "{}", m.v19_id),
-            _ => assert!(revoked_here.is_empty(), "{} has galaxy revocations", m.v19_id),
+            _ => assert!(
+                revoked_here.is_empty(),
+                "{} has galaxy revocations",
+                m.v19_id
+            ),
         }
         for t in &m.v18_ids {
             assert!(kb.technique(t).is_some(), "{} -> unknown {t}", m.v19_id);
@@ -196,7 +232,9 @@ fn sigma_technique_tags_resolve() {
     let mut tags = BTreeSet::new();
     let mut stack = vec![root];
     while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -204,10 +242,16 @@ fn sigma_technique_tags_resolve() {
                     stack.push(p);
                 }
             } else if p.extension().is_some_and(|x| x == "yml") {
-                let Ok(t) = std::fs::read_to_string(&p) else { continue };
+                let Ok(t) = std::fs::read_to_string(&p) else {
+                    continue;
+                };
                 for line in t.lines() {
                     let line = line.split('#').next().unwrap_or("");
-                    let l = line.trim().trim_start_matches("- ").trim().to_ascii_lowercase();
+                    let l = line
+                        .trim()
+                        .trim_start_matches("- ")
+                        .trim()
+                        .to_ascii_lowercase();
                     if l.starts_with("attack.t1") {
                         tags.insert(l);
                     }
@@ -216,6 +260,12 @@ fn sigma_technique_tags_resolve() {
         }
     }
     assert!(tags.len() > 300, "found {} tags", tags.len());
-    let unresolved: Vec<_> = tags.iter().filter(|t| kb.canonical_technique(t).is_none()).collect();
-    assert!(unresolved.is_empty(), "unresolved sigma tags: {unresolved:?}");
+    let unresolved: Vec<_> = tags
+        .iter()
+        .filter(|t| kb.canonical_technique(t).is_none())
+        .collect();
+    assert!(
+        unresolved.is_empty(),
+        "unresolved sigma tags: {unresolved:?}"
+    );
 }

@@ -458,7 +458,11 @@ impl<'kb> Attributor<'kb> {
                 }
                 continue;
             };
-            let name = self.kb.technique(&id).map(|t| t.name.clone()).unwrap_or_default();
+            let name = self
+                .kb
+                .technique(&id)
+                .map(|t| t.name.clone())
+                .unwrap_or_default();
             let df = self.technique_df.get(id.as_str()).copied().unwrap_or(0);
             let f = features.entry((0, id.clone())).or_insert_with(|| Feature {
                 kind: EvidenceKind::Technique,
@@ -484,17 +488,19 @@ impl<'kb> Attributor<'kb> {
                 continue;
             };
             let df = self.software_df.get(sw.id.as_str()).copied().unwrap_or(0);
-            let f = features.entry((1, sw.id.clone())).or_insert_with(|| Feature {
-                kind: EvidenceKind::Software,
-                id: sw.id.clone(),
-                name: sw.name.clone(),
-                idf: idf(n, df),
-                df,
-                observed_as: Vec::new(),
-                rule_ids: Vec::new(),
-                rule_titles: Vec::new(),
-                events: 0,
-            });
+            let f = features
+                .entry((1, sw.id.clone()))
+                .or_insert_with(|| Feature {
+                    kind: EvidenceKind::Software,
+                    id: sw.id.clone(),
+                    name: sw.name.clone(),
+                    idf: idf(n, df),
+                    df,
+                    observed_as: Vec::new(),
+                    rule_ids: Vec::new(),
+                    rule_titles: Vec::new(),
+                    events: 0,
+                });
             push_unique(&mut f.observed_as, std::slice::from_ref(&o.id));
             push_unique(&mut f.rule_ids, &o.rule_ids);
             push_unique(&mut f.rule_titles, &o.rule_titles);
@@ -534,7 +540,12 @@ impl<'kb> Attributor<'kb> {
         let mut candidates: Vec<Candidate> = Vec::new();
         for p in &self.profiles {
             let g = p.group;
-            let norm_sq = p.norm_techniques_sq + if with_software { p.norm_software_sq } else { 0.0 };
+            let norm_sq = p.norm_techniques_sq
+                + if with_software {
+                    p.norm_software_sq
+                } else {
+                    0.0
+                };
             let mut matched = Vec::new();
             let mut dot = 0.0;
             let mut explained = 0.0;
@@ -543,7 +554,11 @@ impl<'kb> Attributor<'kb> {
                 let Some((matched_id, kind, w, sources)) = self.match_feature(p, f) else {
                     continue;
                 };
-                let factor = if kind == MatchKind::Exact { 1.0 } else { cfg.related_match };
+                let factor = if kind == MatchKind::Exact {
+                    1.0
+                } else {
+                    cfg.related_match
+                };
                 let contribution = f.idf * f.idf * w;
                 dot += contribution;
                 explained += f.idf * factor;
@@ -577,7 +592,11 @@ impl<'kb> Attributor<'kb> {
                 0.0
             };
             for e in &mut matched {
-                e.weight = if dot > 0.0 { e.weight / dot * similarity } else { 0.0 };
+                e.weight = if dot > 0.0 {
+                    e.weight / dot * similarity
+                } else {
+                    0.0
+                };
             }
             let mut tag_bonus = 0.0;
             if let Some(t) = tags.get(&g.id) {
@@ -614,7 +633,11 @@ impl<'kb> Attributor<'kb> {
                 matched,
                 matched_count,
                 missing_count: features.len() - matched_count,
-                coverage: if idf_mass > 0.0 { explained / idf_mass } else { 0.0 },
+                coverage: if idf_mass > 0.0 {
+                    explained / idf_mass
+                } else {
+                    0.0
+                },
                 distinctive_matches: distinctive,
                 profile_techniques: g.techniques.len(),
             });
@@ -699,7 +722,9 @@ impl<'kb> Attributor<'kb> {
         if top.distinctive_matches < cfg.min_distinctive {
             let n_distinctive = features
                 .iter()
-                .filter(|f| (f.df as f64) <= cfg.distinctive_df_fraction * self.profiles.len() as f64)
+                .filter(|f| {
+                    (f.df as f64) <= cfg.distinctive_df_fraction * self.profiles.len() as f64
+                })
                 .count();
             return (
                 false,

@@ -11,8 +11,16 @@ use tracehunt_attribution::{
 
 /// Deep Panda's (G0009) direct `uses` attack-patterns in ATT&CK v18.1.
 const DEEP_PANDA: [&str; 10] = [
-    "T1018", "T1021.002", "T1027.005", "T1047", "T1057", "T1059.001", "T1218.010", "T1505.003",
-    "T1546.008", "T1564.003",
+    "T1018",
+    "T1021.002",
+    "T1027.005",
+    "T1047",
+    "T1057",
+    "T1059.001",
+    "T1218.010",
+    "T1505.003",
+    "T1546.008",
+    "T1564.003",
 ];
 const COMMON: [&str; 5] = ["T1059.001", "T1105", "T1082", "T1083", "T1057"];
 
@@ -72,7 +80,10 @@ fn deep_panda_builtin_ranks_first_and_confident() {
     // Contributions add up to the score.
     let sum: f64 = top.matched.iter().map(|e| e.weight).sum();
     assert!((sum - top.score).abs() < 1e-9);
-    assert!(top.matched.iter().all(|e| e.sources.contains(&Source::Direct)));
+    assert!(top
+        .matched
+        .iter()
+        .all(|e| e.sources.contains(&Source::Direct)));
     // Sorted by score, ties by id.
     for w in a.candidates.windows(2) {
         assert!(w[0].score > w[1].score || (w[0].score == w[1].score && w[0].id < w[1].id));
@@ -120,7 +131,10 @@ fn parent_and_subtechnique_matches_are_partial() {
     let dp = a.candidates.iter().find(|c| c.id == "G0009");
     if let Some(dp) = dp {
         let e = &dp.matched[0];
-        assert!(matches!(e.match_kind, MatchKind::SubTechnique | MatchKind::Exact));
+        assert!(matches!(
+            e.match_kind,
+            MatchKind::SubTechnique | MatchKind::Exact
+        ));
     }
     // A sub-technique no group lists exactly still meets groups that list its parent.
     let a = at.attribute(&evidence(&["T1059.010"]));
@@ -184,7 +198,10 @@ fn json_round_trip() {
     .unwrap();
     let a = Attributor::new(kb).attribute(&ev);
     let json = serde_json::to_value(&a).unwrap();
-    assert_eq!(json["candidates"][0]["matched"][0]["sources"][0]["kind"], "direct");
+    assert_eq!(
+        json["candidates"][0]["matched"][0]["sources"][0]["kind"],
+        "direct"
+    );
     let back: Attribution = serde_json::from_value(json).unwrap();
     assert_eq!(back, a);
 }
@@ -197,7 +214,11 @@ fn hold_out_campaign_changes_profile() {
     let full = Attributor::new(kb).attribute(&evidence(&techniques));
     let held_kb = kb.hold_out_campaign("C0017");
     let held = Attributor::new(&held_kb).attribute(&evidence(&techniques));
-    eprintln!("C0017 full: {}\nC0017 held out: {}", summary(&full), summary(&held));
+    eprintln!(
+        "C0017 full: {}\nC0017 held out: {}",
+        summary(&full),
+        summary(&held)
+    );
     assert_eq!(full.candidates[0].id, "G0096", "APT41");
     assert!(held
         .candidates

@@ -63,7 +63,11 @@ pub fn run(a: AttributeArgs) -> Result<u8> {
         }
         _ => {
             if !res.unresolved.is_empty() {
-                writeln!(w, "Unknown technique ids (ignored): {}", res.unresolved.join(", "))?;
+                writeln!(
+                    w,
+                    "Unknown technique ids (ignored): {}",
+                    res.unresolved.join(", ")
+                )?;
             }
             write_attribution_table(&mut w, &res, a.top)?;
         }
@@ -72,9 +76,12 @@ pub fn run(a: AttributeArgs) -> Result<u8> {
 }
 
 pub fn snapshot(bundle: &Path, output: &Path) -> Result<u8> {
-    let text = std::fs::read_to_string(bundle).with_context(|| format!("reading {}", bundle.display()))?;
-    let kb = ActorKb::from_stix_json(&text).with_context(|| format!("{}: not an ATT&CK STIX bundle", bundle.display()))?;
-    std::fs::write(output, kb.to_snapshot_json()).with_context(|| format!("writing {}", output.display()))?;
+    let text =
+        std::fs::read_to_string(bundle).with_context(|| format!("reading {}", bundle.display()))?;
+    let kb = ActorKb::from_stix_json(&text)
+        .with_context(|| format!("{}: not an ATT&CK STIX bundle", bundle.display()))?;
+    std::fs::write(output, kb.to_snapshot_json())
+        .with_context(|| format!("writing {}", output.display()))?;
     eprintln!(
         "wrote {}: {} intrusion sets, {} techniques, {} software, {} campaigns",
         output.display(),

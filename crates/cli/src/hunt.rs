@@ -75,7 +75,11 @@ pub fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%.f"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return Ok(t.and_utc());
         }
@@ -108,7 +112,7 @@ struct ScanCfg {
     min_rank: u8,
 }
 
-fn scan_file(sc: &mut Scanner<'_>, path: &PathBuf, cfg: &ScanCfg) -> FileResult {
+fn scan_file(sc: &mut Scanner<'_>, path: &std::path::Path, cfg: &ScanCfg) -> FileResult {
     let mut r = FileResult {
         events: 0,
         scanned: 0,
@@ -188,7 +192,11 @@ pub fn evidence(rs: &Ruleset, dets: &[Detection]) -> EvidenceSet {
     let mut grp: BTreeMap<String, (Vec<usize>, u64)> = BTreeMap::new();
     for d in dets {
         let m = rs.rule(d.rule);
-        for (ids, map) in [(&m.techniques, &mut tech), (&m.software, &mut soft), (&m.groups, &mut grp)] {
+        for (ids, map) in [
+            (&m.techniques, &mut tech),
+            (&m.software, &mut soft),
+            (&m.groups, &mut grp),
+        ] {
             for t in ids {
                 let e = map.entry(t.clone()).or_default();
                 if !e.0.contains(&d.rule) {
@@ -221,14 +229,24 @@ pub fn evidence(rs: &Ruleset, dets: &[Detection]) -> EvidenceSet {
             .into_iter()
             .map(|(id, (rules, events))| {
                 let (rule_ids, rule_titles) = names(&rules);
-                TagObservation { id, rule_ids, rule_titles, events }
+                TagObservation {
+                    id,
+                    rule_ids,
+                    rule_titles,
+                    events,
+                }
             })
             .collect(),
         groups: grp
             .into_iter()
             .map(|(id, (rules, events))| {
                 let (rule_ids, rule_titles) = names(&rules);
-                TagObservation { id, rule_ids, rule_titles, events }
+                TagObservation {
+                    id,
+                    rule_ids,
+                    rule_titles,
+                    events,
+                }
             })
             .collect(),
     }
@@ -239,13 +257,20 @@ pub fn load_kb(path: &Option<PathBuf>) -> Result<std::borrow::Cow<'static, Actor
     match path {
         None => Ok(std::borrow::Cow::Borrowed(ActorKb::builtin())),
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            let kb = if text.contains("\"type\": \"bundle\"") || text.contains("\"type\":\"bundle\"") {
-                ActorKb::from_stix_json(&text)
-            } else {
-                ActorKb::from_snapshot_json(&text)
-            }
-            .with_context(|| format!("{}: not an ATT&CK STIX bundle or tracehunt snapshot", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let kb =
+                if text.contains("\"type\": \"bundle\"") || text.contains("\"type\":\"bundle\"") {
+                    ActorKb::from_stix_json(&text)
+                } else {
+                    ActorKb::from_snapshot_json(&text)
+                }
+                .with_context(|| {
+                    format!(
+                        "{}: not an ATT&CK STIX bundle or tracehunt snapshot",
+                        p.display()
+                    )
+                })?;
             Ok(std::borrow::Cow::Owned(kb))
         }
     }
@@ -281,8 +306,10 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     let pb = if stderr_tty && !a.quiet && files.len() > 1 {
         let pb = ProgressBar::new(files.len() as u64);
         pb.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         pb
     } else {
@@ -313,7 +340,11 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     };
     for e in &walk_errors {
         summary.files_skipped.push(Skipped {
-            path: e.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            path: e
+                .path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             reason: e.reason.clone(),
             records: 0,
         });
@@ -361,11 +392,13 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     let attribution = Attributor::new(&kb).attribute(&evidence(rs, &dets));
     summary.elapsed_ms = start.elapsed().as_millis() as u64;
 
-    let format = a.format.unwrap_or(if a.output.is_none() && std::io::stdout().is_terminal() {
-        Format::Table
-    } else {
-        Format::Jsonl
-    });
+    let format = a
+        .format
+        .unwrap_or(if a.output.is_none() && std::io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Jsonl
+        });
     let mut out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
@@ -442,19 +475,36 @@ pub fn attribution_json(a: &Attribution, top: usize) -> serde_json::Value {
 }
 
 /// Human-readable attribution: verdict and top candidates with their evidence.
-pub fn write_attribution_table<W: Write>(w: &mut W, a: &Attribution, top: usize) -> std::io::Result<()> {
+pub fn write_attribution_table<W: Write>(
+    w: &mut W,
+    a: &Attribution,
+    top: usize,
+) -> std::io::Result<()> {
     writeln!(w)?;
-    writeln!(w, "── Attribution (ATT&CK intrusion sets) ─────────────────")?;
+    writeln!(
+        w,
+        "── Attribution (ATT&CK intrusion sets) ─────────────────"
+    )?;
     writeln!(w, "Verdict: {}", a.reason)?;
     for c in a.candidates.iter().take(top) {
-        let aliases: Vec<&str> = c.aliases.iter().filter(|x| **x != c.name).map(String::as_str).take(4).collect();
+        let aliases: Vec<&str> = c
+            .aliases
+            .iter()
+            .filter(|x| **x != c.name)
+            .map(String::as_str)
+            .take(4)
+            .collect();
         writeln!(
             w,
             "  {}. {} {}{}  score {:.3}  ({} matched techniques/software, {} distinctive)",
             c.rank,
             c.id,
             c.name,
-            if aliases.is_empty() { String::new() } else { format!(" ({})", aliases.join(", ")) },
+            if aliases.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", aliases.join(", "))
+            },
             c.score,
             c.matched_count,
             c.distinctive_matches

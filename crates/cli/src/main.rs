@@ -35,10 +35,14 @@ struct Cli {
 enum Command {
     /// Scan log files with Sigma rules; print detections, a summary and the
     /// ATT&CK intrusion sets that best match what fired.
-    #[command(after_help = "Examples:\n  tracehunt hunt samples/evtx\n  tracehunt hunt C:/logs/Security.evtx --rules sigma/rules --min-level high\n  tracehunt hunt logs/ --rules sigma/rules --format json --output report.json\n  tracehunt hunt logs/ --from 2024-01-01 --to '2024-01-31 23:59:59' --format csv > timeline.csv")]
+    #[command(
+        after_help = "Examples:\n  tracehunt hunt samples/evtx\n  tracehunt hunt C:/logs/Security.evtx --rules sigma/rules --min-level high\n  tracehunt hunt logs/ --rules sigma/rules --format json --output report.json\n  tracehunt hunt logs/ --from 2024-01-01 --to '2024-01-31 23:59:59' --format csv > timeline.csv"
+    )]
     Hunt(hunt::HuntArgs),
     /// Rank ATT&CK intrusion sets for techniques an analyst supplies.
-    #[command(after_help = "Examples:\n  tracehunt attribute --techniques T1059.001,T1546.008,T1021.002\n  tracehunt attribute --techniques T1190,T1505.003 --software S0002 --format json")]
+    #[command(
+        after_help = "Examples:\n  tracehunt attribute --techniques T1059.001,T1546.008,T1021.002\n  tracehunt attribute --techniques T1190,T1505.003 --software S0002 --format json"
+    )]
     Attribute(attribute::AttributeArgs),
     /// Sigma rule tools.
     #[command(subcommand)]
@@ -51,7 +55,9 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum RulesCommand {
     /// Load rules and report every diagnostic (code, file, line, message).
-    #[command(after_help = "Examples:\n  tracehunt rules check sigma/rules sigma/rules-emerging-threats\n  tracehunt rules check my-rule.yml --format json")]
+    #[command(
+        after_help = "Examples:\n  tracehunt rules check sigma/rules sigma/rules-emerging-threats\n  tracehunt rules check my-rule.yml --format json"
+    )]
     Check(rules::CheckArgs),
 }
 
@@ -59,7 +65,9 @@ enum RulesCommand {
 enum AttackCommand {
     /// Build the compact knowledge-base snapshot (the one built into the
     /// binary is made this way) from an ATT&CK Enterprise STIX bundle.
-    #[command(after_help = "Example:\n  tracehunt attack snapshot enterprise-attack-18.1.json crates/attack/data/attack-snapshot.json")]
+    #[command(
+        after_help = "Example:\n  tracehunt attack snapshot enterprise-attack-18.1.json crates/attack/data/attack-snapshot.json"
+    )]
     Snapshot {
         /// ATT&CK Enterprise STIX bundle (JSON).
         bundle: PathBuf,
@@ -94,7 +102,9 @@ fn main() -> ExitCode {
         Command::Hunt(a) => hunt::run(a),
         Command::Attribute(a) => attribute::run(a),
         Command::Rules(RulesCommand::Check(a)) => rules::check(a),
-        Command::Attack(AttackCommand::Snapshot { bundle, output }) => attribute::snapshot(&bundle, &output),
+        Command::Attack(AttackCommand::Snapshot { bundle, output }) => {
+            attribute::snapshot(&bundle, &output)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -35,14 +35,21 @@ pub struct Loaded {
 pub fn compile_options(opts: &RuleOpts) -> Result<CompileOptions> {
     let mut c = CompileOptions::default();
     if let Some(p) = &opts.logsource_map {
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        let extra = LogsourceMap::from_yaml(&text).with_context(|| format!("in {}", p.display()))?;
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let extra =
+            LogsourceMap::from_yaml(&text).with_context(|| format!("in {}", p.display()))?;
         c.logsources.extend_front(extra);
     }
     if let Some(p) = &opts.placeholders {
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        c.placeholders = yaml_serde::from_str(&text)
-            .with_context(|| format!("{}: expected a mapping of placeholder name to list of values", p.display()))?;
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        c.placeholders = yaml_serde::from_str(&text).with_context(|| {
+            format!(
+                "{}: expected a mapping of placeholder name to list of values",
+                p.display()
+            )
+        })?;
     }
     Ok(c)
 }
@@ -61,7 +68,10 @@ pub fn rule_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
             errors.push(format!("{}: no such file or directory", p.display()));
             continue;
         }
-        for e in walkdir::WalkDir::new(p).follow_links(false).sort_by_file_name() {
+        for e in walkdir::WalkDir::new(p)
+            .follow_links(false)
+            .sort_by_file_name()
+        {
             match e {
                 Ok(e) if e.file_type().is_file() => {
                     let path = e.path();
@@ -95,12 +105,24 @@ pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
         if paths.is_empty() {
             anyhow::bail!(
                 "no rule files (.yml/.yaml) found in {}{}",
-                dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
-                if errors.is_empty() { String::new() } else { format!(" ({})", errors.join("; ")) }
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if errors.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", errors.join("; "))
+                }
             );
         }
         for e in errors {
-            diagnostics.push(Diagnostic::new(tracehunt_sigma::Code::YamlSyntax, &e, None, "cannot read"));
+            diagnostics.push(Diagnostic::new(
+                tracehunt_sigma::Code::YamlSyntax,
+                &e,
+                None,
+                "cannot read",
+            ));
         }
         for p in paths {
             files += 1;
@@ -122,7 +144,10 @@ pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
     }
     let (ruleset, d) = compile(docs, &copts);
     diagnostics.extend(d);
-    let failed = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    let failed = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
     Ok(Loaded {
         ruleset,
         diagnostics,
@@ -147,7 +172,11 @@ pub fn check(a: CheckArgs) -> Result<u8> {
     let loaded = load(&a.paths, &a.opts)?;
     let rs = &loaded.ruleset;
     let total = rs.len() + loaded.failed;
-    let pct = if total == 0 { 100.0 } else { 100.0 * rs.len() as f64 / total as f64 };
+    let pct = if total == 0 {
+        100.0
+    } else {
+        100.0 * rs.len() as f64 / total as f64
+    };
     let mut by_code: BTreeMap<&str, usize> = BTreeMap::new();
     for d in &loaded.diagnostics {
         *by_code.entry(d.code.as_str()).or_default() += 1;

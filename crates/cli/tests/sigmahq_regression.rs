@@ -13,7 +13,11 @@ fn corpora() -> Option<PathBuf> {
 }
 
 fn yml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -37,7 +41,8 @@ fn every_sigmahq_regression_case_fires_its_rule() {
     }
     let mut docs = Vec::new();
     for f in &rule_files {
-        let loaded = tracehunt_sigma::load_rules_bytes(&f.display().to_string(), &std::fs::read(f).unwrap());
+        let loaded =
+            tracehunt_sigma::load_rules_bytes(&f.display().to_string(), &std::fs::read(f).unwrap());
         docs.extend(loaded.rules);
     }
     let (rs, _) = compile(docs, &CompileOptions::default());
@@ -49,9 +54,12 @@ fn every_sigmahq_regression_case_fires_its_rule() {
     let mut failures = Vec::new();
     let mut scanner = Scanner::new(&rs);
     for info in &infos {
-        let v: yaml_serde::Value = yaml_serde::from_str(&std::fs::read_to_string(info).unwrap()).unwrap();
+        let v: yaml_serde::Value =
+            yaml_serde::from_str(&std::fs::read_to_string(info).unwrap()).unwrap();
         let rule_id = v["rule_metadata"][0]["id"].as_str().unwrap().to_owned();
-        let Some(tests) = v["regression_tests_info"].as_sequence() else { continue };
+        let Some(tests) = v["regression_tests_info"].as_sequence() else {
+            continue;
+        };
         for t in tests {
             if t["type"].as_str() != Some("evtx") {
                 continue;
@@ -91,6 +99,14 @@ fn every_sigmahq_regression_case_fires_its_rule() {
     for f in &failures {
         eprintln!("  FAIL {f}");
     }
-    assert!(cases >= 202, "expected the 202+ SigmaHQ cases, found {cases}");
-    assert!(failures.is_empty(), "{} of {cases} regression cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        cases >= 202,
+        "expected the 202+ SigmaHQ cases, found {cases}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} regression cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -29,9 +29,19 @@ fn main() {
     for d in &diags {
         *by.entry(d.code.to_string()).or_default() += 1;
     }
-    println!("files {files} parsed {n} compiled {} active {} parse {:?} total {:?}", rs.len(), rs.active_len(), parsed, t.elapsed());
+    println!(
+        "files {files} parsed {n} compiled {} active {} parse {:?} total {:?}",
+        rs.len(),
+        rs.active_len(),
+        parsed,
+        t.elapsed()
+    );
     println!("{by:?}");
-    for d in diags.iter().filter(|d| d.severity == tracehunt_sigma::Severity::Error).take(30) {
+    for d in diags
+        .iter()
+        .filter(|d| d.severity == tracehunt_sigma::Severity::Error)
+        .take(30)
+    {
         println!("{d}");
     }
 }

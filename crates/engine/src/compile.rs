@@ -198,7 +198,9 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
             }
         };
         for (code, msg) in warn {
-            diags.push(Diagnostic::new(code, &doc.file, Some(doc.line), msg).with_rule(label.clone()));
+            diags.push(
+                Diagnostic::new(code, &doc.file, Some(doc.line), msg).with_rule(label.clone()),
+            );
         }
         let idx = rules.len() as u32;
         let resolved = opts.logsources.resolve(&r.logsource);
@@ -282,10 +284,15 @@ fn rule_meta(doc: &RuleDoc, id: String, active: bool) -> RuleMeta {
     let mut groups = Vec::new();
     let mut software = Vec::new();
     for t in &r.tags {
-        let Some(rest) = t.to_ascii_lowercase().strip_prefix("attack.").map(str::to_owned) else {
+        let Some(rest) = t
+            .to_ascii_lowercase()
+            .strip_prefix("attack.")
+            .map(str::to_owned)
+        else {
             continue;
         };
-        let digits = |s: &str| s.len() > 1 && s[1..].chars().all(|c| c.is_ascii_digit() || c == '.');
+        let digits =
+            |s: &str| s.len() > 1 && s[1..].chars().all(|c| c.is_ascii_digit() || c == '.');
         if rest.starts_with('t') && digits(&rest) {
             techniques.push(rest.to_ascii_uppercase());
         } else if rest.starts_with('g') && digits(&rest) {
@@ -347,8 +354,16 @@ fn compile_rule(
 
 fn compile_cond(c: &ConditionExpr, names: &[&String]) -> Result<Cond, CErr> {
     Ok(match c {
-        ConditionExpr::And(v) => Cond::And(v.iter().map(|c| compile_cond(c, names)).collect::<Result<_, _>>()?),
-        ConditionExpr::Or(v) => Cond::Or(v.iter().map(|c| compile_cond(c, names)).collect::<Result<_, _>>()?),
+        ConditionExpr::And(v) => Cond::And(
+            v.iter()
+                .map(|c| compile_cond(c, names))
+                .collect::<Result<_, _>>()?,
+        ),
+        ConditionExpr::Or(v) => Cond::Or(
+            v.iter()
+                .map(|c| compile_cond(c, names))
+                .collect::<Result<_, _>>()?,
+        ),
         ConditionExpr::Not(c) => Cond::Not(Box::new(compile_cond(c, names)?)),
         ConditionExpr::Identifier(id) => match names.iter().position(|n| *n == id) {
             Some(i) => Cond::Det(i),
@@ -359,7 +374,10 @@ fn compile_cond(c: &ConditionExpr, names: &[&String]) -> Result<Cond, CErr> {
                 ))
             }
         },
-        ConditionExpr::Selector { quantifier, pattern } => {
+        ConditionExpr::Selector {
+            quantifier,
+            pattern,
+        } => {
             let idx: Vec<usize> = names
                 .iter()
                 .enumerate()
@@ -473,7 +491,12 @@ fn compile_item(
             [SigmaValue::Bool(b)] => *b,
             [SigmaValue::String(s)] if s.original.eq_ignore_ascii_case("true") => true,
             [SigmaValue::String(s)] if s.original.eq_ignore_ascii_case("false") => false,
-            _ => return Err((Code::InvalidValue, "`exists` takes a single true/false value".into())),
+            _ => {
+                return Err((
+                    Code::InvalidValue,
+                    "`exists` takes a single true/false value".into(),
+                ))
+            }
         };
         return Ok(Item::Exists { field, want });
     }
@@ -505,7 +528,10 @@ fn compile_item(
     let mut matchers = Vec::new();
     for v in &item.values {
         if let Some(part) = time_part {
-            let n = number_of(v).ok_or((Code::InvalidValue, format!("time modifier needs a number, got `{v}`")))?;
+            let n = number_of(v).ok_or((
+                Code::InvalidValue,
+                format!("time modifier needs a number, got `{v}`"),
+            ))?;
             matchers.push(Matcher::Time {
                 part,
                 op: num_op.unwrap_or(NumOp::Eq),
@@ -514,7 +540,10 @@ fn compile_item(
             continue;
         }
         if let Some(op) = num_op {
-            let n = number_of(v).ok_or((Code::InvalidValue, format!("numeric comparison needs a number, got `{v}`")))?;
+            let n = number_of(v).ok_or((
+                Code::InvalidValue,
+                format!("numeric comparison needs a number, got `{v}`"),
+            ))?;
             matchers.push(Matcher::Num { op, n });
             continue;
         }
@@ -524,7 +553,9 @@ fn compile_item(
                 op: StrOp::Exact(if *b { "true" } else { "false" }.into()),
                 cased: false,
             }),
-            SigmaValue::Integer(_) | SigmaValue::Float(_) if !has_string_mods(mods) && field.is_some() => {
+            SigmaValue::Integer(_) | SigmaValue::Float(_)
+                if !has_string_mods(mods) && field.is_some() =>
+            {
                 let n = number_of(v).unwrap_or(f64::NAN);
                 // Numeric equality, falling back to text for non-numeric values.
                 matchers.push(Matcher::Num { op: NumOp::Eq, n });
@@ -560,8 +591,18 @@ fn compile_item(
                         .original
                         .trim()
                         .parse()
-                        .or_else(|_| s.original.trim().parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                        .map_err(|_| (Code::InvalidValue, format!("`{}` is not a CIDR network", s.original)))?;
+                        .or_else(|_| {
+                            s.original
+                                .trim()
+                                .parse::<std::net::IpAddr>()
+                                .map(ipnet::IpNet::from)
+                        })
+                        .map_err(|_| {
+                            (
+                                Code::InvalidValue,
+                                format!("`{}` is not a CIDR network", s.original),
+                            )
+                        })?;
                     matchers.push(Matcher::Cidr(net));
                 } else if has(Modifier::FieldRef) {
                     let mode = if has(Modifier::Contains) {
@@ -623,7 +664,12 @@ fn regex(pat: &str, opts: &CompileOptions) -> Result<Regex, CErr> {
     RegexBuilder::new(pat)
         .size_limit(opts.regex_size_limit)
         .build()
-        .map_err(|e| (Code::InvalidValue, format!("bad regular expression `{pat}`: {e}")))
+        .map_err(|e| {
+            (
+                Code::InvalidValue,
+                format!("bad regular expression `{pat}`: {e}"),
+            )
+        })
 }
 
 /// A Sigma string as a sequence of literal text and wildcards.
@@ -677,10 +723,14 @@ fn windash(toks: &[Tok]) -> Vec<Vec<Tok>> {
                         let chars: Vec<char> = l.chars().collect();
                         let mut s = String::new();
                         for (i, &c) in chars.iter().enumerate() {
-                            let next = chars.get(i + 1).copied().or_else(|| match toks.get(ti + 1) {
-                                Some(Tok::Lit(n)) => n.chars().next(),
-                                _ => None,
-                            });
+                            let next =
+                                chars
+                                    .get(i + 1)
+                                    .copied()
+                                    .or_else(|| match toks.get(ti + 1) {
+                                        Some(Tok::Lit(n)) => n.chars().next(),
+                                        _ => None,
+                                    });
                             let starts_word = (c == '-' || c == '/')
                                 && !prev.is_some_and(is_word)
                                 && next.is_some_and(is_word);
@@ -793,7 +843,13 @@ fn string_matchers(
 /// Keyword-style values with no field: `item.field.name == None` goes through
 /// the same path; callers wrap keywords in `*…*` (see [`compile_item`]).
 fn str_matcher(mut v: Vec<Tok>, cased: bool, opts: &CompileOptions) -> Result<Matcher, CErr> {
-    let fold = |s: &str| if cased { s.to_owned() } else { s.to_lowercase() };
+    let fold = |s: &str| {
+        if cased {
+            s.to_owned()
+        } else {
+            s.to_lowercase()
+        }
+    };
     // Collapse runs of stars.
     v.dedup_by(|a, b| *a == Tok::Star && *b == Tok::Star);
     let op = match v.as_slice() {

@@ -172,7 +172,11 @@ impl Matcher {
                 if let StrOp::Any = op {
                     return true;
                 }
-                let s = if *cased { view.text(pos) } else { view.lower(pos) };
+                let s = if *cased {
+                    view.text(pos)
+                } else {
+                    view.lower(pos)
+                };
                 str_op(op, s)
             }
             Matcher::Regex(re) => re.is_match(view.text(pos)),
@@ -226,11 +230,15 @@ impl Matcher {
 }
 
 impl Item {
-    pub(crate) fn eval<V: EventView>(&self, view: &mut V, remap: &dyn Fn(FieldId) -> FieldId) -> bool {
+    pub(crate) fn eval<V: EventView>(
+        &self,
+        view: &mut V,
+        remap: &dyn Fn(FieldId) -> FieldId,
+    ) -> bool {
         match self {
             Item::Exists { field, want } => {
                 let id = remap(*field);
-                !view.positions(id).is_empty() == *want
+                view.positions(id).is_empty() != *want
             }
             Item::Values {
                 field,
@@ -261,7 +269,11 @@ impl Item {
 }
 
 impl Det {
-    pub(crate) fn eval<V: EventView>(&self, view: &mut V, remap: &dyn Fn(FieldId) -> FieldId) -> bool {
+    pub(crate) fn eval<V: EventView>(
+        &self,
+        view: &mut V,
+        remap: &dyn Fn(FieldId) -> FieldId,
+    ) -> bool {
         match self {
             Det::AllOf(items) => items.iter().all(|i| i.eval(view, remap)),
             Det::AnyOf(ds) => ds.iter().any(|d| d.eval(view, remap)),

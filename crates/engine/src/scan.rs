@@ -6,13 +6,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tracehunt_event::{Event, Value};
 
+/// `(lower-case channel, EventID)`.
+type RouteKey = (String, Option<u32>);
+/// `(rule index, source index)` pairs in rule order.
+type Candidates = Arc<[(u32, u32)]>;
+
 /// Scans events against a [`Ruleset`]. One per thread: it owns the scratch
 /// space (field positions, case-folded values, routing cache), the ruleset
 /// stays shared and untouched.
 pub struct Scanner<'r> {
     rs: &'r Ruleset,
     /// `(lower-case channel, EventID)` → candidate `(rule, source)` pairs.
-    routes: HashMap<(String, Option<u32>), Arc<[(u32, u32)]>>,
+    routes: HashMap<RouteKey, Candidates>,
     slots: Vec<Vec<u32>>,
     touched: Vec<FieldId>,
     lower: Vec<Option<String>>,
@@ -58,7 +63,11 @@ impl EventView for View<'_, '_> {
 /// Windows pipelines.
 pub(crate) fn field_key(name: &str, out: &mut String) {
     out.clear();
-    out.extend(name.chars().filter(|c| *c != ' ').map(|c| c.to_ascii_lowercase()));
+    out.extend(
+        name.chars()
+            .filter(|c| *c != ' ')
+            .map(|c| c.to_ascii_lowercase()),
+    );
 }
 
 impl<'r> Scanner<'r> {
@@ -88,10 +97,11 @@ impl<'r> Scanner<'r> {
             .as_deref()
             .or_else(|| ev.first("Channel").and_then(Value::as_str))
             .unwrap_or("");
-        let eid = ev
-            .meta
-            .event_id
-            .or_else(|| ev.first("EventID").and_then(Value::as_i64).map(|i| i as u32));
+        let eid = ev.meta.event_id.or_else(|| {
+            ev.first("EventID")
+                .and_then(Value::as_i64)
+                .map(|i| i as u32)
+        });
         self.key.clear();
         self.key.push_str(channel);
         self.key.make_ascii_lowercase();
@@ -100,7 +110,7 @@ impl<'r> Scanner<'r> {
         }
         let mut cands: Vec<(u32, u32)> = Vec::new();
         for (si, s) in self.rs.sources.iter().enumerate() {
-            let ch_ok = s.channels.is_empty() || s.channels.iter().any(|c| *c == self.key);
+            let ch_ok = s.channels.is_empty() || s.channels.contains(&self.key);
             let id_ok = s.event_ids.is_empty() || eid.is_some_and(|e| s.event_ids.contains(&e));
             if ch_ok && id_ok {
                 cands.extend(s.rules.iter().map(|&r| (r, si as u32)));
@@ -162,7 +172,10 @@ impl<'r> Scanner<'r> {
             };
             self.memo.clear();
             self.memo.resize(rule.dets.len(), 0);
-            if rule.cond.eval(&rule.dets, &mut self.memo, &mut view, &remap) {
+            if rule
+                .cond
+                .eval(&rule.dets, &mut self.memo, &mut view, &remap)
+            {
                 out.push(ri as usize);
             }
         }

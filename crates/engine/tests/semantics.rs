@@ -42,14 +42,26 @@ fn s(v: &str) -> Value {
 
 #[test]
 fn strings_are_case_insensitive_by_default() {
-    let rs = ruleset("  sel:\n    Image|endswith: '\\CMD.exe'\n  condition: sel", PC);
-    assert!(fires(&rs, &sysmon(1, &[("Image", s("C:\\windows\\system32\\cmd.EXE"))])));
-    assert!(!fires(&rs, &sysmon(1, &[("Image", s("C:\\windows\\system32\\xcmd.exe.bak"))])));
+    let rs = ruleset(
+        "  sel:\n    Image|endswith: '\\CMD.exe'\n  condition: sel",
+        PC,
+    );
+    assert!(fires(
+        &rs,
+        &sysmon(1, &[("Image", s("C:\\windows\\system32\\cmd.EXE"))])
+    ));
+    assert!(!fires(
+        &rs,
+        &sysmon(1, &[("Image", s("C:\\windows\\system32\\xcmd.exe.bak"))])
+    ));
 }
 
 #[test]
 fn cased_modifier_is_case_sensitive() {
-    let rs = ruleset("  sel:\n    CommandLine|contains|cased: 'AbC'\n  condition: sel", PC);
+    let rs = ruleset(
+        "  sel:\n    CommandLine|contains|cased: 'AbC'\n  condition: sel",
+        PC,
+    );
     assert!(fires(&rs, &sysmon(1, &[("CommandLine", s("x AbC y"))])));
     assert!(!fires(&rs, &sysmon(1, &[("CommandLine", s("x abc y"))])));
 }
@@ -63,42 +75,81 @@ fn wildcards_and_escapes() {
 
 #[test]
 fn trailing_backslash_is_literal() {
-    let rs = ruleset("  sel:\n    CommandLine|endswith: 'C:\\'\n  condition: sel", PC);
+    let rs = ruleset(
+        "  sel:\n    CommandLine|endswith: 'C:\\'\n  condition: sel",
+        PC,
+    );
     assert!(fires(&rs, &sysmon(1, &[("CommandLine", s("dir c:\\"))])));
 }
 
 #[test]
 fn contains_all_needs_every_value() {
-    let rs = ruleset("  sel:\n    CommandLine|contains|all: ['-nop', '-enc']\n  condition: sel", PC);
-    assert!(fires(&rs, &sysmon(1, &[("CommandLine", s("powershell -NoP -nop -enc AAA"))])));
-    assert!(!fires(&rs, &sysmon(1, &[("CommandLine", s("powershell -nop"))])));
+    let rs = ruleset(
+        "  sel:\n    CommandLine|contains|all: ['-nop', '-enc']\n  condition: sel",
+        PC,
+    );
+    assert!(fires(
+        &rs,
+        &sysmon(1, &[("CommandLine", s("powershell -NoP -nop -enc AAA"))])
+    ));
+    assert!(!fires(
+        &rs,
+        &sysmon(1, &[("CommandLine", s("powershell -nop"))])
+    ));
 }
 
 #[test]
 fn one_of_pattern_and_all_of_them_and_not() {
     let det = "  selection_a:\n    Image|endswith: '\\a.exe'\n  selection_b:\n    Image|endswith: '\\b.exe'\n  filter:\n    CommandLine|contains: 'ok'\n  condition: 1 of selection_* and not filter";
     let rs = ruleset(det, PC);
-    assert!(fires(&rs, &sysmon(1, &[("Image", s("c:\\b.exe")), ("CommandLine", s("x"))])));
-    assert!(!fires(&rs, &sysmon(1, &[("Image", s("c:\\b.exe")), ("CommandLine", s("ok"))])));
-    let rs = ruleset("  sel1:\n    Image: x\n  sel2:\n    CommandLine: y\n  condition: all of them", PC);
-    assert!(fires(&rs, &sysmon(1, &[("Image", s("X")), ("CommandLine", s("Y"))])));
+    assert!(fires(
+        &rs,
+        &sysmon(1, &[("Image", s("c:\\b.exe")), ("CommandLine", s("x"))])
+    ));
+    assert!(!fires(
+        &rs,
+        &sysmon(1, &[("Image", s("c:\\b.exe")), ("CommandLine", s("ok"))])
+    ));
+    let rs = ruleset(
+        "  sel1:\n    Image: x\n  sel2:\n    CommandLine: y\n  condition: all of them",
+        PC,
+    );
+    assert!(fires(
+        &rs,
+        &sysmon(1, &[("Image", s("X")), ("CommandLine", s("Y"))])
+    ));
     assert!(!fires(&rs, &sysmon(1, &[("Image", s("X"))])));
 }
 
 #[test]
 fn one_of_with_single_selection_keeps_its_all() {
     // Chainsaw #235: `1 of selection*` dropped a selection's `|all`.
-    let rs = ruleset("  selection:\n    CommandLine|contains|all: ['a1', 'b2']\n  condition: 1 of selection*", PC);
+    let rs = ruleset(
+        "  selection:\n    CommandLine|contains|all: ['a1', 'b2']\n  condition: 1 of selection*",
+        PC,
+    );
     assert!(!fires(&rs, &sysmon(1, &[("CommandLine", s("a1 only"))])));
     assert!(fires(&rs, &sysmon(1, &[("CommandLine", s("a1 b2"))])));
 }
 
 #[test]
 fn null_matches_absent_or_empty_field() {
-    let rs = ruleset("  sel:\n    Image|endswith: '\\x.exe'\n    OriginalFileName: null\n  condition: sel", PC);
+    let rs = ruleset(
+        "  sel:\n    Image|endswith: '\\x.exe'\n    OriginalFileName: null\n  condition: sel",
+        PC,
+    );
     assert!(fires(&rs, &sysmon(1, &[("Image", s("c:\\x.exe"))])));
-    assert!(fires(&rs, &sysmon(1, &[("Image", s("c:\\x.exe")), ("OriginalFileName", s(""))])));
-    assert!(!fires(&rs, &sysmon(1, &[("Image", s("c:\\x.exe")), ("OriginalFileName", s("x.exe"))])));
+    assert!(fires(
+        &rs,
+        &sysmon(1, &[("Image", s("c:\\x.exe")), ("OriginalFileName", s(""))])
+    ));
+    assert!(!fires(
+        &rs,
+        &sysmon(
+            1,
+            &[("Image", s("c:\\x.exe")), ("OriginalFileName", s("x.exe"))]
+        )
+    ));
 }
 
 #[test]
@@ -110,23 +161,41 @@ fn exists_modifier() {
 
 #[test]
 fn keywords_search_every_field() {
-    let rs = ruleset("  keywords:\n    - 'mimikatz'\n    - 'sekurlsa'\n  condition: keywords", "{product: windows, service: sysmon}");
-    assert!(fires(&rs, &sysmon(11, &[("TargetFilename", s("C:\\t\\Mimikatz.exe"))])));
-    assert!(!fires(&rs, &sysmon(11, &[("TargetFilename", s("C:\\t\\notepad.exe"))])));
+    let rs = ruleset(
+        "  keywords:\n    - 'mimikatz'\n    - 'sekurlsa'\n  condition: keywords",
+        "{product: windows, service: sysmon}",
+    );
+    assert!(fires(
+        &rs,
+        &sysmon(11, &[("TargetFilename", s("C:\\t\\Mimikatz.exe"))])
+    ));
+    assert!(!fires(
+        &rs,
+        &sysmon(11, &[("TargetFilename", s("C:\\t\\notepad.exe"))])
+    ));
 }
 
 #[test]
 fn regex_with_flags_and_default_case() {
-    let rs = ruleset("  sel:\n    CommandLine|re: 'eval\\('\n  condition: sel", PC);
+    let rs = ruleset(
+        "  sel:\n    CommandLine|re: 'eval\\('\n  condition: sel",
+        PC,
+    );
     assert!(fires(&rs, &sysmon(1, &[("CommandLine", s("x eval(y)"))])));
     assert!(!fires(&rs, &sysmon(1, &[("CommandLine", s("x EVAL(y)"))])));
-    let rs = ruleset("  sel:\n    CommandLine|re|i: 'eval\\('\n  condition: sel", PC);
+    let rs = ruleset(
+        "  sel:\n    CommandLine|re|i: 'eval\\('\n  condition: sel",
+        PC,
+    );
     assert!(fires(&rs, &sysmon(1, &[("CommandLine", s("x EVAL(y)"))])));
 }
 
 #[test]
 fn cidr_ipv4_and_ipv6() {
-    let rs = ruleset("  sel:\n    DestinationIp|cidr: ['10.0.0.0/8', 'fe80::/10']\n  condition: sel", "{product: windows, category: network_connection}");
+    let rs = ruleset(
+        "  sel:\n    DestinationIp|cidr: ['10.0.0.0/8', 'fe80::/10']\n  condition: sel",
+        "{product: windows, category: network_connection}",
+    );
     assert!(fires(&rs, &sysmon(3, &[("DestinationIp", s("10.1.2.3"))])));
     assert!(fires(&rs, &sysmon(3, &[("DestinationIp", s("fe80::1"))])));
     assert!(!fires(&rs, &sysmon(3, &[("DestinationIp", s("11.1.2.3"))])));
@@ -134,35 +203,66 @@ fn cidr_ipv4_and_ipv6() {
 
 #[test]
 fn windash_matches_all_dash_forms() {
-    let rs = ruleset("  sel:\n    CommandLine|windash|contains: ' -decode '\n  condition: sel", PC);
-    for cl in ["certutil -decode a b", "certutil /decode a b", "certutil \u{2013}decode a b"] {
+    let rs = ruleset(
+        "  sel:\n    CommandLine|windash|contains: ' -decode '\n  condition: sel",
+        PC,
+    );
+    for cl in [
+        "certutil -decode a b",
+        "certutil /decode a b",
+        "certutil \u{2013}decode a b",
+    ] {
         assert!(fires(&rs, &sysmon(1, &[("CommandLine", s(cl))])), "{cl}");
     }
-    assert!(!fires(&rs, &sysmon(1, &[("CommandLine", s("certutil decode a b"))])));
+    assert!(!fires(
+        &rs,
+        &sysmon(1, &[("CommandLine", s("certutil decode a b"))])
+    ));
 }
 
 #[test]
 fn base64offset_finds_encoded_text_at_any_alignment() {
     use base64::Engine;
-    let rs = ruleset("  sel:\n    CommandLine|base64offset|contains: 'http://'\n  condition: sel", PC);
+    let rs = ruleset(
+        "  sel:\n    CommandLine|base64offset|contains: 'http://'\n  condition: sel",
+        PC,
+    );
     for pad in ["", "a", "ab"] {
         let enc = base64::engine::general_purpose::STANDARD.encode(format!("{pad}http://evil"));
-        assert!(fires(&rs, &sysmon(1, &[("CommandLine", s(&format!("powershell -e {enc}")))])), "{pad}");
+        assert!(
+            fires(
+                &rs,
+                &sysmon(1, &[("CommandLine", s(&format!("powershell -e {enc}")))])
+            ),
+            "{pad}"
+        );
     }
 }
 
 #[test]
 fn utf16le_base64_for_powershell_encoded_commands() {
     use base64::Engine;
-    let rs = ruleset("  sel:\n    CommandLine|wide|base64offset|contains: 'IEX'\n  condition: sel", PC);
-    let utf16: Vec<u8> = "xIEX (New-Object)".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+    let rs = ruleset(
+        "  sel:\n    CommandLine|wide|base64offset|contains: 'IEX'\n  condition: sel",
+        PC,
+    );
+    let utf16: Vec<u8> = "xIEX (New-Object)"
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
     let enc = base64::engine::general_purpose::STANDARD.encode(utf16);
-    assert!(fires(&rs, &sysmon(1, &[("CommandLine", s(&format!("powershell -enc {enc}")))])));
+    assert!(fires(
+        &rs,
+        &sysmon(1, &[("CommandLine", s(&format!("powershell -enc {enc}")))])
+    ));
 }
 
 #[test]
 fn numeric_values_and_comparisons() {
-    let rs = ruleset("  sel:\n    EventID: 1\n    IntegrityLevel|gte: 3\n  condition: sel", PC);
+    let rs = ruleset(
+        "  sel:\n    EventID: 1\n    IntegrityLevel|gte: 3\n  condition: sel",
+        PC,
+    );
     assert!(fires(&rs, &sysmon(1, &[("IntegrityLevel", s("4"))])));
     assert!(!fires(&rs, &sysmon(1, &[("IntegrityLevel", s("2"))])));
 }
@@ -183,7 +283,10 @@ fn security_4688_maps_image_to_new_process_name() {
 #[test]
 fn rules_only_meet_their_logsource() {
     // Chainsaw #107/#122: no matching on EventID alone across providers.
-    let rs = ruleset("  sel:\n    Image|endswith: '\\x.exe'\n  condition: sel", PC);
+    let rs = ruleset(
+        "  sel:\n    Image|endswith: '\\x.exe'\n  condition: sel",
+        PC,
+    );
     assert!(!fires(&rs, &sysmon(7, &[("Image", s("c:\\x.exe"))])));
     let mut sec = sysmon(1, &[("Image", s("c:\\x.exe"))]);
     sec.meta.channel = Some("Application".into());
@@ -211,7 +314,10 @@ fn ruleset_is_send_and_sync() {
 fn defender_field_names_with_spaces_match_sigma_names() {
     // SigmaHQ regression case RedSun (a7c3e5f2…): EventData `Threat Name`
     // is written `ThreatName` in rules.
-    let rs = ruleset("  sel:\n    ThreatName|endswith: 'EICAR_Test_File'\n  condition: sel", "{product: windows, service: windefend}");
+    let rs = ruleset(
+        "  sel:\n    ThreatName|endswith: 'EICAR_Test_File'\n  condition: sel",
+        "{product: windows, service: windefend}",
+    );
     let mut ev = Event::with_meta(EventMeta {
         channel: Some("Microsoft-Windows-Windows Defender/Operational".into()),
         event_id: Some(1119),

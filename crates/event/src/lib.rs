@@ -210,7 +210,11 @@ impl Event {
     pub fn first(&self, name: &str) -> Option<&Value> {
         let exact = self.fields.iter().find(|(k, _)| &**k == name);
         exact
-            .or_else(|| self.fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+            .or_else(|| {
+                self.fields
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            })
             .map(|(_, v)| v)
     }
 

@@ -169,7 +169,9 @@ impl Summary {
 }
 
 fn ts(t: &Option<DateTime<Utc>>) -> J {
-    t.map_or(J::Null, |t| J::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)))
+    t.map_or(J::Null, |t| {
+        J::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    })
 }
 
 /// The JSON object of one detection (the JSONL wire format above).
@@ -325,7 +327,11 @@ pub fn write_table<W: Write>(
     max_rows: usize,
 ) -> io::Result<()> {
     if !dets.is_empty() {
-        writeln!(w, "{:<24} {:<13} {:<20} {:>5}  {}", "Timestamp (UTC)", "Level", "Computer", "EID", "Rule ¦ details")?;
+        writeln!(
+            w,
+            "{:<24} {:<13} {:<20} {:>5}  Rule ¦ details",
+            "Timestamp (UTC)", "Level", "Computer", "EID"
+        )?;
     }
     for d in dets.iter().take(max_rows) {
         let m = rs.rule(d.rule);
@@ -333,27 +339,51 @@ pub fn write_table<W: Write>(
             .timestamp
             .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
             .unwrap_or_else(|| "-".into());
-        let comp: String = d.computer.as_deref().unwrap_or("-").chars().take(20).collect();
+        let comp: String = d
+            .computer
+            .as_deref()
+            .unwrap_or("-")
+            .chars()
+            .take(20)
+            .collect();
         writeln!(
             w,
             "{:<24} {:<13} {:<20} {:>5}  {} ¦ {}",
             t,
             m.level,
             comp,
-            d.event_id.map(|e| e.to_string()).unwrap_or_else(|| "-".into()),
+            d.event_id
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "-".into()),
             m.title,
             details(d, 160)
         )?;
     }
     if dets.len() > max_rows {
-        writeln!(w, "… {} more detections (use --format jsonl or csv for all)", dets.len() - max_rows)?;
+        writeln!(
+            w,
+            "… {} more detections (use --format jsonl or csv for all)",
+            dets.len() - max_rows
+        )?;
     }
     writeln!(w)?;
-    writeln!(w, "── Summary ─────────────────────────────────────────────")?;
+    writeln!(
+        w,
+        "── Summary ─────────────────────────────────────────────"
+    )?;
     writeln!(w, "Files read:        {}", s.files)?;
-    writeln!(w, "Events read:       {} ({} in time window)", s.events, s.events_scanned)?;
+    writeln!(
+        w,
+        "Events read:       {} ({} in time window)",
+        s.events, s.events_scanned
+    )?;
     if let (Some(a), Some(b)) = (s.first_event, s.last_event) {
-        writeln!(w, "Event time range:  {} → {}", a.to_rfc3339_opts(SecondsFormat::Secs, true), b.to_rfc3339_opts(SecondsFormat::Secs, true))?;
+        writeln!(
+            w,
+            "Event time range:  {} → {}",
+            a.to_rfc3339_opts(SecondsFormat::Secs, true),
+            b.to_rfc3339_opts(SecondsFormat::Secs, true)
+        )?;
     }
     writeln!(w, "Files skipped:     {}", s.files_skipped.len())?;
     for f in &s.files_skipped {
@@ -364,7 +394,11 @@ pub fn write_table<W: Write>(
         writeln!(w, "  - {n} × {r}")?;
     }
     for f in s.files_with_record_errors.iter().take(10) {
-        writeln!(w, "  - {} record(s) lost in {}: {}", f.records, f.path, f.reason)?;
+        writeln!(
+            w,
+            "  - {} record(s) lost in {}: {}",
+            f.records, f.path, f.reason
+        )?;
     }
     writeln!(
         w,
@@ -393,6 +427,10 @@ pub fn write_table<W: Write>(
             writeln!(w, "  {n:>6}  {h}")?;
         }
     }
-    writeln!(w, "Elapsed:           {:.2} s", s.elapsed_ms as f64 / 1000.0)?;
+    writeln!(
+        w,
+        "Elapsed:           {:.2} s",
+        s.elapsed_ms as f64 / 1000.0
+    )?;
     Ok(())
 }

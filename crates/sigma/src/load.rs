@@ -40,7 +40,10 @@ pub fn load_rules_bytes(file: &str, bytes: &[u8]) -> LoadedFile {
                     Code::YamlSyntax,
                     file,
                     Some(line),
-                    format!("file is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+                    format!(
+                        "file is not UTF-8 (invalid byte at offset {})",
+                        e.valid_up_to()
+                    ),
                 )],
                 ..LoadedFile::default()
             }
@@ -218,7 +221,12 @@ mod tests {
         let y = "title: t\nlogsource: {product: windows}\ndetection:\n  sel:\n    EventID: 4625\n  condition: sel | count() by IpAddress > 5\n";
         let f = load_rules("r.yml", y);
         assert!(f.rules.is_empty(), "{:?}", f.rules.len());
-        assert_eq!(f.diagnostics[0].code, Code::Unsupported, "{:?}", f.diagnostics);
+        assert_eq!(
+            f.diagnostics[0].code,
+            Code::Unsupported,
+            "{:?}",
+            f.diagnostics
+        );
         assert_eq!(f.diagnostics[0].line, Some(6));
     }
 

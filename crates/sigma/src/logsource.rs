@@ -119,7 +119,8 @@ impl LogsourceMap {
         let pick = |f: &dyn Fn(&LogsourceEntry) -> bool| -> Option<&[Source]> {
             let mut hits = self.entries.iter().filter(|e| product_ok(e) && f(e));
             let first = hits.next()?;
-            if ls.product.is_none() && hits.any(|e| !e.product.eq_ignore_ascii_case(&first.product)) {
+            if ls.product.is_none() && hits.any(|e| !e.product.eq_ignore_ascii_case(&first.product))
+            {
                 return None;
             }
             Some(&first.sources)
@@ -168,14 +169,21 @@ mod tests {
                 .iter()
                 .any(|c| c == "Microsoft-Windows-Sysmon/Operational")));
         let sec = s.iter().find(|s| s.event_ids == [4688]).unwrap();
-        assert_eq!(sec.field_map.get("Image").map(String::as_str), Some("NewProcessName"));
+        assert_eq!(
+            sec.field_map.get("Image").map(String::as_str),
+            Some("NewProcessName")
+        );
     }
 
     #[test]
     fn unknown_category_and_foreign_product_are_unmapped() {
         let m = LogsourceMap::builtin();
-        assert!(m.resolve(&ls(Some("windows"), Some("no_such_cat"), None)).is_none());
-        assert!(m.resolve(&ls(Some("linux"), Some("process_creation"), None)).is_none());
+        assert!(m
+            .resolve(&ls(Some("windows"), Some("no_such_cat"), None))
+            .is_none());
+        assert!(m
+            .resolve(&ls(Some("linux"), Some("process_creation"), None))
+            .is_none());
         assert!(m.resolve(&ls(None, None, None)).is_none());
     }
 
