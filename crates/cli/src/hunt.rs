@@ -127,7 +127,10 @@ fn scan_file(sc: &mut Scanner<'_>, path: &std::path::Path, cfg: &ScanCfg) -> Fil
     let records = match tracehunt_readers::open(path) {
         Ok(it) => it,
         Err(e) => {
-            r.skipped = Some(e.to_string());
+            // The error text starts with the path; the summary shows it apart.
+            let text = e.to_string();
+            let prefix = format!("{}: ", path.display());
+            r.skipped = Some(text.strip_prefix(&prefix).unwrap_or(&text).to_owned());
             return r;
         }
     };

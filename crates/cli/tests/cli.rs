@@ -1,0 +1,421 @@
+//! End-to-end tests of the `tracehunt` binary on real data: the bundled CC0
+//! samples (`samples/evtx`, always present) and, when `../shared/corpora`
+//! is there, the SigmaHQ rules, EVTX-ATTACK-SAMPLES and Mordor corpora.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn corpora() -> Option<PathBuf> {
+    let p = root().join("../shared/corpora");
+    p.join("sigma/rules").is_dir().then_some(p)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin()
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run tracehunt")
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+fn sigma_rule_args(c: &Path) -> Vec<String> {
+    ["rules", "rules-emerging-threats", "rules-threat-hunting"]
+        .iter()
+        .flat_map(|d| {
+            [
+                "--rules".to_owned(),
+                c.join("sigma").join(d).display().to_string(),
+            ]
+        })
+        .collect()
+}
+
+fn count_rule(dets: &[Value], id: &str) -> usize {
+    dets.iter().filter(|d| d["rule_id"] == id).count()
+}
+
+#[test]
+fn builtin_pack_on_bundled_samples_finds_the_known_attacks() {
+    let v = json_of(&run(&["hunt", "samples/evtx", "--format", "json"]));
+    let s = &v["summary"];
+    assert_eq!(s["files"], 10);
+    assert_eq!(s["events"], 248);
+    assert_eq!(s["records_skipped"], 0);
+    assert_eq!(s["rules_loaded"], 36);
+    assert_eq!(s["rules_failed"], 0);
+    assert_eq!(s["detections"], 161);
+    assert_eq!(s["by_level"]["critical"], 1);
+    assert_eq!(s["by_level"]["high"], 37);
+    assert_eq!(s["by_level"]["medium"], 102);
+    assert_eq!(s["by_level"]["low"], 21);
+    let dets = v["detections"].as_array().unwrap();
+    // rules/builtin/EXPECTED.md: Impacket output file on ADMIN$ (5145) 23×,
+    // PsExec-like service (7045) once, Mimikatz once.
+    let title_count = |t: &str| dets.iter().filter(|d| d["rule_title"] == t).count();
+    assert_eq!(
+        title_count("Impacket-Style Command Output File on ADMIN$ Share"),
+        23
+    );
+    assert_eq!(
+        title_count("PsExec-Like Remote Execution Service Installed"),
+        1
+    );
+    assert_eq!(title_count("Mimikatz Execution"), 1);
+    let psexec = dets
+        .iter()
+        .find(|d| d["rule_title"] == "PsExec-Like Remote Execution Service Installed")
+        .unwrap();
+    assert_eq!(psexec["event_id"], 7045);
+    assert_eq!(psexec["computer"], "jump01.offsec.lan");
+    assert_eq!(psexec["event"]["ServiceName"], "PSEXESVC");
+    assert!(psexec["techniques"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t == "T1569.002"));
+    // Detections are in time order.
+    let ts: Vec<&str> = dets
+        .iter()
+        .map(|d| d["timestamp"].as_str().unwrap())
+        .collect();
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]));
+    // Attribution ranks intrusion sets with evidence.
+    let a = v["attribution"].as_array().unwrap();
+    assert!(a.len() >= 5);
+    assert!(a[0]["id"].as_str().unwrap().starts_with('G'));
+    assert!(!a[0]["evidence"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn table_output_shows_summary_and_attribution() {
+    let out = run(&["hunt", "samples/evtx", "--format", "table"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Detections:        161 (critical 1, high 37, medium 102, low 21)"),
+        "{text}"
+    );
+    assert!(text.contains("Events read:       248"));
+    assert!(text.contains("── Attribution"));
+    assert!(text.contains("Top hosts:"));
+}
+
+#[test]
+fn jsonl_and_csv_wire_formats() {
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "--format",
+        "jsonl",
+        "--min-level",
+        "high",
+    ]);
+    assert!(out.status.success());
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 38, "high 37 + critical 1");
+    for l in &lines {
+        for k in [
+            "rule_id",
+            "rule_title",
+            "level",
+            "timestamp",
+            "computer",
+            "channel",
+            "event_id",
+            "record_id",
+            "source",
+            "techniques",
+        ] {
+            assert!(l.get(k).is_some(), "missing {k}");
+        }
+        assert!(l["level"] == "high" || l["level"] == "critical");
+        assert!(l["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+    let out = run(&["hunt", "samples/evtx", "--format", "csv"]);
+    let mut rdr = csv::Reader::from_reader(&out.stdout[..]);
+    let headers = rdr.headers().unwrap().clone();
+    assert_eq!(&headers[0], "datetime");
+    assert_eq!(&headers[1], "timestamp_desc");
+    assert_eq!(&headers[2], "message");
+    assert_eq!(rdr.records().map(|r| r.unwrap()).count(), 161);
+}
+
+#[test]
+fn time_window_filters_events() {
+    let v = json_of(&run(&[
+        "hunt",
+        "samples/evtx",
+        "--format",
+        "json",
+        "--from",
+        "2021-04-26",
+        "--to",
+        "2021-04-26 23:59:59",
+    ]));
+    let dets = v["detections"].as_array().unwrap();
+    assert!(!dets.is_empty());
+    assert!(dets
+        .iter()
+        .all(|d| d["timestamp"].as_str().unwrap().starts_with("2021-04-26")));
+    assert!(v["summary"]["events_scanned"].as_u64().unwrap() < 248);
+    let bad = run(&["hunt", "samples/evtx", "--from", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+#[test]
+fn same_output_whatever_the_thread_count() {
+    let one = run(&[
+        "hunt",
+        "samples/evtx",
+        "--format",
+        "jsonl",
+        "--threads",
+        "1",
+    ]);
+    let two = run(&[
+        "hunt",
+        "samples/evtx",
+        "--format",
+        "jsonl",
+        "--threads",
+        "2",
+    ]);
+    let four = run(&[
+        "hunt",
+        "samples/evtx",
+        "--format",
+        "jsonl",
+        "--threads",
+        "4",
+    ]);
+    assert!(!one.stdout.is_empty());
+    assert_eq!(one.stdout, two.stdout);
+    assert_eq!(one.stdout, four.stdout);
+    let Some(c) = corpora() else { return };
+    let mut args = vec![
+        "hunt".to_owned(),
+        c.join("evtx-attack-samples").display().to_string(),
+        "--format".into(),
+        "jsonl".into(),
+    ];
+    args.extend(sigma_rule_args(&c));
+    let a1: Vec<String> = args
+        .iter()
+        .cloned()
+        .chain(["--threads".into(), "1".into()])
+        .collect();
+    let a2: Vec<String> = args
+        .iter()
+        .cloned()
+        .chain(["--threads".into(), "2".into()])
+        .collect();
+    let o1 = bin().args(&a1).output().unwrap();
+    let o2 = bin().args(&a2).output().unwrap();
+    assert!(o1.stdout.len() > 100_000);
+    assert!(o1.stdout == o2.stdout, "thread count changed the output");
+}
+
+#[test]
+fn non_log_files_are_skipped_and_nothing_readable_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "hello, not a log\n").unwrap();
+    let only = run(&["hunt", dir.path().to_str().unwrap(), "--format", "json"]);
+    assert_eq!(only.status.code(), Some(2));
+    let evtx = root().join("samples/evtx/TA0008-Lateral Movement/T1021.002-SMB Windows Admin Shares/ID4648-5140-5145-net use.evtx");
+    let found = std::fs::read_dir(evtx.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "evtx"))
+        .unwrap();
+    std::fs::copy(&found, dir.path().join("a.evtx")).unwrap();
+    let v = json_of(&run(&[
+        "hunt",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(v["summary"]["files"], 1);
+    let skipped = v["summary"]["files_skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0]["path"].as_str().unwrap().ends_with("notes.txt"));
+    assert!(skipped[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not a supported log format"));
+}
+
+#[test]
+fn a_bad_rule_is_reported_with_its_line_and_the_rest_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yml"),
+        "title: Bad\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID|bogus: 4624\n  condition: sel\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("good.yml"),
+        "title: Share access\nid: 5d0f3b76-0e4c-4f0c-9a86-1d0f4f59c1a1\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 5140\n  condition: sel\nlevel: low\n",
+    )
+    .unwrap();
+    let rd = dir.path().to_str().unwrap();
+    let v = json_of(&run(&["rules", "check", rd, "--format", "json"]));
+    assert_eq!(v["rules_loaded"], 1);
+    assert_eq!(v["rules_failed"], 1);
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["code"], "TH003");
+    assert_eq!(d["line"], 5);
+    assert!(d["file"].as_str().unwrap().ends_with("bad.yml"));
+    let v = json_of(&run(&[
+        "hunt",
+        "samples/evtx",
+        "--rules",
+        rd,
+        "--format",
+        "json",
+    ]));
+    assert_eq!(v["summary"]["rules_failed"], 1);
+    assert!(v["summary"]["detections"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn attribute_ranks_deep_panda_first_for_its_techniques() {
+    let v = json_of(&run(&[
+        "attribute",
+        "--techniques",
+        "T1018,T1021.002,T1027.005,T1047,T1057,T1059.001,T1218.010,T1505.003,T1546.008,T1564.003",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(v["attribution"][0]["id"], "G0009");
+    assert_eq!(v["attribution"][0]["name"], "Deep Panda");
+    assert_eq!(v["attribution_verdict"]["confident"], true);
+    let v = json_of(&run(&[
+        "attribute",
+        "--techniques",
+        "T1059.001,T1105,T1082,T1083,T1057",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(v["attribution_verdict"]["confident"], false);
+    assert!(v["attribution_verdict"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no confident attribution"));
+}
+
+#[test]
+fn usage_errors_exit_1() {
+    assert_eq!(run(&["hunt"]).status.code(), Some(1));
+    assert_eq!(run(&["no-such-command"]).status.code(), Some(1));
+    assert_eq!(
+        run(&["hunt", "samples/evtx", "--rules", "/nonexistent/rules"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(run(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn sigmahq_rules_check_loads_at_least_99_percent() {
+    let Some(c) = corpora() else { return };
+    let mut args = vec![
+        "rules".to_owned(),
+        "check".into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    for d in ["rules", "rules-emerging-threats", "rules-threat-hunting"] {
+        args.push(c.join("sigma").join(d).display().to_string());
+    }
+    let v = json_of(&bin().args(&args).output().unwrap());
+    let loaded = v["rules_loaded"].as_u64().unwrap();
+    let failed = v["rules_failed"].as_u64().unwrap();
+    assert_eq!(loaded, 3754);
+    assert_eq!(failed, 0);
+    // Every rule that is loaded but never runs says why (TH010 per rule).
+    assert_eq!(
+        v["diagnostics_by_code"]["TH010"].as_u64().unwrap(),
+        v["rules_inactive"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn sigmahq_rules_over_evtx_attack_samples_and_mordor() {
+    let Some(c) = corpora() else { return };
+    let mut args = vec![
+        "hunt".to_owned(),
+        c.join("evtx-attack-samples").display().to_string(),
+        "--format".into(),
+        "json".into(),
+    ];
+    args.extend(sigma_rule_args(&c));
+    let v = json_of(&bin().args(&args).output().unwrap());
+    let s = &v["summary"];
+    assert_eq!(s["files"], 269);
+    assert_eq!(s["events"], 7455);
+    assert_eq!(s["records_skipped"], 0);
+    assert_eq!(
+        s["files_skipped"].as_array().unwrap().len(),
+        9,
+        "pcap, etl, txt, md, log, licence"
+    );
+    assert_eq!(s["detections"], 1249);
+    assert_eq!(s["by_level"]["critical"], 12);
+    assert_eq!(s["by_level"]["high"], 453);
+    let dets = v["detections"].as_array().unwrap();
+    // Credential dumping in the corpus: SigmaHQ's LSASS rules fire on it.
+    assert_eq!(
+        count_rule(dets, "5ef9853e-4d0e-4a70-846f-a9ca37d876da"),
+        16,
+        "Potential Credential Dumping Activity Via LSASS"
+    );
+    assert_eq!(
+        count_rule(dets, "9bd012ee-0dff-44d7-84a0-aa698cfd87a3"),
+        7,
+        "LSASS Memory Access by Tool With Dump Keyword In Name"
+    );
+    assert_eq!(
+        s["top_rules"][0]["id"],
+        "a1a144b7-5c9b-4853-a559-2172be8d4a03"
+    );
+    assert_eq!(s["top_rules"][0]["count"], 93);
+
+    let mut args = vec![
+        "hunt".to_owned(),
+        c.join("mordor/windows").display().to_string(),
+        "--format".into(),
+        "json".into(),
+    ];
+    args.extend(sigma_rule_args(&c));
+    let v = json_of(&bin().args(&args).output().unwrap());
+    let s = &v["summary"];
+    assert_eq!(s["files"], 54);
+    assert_eq!(s["events"], 48241);
+    assert_eq!(s["records_skipped"], 0);
+    assert_eq!(s["detections"], 744);
+}
