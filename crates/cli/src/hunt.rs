@@ -63,6 +63,10 @@ pub struct HuntArgs {
     /// No progress bar.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Read every event but evaluate no rule: measures the reading ceiling
+    /// (used by `bench/run.sh`).
+    #[arg(long)]
+    pub parse_only: bool,
     /// Table format: at most this many detection rows (the summary always shows).
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_rows: usize,
@@ -281,7 +285,11 @@ pub fn load_kb(path: &Option<PathBuf>) -> Result<std::borrow::Cow<'static, Actor
 
 pub fn run(a: HuntArgs) -> Result<u8> {
     let start = Instant::now();
-    let loaded = rules::load(&a.rules, &a.rule_opts)?;
+    let loaded = if a.parse_only {
+        rules::Loaded::empty()
+    } else {
+        rules::load(&a.rules, &a.rule_opts)?
+    };
     let kb = load_kb(&a.attack)?;
     let rs = &loaded.ruleset;
     let stderr_tty = std::io::stderr().is_terminal();

@@ -32,6 +32,18 @@ pub struct Loaded {
     pub failed: usize,
 }
 
+impl Loaded {
+    /// No rules at all (`hunt --parse-only`).
+    pub fn empty() -> Self {
+        Loaded {
+            ruleset: compile(Vec::new(), &CompileOptions::default()).0,
+            diagnostics: Vec::new(),
+            files: 0,
+            failed: 0,
+        }
+    }
+}
+
 pub fn compile_options(opts: &RuleOpts) -> Result<CompileOptions> {
     let mut c = CompileOptions::default();
     if let Some(p) = &opts.logsource_map {
