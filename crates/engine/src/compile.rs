@@ -43,6 +43,9 @@ pub struct RuleMeta {
     pub id: String,
     /// Sigma `title`.
     pub title: String,
+    /// Sigma `name` (the handle correlation rules and filters may use
+    /// instead of the id), when present.
+    pub name: Option<String>,
     /// Sigma `level` as a lower-case word; `informational` when absent.
     pub level: &'static str,
     /// Numeric rank of `level`: informational 0 … critical 4.
@@ -136,6 +139,56 @@ impl Ruleset {
     /// Index of the rule with this Sigma id.
     pub fn find(&self, id: &str) -> Option<usize> {
         self.meta.iter().position(|m| m.id == id)
+    }
+
+    /// Adds the metadata of a rule that is evaluated outside the scanner
+    /// (a Sigma correlation rule, see `tracehunt-correlate`) and returns its
+    /// index. Such a rule has no compiled detection: [`Scanner`](crate::Scanner)
+    /// never reports it, but detections can name it like any other rule.
+    /// Its `active` flag is kept as given.
+    pub fn push_derived(&mut self, meta: RuleMeta) -> usize {
+        self.meta.push(meta);
+        self.meta.len() - 1
+    }
+}
+
+impl RuleMeta {
+    /// Metadata built from Sigma attributes for a rule that is not a
+    /// detection rule (a correlation rule): `level`/`level_rank` from
+    /// `level`, ATT&CK ids from `tags` as for detection rules; `active` true.
+    #[allow(clippy::too_many_arguments)]
+    pub fn derived(
+        id: String,
+        title: String,
+        name: Option<String>,
+        level: Option<Level>,
+        status: Option<String>,
+        description: Option<String>,
+        author: Option<String>,
+        tags: Vec<String>,
+        file: String,
+        line: u32,
+    ) -> RuleMeta {
+        let (level, level_rank) = level_word(level);
+        let (techniques, tactics, groups, software) = attack_tags(&tags);
+        RuleMeta {
+            id,
+            title,
+            name,
+            level,
+            level_rank,
+            status,
+            description,
+            author,
+            tags,
+            techniques,
+            tactics,
+            groups,
+            software,
+            file,
+            line,
+            active: true,
+        }
     }
 }
 
@@ -270,20 +323,25 @@ fn source_index(
     sources.len() - 1
 }
 
-fn rule_meta(doc: &RuleDoc, id: String, active: bool) -> RuleMeta {
-    let r = &doc.rule;
-    let (level, level_rank) = match r.level {
+fn level_word(level: Option<Level>) -> (&'static str, u8) {
+    match level {
         Some(Level::Critical) => ("critical", 4),
         Some(Level::High) => ("high", 3),
         Some(Level::Medium) => ("medium", 2),
         Some(Level::Low) => ("low", 1),
         Some(Level::Informational) | None => ("informational", 0),
-    };
+    }
+}
+
+/// `(techniques, tactics, groups, software)` from `attack.*` tags.
+type AttackTags = (Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+
+fn attack_tags(tags: &[String]) -> AttackTags {
     let mut techniques = Vec::new();
     let mut tactics = Vec::new();
     let mut groups = Vec::new();
     let mut software = Vec::new();
-    for t in &r.tags {
+    for t in tags {
         let Some(rest) = t
             .to_ascii_lowercase()
             .strip_prefix("attack.")
@@ -303,9 +361,17 @@ fn rule_meta(doc: &RuleDoc, id: String, active: bool) -> RuleMeta {
             tactics.push(rest);
         }
     }
+    (techniques, tactics, groups, software)
+}
+
+fn rule_meta(doc: &RuleDoc, id: String, active: bool) -> RuleMeta {
+    let r = &doc.rule;
+    let (level, level_rank) = level_word(r.level);
+    let (techniques, tactics, groups, software) = attack_tags(&r.tags);
     RuleMeta {
         id,
         title: r.title.clone(),
+        name: r.name.clone(),
         level,
         level_rank,
         status: r.status.map(|s| format!("{s:?}").to_ascii_lowercase()),

@@ -36,10 +36,14 @@ pub enum Code {
     UnmappedLogsource,
     /// TH011: an `expand` placeholder has no value; that item never matches.
     UnresolvedPlaceholder,
-    /// TH012: correlation or filter documents are parsed but not yet evaluated.
+    /// TH012: a document is parsed but (part of it) is not evaluated, e.g. a
+    /// correlation with a window mode other than `sliding`.
     NotEvaluated,
     /// TH013: the same rule id was loaded twice; the later copy is skipped.
     DuplicateId,
+    /// TH014: a filter or correlation refers to a rule that is not loaded
+    /// (by `id` or `name`), or a filter names a rule of another logsource.
+    UnresolvedReference,
 }
 
 impl Code {
@@ -56,6 +60,7 @@ impl Code {
             Code::UnresolvedPlaceholder => "TH011",
             Code::NotEvaluated => "TH012",
             Code::DuplicateId => "TH013",
+            Code::UnresolvedReference => "TH014",
         }
     }
 
@@ -65,7 +70,8 @@ impl Code {
             Code::UnmappedLogsource
             | Code::UnresolvedPlaceholder
             | Code::NotEvaluated
-            | Code::DuplicateId => Severity::Warning,
+            | Code::DuplicateId
+            | Code::UnresolvedReference => Severity::Warning,
             _ => Severity::Error,
         }
     }

@@ -23,11 +23,13 @@
 //! ```
 
 mod diag;
+mod filter;
 mod load;
 mod logsource;
 
 pub use diag::{Code, Diagnostic, Severity};
-pub use load::{load_rules, load_rules_bytes, LoadedFile, RuleDoc};
+pub use filter::{apply_filters, FilterDoc, FILTER_PREFIX};
+pub use load::{load_rules, load_rules_bytes, CorrelationDoc, LoadedFile, RuleDoc};
 pub use logsource::{LogsourceEntry, LogsourceError, LogsourceMap, Source};
 /// The Sigma AST produced by `rsigma-parser` 0.23 (rules, detections,
 /// conditions, modifiers, values, correlations, filters).

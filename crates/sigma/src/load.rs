@@ -1,5 +1,6 @@
 use crate::diag::{Code, Diagnostic};
-use rsigma_parser::{CorrelationRule, FilterRule, SigmaRule};
+use crate::filter::FilterDoc;
+use rsigma_parser::{CorrelationRule, SigmaRule};
 
 /// One detection rule as loaded, with where it came from.
 #[derive(Debug, Clone)]
@@ -12,15 +13,29 @@ pub struct RuleDoc {
     pub line: u32,
 }
 
+/// One correlation rule as loaded, with where it came from.
+///
+/// Evaluated by the `tracehunt-correlate` crate (Sigma correlation rules
+/// specification, `sigma-correlation-rules-specification.md`).
+#[derive(Debug, Clone)]
+pub struct CorrelationDoc {
+    /// The parsed correlation rule (rsigma-parser AST).
+    pub rule: CorrelationRule,
+    /// The file label the caller passed.
+    pub file: String,
+    /// 1-based line of the document (its `title:` key), best effort.
+    pub line: u32,
+}
+
 /// Everything one rule file yielded.
 #[derive(Debug, Clone, Default)]
 pub struct LoadedFile {
     /// Detection rules that parsed.
     pub rules: Vec<RuleDoc>,
-    /// Correlation rules that parsed (not evaluated yet; see `Code::NotEvaluated`).
-    pub correlations: Vec<CorrelationRule>,
-    /// Filter rules that parsed (not evaluated yet).
-    pub filters: Vec<FilterRule>,
+    /// Correlation rules that parsed (evaluated by `tracehunt-correlate`).
+    pub correlations: Vec<CorrelationDoc>,
+    /// Filter rules that parsed (applied with [`crate::apply_filters`]).
+    pub filters: Vec<FilterDoc>,
     /// Problems, one per document that could not be used, plus warnings.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -88,33 +103,24 @@ pub fn load_rules(file: &str, text: &str) -> LoadedFile {
         });
     }
     for c in collection.correlations {
-        let line = find_line(text, "correlation:");
-        out.diagnostics.push(
-            Diagnostic::new(
-                Code::NotEvaluated,
-                file,
-                line,
-                format!(
-                    "correlation rule ({}) parsed but correlation is not evaluated yet",
-                    c.correlation_type.as_str()
-                ),
-            )
-            .with_rule(c.id.clone().or_else(|| Some(c.title.clone()))),
-        );
-        out.correlations.push(c);
+        let line = find_line(text, &format!("title: {}", c.title))
+            .or_else(|| find_line(text, "correlation:"))
+            .unwrap_or(1);
+        out.correlations.push(CorrelationDoc {
+            rule: c,
+            file: file.to_owned(),
+            line,
+        });
     }
     for f in collection.filters {
-        let line = find_line(text, "filter:");
-        out.diagnostics.push(
-            Diagnostic::new(
-                Code::NotEvaluated,
-                file,
-                line,
-                "filter rule parsed but filters are not applied yet",
-            )
-            .with_rule(f.id.clone().or_else(|| Some(f.title.clone()))),
-        );
-        out.filters.push(f);
+        let line = find_line(text, &format!("title: {}", f.title))
+            .or_else(|| find_line(text, "filter:"))
+            .unwrap_or(1);
+        out.filters.push(FilterDoc {
+            filter: f,
+            file: file.to_owned(),
+            line,
+        });
     }
     out
 }
