@@ -74,6 +74,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use tracehunt_attack::{parent_technique, ActorKb, Group, Source};
 
+pub mod eval;
+pub mod provenance;
+
+pub use provenance::{Leaks, Provenance};
+
 /// One observed technique, as a detection tagged it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
@@ -165,6 +170,8 @@ pub struct ScoringConfig {
     /// (default 0.3; 0.5 is exactly the cosine, lower values penalise large profiles less,
     /// 0 ranks by recall alone so the biggest profiles win).
     pub precision_exponent: f64,
+    /// Softmax temperature turning scores into probabilities (see [`Candidate::probability`]).
+    pub temperature: f64,
 }
 
 impl Default for ScoringConfig {
@@ -182,6 +189,7 @@ impl Default for ScoringConfig {
             distinctive_df_fraction: 0.25,
             top_n: 10,
             precision_exponent: 0.3,
+            temperature: 0.1,
         }
     }
 }
@@ -443,8 +451,29 @@ impl<'kb> Attributor<'kb> {
         &self.config
     }
 
+    /// Score of every group with a non-empty profile (not only the top candidates), in
+    /// knowledge-base order. Used by the evaluation ([`eval`]) and for calibration.
+    pub fn score_all(&self, evidence: &EvidenceSet) -> Vec<(&'kb str, f64)> {
+        let a = self.attribute_inner(evidence, 0);
+        let scored: HashMap<String, f64> =
+            a.candidates.into_iter().map(|c| (c.id, c.score)).collect();
+        self.profiles
+            .iter()
+            .map(|p| {
+                (
+                    p.group.id.as_str(),
+                    scored.get(&p.group.id).copied().unwrap_or(0.0),
+                )
+            })
+            .collect()
+    }
+
     /// Normalises the evidence, scores every group and returns the ranking and verdict.
     pub fn attribute(&self, evidence: &EvidenceSet) -> Attribution {
+        self.attribute_inner(evidence, self.config.top_n)
+    }
+
+    fn attribute_inner(&self, evidence: &EvidenceSet, top_n: usize) -> Attribution {
         let n = self.profiles.len();
         let cfg = &self.config;
         let mut unresolved = Vec::new();
@@ -648,8 +677,8 @@ impl<'kb> Attributor<'kb> {
         }
 
         let (confident, reason) = self.verdict(&features, &candidates);
-        if cfg.top_n > 0 {
-            candidates.truncate(cfg.top_n);
+        if top_n > 0 {
+            candidates.truncate(top_n);
         }
         Attribution {
             candidates,

@@ -1,0 +1,61 @@
+//! Campaign hold-out on an ATT&CK STIX bundle (development aid; the CLI has
+//! `tracehunt eval attribution`). Usage: `holdout BUNDLE [leaks-out.json]`.
+
+use tracehunt_attack::ActorKb;
+use tracehunt_attribution::eval::{evaluate, EvalOptions, HoldOut, Metrics};
+use tracehunt_attribution::Provenance;
+
+fn line(name: &str, m: &Metrics) {
+    println!(
+        "  {name:<10} top1 {:>5.1}%  top3 {:>5.1}%  top5 {:>5.1}%  MRR {:.3}  Brier(top) {:.3}  Brier {:.3}  logloss {:.2}  meanPtop {:.2}",
+        m.top1 * 100.0,
+        m.top3 * 100.0,
+        m.top5 * 100.0,
+        m.mrr,
+        m.brier_top,
+        m.brier,
+        m.log_loss,
+        m.mean_top_probability
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let text = std::fs::read_to_string(&args[1]).expect("bundle");
+    let kb = ActorKb::from_stix_json(&text).expect("kb");
+    let prov = Provenance::from_stix_json(&text).expect("provenance");
+    if let Some(out) = args.get(2) {
+        std::fs::write(out, prov.to_json()).expect("write");
+    }
+    let verbose = std::env::var("VERBOSE").is_ok();
+    for techniques_only in [false, true] {
+        for mode in [HoldOut::Naive, HoldOut::LeakageAware] {
+            let opts = EvalOptions {
+                mode,
+                techniques_only,
+                ..EvalOptions::default()
+            };
+            let r = evaluate(&kb, &prov, &opts);
+            println!(
+                "{} techniques_only={} T_all={:.3}",
+                mode.as_str(),
+                techniques_only,
+                r.model_temperature_all
+            );
+            line("model", &r.model);
+            line("baseline", &r.baseline);
+            if let Some(n) = &r.nested {
+                line("nested", n);
+            }
+            if verbose {
+                for c in &r.cases {
+                    println!(
+                        "    {} {:<28} {} t={:>2} s={:>2} leak={:>2} model rank {:>6.1} p={:.2} top {} | base rank {:>6.1} (tied {})",
+                        c.campaign, &c.name.chars().take(28).collect::<String>(), c.group, c.techniques, c.software, c.leaked_removed,
+                        c.model.rank, c.model.probability, c.model.top, c.baseline.rank, c.baseline.tied
+                    );
+                }
+            }
+        }
+    }
+}
