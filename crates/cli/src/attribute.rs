@@ -46,7 +46,7 @@ pub fn run(a: AttributeArgs) -> Result<u8> {
                 ..TagObservation::default()
             })
             .collect(),
-        groups: Vec::new(),
+        ..EvidenceSet::default()
     };
     let res = Attributor::new(&kb).attribute(&ev);
     let stdout = std::io::stdout();
