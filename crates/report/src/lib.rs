@@ -5,7 +5,9 @@
 //!   why, rules loaded/failed, detections by level, top rules and hosts).
 //! * Writers for the output formats: [`write_jsonl`] (one detection per
 //!   line), [`write_csv`] (a Timesketch-compatible timeline), and
-//!   [`write_table`] (human summary). The `json` format is a single object
+//!   [`write_table`] (human summary); [`write_stix_bundle`] (STIX 2.1 bundle
+//!   of sightings and attribution) and [`navigator_layer`] (ATT&CK Navigator
+//!   layer 4.5). The `json` format is a single object
 //!   built by the CLI from [`detection_json`] and the summary.
 //!
 //! Writers take any [`std::io::Write`] the caller hands them; the crate
@@ -42,6 +44,14 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::Arc;
 use tracehunt_engine::{RuleMeta, Ruleset};
+
+mod navigator;
+mod stix;
+pub use navigator::{navigator_layer, LayerTechnique, Overlay, COLOR_BOTH, COLOR_GROUP_ONLY};
+pub use stix::{
+    ioc_pattern, stix_bundle, stix_id, write_stix_bundle, GroupAttribution, IndicatorSighting,
+    StixInput, TechniqueSighting, STIX_NAMESPACE,
+};
 
 /// One rule firing on one event.
 #[derive(Debug, Clone, PartialEq)]

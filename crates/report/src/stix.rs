@@ -1,0 +1,392 @@
+//! A hunt's findings as a STIX 2.1 bundle (OASIS STIX 2.1, 2021).
+//!
+//! [`write_stix_bundle`] writes one `bundle` (§8) with:
+//!
+//! | object | STIX 2.1 section | what |
+//! |---|---|---|
+//! | `identity` "tracehunt" (`identity_class: system`) | §4.5 | `created_by_ref` of every other object |
+//! | `identity` per host (`identity_class: system`, name = `System/Computer`) | §4.5 | `where_sighted_refs` of the sightings |
+//! | `attack-pattern` per observed ATT&CK technique | §4.1 | `external_references: [{source_name: "mitre-attack", external_id: "T1059.001", url}]` |
+//! | `indicator` per matched IOC | §4.7 | `pattern` in STIX patterning (§9) built from the IOC, `pattern_type: stix`, `valid_from` |
+//! | `sighting` per technique and per indicator | §5.2 | `sighting_of_ref`, `count` (detections / events), `first_seen`, `last_seen`, `where_sighted_refs` |
+//! | `campaign` "tracehunt observed activity" | §4.2 | the observed intrusion, `first_seen`/`last_seen` = first/last event |
+//! | `intrusion-set` per attribution candidate | §4.8 | name, aliases, `external_references` to the ATT&CK group |
+//! | `relationship` `attributed-to` campaign → intrusion set | §5.1 | `confidence` (0–100, §3.5: the candidate's calibrated confidence) |
+//! | `relationship` `indicates` indicator → intrusion set | §5.1 | when the IOC's feed ties it to that group |
+//!
+//! **Deterministic ids**: every id is `<type>--<UUIDv5>` of a fixed tracehunt namespace and the
+//! object's content key (e.g. `attack-pattern|T1059.001`, `sighting|indicator|sha256|…`), and
+//! `created`/`modified` are [`StixInput::created`] (the CLI passes the last event time), so the
+//! same hunt gives a byte-identical bundle. Timestamps are UTC with millisecond precision.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Map, Value as J};
+use uuid::Uuid;
+
+/// UUIDv5 namespace of tracehunt's STIX ids (a fixed random UUID).
+pub const STIX_NAMESPACE: Uuid = Uuid::from_u128(0x5b0c_3e61_7c2a_4f0e_9d1b_6a8e_2f47_c3d9);
+
+/// A technique observed by the hunt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TechniqueSighting {
+    /// ATT&CK id (`T1059.001`), as in the ATT&CK version the layer/bundle refers to.
+    pub id: String,
+    /// Technique name (`PowerShell`); the id is used when empty.
+    pub name: String,
+    /// Detections that showed it.
+    pub count: u64,
+    /// Earliest detection time.
+    pub first_seen: Option<DateTime<Utc>>,
+    /// Latest detection time.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Hosts (`System/Computer`) where it was seen.
+    pub hosts: Vec<String>,
+    /// Titles of the rules that showed it (for the sighting `description`).
+    pub rules: Vec<String>,
+}
+
+/// An IOC matched by the hunt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndicatorSighting {
+    /// IOC kind: `md5`, `sha1`, `sha256`, `sha512`, `imphash`, `domain`, `url`, `ip`.
+    pub kind: String,
+    /// IOC value (an IP may be a CIDR `10.0.0.0/8`).
+    pub value: String,
+    /// Events in which it was found.
+    pub count: u64,
+    /// Earliest event time.
+    pub first_seen: Option<DateTime<Utc>>,
+    /// Latest event time.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Hosts where it was seen.
+    pub hosts: Vec<String>,
+    /// ATT&CK group ids the feed ties it to (resolved), for `indicates` relationships.
+    pub groups: Vec<String>,
+    /// Feed entries it came from (for the indicator `description`).
+    pub sources: Vec<String>,
+}
+
+/// One attribution candidate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupAttribution {
+    /// ATT&CK group id (`G0009`).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Other names.
+    pub aliases: Vec<String>,
+    /// STIX confidence 0–100.
+    pub confidence: u8,
+    /// Short explanation (rank, score, label, evidence) for the relationship `description`.
+    pub description: String,
+}
+
+/// Everything [`write_stix_bundle`] needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StixInput {
+    /// `created`/`modified` of every object (deterministic: the CLI passes the last event time,
+    /// or the Unix epoch when no event had a time).
+    pub created: DateTime<Utc>,
+    /// First and last event time of the hunt (the campaign's `first_seen`/`last_seen`).
+    pub first_event: Option<DateTime<Utc>>,
+    /// See `first_event`.
+    pub last_event: Option<DateTime<Utc>>,
+    /// Observed techniques.
+    pub techniques: Vec<TechniqueSighting>,
+    /// Matched IOCs.
+    pub indicators: Vec<IndicatorSighting>,
+    /// Attribution candidates, best first.
+    pub groups: Vec<GroupAttribution>,
+}
+
+/// `<type>--<UUIDv5(namespace, key)>`.
+pub fn stix_id(ty: &str, key: &str) -> String {
+    format!(
+        "{ty}--{}",
+        Uuid::new_v5(&STIX_NAMESPACE, format!("{ty}|{key}").as_bytes())
+    )
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A STIX pattern string literal (§9.3: `'` and `\` escaped with `\`).
+fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The STIX pattern of an IOC, `None` for kinds STIX patterning cannot express.
+pub fn ioc_pattern(kind: &str, value: &str) -> Option<String> {
+    let v = lit(value);
+    Some(match kind {
+        "md5" => format!("[file:hashes.MD5 = {v}]"),
+        "sha1" => format!("[file:hashes.'SHA-1' = {v}]"),
+        "sha256" => format!("[file:hashes.'SHA-256' = {v}]"),
+        "sha512" => format!("[file:hashes.'SHA-512' = {v}]"),
+        "imphash" => format!("[file:extensions.'windows-pebinary-ext'.imphash = {v}]"),
+        "domain" => format!("[domain-name:value = {v}]"),
+        "url" => format!("[url:value = {v}]"),
+        "ip" => {
+            let ty = if value.contains(':') {
+                "ipv6-addr"
+            } else {
+                "ipv4-addr"
+            };
+            if value.contains('/') {
+                format!("[{ty}:value ISSUBSET {v}]")
+            } else {
+                format!("[{ty}:value = {v}]")
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// ATT&CK technique page (`T1059.001` → `https://attack.mitre.org/techniques/T1059/001`).
+fn technique_url(id: &str) -> String {
+    format!(
+        "https://attack.mitre.org/techniques/{}",
+        id.replace('.', "/")
+    )
+}
+
+/// Builds the bundle as a JSON value (see the module docs).
+pub fn stix_bundle(input: &StixInput) -> J {
+    let created = ts(input.created);
+    let tool = stix_id("identity", "tracehunt");
+    let mut objects: Vec<J> = Vec::new();
+    let common = |ty: &str, id: &str| -> Map<String, J> {
+        let mut m = Map::new();
+        m.insert("type".into(), json!(ty));
+        m.insert("spec_version".into(), json!("2.1"));
+        m.insert("id".into(), json!(id));
+        m.insert("created_by_ref".into(), json!(tool));
+        m.insert("created".into(), json!(created));
+        m.insert("modified".into(), json!(created));
+        m
+    };
+    let mut me = common("identity", &tool);
+    me.remove("created_by_ref");
+    me.insert("name".into(), json!("tracehunt"));
+    me.insert("identity_class".into(), json!("system"));
+    me.insert(
+        "description".into(),
+        json!("tracehunt: Sigma rules over Windows event logs, IOC feeds, ATT&CK attribution"),
+    );
+    objects.push(J::Object(me));
+
+    // Hosts as system identities.
+    let mut hosts: BTreeMap<&str, String> = BTreeMap::new();
+    for h in input
+        .techniques
+        .iter()
+        .flat_map(|t| &t.hosts)
+        .chain(input.indicators.iter().flat_map(|i| &i.hosts))
+    {
+        hosts
+            .entry(h.as_str())
+            .or_insert_with(|| stix_id("identity", &format!("host|{h}")));
+    }
+    for (h, id) in &hosts {
+        let mut o = common("identity", id);
+        o.insert("name".into(), json!(h));
+        o.insert("identity_class".into(), json!("system"));
+        objects.push(J::Object(o));
+    }
+    let where_refs = |hs: &[String]| -> Vec<&String> {
+        let mut v: Vec<&String> = hs.iter().filter_map(|h| hosts.get(h.as_str())).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let seen = |o: &mut Map<String, J>,
+                count: u64,
+                first: Option<DateTime<Utc>>,
+                last: Option<DateTime<Utc>>| {
+        o.insert("count".into(), json!(count.min(999_999_999)));
+        if let (Some(f), Some(l)) = (first, last) {
+            o.insert("first_seen".into(), json!(ts(f)));
+            o.insert("last_seen".into(), json!(ts(l.max(f))));
+        }
+    };
+
+    for t in &input.techniques {
+        let ap = stix_id("attack-pattern", &t.id);
+        let mut o = common("attack-pattern", &ap);
+        o.insert(
+            "name".into(),
+            json!(if t.name.is_empty() { &t.id } else { &t.name }),
+        );
+        o.insert(
+            "external_references".into(),
+            json!([{"source_name": "mitre-attack", "external_id": t.id, "url": technique_url(&t.id)}]),
+        );
+        objects.push(J::Object(o));
+        let mut s = common(
+            "sighting",
+            &stix_id("sighting", &format!("technique|{}", t.id)),
+        );
+        s.insert("sighting_of_ref".into(), json!(ap));
+        seen(&mut s, t.count, t.first_seen, t.last_seen);
+        let w = where_refs(&t.hosts);
+        if !w.is_empty() {
+            s.insert("where_sighted_refs".into(), json!(w));
+        }
+        if !t.rules.is_empty() {
+            s.insert(
+                "description".into(),
+                json!(format!("Detected by Sigma rules: {}", t.rules.join("; "))),
+            );
+        }
+        objects.push(J::Object(s));
+    }
+
+    let mut group_ids: BTreeMap<&str, String> = BTreeMap::new();
+    for g in &input.groups {
+        group_ids.insert(g.id.as_str(), stix_id("intrusion-set", &g.id));
+    }
+    let mut extra_groups: Vec<&str> = Vec::new();
+    for i in &input.indicators {
+        let Some(pattern) = ioc_pattern(&i.kind, &i.value) else {
+            continue;
+        };
+        let key = format!("{}|{}", i.kind, i.value);
+        let ind = stix_id("indicator", &key);
+        let mut o = common("indicator", &ind);
+        o.insert("name".into(), json!(format!("{} {}", i.kind, i.value)));
+        o.insert("indicator_types".into(), json!(["malicious-activity"]));
+        o.insert("pattern".into(), json!(pattern));
+        o.insert("pattern_type".into(), json!("stix"));
+        o.insert("pattern_version".into(), json!("2.1"));
+        o.insert("valid_from".into(), json!(created));
+        if !i.sources.is_empty() {
+            o.insert(
+                "description".into(),
+                json!(format!("From IOC feed(s): {}", i.sources.join("; "))),
+            );
+        }
+        objects.push(J::Object(o));
+        let mut s = common(
+            "sighting",
+            &stix_id("sighting", &format!("indicator|{key}")),
+        );
+        s.insert("sighting_of_ref".into(), json!(ind));
+        seen(&mut s, i.count, i.first_seen, i.last_seen);
+        let w = where_refs(&i.hosts);
+        if !w.is_empty() {
+            s.insert("where_sighted_refs".into(), json!(w));
+        }
+        objects.push(J::Object(s));
+        for g in &i.groups {
+            if !group_ids.contains_key(g.as_str()) {
+                group_ids.insert(g.as_str(), stix_id("intrusion-set", g));
+                extra_groups.push(g.as_str());
+            }
+            let r = stix_id("relationship", &format!("indicates|{key}|{g}"));
+            let mut rel = common("relationship", &r);
+            rel.insert("relationship_type".into(), json!("indicates"));
+            rel.insert("source_ref".into(), json!(ind));
+            rel.insert("target_ref".into(), json!(group_ids[g.as_str()]));
+            objects.push(J::Object(rel));
+        }
+    }
+
+    let camp = stix_id("campaign", "observed-activity");
+    let mut c = common("campaign", &camp);
+    c.insert("name".into(), json!("tracehunt observed activity"));
+    c.insert(
+        "description".into(),
+        json!("The activity detected in the hunted logs (Sigma detections and IOC matches)."),
+    );
+    if let (Some(f), Some(l)) = (input.first_event, input.last_event) {
+        c.insert("first_seen".into(), json!(ts(f)));
+        c.insert("last_seen".into(), json!(ts(l.max(f))));
+    }
+    objects.push(J::Object(c));
+
+    for g in &input.groups {
+        let is = &group_ids[g.id.as_str()];
+        objects.push(intrusion_set(&common, is, &g.id, &g.name, &g.aliases));
+        let mut rel = common(
+            "relationship",
+            &stix_id("relationship", &format!("attributed-to|{}", g.id)),
+        );
+        rel.insert("relationship_type".into(), json!("attributed-to"));
+        rel.insert("source_ref".into(), json!(camp));
+        rel.insert("target_ref".into(), json!(is));
+        rel.insert("confidence".into(), json!(g.confidence.min(100)));
+        if !g.description.is_empty() {
+            rel.insert("description".into(), json!(g.description));
+        }
+        objects.push(J::Object(rel));
+    }
+    for g in extra_groups {
+        objects.push(intrusion_set(&common, &group_ids[g], g, g, &[]));
+    }
+
+    json!({
+        "type": "bundle",
+        "id": stix_id("bundle", &objects.iter().filter_map(|o| o["id"].as_str()).collect::<Vec<_>>().join(",")),
+        "objects": objects,
+    })
+}
+
+fn intrusion_set(
+    common: &dyn Fn(&str, &str) -> Map<String, J>,
+    id: &str,
+    attack_id: &str,
+    name: &str,
+    aliases: &[String],
+) -> J {
+    let mut o = common("intrusion-set", id);
+    o.insert("name".into(), json!(name));
+    let aliases: Vec<&String> = aliases.iter().filter(|a| *a != name).collect();
+    if !aliases.is_empty() {
+        o.insert("aliases".into(), json!(aliases));
+    }
+    if attack_id.starts_with('G') {
+        o.insert(
+            "external_references".into(),
+            json!([{"source_name": "mitre-attack", "external_id": attack_id,
+                    "url": format!("https://attack.mitre.org/groups/{attack_id}")}]),
+        );
+    }
+    J::Object(o)
+}
+
+/// Writes [`stix_bundle`] as pretty-printed JSON followed by a newline.
+pub fn write_stix_bundle<W: Write>(w: &mut W, input: &StixInput) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, &stix_bundle(input))?;
+    writeln!(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_and_ids() {
+        assert_eq!(
+            ioc_pattern("sha256", "ab").unwrap(),
+            "[file:hashes.'SHA-256' = 'ab']"
+        );
+        assert_eq!(
+            ioc_pattern("ip", "10.0.0.0/8").unwrap(),
+            "[ipv4-addr:value ISSUBSET '10.0.0.0/8']"
+        );
+        assert_eq!(
+            ioc_pattern("url", r"http://x/it's\a").unwrap(),
+            r"[url:value = 'http://x/it\'s\\a']"
+        );
+        assert_eq!(
+            stix_id("identity", "tracehunt"),
+            stix_id("identity", "tracehunt")
+        );
+        assert!(stix_id("identity", "tracehunt").starts_with("identity--"));
+        assert_ne!(stix_id("identity", "a"), stix_id("identity", "b"));
+    }
+}
