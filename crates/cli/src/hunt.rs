@@ -114,6 +114,9 @@ struct ScanCfg {
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     min_rank: u8,
+    /// Rules whose hits feed a correlation: kept whatever their level
+    /// (`--min-level` applies after correlation).
+    correlated: Vec<bool>,
 }
 
 fn scan_file(sc: &mut Scanner<'_>, path: &std::path::Path, cfg: &ScanCfg) -> FileResult {
@@ -170,7 +173,7 @@ fn scan_file(sc: &mut Scanner<'_>, path: &std::path::Path, cfg: &ScanCfg) -> Fil
         hits.clear();
         sc.scan(&ev, &mut hits);
         for &rule in &hits {
-            if rs.rule(rule).level_rank < cfg.min_rank {
+            if rs.rule(rule).level_rank < cfg.min_rank && !cfg.correlated[rule] {
                 continue;
             }
             r.detections.push(Detection {
@@ -308,6 +311,9 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         from: a.from,
         to: a.to,
         min_rank: a.min_level as u8,
+        correlated: (0..rs.len())
+            .map(|r| loaded.correlations.is_referenced(r))
+            .collect(),
     };
     let threads = a.threads.unwrap_or(0);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -398,6 +404,14 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => std::cmp::Ordering::Equal,
     });
+    // Sigma correlations over the time-sorted hits; then `--min-level`.
+    let (dets, corr) = crate::correlation::apply(&loaded, dets, cfg.min_rank);
+    if corr.dropped > 0 && stderr_tty && !a.quiet {
+        eprintln!(
+            "tracehunt: correlation memory bound reached: {} events or window entries dropped",
+            corr.dropped
+        );
+    }
     summary.count_detections(rs, &dets);
 
     let attribution = Attributor::new(&kb).attribute(&evidence(rs, &dets));

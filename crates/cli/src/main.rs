@@ -7,6 +7,7 @@
 //! input file was a readable log).
 
 mod attribute;
+mod correlation;
 mod hunt;
 mod rules;
 

@@ -5,6 +5,7 @@ use clap::Args;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
+use tracehunt_correlate::CorrelationSet;
 use tracehunt_engine::{compile, CompileOptions, Ruleset};
 use tracehunt_sigma::{Diagnostic, LogsourceMap, Severity};
 
@@ -30,6 +31,11 @@ pub struct Loaded {
     pub files: usize,
     /// Rule documents that failed (error diagnostics).
     pub failed: usize,
+    /// Sigma correlation rules, compiled against `ruleset`.
+    pub correlations: CorrelationSet,
+    /// `ruleset` index of each correlation's metadata (`push_derived`), by
+    /// correlation index.
+    pub correlation_rules: Vec<usize>,
 }
 
 impl Loaded {
@@ -40,6 +46,8 @@ impl Loaded {
             diagnostics: Vec::new(),
             files: 0,
             failed: 0,
+            correlations: CorrelationSet::default(),
+            correlation_rules: Vec::new(),
         }
     }
 }
@@ -103,6 +111,8 @@ pub fn rule_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
 pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
     let copts = compile_options(opts)?;
     let mut docs = Vec::new();
+    let mut filters = Vec::new();
+    let mut corrs = Vec::new();
     let mut diagnostics = Vec::new();
     let mut files = 0;
     if dirs.is_empty() {
@@ -110,6 +120,8 @@ pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
             files += 1;
             let f = tracehunt_sigma::load_rules(name, text);
             docs.extend(f.rules);
+            filters.extend(f.filters);
+            corrs.extend(f.correlations);
             diagnostics.extend(f.diagnostics);
         }
     } else {
@@ -143,6 +155,8 @@ pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
                 Ok(bytes) => {
                     let f = tracehunt_sigma::load_rules_bytes(&label, &bytes);
                     docs.extend(f.rules);
+                    filters.extend(f.filters);
+                    corrs.extend(f.correlations);
                     diagnostics.extend(f.diagnostics);
                 }
                 Err(e) => diagnostics.push(Diagnostic::new(
@@ -154,8 +168,17 @@ pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
             }
         }
     }
-    let (ruleset, d) = compile(docs, &copts);
+    // Sigma filters rewrite the rules they target before compilation.
+    diagnostics.extend(tracehunt_sigma::apply_filters(&mut docs, &filters));
+    let (mut ruleset, d) = compile(docs, &copts);
     diagnostics.extend(d);
+    let (correlations, d) = CorrelationSet::compile(&corrs, &ruleset);
+    diagnostics.extend(d);
+    let correlation_rules = correlations
+        .correlations()
+        .iter()
+        .map(|c| ruleset.push_derived(c.meta.clone()))
+        .collect();
     let failed = diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Error)
@@ -165,6 +188,8 @@ pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
         diagnostics,
         files,
         failed,
+        correlations,
+        correlation_rules,
     })
 }
 
