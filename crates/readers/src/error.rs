@@ -62,17 +62,21 @@ impl ReadError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Location {
-    /// An EVTX record: `index` is its 0-based position among the records the
-    /// reader met in the file (successful and failed alike); `record_id` is
-    /// the record's `EventRecordID` when the `evtx` crate could tell it.
+    /// An EVTX record. `chunk` is the 0-based number of its 64 KiB chunk
+    /// slot in the file (file offset `4096 + chunk * 65536` unless the data
+    /// was shifted); `offset` is the record's byte offset in the file when
+    /// known; `record_id` is its `EventRecordID` when the `evtx` crate could
+    /// tell it.
     Record {
-        /// 0-based position in the file.
-        index: u64,
+        /// 0-based chunk slot number in the file.
+        chunk: u64,
+        /// Byte offset of the record in the file, if known.
+        offset: Option<u64>,
         /// The record's EventRecordID, if known.
         record_id: Option<u64>,
     },
-    /// A whole EVTX chunk (64 KiB block of records), by its 0-based number in
-    /// the file.
+    /// A whole EVTX chunk (64 KiB block of records) or a damaged region
+    /// where one should be, by its 0-based slot number in the file.
     Chunk(u64),
     /// A JSON-lines record, by the 1-based line number it starts on.
     Line(u64),
@@ -84,13 +88,19 @@ impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Location::Record {
-                index,
-                record_id: Some(id),
-            } => write!(f, "record #{index} (EventRecordID {id})"),
-            Location::Record {
-                index,
-                record_id: None,
-            } => write!(f, "record #{index}"),
+                chunk,
+                offset,
+                record_id,
+            } => {
+                write!(f, "chunk {chunk}, record")?;
+                if let Some(o) = offset {
+                    write!(f, " at file offset {o:#x}")?;
+                }
+                if let Some(id) = record_id {
+                    write!(f, " (EventRecordID {id})")?;
+                }
+                Ok(())
+            }
             Location::Chunk(c) => write!(f, "chunk {c}"),
             Location::Line(l) => write!(f, "line {l}"),
             Location::Element(i) => write!(f, "element {i}"),

@@ -1,50 +1,61 @@
-//! Streaming EVTX reader on top of the `evtx` crate.
+//! EVTX reading with recovery, on top of the `evtx` crate.
 //!
-//! Reads one 64 KiB chunk at a time (`EvtxParser::into_chunks`), renders its
-//! records to JSON values, converts them to [`Event`]s and hands them out;
-//! at most one chunk's events are held in memory.
+//! An EVTX file is a 4 KiB file header followed by 64 KiB chunks; each chunk
+//! is self-contained (its own string and template tables), so chunks can be
+//! parsed independently and in any order. Opening a file builds a *plan*:
+//! the list of work units (chunks, damaged regions, a missing-chunks note)
+//! in record order. [`EvtxChunks::chunk`] parses one unit; the streaming
+//! iterator is the concatenation of all units, so both give the same
+//! records and errors in the same order.
+//!
+//! Building the plan ([`plan`]): chunks are expected every 64 KiB from
+//! offset 4096. A slot with the `ElfChnk\0` signature is a chunk; an
+//! all-zero slot is unused; any other slot is searched for the next
+//! `ElfChnk\0` signature (resynchronisation after inserted or deleted
+//! bytes) — if none starts inside the slot, the slot is tried as a chunk
+//! whose signature was damaged. The file header is not trusted for layout:
+//! its chunk count is only used, when its CRC32 checks out, to report a
+//! file cut at a chunk boundary.
+//!
+//! Parsing a chunk ([`read_chunk`]): the `evtx` crate walks the live
+//! records and resynchronises on record magic (`**\0\0`) after a damaged
+//! record. Checksums are not validated (a bad CRC32 never discards
+//! records). When the first walk reports an error or fewer records than the
+//! chunk header lists, further walks over a copy of the chunk — with the
+//! magic of every record already read blotted out, so that the crate's
+//! resynchronisation lands on the records it skipped — recover intact
+//! records that a damaged neighbour hid (e.g. one whose size field was
+//! enlarged). A chunk whose header CRC32 fails is also walked with its
+//! record-area bounds widened to the whole chunk. Records the chunk header
+//! lists but that could not be found are reported as one error.
 
 use crate::error::{Location, RecordError, RecordErrorKind};
 use crate::shape;
 use crate::Source;
-use evtx::{EvtxChunkData, EvtxParser, IntoIterChunks, ParserSettings};
-use std::collections::VecDeque;
+use evtx::{EvtxChunkData, ParserSettings};
+use std::collections::{BTreeSet, VecDeque};
 use std::io::{Read, Seek, SeekFrom};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tracehunt_event::Event;
 
-/// Size of an EVTX chunk.
-const CHUNK_SIZE: u64 = 65_536;
+/// Size of an EVTX chunk, in bytes.
+pub(crate) const CHUNK_SIZE: u64 = 65_536;
+/// Where the first chunk starts: the file header block is 4 KiB.
+pub(crate) const FILE_HEADER_SIZE: u64 = 4096;
 /// Size of an EVTX chunk header; a partial chunk shorter than this holds no records.
 const CHUNK_HEADER_SIZE: usize = 512;
+/// Chunk signature.
+const CHUNK_MAGIC: &[u8; 8] = b"ElfChnk\0";
+/// Record header (24 bytes) + trailing size copy (4 bytes): the smallest record.
+const MIN_RECORD: u64 = 28;
+/// A chunk cannot list more records than fit in it.
+const MAX_RECORDS_PER_CHUNK: u64 = CHUNK_SIZE / MIN_RECORD;
+/// Extra walks over a chunk to recover records hidden by a damaged neighbour.
+const MAX_RECOVERY_WALKS: usize = 16;
 
 type Item = Result<Event, RecordError>;
-
-/// The trailing bytes of a file that ends inside a chunk.
-struct Tail {
-    chunk_number: u64,
-    bytes: Vec<u8>,
-}
-
-pub(crate) struct EvtxRecords {
-    path: PathBuf,
-    chunks: IntoIterChunks<Box<dyn Source>>,
-    settings: Arc<ParserSettings>,
-    buf: VecDeque<Item>,
-    /// Records met so far (ok and failed): the next record's index.
-    index: u64,
-    tail: Option<Tail>,
-    /// Chunk count from the file header, and whole chunks present in the file:
-    /// fewer present than declared means the file was cut at a chunk boundary.
-    declared_chunks: u64,
-    whole_chunks: u64,
-    chunks_done: bool,
-    /// A partial trailing chunk (not zero padding) was handled.
-    tail_seen: bool,
-    finished: bool,
-}
 
 /// Renders an error and its `source()` chain on one line.
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
@@ -61,218 +72,727 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-impl EvtxRecords {
-    /// Opens an EVTX stream (already sniffed). Errors are whole-file errors
-    /// (header unusable, I/O).
-    pub(crate) fn new(path: &Path, mut src: Box<dyn Source>) -> Result<Self, String> {
-        let io = |e: std::io::Error| e.to_string();
-        let len = src.seek(SeekFrom::End(0)).map_err(io)?;
-        // File header: `ElfFile\0`, …, header block size (u16 LE) at 0x28,
-        // chunk count (u16 LE) at 0x2A.
-        let mut head = [0u8; 0x2C];
-        src.seek(SeekFrom::Start(0)).map_err(io)?;
-        src.read_exact(&mut head).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => {
-                "file too short for an EVTX file header".to_owned()
-            }
-            _ => format!("file header: {e}"),
-        })?;
-        let header_size = u64::from(u16::from_le_bytes([head[0x28], head[0x29]]));
-        let declared_chunks = u64::from(u16::from_le_bytes([head[0x2A], head[0x2B]]));
-        let whole_chunks = len.saturating_sub(header_size) / CHUNK_SIZE;
-        let tail = match len.checked_sub(header_size) {
-            Some(body) if header_size > 0 && body % CHUNK_SIZE != 0 => {
-                let full = body / CHUNK_SIZE;
-                let offset = header_size + full * CHUNK_SIZE;
-                let mut bytes = Vec::new();
-                src.seek(SeekFrom::Start(offset)).map_err(io)?;
-                (&mut src)
-                    .take(CHUNK_SIZE)
-                    .read_to_end(&mut bytes)
-                    .map_err(io)?;
-                Some(Tail {
-                    chunk_number: full,
-                    bytes,
-                })
-            }
-            _ => None,
-        };
-        src.seek(SeekFrom::Start(0)).map_err(io)?;
-        let parser = match catch_unwind(AssertUnwindSafe(|| EvtxParser::from_read_seek(src))) {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return Err(chain(&e)),
-            Err(_) => return Err("the EVTX parser panicked on the file header".into()),
-        };
-        // Parallelism is the caller's business (across files).
-        let settings = ParserSettings::new().num_threads(1);
-        let parser = parser.with_configuration(settings.clone());
-        Ok(EvtxRecords {
-            path: path.to_path_buf(),
-            chunks: parser.into_chunks(),
-            settings: Arc::new(settings),
-            buf: VecDeque::new(),
-            index: 0,
-            tail,
-            declared_chunks,
-            whole_chunks,
-            chunks_done: false,
-            tail_seen: false,
-            finished: false,
-        })
-    }
+/// One unit of work of an EVTX file.
+#[derive(Debug, Clone)]
+enum Unit {
+    /// A chunk slot at file offset `offset`, the `number`-th 64 KiB slot of
+    /// the file; `len` bytes of it are in the file (fewer than
+    /// [`CHUNK_SIZE`]: the file ends inside it). `signature_ok`: it starts
+    /// with `ElfChnk\0` (otherwise it is tried as a chunk anyway).
+    Chunk {
+        number: u64,
+        offset: u64,
+        len: u64,
+        signature_ok: bool,
+    },
+    /// `len` bytes at `offset` with no chunk signature, followed by one:
+    /// skipped while resynchronising.
+    Gap { number: u64, offset: u64, len: u64 },
+    /// An all-zero slot where the (intact) file header says a chunk is.
+    Zeroed { number: u64, offset: u64 },
+    /// The (intact) file header declares more chunks than the file holds.
+    Missing { declared: u64, present: u64 },
+}
 
-    /// Renders every record of `chunk` into `self.buf`. `valid_len`: for a
-    /// zero-padded partial chunk, how many of its bytes came from the file;
-    /// a record reaching past them is reported as truncated and ends the chunk.
-    fn render_chunk(
-        &mut self,
-        mut chunk: EvtxChunkData,
-        chunk_number: u64,
-        valid_len: Option<u64>,
-    ) {
-        let settings = Arc::clone(&self.settings);
-        let path = self.path.clone();
-        let mut out: Vec<Item> = Vec::new();
-        let mut index = self.index;
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            let mut parsed = match chunk.parse(settings) {
-                Ok(p) => p,
-                Err(e) => {
-                    out.push(Err(RecordError::new(
-                        &path,
-                        Location::Chunk(chunk_number),
-                        RecordErrorKind::Evtx,
-                        chain(&e),
-                    )));
-                    return;
-                }
-            };
-            for rec in parsed.iter() {
-                let at_index = index;
-                index += 1;
-                let rec = match rec {
-                    Ok(r) => r,
-                    Err(e) => {
-                        out.push(Err(RecordError::new(
-                            &path,
-                            Location::Record {
-                                index: at_index,
-                                record_id: record_id_of(&e),
-                            },
-                            RecordErrorKind::Evtx,
-                            chain(&e),
-                        )));
-                        continue;
-                    }
-                };
-                let record_id = rec.event_record_id;
-                // Record = 24-byte header, BinXML, 4-byte size copy.
-                let end = rec.binxml_offset + u64::from(rec.binxml_size) + 4;
-                if valid_len.is_some_and(|cut| end > cut) {
-                    out.push(Err(RecordError::new(
-                        &path,
-                        Location::Record {
-                            index: at_index,
-                            record_id: Some(record_id),
-                        },
-                        RecordErrorKind::Truncated,
-                        "record extends past the end of the file",
-                    )));
-                    break;
-                }
-                let (secs, nanos) = (rec.timestamp.as_second(), rec.timestamp.subsec_nanosecond());
-                match rec.into_json_value() {
-                    Ok(ser) => match shape::event_from_json_value(&ser.data) {
-                        Some(mut ev) => {
-                            if ev.meta.timestamp.is_none() {
-                                ev.meta.timestamp = chrono::DateTime::from_timestamp(
-                                    secs,
-                                    u32::try_from(nanos).unwrap_or(0),
-                                );
-                            }
-                            if ev.meta.record_id.is_none() {
-                                ev.meta.record_id = Some(record_id);
-                            }
-                            out.push(Ok(ev));
-                        }
-                        None => out.push(Err(RecordError::new(
-                            &path,
-                            Location::Record {
-                                index: at_index,
-                                record_id: Some(record_id),
-                            },
-                            RecordErrorKind::UnrecognisedShape,
-                            "rendered record has no Event/System element",
-                        ))),
-                    },
-                    Err(e) => out.push(Err(RecordError::new(
-                        &path,
-                        Location::Record {
-                            index: at_index,
-                            record_id: Some(record_id),
-                        },
-                        RecordErrorKind::Evtx,
-                        chain(&e),
-                    ))),
-                }
-            }
-        }));
-        if result.is_err() {
-            out.push(Err(RecordError::new(
-                &self.path,
-                Location::Chunk(chunk_number),
-                RecordErrorKind::ParserPanic,
-                "the EVTX parser panicked; the rest of this chunk was skipped",
-            )));
-        }
-        self.index = index;
-        self.buf.extend(out);
-    }
+/// Header fields used for ordering and loss accounting.
+#[derive(Debug, Clone, Copy)]
+struct HeaderInfo {
+    first_id: u64,
+    last_id: u64,
+    crc_ok: bool,
+}
 
-    /// Handles a file that ends inside a chunk: renders what the partial
-    /// chunk holds (padded with zeros to a full chunk) and reports the cut.
-    fn render_tail(&mut self, tail: Tail) {
-        let Tail {
-            chunk_number,
-            bytes,
-        } = tail;
-        if bytes.iter().all(|b| *b == 0) {
-            return; // zero padding, not a cut
+fn header_info(bytes: &[u8]) -> Option<HeaderInfo> {
+    let bytes = bytes.get(..CHUNK_HEADER_SIZE)?;
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8]));
+    let stored = u32::from_le_bytes(bytes[124..128].try_into().unwrap_or([0; 4]));
+    let flags = u32::from_le_bytes(bytes[120..124].try_into().unwrap_or([0; 4]));
+    let no_crc = flags & 0x4 != 0;
+    Some(HeaderInfo {
+        first_id: u64_at(24),
+        last_id: u64_at(32),
+        crc_ok: no_crc || crc_of(&[&bytes[..120], &bytes[128..512]]) == stored,
+    })
+}
+
+/// CRC32 (IEEE) of the parts of a header its checksum covers.
+fn crc_of(parts: &[&[u8]]) -> u32 {
+    let joined: Vec<u8> = parts.concat();
+    evtx::checksum_ieee(&joined)
+}
+
+/// Reads `len` bytes at `offset` (fewer at end of file).
+fn read_at(src: &mut dyn Source, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    src.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 20));
+    src.take(len).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Builds the list of units in record order (see the module docs).
+fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<Vec<Unit>> {
+    let mut units = Vec::new();
+    let mut infos: Vec<Option<HeaderInfo>> = Vec::new();
+    // The header's chunk count (u16 at 0x2A), if the header is intact.
+    let declared = (file_header.len() >= 128
+        && crc_of(&[&file_header[..120]])
+            == u32::from_le_bytes(file_header[124..128].try_into().unwrap_or([0; 4])))
+    .then(|| u64::from(u16::from_le_bytes([file_header[0x2A], file_header[0x2B]])));
+    let mut pos = FILE_HEADER_SIZE;
+    let mut number = 0u64;
+    let mut whole_slots = 0u64;
+    let mut last_chunk: Option<u64> = None;
+    while pos < len {
+        let avail = (len - pos).min(CHUNK_SIZE);
+        if avail == CHUNK_SIZE {
+            whole_slots += 1;
         }
-        let cut = bytes.len();
-        if cut >= CHUNK_HEADER_SIZE && bytes.starts_with(b"ElfChnk\0") {
-            let mut data = bytes;
-            data.resize(CHUNK_SIZE as usize, 0);
-            match EvtxChunkData::new(data, false) {
-                Ok(mut chunk) => {
-                    chunk.number = Some(chunk_number);
-                    self.render_chunk(chunk, chunk_number, Some(cut as u64));
+        let head = read_at(src, pos, CHUNK_HEADER_SIZE as u64)?;
+        let mut signature_ok = true;
+        if !head.starts_with(CHUNK_MAGIC) {
+            let slot = read_at(src, pos, avail)?;
+            if slot.iter().all(|b| *b == 0) {
+                // Unused slot (or zero padding at the end), unless the
+                // intact file header says a chunk is there.
+                if declared.is_some_and(|d| number < d) && avail == CHUNK_SIZE {
+                    units.push(Unit::Zeroed {
+                        number,
+                        offset: pos,
+                    });
+                    infos.push(None);
                 }
-                Err(e) => self.buf.push_back(Err(RecordError::new(
-                    &self.path,
-                    Location::Chunk(chunk_number),
-                    RecordErrorKind::Evtx,
-                    chain(&e),
-                ))),
+                pos += CHUNK_SIZE;
+                number += 1;
+                continue;
+            }
+            // Resynchronise: look for a chunk signature from just after the
+            // last chunk found (data deleted: the next chunk starts early)
+            // to the end of this slot (data inserted: it starts late).
+            let from = last_chunk.map_or(pos, |c| (c + 1).max(pos.saturating_sub(CHUNK_SIZE)));
+            let window = read_at(src, from, pos + avail - from)?;
+            match find(&window, CHUNK_MAGIC).map(|q| from + q as u64) {
+                Some(q) if q < pos => {
+                    // The next chunk starts inside the last chunk's slot.
+                    let head = read_at(src, q, CHUNK_HEADER_SIZE as u64)?;
+                    units.push(Unit::Chunk {
+                        number,
+                        offset: q,
+                        len: (len - q).min(CHUNK_SIZE),
+                        signature_ok: true,
+                    });
+                    infos.push(header_info(&head));
+                    last_chunk = Some(q);
+                    pos = q + CHUNK_SIZE;
+                    number += 1;
+                    continue;
+                }
+                Some(q) if q > pos => {
+                    // Damaged or inserted bytes before the next chunk.
+                    units.push(Unit::Gap {
+                        number,
+                        offset: pos,
+                        len: q - pos,
+                    });
+                    infos.push(None);
+                    pos = q;
+                    number += 1;
+                    continue;
+                }
+                // No signature near: a chunk whose signature is damaged?
+                _ => signature_ok = false,
             }
         }
-        self.buf.push_back(Err(RecordError::new(
-            &self.path,
-            Location::Chunk(chunk_number),
-            RecordErrorKind::Truncated,
-            format!(
-                "file ends {cut} bytes into chunk {chunk_number} (chunks are {CHUNK_SIZE} bytes): \
-                 records after the cut are lost"
-            ),
-        )));
+        units.push(Unit::Chunk {
+            number,
+            offset: pos,
+            len: avail,
+            signature_ok,
+        });
+        infos.push(if signature_ok {
+            header_info(&head)
+        } else {
+            None
+        });
+        if signature_ok {
+            last_chunk = Some(pos);
+        }
+        pos += CHUNK_SIZE;
+        number += 1;
+    }
+    // Record order: from the chunk holding the oldest records (lowest first
+    // EventRecordID) to the end of the file, then from the start, as the
+    // `evtx` crate and Windows read a log that wrapped around. Headers whose
+    // CRC32 checks out are preferred, so one damaged header cannot reorder
+    // the file.
+    let oldest = |need_crc: bool| {
+        infos
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                h.filter(|h| h.first_id <= h.last_id && (h.crc_ok || !need_crc))
+                    .map(|h| (h.first_id, i))
+            })
+            .min()
+            .map(|(_, i)| i)
+    };
+    if let Some(i) = oldest(true).or_else(|| oldest(false)) {
+        units.rotate_left(i);
+    }
+    if let Some(declared) = declared {
+        let cut_inside =
+            len > FILE_HEADER_SIZE && !(len - FILE_HEADER_SIZE).is_multiple_of(CHUNK_SIZE);
+        if declared > whole_slots && !cut_inside {
+            units.push(Unit::Missing {
+                declared,
+                present: whole_slots,
+            });
+        }
+    }
+    Ok(units)
+}
+
+/// An EVTX file opened for chunk-by-chunk reading, possibly in parallel.
+///
+/// Made by [`open_evtx_chunks`](crate::open_evtx_chunks) or
+/// [`evtx_chunks_from_bytes`](crate::evtx_chunks_from_bytes). Each unit
+/// (`0..len()`) is a 64 KiB chunk, or a damaged region / missing-chunks
+/// note that yields only an error. Units are numbered in record order;
+/// concatenating `chunk(0)`, `chunk(1)`, … gives exactly what the streaming
+/// [`RecordIter`](crate::RecordIter) gives for the same file. `EvtxChunks`
+/// is `Send + Sync`: call [`chunk`](Self::chunk) from several threads (the
+/// file is read under a lock, 64 KiB at a time; parsing is done outside it).
+pub struct EvtxChunks {
+    path: PathBuf,
+    src: Mutex<Box<dyn Source>>,
+    units: Vec<Unit>,
+    settings: Arc<ParserSettings>,
+    header_crc_ok: bool,
+    file_len: u64,
+}
+
+impl std::fmt::Debug for EvtxChunks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvtxChunks")
+            .field("path", &self.path)
+            .field("units", &self.units.len())
+            .field("file_len", &self.file_len)
+            .finish_non_exhaustive()
     }
 }
 
-/// The EventRecordID named by an `evtx` error, if any.
-fn record_id_of(e: &evtx::err::EvtxError) -> Option<u64> {
-    match e {
-        evtx::err::EvtxError::FailedToParseRecord { record_id, .. } => Some(*record_id),
-        _ => None,
+impl EvtxChunks {
+    /// Opens an EVTX stream (already sniffed as EVTX). Errors are
+    /// whole-file errors (file shorter than the 4 KiB header, I/O), as text.
+    pub(crate) fn new(path: &Path, mut src: Box<dyn Source>) -> Result<Self, String> {
+        let io = |e: std::io::Error| e.to_string();
+        let len = src.seek(SeekFrom::End(0)).map_err(io)?;
+        if len < FILE_HEADER_SIZE {
+            return Err(format!(
+                "file too short for an EVTX file header ({len} bytes, the header is {FILE_HEADER_SIZE})"
+            ));
+        }
+        let header = read_at(&mut *src, 0, 128).map_err(io)?;
+        let units = plan(&mut *src, len, &header).map_err(io)?;
+        let stored = u32::from_le_bytes(header[124..128].try_into().unwrap_or([0; 4]));
+        let header_crc_ok = crc_of(&[&header[..120]]) == stored;
+        let settings = ParserSettings::new()
+            .num_threads(1)
+            .validate_checksums(false);
+        Ok(EvtxChunks {
+            path: path.to_path_buf(),
+            src: Mutex::new(src),
+            units,
+            settings: Arc::new(settings),
+            header_crc_ok,
+            file_len: len,
+        })
+    }
+
+    /// Number of units (chunks, plus damaged regions and a missing-chunks
+    /// note when present); valid arguments to [`chunk`](Self::chunk) are
+    /// `0..len()`. Unused (all-zero) chunk slots are not counted.
+    pub fn len(&self) -> usize {
+        self.units.len()
+    }
+
+    /// True when the file holds no chunk at all (e.g. a bare file header).
+    pub fn is_empty(&self) -> bool {
+        self.units.is_empty()
+    }
+
+    /// The file, as given when opening.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the file header's CRC32 checks out. A damaged file header
+    /// does not stop reading: chunks are found by position and signature.
+    pub fn header_intact(&self) -> bool {
+        self.header_crc_ok
+    }
+
+    /// The records of unit `i`, in file order: `Ok` per recovered record,
+    /// `Err` per damaged record, damaged region, or loss note (same
+    /// semantics as the streaming iterator). Out-of-range `i` gives an
+    /// empty vector. Reads at most 64 KiB of the file; an I/O error is a
+    /// [`RecordErrorKind::Io`] item. Never panics on bad data: a panic
+    /// inside the `evtx` crate is caught and reported as
+    /// [`RecordErrorKind::ParserPanic`].
+    pub fn chunk(&self, i: usize) -> Vec<Result<Event, RecordError>> {
+        let Some(unit) = self.units.get(i) else {
+            return Vec::new();
+        };
+        let err = |at, kind, reason: String| Err(RecordError::new(&self.path, at, kind, reason));
+        match *unit {
+            Unit::Missing { declared, present } => vec![err(
+                Location::Chunk(present),
+                RecordErrorKind::Truncated,
+                format!(
+                    "the file header declares {declared} chunks but the file holds {present}: \
+                     the file was cut short"
+                ),
+            )],
+            Unit::Zeroed { number, offset } => vec![err(
+                Location::Chunk(number),
+                RecordErrorKind::Evtx,
+                format!(
+                    "chunk {number} at file offset {offset:#x} is all zeros although the file \
+                     header lists it: its records are lost"
+                ),
+            )],
+            Unit::Gap {
+                number,
+                offset,
+                len,
+            } => vec![err(
+                Location::Chunk(number),
+                RecordErrorKind::Evtx,
+                format!(
+                    "{len} bytes at file offset {offset:#x} hold no chunk signature (damaged or \
+                     shifted data); skipped to the next ElfChnk signature at {:#x}",
+                    offset + len
+                ),
+            )],
+            Unit::Chunk {
+                number,
+                offset,
+                len,
+                signature_ok,
+            } => {
+                let bytes = {
+                    let mut src = match self.src.lock() {
+                        Ok(g) => g,
+                        Err(poisoned) => poisoned.into_inner(),
+                    };
+                    read_at(&mut **src, offset, len)
+                };
+                let bytes = match bytes {
+                    Ok(b) => b,
+                    Err(e) => {
+                        return vec![err(
+                            Location::Chunk(number),
+                            RecordErrorKind::Io,
+                            e.to_string(),
+                        )]
+                    }
+                };
+                let ctx = ChunkCtx {
+                    path: &self.path,
+                    number,
+                    offset,
+                    settings: &self.settings,
+                };
+                match catch_unwind(AssertUnwindSafe(|| read_chunk(&ctx, bytes, signature_ok))) {
+                    Ok(items) => items,
+                    Err(_) => vec![err(
+                        Location::Chunk(number),
+                        RecordErrorKind::ParserPanic,
+                        "the EVTX parser panicked; this chunk was skipped".into(),
+                    )],
+                }
+            }
+        }
+    }
+}
+
+struct ChunkCtx<'a> {
+    path: &'a Path,
+    number: u64,
+    offset: u64,
+    settings: &'a Arc<ParserSettings>,
+}
+
+/// A record (or failure) met while walking a chunk.
+struct Found {
+    /// Offset of the record in the chunk, when known.
+    start: Option<u64>,
+    /// Offset just past the record, when known.
+    end: Option<u64>,
+    record_id: Option<u64>,
+    result: Result<Event, (RecordErrorKind, String)>,
+}
+
+/// Walks the records of one chunk image (exactly [`CHUNK_SIZE`] bytes).
+/// `cut`: bytes of the image that came from the file (a partial chunk).
+/// `Err` when the chunk cannot be parsed at all.
+fn walk(
+    data: Vec<u8>,
+    settings: &Arc<ParserSettings>,
+    cut: Option<u64>,
+) -> Result<Vec<Found>, String> {
+    let mut chunk = EvtxChunkData::new(data, false).map_err(|e| chain(&e))?;
+    let mut parsed = match chunk.parse(Arc::clone(settings)) {
+        Ok(p) => p,
+        Err(e) => return Err(chain(&e)),
+    };
+    let mut out = Vec::new();
+    for rec in parsed.iter() {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                let (start, record_id) = match &e {
+                    evtx::err::EvtxError::FailedToReadRecordAt { offset, .. } => {
+                        (Some(*offset), None)
+                    }
+                    evtx::err::EvtxError::FailedToParseRecord { record_id, .. } => {
+                        (None, Some(*record_id))
+                    }
+                    _ => (None, None),
+                };
+                out.push(Found {
+                    start,
+                    end: None,
+                    record_id,
+                    result: Err((RecordErrorKind::Evtx, chain(&e))),
+                });
+                continue;
+            }
+        };
+        let record_id = rec.event_record_id;
+        let start = rec.binxml_offset.saturating_sub(24);
+        // Record = 24-byte header, BinXML, 4-byte size copy.
+        let end = rec.binxml_offset + u64::from(rec.binxml_size) + 4;
+        if cut.is_some_and(|c| end > c) {
+            out.push(Found {
+                start: Some(start),
+                end: Some(end),
+                record_id: Some(record_id),
+                result: Err((
+                    RecordErrorKind::Truncated,
+                    "record extends past the end of the file".into(),
+                )),
+            });
+            break;
+        }
+        let (secs, nanos) = (rec.timestamp.as_second(), rec.timestamp.subsec_nanosecond());
+        let result = match rec.into_json_value() {
+            Ok(ser) => match shape::event_from_json_value(&ser.data) {
+                Some(mut ev) => {
+                    if ev.meta.timestamp.is_none() {
+                        ev.meta.timestamp = chrono::DateTime::from_timestamp(
+                            secs,
+                            u32::try_from(nanos).unwrap_or(0),
+                        );
+                    }
+                    if ev.meta.record_id.is_none() {
+                        ev.meta.record_id = Some(record_id);
+                    }
+                    Ok(ev)
+                }
+                None => Err((
+                    RecordErrorKind::UnrecognisedShape,
+                    "rendered record has no Event/System element".into(),
+                )),
+            },
+            Err(e) => Err((RecordErrorKind::Evtx, chain(&e))),
+        };
+        out.push(Found {
+            start: Some(start),
+            end: Some(end),
+            record_id: Some(record_id),
+            result,
+        });
+    }
+    Ok(out)
+}
+
+/// Parses one chunk slot's bytes into items (see the module docs).
+fn read_chunk(ctx: &ChunkCtx<'_>, bytes: Vec<u8>, signature_ok: bool) -> Vec<Item> {
+    let err = |at, kind, reason: String| Err(RecordError::new(ctx.path, at, kind, reason));
+    let present = bytes.len();
+    let partial = (present as u64) < CHUNK_SIZE;
+    let mut items: Vec<Item> = Vec::new();
+    if present < CHUNK_HEADER_SIZE {
+        if partial {
+            items.push(err(
+                Location::Chunk(ctx.number),
+                RecordErrorKind::Truncated,
+                format!(
+                    "file ends {present} bytes into chunk {} (chunks are {CHUNK_SIZE} bytes, \
+                     the header alone {CHUNK_HEADER_SIZE}): its records are lost",
+                    ctx.number
+                ),
+            ));
+        }
+        return items;
+    }
+    let mut data = bytes;
+    data.resize(CHUNK_SIZE as usize, 0);
+    if !signature_ok {
+        data[..8].copy_from_slice(CHUNK_MAGIC);
+    }
+    let info = header_info(&data);
+    let cut = partial.then_some(present as u64);
+
+    // First walk, with a fallback that drops a damaged string table (names
+    // are then read where the records point, which the crate supports).
+    let mut first = walk(data.clone(), ctx.settings, cut);
+    if first.is_err() {
+        let mut no_strings = data.clone();
+        no_strings[128..384].fill(0);
+        if let Ok(f) = walk(no_strings.clone(), ctx.settings, cut) {
+            data = no_strings;
+            first = Ok(f);
+        }
+    }
+    let mut found = match first {
+        Ok(f) => f,
+        Err(reason) => {
+            let what = if signature_ok {
+                format!(
+                    "chunk {} at file offset {:#x} cannot be parsed: {reason}",
+                    ctx.number, ctx.offset
+                )
+            } else {
+                format!(
+                    "no chunk signature at file offset {:#x} (chunk slot {}) and no usable chunk \
+                     header: {reason}; {present} bytes skipped",
+                    ctx.offset, ctx.number
+                )
+            };
+            items.push(err(
+                Location::Chunk(ctx.number),
+                RecordErrorKind::Evtx,
+                what,
+            ));
+            if partial {
+                items.push(truncated(ctx, present, None));
+            }
+            return items;
+        }
+    };
+
+    let raw_range = info
+        .filter(|h| h.first_id <= h.last_id && h.last_id - h.first_id < MAX_RECORDS_PER_CHUNK)
+        .map(|h| h.first_id..=h.last_id);
+    let header_crc_ok = info.is_some_and(|h| h.crc_ok);
+    // The record range of a header that fails its CRC32 is not trusted.
+    let range = raw_range.clone().filter(|_| header_crc_ok);
+    let ok_ids = |found: &[Found]| -> BTreeSet<u64> {
+        found
+            .iter()
+            .filter(|f| f.result.is_ok())
+            .filter_map(|f| f.record_id)
+            .collect()
+    };
+    let expected = range.as_ref().map_or(0, |r| r.end() - r.start() + 1);
+    let damaged = found
+        .iter()
+        .any(|f| matches!(f.result, Err((k, _)) if k != RecordErrorKind::Truncated));
+    let missing_some = !partial && (ok_ids(&found).len() as u64) < expected;
+
+    // Recovery walks: blot out the magic of every record read so far so
+    // the crate's resynchronisation lands on the records it skipped.
+    if damaged || missing_some || !header_crc_ok {
+        // Names are read where the records point when the string table is
+        // empty, so a damaged table cannot fail records here.
+        let mut image = data.clone();
+        image[128..384].fill(0);
+        let raw_free = u64::from(u32::from_le_bytes(
+            data[48..52].try_into().unwrap_or([0; 4]),
+        ));
+        if !header_crc_ok {
+            // Widen the record area: free space offset and last record offset.
+            image[44..48].copy_from_slice(&((CHUNK_SIZE - MIN_RECORD) as u32).to_le_bytes());
+            image[48..52].copy_from_slice(&(CHUNK_SIZE as u32).to_le_bytes());
+            image[24..32].copy_from_slice(&0u64.to_le_bytes());
+            image[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        }
+        for _ in 0..MAX_RECOVERY_WALKS {
+            let seen = ok_ids(&found);
+            for f in &found {
+                if let (Ok(_), Some(s)) = (&f.result, f.start) {
+                    let s = s as usize;
+                    if let Some(m) = image.get_mut(s..s + 4) {
+                        m.copy_from_slice(b"\xde\xad\xbe\xef");
+                    }
+                }
+            }
+            let Ok(more) = walk(image.clone(), ctx.settings, cut) else {
+                break;
+            };
+            let new: Vec<Found> = more
+                .into_iter()
+                .filter(|f| f.result.is_ok() && f.start.is_some())
+                .filter(|f| {
+                    f.record_id.is_some_and(|id| {
+                        !seen.contains(&id)
+                            && if header_crc_ok {
+                                range.as_ref().is_none_or(|r| r.contains(&id))
+                            } else {
+                                // Header damaged: a record listed by its range,
+                                // or inside its records area, is live; others
+                                // (slack space, an older pass) are stale.
+                                raw_range.as_ref().is_some_and(|r| r.contains(&id))
+                                    || f.end.is_some_and(|e| e <= raw_free)
+                            }
+                    })
+                })
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            // Errors about a recovered record, or inside one (the walk
+            // losing step), are void.
+            found.retain(|f| {
+                f.result.is_ok()
+                    || (f
+                        .record_id
+                        .is_none_or(|id| !new.iter().any(|n| n.record_id == Some(id)))
+                        && f.start.is_none_or(|s| {
+                            !new.iter().any(|n| {
+                                n.start.is_some_and(|ns| ns <= s) && n.end.is_some_and(|ne| s < ne)
+                            })
+                        }))
+            });
+            found.extend(new);
+            // Keep file order: sort by start offset; items without one keep
+            // their place after the item before them.
+            let mut key = 0u64;
+            let mut keyed: Vec<(u64, usize, Found)> = found
+                .into_iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    if let Some(s) = f.start {
+                        key = s;
+                    }
+                    (key, i, f)
+                })
+                .collect();
+            keyed.sort_by_key(|(k, i, _)| (*k, *i));
+            found = keyed.into_iter().map(|(_, _, f)| f).collect();
+        }
+    }
+
+    let ok_count = found.iter().filter(|f| f.result.is_ok()).count() as u64;
+    let final_ids = ok_ids(&found);
+    let err_count = found.iter().filter(|f| f.result.is_err()).count() as u64;
+    for f in found {
+        items.push(match f.result {
+            Ok(ev) => Ok(ev),
+            Err((kind, reason)) => err(
+                match f.start {
+                    Some(s) => Location::Record {
+                        chunk: ctx.number,
+                        offset: Some(ctx.offset + s),
+                        record_id: f.record_id,
+                    },
+                    None => Location::Record {
+                        chunk: ctx.number,
+                        offset: None,
+                        record_id: f.record_id,
+                    },
+                },
+                kind,
+                reason,
+            ),
+        });
+    }
+    let unaccounted = expected.saturating_sub(ok_count + err_count);
+    if partial {
+        items.push(truncated(
+            ctx,
+            present,
+            range.is_some().then_some(unaccounted),
+        ));
+    } else if !signature_ok && ok_count == 0 {
+        items.push(err(
+            Location::Chunk(ctx.number),
+            RecordErrorKind::Evtx,
+            format!(
+                "no chunk signature at file offset {:#x} (chunk slot {}) and no records found \
+                 in it: {present} bytes skipped",
+                ctx.offset, ctx.number
+            ),
+        ));
+    } else if unaccounted > 0 && (header_crc_ok || !signature_ok || ok_count > 0) {
+        let (a, b) = range.map_or((0, 0), |r| (*r.start(), *r.end()));
+        items.push(err(
+            Location::Chunk(ctx.number),
+            RecordErrorKind::Evtx,
+            format!(
+                "{unaccounted} of the {expected} records the chunk header lists \
+                 (EventRecordID {a}..={b}) were not found (damaged chunk)"
+            ),
+        ));
+    } else if !header_crc_ok && ok_count > 0 {
+        let ids = &final_ids;
+        let consistent = raw_range.as_ref().is_some_and(|r| {
+            ids.len() as u64 == r.end() - r.start() + 1 && ids.iter().all(|id| r.contains(id))
+        });
+        if !consistent {
+            let listed = raw_range.map_or_else(
+                || "no usable record range".to_owned(),
+                |r| format!("it lists EventRecordID {}..={}", r.start(), r.end()),
+            );
+            items.push(err(
+                Location::Chunk(ctx.number),
+                RecordErrorKind::Evtx,
+                format!(
+                    "chunk {} header is damaged (CRC32 mismatch; {listed}): {ok_count} records \
+                     recovered by scanning the whole chunk; records may be missing",
+                    ctx.number
+                ),
+            ));
+        }
+    }
+    items
+}
+
+fn truncated(ctx: &ChunkCtx<'_>, present: usize, lost: Option<u64>) -> Item {
+    let lost = match lost {
+        Some(n) => format!("{n} records after the cut are lost"),
+        None => "records after the cut are lost".into(),
+    };
+    Err(RecordError::new(
+        ctx.path,
+        Location::Chunk(ctx.number),
+        RecordErrorKind::Truncated,
+        format!(
+            "file ends {present} bytes into chunk {} (chunks are {CHUNK_SIZE} bytes): {lost}",
+            ctx.number
+        ),
+    ))
+}
+
+/// The streaming reader: the units of an [`EvtxChunks`], one after another.
+pub(crate) struct EvtxRecords {
+    chunks: EvtxChunks,
+    next_unit: usize,
+    buf: VecDeque<Item>,
+}
+
+impl EvtxRecords {
+    pub(crate) fn new(chunks: EvtxChunks) -> Self {
+        EvtxRecords {
+            chunks,
+            next_unit: 0,
+            buf: VecDeque::new(),
+        }
     }
 }
 
@@ -284,68 +804,11 @@ impl Iterator for EvtxRecords {
             if let Some(item) = self.buf.pop_front() {
                 return Some(item);
             }
-            if !self.chunks_done {
-                match catch_unwind(AssertUnwindSafe(|| self.chunks.next())) {
-                    Ok(Some(Ok(chunk))) => {
-                        let n = chunk.number.unwrap_or(0);
-                        self.render_chunk(chunk, n, None);
-                    }
-                    Ok(Some(Err(e))) => {
-                        let at = match &e {
-                            evtx::err::EvtxError::FailedToParseChunk { chunk_id, .. } => {
-                                Location::Chunk(*chunk_id)
-                            }
-                            _ => Location::Record {
-                                index: self.index,
-                                record_id: None,
-                            },
-                        };
-                        self.buf.push_back(Err(RecordError::new(
-                            &self.path,
-                            at,
-                            RecordErrorKind::Evtx,
-                            chain(&e),
-                        )));
-                    }
-                    Ok(None) => self.chunks_done = true,
-                    Err(_) => {
-                        self.chunks_done = true;
-                        self.buf.push_back(Err(RecordError::new(
-                            &self.path,
-                            Location::Record {
-                                index: self.index,
-                                record_id: None,
-                            },
-                            RecordErrorKind::ParserPanic,
-                            "the EVTX parser panicked while reading chunks; reading stopped",
-                        )));
-                    }
-                }
-                continue;
-            }
-            if let Some(tail) = self.tail.take() {
-                self.tail_seen = !tail.bytes.iter().all(|b| *b == 0);
-                self.render_tail(tail);
-                continue;
-            }
-            if self.finished {
+            if self.next_unit >= self.chunks.len() {
                 return None;
             }
-            self.finished = true;
-            // A cut inside a chunk was already reported by `render_tail`.
-            let cut_inside_chunk = self.tail_seen;
-            if !cut_inside_chunk && self.declared_chunks > self.whole_chunks {
-                self.buf.push_back(Err(RecordError::new(
-                    &self.path,
-                    Location::Chunk(self.whole_chunks),
-                    RecordErrorKind::Truncated,
-                    format!(
-                        "the file header declares {} chunks but the file holds {}: \
-                         the file was cut short",
-                        self.declared_chunks, self.whole_chunks
-                    ),
-                )));
-            }
+            self.buf.extend(self.chunks.chunk(self.next_unit));
+            self.next_unit += 1;
         }
     }
 }

@@ -4,11 +4,16 @@
 //!   magic), a JSON array (`[`), or JSON lines (`{`, one object per line or
 //!   pretty-printed objects one after another). A UTF-8 BOM is skipped.
 //!   Anything else (`.pcap`, `.etl`, text…) is a [`ReadError::UnsupportedFormat`].
-//! * **EVTX** through the `evtx` crate, one 64 KiB chunk at a time, single
-//!   threaded (run files in parallel instead). A damaged record or chunk
+//! * **EVTX** through the `evtx` crate, one 64 KiB chunk at a time, with
+//!   recovery (see [`EvtxChunks`]): chunks are found by position and by
+//!   their `ElfChnk\0` signature (resynchronising after inserted, deleted
+//!   or damaged bytes), checksums are reported but never discard records,
+//!   the walk resynchronises on record magic, and records hidden by a
+//!   damaged neighbour are recovered. A damaged record, chunk or region
 //!   becomes one [`RecordError`] and reading goes on; a file cut inside a
 //!   chunk yields the records before the cut, then a
-//!   [`RecordErrorKind::Truncated`] error.
+//!   [`RecordErrorKind::Truncated`] error. [`open_evtx_chunks`] exposes the
+//!   chunks for parallel parsing of one big file.
 //! * **JSON** records in three shapes, detected per record by
 //!   [`event_from_json_value`]: the `evtx` crate's JSON (`Event.System`,
 //!   `Event.EventData`), Winlogbeat/ECS (`winlog.*`), and Mordor/nxlog flat
@@ -47,6 +52,7 @@ mod json_reader;
 mod shape;
 
 pub use error::{Location, ReadError, RecordError, RecordErrorKind, WalkError};
+pub use evtx_reader::EvtxChunks;
 pub use shape::{canonical_channel, event_from_json_value};
 
 use std::fs::File;
@@ -59,8 +65,9 @@ use tracehunt_event::Event;
 pub(crate) trait Source: Read + Seek + Send {}
 impl<T: Read + Seek + Send> Source for T {}
 
-/// How many bytes [`open`] reads to [`sniff`] a file.
-pub const SNIFF_LEN: usize = 4096;
+/// How many bytes [`open`] reads to [`sniff`] a file: the 4 KiB EVTX file
+/// header plus the first chunk's 8-byte signature.
+pub const SNIFF_LEN: usize = 4096 + 8;
 
 /// A log file format, as told by its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,7 +85,9 @@ pub enum Format {
 /// Tells the format of a file from its first bytes (pass at least the
 /// first [`SNIFF_LEN`] bytes, or the whole file if shorter).
 ///
-/// EVTX needs its 8-byte magic at offset 0. For JSON, a UTF-8 BOM and
+/// EVTX needs its 8-byte magic `ElfFile\0` at offset 0, or — for a file
+/// whose header is damaged — the first chunk's signature `ElfChnk\0` at
+/// offset 4096. For JSON, a UTF-8 BOM and
 /// leading whitespace are skipped; `[` followed by `{`, `]` or nothing more
 /// in `head` is a JSON array, `{` followed by `"`, `}` or nothing more is
 /// JSON lines. Returns `None` for anything else, including empty input.
@@ -92,7 +101,7 @@ pub enum Format {
 /// assert_eq!(sniff(b"\xd4\xc3\xb2\xa1"), None); // pcap
 /// ```
 pub fn sniff(head: &[u8]) -> Option<Format> {
-    if head.starts_with(b"ElfFile\0") {
+    if head.starts_with(b"ElfFile\0") || head.get(4096..4104) == Some(b"ElfChnk\0") {
         return Some(Format::Evtx);
     }
     let body = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
@@ -204,12 +213,9 @@ fn from_source(path: &Path, mut src: Box<dyn Source>) -> Result<RecordIter, Read
         path: path.to_path_buf(),
     })?;
     let inner = match format {
-        Format::Evtx => Inner::Evtx(Box::new(evtx_reader::EvtxRecords::new(path, src).map_err(
-            |reason| ReadError::Evtx {
-                path: path.to_path_buf(),
-                reason,
-            },
-        )?)),
+        Format::Evtx => Inner::Evtx(Box::new(evtx_reader::EvtxRecords::new(evtx_chunks(
+            path, src,
+        )?))),
         Format::JsonArray => {
             let mut bytes = Vec::new();
             src.read_to_end(&mut bytes).map_err(io)?;
@@ -235,6 +241,68 @@ fn from_source(path: &Path, mut src: Box<dyn Source>) -> Result<RecordIter, Read
         format,
         inner,
     })
+}
+
+fn evtx_chunks(path: &Path, src: Box<dyn Source>) -> Result<EvtxChunks, ReadError> {
+    EvtxChunks::new(path, src).map_err(|reason| ReadError::Evtx {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+/// Opens an EVTX file for chunk-parallel reading: the units of
+/// [`EvtxChunks`] can be parsed independently (e.g. with rayon over
+/// `0..chunks.len()`), and concatenated in index order they give exactly
+/// the records and errors the streaming [`open`] gives.
+///
+/// ```no_run
+/// use tracehunt_readers::open_evtx_chunks;
+/// let chunks = open_evtx_chunks("big.evtx".as_ref()).unwrap();
+/// let per_chunk: Vec<_> = (0..chunks.len()).map(|i| chunks.chunk(i)).collect();
+/// ```
+///
+/// # Errors
+///
+/// [`ReadError::Io`] when the file cannot be opened or read,
+/// [`ReadError::UnsupportedFormat`] when it is not EVTX (see [`sniff`]),
+/// [`ReadError::Evtx`] when it is shorter than the 4 KiB file header.
+pub fn open_evtx_chunks(path: &Path) -> Result<EvtxChunks, ReadError> {
+    let io = |source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.is_dir() {
+        return Err(io(std::io::Error::other("is a directory")));
+    }
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    (&mut file)
+        .take(SNIFF_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    if sniff(&head) != Some(Format::Evtx) {
+        return Err(ReadError::UnsupportedFormat {
+            path: path.to_path_buf(),
+        });
+    }
+    evtx_chunks(path, Box::new(file))
+}
+
+/// Like [`open_evtx_chunks`], for an EVTX file already in memory; `name`
+/// is only used in errors.
+///
+/// # Errors
+///
+/// As [`open_evtx_chunks`] (no [`ReadError::Io`]).
+pub fn evtx_chunks_from_bytes(
+    name: impl Into<PathBuf>,
+    bytes: Vec<u8>,
+) -> Result<EvtxChunks, ReadError> {
+    let path = name.into();
+    if sniff(&bytes[..bytes.len().min(SNIFF_LEN)]) != Some(Format::Evtx) {
+        return Err(ReadError::UnsupportedFormat { path });
+    }
+    evtx_chunks(&path, Box::new(Cursor::new(bytes)))
 }
 
 /// Collects the regular files under `paths`, recursively, in a
@@ -366,6 +434,9 @@ mod tests {
     #[test]
     fn record_iter_is_send() {
         fn is_send<T: Send>() {}
+        fn is_sync<T: Sync>() {}
         is_send::<RecordIter>();
+        is_send::<EvtxChunks>();
+        is_sync::<EvtxChunks>();
     }
 }
