@@ -1,0 +1,183 @@
+//! `hunt --format stix`: assemble the STIX 2.1 bundle from detections, IOC hits and the
+//! attribution (the writer is `tracehunt_report::write_stix_bundle`).
+
+use crate::ioc_cmd::IocDetection;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use tracehunt_attack::ActorKb;
+use tracehunt_attribution::{resolve_actor, Attribution, EvidenceKind, IocObservation};
+use tracehunt_engine::Ruleset;
+use tracehunt_report::{
+    Detection, GroupAttribution, IndicatorSighting, StixInput, Summary, TechniqueSighting,
+};
+
+/// At most this many candidates are written as `intrusion-set` + `attributed-to`.
+const TOP_GROUPS: usize = 5;
+
+fn widen(
+    first: &mut Option<DateTime<Utc>>,
+    last: &mut Option<DateTime<Utc>>,
+    t: Option<DateTime<Utc>>,
+) {
+    if let Some(t) = t {
+        *first = Some(first.map_or(t, |f| f.min(t)));
+        *last = Some(last.map_or(t, |l| l.max(t)));
+    }
+}
+
+fn push_unique(v: &mut Vec<String>, s: &str) {
+    if !v.iter().any(|x| x == s) {
+        v.push(s.to_owned());
+    }
+}
+
+/// Observed techniques (canonical ATT&CK ids of the knowledge base; tags that do not resolve
+/// are left out), sorted by id, with detection counts, time range, hosts and rule titles.
+pub fn technique_sightings(
+    kb: &ActorKb,
+    rs: &Ruleset,
+    dets: &[Detection],
+) -> Vec<TechniqueSighting> {
+    let mut m: BTreeMap<String, TechniqueSighting> = BTreeMap::new();
+    for d in dets {
+        let meta = rs.rule(d.rule);
+        let mut ids: Vec<String> = meta
+            .techniques
+            .iter()
+            .filter_map(|t| kb.canonical_technique(t))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let t = m.entry(id.clone()).or_insert_with(|| TechniqueSighting {
+                name: kb
+                    .technique(&id)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+                id,
+                count: 0,
+                first_seen: None,
+                last_seen: None,
+                hosts: Vec::new(),
+                rules: Vec::new(),
+            });
+            t.count += 1;
+            widen(&mut t.first_seen, &mut t.last_seen, d.timestamp);
+            if let Some(h) = &d.computer {
+                push_unique(&mut t.hosts, h);
+            }
+            push_unique(&mut t.rules, &meta.title);
+        }
+    }
+    let mut v: Vec<TechniqueSighting> = m.into_values().collect();
+    for t in &mut v {
+        t.hosts.sort();
+    }
+    v
+}
+
+/// Matched IOCs by (type, value), with the ATT&CK groups their feeds tie them to.
+pub fn indicator_sightings(kb: &ActorKb, dets: &[IocDetection]) -> Vec<IndicatorSighting> {
+    let mut m: BTreeMap<(String, String), IndicatorSighting> = BTreeMap::new();
+    for d in dets {
+        let h = &d.hit;
+        let s = m
+            .entry((h.kind.as_str().to_owned(), h.value.clone()))
+            .or_insert_with(|| IndicatorSighting {
+                kind: h.kind.as_str().to_owned(),
+                value: h.value.clone(),
+                count: 0,
+                first_seen: None,
+                last_seen: None,
+                hosts: Vec::new(),
+                groups: Vec::new(),
+                sources: Vec::new(),
+            });
+        s.count += 1;
+        widen(&mut s.first_seen, &mut s.last_seen, d.timestamp);
+        if let Some(c) = &d.computer {
+            push_unique(&mut s.hosts, c);
+        }
+        for a in &h.actors {
+            let obs = IocObservation {
+                actor: a.name.clone(),
+                attack_id: a.attack_id.clone(),
+                aliases: a.aliases.clone(),
+                ..IocObservation::default()
+            };
+            if let Some(g) = resolve_actor(kb, &obs) {
+                push_unique(&mut s.groups, &g.id);
+            }
+        }
+        for src in &h.sources {
+            let text = match &src.title {
+                Some(t) => format!("{} {} ({t})", src.format.as_str(), src.id),
+                None => format!("{} {}", src.format.as_str(), src.id),
+            };
+            push_unique(&mut s.sources, &text);
+        }
+    }
+    let mut v: Vec<IndicatorSighting> = m.into_values().collect();
+    for s in &mut v {
+        s.hosts.sort();
+        s.groups.sort();
+    }
+    v
+}
+
+/// The bundle input: techniques, indicators, the top candidates with their STIX confidence.
+pub fn input(
+    kb: &ActorKb,
+    rs: &Ruleset,
+    dets: &[Detection],
+    iocs: &[IocDetection],
+    attribution: &Attribution,
+    summary: &Summary,
+) -> StixInput {
+    let groups = attribution
+        .candidates
+        .iter()
+        .take(TOP_GROUPS)
+        // "attributed-to with confidence 0" says nothing: keep the top one and those above 0.
+        .filter(|c| c.rank == 1 || c.confidence > 0)
+        .map(|c| {
+            let evidence: Vec<String> = c
+                .matched
+                .iter()
+                .take(6)
+                .map(|e| match e.kind {
+                    EvidenceKind::Ioc => format!("IOC {}", e.id),
+                    _ => e.id.clone(),
+                })
+                .collect();
+            GroupAttribution {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                aliases: c.aliases.clone(),
+                confidence: c.confidence,
+                description: format!(
+                    "rank {} of {} groups, score {:.3}, {} (confidence {}); evidence: {}{}",
+                    c.rank,
+                    attribution.groups_considered,
+                    c.score,
+                    c.confidence_label,
+                    c.confidence,
+                    evidence.join(", "),
+                    if c.rank == 1 {
+                        format!("; verdict: {}", attribution.reason)
+                    } else {
+                        String::new()
+                    }
+                ),
+            }
+        })
+        .collect();
+    StixInput {
+        created: summary.last_event.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        first_event: summary.first_event,
+        last_event: summary.last_event,
+        techniques: technique_sightings(kb, rs, dets),
+        indicators: indicator_sightings(kb, iocs),
+        groups,
+    }
+}
