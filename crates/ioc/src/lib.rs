@@ -7,9 +7,12 @@
 //! * **MISP event JSON** ([`FeedFormat::Misp`]): `{"Event":{…}}`, `{"response":[{"Event":{…}}]}`
 //!   or an array of either (MISP automation API, "Event" export). Attributes of the event and of
 //!   its objects (`Attribute[]`, `Object[].Attribute[]`, deleted ones skipped) of the types
-//!   `md5`, `sha1`, `sha256`, `sha512`, `imphash`, `filename|<hash>`, `domain`, `hostname`,
-//!   `domain|ip`, `ip-dst`, `ip-src`, `ip-dst|port`, `ip-src|port`, `url` are loaded; other types
-//!   are counted in [`LoadReport::skipped`]. `to_ids` is not required (ESET exports mark many
+//!   `md5`, `sha1`, `sha256`, `sha512`, `filename|<hash>`, `domain`, `hostname`, `domain|ip`,
+//!   `ip-dst`, `ip-src`, `ip-dst|port`, `ip-src|port`, `url` are loaded; other types are
+//!   counted in [`LoadReport::skipped`]. `imphash` is deliberately not loaded: an import hash
+//!   names an import table, not a file, and unrelated binaries share it (every .NET executable
+//!   has `f34d5f2d4577ed6d9ceec516c1f5a744`, which an ESET event lists and which matched 20
+//!   benign EVTX-ATTACK-SAMPLES / Mordor events). `to_ids` is not required (ESET exports mark many
 //!   real IOCs `to_ids: false`). The actor comes from the event's galaxy clusters
 //!   (`Galaxy[].GalaxyCluster[]` of galaxy types `threat-actor`, `mitre-intrusion-set`,
 //!   `mitre-enterprise-attack-intrusion-set`, `eset-threat-actor`, `microsoft-activity-group`,
@@ -30,7 +33,7 @@
 //!   indicator to that actor, with its ATT&CK id (`external_references[source_name =
 //!   "mitre-attack"].external_id`) when present.
 //! * **CSV** ([`FeedFormat::Csv`]): `type,value[,actor]`, header row optional, `#` comments.
-//!   Types: `md5`, `sha1`, `sha256`, `sha512`, `imphash`, `hash` (by length), `ip`, `ipv4`,
+//!   Types: `md5`, `sha1`, `sha256`, `sha512`, `hash` (by length), `ip`, `ipv4`,
 //!   `ipv6`, `ip-src`, `ip-dst`, `cidr`, `domain`, `hostname`, `url`, and the MISP `a|b` forms.
 //!
 //! Values are normalised (hashes lower-case hex of the right length; domains lower-case without
@@ -131,7 +134,8 @@ pub enum IocKind {
     Sha256,
     /// SHA-512 file hash (128 hex digits).
     Sha512,
-    /// PE import hash (32 hex digits; Sysmon `IMPHASH=`).
+    /// PE import hash (32 hex digits; Sysmon `IMPHASH=`). Not loaded by the feed loaders
+    /// (too generic, see the crate docs); kept so that hash tokens classify.
     Imphash,
     /// Domain or host name (matches itself and its subdomains).
     Domain,
@@ -449,8 +453,7 @@ impl IocSetBuilder {
         let t = type_name.trim().to_ascii_lowercase();
         let parts: Vec<&str> = value.splitn(2, '|').collect();
         let kinds: Vec<(&str, &str)> = match t.as_str() {
-            "filename|md5" | "filename|sha1" | "filename|sha256" | "filename|sha512"
-            | "filename|imphash" => {
+            "filename|md5" | "filename|sha1" | "filename|sha256" | "filename|sha512" => {
                 vec![(&t["filename|".len()..], parts.get(1).copied().unwrap_or(""))]
             }
             "domain|ip" => vec![
@@ -458,9 +461,9 @@ impl IocSetBuilder {
                 ("ip", parts.get(1).copied().unwrap_or("")),
             ],
             "ip-dst|port" | "ip-src|port" => vec![("ip", parts[0])],
-            "md5" | "sha1" | "sha256" | "sha512" | "imphash" | "hash" | "domain" | "hostname"
-            | "url" | "ip" | "ip-dst" | "ip-src" | "ipv4" | "ipv6" | "cidr" | "ipv4-addr"
-            | "ipv6-addr" | "domain-name" => vec![(t.as_str(), value)],
+            "md5" | "sha1" | "sha256" | "sha512" | "hash" | "domain" | "hostname" | "url"
+            | "ip" | "ip-dst" | "ip-src" | "ipv4" | "ipv6" | "cidr" | "ipv4-addr" | "ipv6-addr"
+            | "domain-name" => vec![(t.as_str(), value)],
             _ => {
                 report.skip(t);
                 return 0;
