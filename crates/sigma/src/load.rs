@@ -158,20 +158,13 @@ fn classify(file: &str, text: &str, msg: &str) -> Diagnostic {
             find_line(text, &format!("|{name}")).or_else(|| find_line(text, name)),
         )
     } else if lower.contains("condition") {
-        let pipe = text
+        let line = find_line(text, "condition:");
+        let title = text
             .lines()
-            .any(|l| l.trim_start().starts_with("condition:") && l.contains(" | "));
-        let line = if pipe {
-            return Diagnostic::new(
-                Code::Unsupported,
-                file,
-                find_line(text, "condition:"),
-                format!("{msg} (deprecated pipe aggregation: rewrite as a Sigma correlation rule)"),
-            );
-        } else {
-            find_line(text, "condition:")
-        };
-        (Code::Condition, line)
+            .find_map(|l| l.strip_prefix("title:"))
+            .map(|t| t.trim().to_owned());
+        let (code, message) = condition_construct(msg);
+        return Diagnostic::new(code, file, line, message).with_rule(title);
     } else if lower.contains("array") {
         (Code::Unsupported, find_line(text, "detection:"))
     } else {
@@ -182,6 +175,55 @@ fn classify(file: &str, text: &str, msg: &str) -> Diagnostic {
         .find_map(|l| l.strip_prefix("title:"))
         .map(|t| t.trim().to_owned());
     Diagnostic::new(code, file, line, msg).with_rule(title)
+}
+
+/// Names the construct a condition parse error is about: the deprecated
+/// pipe aggregations (`| count() … > N`, `| near`, `| min/max/avg/sum`,
+/// Sigma v1, replaced by correlation rules) are `TH005` with the
+/// correlation type to rewrite them as; anything else is `TH004` quoting the
+/// condition and the column.
+fn condition_construct(msg: &str) -> (Code, String) {
+    // rsigma-parser quotes the condition as `1 | <condition>`.
+    let cond = msg
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("1 | "))
+        .map(str::trim)
+        .unwrap_or("");
+    let col = msg
+        .split("error at 1:")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .unwrap_or("?");
+    if let Some(i) = cond.find('|') {
+        let agg = cond[i + 1..].trim();
+        let func = agg
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let instead = match func.as_str() {
+            "count" if agg.contains("count()") => Some("event_count"),
+            "count" => Some("value_count"),
+            "near" => Some("temporal (or temporal_ordered)"),
+            "min" | "max" | "avg" | "sum" => Some("value_sum / value_avg / value_percentile"),
+            _ => None,
+        };
+        if let Some(instead) = instead {
+            return (
+                Code::Unsupported,
+                format!(
+                    "deprecated pipe aggregation `| {agg}` in condition `{cond}` (Sigma v1 `{func}` aggregation): not evaluated; rewrite it as a Sigma correlation rule of type {instead}"
+                ),
+            );
+        }
+    }
+    if cond.is_empty() {
+        return (Code::Condition, msg.to_owned());
+    }
+    (
+        Code::Condition,
+        format!("condition `{cond}` is not Sigma condition syntax (parse error at column {col})"),
+    )
 }
 
 /// Pulls `line N` out of a YAML error message.
@@ -234,6 +276,25 @@ mod tests {
             f.diagnostics
         );
         assert_eq!(f.diagnostics[0].line, Some(6));
+    }
+
+    #[test]
+    fn near_and_count_name_the_correlation_to_use() {
+        let y = "title: t\nlogsource: {product: windows}\ndetection:\n  a:\n    EventID: 1\n  b:\n    EventID: 2\n  condition: a |near b\n";
+        let f = load_rules("r.yml", y);
+        assert_eq!(f.diagnostics[0].code, Code::Unsupported);
+        assert!(
+            f.diagnostics[0].message.contains("temporal"),
+            "{}",
+            f.diagnostics[0].message
+        );
+        let y = "title: t\nlogsource: {product: windows}\ndetection:\n  a:\n    EventID: 1\n  condition: a | count(User) by Ip > 3\n";
+        let f = load_rules("r.yml", y);
+        assert!(
+            f.diagnostics[0].message.contains("value_count"),
+            "{}",
+            f.diagnostics[0].message
+        );
     }
 
     #[test]
