@@ -99,6 +99,18 @@ pub struct Ruleset {
     pub(crate) sources: Vec<CompiledSource>,
     pub(crate) names: HashMap<String, FieldId>,
     pub(crate) name_count: usize,
+    /// Literal prefilter over all rules' needles (see `prefilter`).
+    pub(crate) prefilter: Option<NeedleIndex>,
+    /// Needles of rules with keyword selections, searched in every field.
+    pub(crate) kw_prefilter: Option<NeedleIndex>,
+    /// Per compiled rule: true when it is only evaluated if a needle hit.
+    pub(crate) prefiltered: Vec<bool>,
+    /// Per compiled rule: some of its needles come from keyword selections
+    /// and may occur in any field.
+    pub(crate) any_field: Vec<bool>,
+    /// Per interned field id: some needle must be searched in this field
+    /// (directly or as the target of a source's field rename).
+    pub(crate) prefilter_field: Vec<bool>,
 }
 
 impl std::fmt::Debug for Ruleset {
@@ -286,6 +298,7 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
         rules.push(compiled);
     }
     let name_count = interner.names.len();
+    let pf = build_prefilter(&rules, &sources, interner.names.len());
     (
         Ruleset {
             meta,
@@ -293,9 +306,114 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
             sources,
             names: interner.names,
             name_count,
+            prefilter: pf.main,
+            kw_prefilter: pf.keywords,
+            prefiltered: pf.prefiltered,
+            any_field: pf.any_field,
+            prefilter_field: pf.fields,
         },
         diags,
     )
+}
+
+struct Prefilter {
+    main: Option<NeedleIndex>,
+    keywords: Option<NeedleIndex>,
+    prefiltered: Vec<bool>,
+    any_field: Vec<bool>,
+    fields: Vec<bool>,
+}
+
+/// One Aho-Corasick automaton over case-folded needles, and for each
+/// needle the compiled rules that need it.
+pub(crate) struct NeedleIndex {
+    pub(crate) ac: aho_corasick::AhoCorasick,
+    pub(crate) rules: Vec<Vec<u32>>,
+}
+
+impl NeedleIndex {
+    fn build(pairs: &[(String, u32)]) -> Option<NeedleIndex> {
+        let mut ids: HashMap<&str, usize> = HashMap::new();
+        let mut needles: Vec<&str> = Vec::new();
+        let mut rules: Vec<Vec<u32>> = Vec::new();
+        for (n, r) in pairs {
+            let id = *ids.entry(n).or_insert_with(|| {
+                needles.push(n);
+                rules.push(Vec::new());
+                needles.len() - 1
+            });
+            if rules[id].last() != Some(r) {
+                rules[id].push(*r);
+            }
+        }
+        if needles.is_empty() {
+            return None;
+        }
+        // The crate picks the automaton (a contiguous NFA for SigmaHQ-sized
+        // sets: a DFA searches faster but takes seconds to build).
+        let ac = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .build(&needles)
+            .ok()?;
+        Some(NeedleIndex { ac, rules })
+    }
+}
+
+/// Builds the needle automata (see `crate::prefilter`): `main` over every
+/// prefiltered rule's needles, searched in the fields needles name;
+/// `keywords` over the needles of rules with keyword selections, searched in
+/// every field.
+fn build_prefilter(rules: &[CompiledRule], sources: &[CompiledSource], names: usize) -> Prefilter {
+    let mut main = Vec::new();
+    let mut kw = Vec::new();
+    let mut prefiltered = vec![false; rules.len()];
+    let mut any_field = vec![false; rules.len()];
+    let mut fields = vec![false; names];
+    for (ri, r) in rules.iter().enumerate() {
+        let Some(ns) = crate::prefilter::rule_needles(&r.dets, &r.cond) else {
+            continue;
+        };
+        prefiltered[ri] = true;
+        any_field[ri] = ns.iter().any(|(f, _)| f.is_none());
+        for (field, n) in ns {
+            if let Some(f) = field {
+                fields[f as usize] = true;
+            }
+            if any_field[ri] {
+                kw.push((n.clone(), ri as u32));
+            }
+            main.push((n, ri as u32));
+        }
+    }
+    // A renamed field (Security 4688 `Image` → `NewProcessName`) is searched
+    // under its event name too.
+    for s in sources {
+        for (from, to) in &s.remap {
+            if fields.get(*from as usize).copied().unwrap_or(false) {
+                fields[*to as usize] = true;
+            }
+        }
+    }
+    let main = NeedleIndex::build(&main);
+    let keywords = NeedleIndex::build(&kw);
+    if main.is_none() || (keywords.is_none() && any_field.iter().any(|a| *a)) {
+        // Nothing to index, or an automaton failed to build: evaluate every
+        // rule (correct, slower).
+        return Prefilter {
+            main: None,
+            keywords: None,
+            prefiltered: vec![false; rules.len()],
+            any_field: vec![false; rules.len()],
+            fields: Vec::new(),
+        };
+    }
+    Prefilter {
+        main,
+        keywords,
+        prefiltered,
+        any_field,
+        fields,
+    }
 }
 
 fn source_index(
@@ -922,7 +1040,9 @@ fn str_matcher(mut v: Vec<Tok>, cased: bool, opts: &CompileOptions) -> Result<Ma
         [] => StrOp::Exact("".into()),
         [Tok::Star] => StrOp::Any,
         [Tok::Lit(l)] => StrOp::Exact(fold(l).into()),
-        [Tok::Star, Tok::Lit(l), Tok::Star] => StrOp::Contains(fold(l).into()),
+        [Tok::Star, Tok::Lit(l), Tok::Star] => StrOp::Contains(Box::new(
+            memchr::memmem::Finder::new(fold(l).as_bytes()).into_owned(),
+        )),
         [Tok::Lit(l), Tok::Star] => StrOp::Starts(fold(l).into()),
         [Tok::Star, Tok::Lit(l)] => StrOp::Ends(fold(l).into()),
         toks => {
@@ -935,7 +1055,15 @@ fn str_matcher(mut v: Vec<Tok>, cased: bool, opts: &CompileOptions) -> Result<Ma
                 }
             }
             pat.push('$');
-            StrOp::Glob(regex(&pat, opts)?)
+            let longest = toks
+                .iter()
+                .filter_map(|t| match t {
+                    Tok::Lit(l) => Some(fold(l)),
+                    _ => None,
+                })
+                .max_by_key(String::len)
+                .map(String::into_boxed_str);
+            StrOp::Glob(regex(&pat, opts)?, longest)
         }
     };
     Ok(Matcher::Str { op, cased })

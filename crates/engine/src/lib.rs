@@ -44,6 +44,7 @@
 
 mod compile;
 mod matcher;
+mod prefilter;
 mod scan;
 
 pub use compile::{compile, CompileOptions, RuleMeta, Ruleset};

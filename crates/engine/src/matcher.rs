@@ -13,13 +13,15 @@ pub(crate) type FieldId = u32;
 #[derive(Debug, Clone)]
 pub(crate) enum StrOp {
     Exact(Box<str>),
-    Contains(Box<str>),
+    /// Substring search with a precompiled `memchr` finder.
+    Contains(Box<memchr::memmem::Finder<'static>>),
     Starts(Box<str>),
     Ends(Box<str>),
     /// `*` alone: any present value (also empty).
     Any,
-    /// A wildcard pattern with inner `*`/`?`, as an anchored regex.
-    Glob(Regex),
+    /// A wildcard pattern with inner `*`/`?`, as an anchored regex, with
+    /// its longest literal run (case-folded unless cased) for prefiltering.
+    Glob(Regex, Option<Box<str>>),
 }
 
 /// Numeric comparison operator (`gt`, `gte`, `lt`, `lte`, plain equality).
@@ -126,19 +128,19 @@ pub(crate) trait EventView {
     /// The raw value at a position.
     fn value(&self, pos: u32) -> &Value;
     /// The value's text at a position, as is.
-    fn text(&mut self, pos: u32) -> &str;
+    fn text(&self, pos: u32) -> &str;
     /// The value's text at a position, lower-cased.
-    fn lower(&mut self, pos: u32) -> &str;
+    fn lower(&self, pos: u32) -> &str;
 }
 
 fn str_op(op: &StrOp, s: &str) -> bool {
     match op {
         StrOp::Exact(n) => s == &**n,
-        StrOp::Contains(n) => s.contains(&**n),
+        StrOp::Contains(f) => f.find(s.as_bytes()).is_some(),
         StrOp::Starts(n) => s.starts_with(&**n),
         StrOp::Ends(n) => s.ends_with(&**n),
         StrOp::Any => true,
-        StrOp::Glob(re) => re.is_match(s),
+        StrOp::Glob(re, _) => re.is_match(s),
     }
 }
 
@@ -166,7 +168,7 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 
 impl Matcher {
     /// Does the value at `pos` match? (`Null` is handled by the caller.)
-    fn matches_at<V: EventView>(&self, view: &mut V, pos: u32) -> bool {
+    fn matches_at<V: EventView>(&self, view: &V, pos: u32) -> bool {
         match self {
             Matcher::Str { op, cased } => {
                 if let StrOp::Any = op {
@@ -194,13 +196,12 @@ impl Matcher {
                 .is_ok_and(|ip| net.contains(&ip)),
             Matcher::Null => view.value(pos).is_null_or_empty(),
             Matcher::FieldRef { other, mode, cased } => {
-                let others: Vec<u32> = view.positions(*other).to_vec();
                 let mine = if *cased {
-                    view.text(pos).to_owned()
+                    view.text(pos)
                 } else {
-                    view.lower(pos).to_owned()
+                    view.lower(pos)
                 };
-                others.into_iter().any(|o| {
+                view.positions(*other).iter().any(|&o| {
                     let theirs = if *cased { view.text(o) } else { view.lower(o) };
                     match mode {
                         RefMode::Exact => mine == theirs,
@@ -230,11 +231,7 @@ impl Matcher {
 }
 
 impl Item {
-    pub(crate) fn eval<V: EventView>(
-        &self,
-        view: &mut V,
-        remap: &dyn Fn(FieldId) -> FieldId,
-    ) -> bool {
+    pub(crate) fn eval<V: EventView>(&self, view: &V, remap: &dyn Fn(FieldId) -> FieldId) -> bool {
         match self {
             Item::Exists { field, want } => {
                 let id = remap(*field);
@@ -246,16 +243,22 @@ impl Item {
                 all,
                 negate,
             } => {
-                let positions: Vec<u32> = match field {
-                    Some(f) => view.positions(remap(*f)).to_vec(),
-                    None => view.all_positions().collect(),
-                };
-                let one = |m: &Matcher, view: &mut V| -> bool {
-                    if let Matcher::Null = m {
-                        return positions.is_empty()
-                            || positions.iter().all(|&p| view.value(p).is_null_or_empty());
+                let one = |m: &Matcher, view: &V| -> bool {
+                    match field {
+                        Some(f) => {
+                            let positions = view.positions(remap(*f));
+                            if let Matcher::Null = m {
+                                return positions.iter().all(|&p| view.value(p).is_null_or_empty());
+                            }
+                            positions.iter().any(|&p| m.matches_at(view, p))
+                        }
+                        None => {
+                            if let Matcher::Null = m {
+                                return false;
+                            }
+                            view.all_positions().any(|p| m.matches_at(view, p))
+                        }
                     }
-                    positions.iter().any(|&p| m.matches_at(view, p))
                 };
                 let r = if *all {
                     !matchers.is_empty() && matchers.iter().all(|m| one(m, view))
@@ -269,11 +272,7 @@ impl Item {
 }
 
 impl Det {
-    pub(crate) fn eval<V: EventView>(
-        &self,
-        view: &mut V,
-        remap: &dyn Fn(FieldId) -> FieldId,
-    ) -> bool {
+    pub(crate) fn eval<V: EventView>(&self, view: &V, remap: &dyn Fn(FieldId) -> FieldId) -> bool {
         match self {
             Det::AllOf(items) => items.iter().all(|i| i.eval(view, remap)),
             Det::AnyOf(ds) => ds.iter().any(|d| d.eval(view, remap)),
@@ -289,10 +288,10 @@ impl Cond {
         &self,
         dets: &[Det],
         memo: &mut [u8],
-        view: &mut V,
+        view: &V,
         remap: &dyn Fn(FieldId) -> FieldId,
     ) -> bool {
-        let det = |i: usize, view: &mut V, memo: &mut [u8]| -> bool {
+        let det = |i: usize, view: &V, memo: &mut [u8]| -> bool {
             if memo[i] == 0 {
                 memo[i] = if dets[i].eval(view, remap) { 2 } else { 1 };
             }

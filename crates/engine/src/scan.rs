@@ -12,48 +12,63 @@ type RouteKey = (String, Option<u32>);
 type Candidates = Arc<[(u32, u32)]>;
 
 /// Scans events against a [`Ruleset`]. One per thread: it owns the scratch
-/// space (field positions, case-folded values, routing cache), the ruleset
-/// stays shared and untouched.
+/// space (field positions, case-folded values, routing cache, prefilter
+/// marks); the ruleset stays shared and untouched.
 pub struct Scanner<'r> {
     rs: &'r Ruleset,
-    /// `(lower-case channel, EventID)` → candidate `(rule, source)` pairs.
     routes: HashMap<RouteKey, Candidates>,
     slots: Vec<Vec<u32>>,
     touched: Vec<FieldId>,
-    lower: Vec<Option<String>>,
-    text: Vec<Option<String>>,
+    /// Text of non-string values, concatenated; spans per field.
+    text_buf: String,
+    text_span: Vec<(u32, u32)>,
+    /// Per field position: its interned id, if any rule names it.
+    ids: Vec<Option<FieldId>>,
+    /// Case-folded text of every value, concatenated; spans per field.
+    lower_buf: String,
+    lower_span: Vec<(u32, u32)>,
     memo: Vec<u8>,
     key: String,
+    lname: String,
+    /// Prefilter marks: a needle/rule is hit in the current event when its
+    /// stamp equals `stamp`.
+    needle_stamp: Vec<u32>,
+    kw_needle_stamp: Vec<u32>,
+    rule_stamp: Vec<u32>,
+    stamp: u32,
 }
 
-struct View<'a, 'e> {
-    ev: &'e Event,
-    fields: Vec<&'e Value>,
+struct View<'a> {
+    fields: &'a [&'a Value],
     slots: &'a [Vec<u32>],
-    lower: &'a mut Vec<Option<String>>,
-    text: &'a mut Vec<Option<String>>,
+    text_buf: &'a str,
+    text_span: &'a [(u32, u32)],
+    lower_buf: &'a str,
+    lower_span: &'a [(u32, u32)],
 }
 
-impl EventView for View<'_, '_> {
+impl EventView for View<'_> {
     fn positions(&self, id: FieldId) -> &[u32] {
         self.slots.get(id as usize).map_or(&[], |v| &v[..])
     }
     fn all_positions(&self) -> std::ops::Range<u32> {
-        0..self.ev.len() as u32
+        0..self.fields.len() as u32
     }
     fn value(&self, pos: u32) -> &Value {
         self.fields[pos as usize]
     }
-    fn text(&mut self, pos: u32) -> &str {
-        let v = self.fields[pos as usize];
-        if let Value::Str(s) = v {
-            return s;
+    fn text(&self, pos: u32) -> &str {
+        match self.fields[pos as usize] {
+            Value::Str(s) => s,
+            _ => {
+                let (a, b) = self.text_span[pos as usize];
+                &self.text_buf[a as usize..b as usize]
+            }
         }
-        self.text[pos as usize].get_or_insert_with(|| v.to_text().into_owned())
     }
-    fn lower(&mut self, pos: u32) -> &str {
-        let v = self.fields[pos as usize];
-        self.lower[pos as usize].get_or_insert_with(|| v.to_text().to_lowercase())
+    fn lower(&self, pos: u32) -> &str {
+        let (a, b) = self.lower_span[pos as usize];
+        &self.lower_buf[a as usize..b as usize]
     }
 }
 
@@ -70,6 +85,50 @@ pub(crate) fn field_key(name: &str, out: &mut String) {
     );
 }
 
+/// Appends `s` case-folded (Unicode lower case; ASCII fast path).
+fn push_lower(buf: &mut String, s: &str) {
+    if s.is_ascii() {
+        let start = buf.len();
+        buf.push_str(s);
+        // SAFETY-free: ASCII lower-casing keeps UTF-8 validity.
+        buf[start..].make_ascii_lowercase();
+    } else {
+        for c in s.chars() {
+            buf.extend(c.to_lowercase());
+        }
+    }
+}
+
+/// Runs a needle automaton over the case-folded values of the wanted field
+/// positions and stamps every rule whose needle occurs.
+fn mark(
+    idx: &crate::compile::NeedleIndex,
+    lower_buf: &str,
+    lower_span: &[(u32, u32)],
+    wanted: impl Fn(usize) -> bool,
+    needle_stamp: &mut [u32],
+    rule_stamp: &mut [u32],
+    stamp: u32,
+) {
+    for (pos, &(a, b)) in lower_span.iter().enumerate() {
+        if !wanted(pos) {
+            continue;
+        }
+        for m in idx
+            .ac
+            .find_overlapping_iter(&lower_buf[a as usize..b as usize])
+        {
+            let pid = m.pattern().as_usize();
+            if needle_stamp[pid] != stamp {
+                needle_stamp[pid] = stamp;
+                for &r in &idx.rules[pid] {
+                    rule_stamp[r as usize] = stamp;
+                }
+            }
+        }
+    }
+}
+
 impl<'r> Scanner<'r> {
     /// A scanner over `ruleset`.
     pub fn new(ruleset: &'r Ruleset) -> Self {
@@ -78,10 +137,18 @@ impl<'r> Scanner<'r> {
             routes: HashMap::new(),
             slots: vec![Vec::new(); ruleset.name_count],
             touched: Vec::new(),
-            lower: Vec::new(),
-            text: Vec::new(),
+            text_buf: String::new(),
+            text_span: Vec::new(),
+            ids: Vec::new(),
+            lower_buf: String::new(),
+            lower_span: Vec::new(),
             memo: Vec::new(),
             key: String::new(),
+            lname: String::new(),
+            needle_stamp: vec![0; ruleset.prefilter.as_ref().map_or(0, |p| p.rules.len())],
+            kw_needle_stamp: vec![0; ruleset.kw_prefilter.as_ref().map_or(0, |p| p.rules.len())],
+            rule_stamp: vec![0; ruleset.rules.len()],
+            stamp: 0,
         }
     }
 
@@ -90,7 +157,7 @@ impl<'r> Scanner<'r> {
         self.rs
     }
 
-    fn route(&mut self, ev: &Event) -> Arc<[(u32, u32)]> {
+    fn route(&mut self, ev: &Event) -> Candidates {
         let channel = ev
             .meta
             .channel
@@ -119,7 +186,7 @@ impl<'r> Scanner<'r> {
         // One entry per rule (first source wins), in rule order.
         cands.sort_by_key(|&(r, s)| (r, s));
         cands.dedup_by_key(|&mut (r, _)| r);
-        let arc: Arc<[(u32, u32)]> = cands.into();
+        let arc: Candidates = cands.into();
         self.routes.insert((self.key.clone(), eid), arc.clone());
         arc
     }
@@ -131,36 +198,94 @@ impl<'r> Scanner<'r> {
         if cands.is_empty() {
             return;
         }
-        // Field positions by interned id.
+        // Field positions by interned id; text and case-folded text once.
         for &id in &self.touched {
             self.slots[id as usize].clear();
         }
         self.touched.clear();
-        let mut lname = String::new();
-        let mut fields = Vec::with_capacity(ev.len());
+        self.text_buf.clear();
+        self.text_span.clear();
+        self.lower_buf.clear();
+        self.lower_span.clear();
+        self.ids.clear();
+        let mut fields: Vec<&Value> = Vec::with_capacity(ev.len());
         for (pos, (name, v)) in ev.fields().enumerate() {
             fields.push(v);
-            field_key(name, &mut lname);
-            if let Some(&id) = self.rs.names.get(lname.as_str()) {
+            field_key(name, &mut self.lname);
+            let id = self.rs.names.get(self.lname.as_str()).copied();
+            self.ids.push(id);
+            if let Some(id) = id {
                 let slot = &mut self.slots[id as usize];
                 if slot.is_empty() {
                     self.touched.push(id);
                 }
                 slot.push(pos as u32);
             }
+            let a = self.text_buf.len() as u32;
+            let lower_a = self.lower_buf.len() as u32;
+            match v {
+                Value::Str(s) => push_lower(&mut self.lower_buf, s),
+                other => {
+                    let t = other.to_text();
+                    self.text_buf.push_str(&t);
+                    push_lower(&mut self.lower_buf, &t);
+                }
+            }
+            self.text_span.push((a, self.text_buf.len() as u32));
+            self.lower_span.push((lower_a, self.lower_buf.len() as u32));
         }
-        self.lower.clear();
-        self.lower.resize(ev.len(), None);
-        self.text.clear();
-        self.text.resize(ev.len(), None);
-        let mut view = View {
-            ev,
-            fields,
+
+        // Prefilter: mark the rules whose needles occur in some value.
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.needle_stamp.iter_mut().for_each(|s| *s = 0);
+            self.kw_needle_stamp.iter_mut().for_each(|s| *s = 0);
+            self.rule_stamp.iter_mut().for_each(|s| *s = 0);
+            self.stamp = 1;
+        }
+        let stamp = self.stamp;
+        if let Some(idx) = &self.rs.prefilter {
+            if cands.iter().any(|&(r, _)| self.rs.prefiltered[r as usize]) {
+                let fields_wanted = &self.rs.prefilter_field;
+                let ids = &self.ids;
+                mark(
+                    idx,
+                    &self.lower_buf,
+                    &self.lower_span,
+                    |pos| ids[pos].is_some_and(|id| fields_wanted.get(id as usize) == Some(&true)),
+                    &mut self.needle_stamp,
+                    &mut self.rule_stamp,
+                    stamp,
+                );
+                // Keyword selections may match in any field.
+                if let Some(kw) = &self.rs.kw_prefilter {
+                    if cands.iter().any(|&(r, _)| self.rs.any_field[r as usize]) {
+                        mark(
+                            kw,
+                            &self.lower_buf,
+                            &self.lower_span,
+                            |_| true,
+                            &mut self.kw_needle_stamp,
+                            &mut self.rule_stamp,
+                            stamp,
+                        );
+                    }
+                }
+            }
+        }
+
+        let view = View {
+            fields: &fields,
             slots: &self.slots,
-            lower: &mut self.lower,
-            text: &mut self.text,
+            text_buf: &self.text_buf,
+            text_span: &self.text_span,
+            lower_buf: &self.lower_buf,
+            lower_span: &self.lower_span,
         };
         for &(ri, si) in cands.iter() {
+            if self.rs.prefiltered[ri as usize] && self.rule_stamp[ri as usize] != stamp {
+                continue;
+            }
             let rule = &self.rs.rules[ri as usize];
             let remap_map = &self.rs.sources[si as usize].remap;
             let remap = |id: FieldId| -> FieldId {
@@ -172,10 +297,7 @@ impl<'r> Scanner<'r> {
             };
             self.memo.clear();
             self.memo.resize(rule.dets.len(), 0);
-            if rule
-                .cond
-                .eval(&rule.dets, &mut self.memo, &mut view, &remap)
-            {
+            if rule.cond.eval(&rule.dets, &mut self.memo, &view, &remap) {
                 out.push(ri as usize);
             }
         }
