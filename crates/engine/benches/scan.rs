@@ -4,6 +4,8 @@
 //! before timing. Reports events/s (criterion "elements"). Skips with a note
 //! when the corpora are absent.
 
+#![allow(missing_docs)] // criterion's macros generate undocumented functions
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::path::{Path, PathBuf};
 use tracehunt_engine::{compile, CompileOptions, Ruleset, Scanner};
