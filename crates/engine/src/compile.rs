@@ -23,6 +23,13 @@ pub struct CompileOptions {
     /// Upper bound on one compiled regex (bytes of the `regex` crate's
     /// program); a larger one is rejected with `TH006`. Default 16 MiB.
     pub regex_size_limit: usize,
+    /// Most `*`/`?` wildcards one value may have (SigmaHQ's maximum is 13);
+    /// more is rejected with `TH006`, since such patterns make matching
+    /// slow on long fields. Default 64.
+    pub max_wildcards: usize,
+    /// Most values one detection item may list; more is rejected with
+    /// `TH006`. Default 10,000.
+    pub max_values: usize,
 }
 
 impl Default for CompileOptions {
@@ -31,6 +38,8 @@ impl Default for CompileOptions {
             logsources: LogsourceMap::builtin(),
             placeholders: HashMap::new(),
             regex_size_limit: 16 << 20,
+            max_wildcards: 64,
+            max_values: 10_000,
         }
     }
 }
@@ -709,6 +718,16 @@ fn compile_item(
     .find(|(m, _)| has(*m))
     .map(|(_, p)| p);
 
+    if item.values.len() > opts.max_values {
+        return Err((
+            Code::InvalidValue,
+            format!(
+                "item lists {} values (limit {}; CompileOptions::max_values)",
+                item.values.len(),
+                opts.max_values
+            ),
+        ));
+    }
     let mut matchers = Vec::new();
     for v in &item.values {
         if let Some(part) = time_part {
@@ -1036,6 +1055,16 @@ fn str_matcher(mut v: Vec<Tok>, cased: bool, opts: &CompileOptions) -> Result<Ma
     };
     // Collapse runs of stars.
     v.dedup_by(|a, b| *a == Tok::Star && *b == Tok::Star);
+    let wildcards = v.iter().filter(|t| !matches!(t, Tok::Lit(_))).count();
+    if wildcards > opts.max_wildcards {
+        return Err((
+            Code::InvalidValue,
+            format!(
+                "value has {wildcards} wildcards (limit {}; CompileOptions::max_wildcards)",
+                opts.max_wildcards
+            ),
+        ));
+    }
     let op = match v.as_slice() {
         [] => StrOp::Exact("".into()),
         [Tok::Star] => StrOp::Any,

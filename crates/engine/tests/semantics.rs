@@ -326,3 +326,21 @@ fn defender_field_names_with_spaces_match_sigma_names() {
     ev.push("Threat Name", s("Tool:Win32/EICAR_Test_File"));
     assert!(fires(&rs, &ev));
 }
+
+#[test]
+fn too_many_wildcards_or_values_are_rejected_with_th006() {
+    // Breaker finding: 5,000 wildcards in one value made one event take 30 s+.
+    let many = "*a".repeat(100);
+    let yaml = format!("title: W\nlogsource: {PC}\ndetection:\n  sel:\n    CommandLine: '{many}'\n  condition: sel\n");
+    let f = tracehunt_sigma::load_rules("w.yml", &yaml);
+    let (rs, d) = compile(f.rules, &CompileOptions::default());
+    assert_eq!(rs.len(), 0);
+    assert_eq!(d[0].code.as_str(), "TH006");
+    assert!(d[0].message.contains("wildcards"), "{}", d[0].message);
+    let list: String = (0..10_001).map(|i| format!("      - v{i}\n")).collect();
+    let yaml = format!("title: L\nlogsource: {PC}\ndetection:\n  sel:\n    CommandLine|contains:\n{list}  condition: sel\n");
+    let f = tracehunt_sigma::load_rules("l.yml", &yaml);
+    let (rs, d) = compile(f.rules, &CompileOptions::default());
+    assert_eq!(rs.len(), 0);
+    assert!(d[0].message.contains("10001 values"), "{}", d[0].message);
+}
