@@ -28,32 +28,45 @@ fn main() {
         std::fs::write(out, prov.to_json()).expect("write");
     }
     let verbose = std::env::var("VERBOSE").is_ok();
+    let ablations: [(&str, [bool; 5], bool); 5] = [
+        ("all", [true; 5], true),
+        ("no-time", [true, true, true, true, false], false),
+        ("no-campaign-prior", [true, true, true, false, false], false),
+        ("likelihood-only", [true, false, false, false, false], false),
+        ("llr+size", [true, false, true, false, false], false),
+    ];
     for techniques_only in [false, true] {
         for mode in [HoldOut::Naive, HoldOut::LeakageAware] {
-            let opts = EvalOptions {
-                mode,
-                techniques_only,
-                ..EvalOptions::default()
-            };
-            let r = evaluate(&kb, &prov, &opts);
-            println!(
-                "{} techniques_only={} T_all={:.3}",
-                mode.as_str(),
-                techniques_only,
-                r.model_temperature_all
-            );
-            line("model", &r.model);
-            line("baseline", &r.baseline);
-            if let Some(n) = &r.nested {
-                line("nested", n);
-            }
-            if verbose {
-                for c in &r.cases {
-                    println!(
-                        "    {} {:<28} {} t={:>2} s={:>2} leak={:>2} model rank {:>6.1} p={:.2} top {} | base rank {:>6.1} (tied {})",
-                        c.campaign, &c.name.chars().take(28).collect::<String>(), c.group, c.techniques, c.software, c.leaked_removed,
-                        c.model.rank, c.model.probability, c.model.top, c.baseline.rank, c.baseline.tied
-                    );
+            for (name, inputs, use_time) in ablations {
+                let opts = EvalOptions {
+                    mode,
+                    techniques_only,
+                    inputs,
+                    use_time,
+                    ..EvalOptions::default()
+                };
+                let r = evaluate(&kb, &prov, &opts);
+                println!(
+                    "{} techniques_only={} {name} weights_all={:?}",
+                    mode.as_str(),
+                    techniques_only,
+                    r.weights_all
+                        .to_array()
+                        .map(|x| (x * 1000.0).round() / 1000.0)
+                );
+                line("model", &r.model);
+                if name == "all" {
+                    line("baseline", &r.baseline);
+                    line("shipped", &r.model_shipped);
+                }
+                if verbose && name == "all" {
+                    for c in &r.cases {
+                        println!(
+                            "    {} {:<28} {} t={:>2} s={:>2} leak={:>2} model rank {:>6.1} p={:.2} top {} | base rank {:>6.1} (tied {})",
+                            c.campaign, &c.name.chars().take(28).collect::<String>(), c.group, c.techniques, c.software, c.leaked_removed,
+                            c.model.rank, c.model.probability, c.model.top, c.baseline.rank, c.baseline.tied
+                        );
+                    }
                 }
             }
         }

@@ -23,9 +23,15 @@
 //! scores of probabilities. Probabilities are `softmax(score / T)` over all groups with the
 //! temperature `T` fitted by minimum log-loss **leave-one-campaign-out** (the campaign being
 //! scored never takes part in fitting its own temperature), for the model and the baseline
-//! alike. Optionally a grid of scoring configurations is evaluated with **nested**
-//! leave-one-out: for each campaign the configuration with the best MRR on the *other*
-//! campaigns is chosen, then scored on the held-out one ([`EvalReport::nested`]).
+//! alike.
+//!
+//! The model's weights ([`ModelWeights`]) are fitted by maximum likelihood
+//! ([`fit_weights`], a conditional logit over the groups). The headline figures
+//! ([`EvalReport::model`]) use **leave-one-campaign-out** fits: campaign `i` is scored with
+//! weights fitted on the other campaigns only, and its probabilities are that fitted model's
+//! own `softmax(score)` — no parameter ever sees the campaign it is tested on.
+//! [`EvalReport::model_shipped`] scores the configuration passed in (by default the shipped
+//! weights, which *were* fitted on all campaigns: in-sample, for reference only).
 //!
 //! Only campaigns attributed to exactly one group present in the knowledge base and with at
 //! least one technique are used; the others are listed in [`EvalReport::skipped`].
@@ -36,7 +42,10 @@ use serde::{Deserialize, Serialize};
 use tracehunt_attack::ActorKb;
 
 use crate::provenance::Provenance;
-use crate::{Attributor, EvidenceSet, Observation, ScoringConfig, TagObservation};
+use crate::{
+    Attributor, EvidenceSet, ModelWeights, Observation, ScoringConfig, TagObservation, Window,
+    N_INPUTS,
+};
 
 /// What is removed from the knowledge base before a campaign is attributed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,7 +102,7 @@ pub fn hold_out(kb: &ActorKb, campaign: &str, mode: HoldOut, provenance: &Proven
 }
 
 /// One campaign to attribute.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalCase {
     /// Campaign id (`C0024`).
     pub campaign: String,
@@ -105,6 +114,8 @@ pub struct EvalCase {
     pub techniques: Vec<String>,
     /// Software the campaign uses.
     pub software: Vec<String>,
+    /// The campaign's `first_seen` … `last_seen`, when given.
+    pub window: Option<Window>,
 }
 
 /// A campaign left out of the evaluation, and why.
@@ -148,6 +159,10 @@ pub fn campaign_cases(kb: &ActorKb) -> (Vec<EvalCase>, Vec<Skipped>) {
             group: groups[0].clone(),
             techniques: c.techniques.iter().cloned().collect(),
             software: c.software.iter().cloned().collect(),
+            window: c
+                .first_seen
+                .as_deref()
+                .and_then(|f| Window::from_dates(f, c.last_seen.as_deref().unwrap_or(f))),
         });
     }
     (cases, skipped)
@@ -182,12 +197,17 @@ fn evidence_of(case: &EvalCase, techniques_only: bool) -> EvidenceSet {
 
 /// Score of every group of `kb` (in id order) for the evidence, by `ranker`. Groups the model
 /// cannot score (empty profile) get `-inf`.
-pub fn score_groups(kb: &ActorKb, evidence: &EvidenceSet, ranker: &Ranker) -> Vec<(String, f64)> {
+pub fn score_groups(
+    kb: &ActorKb,
+    evidence: &EvidenceSet,
+    window: Option<Window>,
+    ranker: &Ranker,
+) -> Vec<(String, f64)> {
     match ranker {
         Ranker::Model(cfg) => {
             let at = Attributor::with_config(kb, cfg.clone());
             let scored: std::collections::HashMap<&str, f64> =
-                at.score_all(evidence).into_iter().collect();
+                at.score_all(evidence, window).into_iter().collect();
             kb.groups()
                 .keys()
                 .map(|g| {
@@ -327,29 +347,6 @@ fn fit_temperature<'a>(cases: impl Iterator<Item = &'a Scored> + Clone) -> f64 {
     best.1
 }
 
-/// Fits the softmax temperature of a model on every case (what the shipped
-/// [`ScoringConfig::temperature`] is); evaluation itself always uses leave-one-out fits.
-pub fn fit_model_temperature(
-    kb: &ActorKb,
-    provenance: &Provenance,
-    options: &EvalOptions,
-    config: &ScoringConfig,
-) -> f64 {
-    let (cases, _) = campaign_cases(kb);
-    let scored: Vec<Scored> = cases
-        .iter()
-        .map(|c| {
-            let held = hold_out(kb, &c.campaign, options.mode, provenance);
-            let ev = evidence_of(c, options.techniques_only);
-            Scored::new(
-                score_groups(&held, &ev, &Ranker::Model(config.clone())),
-                &c.group,
-            )
-        })
-        .collect();
-    fit_temperature(scored.iter())
-}
-
 /// Result of one ranker on one campaign.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
@@ -388,10 +385,11 @@ pub struct CaseResult {
     pub model: Outcome,
     /// The naive-overlap baseline.
     pub baseline: Outcome,
-    /// Nested leave-one-out choice (if a grid was given): index of the configuration chosen on
-    /// the other campaigns, and the outcome with it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nested: Option<(usize, Outcome)>,
+    /// The model with the configuration passed in (shipped weights; in-sample when those were
+    /// fitted on these campaigns), temperature leave-one-out.
+    pub model_shipped: Outcome,
+    /// Weights fitted on the other campaigns and used for this one.
+    pub weights: [f64; N_INPUTS],
 }
 
 /// Summary metrics over the campaigns.
@@ -425,10 +423,15 @@ pub struct EvalOptions {
     pub mode: HoldOut,
     /// Feed only the campaign's techniques (what Sigma detections give), not its software.
     pub techniques_only: bool,
-    /// The model's configuration.
+    /// Feed the campaign's dates as the observation window (the `time` input).
+    pub use_time: bool,
+    /// Model inputs the fitted model may use (an ablation switches some off).
+    pub inputs: [bool; N_INPUTS],
+    /// L2 penalty of the weight fit (on standardised inputs).
+    pub l2: f64,
+    /// The model's configuration (smoothing, link weights; its `weights` are the shipped ones
+    /// scored in [`EvalReport::model_shipped`]).
     pub config: ScoringConfig,
-    /// Optional grid of configurations for nested leave-one-out selection (empty: none).
-    pub grid: Vec<ScoringConfig>,
 }
 
 impl Default for EvalOptions {
@@ -436,11 +439,19 @@ impl Default for EvalOptions {
         EvalOptions {
             mode: HoldOut::LeakageAware,
             techniques_only: false,
+            use_time: false,
+            inputs: SHIPPED_INPUTS,
+            l2: DEFAULT_L2,
             config: ScoringConfig::default(),
-            grid: Vec::new(),
         }
     }
 }
+
+/// Inputs of the shipped model: likelihood, matched, size (campaign count and time off).
+pub const SHIPPED_INPUTS: [bool; N_INPUTS] = [true, true, true, false, false];
+
+/// L2 penalty used when fitting the shipped weights (fixed, not tuned).
+pub const DEFAULT_L2: f64 = 1.0;
 
 /// Everything [`evaluate`] measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -449,20 +460,21 @@ pub struct EvalReport {
     pub mode: HoldOut,
     /// Whether software was withheld from the evidence.
     pub techniques_only: bool,
+    /// Whether the campaign dates were fed as the observation window.
+    pub use_time: bool,
+    /// Inputs the fitted model could use.
+    pub inputs: [bool; N_INPUTS],
     /// Knowledge-base label.
     pub knowledge_base: Option<String>,
-    /// The model's metrics.
+    /// The model, weights fitted leave-one-campaign-out (the honest figures).
     pub model: Metrics,
-    /// The naive-overlap baseline's metrics.
+    /// The naive-overlap baseline (temperature leave-one-out).
     pub baseline: Metrics,
-    /// Nested leave-one-out metrics over the configuration grid, if one was given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nested: Option<Metrics>,
-    /// Temperature fitted on all campaigns for the model (in-sample; for reference).
-    pub model_temperature_all: f64,
-    /// Brier (top candidate) of the model's own shipped probabilities
-    /// ([`ScoringConfig::temperature`], in-sample if that was fitted on these campaigns).
-    pub model_brier_top_shipped: f64,
+    /// The configuration passed in (shipped weights), temperature leave-one-out; in-sample
+    /// when its weights were fitted on these campaigns.
+    pub model_shipped: Metrics,
+    /// Weights fitted on all campaigns (what [`ScoringConfig::default`] should carry).
+    pub weights_all: ModelWeights,
     /// Per-campaign results.
     pub cases: Vec<CaseResult>,
     /// Campaigns not used, with the reason.
@@ -562,23 +574,168 @@ fn refs<T>(v: &[T]) -> Vec<&T> {
     v.iter().collect()
 }
 
-fn mrr_of(s: &Scored) -> f64 {
-    let (above, tied) = s.above_tied();
-    (above + 1..=above + tied + 1)
-        .map(|r| 1.0 / r as f64)
-        .sum::<f64>()
-        / (tied + 1) as f64
+/// One training example for [`fit_weights`]: the inputs of every candidate group and the
+/// index of the true one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitCase {
+    /// Inputs `x(g)` of every group.
+    pub inputs: Vec<[f64; N_INPUTS]>,
+    /// Index of the true group in `inputs`.
+    pub truth: usize,
+}
+
+/// Maximum-likelihood weights of the conditional logit `P(g) = softmax_g(w · x(g))` over
+/// `cases`, with an L2 penalty `l2/2 · |w|²` on standardised inputs (Newton's method).
+/// Inputs switched off in `use_inputs` get weight 0. Deterministic.
+pub fn fit_weights(cases: &[&FitCase], l2: f64, use_inputs: [bool; N_INPUTS]) -> ModelWeights {
+    let k = N_INPUTS;
+    // Standardise over all rows.
+    let mut mean = [0.0; N_INPUTS];
+    let mut sd = [0.0; N_INPUTS];
+    let rows: usize = cases.iter().map(|c| c.inputs.len()).sum();
+    if rows == 0 {
+        return ModelWeights::default();
+    }
+    for c in cases {
+        for x in &c.inputs {
+            for j in 0..k {
+                mean[j] += x[j];
+            }
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= rows as f64);
+    for c in cases {
+        for x in &c.inputs {
+            for j in 0..k {
+                sd[j] += (x[j] - mean[j]).powi(2);
+            }
+        }
+    }
+    let active: Vec<usize> = (0..k).filter(|&j| use_inputs[j] && sd[j] > 1e-12).collect();
+    for v in &mut sd {
+        *v = (*v / rows as f64).sqrt().max(1e-12);
+    }
+    let z = |x: &[f64; N_INPUTS]| -> Vec<f64> {
+        active.iter().map(|&j| (x[j] - mean[j]) / sd[j]).collect()
+    };
+    let data: Vec<(Vec<Vec<f64>>, usize)> = cases
+        .iter()
+        .map(|c| (c.inputs.iter().map(z).collect(), c.truth))
+        .collect();
+    let d = active.len();
+    let objective = |w: &[f64]| -> f64 {
+        let mut ll = -0.5 * l2 * w.iter().map(|x| x * x).sum::<f64>();
+        for (xs, truth) in &data {
+            let scores: Vec<f64> = xs
+                .iter()
+                .map(|x| x.iter().zip(w).map(|(a, b)| a * b).sum())
+                .collect();
+            ll += softmax(&scores, 1.0)[*truth].max(1e-300).ln();
+        }
+        ll
+    };
+    let mut w = vec![0.0; d];
+    let mut current = objective(&w);
+    for _ in 0..100 {
+        let mut grad: Vec<f64> = w.iter().map(|x| -l2 * x).collect();
+        let mut hess = vec![vec![0.0; d]; d];
+        for (j, row) in hess.iter_mut().enumerate() {
+            row[j] = -l2;
+        }
+        for (xs, truth) in &data {
+            let scores: Vec<f64> = xs
+                .iter()
+                .map(|x| x.iter().zip(&w).map(|(a, b)| a * b).sum())
+                .collect();
+            let p = softmax(&scores, 1.0);
+            let mut ex = vec![0.0; d];
+            for (x, pi) in xs.iter().zip(&p) {
+                for j in 0..d {
+                    ex[j] += pi * x[j];
+                }
+            }
+            for j in 0..d {
+                grad[j] += xs[*truth][j] - ex[j];
+            }
+            for (x, pi) in xs.iter().zip(&p) {
+                for a in 0..d {
+                    for b in 0..d {
+                        hess[a][b] -= pi * (x[a] - ex[a]) * (x[b] - ex[b]);
+                    }
+                }
+            }
+        }
+        // Damped Newton step: w -= t · H⁻¹ g (H negative definite), halving t until the
+        // penalised log-likelihood improves.
+        let Some(step) = solve(hess, grad.clone()) else {
+            break;
+        };
+        let mut t = 1.0;
+        let mut improved = false;
+        for _ in 0..40 {
+            let cand: Vec<f64> = w.iter().zip(&step).map(|(a, b)| a - t * b).collect();
+            let value = objective(&cand);
+            if value > current {
+                improved = value - current > 1e-10;
+                w = cand;
+                current = value;
+                break;
+            }
+            t /= 2.0;
+        }
+        if !improved {
+            break;
+        }
+    }
+    let mut out = [0.0; N_INPUTS];
+    for (i, &j) in active.iter().enumerate() {
+        out[j] = w[i] / sd[j];
+    }
+    ModelWeights::from_array(out)
+}
+
+/// Solves `a · x = b` by Gaussian elimination with partial pivoting.
+fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    for col in 0..n {
+        let piv = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[piv][col].abs() < 1e-300 {
+            return None;
+        }
+        a.swap(col, piv);
+        b.swap(col, piv);
+        let pivot_row = a[col].clone();
+        for r in col + 1..n {
+            let f = a[r][col] / pivot_row[col];
+            for (x, p) in a[r][col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= f * p;
+            }
+            b[r] -= f * b[col];
+        }
+    }
+    let mut x = vec![0.0; n];
+    for r in (0..n).rev() {
+        let s: f64 = (r + 1..n).map(|c| a[r][c] * x[c]).sum();
+        x[r] = (b[r] - s) / a[r][r];
+    }
+    Some(x)
+}
+
+fn dot(x: &[f64; N_INPUTS], w: &ModelWeights) -> f64 {
+    x.iter().zip(w.to_array()).map(|(a, b)| a * b).sum()
 }
 
 /// Runs the campaign hold-out (see the module docs).
 pub fn evaluate(kb: &ActorKb, provenance: &Provenance, options: &EvalOptions) -> EvalReport {
     let (cases, skipped) = campaign_cases(kb);
-    let mut model = Vec::new();
+    let mut shipped = Vec::new();
     let mut baseline = Vec::new();
-    let mut grid: Vec<Vec<Scored>> = vec![Vec::new(); options.grid.len()];
+    let mut fit_cases: Vec<FitCase> = Vec::new();
+    let mut fit_ids: Vec<Vec<String>> = Vec::new();
+    let mut all_ids: Vec<Vec<String>> = Vec::new();
     let mut removed = Vec::new();
     let mut groups = Vec::new();
-    let shipped = Ranker::Model(options.config.clone());
+    let ranker = Ranker::Model(options.config.clone());
     for c in &cases {
         let held = hold_out(kb, &c.campaign, options.mode, provenance);
         removed.push(match options.mode {
@@ -589,54 +746,67 @@ pub fn evaluate(kb: &ActorKb, provenance: &Provenance, options: &EvalOptions) ->
         });
         groups.push(held.groups().len());
         let ev = evidence_of(c, options.techniques_only);
-        model.push(Scored::new(score_groups(&held, &ev, &shipped), &c.group));
-        baseline.push(Scored::new(
-            score_groups(&held, &ev, &Ranker::Overlap),
+        let window = if options.use_time { c.window } else { None };
+        shipped.push(Scored::new(
+            score_groups(&held, &ev, window, &ranker),
             &c.group,
         ));
-        for (k, cfg) in options.grid.iter().enumerate() {
-            grid[k].push(Scored::new(
-                score_groups(&held, &ev, &Ranker::Model(cfg.clone())),
-                &c.group,
-            ));
-        }
+        baseline.push(Scored::new(
+            score_groups(&held, &ev, window, &Ranker::Overlap),
+            &c.group,
+        ));
+        let at = Attributor::with_config(&held, options.config.clone());
+        let rows = at.group_inputs(&ev, window);
+        let truth = rows
+            .iter()
+            .position(|(g, _)| *g == c.group)
+            .unwrap_or(usize::MAX);
+        fit_ids.push(rows.iter().map(|(g, _)| g.to_string()).collect());
+        fit_cases.push(FitCase {
+            inputs: rows.iter().map(|(_, x)| *x).collect(),
+            truth,
+        });
+        all_ids.push(held.groups().keys().cloned().collect());
     }
-    let model_out = loo_outcomes(&model);
-    let base_out = loo_outcomes(&baseline);
-
-    // Nested leave-one-out over the grid.
-    let nested: Option<Vec<(usize, Outcome, Scored)>> = (!options.grid.is_empty()).then(|| {
-        (0..cases.len())
-            .map(|i| {
-                let mut best = (f64::NEG_INFINITY, 0usize);
-                for (k, scored) in grid.iter().enumerate() {
-                    let mrr: f64 = scored
-                        .iter()
-                        .enumerate()
-                        .filter(|(j, _)| *j != i)
-                        .map(|(_, s)| mrr_of(s))
-                        .sum();
-                    if mrr > best.0 + 1e-12 {
-                        best = (mrr, k);
-                    }
-                }
-                let k = best.1;
-                let t = fit_temperature(
-                    grid[k]
-                        .iter()
-                        .enumerate()
-                        .filter(move |(j, _)| *j != i)
-                        .map(|(_, s)| s),
-                );
-                (k, outcome(&grid[k][i], t), grid[k][i].clone())
+    let trainable: Vec<usize> = (0..cases.len())
+        .filter(|&i| fit_cases[i].truth != usize::MAX)
+        .collect();
+    let fit_without = |i: Option<usize>| -> ModelWeights {
+        let train: Vec<&FitCase> = trainable
+            .iter()
+            .filter(|&&j| Some(j) != i)
+            .map(|&j| &fit_cases[j])
+            .collect();
+        fit_weights(&train, options.l2, options.inputs)
+    };
+    let weights_all = fit_without(None);
+    // Leave-one-campaign-out: weights fitted without the campaign, probabilities = softmax.
+    let mut fitted = Vec::new();
+    let mut fitted_out = Vec::new();
+    let mut fitted_w = Vec::new();
+    for i in 0..cases.len() {
+        let w = fit_without(Some(i));
+        let by_id: std::collections::HashMap<&str, f64> = fit_ids[i]
+            .iter()
+            .map(String::as_str)
+            .zip(fit_cases[i].inputs.iter().map(|x| dot(x, &w)))
+            .collect();
+        let pairs: Vec<(String, f64)> = all_ids[i]
+            .iter()
+            .map(|g| {
+                (
+                    g.clone(),
+                    by_id.get(g.as_str()).copied().unwrap_or(f64::NEG_INFINITY),
+                )
             })
-            .collect()
-    });
-
-    let shipped_t = options.config.temperature;
-    let shipped_out: Vec<Outcome> = model.iter().map(|s| outcome(s, shipped_t)).collect();
-    let model_temperature_all = fit_temperature(model.iter());
-
+            .collect();
+        let s = Scored::new(pairs, &cases[i].group);
+        fitted_out.push(outcome(&s, 1.0));
+        fitted.push(s);
+        fitted_w.push(w.to_array());
+    }
+    let shipped_out = loo_outcomes(&shipped);
+    let base_out = loo_outcomes(&baseline);
     let results: Vec<CaseResult> = cases
         .iter()
         .enumerate()
@@ -652,24 +822,22 @@ pub fn evaluate(kb: &ActorKb, provenance: &Provenance, options: &EvalOptions) ->
             },
             leaked_removed: removed[i],
             groups: groups[i],
-            model: model_out[i].clone(),
+            model: fitted_out[i].clone(),
             baseline: base_out[i].clone(),
-            nested: nested.as_ref().map(|n| (n[i].0, n[i].1.clone())),
+            model_shipped: shipped_out[i].clone(),
+            weights: fitted_w[i],
         })
         .collect();
     EvalReport {
         mode: options.mode,
         techniques_only: options.techniques_only,
+        use_time: options.use_time,
+        inputs: options.inputs,
         knowledge_base: kb.label().map(str::to_string),
-        model: metrics(&refs(&model), &refs(&model_out)),
+        model: metrics(&refs(&fitted), &refs(&fitted_out)),
         baseline: metrics(&refs(&baseline), &refs(&base_out)),
-        nested: nested.as_ref().map(|n| {
-            let s: Vec<&Scored> = n.iter().map(|x| &x.2).collect();
-            let o: Vec<&Outcome> = n.iter().map(|x| &x.1).collect();
-            metrics(&s, &o)
-        }),
-        model_temperature_all,
-        model_brier_top_shipped: metrics(&refs(&model), &refs(&shipped_out)).brier_top,
+        model_shipped: metrics(&refs(&shipped), &refs(&shipped_out)),
+        weights_all,
         cases: results,
         skipped,
     }

@@ -9,45 +9,49 @@
 //!
 //! ## Model
 //!
-//! TF-IDF similarity between the observation and each group's ATT&CK profile:
+//! A conditional-logit model over a few interpretable inputs per group, with probabilities:
 //!
-//! * **Profile weight** `p_g(f)` of feature `f` (a technique, or a software id when software
-//!   was observed) for group `g` = the strongest way ATT&CK links it to the group
-//!   ([`ScoringConfig`]: direct `uses` 1.0 > through an attributed campaign 0.8 > through
-//!   software the group uses 0.5 > through software of a campaign 0.4). Direct links are
-//!   curated reports about the group; software-derived links are capabilities of a tool the
-//!   group *may* have used, so they count less.
-//! * **Rarity** `idf(f) = ln((N + 1) / (df(f) + 1))`, `N` = groups with a non-empty profile,
-//!   `df(f)` = groups whose profile contains `f` through any source. Techniques nearly every
-//!   group uses (`T1105`, `T1082`) weigh close to 0; rare ones (`T1546.008`) weigh up to
-//!   `ln(N + 1)` ≈ 5.
-//! * **Observation vector** `o(f) = idf(f)` for each distinct observed feature. Event counts
-//!   are reported but do not weigh: how many events a rule matched says more about logging
-//!   volume than about who the adversary is.
-//! * **Overlap** `dot = Σ_f o(f) · idf(f) · m_g(f)`, where `m_g(f)` is `p_g(f)` on an exact
-//!   match, or `related_match` (0.5) × the group's weight for the parent technique (observed
-//!   `T1059.001`, group lists `T1059`) or for its best sub-technique (observed `T1059`, group
-//!   lists `T1059.003`).
-//! * **Similarity** = `recall^(1-β) · precision^β` with `recall = dot / |o|²` (how much of
-//!   the observation the group explains) and `precision = dot / |p_g|²` (how much of the
-//!   group's profile, vector `p_g(f) · idf(f)`, was seen). With `β = 0.5` this is exactly
-//!   the TF-IDF cosine `dot / (|o| · |p_g|)`. The precision term is what keeps groups with
-//!   hundreds of techniques (APT28, Lazarus, APT41) from winning by size alone: matching a
-//!   small fraction of a huge profile scores lower than matching most of a focused one. Pure
-//!   cosine over-penalises them, though: one intrusion only ever shows a slice of a big
-//!   group's repertoire. The default `β = 0.3` was chosen on the 22 ATT&CK v18.1 campaigns
-//!   attributed to one group with ≥ 3 techniques: observing a campaign's techniques, the
-//!   true group ranks first for 20/22 (cosine: 12/22); with the campaign *held out* of the
-//!   knowledge base ([`ActorKb::hold_out_campaign`]) mean reciprocal rank rises from 0.13
-//!   (cosine) to 0.31, while common-technique evidence still does not favour big groups
-//!   (`β ≤ 0.15` starts to). Scores lie in `[0, 1]` (plus the group-tag bonus).
-//! * **Group tags** on fired rules (`attack.g0009`) are weaker evidence (the rule author saw
-//!   the group use that behaviour once): they add a flat `group_tag_bonus` (0.1) to that group.
+//! * **Profile weight** `m_g(f)` of feature `f` (a technique, or a software id) for group `g` =
+//!   the strongest way ATT&CK links it to the group ([`ScoringConfig`]: direct `uses` 1.0 >
+//!   through an attributed campaign 0.8 > through software the group uses 0.5 > through software
+//!   of a campaign 0.4), or `related_match` (0.5) × that weight for a parent/sub-technique match
+//!   (observed `T1059.001`, group lists `T1059`, or the reverse). `W_g = Σ_f m_g(f)`.
+//! * **Likelihood ratio** (input `likelihood`): a Dirichlet-smoothed multinomial ("query
+//!   likelihood") model per group, `P(f|g) = (m_g(f) + μ·P(f|bg)) / (W_g + μ)`, against the
+//!   background `P(f|bg)` (all groups' weights pooled, +0.5 per vocabulary entry), summed over
+//!   the observed features: `Σ_f ln(P(f|g) / P(f|bg))`. Rare techniques (`T1546.008`) weigh
+//!   much more than ones every group uses (`T1105`), and a group with a huge profile pays for
+//!   spreading its mass — specificity and size normalisation in one term. Techniques (μ =
+//!   `smoothing`, 10) and software (μ = `software_smoothing`, 2) are separate vocabularies.
+//! * **Matched** (input `matched`): how many observed features the profile has (plain overlap).
+//! * **Size** (input `size`): `ln(1 + W_g)` — how much has been reported about the group. On
+//!   ATT&CK campaigns the culprit is usually a well-reported group; the fitted weight is
+//!   positive, i.e. a prior towards them.
+//! * Optional inputs `campaigns` (`ln(1 + campaigns)`) and `time` (closeness of the observation
+//!   window, [`Attributor::attribute_in`], to the group's campaign dates) exist but are off by
+//!   default (weight 0): under leave-one-campaign-out they improved log-loss but lowered top-1.
+//! * **Score** `= Σ_k w_k · x_k(g)` ([`ModelWeights`], fitted by maximum likelihood on the
+//!   ATT&CK v18.1 campaign hold-out, [`eval::fit_weights`]) plus the group-tag and IOC bonuses;
+//!   each evidence item's `weight` is its share (`w_likelihood · ln(P(f|g)/P(f|bg)) +
+//!   w_matched`), the rest is `missing_penalty` (features the group lacks) and `prior` (size).
+//! * **Probability** `= softmax(score / temperature)` over every group with a profile (closed
+//!   world: it assumes the actor is one of the ATT&CK groups), shown as a STIX 2.1 `confidence`
+//!   0–100 with its words-of-estimative-probability label ([`wep_label`]). Because the weights
+//!   were fitted as a conditional logit, the probabilities are calibrated on held-out
+//!   campaigns: see [`eval`] for the measured figures (`tracehunt eval attribution`).
+//! * **Group tags** on fired rules (`attack.g0009`) add `group_tag_bonus` (1 nat).
+
+//! * **IOC hits** ([`EvidenceSet::iocs`]): an indicator a threat-intelligence feed ties to an
+//!   actor, seen in the logs, adds `ioc_bonus` = [`IOC_WEIGHT`] + ln(distinct IOCs) to that
+//!   actor's group — the strongest evidence (see [`mod@ioc`]).
 //!
-//! The verdict is **confident** only when the top score reaches `min_score`, beats the runner
-//! up by the factor `min_margin`, and the top candidate matched at least
-//! `min_distinctive` *distinctive* features (used by at most `distinctive_df_fraction` of
-//! groups). Evidence made only of common techniques is therefore never confident.
+//! The verdict is **confident** when the top candidate matched at least `min_distinctive`
+//! *distinctive* features (used by at most `distinctive_df_fraction` of groups) and is at least
+//! `min_margin` (1.25) times as probable as the runner-up: the evidence *separates* the
+//! candidates. That is a statement about separation, not about the probability: technique
+//! evidence is weak (on held-out campaigns the top candidate is right about a third of the
+//! time), so even a clean separation often carries a low calibrated probability, and the reason
+//! says both. Evidence made only of common techniques is never confident.
 //!
 //! ## Example
 //!
@@ -58,15 +62,18 @@
 //! let kb = ActorKb::builtin();
 //! let observed = EvidenceSet {
 //!     techniques: ["attack.t1546.008", "attack.t1505.003", "attack.t1218.010", "attack.t1564.003",
-//!                  "attack.t1027.005", "attack.t1021.002", "attack.t1047", "attack.t1018"]
+//!                  "attack.t1027.005", "attack.t1021.002", "attack.t1047", "attack.t1018",
+//!                  "attack.t1057", "attack.t1059.001"]
 //!         .into_iter()
 //!         .map(|t| Observation::new(t))
 //!         .collect(),
 //!     ..EvidenceSet::default()
 //! };
 //! let result = Attributor::new(kb).attribute(&observed);
-//! assert_eq!(result.candidates[0].id, "G0009"); // Deep Panda
+//! let top = &result.candidates[0];
+//! assert_eq!(top.id, "G0009"); // Deep Panda
 //! assert!(result.confident);
+//! assert!(top.confidence <= 100 && !top.confidence_label.is_empty());
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -75,8 +82,10 @@ use serde::{Deserialize, Serialize};
 use tracehunt_attack::{parent_technique, ActorKb, Group, Source};
 
 pub mod eval;
+pub mod ioc;
 pub mod provenance;
 
+pub use ioc::{resolve_actor, IocObservation, IOC_WEIGHT};
 pub use provenance::{Leaks, Provenance};
 
 /// One observed technique, as a detection tagged it.
@@ -138,6 +147,9 @@ pub struct EvidenceSet {
     /// Group ids tagged on rules that fired (`G0xxx`); weaker evidence.
     #[serde(default)]
     pub groups: Vec<TagObservation>,
+    /// IOCs seen in the logs that a feed ties to an actor; the strongest evidence.
+    #[serde(default)]
+    pub iocs: Vec<IocObservation>,
 }
 
 /// Tunable weights and thresholds; [`ScoringConfig::default`] documents the defaults.
@@ -153,25 +165,28 @@ pub struct ScoringConfig {
     pub campaign_software_weight: f64,
     /// Factor for parent/sub-technique matches instead of exact ones (default 0.5).
     pub related_match: f64,
-    /// Flat score bonus for a group tagged on a fired rule (default 0.1).
+    /// Dirichlet smoothing mass `μ` of the technique model (default 10): how many
+    /// pseudo-techniques drawn from the background every group profile gets.
+    pub smoothing: f64,
+    /// Dirichlet smoothing mass of the software model (default 2).
+    pub software_smoothing: f64,
+    /// Weights of the model's per-group inputs (see [`ModelWeights`]); the defaults were
+    /// fitted by [`eval::fit_weights`] on the ATT&CK v18.1 campaign hold-out.
+    pub weights: ModelWeights,
+    /// Log-likelihood bonus (nats) for a group tagged on a fired rule (default 1.0).
     pub group_tag_bonus: f64,
-    /// Minimum top score for a confident verdict (default 0.2).
-    pub min_score: f64,
-    /// Top score must be at least this multiple of the second (default 1.25).
+    /// Softmax temperature turning scores into probabilities (see [`Candidate::probability`]).
+    pub temperature: f64,
+    /// The top candidate must be at least this many times as probable as the runner-up for a
+    /// confident verdict (default 1.25; a score difference of `ln 1.25` nats).
     pub min_margin: f64,
     /// Minimum distinctive features matched by the top candidate (default 2).
     pub min_distinctive: usize,
     /// A feature is distinctive (uncommon) when at most this fraction of groups has it in
     /// their profile through any source (default 0.25).
     pub distinctive_df_fraction: f64,
-    /// Number of candidates returned (default 10; 0 = all with a positive score).
+    /// Number of candidates returned (default 10; 0 = every group that matched something).
     pub top_n: usize,
-    /// Exponent `β` of the precision term in `similarity = recall^(1-β) · precision^β`
-    /// (default 0.3; 0.5 is exactly the cosine, lower values penalise large profiles less,
-    /// 0 ranks by recall alone so the biggest profiles win).
-    pub precision_exponent: f64,
-    /// Softmax temperature turning scores into probabilities (see [`Candidate::probability`]).
-    pub temperature: f64,
 }
 
 impl Default for ScoringConfig {
@@ -182,16 +197,114 @@ impl Default for ScoringConfig {
             software_weight: 0.5,
             campaign_software_weight: 0.4,
             related_match: 0.5,
-            group_tag_bonus: 0.1,
-            min_score: 0.2,
+            smoothing: 10.0,
+            software_smoothing: 2.0,
+            weights: ModelWeights::default(),
+            group_tag_bonus: 1.0,
+            temperature: 1.0,
             min_margin: 1.25,
             min_distinctive: 2,
             distinctive_df_fraction: 0.25,
             top_n: 10,
-            precision_exponent: 0.3,
-            temperature: 0.1,
         }
     }
+}
+
+/// Number of per-group model inputs (see [`ModelWeights`]).
+pub const N_INPUTS: usize = 5;
+
+/// Weights of the conditional-logit model `score(g) = Σ_k weight_k · x_k(g)`, over the
+/// per-group inputs `x` (in this order, see [`Attributor::group_inputs`]):
+///
+/// 0. `likelihood`: the Dirichlet-smoothed log-likelihood ratio `Σ_f ln(P(f|g) / P(f|bg))` of
+///    the observed features (specificity and profile-size aware);
+/// 1. `matched`: how many observed techniques/software the group's profile has;
+/// 2. `size`: `ln(1 + W_g)`, the group's profile mass (how much has been reported on it);
+/// 3. `campaigns`: `ln(1 + c_g)`, campaigns ATT&CK attributes to the group;
+/// 4. `time`: `exp(−gap / 2 years)` between the observation window and the group's campaign
+///    dates (0 without a window or dated campaigns).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ModelWeights {
+    /// Weight of input 0 (log-likelihood ratio).
+    pub likelihood: f64,
+    /// Weight of input 1 (matched count).
+    pub matched: f64,
+    /// Weight of input 2 (profile size).
+    pub size: f64,
+    /// Weight of input 3 (campaign count).
+    pub campaigns: f64,
+    /// Weight of input 4 (time proximity).
+    pub time: f64,
+}
+
+impl Default for ModelWeights {
+    fn default() -> Self {
+        // Fitted by `eval::fit_weights` (L2 = 1) on the 22 ATT&CK v18.1 campaigns, leakage-aware
+        // hold-out, techniques + software, inputs likelihood/matched/size (campaign count and
+        // time lowered top-1 under leave-one-out, so they are off). `tracehunt eval attribution`
+        // reports them as `weights_all`; a test checks they still match.
+        ModelWeights::from_array([0.074, 0.172, 0.53, 0.0, 0.0])
+    }
+}
+
+impl ModelWeights {
+    /// The weights as an array in input order.
+    pub fn to_array(&self) -> [f64; N_INPUTS] {
+        [
+            self.likelihood,
+            self.matched,
+            self.size,
+            self.campaigns,
+            self.time,
+        ]
+    }
+
+    /// Weights from an array in input order.
+    pub fn from_array(a: [f64; N_INPUTS]) -> ModelWeights {
+        ModelWeights {
+            likelihood: a[0],
+            matched: a[1],
+            size: a[2],
+            campaigns: a[3],
+            time: a[4],
+        }
+    }
+}
+
+/// An observation window in decimal years (`2021.5` = July 2021), for the time input.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    /// Start.
+    pub first: f64,
+    /// End (≥ `first`).
+    pub last: f64,
+}
+
+impl Window {
+    /// From two timestamps starting `YYYY-MM` (RFC 3339 or ISO dates); `None` if either does
+    /// not parse. The order is fixed if reversed.
+    pub fn from_dates(first: &str, last: &str) -> Option<Window> {
+        let (a, b) = (decimal_year(first)?, decimal_year(last)?);
+        Some(Window {
+            first: a.min(b),
+            last: a.max(b),
+        })
+    }
+
+    /// Years between this window and another (0 when they overlap).
+    pub fn gap(&self, other: &Window) -> f64 {
+        (other.first - self.last)
+            .max(self.first - other.last)
+            .max(0.0)
+    }
+}
+
+/// `2021-05-01T…` → `2021.333…` (year + (month − 1) / 12).
+fn decimal_year(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let year: f64 = s.get(..4)?.parse().ok()?;
+    let month: f64 = s.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(1.0);
+    Some(year + (month.clamp(1.0, 12.0) - 1.0) / 12.0)
 }
 
 impl ScoringConfig {
@@ -215,6 +328,8 @@ pub enum EvidenceKind {
     Software,
     /// A group id tagged on a fired rule.
     GroupTag,
+    /// An IOC tied to the group by a threat-intelligence feed (`id` = the IOC value).
+    Ioc,
 }
 
 /// How an observed feature met the group's profile.
@@ -229,6 +344,8 @@ pub enum MatchKind {
     SubTechnique,
     /// The group itself was tagged.
     Tag,
+    /// An IOC the feed ties to the group's name, an alias or its ATT&CK id.
+    Ioc,
 }
 
 /// One piece of evidence supporting a [`Candidate`].
@@ -273,12 +390,26 @@ pub struct Candidate {
     pub name: String,
     /// Other names.
     pub aliases: Vec<String>,
-    /// Total score: `similarity` + `tag_bonus`.
+    /// Total score (nats): the evidence weights + `missing_penalty` + `prior` + `tag_bonus`,
+    /// i.e. `ln P(observation | group) − ln P(observation | background) + ln prior`.
     pub score: f64,
-    /// TF-IDF similarity `recall^(1-β) · precision^β` in `[0, 1]`.
-    pub similarity: f64,
+    /// Posterior probability that this group is behind the observation, among the ATT&CK
+    /// groups (closed world): `softmax(score / T)` over every group with a profile.
+    pub probability: f64,
+    /// STIX 2.1 `confidence` (0–100): `probability` in percent, rounded.
+    pub confidence: u8,
+    /// Words-of-estimative-probability label of `confidence` (STIX 2.1 WEP scale), e.g.
+    /// `Likely/Probable`.
+    pub confidence_label: String,
+    /// Log-likelihood ratio of the observed features the group does *not* have (≤ 0).
+    pub missing_penalty: f64,
+    /// Log prior of the group (0 with the default uniform prior).
+    pub prior: f64,
     /// Group-tag bonus included in `score`.
     pub tag_bonus: f64,
+    /// IOC bonus included in `score` ([`IOC_WEIGHT`] + ln(distinct IOCs), 0 without IOCs).
+    #[serde(default)]
+    pub ioc_bonus: f64,
     /// Evidence, strongest first.
     pub matched: Vec<Evidence>,
     /// Observed features (techniques + software) this group matched.
@@ -341,8 +472,13 @@ struct Profile<'kb> {
     software: HashMap<&'kb str, (f64, &'kb [Source])>,
     /// Sub-techniques in the profile by parent id.
     children: HashMap<&'kb str, Vec<&'kb str>>,
-    norm_techniques_sq: f64,
-    norm_software_sq: f64,
+    /// `W_g`: sum of the technique weights.
+    mass_techniques: f64,
+    /// Sum of the software weights.
+    mass_software: f64,
+    /// Campaigns attributed to the group, with their dates when known.
+    campaigns: usize,
+    activity: Vec<Window>,
 }
 
 /// Ranks groups of an [`ActorKb`]; build once, call [`Attributor::attribute`] many times.
@@ -352,6 +488,25 @@ pub struct Attributor<'kb> {
     profiles: Vec<Profile<'kb>>,
     technique_df: HashMap<&'kb str, usize>,
     software_df: HashMap<&'kb str, usize>,
+    /// Background (collection) model: feature → Σ_g weight.
+    technique_cf: HashMap<&'kb str, f64>,
+    software_cf: HashMap<&'kb str, f64>,
+    technique_total: f64,
+    software_total: f64,
+    technique_vocab: f64,
+    software_vocab: f64,
+}
+
+/// Smoothing of the background model: pseudo-count per vocabulary entry.
+const BACKGROUND_EPSILON: f64 = 0.5;
+
+/// One group's score before it becomes a [`Candidate`].
+struct ProfileScore<'kb> {
+    matched: Vec<(usize, &'kb str, MatchKind, f64, &'kb [Source])>,
+    missing: f64,
+    prior: f64,
+    total: f64,
+    inputs: [f64; N_INPUTS],
 }
 
 struct Feature {
@@ -420,29 +575,47 @@ impl<'kb> Attributor<'kb> {
                 techniques,
                 software,
                 children,
-                norm_techniques_sq: 0.0,
-                norm_software_sq: 0.0,
+                mass_techniques: 0.0,
+                mass_software: 0.0,
+                campaigns: g.campaigns.len(),
+                activity: g
+                    .campaigns
+                    .iter()
+                    .filter_map(|c| kb.campaign(c))
+                    .filter_map(|c| {
+                        let first = c.first_seen.as_deref().or(c.last_seen.as_deref())?;
+                        let last = c.last_seen.as_deref().unwrap_or(first);
+                        Window::from_dates(first, last)
+                    })
+                    .collect(),
             });
         }
-        let n = profiles.len();
+        let mut technique_cf: HashMap<&str, f64> = HashMap::new();
+        let mut software_cf: HashMap<&str, f64> = HashMap::new();
         for p in &mut profiles {
-            p.norm_techniques_sq = p
-                .techniques
-                .iter()
-                .map(|(t, (w, _))| (w * idf(n, technique_df.get(t).copied().unwrap_or(0))).powi(2))
-                .sum();
-            p.norm_software_sq = p
-                .software
-                .iter()
-                .map(|(s, (w, _))| (w * idf(n, software_df.get(s).copied().unwrap_or(0))).powi(2))
-                .sum();
+            for (t, (w, _)) in &p.techniques {
+                *technique_cf.entry(t).or_default() += w;
+                p.mass_techniques += w;
+            }
+            for (sw, (w, _)) in &p.software {
+                *software_cf.entry(sw).or_default() += w;
+                p.mass_software += w;
+            }
         }
+        let technique_total = technique_cf.values().sum();
+        let software_total = software_cf.values().sum();
         Attributor {
             kb,
+            technique_vocab: kb.techniques().len().max(1) as f64,
+            software_vocab: kb.software_all().len().max(1) as f64,
             config,
             profiles,
             technique_df,
             software_df,
+            technique_cf,
+            software_cf,
+            technique_total,
+            software_total,
         }
     }
 
@@ -452,28 +625,56 @@ impl<'kb> Attributor<'kb> {
     }
 
     /// Score of every group with a non-empty profile (not only the top candidates), in
-    /// knowledge-base order. Used by the evaluation ([`eval`]) and for calibration.
-    pub fn score_all(&self, evidence: &EvidenceSet) -> Vec<(&'kb str, f64)> {
-        let a = self.attribute_inner(evidence, 0);
-        let scored: HashMap<String, f64> =
-            a.candidates.into_iter().map(|c| (c.id, c.score)).collect();
+    /// knowledge-base order: the same `score` as [`Candidate::score`]. Used by the evaluation
+    /// ([`eval`]).
+    pub fn score_all(
+        &self,
+        evidence: &EvidenceSet,
+        window: Option<Window>,
+    ) -> Vec<(&'kb str, f64)> {
+        let (_, scores, _) = self.attribute_inner(evidence, 1, window);
         self.profiles
             .iter()
-            .map(|p| {
-                (
-                    p.group.id.as_str(),
-                    scored.get(&p.group.id).copied().unwrap_or(0.0),
-                )
-            })
+            .map(|p| p.group.id.as_str())
+            .zip(scores)
+            .collect()
+    }
+
+    /// The model's inputs `x(g)` (see [`ModelWeights`]) for every group with a non-empty
+    /// profile, in knowledge-base order (group-tag and IOC bonuses are not inputs). Used to fit
+    /// the weights ([`eval::fit_weights`]).
+    pub fn group_inputs(
+        &self,
+        evidence: &EvidenceSet,
+        window: Option<Window>,
+    ) -> Vec<(&'kb str, [f64; N_INPUTS])> {
+        let (_, _, inputs) = self.attribute_inner(evidence, 1, window);
+        self.profiles
+            .iter()
+            .map(|p| p.group.id.as_str())
+            .zip(inputs)
             .collect()
     }
 
     /// Normalises the evidence, scores every group and returns the ranking and verdict.
     pub fn attribute(&self, evidence: &EvidenceSet) -> Attribution {
-        self.attribute_inner(evidence, self.config.top_n)
+        self.attribute_in(evidence, None)
     }
 
-    fn attribute_inner(&self, evidence: &EvidenceSet, top_n: usize) -> Attribution {
+    /// Like [`Attributor::attribute`], for evidence observed during `window` (e.g. the first
+    /// and last event of a hunt): groups with ATT&CK campaigns close to that time gain the
+    /// `time` input.
+    pub fn attribute_in(&self, evidence: &EvidenceSet, window: Option<Window>) -> Attribution {
+        self.attribute_inner(evidence, self.config.top_n, window).0
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn attribute_inner(
+        &self,
+        evidence: &EvidenceSet,
+        top_n: usize,
+        window: Option<Window>,
+    ) -> (Attribution, Vec<f64>, Vec<[f64; N_INPUTS]>) {
         let n = self.profiles.len();
         let cfg = &self.config;
         let mut unresolved = Vec::new();
@@ -535,6 +736,7 @@ impl<'kb> Attributor<'kb> {
             push_unique(&mut f.rule_titles, &o.rule_titles);
             f.events = f.events.saturating_add(o.events);
         }
+        let iocs = ioc::by_group(self.kb, &evidence.iocs, &mut unresolved);
         let mut tags: BTreeMap<String, Feature> = BTreeMap::new();
         for o in &evidence.groups {
             let Some(g) = self.kb.group(&o.id) else {
@@ -561,36 +763,40 @@ impl<'kb> Attributor<'kb> {
         }
 
         let features: Vec<Feature> = features.into_values().collect();
-        let with_software = features.iter().any(|f| f.kind == EvidenceKind::Software);
-        let obs_norm = features.iter().map(|f| f.idf * f.idf).sum::<f64>().sqrt();
         let idf_mass: f64 = features.iter().map(|f| f.idf).sum();
         let distinctive_df = cfg.distinctive_df_fraction * n as f64;
 
         let mut candidates: Vec<Candidate> = Vec::new();
+        let mut all_scores: Vec<f64> = Vec::with_capacity(n);
+        let mut all_inputs: Vec<[f64; N_INPUTS]> = Vec::with_capacity(n);
         for p in &self.profiles {
             let g = p.group;
-            let norm_sq = p.norm_techniques_sq
-                + if with_software {
-                    p.norm_software_sq
-                } else {
-                    0.0
-                };
+            let scored = self.score_profile(p, &features, window);
+            let tag = tags.get(&g.id);
+            let tag_bonus = if tag.is_some() {
+                cfg.group_tag_bonus
+            } else {
+                0.0
+            };
+            let ioc_ev = iocs.get(&g.id);
+            let ioc_bonus = ioc::bonus(ioc_ev.map_or(0, Vec::len));
+            let score = scored.total + tag_bonus + ioc_bonus;
+            all_scores.push(score);
+            all_inputs.push(scored.inputs);
+            if scored.matched.is_empty() && tag.is_none() && ioc_ev.is_none() {
+                continue;
+            }
             let mut matched = Vec::new();
-            let mut dot = 0.0;
             let mut explained = 0.0;
             let mut distinctive = 0;
-            for f in &features {
-                let Some((matched_id, kind, w, sources)) = self.match_feature(p, f) else {
-                    continue;
-                };
-                let factor = if kind == MatchKind::Exact {
-                    1.0
-                } else {
-                    cfg.related_match
-                };
-                let contribution = f.idf * f.idf * w;
-                dot += contribution;
-                explained += f.idf * factor;
+            for &(fi, matched_id, kind, weight, sources) in &scored.matched {
+                let f = &features[fi];
+                explained += f.idf
+                    * if kind == MatchKind::Exact {
+                        1.0
+                    } else {
+                        cfg.related_match
+                    };
                 if (f.df as f64) <= distinctive_df {
                     distinctive += 1;
                 }
@@ -603,7 +809,7 @@ impl<'kb> Attributor<'kb> {
                     sources: sources.to_vec(),
                     idf: f.idf,
                     groups_using: f.df,
-                    weight: contribution,
+                    weight,
                     observed_as: f.observed_as.clone(),
                     rule_ids: f.rule_ids.clone(),
                     rule_titles: f.rule_titles.clone(),
@@ -611,25 +817,7 @@ impl<'kb> Attributor<'kb> {
                 });
             }
             let matched_count = matched.len();
-            // recall = dot / |o|², precision = dot / |p_g|²; β = 0.5 gives the cosine.
-            let similarity = if dot > 0.0 && obs_norm > 0.0 && norm_sq > 0.0 {
-                let beta = cfg.precision_exponent.clamp(0.0, 1.0);
-                let recall = dot / (obs_norm * obs_norm);
-                let precision = dot / norm_sq;
-                recall.powf(1.0 - beta) * precision.powf(beta)
-            } else {
-                0.0
-            };
-            for e in &mut matched {
-                e.weight = if dot > 0.0 {
-                    e.weight / dot * similarity
-                } else {
-                    0.0
-                };
-            }
-            let mut tag_bonus = 0.0;
-            if let Some(t) = tags.get(&g.id) {
-                tag_bonus = cfg.group_tag_bonus;
+            if let Some(t) = tag {
                 matched.push(Evidence {
                     kind: EvidenceKind::GroupTag,
                     id: t.id.clone(),
@@ -646,10 +834,7 @@ impl<'kb> Attributor<'kb> {
                     events: t.events,
                 });
             }
-            let score = similarity + tag_bonus;
-            if score <= 0.0 {
-                continue;
-            }
+            matched.extend(ioc_ev.into_iter().flatten().cloned());
             matched.sort_by(|a, b| b.weight.total_cmp(&a.weight).then_with(|| a.id.cmp(&b.id)));
             candidates.push(Candidate {
                 rank: 0,
@@ -657,8 +842,13 @@ impl<'kb> Attributor<'kb> {
                 name: g.name.clone(),
                 aliases: g.aliases.clone(),
                 score,
-                similarity,
+                probability: 0.0,
+                confidence: 0,
+                confidence_label: String::new(),
+                missing_penalty: scored.missing,
+                prior: scored.prior,
                 tag_bonus,
+                ioc_bonus,
                 matched,
                 matched_count,
                 missing_count: features.len() - matched_count,
@@ -671,16 +861,35 @@ impl<'kb> Attributor<'kb> {
                 profile_techniques: g.techniques.len(),
             });
         }
+        // Posterior over every group with a profile (not only those that matched).
+        let t = if cfg.temperature > 0.0 {
+            cfg.temperature
+        } else {
+            1.0
+        };
+        let max = all_scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = all_scores.iter().map(|s| ((s - max) / t).exp()).sum();
+        for c in &mut candidates {
+            c.probability =
+                if z > 0.0 && !features.is_empty() || c.tag_bonus > 0.0 || c.ioc_bonus > 0.0 {
+                    ((c.score - max) / t).exp() / z
+                } else {
+                    0.0
+                };
+            c.confidence = stix_confidence(c.probability);
+            c.confidence_label = wep_label(c.confidence).to_string();
+        }
         candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
         for (i, c) in candidates.iter_mut().enumerate() {
             c.rank = i + 1;
         }
 
-        let (confident, reason) = self.verdict(&features, &candidates);
+        let (confident, reason) =
+            ioc::verdict(&candidates).unwrap_or_else(|| self.verdict(&features, &candidates));
         if top_n > 0 {
             candidates.truncate(top_n);
         }
-        Attribution {
+        let attribution = Attribution {
             candidates,
             confident,
             reason,
@@ -697,7 +906,78 @@ impl<'kb> Attributor<'kb> {
                 })
                 .collect(),
             unresolved,
+        };
+        (attribution, all_scores, all_inputs)
+    }
+
+    /// Score of one group (see the crate docs): the matched features (index, profile id,
+    /// match kind, contribution, sources), the penalty of the missing ones, the group-level
+    /// terms, the total and the raw inputs.
+    fn score_profile<'a>(
+        &'a self,
+        p: &'a Profile<'kb>,
+        features: &[Feature],
+        window: Option<Window>,
+    ) -> ProfileScore<'kb> {
+        let cfg = &self.config;
+        let w = cfg.weights;
+        let mut out = ProfileScore {
+            matched: Vec::new(),
+            missing: 0.0,
+            prior: 0.0,
+            total: 0.0,
+            inputs: [0.0; N_INPUTS],
+        };
+        for (i, f) in features.iter().enumerate() {
+            let (mu, mass, cf, total, vocab) = if f.kind == EvidenceKind::Software {
+                (
+                    cfg.software_smoothing,
+                    p.mass_software,
+                    self.software_cf.get(f.id.as_str()).copied().unwrap_or(0.0),
+                    self.software_total,
+                    self.software_vocab,
+                )
+            } else {
+                (
+                    cfg.smoothing,
+                    p.mass_techniques,
+                    self.technique_cf.get(f.id.as_str()).copied().unwrap_or(0.0),
+                    self.technique_total,
+                    self.technique_vocab,
+                )
+            };
+            let background = (cf + BACKGROUND_EPSILON) / (total + BACKGROUND_EPSILON * vocab);
+            let m = self.match_feature(p, f);
+            let weight = m.map_or(0.0, |(_, _, w, _)| w);
+            let llr = ((weight + mu * background) / ((mass + mu) * background)).ln();
+            out.inputs[0] += llr;
+            match m {
+                Some((id, kind, _, sources)) => {
+                    out.inputs[1] += 1.0;
+                    out.matched
+                        .push((i, id, kind, w.likelihood * llr + w.matched, sources));
+                }
+                None => out.missing += w.likelihood * llr,
+            }
         }
+        out.inputs[2] = (1.0 + p.mass_techniques).ln();
+        out.inputs[3] = (1.0 + p.campaigns as f64).ln();
+        out.inputs[4] = match window {
+            Some(win) => p
+                .activity
+                .iter()
+                .map(|a| (-win.gap(a) / 2.0).exp())
+                .fold(0.0, f64::max),
+            None => 0.0,
+        };
+        out.prior = w.size * out.inputs[2] + w.campaigns * out.inputs[3] + w.time * out.inputs[4];
+        out.total = out
+            .inputs
+            .iter()
+            .zip(w.to_array())
+            .map(|(x, k)| x * k)
+            .sum();
+        out
     }
 
     /// Best match of an observed feature in a group's profile:
@@ -746,7 +1026,6 @@ impl<'kb> Attributor<'kb> {
                 "no confident attribution: no ATT&CK group uses the observed techniques".into(),
             );
         };
-        let second = candidates.get(1).map_or(0.0, |c| c.score);
         let who = format!("{} {}", top.id, top.name);
         if top.distinctive_matches < cfg.min_distinctive {
             let n_distinctive = features
@@ -769,36 +1048,62 @@ impl<'kb> Attributor<'kb> {
                 ),
             );
         }
-        if top.score < cfg.min_score {
+        let ratio = candidates.get(1).map_or(f64::INFINITY, |c| {
+            ((top.score - c.score) / cfg.temperature.max(1e-9)).exp()
+        });
+        let next = candidates
+            .get(1)
+            .map(|c| format!("next {} {} {}%", c.id, c.name, c.confidence))
+            .unwrap_or_else(|| "no other candidate".into());
+        let calibrated = format!(
+            "calibrated probability {}% ({})",
+            top.confidence, top.confidence_label
+        );
+        if ratio < cfg.min_margin {
             return (
                 false,
                 format!(
-                    "no confident attribution: top candidate {who} scores {:.3} < {:.3}",
-                    top.score, cfg.min_score
-                ),
-            );
-        }
-        if top.score < cfg.min_margin * second {
-            return (
-                false,
-                format!(
-                    "no confident attribution: top candidate {who} ({:.3}) does not separate from the \
-                     next ({:.3}; need ×{:.2})",
-                    top.score, second, cfg.min_margin
+                    "no confident attribution: top candidate {who} is only ×{ratio:.2} as probable as \
+                     the next ({next}; need ×{:.2}); {calibrated}",
+                    cfg.min_margin
                 ),
             );
         }
         (
             true,
             format!(
-                "{who} leads with score {:.3} (next {:.3}), matching {} of {} observed features, {} distinctive",
-                top.score,
-                second,
+                "{who} separates from the other candidates: ×{ratio:.2} as probable as the next ({next}), \
+                 matching {} of {} observed features, {} distinctive; {calibrated}",
                 top.matched_count,
                 features.len(),
                 top.distinctive_matches
             ),
         )
+    }
+}
+
+/// STIX 2.1 `confidence` (0–100) of a probability: `round(100 p)`, clamped.
+pub fn stix_confidence(probability: f64) -> u8 {
+    if probability.is_nan() {
+        return 0;
+    }
+    (probability * 100.0).round().clamp(0.0, 100.0) as u8
+}
+
+/// Words-of-estimative-probability label of a STIX 2.1 confidence value, after the STIX 2.1
+/// specification's appendix "Confidence Scales" (WEP scale): 0 `Impossible`, 1–19
+/// `Highly Unlikely/Almost Certainly Not`, 20–39 `Unlikely/Probably Not`, 40–59
+/// `Roughly Even Chance`, 60–79 `Likely/Probable`, 80–99 `Very Likely/Highly Probable`,
+/// 100 `Almost Certain`.
+pub fn wep_label(confidence: u8) -> &'static str {
+    match confidence {
+        0 => "Impossible",
+        1..=19 => "Highly Unlikely/Almost Certainly Not",
+        20..=39 => "Unlikely/Probably Not",
+        40..=59 => "Roughly Even Chance",
+        60..=79 => "Likely/Probable",
+        80..=99 => "Very Likely/Highly Probable",
+        _ => "Almost Certain",
     }
 }
 

@@ -77,9 +77,17 @@ fn deep_panda_builtin_ranks_first_and_confident() {
     assert_eq!(top.matched_count, 10);
     assert_eq!(top.missing_count, 0);
     assert!((top.coverage - 1.0).abs() < 1e-9);
-    // Contributions add up to the score.
+    // Contributions, missing penalty and group-level prior add up to the score.
     let sum: f64 = top.matched.iter().map(|e| e.weight).sum();
-    assert!((sum - top.score).abs() < 1e-9);
+    assert!((sum + top.missing_penalty + top.prior - top.score).abs() < 1e-9);
+    assert_eq!(top.missing_penalty, 0.0);
+    // A STIX confidence with its WEP label, consistent with the probability.
+    assert_eq!(top.confidence, (top.probability * 100.0).round() as u8);
+    assert_eq!(
+        top.confidence_label,
+        tracehunt_attribution::wep_label(top.confidence)
+    );
+    assert!(a.candidates[1].probability < top.probability);
     assert!(top
         .matched
         .iter()

@@ -70,6 +70,15 @@ pub struct HuntArgs {
     /// Table format: at most this many detection rows (the summary always shows).
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_rows: usize,
+    /// IOC feed (repeatable): MISP event JSON, STIX 2.1 bundle with
+    /// indicators, or `type,value,actor` CSV (detected by content). Hits are
+    /// reported like detections and are the strongest attribution evidence.
+    #[arg(long, value_name = "FILE")]
+    pub ioc: Vec<PathBuf>,
+    /// With `--format navigator`: overlay this ATT&CK group's techniques
+    /// (id like G0009, or a name/alias).
+    #[arg(long, value_name = "GROUP")]
+    pub overlay: Option<String>,
     #[command(flatten)]
     pub rule_opts: RuleOpts,
 }
@@ -108,12 +117,14 @@ struct FileResult {
     first_record_error: Option<String>,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
+    ioc_hits: Vec<crate::ioc_cmd::IocDetection>,
 }
 
 struct ScanCfg {
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     min_rank: u8,
+    iocs: Option<Arc<tracehunt_ioc::IocSet>>,
     /// Rules whose hits feed a correlation: kept whatever their level
     /// (`--min-level` applies after correlation).
     correlated: Vec<bool>,
@@ -130,6 +141,7 @@ fn scan_file(sc: &mut Scanner<'_>, path: &std::path::Path, cfg: &ScanCfg) -> Fil
         first_record_error: None,
         first: None,
         last: None,
+        ioc_hits: Vec::new(),
     };
     let records = match tracehunt_readers::open(path) {
         Ok(it) => it,
@@ -172,6 +184,9 @@ fn scan_file(sc: &mut Scanner<'_>, path: &std::path::Path, cfg: &ScanCfg) -> Fil
         r.scanned += 1;
         hits.clear();
         sc.scan(&ev, &mut hits);
+        if let Some(set) = &cfg.iocs {
+            crate::ioc_cmd::scan_event(set, &ev, &source, &mut r.ioc_hits);
+        }
         for &rule in &hits {
             if rs.rule(rule).level_rank < cfg.min_rank && !cfg.correlated[rule] {
                 continue;
@@ -259,6 +274,7 @@ pub fn evidence(rs: &Ruleset, dets: &[Detection]) -> EvidenceSet {
                 }
             })
             .collect(),
+        ..EvidenceSet::default()
     }
 }
 
@@ -306,11 +322,13 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         );
     }
 
+    let feeds = crate::ioc_cmd::load(&a.ioc, a.quiet)?;
     let (files, walk_errors) = tracehunt_readers::walk(&a.paths);
     let cfg = ScanCfg {
         from: a.from,
         to: a.to,
         min_rank: a.min_level as u8,
+        iocs: feeds.as_ref().map(|f| f.set.clone()),
         correlated: (0..rs.len())
             .map(|r| loaded.correlations.is_referenced(r))
             .collect(),
@@ -367,6 +385,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         });
     }
     let mut dets = Vec::new();
+    let mut ioc_dets = Vec::new();
     for (path, r) in files.iter().zip(results) {
         if let Some(reason) = r.skipped {
             summary.files_skipped.push(Skipped {
@@ -397,6 +416,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             summary.last_event = Some(summary.last_event.map_or(l, |x| x.max(l)));
         }
         dets.extend(r.detections);
+        ioc_dets.extend(r.ioc_hits);
     }
     dets.sort_by(|x, y| match (x.timestamp, y.timestamp) {
         (Some(a), Some(b)) => a.cmp(&b),
@@ -414,7 +434,10 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     }
     summary.count_detections(rs, &dets);
 
-    let attribution = Attributor::new(&kb).attribute(&evidence(rs, &dets));
+    crate::ioc_cmd::sort_by_time(&mut ioc_dets);
+    let mut observed = evidence(rs, &dets);
+    observed.iocs = crate::ioc_cmd::observations(&ioc_dets);
+    let attribution = Attributor::new(&kb).attribute(&observed);
     summary.elapsed_ms = start.elapsed().as_millis() as u64;
 
     let format = a
@@ -433,12 +456,33 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     match format {
         Format::Table => {
             tracehunt_report::write_table(&mut out, rs, &dets, &summary, a.max_rows)?;
+            if let Some(f) = &feeds {
+                crate::ioc_cmd::write_table(&mut out, f, &ioc_dets, a.max_rows)?;
+            }
             write_attribution_table(&mut out, &attribution, 5)?;
         }
-        Format::Jsonl => tracehunt_report::write_jsonl(&mut out, rs, &dets)?,
+        Format::Jsonl => {
+            tracehunt_report::write_jsonl(&mut out, rs, &dets)?;
+            crate::ioc_cmd::write_jsonl(&mut out, &kb, &ioc_dets)?;
+        }
+        Format::Stix => {
+            let input = crate::stix_cmd::input(&kb, rs, &dets, &ioc_dets, &attribution, &summary);
+            tracehunt_report::write_stix_bundle(&mut out, &input)?;
+        }
+        Format::Navigator => {
+            let layer = crate::navigator_cmd::layer(
+                &kb,
+                rs,
+                &dets,
+                a.overlay.as_deref(),
+                "tracehunt hunt",
+            )?;
+            serde_json::to_writer_pretty(&mut out, &layer)?;
+            writeln!(out)?;
+        }
         Format::Csv => tracehunt_report::write_csv(&mut out, rs, &dets)?,
         Format::Json => {
-            let v = serde_json::json!({
+            let mut v = serde_json::json!({
                 "summary": summary,
                 "detections": dets.iter().map(|d| tracehunt_report::detection_json(rs, d)).collect::<Vec<_>>(),
                 "attribution": attribution_json(&attribution, 10),
@@ -448,6 +492,13 @@ pub fn run(a: HuntArgs) -> Result<u8> {
                     "unresolved_techniques": attribution.unresolved,
                 },
             });
+            if let Some(f) = &feeds {
+                v["ioc"] = crate::ioc_cmd::summary_json(f, &ioc_dets);
+                v["ioc_hits"] = ioc_dets
+                    .iter()
+                    .map(|d| crate::ioc_cmd::hit_json(&kb, d))
+                    .collect();
+            }
             serde_json::to_writer_pretty(&mut out, &v)?;
             writeln!(out)?;
         }
@@ -489,6 +540,9 @@ pub fn attribution_json(a: &Attribution, top: usize) -> serde_json::Value {
                     "name": c.name,
                     "aliases": c.aliases,
                     "score": c.score,
+                    "probability": c.probability,
+                    "confidence": c.confidence,
+                    "confidence_label": c.confidence_label,
                     "coverage": c.coverage,
                     "matched_count": c.matched_count,
                     "distinctive_matches": c.distinctive_matches,
@@ -521,7 +575,7 @@ pub fn write_attribution_table<W: Write>(
             .collect();
         writeln!(
             w,
-            "  {}. {} {}{}  score {:.3}  ({} matched techniques/software, {} distinctive)",
+            "  {}. {} {}{}  score {:.3}  confidence {} ({})  ({} matched techniques/software, {} distinctive)",
             c.rank,
             c.id,
             c.name,
@@ -531,6 +585,8 @@ pub fn write_attribution_table<W: Write>(
                 format!(" ({})", aliases.join(", "))
             },
             c.score,
+            c.confidence,
+            c.confidence_label,
             c.matched_count,
             c.distinctive_matches
         )?;

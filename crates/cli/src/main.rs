@@ -8,8 +8,12 @@
 
 mod attribute;
 mod correlation;
+mod eval_cmd;
 mod hunt;
+mod ioc_cmd;
+mod navigator_cmd;
 mod rules;
+mod stix_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -45,12 +49,31 @@ enum Command {
         after_help = "Examples:\n  tracehunt attribute --techniques T1059.001,T1546.008,T1021.002\n  tracehunt attribute --techniques T1190,T1505.003 --software S0002 --format json"
     )]
     Attribute(attribute::AttributeArgs),
+    /// Hunt, then write an ATT&CK Navigator layer (v4.5) of the observed
+    /// techniques, optionally overlaid with a group's (`--overlay G0009`).
+    #[command(
+        after_help = "Examples:\n  tracehunt navigator samples/evtx --output layer.json\n  tracehunt navigator logs/ --rules sigma/rules --overlay G0009 -o layer.json"
+    )]
+    Navigator(hunt::HuntArgs),
+    /// Evaluation tools.
+    #[command(subcommand)]
+    Eval(EvalCommand),
     /// Sigma rule tools.
     #[command(subcommand)]
     Rules(RulesCommand),
     /// ATT&CK knowledge-base tools.
     #[command(subcommand)]
     Attack(AttackCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum EvalCommand {
+    /// ATT&CK campaign hold-out of the attribution ranking vs. a naive-overlap baseline:
+    /// top-1/3/5, MRR, Brier scores, naive and leakage-aware hold-out.
+    #[command(
+        after_help = "Examples:\n  tracehunt eval attribution\n  tracehunt eval attribution --attack enterprise-attack-18.1.json --format json\n  tracehunt eval attribution --techniques-only -v"
+    )]
+    Attribution(eval_cmd::EvalArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,6 +111,10 @@ pub enum Format {
     Json,
     /// Timesketch-compatible CSV timeline.
     Csv,
+    /// STIX 2.1 bundle: sightings of techniques and IOCs, attribution.
+    Stix,
+    /// ATT&CK Navigator layer (format 4.5) of the observed techniques.
+    Navigator,
 }
 
 fn main() -> ExitCode {
@@ -102,6 +129,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hunt(a) => hunt::run(a),
         Command::Attribute(a) => attribute::run(a),
+        Command::Navigator(a) => navigator_cmd::run(a),
+        Command::Eval(EvalCommand::Attribution(a)) => eval_cmd::run(a),
         Command::Rules(RulesCommand::Check(a)) => rules::check(a),
         Command::Attack(AttackCommand::Snapshot { bundle, output }) => {
             attribute::snapshot(&bundle, &output)

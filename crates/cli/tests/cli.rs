@@ -160,7 +160,8 @@ fn jsonl_and_csv_wire_formats() {
     assert_eq!(&headers[0], "datetime");
     assert_eq!(&headers[1], "timestamp_desc");
     assert_eq!(&headers[2], "message");
-    assert_eq!(rdr.records().map(|r| r.unwrap()).count(), 161);
+    let records: Vec<csv::StringRecord> = rdr.records().collect::<Result<_, _>>().unwrap();
+    assert_eq!(records.len(), 161);
 }
 
 #[test]
