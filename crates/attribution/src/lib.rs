@@ -76,7 +76,7 @@
 //! assert!(top.confidence <= 100 && !top.confidence_label.is_empty());
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use tracehunt_attack::{parent_technique, ActorKb, Group, Source};
@@ -468,10 +468,10 @@ pub struct Attribution {
 /// Per-group profile: feature id → (weight, sources of the strongest link kind).
 struct Profile<'kb> {
     group: &'kb Group,
-    techniques: HashMap<&'kb str, (f64, &'kb [Source])>,
-    software: HashMap<&'kb str, (f64, &'kb [Source])>,
+    techniques: BTreeMap<&'kb str, (f64, &'kb [Source])>,
+    software: BTreeMap<&'kb str, (f64, &'kb [Source])>,
     /// Sub-techniques in the profile by parent id.
-    children: HashMap<&'kb str, Vec<&'kb str>>,
+    children: BTreeMap<&'kb str, Vec<&'kb str>>,
     /// `W_g`: sum of the technique weights.
     mass_techniques: f64,
     /// Sum of the software weights.
@@ -486,11 +486,11 @@ pub struct Attributor<'kb> {
     kb: &'kb ActorKb,
     config: ScoringConfig,
     profiles: Vec<Profile<'kb>>,
-    technique_df: HashMap<&'kb str, usize>,
-    software_df: HashMap<&'kb str, usize>,
+    technique_df: BTreeMap<&'kb str, usize>,
+    software_df: BTreeMap<&'kb str, usize>,
     /// Background (collection) model: feature → Σ_g weight.
-    technique_cf: HashMap<&'kb str, f64>,
-    software_cf: HashMap<&'kb str, f64>,
+    technique_cf: BTreeMap<&'kb str, f64>,
+    software_cf: BTreeMap<&'kb str, f64>,
     technique_total: f64,
     software_total: f64,
     technique_vocab: f64,
@@ -544,23 +544,23 @@ impl<'kb> Attributor<'kb> {
                 .fold(0.0, f64::max)
         };
         let mut profiles = Vec::new();
-        let mut technique_df: HashMap<&str, usize> = HashMap::new();
-        let mut software_df: HashMap<&str, usize> = HashMap::new();
+        let mut technique_df: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut software_df: BTreeMap<&str, usize> = BTreeMap::new();
         for g in kb.groups().values() {
             if g.techniques.is_empty() && g.software.is_empty() {
                 continue;
             }
-            let techniques: HashMap<&str, (f64, &[Source])> = g
+            let techniques: BTreeMap<&str, (f64, &[Source])> = g
                 .techniques
                 .iter()
                 .map(|(t, s)| (t.as_str(), (weigh(s), s.as_slice())))
                 .collect();
-            let software: HashMap<&str, (f64, &[Source])> = g
+            let software: BTreeMap<&str, (f64, &[Source])> = g
                 .software
                 .iter()
                 .map(|(t, s)| (t.as_str(), (weigh(s), s.as_slice())))
                 .collect();
-            let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
+            let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
             for t in g.techniques.keys() {
                 if let Some(p) = parent_technique(t) {
                     children.entry(p).or_default().push(t.as_str());
@@ -590,8 +590,8 @@ impl<'kb> Attributor<'kb> {
                     .collect(),
             });
         }
-        let mut technique_cf: HashMap<&str, f64> = HashMap::new();
-        let mut software_cf: HashMap<&str, f64> = HashMap::new();
+        let mut technique_cf: BTreeMap<&str, f64> = BTreeMap::new();
+        let mut software_cf: BTreeMap<&str, f64> = BTreeMap::new();
         for p in &mut profiles {
             for (t, (w, _)) in &p.techniques {
                 *technique_cf.entry(t).or_default() += w;

@@ -123,6 +123,6 @@ fn detection(loaded: &Loaded, dets: &[Detection], h: &CorrelationHit) -> Detecti
         event_id: None,
         record_id: None,
         source: last.map_or_else(|| Arc::from(""), |d| d.source.clone()),
-        fields,
+        fields: std::sync::Arc::new(fields),
     }
 }

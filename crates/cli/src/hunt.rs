@@ -130,30 +130,106 @@ struct ScanCfg {
     correlated: Vec<bool>,
 }
 
-fn scan_file(sc: &mut Scanner<'_>, path: &std::path::Path, cfg: &ScanCfg) -> FileResult {
-    let mut r = FileResult {
-        events: 0,
-        scanned: 0,
-        detections: Vec::new(),
-        skipped: None,
-        record_errors: 0,
-        record_reasons: BTreeMap::new(),
-        first_record_error: None,
-        first: None,
-        last: None,
-        ioc_hits: Vec::new(),
-    };
-    let records = match tracehunt_readers::open(path) {
-        Ok(it) => it,
-        Err(e) => {
-            // The error text starts with the path; the summary shows it apart.
-            let text = e.to_string();
-            let prefix = format!("{}: ", path.display());
-            r.skipped = Some(text.strip_prefix(&prefix).unwrap_or(&text).to_owned());
-            return r;
+impl FileResult {
+    fn new() -> Self {
+        FileResult {
+            events: 0,
+            scanned: 0,
+            detections: Vec::new(),
+            skipped: None,
+            record_errors: 0,
+            record_reasons: BTreeMap::new(),
+            first_record_error: None,
+            first: None,
+            last: None,
+            ioc_hits: Vec::new(),
         }
-    };
+    }
+
+    /// Appends a later unit of the same file (units arrive in file order).
+    fn absorb(&mut self, o: FileResult) {
+        self.events += o.events;
+        self.scanned += o.scanned;
+        self.detections.extend(o.detections);
+        if self.skipped.is_none() {
+            self.skipped = o.skipped;
+        }
+        self.record_errors += o.record_errors;
+        for (k, n) in o.record_reasons {
+            *self.record_reasons.entry(k).or_default() += n;
+        }
+        if self.first_record_error.is_none() {
+            self.first_record_error = o.first_record_error;
+        }
+        self.first = match (self.first, o.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last = match (self.last, o.last) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.ioc_hits.extend(o.ioc_hits);
+    }
+}
+
+/// A unit of parallel work: a whole file read as a stream (JSON, or a file
+/// the EVTX chunk planner did not take), or one chunk of an EVTX file — so
+/// one big EVTX file spreads over all cores too.
+enum Unit {
+    Stream(usize),
+    Chunk(usize, Arc<tracehunt_readers::EvtxChunks>, usize),
+}
+
+impl Unit {
+    fn file(&self) -> usize {
+        match self {
+            Unit::Stream(f) | Unit::Chunk(f, _, _) => *f,
+        }
+    }
+}
+
+/// Splits the input files into units, in file order then chunk order.
+fn plan_units(files: &[PathBuf]) -> Vec<Unit> {
+    let mut units = Vec::new();
+    for (i, p) in files.iter().enumerate() {
+        match tracehunt_readers::open_evtx_chunks(p) {
+            Ok(c) if !c.is_empty() => {
+                let c = Arc::new(c);
+                units.extend((0..c.len()).map(|k| Unit::Chunk(i, c.clone(), k)));
+            }
+            _ => units.push(Unit::Stream(i)),
+        }
+    }
+    units
+}
+
+fn scan_unit(sc: &mut Scanner<'_>, files: &[PathBuf], unit: &Unit, cfg: &ScanCfg) -> FileResult {
+    let mut r = FileResult::new();
+    let path = &files[unit.file()];
     let source: Arc<str> = Arc::from(path.display().to_string());
+    match unit {
+        Unit::Chunk(_, chunks, k) => scan_records(sc, chunks.chunk(*k), &source, cfg, &mut r),
+        Unit::Stream(_) => match tracehunt_readers::open(path) {
+            Ok(records) => scan_records(sc, records, &source, cfg, &mut r),
+            Err(e) => {
+                // The error text starts with the path; the summary shows it apart.
+                let text = e.to_string();
+                let prefix = format!("{}: ", path.display());
+                r.skipped = Some(text.strip_prefix(&prefix).unwrap_or(&text).to_owned());
+            }
+        },
+    }
+    r
+}
+
+fn scan_records(
+    sc: &mut Scanner<'_>,
+    records: impl IntoIterator<Item = Result<tracehunt_event::Event, tracehunt_readers::RecordError>>,
+    source: &Arc<str>,
+    cfg: &ScanCfg,
+    r: &mut FileResult,
+) {
     let rs = sc.ruleset();
     let mut hits = Vec::new();
     for rec in records {
@@ -185,12 +261,25 @@ fn scan_file(sc: &mut Scanner<'_>, path: &std::path::Path, cfg: &ScanCfg) -> Fil
         hits.clear();
         sc.scan(&ev, &mut hits);
         if let Some(set) = &cfg.iocs {
-            crate::ioc_cmd::scan_event(set, &ev, &source, &mut r.ioc_hits);
+            crate::ioc_cmd::scan_event(set, &ev, source, &mut r.ioc_hits);
         }
+        let mut fields: Option<Arc<Vec<(String, serde_json::Value)>>> = None;
         for &rule in &hits {
             if rs.rule(rule).level_rank < cfg.min_rank && !cfg.correlated[rule] {
                 continue;
             }
+            // One copy of the event's fields, shared by all its detections.
+            let fields = fields
+                .get_or_insert_with(|| {
+                    Arc::new(
+                        ev.fields()
+                            .map(|(k, v)| {
+                                (k.to_owned(), serde_json::to_value(v).unwrap_or_default())
+                            })
+                            .collect(),
+                    )
+                })
+                .clone();
             r.detections.push(Detection {
                 rule,
                 timestamp: ts,
@@ -199,14 +288,10 @@ fn scan_file(sc: &mut Scanner<'_>, path: &std::path::Path, cfg: &ScanCfg) -> Fil
                 event_id: ev.meta.event_id,
                 record_id: ev.meta.record_id,
                 source: source.clone(),
-                fields: ev
-                    .fields()
-                    .map(|(k, v)| (k.to_owned(), serde_json::to_value(v).unwrap_or_default()))
-                    .collect(),
+                fields,
             });
         }
     }
-    r
 }
 
 /// Builds the attribution evidence from what fired: per technique the rules
@@ -338,11 +423,12 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         .num_threads(threads)
         .build()
         .context("starting worker threads")?;
-    let pb = if stderr_tty && !a.quiet && files.len() > 1 {
-        let pb = ProgressBar::new(files.len() as u64);
+    let units = plan_units(&files);
+    let pb = if stderr_tty && !a.quiet && units.len() > 1 {
+        let pb = ProgressBar::new(units.len() as u64);
         pb.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files {msg}",
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} chunks/files {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
@@ -350,19 +436,25 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     } else {
         ProgressBar::hidden()
     };
-    let results: Vec<FileResult> = pool.install(|| {
-        files
+    let unit_results: Vec<FileResult> = pool.install(|| {
+        units
             .par_iter()
             .map_init(
                 || Scanner::new(rs),
-                |sc, path| {
-                    let r = scan_file(sc, path, &cfg);
+                |sc, unit| {
+                    let r = scan_unit(sc, &files, unit, &cfg);
                     pb.inc(1);
                     r
                 },
             )
             .collect()
     });
+    // Units back into files, in file order then chunk order.
+    let mut results: Vec<FileResult> = files.iter().map(|_| FileResult::new()).collect();
+    for (unit, r) in units.iter().zip(unit_results) {
+        results[unit.file()].absorb(r);
+    }
+    drop(units);
     pb.finish_and_clear();
 
     // Merge in file order, then a stable sort by time: deterministic
@@ -482,25 +574,40 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         }
         Format::Csv => tracehunt_report::write_csv(&mut out, rs, &dets)?,
         Format::Json => {
-            let mut v = serde_json::json!({
-                "summary": summary,
-                "detections": dets.iter().map(|d| tracehunt_report::detection_json(rs, d)).collect::<Vec<_>>(),
-                "attribution": attribution_json(&attribution, 10),
-                "attribution_verdict": {
+            // Streamed: one detection at a time, never the whole document
+            // as a JSON tree in memory.
+            out.write_all(b"{\n\"summary\": ")?;
+            serde_json::to_writer_pretty(&mut out, &summary)?;
+            out.write_all(b",\n\"detections\": [")?;
+            for (i, d) in dets.iter().enumerate() {
+                out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+                serde_json::to_writer(&mut out, &tracehunt_report::detection_json(rs, d))?;
+            }
+            out.write_all(b"\n],\n\"attribution\": ")?;
+            serde_json::to_writer_pretty(&mut out, &attribution_json(&attribution, 10))?;
+            out.write_all(b",\n\"attribution_verdict\": ")?;
+            serde_json::to_writer_pretty(
+                &mut out,
+                &serde_json::json!({
                     "confident": attribution.confident,
                     "reason": attribution.reason,
                     "unresolved_techniques": attribution.unresolved,
-                },
-            });
+                }),
+            )?;
             if let Some(f) = &feeds {
-                v["ioc"] = crate::ioc_cmd::summary_json(f, &ioc_dets);
-                v["ioc_hits"] = ioc_dets
+                out.write_all(b",\n\"ioc\": ")?;
+                serde_json::to_writer_pretty(
+                    &mut out,
+                    &crate::ioc_cmd::summary_json(f, &ioc_dets),
+                )?;
+                out.write_all(b",\n\"ioc_hits\": ")?;
+                let hits: Vec<serde_json::Value> = ioc_dets
                     .iter()
                     .map(|d| crate::ioc_cmd::hit_json(&kb, d))
                     .collect();
+                serde_json::to_writer_pretty(&mut out, &hits)?;
             }
-            serde_json::to_writer_pretty(&mut out, &v)?;
-            writeln!(out)?;
+            out.write_all(b"\n}\n")?;
         }
     }
     out.flush()?;

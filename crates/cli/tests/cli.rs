@@ -420,3 +420,39 @@ fn sigmahq_rules_over_evtx_attack_samples_and_mordor() {
     assert_eq!(s["records_skipped"], 0);
     assert_eq!(s["detections"], 744);
 }
+
+/// Breaker finding 10: `--format json` differed between runs (attribution
+/// scores summed in hash-map order). Only `elapsed_ms` may differ.
+#[test]
+fn json_output_is_identical_across_runs_and_thread_counts() {
+    let strip = |o: Output| -> String {
+        assert!(o.status.success());
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.contains("\"elapsed_ms\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let a = strip(run(&[
+        "hunt",
+        "samples/evtx",
+        "--format",
+        "json",
+        "--threads",
+        "1",
+    ]));
+    for t in ["1", "2", "2"] {
+        let b = strip(run(&[
+            "hunt",
+            "samples/evtx",
+            "--format",
+            "json",
+            "--threads",
+            t,
+        ]));
+        assert!(a == b, "json output changed between runs (threads {t})");
+    }
+    let v = json_of(&run(&["hunt", "samples/evtx", "--format", "json"]));
+    assert!(v["attribution"][0]["confidence"].as_u64().is_some());
+}

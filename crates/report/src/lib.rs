@@ -70,8 +70,9 @@ pub struct Detection {
     pub record_id: Option<u64>,
     /// Path of the file the event came from.
     pub source: Arc<str>,
-    /// The event's fields as `(name, value as text)`, in reader order.
-    pub fields: Vec<(String, serde_json::Value)>,
+    /// The event's fields as `(name, JSON value)`, in reader order; shared
+    /// by every detection of the same event.
+    pub fields: Arc<Vec<(String, serde_json::Value)>>,
 }
 
 /// A file that was not read, or only partly.
@@ -188,7 +189,7 @@ fn ts(t: &Option<DateTime<Utc>>) -> J {
 pub fn detection_json(rs: &Ruleset, d: &Detection) -> J {
     let m: &RuleMeta = rs.rule(d.rule);
     let mut ev = Map::new();
-    for (k, v) in &d.fields {
+    for (k, v) in d.fields.iter() {
         // Repeated names (unnamed Data items) become arrays.
         match ev.get_mut(k) {
             Some(J::Array(a)) => a.push(v.clone()),
