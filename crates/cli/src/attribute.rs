@@ -1,7 +1,6 @@
 //! `tracehunt attribute` and `tracehunt attack snapshot`.
 
 use crate::hunt::{attribution_json, load_kb, write_attribution_table};
-use crate::Format;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::io::Write;
@@ -22,7 +21,7 @@ pub struct AttributeArgs {
     pub attack: Option<PathBuf>,
     /// Output format: table or json.
     #[arg(long, short = 'f', value_enum, default_value = "table")]
-    pub format: Format,
+    pub format: crate::TextOrJson,
     /// How many candidates to show.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -48,11 +47,14 @@ pub fn run(a: AttributeArgs) -> Result<u8> {
             .collect(),
         ..EvidenceSet::default()
     };
+    if ev.techniques.is_empty() && ev.software.is_empty() {
+        anyhow::bail!("--techniques (or --software) needs at least one ATT&CK id");
+    }
     let res = Attributor::new(&kb).attribute(&ev);
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
     match a.format {
-        Format::Json | Format::Jsonl => {
+        crate::TextOrJson::Json => {
             let v = serde_json::json!({
                 "attribution": attribution_json(&res, a.top),
                 "attribution_verdict": {"confident": res.confident, "reason": res.reason, "unresolved_techniques": res.unresolved},

@@ -57,9 +57,10 @@ pub struct HuntArgs {
     /// Only scan events at or before this time (same forms as --from).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub to: Option<DateTime<Utc>>,
-    /// Worker threads (default: all cores). Output is the same whatever the count.
-    #[arg(long, short = 't', value_name = "N")]
-    pub threads: Option<usize>,
+    /// Worker threads, 1–1024 (default: all cores). Output is the same
+    /// whatever the count.
+    #[arg(long, short = 't', value_name = "N", value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub threads: Option<u16>,
     /// No progress bar.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -81,6 +82,23 @@ pub struct HuntArgs {
     pub overlay: Option<String>,
     #[command(flatten)]
     pub rule_opts: RuleOpts,
+}
+
+/// Prints rule-loading errors (not warnings) to stderr: the first 20, then a count.
+fn report_rule_errors(diags: &[tracehunt_sigma::Diagnostic]) {
+    let errors: Vec<_> = diags
+        .iter()
+        .filter(|d| d.severity == tracehunt_sigma::Severity::Error)
+        .collect();
+    for d in errors.iter().take(20) {
+        eprintln!("tracehunt: {d}");
+    }
+    if errors.len() > 20 {
+        eprintln!(
+            "tracehunt: … {} more rule errors (`tracehunt rules check` lists them all)",
+            errors.len() - 20
+        );
+    }
 }
 
 /// Parses `--from`/`--to` values.
@@ -397,13 +415,26 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     let kb = load_kb(&a.attack)?;
     let rs = &loaded.ruleset;
     let stderr_tty = std::io::stderr().is_terminal();
-    if stderr_tty && !a.quiet {
-        eprintln!(
-            "tracehunt: {} rules loaded ({} failed, {} inactive) from {} files",
-            rs.active_len(),
+    if !a.quiet {
+        // Which rules did not load and why (Chainsaw #135): on stderr, so
+        // machine formats on stdout stay clean.
+        report_rule_errors(&loaded.diagnostics);
+        if stderr_tty {
+            eprintln!(
+                "tracehunt: {} rules loaded ({} failed, {} inactive) from {} files",
+                rs.active_len(),
+                loaded.failed,
+                rs.len() - rs.active_len(),
+                loaded.files
+            );
+        }
+    }
+    if !a.parse_only && rs.active_len() == 0 {
+        anyhow::bail!(
+            "no usable rule: {} loaded, {} failed, {} inactive (logsource not mapped); see `tracehunt rules check`",
+            rs.len(),
             loaded.failed,
-            rs.len() - rs.active_len(),
-            loaded.files
+            rs.len() - rs.active_len()
         );
     }
 
@@ -418,7 +449,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             .map(|r| loaded.correlations.is_referenced(r))
             .collect(),
     };
-    let threads = a.threads.unwrap_or(0);
+    let threads = usize::from(a.threads.unwrap_or(0));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -612,8 +643,18 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     }
     out.flush()?;
     drop(out);
-    // Machine formats still get the summary on a terminal's stderr.
-    if format != Format::Table && stderr_tty && !a.quiet {
+    // Machine formats still get the summary and every skipped file on
+    // stderr (stdout carries only the chosen format).
+    if format != Format::Table && !a.quiet {
+        for f in &summary.files_skipped {
+            eprintln!("tracehunt: skipped {}: {}", f.path, f.reason);
+        }
+        for f in &summary.files_with_record_errors {
+            eprintln!(
+                "tracehunt: {} record(s) lost in {} (first: {})",
+                f.records, f.path, f.reason
+            );
+        }
         eprintln!(
             "tracehunt: {} events in {} files ({} files skipped, {} records skipped), {} detections, {:.2} s",
             summary.events,

@@ -199,7 +199,7 @@ pub struct CheckArgs {
     pub paths: Vec<PathBuf>,
     /// Output format: table (text) or json.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: crate::Format,
+    pub format: crate::TextOrJson,
     #[command(flatten)]
     pub opts: RuleOpts,
 }
@@ -220,7 +220,7 @@ pub fn check(a: CheckArgs) -> Result<u8> {
     }
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
-    if a.format == crate::Format::Json {
+    if a.format == crate::TextOrJson::Json {
         let v = serde_json::json!({
             "files": loaded.files,
             "rules_loaded": rs.len(),

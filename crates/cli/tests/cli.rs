@@ -456,3 +456,39 @@ fn json_output_is_identical_across_runs_and_thread_counts() {
     let v = json_of(&run(&["hunt", "samples/evtx", "--format", "json"]));
     assert!(v["attribution"][0]["confidence"].as_u64().is_some());
 }
+
+/// Breaker findings 6, 9, 12 and the closed-pipe case.
+#[test]
+fn machine_formats_report_skips_on_stderr_and_bad_config_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a log\n").unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run(&["hunt", "samples/evtx", d, "--format", "jsonl"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("skipped") && err.contains("notes.txt"),
+        "{err}"
+    );
+    // Every rule failing is a configuration error, with the reasons shown.
+    std::fs::write(dir.path().join("bad.yml"), "title: x\ndetection: [\n").unwrap();
+    let out = run(&["hunt", "samples/evtx", "--rules", d, "--format", "jsonl"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TH001") && err.contains("bad.yml"), "{err}");
+    assert!(err.contains("no usable rule"), "{err}");
+    assert_eq!(
+        run(&["hunt", "samples/evtx", "--threads", "100000"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        run(&["attribute", "--techniques", ""]).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        run(&["rules", "check", "--format", "csv"]).status.code(),
+        Some(1)
+    );
+}

@@ -232,6 +232,32 @@ pub fn write_jsonl<W: Write>(w: &mut W, rs: &Ruleset, dets: &[Detection]) -> io:
     Ok(())
 }
 
+/// Text safe for a terminal row: control characters (ESC, CR, LF, NUL…)
+/// from event data become spaces, so a log cannot inject terminal escape
+/// sequences or break the table layout.
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(char::is_control) {
+        std::borrow::Cow::Owned(
+            s.chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect(),
+        )
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// A CSV cell that spreadsheet programs will not run as a formula (OWASP
+/// "CSV injection"): a value starting with `=`, `+`, `@`, tab or CR gets a
+/// leading `'`.
+pub fn csv_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// Short "key: value" rendering of the most telling event fields, for
 /// `message` columns and the table.
 pub fn details(d: &Detection, max: usize) -> String {
@@ -266,7 +292,7 @@ pub fn details(d: &Detection, max: usize) -> String {
             }
             out.push_str(k);
             out.push_str(": ");
-            out.push_str(&text);
+            out.push_str(&terminal_safe(&text));
             if out.chars().count() > max {
                 let cut: String = out.chars().take(max.saturating_sub(1)).collect();
                 return cut + "…";
@@ -309,16 +335,16 @@ pub fn write_csv<W: Write>(w: W, rs: &Ruleset, dets: &[Detection]) -> io::Result
         c.write_record([
             dt.as_str(),
             "Event Recorded",
-            msg.as_str(),
+            &csv_safe(&msg),
             m.id.as_str(),
-            m.title.as_str(),
+            &csv_safe(&m.title),
             m.level,
-            d.computer.as_deref().unwrap_or(""),
-            d.channel.as_deref().unwrap_or(""),
+            &csv_safe(d.computer.as_deref().unwrap_or("")),
+            &csv_safe(d.channel.as_deref().unwrap_or("")),
             &d.event_id.map(|e| e.to_string()).unwrap_or_default(),
             &d.record_id.map(|e| e.to_string()).unwrap_or_default(),
             &m.techniques.join(";"),
-            &d.source,
+            &csv_safe(&d.source),
         ])?;
     }
     c.flush()?;
@@ -356,6 +382,7 @@ pub fn write_table<W: Write>(
             .unwrap_or("-")
             .chars()
             .take(20)
+            .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
         writeln!(
             w,
@@ -366,7 +393,7 @@ pub fn write_table<W: Write>(
             d.event_id
                 .map(|e| e.to_string())
                 .unwrap_or_else(|| "-".into()),
-            m.title,
+            terminal_safe(&m.title),
             details(d, 160)
         )?;
     }
@@ -444,4 +471,26 @@ pub fn write_table<W: Write>(
         s.elapsed_ms as f64 / 1000.0
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_escapes_from_event_data_are_neutralised() {
+        assert_eq!(terminal_safe("a\x1b[31mb\r\nc"), "a [31mb  c");
+        assert_eq!(terminal_safe("plain"), "plain");
+    }
+
+    #[test]
+    fn csv_formula_cells_are_neutralised() {
+        assert_eq!(
+            csv_safe("=HYPERLINK(\"http://evil\")"),
+            "'=HYPERLINK(\"http://evil\")"
+        );
+        assert_eq!(csv_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_safe("-"), "-");
+        assert_eq!(csv_safe("WS01"), "WS01");
+    }
 }
