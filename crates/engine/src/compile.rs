@@ -108,18 +108,17 @@ pub struct Ruleset {
     pub(crate) sources: Vec<CompiledSource>,
     pub(crate) names: HashMap<String, FieldId>,
     pub(crate) name_count: usize,
-    /// Literal prefilter over all rules' needles (see `prefilter`).
-    pub(crate) prefilter: Option<NeedleIndex>,
+    /// Per interned field id: the needles that must occur in that field.
+    pub(crate) field_prefilter: Vec<Option<NeedleIndex>>,
     /// Needles of rules with keyword selections, searched in every field.
     pub(crate) kw_prefilter: Option<NeedleIndex>,
+    /// Total needles over all automata (size of the scanner's stamp array).
+    pub(crate) needle_count: usize,
     /// Per compiled rule: true when it is only evaluated if a needle hit.
     pub(crate) prefiltered: Vec<bool>,
     /// Per compiled rule: some of its needles come from keyword selections
     /// and may occur in any field.
     pub(crate) any_field: Vec<bool>,
-    /// Per interned field id: some needle must be searched in this field
-    /// (directly or as the target of a source's field rename).
-    pub(crate) prefilter_field: Vec<bool>,
 }
 
 impl std::fmt::Debug for Ruleset {
@@ -315,33 +314,35 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
             sources,
             names: interner.names,
             name_count,
-            prefilter: pf.main,
+            field_prefilter: pf.fields,
             kw_prefilter: pf.keywords,
+            needle_count: pf.needles,
             prefiltered: pf.prefiltered,
             any_field: pf.any_field,
-            prefilter_field: pf.fields,
         },
         diags,
     )
 }
 
 struct Prefilter {
-    main: Option<NeedleIndex>,
+    fields: Vec<Option<NeedleIndex>>,
     keywords: Option<NeedleIndex>,
     prefiltered: Vec<bool>,
     any_field: Vec<bool>,
-    fields: Vec<bool>,
+    needles: usize,
 }
 
 /// One Aho-Corasick automaton over case-folded needles, and for each
-/// needle the compiled rules that need it.
+/// needle the compiled rules that need it. `base` offsets its needle ids
+/// into the scanner's stamp array.
 pub(crate) struct NeedleIndex {
     pub(crate) ac: aho_corasick::AhoCorasick,
     pub(crate) rules: Vec<Vec<u32>>,
+    pub(crate) base: usize,
 }
 
 impl NeedleIndex {
-    fn build(pairs: &[(String, u32)]) -> Option<NeedleIndex> {
+    fn build(pairs: &[(String, u32)], base: usize) -> Result<Option<NeedleIndex>, ()> {
         let mut ids: HashMap<&str, usize> = HashMap::new();
         let mut needles: Vec<&str> = Vec::new();
         let mut rules: Vec<Vec<u32>> = Vec::new();
@@ -351,33 +352,32 @@ impl NeedleIndex {
                 rules.push(Vec::new());
                 needles.len() - 1
             });
-            if rules[id].last() != Some(r) {
+            if !rules[id].contains(r) {
                 rules[id].push(*r);
             }
         }
         if needles.is_empty() {
-            return None;
+            return Ok(None);
         }
-        // The crate picks the automaton (a contiguous NFA for SigmaHQ-sized
-        // sets: a DFA searches faster but takes seconds to build).
+        // The crate picks the automaton kind (a DFA for small sets).
         let ac = aho_corasick::AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::Standard)
             .build(&needles)
-            .ok()?;
-        Some(NeedleIndex { ac, rules })
+            .map_err(|_| ())?;
+        Ok(Some(NeedleIndex { ac, rules, base }))
     }
 }
 
-/// Builds the needle automata (see `crate::prefilter`): `main` over every
-/// prefiltered rule's needles, searched in the fields needles name;
-/// `keywords` over the needles of rules with keyword selections, searched in
-/// every field.
+/// Builds the needle automata (see `crate::prefilter`): one per field,
+/// holding the needles that must occur in that field (a field renamed by a
+/// source, e.g. Security 4688 `Image` → `NewProcessName`, gets the needles
+/// of both names), and one over the needles of rules with keyword
+/// selections, searched in every field.
 fn build_prefilter(rules: &[CompiledRule], sources: &[CompiledSource], names: usize) -> Prefilter {
-    let mut main = Vec::new();
+    let mut per_field: Vec<Vec<(String, u32)>> = vec![Vec::new(); names];
     let mut kw = Vec::new();
     let mut prefiltered = vec![false; rules.len()];
     let mut any_field = vec![false; rules.len()];
-    let mut fields = vec![false; names];
     for (ri, r) in rules.iter().enumerate() {
         let Some(ns) = crate::prefilter::rule_needles(&r.dets, &r.cond) else {
             continue;
@@ -385,43 +385,50 @@ fn build_prefilter(rules: &[CompiledRule], sources: &[CompiledSource], names: us
         prefiltered[ri] = true;
         any_field[ri] = ns.iter().any(|(f, _)| f.is_none());
         for (field, n) in ns {
-            if let Some(f) = field {
-                fields[f as usize] = true;
-            }
             if any_field[ri] {
                 kw.push((n.clone(), ri as u32));
             }
-            main.push((n, ri as u32));
-        }
-    }
-    // A renamed field (Security 4688 `Image` → `NewProcessName`) is searched
-    // under its event name too.
-    for s in sources {
-        for (from, to) in &s.remap {
-            if fields.get(*from as usize).copied().unwrap_or(false) {
-                fields[*to as usize] = true;
+            if let Some(f) = field {
+                per_field[f as usize].push((n, ri as u32));
             }
         }
     }
-    let main = NeedleIndex::build(&main);
-    let keywords = NeedleIndex::build(&kw);
-    if main.is_none() || (keywords.is_none() && any_field.iter().any(|a| *a)) {
-        // Nothing to index, or an automaton failed to build: evaluate every
-        // rule (correct, slower).
-        return Prefilter {
-            main: None,
-            keywords: None,
-            prefiltered: vec![false; rules.len()],
-            any_field: vec![false; rules.len()],
-            fields: Vec::new(),
-        };
+    for s in sources {
+        for (from, to) in &s.remap {
+            let extra = per_field[*from as usize].clone();
+            per_field[*to as usize].extend(extra);
+        }
     }
+    let disabled = |n: usize| Prefilter {
+        fields: Vec::new(),
+        keywords: None,
+        prefiltered: vec![false; n],
+        any_field: vec![false; n],
+        needles: 0,
+    };
+    let mut base = 0;
+    let mut fields = Vec::with_capacity(names);
+    for pairs in &per_field {
+        match NeedleIndex::build(pairs, base) {
+            Ok(idx) => {
+                base += idx.as_ref().map_or(0, |i| i.rules.len());
+                fields.push(idx);
+            }
+            // An automaton failed to build: evaluate every rule (correct, slower).
+            Err(()) => return disabled(rules.len()),
+        }
+    }
+    let keywords = match NeedleIndex::build(&kw, base) {
+        Ok(k) => k,
+        Err(()) => return disabled(rules.len()),
+    };
+    base += keywords.as_ref().map_or(0, |i| i.rules.len());
     Prefilter {
-        main,
+        fields,
         keywords,
         prefiltered,
         any_field,
-        fields,
+        needles: base,
     }
 }
 

@@ -33,7 +33,6 @@ pub struct Scanner<'r> {
     /// Prefilter marks: a needle/rule is hit in the current event when its
     /// stamp equals `stamp`.
     needle_stamp: Vec<u32>,
-    kw_needle_stamp: Vec<u32>,
     rule_stamp: Vec<u32>,
     stamp: u32,
 }
@@ -99,31 +98,22 @@ fn push_lower(buf: &mut String, s: &str) {
     }
 }
 
-/// Runs a needle automaton over the case-folded values of the wanted field
-/// positions and stamps every rule whose needle occurs.
+/// Runs a needle automaton over one case-folded value and stamps every
+/// rule whose needle occurs.
 fn mark(
     idx: &crate::compile::NeedleIndex,
-    lower_buf: &str,
-    lower_span: &[(u32, u32)],
-    wanted: impl Fn(usize) -> bool,
+    text: &str,
     needle_stamp: &mut [u32],
     rule_stamp: &mut [u32],
     stamp: u32,
 ) {
-    for (pos, &(a, b)) in lower_span.iter().enumerate() {
-        if !wanted(pos) {
-            continue;
-        }
-        for m in idx
-            .ac
-            .find_overlapping_iter(&lower_buf[a as usize..b as usize])
-        {
-            let pid = m.pattern().as_usize();
-            if needle_stamp[pid] != stamp {
-                needle_stamp[pid] = stamp;
-                for &r in &idx.rules[pid] {
-                    rule_stamp[r as usize] = stamp;
-                }
+    for m in idx.ac.find_overlapping_iter(text) {
+        let pid = m.pattern().as_usize();
+        let g = idx.base + pid;
+        if needle_stamp[g] != stamp {
+            needle_stamp[g] = stamp;
+            for &r in &idx.rules[pid] {
+                rule_stamp[r as usize] = stamp;
             }
         }
     }
@@ -145,8 +135,7 @@ impl<'r> Scanner<'r> {
             memo: Vec::new(),
             key: String::new(),
             lname: String::new(),
-            needle_stamp: vec![0; ruleset.prefilter.as_ref().map_or(0, |p| p.rules.len())],
-            kw_needle_stamp: vec![0; ruleset.kw_prefilter.as_ref().map_or(0, |p| p.rules.len())],
+            needle_stamp: vec![0; ruleset.needle_count],
             rule_stamp: vec![0; ruleset.rules.len()],
             stamp: 0,
         }
@@ -239,33 +228,31 @@ impl<'r> Scanner<'r> {
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             self.needle_stamp.iter_mut().for_each(|s| *s = 0);
-            self.kw_needle_stamp.iter_mut().for_each(|s| *s = 0);
             self.rule_stamp.iter_mut().for_each(|s| *s = 0);
             self.stamp = 1;
         }
         let stamp = self.stamp;
-        if let Some(idx) = &self.rs.prefilter {
-            if cands.iter().any(|&(r, _)| self.rs.prefiltered[r as usize]) {
-                let fields_wanted = &self.rs.prefilter_field;
-                let ids = &self.ids;
-                mark(
-                    idx,
-                    &self.lower_buf,
-                    &self.lower_span,
-                    |pos| ids[pos].is_some_and(|id| fields_wanted.get(id as usize) == Some(&true)),
-                    &mut self.needle_stamp,
-                    &mut self.rule_stamp,
-                    stamp,
-                );
-                // Keyword selections may match in any field.
-                if let Some(kw) = &self.rs.kw_prefilter {
-                    if cands.iter().any(|&(r, _)| self.rs.any_field[r as usize]) {
+        if cands.iter().any(|&(r, _)| self.rs.prefiltered[r as usize]) {
+            for (pos, &(a, b)) in self.lower_span.iter().enumerate() {
+                let Some(id) = self.ids[pos] else { continue };
+                if let Some(Some(idx)) = self.rs.field_prefilter.get(id as usize) {
+                    mark(
+                        idx,
+                        &self.lower_buf[a as usize..b as usize],
+                        &mut self.needle_stamp,
+                        &mut self.rule_stamp,
+                        stamp,
+                    );
+                }
+            }
+            // Keyword selections may match in any field.
+            if let Some(kw) = &self.rs.kw_prefilter {
+                if cands.iter().any(|&(r, _)| self.rs.any_field[r as usize]) {
+                    for &(a, b) in &self.lower_span {
                         mark(
                             kw,
-                            &self.lower_buf,
-                            &self.lower_span,
-                            |_| true,
-                            &mut self.kw_needle_stamp,
+                            &self.lower_buf[a as usize..b as usize],
+                            &mut self.needle_stamp,
                             &mut self.rule_stamp,
                             stamp,
                         );
