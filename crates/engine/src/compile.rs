@@ -332,6 +332,9 @@ struct Prefilter {
     needles: usize,
 }
 
+/// Needle sets up to this size get a DFA automaton.
+const DFA_MAX_NEEDLES: usize = 2_000;
+
 /// One Aho-Corasick automaton over case-folded needles, and for each
 /// needle the compiled rules that need it. `base` offsets its needle ids
 /// into the scanner's stamp array.
@@ -359,9 +362,12 @@ impl NeedleIndex {
         if needles.is_empty() {
             return Ok(None);
         }
-        // The crate picks the automaton kind (a DFA for small sets).
+        // A DFA (one table lookup per byte) where it stays small; the
+        // crate's choice (a contiguous NFA) for the largest sets.
+        let kind = (needles.len() <= DFA_MAX_NEEDLES).then_some(aho_corasick::AhoCorasickKind::DFA);
         let ac = aho_corasick::AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::Standard)
+            .kind(kind)
             .build(&needles)
             .map_err(|_| ())?;
         Ok(Some(NeedleIndex { ac, rules, base }))
