@@ -1,7 +1,6 @@
 //! `tracehunt eval attribution`: ATT&CK campaign hold-out of the attribution model against
 //! the naive-overlap baseline (see `tracehunt_attribution::eval`).
 
-use crate::Format;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::io::Write;
@@ -19,7 +18,7 @@ pub struct EvalArgs {
     pub attack: Option<PathBuf>,
     /// Output format: table or json.
     #[arg(long, short = 'f', value_enum, default_value = "table")]
-    pub format: Format,
+    pub format: crate::TextOrJson,
     /// Feed only the campaigns' techniques (what Sigma detections give), not their software.
     #[arg(long)]
     pub techniques_only: bool,
@@ -59,7 +58,7 @@ pub fn run(a: EvalArgs) -> Result<u8> {
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
     match a.format {
-        Format::Json | Format::Jsonl => {
+        crate::TextOrJson::Json => {
             serde_json::to_writer_pretty(&mut w, &serde_json::json!({ "evaluations": reports }))?;
             writeln!(w)?;
         }
