@@ -10,8 +10,9 @@ use tracehunt_event::Event;
 type Item = Result<Event, RecordError>;
 
 /// A single record larger than this (in bytes, across lines) is reported
-/// and skipped rather than buffered further.
-const MAX_RECORD_BYTES: usize = 64 << 20;
+/// and skipped rather than buffered further; a longer line is never held
+/// in memory whole.
+pub(crate) const MAX_RECORD_BYTES: usize = 64 << 20;
 
 /// Converts one parsed JSON value to an event or a shape error.
 fn convert(path: &Path, at: Location, ordinal: u64, v: &serde_json::Value) -> Item {
@@ -85,35 +86,66 @@ impl<R: BufRead> JsonLinesRecords<R> {
         if self.done {
             return None;
         }
+        // Read one line, keeping at most MAX_RECORD_BYTES of it in memory.
         let mut line = Vec::new();
-        match self.reader.read_until(b'\n', &mut line) {
-            Ok(0) => {
-                self.done = true;
-                None
+        let mut total = 0usize;
+        loop {
+            let buf = match self.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(RecordError::new(
+                        &self.path,
+                        Location::Line(self.line_no + 1),
+                        RecordErrorKind::Io,
+                        e.to_string(),
+                    )));
+                }
+            };
+            if buf.is_empty() {
+                break;
             }
-            Ok(_) => {
-                self.line_no += 1;
-                if line.last() == Some(&b'\n') {
-                    line.pop();
-                }
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                if self.line_no == 1 && line.starts_with(b"\xEF\xBB\xBF") {
-                    line.drain(..3);
-                }
-                Some(Ok((line, self.line_no)))
+            let (take, end) = match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            if total + take <= MAX_RECORD_BYTES {
+                line.extend_from_slice(&buf[..take]);
+            } else if !line.is_empty() {
+                line = Vec::new(); // too long: stop buffering, keep counting
             }
-            Err(e) => {
-                self.done = true;
-                Some(Err(RecordError::new(
-                    &self.path,
-                    Location::Line(self.line_no + 1),
-                    RecordErrorKind::Io,
-                    e.to_string(),
-                )))
+            total += take;
+            self.reader.consume(take);
+            if end {
+                break;
             }
         }
+        if total == 0 {
+            self.done = true;
+            return None;
+        }
+        self.line_no += 1;
+        if total > MAX_RECORD_BYTES {
+            return Some(Err(RecordError::new(
+                &self.path,
+                Location::Line(self.line_no),
+                RecordErrorKind::InvalidJson,
+                format!(
+                    "line is {total} bytes, more than the {MAX_RECORD_BYTES}-byte record limit; skipped"
+                ),
+            )));
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if self.line_no == 1 && line.starts_with(b"\xEF\xBB\xBF") {
+            line.drain(..3);
+        }
+        Some(Ok((line, self.line_no)))
     }
 
     fn finish(&mut self, buf: &[u8], start: u64) -> Item {

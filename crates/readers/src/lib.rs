@@ -308,9 +308,10 @@ pub fn evtx_chunks_from_bytes(
 /// Collects the regular files under `paths`, recursively, in a
 /// deterministic order: each argument in the order given, and within a
 /// directory, entries sorted by file name. A path that is a file is taken
-/// as it is. Symbolic links below a root are neither followed nor listed
-/// (so no link loops; a root that is itself a link is followed). Files are
-/// not opened or sniffed here — [`open`] rejects unsupported ones.
+/// as it is. Symbolic links below a root are not followed (so no link
+/// loops) and each is reported as a [`WalkError`]; a root that is itself a
+/// link is followed. Files are not opened or sniffed here — [`open`]
+/// rejects unsupported ones.
 ///
 /// Returns the files and the entries that could not be visited.
 pub fn walk(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<WalkError>) {
@@ -323,6 +324,12 @@ pub fn walk(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<WalkError>) {
         for entry in walker {
             match entry {
                 Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
+                Ok(e) if e.path_is_symlink() && e.depth() > 0 => errors.push(WalkError {
+                    path: Some(e.into_path()),
+                    reason: "symbolic link not followed (links inside a directory are skipped, \
+                             so link loops cannot trap the walk)"
+                        .into(),
+                }),
                 Ok(_) => {}
                 Err(e) => errors.push(WalkError {
                     path: e
