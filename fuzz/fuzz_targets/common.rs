@@ -1,4 +1,6 @@
-//! Shared helpers for the fuzz targets (included with `#[path]`).
+//! Shared helpers for the fuzz targets (included with `#[path]`; each
+//! target uses some of them).
+#![allow(dead_code)]
 
 use tracehunt_event::Event;
 use tracehunt_readers::{evtx_chunks_from_bytes, open_bytes, RecordError};

@@ -171,12 +171,17 @@ fn hostile_100k_value_list() {
     }
     det.push_str("    condition: sel");
     let (rs, diags, _) = build(&rule(&det));
-    assert!(
-        diags.iter().all(|d| d.code != Code::YamlSyntax),
-        "{diags:?}"
-    );
     let ev = sysmon1(&[("CommandLine", "aaa needle099999x bbb")]);
-    assert_eq!(hits(&rs, &ev), 1);
+    // Either it compiled and matches, or a configured limit refused it
+    // with a TH006 diagnostic that names the limit.
+    if hits(&rs, &ev) == 0 {
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.code == Code::InvalidValue && d.message.contains("limit")),
+            "{diags:?}"
+        );
+    }
     assert_eq!(hits(&rs, &sysmon1(&[("CommandLine", "needle")])), 0);
 }
 
@@ -249,8 +254,11 @@ fn hostile_non_utf8() {
 
 #[test]
 fn hostile_enormous_file() {
-    // 2,000 documents in one file (~400 KB; see `probe_many_documents`:
-    // load time grows faster than linearly in yaml_serde) and one 16 MB value.
+    // 2,000 documents in one file (~400 KB). Load time grows faster than
+    // linearly with the document count (see `probe_many_documents`: 1,000
+    // docs 50 ms, 2,000 136 ms, 4,000 367 ms; 20,000 did not finish in
+    // 5 min): the cost is inside rsigma-parser/yaml_serde's multi-document
+    // loop, reported, not fixed here.
     let one = rule("    sel:\n        Image|endswith: '\\cmd.exe'\n    condition: sel");
     let mut text = String::new();
     for i in 0..2_000 {
@@ -266,11 +274,38 @@ fn hostile_enormous_file() {
     );
     assert_eq!(hits(&rs, &cmd()), 2_000);
 
+    // A 16 MiB regex value: the `regex` size limit refuses it (TH006).
     let big = "x".repeat(16 << 20);
+    let text = rule(&format!(
+        "    sel:\n        CommandLine|re: '{big}'\n    condition: sel"
+    ));
+    let (rs, diags, _) = build(&text);
+    assert!(
+        diags.iter().any(|d| d.code == Code::InvalidValue),
+        "{diags:?}"
+    );
+    assert_eq!(hits(&rs, &cmd()), 0);
+}
+
+/// Finding (fuzz/hostile-rules work, issue #6), in tracehunt-engine: a
+/// single long `contains` value makes `compile` quadratic in its length —
+/// `NeedleIndex::build` (crates/engine/src/compile.rs) forces an
+/// Aho-Corasick *DFA* whenever there are few needles, whatever their total
+/// length: 16 KiB 1 s, 32 KiB 4 s, 64 KiB 17 s, 128 KiB 66 s (this
+/// machine); a 16 MiB value would take weeks. Suggested fix: force the DFA
+/// only while the needles' total length stays under a budget (e.g. 64 KiB)
+/// and let the crate choose (contiguous NFA) above it, or leave needles
+/// longer than a few KiB out of the prefilter. Un-ignore when fixed: with
+/// the fix this takes milliseconds.
+#[test]
+#[ignore = "finding: engine prefilter DFA build is quadratic in needle length"]
+fn finding_long_contains_value_compiles_quadratically() {
+    let big = "x".repeat(1 << 20);
     let text = rule(&format!(
         "    sel:\n        CommandLine|contains: '{big}'\n    condition: sel"
     ));
-    let (rs, _diags, _) = build(&text);
+    let (rs, diags, _) = build(&text);
+    assert!(diags.is_empty(), "{diags:?}");
     assert_eq!(hits(&rs, &cmd()), 0);
 }
 
@@ -297,7 +332,7 @@ fn probe_many_documents() {
 #[test]
 #[ignore]
 fn probe_huge_value() {
-    for kb in [256usize, 1024, 2048] {
+    for kb in [16usize, 32, 64, 128] {
         let big = "x".repeat(kb << 10);
         let text = rule(&format!(
             "    sel:\n        CommandLine|contains: '{big}'\n    condition: sel"

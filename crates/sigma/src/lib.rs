@@ -29,7 +29,9 @@ mod logsource;
 
 pub use diag::{Code, Diagnostic, Severity};
 pub use filter::{apply_filters, FilterDoc, FILTER_PREFIX};
-pub use load::{load_rules, load_rules_bytes, CorrelationDoc, LoadedFile, RuleDoc};
+pub use load::{
+    load_rules, load_rules_bytes, CorrelationDoc, LoadedFile, RuleDoc, MAX_CONDITION_NESTING,
+};
 pub use logsource::{LogsourceEntry, LogsourceError, LogsourceMap, Source};
 /// The Sigma AST produced by `rsigma-parser` 0.23 (rules, detections,
 /// conditions, modifiers, values, correlations, filters).

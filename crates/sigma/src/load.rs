@@ -78,6 +78,10 @@ pub fn load_rules_bytes(file: &str, bytes: &[u8]) -> LoadedFile {
 /// `specification/sigma-rules-specification.md`) through `rsigma-parser`.
 pub fn load_rules(file: &str, text: &str) -> LoadedFile {
     let mut out = LoadedFile::default();
+    if let Some(d) = too_deep(file, text) {
+        out.diagnostics.push(d);
+        return out;
+    }
     let collection = match rsigma_parser::parse_sigma_yaml(text) {
         Ok(c) => c,
         Err(e) => {
@@ -144,6 +148,71 @@ fn unsupported_condition(file: &str, text: &str, rule: &SigmaRule) -> Option<Dia
         )
         .with_rule(rule.id.clone().or_else(|| Some(rule.title.clone()))),
     )
+}
+
+/// Most `not`s in a row a file may hold, and deepest parenthesis nesting on
+/// one line. The condition parser recurses once per `not` and per
+/// parenthesis, so thousands of them overflow the stack (issue #6: 10,001
+/// `not`s did); no real rule comes near these limits (rsigma-parser itself
+/// refuses parentheses nested deeper than 64).
+pub const MAX_CONDITION_NESTING: usize = 64;
+const MAX_LINE_PARENS: usize = 4 * MAX_CONDITION_NESTING;
+
+/// Refuses, before parsing, a file whose text nests deeper than the
+/// condition parser can take: more than [`MAX_CONDITION_NESTING`] `not`
+/// words in a row (across whitespace and parentheses), or more than
+/// `4 * MAX_CONDITION_NESTING` open parentheses on one line. One `TH004`
+/// diagnostic for the whole file.
+fn too_deep(file: &str, text: &str) -> Option<Diagnostic> {
+    let mut run = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        let mut depth = 0usize;
+        let mut max_depth = 0usize;
+        for b in line.bytes() {
+            match b {
+                b'(' => {
+                    depth += 1;
+                    max_depth = max_depth.max(depth);
+                }
+                b')' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        for word in line.split(|c: char| c.is_whitespace() || c == '(' || c == ')') {
+            if word.is_empty() {
+                continue;
+            }
+            if word.eq_ignore_ascii_case("not") {
+                run += 1;
+            } else {
+                run = 0;
+            }
+            if run > MAX_CONDITION_NESTING {
+                break;
+            }
+        }
+        let what = if run > MAX_CONDITION_NESTING {
+            format!("more than {MAX_CONDITION_NESTING} `not` in a row")
+        } else if max_depth > MAX_LINE_PARENS {
+            format!("{max_depth} nested parentheses (limit {MAX_LINE_PARENS})")
+        } else {
+            continue;
+        };
+        let title = text
+            .lines()
+            .find_map(|l| l.strip_prefix("title:"))
+            .map(|t| t.trim().to_owned());
+        return Some(
+            Diagnostic::new(
+                Code::Condition,
+                file,
+                Some(i as u32 + 1),
+                format!("condition nesting deeper than {MAX_CONDITION_NESTING}: {what}; file not loaded"),
+            )
+            .with_rule(title),
+        );
+    }
+    None
 }
 
 /// Maps an rsigma-parser error string to a code and the best line we can find.
