@@ -71,8 +71,10 @@ pub struct HuntArgs {
     /// Table format: at most this many detection rows (the summary always shows).
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_rows: usize,
-    /// IOC feed (repeatable): MISP event JSON, STIX 2.1 bundle with
-    /// indicators, or `type,value,actor` CSV (detected by content). Hits are
+    /// IOC feed file or directory of feeds (repeat the flag for several:
+    /// `--ioc a.json --ioc feeds/`): MISP event JSON, STIX 2.1 bundle with
+    /// indicators, or `type,value,actor` CSV (detected by content). In a
+    /// directory, a file that is not a feed is skipped with a warning. Hits are
     /// reported like detections and are the strongest attribution evidence.
     #[arg(long, value_name = "FILE")]
     pub ioc: Vec<PathBuf>,
@@ -407,6 +409,11 @@ pub fn load_kb(path: &Option<PathBuf>) -> Result<std::borrow::Cow<'static, Actor
 
 pub fn run(a: HuntArgs) -> Result<u8> {
     let start = Instant::now();
+    if let (Some(f), Some(t)) = (a.from, a.to) {
+        if f > t {
+            anyhow::bail!("--from ({f}) is after --to ({t}): the time window is empty");
+        }
+    }
     let loaded = if a.parse_only {
         rules::Loaded::empty()
     } else {

@@ -50,11 +50,42 @@ pub fn load(paths: &[PathBuf], quiet: bool) -> Result<Option<Feeds>> {
     }
     let mut b = IocSet::builder();
     let mut reports = Vec::new();
+    // A directory means every .json/.csv file under it.
+    let mut files = Vec::new();
     for p in paths {
+        if p.is_dir() {
+            for e in walkdir::WalkDir::new(p)
+                .sort_by_file_name()
+                .into_iter()
+                .flatten()
+            {
+                let q = e.path();
+                if e.file_type().is_file()
+                    && q.extension().is_some_and(|x| x == "json" || x == "csv")
+                {
+                    files.push(q.to_path_buf());
+                }
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let single = files.len() == 1;
+    for p in &files {
         let text = std::fs::read_to_string(p)
             .with_context(|| format!("reading IOC feed {}", p.display()))?;
         let label = p.display().to_string();
-        let r = b.load(&text, &label)?;
+        let r = match b.load(&text, &label) {
+            Ok(r) => r,
+            // One file that is not a feed must not sink the others.
+            Err(e) if !single => {
+                if !quiet {
+                    eprintln!("tracehunt: warning: skipped IOC feed {label}: {e:#}");
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if !quiet {
             for d in r.diagnostics.iter().take(20) {
                 eprintln!("tracehunt: warning: IOC feed {label}: {d}");

@@ -471,6 +471,14 @@ impl IocSetBuilder {
         };
         let mut n = 0;
         for (k, v) in kinds {
+            if let Some(net) = parse_net(&refang(v)).filter(|_| is_ip_type(k)) {
+                if non_routable(&net) {
+                    // As MISP warning lists do: private, loopback, link-local
+                    // and similar ranges match every network's own traffic.
+                    report.skip(format!("{k}: non-routable address"));
+                    continue;
+                }
+            }
             match normalise(k, v) {
                 Some((kind, value)) => {
                     self.add(kind, value, origin.clone());
@@ -727,6 +735,42 @@ fn normalise(type_name: &str, value: &str) -> Option<(IocKind, String)> {
     })
 }
 
+fn is_ip_type(t: &str) -> bool {
+    matches!(
+        t,
+        "ip" | "ip-dst" | "ip-src" | "ipv4" | "ipv6" | "cidr" | "ipv4-addr" | "ipv6-addr"
+    )
+}
+
+/// Private (RFC 1918, RFC 4193), loopback, link-local, unspecified,
+/// multicast or broadcast networks, and very wide prefixes (< /8, < /16 for
+/// IPv6): never usable as indicators.
+pub(crate) fn non_routable(n: &IpNet) -> bool {
+    match n {
+        IpNet::V4(v) => {
+            let a = v.network();
+            v.prefix_len() < 8
+                || a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || a.is_broadcast()
+                || (a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64) // 100.64/10 CGNAT
+        }
+        IpNet::V6(v) => {
+            let a = v.network();
+            let s0 = a.segments()[0];
+            v.prefix_len() < 16
+                || a.is_loopback()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || (s0 & 0xfe00) == 0xfc00
+                || (s0 & 0xffc0) == 0xfe80
+        }
+    }
+}
+
 fn normalise_domain(v: &str) -> Option<String> {
     let mut d = refang(v).to_ascii_lowercase();
     if let Some(rest) = d.strip_prefix("*.") {
@@ -824,6 +868,38 @@ mod tests {
             Some((IocKind::Ip, "1.2.3.4".into()))
         );
         assert_eq!(normalise("domain", "1.2.3.4"), None);
+    }
+
+    #[test]
+    fn private_and_loopback_addresses_are_not_indicators() {
+        // Fresh-user finding: `ip-dst,10.23.123.11,Turla` made Turla "almost certain".
+        for v in [
+            "10.23.123.11",
+            "192.168.1.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "fe80::1",
+            "fd00::1",
+            "0.0.0.0/0",
+        ] {
+            assert!(non_routable(&parse_net(v).unwrap()), "{v}");
+        }
+        for v in ["8.8.8.8", "185.12.1.0/24", "2001:db8::1"] {
+            assert!(!non_routable(&parse_net(v).unwrap()), "{v}");
+        }
+        let mut b = IocSet::builder();
+        let r = b
+            .load(
+                "ip-dst,10.23.123.11,Turla\nip-dst,185.12.1.7,Turla\n",
+                "t.csv",
+            )
+            .unwrap();
+        assert_eq!(b.build().len(), 1);
+        assert!(
+            r.skipped.keys().any(|k| k.contains("non-routable")),
+            "{:?}",
+            r.skipped
+        );
     }
 
     #[test]

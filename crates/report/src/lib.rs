@@ -129,6 +129,9 @@ pub struct Summary {
     pub by_level: BTreeMap<String, u64>,
     /// Most frequent rules, descending.
     pub top_rules: Vec<RuleCount>,
+    /// Every rule at level high or critical that fired, most severe first,
+    /// then by count (what to look at first).
+    pub severe_rules: Vec<RuleCount>,
     /// Hosts with most detections, descending: `(computer, count)`.
     pub top_hosts: Vec<(String, u64)>,
     /// Earliest event time seen.
@@ -158,6 +161,30 @@ impl Summary {
                 .or_default() += 1;
         }
         let mut rules: Vec<_> = by_rule.into_iter().collect();
+        let mut severe: Vec<_> = rules
+            .iter()
+            .filter(|(r, _)| rs.rule(*r).level_rank >= 3)
+            .copied()
+            .collect();
+        severe.sort_by(|a, b| {
+            rs.rule(b.0)
+                .level_rank
+                .cmp(&rs.rule(a.0).level_rank)
+                .then(b.1.cmp(&a.1))
+                .then(a.0.cmp(&b.0))
+        });
+        self.severe_rules = severe
+            .into_iter()
+            .map(|(r, count)| {
+                let m = rs.rule(r);
+                RuleCount {
+                    id: m.id.clone(),
+                    title: m.title.clone(),
+                    level: m.level.to_owned(),
+                    count,
+                }
+            })
+            .collect();
         rules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         self.top_rules = rules
             .into_iter()
@@ -400,7 +427,7 @@ pub fn write_table<W: Write>(
     if dets.len() > max_rows {
         writeln!(
             w,
-            "… {} more detections (use --format jsonl or csv for all)",
+            "… {} more detections (--max-rows N shows more; --min-level high narrows; --format jsonl or csv for all)",
             dets.len() - max_rows
         )?;
     }
@@ -453,6 +480,21 @@ pub fn write_table<W: Write>(
         write!(w, " ({})", parts.join(", "))?;
     }
     writeln!(w)?;
+    if !s.severe_rules.is_empty() {
+        writeln!(w, "Critical and high rules (look here first):")?;
+        for r in s.severe_rules.iter().take(25) {
+            writeln!(
+                w,
+                "  {:>6}  [{}] {}",
+                r.count,
+                r.level,
+                terminal_safe(&r.title)
+            )?;
+        }
+        if s.severe_rules.len() > 25 {
+            writeln!(w, "  … {} more", s.severe_rules.len() - 25)?;
+        }
+    }
     if !s.top_rules.is_empty() {
         writeln!(w, "Top rules:")?;
         for r in &s.top_rules {
