@@ -334,6 +334,9 @@ struct Prefilter {
 
 /// Needle sets up to this size get a DFA automaton.
 const DFA_MAX_NEEDLES: usize = 2_000;
+/// ... and up to this many needle bytes (a DFA's build time grows with the
+/// square of long needles: a 64 KiB `contains` value took 17 s).
+const DFA_MAX_BYTES: usize = 32 * 1024;
 
 /// One Aho-Corasick automaton over case-folded needles, and for each
 /// needle the compiled rules that need it. `base` offsets its needle ids
@@ -362,12 +365,19 @@ impl NeedleIndex {
         if needles.is_empty() {
             return Ok(None);
         }
-        // A DFA (one table lookup per byte) where it stays small; the
-        // crate's choice (a contiguous NFA) for the largest sets.
-        let kind = (needles.len() <= DFA_MAX_NEEDLES).then_some(aho_corasick::AhoCorasickKind::DFA);
+        // A DFA (one table lookup per byte) where it stays small; a
+        // contiguous NFA for the largest or longest needle sets.
+        let bytes: usize = needles.iter().map(|n| n.len()).sum();
+        let kind = if needles.len() <= DFA_MAX_NEEDLES && bytes <= DFA_MAX_BYTES {
+            aho_corasick::AhoCorasickKind::DFA
+        } else {
+            // Explicitly: the crate's own choice would still pick a DFA
+            // for fewer than 100 (possibly huge) needles.
+            aho_corasick::AhoCorasickKind::ContiguousNFA
+        };
         let ac = aho_corasick::AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::Standard)
-            .kind(kind)
+            .kind(Some(kind))
             .build(&needles)
             .map_err(|_| ())?;
         Ok(Some(NeedleIndex { ac, rules, base }))
