@@ -62,7 +62,7 @@ measure() { # label, input dir, extra args...
   rss=$(grep 'Maximum resident set size' "$tmp.time" | awk '{print $NF}')
   events=$(python3 -c "import json,sys; print(json.load(open('$tmp.json'))['summary']['events'])")
   dets=$(python3 -c "import json,sys; print(json.load(open('$tmp.json'))['summary']['detections'])")
-  bytes=$(find -L "$dir" -type f -printf "%s\n" | awk "{s+=\$1} END {print s}")
+  bytes=$(find -L "$dir" -type f -printf "%s\n" | awk "{s+=\$1} END {printf \"%d\", s}")
   python3 - "$label" "$wall" "$rss" "$events" "$dets" "$bytes" <<'PY'
 import sys
 label, wall, rss, events, dets, b = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
