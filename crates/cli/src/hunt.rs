@@ -342,6 +342,19 @@ pub fn evidence(rs: &Ruleset, dets: &[Detection]) -> EvidenceSet {
             rules.iter().map(|&r| rs.rule(r).title.clone()).collect(),
         )
     };
+    let tags = |m: BTreeMap<String, (Vec<usize>, u64)>| -> Vec<TagObservation> {
+        m.into_iter()
+            .map(|(id, (rules, events))| {
+                let (rule_ids, rule_titles) = names(&rules);
+                TagObservation {
+                    id,
+                    rule_ids,
+                    rule_titles,
+                    events,
+                }
+            })
+            .collect()
+    };
     EvidenceSet {
         techniques: tech
             .into_iter()
@@ -355,30 +368,8 @@ pub fn evidence(rs: &Ruleset, dets: &[Detection]) -> EvidenceSet {
                 }
             })
             .collect(),
-        software: soft
-            .into_iter()
-            .map(|(id, (rules, events))| {
-                let (rule_ids, rule_titles) = names(&rules);
-                TagObservation {
-                    id,
-                    rule_ids,
-                    rule_titles,
-                    events,
-                }
-            })
-            .collect(),
-        groups: grp
-            .into_iter()
-            .map(|(id, (rules, events))| {
-                let (rule_ids, rule_titles) = names(&rules);
-                TagObservation {
-                    id,
-                    rule_ids,
-                    rule_titles,
-                    events,
-                }
-            })
-            .collect(),
+        software: tags(soft),
+        groups: tags(grp),
         ..EvidenceSet::default()
     }
 }

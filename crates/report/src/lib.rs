@@ -173,32 +173,18 @@ impl Summary {
                 .then(b.1.cmp(&a.1))
                 .then(a.0.cmp(&b.0))
         });
-        self.severe_rules = severe
-            .into_iter()
-            .map(|(r, count)| {
-                let m = rs.rule(r);
-                RuleCount {
-                    id: m.id.clone(),
-                    title: m.title.clone(),
-                    level: m.level.to_owned(),
-                    count,
-                }
-            })
-            .collect();
+        let count_of = |(r, count): (usize, u64)| {
+            let m = rs.rule(r);
+            RuleCount {
+                id: m.id.clone(),
+                title: m.title.clone(),
+                level: m.level.to_owned(),
+                count,
+            }
+        };
+        self.severe_rules = severe.into_iter().map(count_of).collect();
         rules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        self.top_rules = rules
-            .into_iter()
-            .take(10)
-            .map(|(r, count)| {
-                let m = rs.rule(r);
-                RuleCount {
-                    id: m.id.clone(),
-                    title: m.title.clone(),
-                    level: m.level.to_owned(),
-                    count,
-                }
-            })
-            .collect();
+        self.top_rules = rules.into_iter().take(10).map(count_of).collect();
         let mut hosts: Vec<_> = by_host.into_iter().collect();
         hosts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         hosts.truncate(10);
