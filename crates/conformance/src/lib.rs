@@ -10,6 +10,19 @@
 //! | `events` | string | JSON lines: one flat event per line (`"ts"`: RFC 3339 time, optional) |
 //! | `expect` | list of `[rule id or title, event index]` | every (rule, event) hit expected, in any order; for a correlation the index is its last contributing event |
 //!
+//! ```
+//! use tracehunt_conformance::{run, Case};
+//! let case = Case {
+//!     name: "contains".into(),
+//!     spec: "sigma-modifiers-appendix.md#contains".into(),
+//!     rules: "title: C\nlogsource: {product: windows}\ndetection:\n  sel:\n    CommandLine|contains: whoami\n  condition: sel\n".into(),
+//!     events: "{\"Channel\": \"Security\", \"EventID\": 4688, \"CommandLine\": \"cmd /c WHOAMI /all\"}\n{\"Channel\": \"Security\", \"EventID\": 4688, \"CommandLine\": \"dir\"}\n".into(),
+//!     expect: vec![("C".into(), 0)],
+//! };
+//! let hits = run(&case).unwrap();
+//! assert_eq!(hits.into_iter().collect::<Vec<_>>(), vec![("C".to_string(), 0)]);
+//! ```
+//!
 //! Rules run with the built-in logsource map; events are routed by their
 //! `Channel` and `EventID` fields, so cases use `logsource: {product:
 //! windows}` (any event) unless they test routing.

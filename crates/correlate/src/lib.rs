@@ -16,6 +16,33 @@
 //!   of a correlation referenced by another one is fed on internally). Call
 //!   [`Correlator::flush`] at the end of the input to close open windows.
 //!
+//! ## Example
+//!
+//! Five failed logons from one address within a minute:
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use tracehunt_correlate::{CorrelationSet, Correlator, Limits};
+//! let yaml = "title: Failed logon\nname: failed\nid: 00000000-0000-4000-8000-0000000000f1\n\
+//!   logsource: {product: windows, service: security}\n\
+//!   detection:\n  sel:\n    EventID: 4625\n  condition: sel\n---\n\
+//!   title: Brute force\nlevel: high\ncorrelation:\n  type: event_count\n  rules: [failed]\n  \
+//!   group-by: [IpAddress]\n  timespan: 1m\n  condition: {gte: 5}\n";
+//! let f = tracehunt_sigma::load_rules("bf.yml", yaml);
+//! let (rs, _) = tracehunt_engine::compile(f.rules, &tracehunt_engine::CompileOptions::default());
+//! let (set, diags) = CorrelationSet::compile(&f.correlations, &rs);
+//! assert!(diags.is_empty(), "{diags:?}");
+//! let mut c = Correlator::new(&set, Limits::default());
+//! let ev = vec![("IpAddress".to_string(), "10.0.0.9".to_string())];
+//! let mut hits = Vec::new();
+//! for i in 0..5 {
+//!     let ts = Utc.timestamp_opt(1_700_000_000 + 10 * i, 0).unwrap();
+//!     hits.extend(c.feed(0, ts, i as u64, &ev));
+//! }
+//! hits.extend(c.flush());
+//! assert_eq!(hits.len(), 1);
+//! ```
+//!
 //! ## Semantics
 //!
 //! Windows are per correlation and per group (the tuple of `group-by`
