@@ -1056,7 +1056,8 @@ impl<'kb> Attributor<'kb> {
             .map(|c| format!("next {} {} {}%", c.id, c.name, c.confidence))
             .unwrap_or_else(|| "no other candidate".into());
         let calibrated = format!(
-            "calibrated probability {}% ({})",
+            "probability that it is the actor {}% ({}), calibrated on ATT&CK campaigns held out \
+             of their group's profile (a ranking signal, not proof)",
             top.confidence, top.confidence_label
         );
         if ratio < cfg.min_margin {
@@ -1072,8 +1073,8 @@ impl<'kb> Attributor<'kb> {
         (
             true,
             format!(
-                "{who} separates from the other candidates: ×{ratio:.2} as probable as the next ({next}), \
-                 matching {} of {} observed features, {} distinctive; {calibrated}",
+                "confident ranking: {who} separates from the other candidates, ×{ratio:.2} as probable \
+                 as the next ({next}), matching {} of {} observed features, {} distinctive; {calibrated}",
                 top.matched_count,
                 features.len(),
                 top.distinctive_matches
