@@ -210,7 +210,15 @@ impl Unit {
 }
 
 /// Splits the input files into units, in file order then chunk order.
-fn plan_units(files: &[PathBuf]) -> Vec<Unit> {
+///
+/// EVTX files are split into chunks only when there are too few files to
+/// keep every thread busy (fewer than 4 per thread): a chunk plan holds the
+/// file open until the scan ends, so thousands of files are read one unit
+/// per file instead (bounded open files).
+fn plan_units(files: &[PathBuf], threads: usize) -> Vec<Unit> {
+    if files.len() >= 4 * threads.max(1) {
+        return (0..files.len()).map(Unit::Stream).collect();
+    }
     let mut units = Vec::new();
     for (i, p) in files.iter().enumerate() {
         match tracehunt_readers::open_evtx_chunks(p) {
@@ -452,7 +460,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         .num_threads(threads)
         .build()
         .context("starting worker threads")?;
-    let units = plan_units(&files);
+    let units = plan_units(&files, pool.current_num_threads());
     let pb = if stderr_tty && !a.quiet && units.len() > 1 {
         let pb = ProgressBar::new(units.len() as u64);
         pb.set_style(
