@@ -686,7 +686,7 @@ fn expr(e: &ConditionExpr, handles: &[Vec<String>]) -> Result<Expr, String> {
             let all: Vec<usize> = match pattern {
                 SelectorPattern::Them => (0..handles.len()).collect(),
                 SelectorPattern::Pattern(p) => (0..handles.len())
-                    .filter(|i| handles[*i].iter().any(|h| glob(p, h)))
+                    .filter(|i| handles[*i].iter().any(|h| tracehunt_sigma::name_glob(p, h)))
                     .collect(),
             };
             let n = match quantifier {
@@ -697,24 +697,6 @@ fn expr(e: &ConditionExpr, handles: &[Vec<String>]) -> Result<Expr, String> {
             Expr::AtLeast(n, all)
         }
     })
-}
-
-fn glob(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let Some(mut rest) = name.strip_prefix(parts[0]) else {
-        return false;
-    };
-    let last = parts.len() - 1;
-    for p in &parts[1..last] {
-        match rest.find(p) {
-            Some(k) => rest = &rest[k + p.len()..],
-            None => return false,
-        }
-    }
-    rest.ends_with(parts[last])
 }
 
 /// Memory bounds of a [`Correlator`].

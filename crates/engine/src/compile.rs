@@ -599,7 +599,7 @@ fn compile_cond(c: &ConditionExpr, names: &[&String]) -> Result<Cond, CErr> {
                 .enumerate()
                 .filter(|(_, n)| match pattern {
                     SelectorPattern::Them => !n.starts_with('_'),
-                    SelectorPattern::Pattern(p) => glob_name(p, n),
+                    SelectorPattern::Pattern(p) => tracehunt_sigma::name_glob(p, n),
                 })
                 .map(|(i, _)| i)
                 .collect();
@@ -616,31 +616,6 @@ fn compile_cond(c: &ConditionExpr, names: &[&String]) -> Result<Cond, CErr> {
             }
         }
     })
-}
-
-/// Matches a selection name against a condition pattern with `*` wildcards.
-fn glob_name(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let mut rest = name;
-    for (i, p) in parts.iter().enumerate() {
-        if i == 0 {
-            match rest.strip_prefix(p) {
-                Some(r) => rest = r,
-                None => return false,
-            }
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(p);
-        } else {
-            match rest.find(p) {
-                Some(k) => rest = &rest[k + p.len()..],
-                None => return false,
-            }
-        }
-    }
-    true
 }
 
 fn compile_det(
@@ -1173,6 +1148,7 @@ mod tests {
 
     #[test]
     fn selection_name_globs() {
+        let glob_name = tracehunt_sigma::name_glob;
         assert!(glob_name("selection_*", "selection_img"));
         assert!(!glob_name("selection_*", "filter_img"));
         assert!(glob_name("*_img", "selection_img"));

@@ -213,10 +213,10 @@ fn isolate(c: &ConditionExpr, own: &[String], added: &[String]) -> Result<Condit
         ConditionExpr::Selector {
             quantifier,
             pattern: SelectorPattern::Pattern(p),
-        } if added.iter().any(|a| glob(p, a)) => {
+        } if added.iter().any(|a| name_glob(p, a)) => {
             let mut ids: Vec<ConditionExpr> = own
                 .iter()
-                .filter(|n| glob(p, n))
+                .filter(|n| name_glob(p, n))
                 .map(|n| ConditionExpr::Identifier(n.clone()))
                 .collect();
             ids.sort_by_key(|c| c.to_string());
@@ -235,8 +235,11 @@ fn isolate(c: &ConditionExpr, own: &[String], added: &[String]) -> Result<Condit
     })
 }
 
-/// `*`-glob over selection names (same rule as the engine's selectors).
-fn glob(pattern: &str, name: &str) -> bool {
+/// `*`-glob over selection and rule names, as in conditions' `1 of sel*`
+/// (any number of `*`, each matching any run of characters). Shared by the
+/// engine's selectors, filters and correlations. (`rsigma_parser`'s
+/// `detection_name_matches` handles a single `*` only.)
+pub fn name_glob(pattern: &str, name: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {
         return pattern == name;

@@ -28,7 +28,7 @@ mod load;
 mod logsource;
 
 pub use diag::{Code, Diagnostic, Severity};
-pub use filter::{apply_filters, FilterDoc, FILTER_PREFIX};
+pub use filter::{apply_filters, name_glob, FilterDoc, FILTER_PREFIX};
 pub use load::{
     load_rules, load_rules_bytes, CorrelationDoc, LoadedFile, RuleDoc, MAX_CONDITION_NESTING,
 };
