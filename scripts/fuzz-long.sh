@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Long fuzz runs for issue #6 ("each target >= 1 CPU-hour in total").
+#
+#   scripts/fuzz-long.sh SECONDS [TARGET...]
+#
+# Runs each target (default: all of `cargo fuzz list`) for SECONDS on one
+# core (-jobs=1, so seconds == CPU-seconds), one after another, and appends
+# one line per run to fuzz/runs.tsv (committed: the CPU-time ledger):
+#   date  target  seconds  execs  cov  ft  corpus  crash(0/1)  commit
+# The totals per target: `scripts/fuzz-long.sh --totals`.
+# A crash leaves its input in fuzz/artifacts/<target>/ and the log in
+# fuzz/logs/<target>-<date>.log; turn it into a regression test named after
+# what broke.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ledger=fuzz/runs.tsv
+[ -f "$ledger" ] || printf 'date\ttarget\tseconds\texecs\tcov\tft\tcorpus\tcrash\tcommit\n' >"$ledger"
+
+if [ "${1:-}" = "--totals" ]; then
+    awk -F'\t' 'NR>1 {s[$2]+=$3; e[$2]+=$4; c[$2]=$5; x[$2]+=$8}
+        END {printf "%-18s %8s %12s %8s %7s\n", "target", "cpu_min", "execs", "last_cov", "crashes";
+             for (t in s) printf "%-18s %8.1f %12d %8s %7d\n", t, s[t]/60, e[t], c[t], x[t]}' "$ledger" | sort
+    exit 0
+fi
+
+secs=${1:?usage: fuzz-long.sh SECONDS [TARGET...]}
+shift
+[ -d fuzz/corpus ] || scripts/fuzz-seeds.sh
+mkdir -p fuzz/logs
+cd fuzz
+cargo +nightly fuzz build -O >/dev/null 2>&1 || cargo +nightly fuzz build -O
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo +nightly fuzz list)
+for t in "${targets[@]}"; do
+    mkdir -p "corpus/$t"
+    log="logs/$t-$(date -u +%Y%m%dT%H%M%S).log"
+    start=$(date +%s)
+    crash=0
+    cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
+        -max_total_time="$secs" -rss_limit_mb=2048 -timeout=20 -max_len=140000 \
+        -print_final_stats=1 >"$log" 2>&1 || crash=1
+    took=$(($(date +%s) - start))
+    execs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
+    last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+    cov=$(grep -oE 'cov: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
+    ft=$(grep -oE 'ft: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
+    corp=$(grep -oE 'corp: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$took" \
+        "${execs:-0}" "${cov:-}" "${ft:-}" "${corp:-}" "$crash" \
+        "$(git rev-parse --short HEAD)" >>"../$ledger"
+    echo "fuzz $t: ${took}s execs=${execs:-?} cov=${cov:-?} crash=$crash ($log)"
+done
