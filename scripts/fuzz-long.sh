@@ -3,10 +3,12 @@
 #
 #   scripts/fuzz-long.sh SECONDS [TARGET...]
 #
-# Runs each target (default: all of `cargo fuzz list`) for SECONDS on one
-# core (-jobs=1, so seconds == CPU-seconds), one after another, and appends
-# one line per run to fuzz/runs.tsv (committed: the CPU-time ledger):
+# Runs each target (default: all of `cargo fuzz list`) for SECONDS of wall
+# time in one process, one after another, and appends one line per run to
+# fuzz/runs.tsv (committed: the CPU-time ledger):
 #   date  target  seconds  execs  cov  ft  corpus  crash(0/1)  commit
+# `seconds` is CPU time (user + sys of the fuzzer, from /usr/bin/time), not
+# wall time: on a loaded machine a 1500 s run may get only 900 CPU-seconds.
 # The totals per target: `scripts/fuzz-long.sh --totals`.
 # A crash leaves its input in fuzz/artifacts/<target>/ and the log in
 # fuzz/logs/<target>-<date>.log; turn it into a regression test named after
@@ -34,12 +36,11 @@ targets=("$@")
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     log="logs/$t-$(date -u +%Y%m%dT%H%M%S).log"
-    start=$(date +%s)
     crash=0
-    cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
+    /usr/bin/time -o "$log.time" -f '%U %S' cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -timeout=20 -max_len=140000 \
         -print_final_stats=1 >"$log" 2>&1 || crash=1
-    took=$(($(date +%s) - start))
+    took=$(awk '{printf "%d", $1 + $2}' "$log.time")
     execs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
     last=$(grep -E '^#[0-9]+' "$log" | tail -1)
     cov=$(grep -oE 'cov: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
