@@ -188,7 +188,9 @@ pub struct ScoringConfig {
     pub weights: ModelWeights,
     /// Log-likelihood bonus (nats) for a group tagged on a fired rule (default 1.0).
     pub group_tag_bonus: f64,
-    /// Softmax temperature turning scores into probabilities (see [`Candidate::probability`]).
+    /// Softmax temperature turning scores into probabilities (see [`Candidate::probability`]);
+    /// default 1.0, the value fitted on the leave-one-out scores of the ATT&CK v18.1 campaign
+    /// hold-out (`EvalReport::temperature_all`).
     pub temperature: f64,
     /// The top candidate must be at least this many times as probable as the runner-up for a
     /// confident verdict (default 1.25; a score difference of `ln 1.25` nats).
@@ -463,7 +465,9 @@ pub struct Candidate {
     pub confidence_label: String,
     /// Log-likelihood ratio of the observed features the group does *not* have (≤ 0).
     pub missing_penalty: f64,
-    /// Log prior of the group (0 with the default uniform prior).
+    /// Group-level terms of `score` (nats): `w_size · size + w_campaigns · campaigns +
+    /// w_time · time` (see [`ModelWeights`]); the time term is 0 without an observation window
+    /// and negative for a group whose activity period is years away from it.
     pub prior: f64,
     /// Group-tag bonus included in `score`.
     pub tag_bonus: f64,
@@ -722,8 +726,10 @@ impl<'kb> Attributor<'kb> {
     }
 
     /// Like [`Attributor::attribute`], for evidence observed during `window` (e.g. the first
-    /// and last event of a hunt): groups with ATT&CK campaigns close to that time gain the
-    /// `time` input.
+    /// and last event of a hunt, in decimal years via [`Window::from_dates`]): a group whose
+    /// activity period ([`activity_period`]: its dated ATT&CK reports and campaigns) is `gap`
+    /// years away from the window loses `w_time · ln(1 + gap)` nats (input `time` of
+    /// [`ModelWeights`]); groups active then, or without dated evidence, are unaffected.
     pub fn attribute_in(&self, evidence: &EvidenceSet, window: Option<Window>) -> Attribution {
         self.attribute_inner(evidence, self.config.top_n, window).0
     }
