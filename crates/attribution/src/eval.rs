@@ -119,6 +119,28 @@ pub fn hold_out(kb: &ActorKb, campaign: &str, mode: HoldOut, provenance: &Proven
     ActorKb::from_snapshot_json(&snap.to_string()).unwrap_or(held)
 }
 
+/// Removes from every group of `kb` the citations published from `floor(window.first)` to
+/// `floor(window.last) + 1` (the stricter time hold-out, [`EvalOptions::strict_time`]).
+pub fn drop_citations_during(kb: &mut ActorKb, window: Window) {
+    let (lo, hi) = (window.first.floor(), window.last.floor() + 1.0);
+    let drops: Vec<(String, BTreeSet<String>)> = kb
+        .groups()
+        .iter()
+        .map(|(id, g)| {
+            let keys = g
+                .citations
+                .iter()
+                .filter(|(_, y)| (lo..=hi).contains(&f64::from(**y)))
+                .map(|(k, _)| k.clone())
+                .collect();
+            (id.clone(), keys)
+        })
+        .collect();
+    for (id, keys) in drops {
+        kb.drop_group_citations(&id, &keys);
+    }
+}
+
 /// One campaign to attribute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalCase {
@@ -454,6 +476,11 @@ pub struct EvalOptions {
     pub techniques_only: bool,
     /// Feed the campaign's dates as the observation window (the `time` input).
     pub use_time: bool,
+    /// Stricter time hold-out: every group's citations published from the campaign's first
+    /// year to one year after its last are removed too (not only those the campaign cites),
+    /// so no report that might describe the held-out campaign dates anyone. Pessimistic: it
+    /// also removes legitimate evidence of the true group's activity then.
+    pub strict_time: bool,
     /// Candidate input sets of the fitted model (see [`ModelWeights`] for the inputs); the one
     /// used on each campaign is chosen by nested leave-one-out (lowest out-of-sample
     /// log-loss on the other campaigns). One set = no selection.
@@ -471,6 +498,7 @@ impl Default for EvalOptions {
             mode: HoldOut::LeakageAware,
             techniques_only: false,
             use_time: true,
+            strict_time: false,
             input_sets: INPUT_SETS.to_vec(),
             l2: DEFAULT_L2,
             config: ScoringConfig::default(),
@@ -501,6 +529,9 @@ pub struct EvalReport {
     pub techniques_only: bool,
     /// Whether the campaign dates were fed as the observation window.
     pub use_time: bool,
+    /// Whether the stricter time hold-out was used ([`EvalOptions::strict_time`]).
+    #[serde(default)]
+    pub strict_time: bool,
     /// Candidate input sets of the fitted model.
     pub input_sets: Vec<[bool; N_INPUTS]>,
     /// Input set chosen on all campaigns (lowest leave-one-out log-loss).
@@ -989,7 +1020,12 @@ pub fn evaluate(kb: &ActorKb, provenance: &Provenance, options: &EvalOptions) ->
     let mut overlaps = Vec::new();
     let ranker = Ranker::Model(options.config.clone());
     for c in &cases {
-        let held = hold_out(kb, &c.campaign, options.mode, provenance);
+        let mut held = hold_out(kb, &c.campaign, options.mode, provenance);
+        if options.strict_time {
+            if let Some(w) = c.window {
+                drop_citations_during(&mut held, w);
+            }
+        }
         removed.push(match options.mode {
             HoldOut::Naive => 0,
             HoldOut::LeakageAware => provenance
@@ -1097,6 +1133,7 @@ pub fn evaluate(kb: &ActorKb, provenance: &Provenance, options: &EvalOptions) ->
         mode: options.mode,
         techniques_only: options.techniques_only,
         use_time: options.use_time,
+        strict_time: options.strict_time,
         input_sets: options.input_sets.clone(),
         knowledge_base: kb.label().map(str::to_string),
         model: metrics(&refs(&full.scored), &refs(&full.outcomes)),

@@ -22,6 +22,10 @@ pub struct EvalArgs {
     /// Feed only the campaigns' techniques (what Sigma detections give), not their software.
     #[arg(long)]
     pub techniques_only: bool,
+    /// Stricter time hold-out: also drop every group's ATT&CK citations published during the
+    /// campaign's years (+1), not only those the campaign cites (a pessimistic bound).
+    #[arg(long)]
+    pub strict_time: bool,
     /// Also list every campaign's result.
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -50,6 +54,7 @@ pub fn run(a: EvalArgs) -> Result<u8> {
                 &EvalOptions {
                     mode,
                     techniques_only: a.techniques_only,
+                    strict_time: a.strict_time,
                     ..EvalOptions::default()
                 },
             )
@@ -110,13 +115,18 @@ fn write_table<W: Write>(w: &mut W, reports: &[EvalReport], verbose: bool) -> st
     };
     writeln!(
         w,
-        "ATT&CK campaign hold-out: {} campaigns ({}), evidence = techniques{}",
+        "ATT&CK campaign hold-out: {} campaigns ({}), evidence = techniques{}{}",
         first.model.cases,
         first.knowledge_base.as_deref().unwrap_or("ATT&CK"),
         if first.techniques_only {
             " only"
         } else {
             " + software"
+        },
+        if first.strict_time {
+            "; strict time hold-out (every group's reports from the campaign's years removed)"
+        } else {
+            ""
         }
     )?;
     writeln!(
