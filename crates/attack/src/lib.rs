@@ -159,6 +159,13 @@ pub struct Group {
     pub software: BTreeMap<String, Vec<Source>>,
     /// Ids of campaigns attributed to the group (sorted).
     pub campaigns: Vec<String>,
+    /// Dated public reports ATT&CK cites for the group: citation key
+    /// (`external_references[].source_name`, e.g. `FireEye APT28 2017`) → publication year
+    /// (from the reference's `description`, `Author. (2017, May 3). Title…`, else a year in the
+    /// key). Collected from the intrusion-set object and its own `uses` relationships; undated
+    /// references are left out. Evidence of *when* the group was active (see
+    /// [`ActorKb::drop_group_citations`] for hold-outs).
+    pub citations: BTreeMap<String, u16>,
 }
 
 impl Group {
@@ -457,6 +464,15 @@ impl ActorKb {
         kb
     }
 
+    /// Removes the citations named in `keys` (citation keys as in [`Group::citations`]) from
+    /// group `group`: a hold-out uses it so that a held-out campaign's own reports do not date
+    /// the group. Unknown groups or keys are ignored.
+    pub fn drop_group_citations(&mut self, group: &str, keys: &BTreeSet<String>) {
+        if let Some(g) = self.groups.get_mut(group) {
+            g.citations.retain(|k, _| !keys.contains(k));
+        }
+    }
+
     /// Assembles a knowledge base from its normalised parts and derives the per-group
     /// campaign / software sources.
     fn assemble(
@@ -554,6 +570,31 @@ impl ActorKb {
     }
 }
 
+/// Publication year of an ATT&CK external reference: the first `(YYYY` followed by `,` or `)`
+/// in its `description` (`Mandiant. (2021, March 4). …`), else a standalone `19xx`/`20xx` token
+/// in its `source_name` (`FireEye APT28 2017`); only years 1980–2099 count. `None` when undated
+/// (`(n.d.)`).
+pub fn citation_year(description: Option<&str>, source_name: Option<&str>) -> Option<u16> {
+    let plausible = |y: u16| (1980..=2099).contains(&y).then_some(y);
+    if let Some(d) = description {
+        let b = d.as_bytes();
+        for (i, _) in d.match_indices('(') {
+            let Some(digits) = b.get(i + 1..i + 5) else {
+                break;
+            };
+            if digits.iter().all(u8::is_ascii_digit) && matches!(b.get(i + 5), Some(b',' | b')')) {
+                if let Some(y) = d[i + 1..i + 5].parse().ok().and_then(plausible) {
+                    return Some(y);
+                }
+            }
+        }
+    }
+    source_name?
+        .rsplit(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| w.len() == 4 && w.bytes().all(|c| c.is_ascii_digit()))
+        .find_map(|w| w.parse().ok().and_then(plausible))
+}
+
 /// `T1059.001` → `Some("T1059")`; `T1059` → `None`.
 pub fn parent_technique(id: &str) -> Option<&str> {
     id.split_once('.').map(|(p, _)| p)
@@ -600,6 +641,31 @@ mod tests {
         assert_eq!(normalise_technique_id("T1059.01"), None);
         assert_eq!(normalise_technique_id("ätt"), None);
         assert_eq!(normalise_technique_id(""), None);
+    }
+
+    #[test]
+    fn citation_years() {
+        assert_eq!(
+            citation_year(
+                Some("Alperovitch, D. (2014, July 7). Deep in Thought."),
+                None
+            ),
+            Some(2014)
+        );
+        assert_eq!(
+            citation_year(Some("FireEye. (2017). APT28 (see 1999)."), Some("x")),
+            Some(2017)
+        );
+        assert_eq!(
+            citation_year(Some("Someone. (n.d.). Title."), Some("FireEye APT28 2017")),
+            Some(2017)
+        );
+        assert_eq!(
+            citation_year(Some("(n.d.)"), Some("Symantec Orangeworm")),
+            None
+        );
+        assert_eq!(citation_year(None, Some("Report 3000 x")), None);
+        assert_eq!(citation_year(Some("(1234,"), None), None);
     }
 
     #[test]

@@ -71,6 +71,9 @@ struct SnapGroup {
     /// Direct `uses` software only.
     #[serde(default)]
     software: Vec<String>,
+    /// Dated citations: key → year.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    citations: BTreeMap<String, u16>,
 }
 
 pub(crate) fn to_json(kb: &ActorKb) -> String {
@@ -133,6 +136,7 @@ pub(crate) fn to_json(kb: &ActorKb) -> String {
                     description: g.description.clone(),
                     techniques: direct(&g.techniques),
                     software: direct(&g.software),
+                    citations: g.citations.clone(),
                 };
                 (id.clone(), v)
             })
@@ -234,6 +238,7 @@ pub(crate) fn from_json(json: &str) -> Result<ActorKb, AttackError> {
                 techniques: direct(g.techniques),
                 software: direct(g.software),
                 campaigns: Vec::new(),
+                citations: g.citations,
             };
             (id, v)
         })

@@ -56,6 +56,8 @@ struct ExternalReference {
     source_name: Option<String>,
     #[serde(default)]
     external_id: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +80,18 @@ impl StixObject {
 
     fn inactive(&self) -> bool {
         self.revoked == Some(true) || self.x_mitre_deprecated == Some(true)
+    }
+
+    /// Dated non-ATT&CK references: (citation key, publication year).
+    fn dated_citations(&self) -> impl Iterator<Item = (String, u16)> + '_ {
+        self.external_references
+            .iter()
+            .filter(|r| r.source_name.as_deref() != Some("mitre-attack"))
+            .filter_map(|r| {
+                let key = r.source_name.as_deref()?.trim();
+                let year = crate::citation_year(r.description.as_deref(), Some(key))?;
+                (!key.is_empty()).then(|| (key.to_string(), year))
+            })
     }
 }
 
@@ -214,6 +228,7 @@ pub(crate) fn parse(json: &str) -> Result<ActorKb, AttackError> {
                         techniques: BTreeMap::new(),
                         software: BTreeMap::new(),
                         campaigns: Vec::new(),
+                        citations: o.dated_citations().collect(),
                     },
                 );
             }
@@ -279,6 +294,11 @@ pub(crate) fn parse(json: &str) -> Result<ActorKb, AttackError> {
         let src_kind = src.split_once("--").map_or("", |(k, _)| k);
         let dst_kind = dst.split_once("--").map_or("", |(k, _)| k);
         let dst_is_software = matches!(dst_kind, "malware" | "tool");
+        if rt == "uses" && src_kind == "intrusion-set" {
+            if let Some(g) = groups.get_mut(a) {
+                g.citations.extend(o.dated_citations());
+            }
+        }
         match (rt, src_kind, dst_kind) {
             ("uses", "intrusion-set", "attack-pattern") => {
                 if let Some(g) = groups.get_mut(a) {

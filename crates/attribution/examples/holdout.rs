@@ -28,12 +28,20 @@ fn main() {
         std::fs::write(out, prov.to_json()).expect("write");
     }
     let verbose = std::env::var("VERBOSE").is_ok();
-    let ablations: [(&str, [bool; 5], bool); 5] = [
-        ("all", [true; 5], true),
-        ("no-time", [true, true, true, true, false], false),
-        ("no-campaign-prior", [true, true, true, false, false], false),
-        ("likelihood-only", [true, false, false, false, false], false),
-        ("llr+size", [true, false, true, false, false], false),
+    let ablations: [(&str, [bool; 6], bool); 5] = [
+        ("all", [true; 6], true),
+        ("no-time", [true, true, true, true, false, true], false),
+        (
+            "no-campaign-prior",
+            [true, true, true, false, true, true],
+            true,
+        ),
+        (
+            "likelihood-only",
+            [true, false, false, false, false, false],
+            false,
+        ),
+        ("llr+size", [true, false, true, false, false, false], false),
     ];
     for techniques_only in [false, true] {
         for mode in [HoldOut::Naive, HoldOut::LeakageAware] {
@@ -41,7 +49,7 @@ fn main() {
                 let opts = EvalOptions {
                     mode,
                     techniques_only,
-                    inputs,
+                    input_sets: vec![inputs],
                     use_time,
                     ..EvalOptions::default()
                 };

@@ -13,23 +13,34 @@
 //!      campaign's own sources ([`Provenance`]) — ATT&CK copies e.g. SUNBURST from the
 //!      SolarWinds reports into APT29's direct software, which leaves the answer in the
 //!      profile under a naive hold-out;
-//! 2. feeds the campaign's techniques (and software, unless `techniques_only`) as evidence;
+//!    * in both modes, the group's citations that the campaign also cites
+//!      ([`Leaks::citations`](crate::Leaks)) stop dating the group, and the campaign's own
+//!      dates go with it, so the held-out campaign never feeds the group's activity period
+//!      (the `time` input);
+//! 2. feeds the campaign's techniques (and software, unless `techniques_only`) as evidence, and
+//!    its `first_seen` … `last_seen` as the observation window (a hunt sees its events'
+//!    timestamps; `use_time = false` turns this off);
 //! 3. records the true group's rank among all groups, for the model ([`Attributor`]) and for a
 //!    **naive-overlap baseline** (number of observed techniques and software ids found in the
-//!    group's profile, through any source), scored by the same code path.
+//!    group's profile, through any source), scored by the same code path;
+//! 4. records what the true group's held-out profile still shares with the evidence
+//!    ([`Overlap`]): the **oracle ceiling** ([`EvalReport::oracle_ttp`]) is the share of
+//!    campaigns where it still matches something — with no overlap left, every group that
+//!    matches anything outranks it under any technique/software method.
 //!
 //! Metrics ([`Metrics`]): top-1/3/5 hit rate and mean reciprocal rank, counted with ties
 //! resolved at random (a true group tied with 3 others for first counts ¼ top-1), and Brier
-//! scores of probabilities. Probabilities are `softmax(score / T)` over all groups with the
-//! temperature `T` fitted by minimum log-loss **leave-one-campaign-out** (the campaign being
-//! scored never takes part in fitting its own temperature), for the model and the baseline
-//! alike.
+//! scores of probabilities. Baseline probabilities are `softmax(score / T)` over all groups with
+//! the temperature `T` fitted by minimum log-loss **leave-one-campaign-out** (the campaign
+//! being scored never takes part in fitting its own temperature).
 //!
-//! The model's weights ([`ModelWeights`]) are fitted by maximum likelihood
-//! ([`fit_weights`], a conditional logit over the groups). The headline figures
-//! ([`EvalReport::model`]) use **leave-one-campaign-out** fits: campaign `i` is scored with
-//! weights fitted on the other campaigns only, and its probabilities are that fitted model's
-//! own `softmax(score)` — no parameter ever sees the campaign it is tested on.
+//! The model's weights ([`ModelWeights`]) are fitted by maximum likelihood ([`fit_weights`], a
+//! conditional logit over the groups, L2 = 1 on standardised inputs, fixed a priori). The
+//! headline figures ([`EvalReport::model`]) are **nested leave-one-campaign-out**: for
+//! campaign `i`, the input set (among [`INPUT_SETS`]), the weights and the softmax temperature
+//! are all chosen on the other campaigns only (the set and temperature by an inner
+//! leave-one-out over them) — nothing fitted ever sees the campaign it is tested on.
+//! [`EvalReport::model_ttp`] is the same procedure without the `time` input.
 //! [`EvalReport::model_shipped`] scores the configuration passed in (by default the shipped
 //! weights, which *were* fitted on all campaigns: in-sample, for reference only).
 //!
@@ -67,17 +78,24 @@ impl HoldOut {
     }
 }
 
-/// A copy of `kb` that has not learnt from `campaign` (see [`HoldOut`]). For
-/// [`HoldOut::LeakageAware`] the group's direct links listed in `provenance` for that campaign
-/// are dropped as well (their software-derived techniques disappear with them).
+/// A copy of `kb` that has not learnt from `campaign` (see [`HoldOut`]). In both modes the
+/// attributed group's citations that the campaign also cites (`provenance`,
+/// [`Leaks::citations`](crate::Leaks)) are removed, so the campaign's own reports never date
+/// the group. For [`HoldOut::LeakageAware`] the group's direct links listed in `provenance`
+/// for that campaign are dropped as well (their software-derived techniques disappear with
+/// them).
 pub fn hold_out(kb: &ActorKb, campaign: &str, mode: HoldOut, provenance: &Provenance) -> ActorKb {
-    let held = kb.hold_out_campaign(campaign);
-    if mode == HoldOut::Naive {
-        return held;
-    }
+    let mut held = kb.hold_out_campaign(campaign);
     let Some(by_group) = provenance.leaks.get(campaign) else {
         return held;
     };
+    // In both modes the campaign's own reports never date the group (the `time` input).
+    for (gid, leaks) in by_group {
+        held.drop_group_citations(gid, &leaks.citations);
+    }
+    if mode == HoldOut::Naive {
+        return held;
+    }
     if by_group.values().all(|l| l.is_empty()) {
         return held;
     }
@@ -99,6 +117,28 @@ pub fn hold_out(kb: &ActorKb, campaign: &str, mode: HoldOut, provenance: &Proven
         }
     }
     ActorKb::from_snapshot_json(&snap.to_string()).unwrap_or(held)
+}
+
+/// Removes from every group of `kb` the citations published from `floor(window.first)` to
+/// `floor(window.last) + 1` (the stricter time hold-out, [`EvalOptions::strict_time`]).
+pub fn drop_citations_during(kb: &mut ActorKb, window: Window) {
+    let (lo, hi) = (window.first.floor(), window.last.floor() + 1.0);
+    let drops: Vec<(String, BTreeSet<String>)> = kb
+        .groups()
+        .iter()
+        .map(|(id, g)| {
+            let keys = g
+                .citations
+                .iter()
+                .filter(|(_, y)| (lo..=hi).contains(&f64::from(**y)))
+                .map(|(k, _)| k.clone())
+                .collect();
+            (id.clone(), keys)
+        })
+        .collect();
+    for (id, keys) in drops {
+        kb.drop_group_citations(&id, &keys);
+    }
 }
 
 /// One campaign to attribute.
@@ -377,12 +417,17 @@ pub struct CaseResult {
     pub techniques: usize,
     /// Software fed.
     pub software: usize,
+    /// The campaign's observation window (`first_seen` … `last_seen`), if dated.
+    pub window: Option<Window>,
     /// Direct links of the true group removed as leaked (leakage-aware hold-out only).
     pub leaked_removed: usize,
     /// Groups ranked.
     pub groups: usize,
     /// The model.
     pub model: Outcome,
+    /// The model without the `time` input (techniques/software only), also fitted
+    /// leave-one-campaign-out.
+    pub model_ttp: Outcome,
     /// The naive-overlap baseline.
     pub baseline: Outcome,
     /// The model with the configuration passed in (shipped weights; in-sample when those were
@@ -390,6 +435,12 @@ pub struct CaseResult {
     pub model_shipped: Outcome,
     /// Weights fitted on the other campaigns and used for this one.
     pub weights: [f64; N_INPUTS],
+    /// Input set selected for this campaign by nested leave-one-out (see
+    /// [`EvalOptions::input_sets`]).
+    pub inputs: [bool; N_INPUTS],
+    /// What the true group's held-out profile still shares with the evidence (oracle
+    /// diagnostics).
+    pub overlap: Overlap,
 }
 
 /// Summary metrics over the campaigns.
@@ -425,8 +476,15 @@ pub struct EvalOptions {
     pub techniques_only: bool,
     /// Feed the campaign's dates as the observation window (the `time` input).
     pub use_time: bool,
-    /// Model inputs the fitted model may use (an ablation switches some off).
-    pub inputs: [bool; N_INPUTS],
+    /// Stricter time hold-out: every group's citations published from the campaign's first
+    /// year to one year after its last are removed too (not only those the campaign cites),
+    /// so no report that might describe the held-out campaign dates anyone. Pessimistic: it
+    /// also removes legitimate evidence of the true group's activity then.
+    pub strict_time: bool,
+    /// Candidate input sets of the fitted model (see [`ModelWeights`] for the inputs); the one
+    /// used on each campaign is chosen by nested leave-one-out (lowest out-of-sample
+    /// log-loss on the other campaigns). One set = no selection.
+    pub input_sets: Vec<[bool; N_INPUTS]>,
     /// L2 penalty of the weight fit (on standardised inputs).
     pub l2: f64,
     /// The model's configuration (smoothing, link weights; its `weights` are the shipped ones
@@ -439,16 +497,25 @@ impl Default for EvalOptions {
         EvalOptions {
             mode: HoldOut::LeakageAware,
             techniques_only: false,
-            use_time: false,
-            inputs: SHIPPED_INPUTS,
+            use_time: true,
+            strict_time: false,
+            input_sets: INPUT_SETS.to_vec(),
             l2: DEFAULT_L2,
             config: ScoringConfig::default(),
         }
     }
 }
 
-/// Inputs of the shipped model: likelihood, matched, size (campaign count and time off).
-pub const SHIPPED_INPUTS: [bool; N_INPUTS] = [true, true, true, false, false];
+/// Candidate input sets (in [`ModelWeights`] order: likelihood, matched, size, campaigns,
+/// time, software), fixed before evaluation: the technique model alone, with the software
+/// count, with time, with both. The campaign-count input is never offered (a prior towards
+/// groups with ATT&CK campaigns, which the hold-out itself changes).
+pub const INPUT_SETS: [[bool; N_INPUTS]; 4] = [
+    [true, true, true, false, false, false],
+    [true, true, true, false, false, true],
+    [true, true, true, false, true, false],
+    [true, true, true, false, true, true],
+];
 
 /// L2 penalty used when fitting the shipped weights (fixed, not tuned).
 pub const DEFAULT_L2: f64 = 1.0;
@@ -462,19 +529,37 @@ pub struct EvalReport {
     pub techniques_only: bool,
     /// Whether the campaign dates were fed as the observation window.
     pub use_time: bool,
-    /// Inputs the fitted model could use.
-    pub inputs: [bool; N_INPUTS],
+    /// Whether the stricter time hold-out was used ([`EvalOptions::strict_time`]).
+    #[serde(default)]
+    pub strict_time: bool,
+    /// Candidate input sets of the fitted model.
+    pub input_sets: Vec<[bool; N_INPUTS]>,
+    /// Input set chosen on all campaigns (lowest leave-one-out log-loss).
+    pub inputs_all: [bool; N_INPUTS],
     /// Knowledge-base label.
     pub knowledge_base: Option<String>,
     /// The model, weights fitted leave-one-campaign-out (the honest figures).
     pub model: Metrics,
+    /// The model without the `time` input (weights fitted leave-one-campaign-out the same way).
+    pub model_ttp: Metrics,
     /// The naive-overlap baseline (temperature leave-one-out).
     pub baseline: Metrics,
+    /// Oracle ceiling of any technique/software method: share of campaigns whose true group's
+    /// held-out profile still matches at least one observed feature (with none, every group
+    /// that matches something outranks it).
+    pub oracle_ttp: f64,
+    /// Share of campaigns whose true group matches something and is not dominated (no other
+    /// group matches a strict superset of its matched features): a softer ceiling for
+    /// rankings that mainly reward matches.
+    pub oracle_undominated: f64,
     /// The configuration passed in (shipped weights), temperature leave-one-out; in-sample
     /// when its weights were fitted on these campaigns.
     pub model_shipped: Metrics,
     /// Weights fitted on all campaigns (what [`ScoringConfig::default`] should carry).
     pub weights_all: ModelWeights,
+    /// Softmax temperature fitted on all campaigns' leave-one-out scores (what
+    /// [`ScoringConfig::default`]'s `temperature` should carry).
+    pub temperature_all: f64,
     /// Per-campaign results.
     pub cases: Vec<CaseResult>,
     /// Campaigns not used, with the reason.
@@ -725,6 +810,203 @@ fn dot(x: &[f64; N_INPUTS], w: &ModelWeights) -> f64 {
     x.iter().zip(w.to_array()).map(|(a, b)| a * b).sum()
 }
 
+/// What the true group's held-out profile still shares with a campaign's evidence: the oracle
+/// diagnostics of one case.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Overlap {
+    /// Observed techniques and software the true group's held-out profile has, exactly or as
+    /// a parent/sub-technique.
+    pub matched: usize,
+    /// Of those, exact matches.
+    pub exact: usize,
+    /// Most observed features matched (exactly or related) by any *other* group.
+    pub best_other: usize,
+    /// Other groups whose matched set strictly contains the true group's (a ranking that only
+    /// rewards matches puts each of them above it).
+    pub dominated_by: usize,
+    /// Dated activity items (citations + campaign years) left in the true group's profile.
+    pub dated: usize,
+    /// The true group's `time` input for the campaign's window (0 without time).
+    pub time: f64,
+    /// Rank of the true group by the `time` input alone (ties split; 0 when time is off).
+    pub time_rank: f64,
+}
+
+/// Observed technique/software ids the group's profile has (exact, or parent/sub-technique),
+/// and how many of them are exact.
+fn matched_set(
+    g: &tracehunt_attack::Group,
+    ev: &EvidenceSet,
+    kb: &ActorKb,
+) -> (BTreeSet<String>, usize) {
+    let mut set = BTreeSet::new();
+    let mut exact = 0;
+    for o in &ev.techniques {
+        let Some(t) = kb.canonical_technique(&o.technique) else {
+            continue;
+        };
+        let hit = if g.techniques.contains_key(&t) {
+            exact += 1;
+            true
+        } else {
+            match tracehunt_attack::parent_technique(&t) {
+                Some(p) => g.techniques.contains_key(p),
+                None => g
+                    .techniques
+                    .keys()
+                    .any(|k| tracehunt_attack::parent_technique(k) == Some(t.as_str())),
+            }
+        };
+        if hit {
+            set.insert(t);
+        }
+    }
+    for o in &ev.software {
+        if let Some(sw) = kb.software(&o.id) {
+            if g.software.contains_key(&sw.id) {
+                exact += 1;
+                set.insert(sw.id.clone());
+            }
+        }
+    }
+    (set, exact)
+}
+
+fn overlap(held: &ActorKb, ev: &EvidenceSet, truth: &str) -> Overlap {
+    let sets: Vec<(&String, BTreeSet<String>, usize)> = held
+        .groups()
+        .iter()
+        .map(|(id, g)| {
+            let (s, e) = matched_set(g, ev, held);
+            (id, s, e)
+        })
+        .collect();
+    let Some((_, mine, exact)) = sets.iter().find(|(id, _, _)| id.as_str() == truth) else {
+        return Overlap::default();
+    };
+    let others = || sets.iter().filter(|(id, _, _)| id.as_str() != truth);
+    Overlap {
+        matched: mine.len(),
+        exact: *exact,
+        best_other: others().map(|(_, s, _)| s.len()).max().unwrap_or(0),
+        dominated_by: others()
+            .filter(|(_, s, _)| s.len() > mine.len() && s.is_superset(mine))
+            .count(),
+        ..Overlap::default()
+    }
+}
+
+/// What [`loo_fit`] returns: per case the out-of-sample scores, outcome, weights and the
+/// input set selected for it; then the input set, weights and temperature chosen on all
+/// campaigns (what [`ScoringConfig::default`] should carry).
+struct LooFit {
+    scored: Vec<Scored>,
+    outcomes: Vec<Outcome>,
+    weights: Vec<[f64; N_INPUTS]>,
+    selected: Vec<[bool; N_INPUTS]>,
+    inputs_all: [bool; N_INPUTS],
+    weights_all: ModelWeights,
+    temperature_all: f64,
+}
+
+/// Leave-one-campaign-out fit and scoring, with the model's input set chosen among
+/// `candidates` and the softmax temperature fitted, both by **nested** leave-one-out.
+///
+/// For campaign `i`: for every candidate input set `S` and every other campaign `j`, weights
+/// fitted without `i` and `j` score `j`; `S_i` is the set whose out-of-sample scores have the
+/// lowest log-loss (at their best temperature `T_i`, ties to the earlier candidate). Campaign
+/// `i` is then scored with weights fitted on all other campaigns using `S_i`, and its
+/// probabilities are `softmax(score / T_i)`. Neither the input set, the weights nor the
+/// temperature used on campaign `i` ever saw it. The shipped choice (`inputs_all`,
+/// `weights_all`, `temperature_all`) is made the same way one level up: the set with the
+/// lowest leave-one-out log-loss over all campaigns, its weights fitted on all of them.
+fn loo_fit(
+    fit_cases: &[FitCase],
+    fit_ids: &[Vec<String>],
+    all_ids: &[Vec<String>],
+    truths: &[&str],
+    l2: f64,
+    candidates: &[[bool; N_INPUTS]],
+) -> LooFit {
+    let n = fit_cases.len();
+    let trainable: Vec<usize> = (0..n)
+        .filter(|&i| fit_cases[i].truth != usize::MAX)
+        .collect();
+    let fit_without = |out: &[usize], inputs: [bool; N_INPUTS]| -> ModelWeights {
+        let train: Vec<&FitCase> = trainable
+            .iter()
+            .filter(|j| !out.contains(j))
+            .map(|&j| &fit_cases[j])
+            .collect();
+        fit_weights(&train, l2, inputs)
+    };
+    let score_with = |i: usize, w: &ModelWeights| -> Scored {
+        let by_id: std::collections::HashMap<&str, f64> = fit_ids[i]
+            .iter()
+            .map(String::as_str)
+            .zip(fit_cases[i].inputs.iter().map(|x| dot(x, w)))
+            .collect();
+        let pairs: Vec<(String, f64)> = all_ids[i]
+            .iter()
+            .map(|g| {
+                (
+                    g.clone(),
+                    by_id.get(g.as_str()).copied().unwrap_or(f64::NEG_INFINITY),
+                )
+            })
+            .collect();
+        Scored::new(pairs, truths[i])
+    };
+    // Best (log-loss, temperature, set) over the candidates, scoring the cases `eval` with
+    // weights fitted without `out` and the evaluated case.
+    let choose = |out: &[usize]| -> (f64, [bool; N_INPUTS]) {
+        let mut best: Option<(f64, f64, [bool; N_INPUTS])> = None;
+        for &set in candidates {
+            let scored: Vec<Scored> = trainable
+                .iter()
+                .filter(|j| !out.contains(j))
+                .map(|&j| {
+                    let mut drop = out.to_vec();
+                    drop.push(j);
+                    score_with(j, &fit_without(&drop, set))
+                })
+                .collect();
+            let t = fit_temperature(scored.iter());
+            let loss: f64 = scored
+                .iter()
+                .map(|s| -softmax(&s.scores, t)[s.truth].max(1e-12).ln())
+                .sum();
+            if best.is_none_or(|(l, _, _)| loss < l - 1e-9) {
+                best = Some((loss, t, set));
+            }
+        }
+        best.map_or((1.0, [false; N_INPUTS]), |(_, t, s)| (t, s))
+    };
+    let mut fit = LooFit {
+        scored: Vec::new(),
+        outcomes: Vec::new(),
+        weights: Vec::new(),
+        selected: Vec::new(),
+        inputs_all: [false; N_INPUTS],
+        weights_all: ModelWeights::default(),
+        temperature_all: 1.0,
+    };
+    for i in 0..n {
+        let (t, set) = choose(&[i]);
+        let w = fit_without(&[i], set);
+        let s = score_with(i, &w);
+        fit.outcomes.push(outcome(&s, t));
+        fit.scored.push(s);
+        fit.weights.push(w.to_array());
+        fit.selected.push(set);
+    }
+    let (t, set) = choose(&[]);
+    fit.inputs_all = set;
+    fit.weights_all = fit_without(&[], set);
+    fit.temperature_all = t;
+    fit
+}
+
 /// Runs the campaign hold-out (see the module docs).
 pub fn evaluate(kb: &ActorKb, provenance: &Provenance, options: &EvalOptions) -> EvalReport {
     let (cases, skipped) = campaign_cases(kb);
@@ -735,9 +1017,15 @@ pub fn evaluate(kb: &ActorKb, provenance: &Provenance, options: &EvalOptions) ->
     let mut all_ids: Vec<Vec<String>> = Vec::new();
     let mut removed = Vec::new();
     let mut groups = Vec::new();
+    let mut overlaps = Vec::new();
     let ranker = Ranker::Model(options.config.clone());
     for c in &cases {
-        let held = hold_out(kb, &c.campaign, options.mode, provenance);
+        let mut held = hold_out(kb, &c.campaign, options.mode, provenance);
+        if options.strict_time {
+            if let Some(w) = c.window {
+                drop_citations_during(&mut held, w);
+            }
+        }
         removed.push(match options.mode {
             HoldOut::Naive => 0,
             HoldOut::LeakageAware => provenance
@@ -761,6 +1049,30 @@ pub fn evaluate(kb: &ActorKb, provenance: &Provenance, options: &EvalOptions) ->
             .iter()
             .position(|(g, _)| *g == c.group)
             .unwrap_or(usize::MAX);
+        let mut ov = overlap(&held, &ev, &c.group);
+        if let Some(g) = held.group(&c.group) {
+            ov.dated = g.citations.len()
+                + g.campaigns
+                    .iter()
+                    .filter_map(|id| held.campaign(id))
+                    .filter_map(|x| {
+                        let f = x.first_seen.as_deref().or(x.last_seen.as_deref())?;
+                        Window::from_dates(f, x.last_seen.as_deref().unwrap_or(f))
+                    })
+                    .map(|w| (w.last.floor() - w.first.floor()) as usize + 1)
+                    .sum::<usize>();
+        }
+        if truth != usize::MAX && window.is_some() {
+            let t = rows[truth].1[4];
+            ov.time = t;
+            let above = rows
+                .iter()
+                .filter(|(_, x)| x[4] > t && !same(x[4], t))
+                .count();
+            let tied = rows.iter().filter(|(_, x)| same(x[4], t)).count() - 1;
+            ov.time_rank = above as f64 + 1.0 + tied as f64 / 2.0;
+        }
+        overlaps.push(ov);
         fit_ids.push(rows.iter().map(|(g, _)| g.to_string()).collect());
         fit_cases.push(FitCase {
             inputs: rows.iter().map(|(_, x)| *x).collect(),
@@ -768,43 +1080,27 @@ pub fn evaluate(kb: &ActorKb, provenance: &Provenance, options: &EvalOptions) ->
         });
         all_ids.push(held.groups().keys().cloned().collect());
     }
-    let trainable: Vec<usize> = (0..cases.len())
-        .filter(|&i| fit_cases[i].truth != usize::MAX)
+    let truths: Vec<&str> = cases.iter().map(|c| c.group.as_str()).collect();
+    // Leave-one-campaign-out (nested): weights, input set and temperature never see the
+    // campaign they score.
+    let full = loo_fit(
+        &fit_cases,
+        &fit_ids,
+        &all_ids,
+        &truths,
+        options.l2,
+        &options.input_sets,
+    );
+    // The same procedure without the time input (techniques/software only).
+    let no_time: Vec<[bool; N_INPUTS]> = options
+        .input_sets
+        .iter()
+        .filter(|s| !s[4])
+        .copied()
         .collect();
-    let fit_without = |i: Option<usize>| -> ModelWeights {
-        let train: Vec<&FitCase> = trainable
-            .iter()
-            .filter(|&&j| Some(j) != i)
-            .map(|&j| &fit_cases[j])
-            .collect();
-        fit_weights(&train, options.l2, options.inputs)
-    };
-    let weights_all = fit_without(None);
-    // Leave-one-campaign-out: weights fitted without the campaign, probabilities = softmax.
-    let mut fitted = Vec::new();
-    let mut fitted_out = Vec::new();
-    let mut fitted_w = Vec::new();
-    for i in 0..cases.len() {
-        let w = fit_without(Some(i));
-        let by_id: std::collections::HashMap<&str, f64> = fit_ids[i]
-            .iter()
-            .map(String::as_str)
-            .zip(fit_cases[i].inputs.iter().map(|x| dot(x, &w)))
-            .collect();
-        let pairs: Vec<(String, f64)> = all_ids[i]
-            .iter()
-            .map(|g| {
-                (
-                    g.clone(),
-                    by_id.get(g.as_str()).copied().unwrap_or(f64::NEG_INFINITY),
-                )
-            })
-            .collect();
-        let s = Scored::new(pairs, &cases[i].group);
-        fitted_out.push(outcome(&s, 1.0));
-        fitted.push(s);
-        fitted_w.push(w.to_array());
-    }
+    let ttp = loo_fit(
+        &fit_cases, &fit_ids, &all_ids, &truths, options.l2, &no_time,
+    );
     let shipped_out = loo_outcomes(&shipped);
     let base_out = loo_outcomes(&baseline);
     let results: Vec<CaseResult> = cases
@@ -820,24 +1116,39 @@ pub fn evaluate(kb: &ActorKb, provenance: &Provenance, options: &EvalOptions) ->
             } else {
                 c.software.len()
             },
+            window: c.window,
             leaked_removed: removed[i],
             groups: groups[i],
-            model: fitted_out[i].clone(),
+            model: full.outcomes[i].clone(),
+            model_ttp: ttp.outcomes[i].clone(),
             baseline: base_out[i].clone(),
             model_shipped: shipped_out[i].clone(),
-            weights: fitted_w[i],
+            weights: full.weights[i],
+            inputs: full.selected[i],
+            overlap: overlaps[i].clone(),
         })
         .collect();
+    let n = cases.len().max(1) as f64;
     EvalReport {
         mode: options.mode,
         techniques_only: options.techniques_only,
         use_time: options.use_time,
-        inputs: options.inputs,
+        strict_time: options.strict_time,
+        input_sets: options.input_sets.clone(),
         knowledge_base: kb.label().map(str::to_string),
-        model: metrics(&refs(&fitted), &refs(&fitted_out)),
+        model: metrics(&refs(&full.scored), &refs(&full.outcomes)),
+        model_ttp: metrics(&refs(&ttp.scored), &refs(&ttp.outcomes)),
         baseline: metrics(&refs(&baseline), &refs(&base_out)),
         model_shipped: metrics(&refs(&shipped), &refs(&shipped_out)),
-        weights_all,
+        oracle_ttp: overlaps.iter().filter(|o| o.matched > 0).count() as f64 / n,
+        oracle_undominated: overlaps
+            .iter()
+            .filter(|o| o.matched > 0 && o.dominated_by == 0)
+            .count() as f64
+            / n,
+        inputs_all: full.inputs_all,
+        weights_all: full.weights_all,
+        temperature_all: full.temperature_all,
         cases: results,
         skipped,
     }

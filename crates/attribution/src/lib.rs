@@ -27,18 +27,31 @@
 //! * **Size** (input `size`): `ln(1 + W_g)` — how much has been reported about the group. On
 //!   ATT&CK campaigns the culprit is usually a well-reported group; the fitted weight is
 //!   positive, i.e. a prior towards them.
-//! * Optional inputs `campaigns` (`ln(1 + campaigns)`) and `time` (closeness of the observation
-//!   window, [`Attributor::attribute_in`], to the group's campaign dates) exist but are off by
-//!   default (weight 0): under leave-one-campaign-out they improved log-loss but lowered top-1.
+//! * **Time** (input `time`, only with an observation window: [`Attributor::attribute_in`],
+//!   e.g. a hunt's first … last event): `−ln(1 + gap)`, the years between the window and the
+//!   group's **activity period** — earliest to latest year of its dated evidence, i.e. the
+//!   publication years of the reports ATT&CK cites for it ([`Group::citations`], from the
+//!   group object and its `uses` relationships) and its campaigns' `first_seen`/`last_seen`
+//!   ([`activity_period`]). Groups last reported years before the window, or first reported
+//!   years after it, lose; overlapping groups are untouched. Without a window the input is 0
+//!   for every group.
+//! * Optional inputs `campaigns` (`ln(1 + campaigns)`) and `software` (extra weight of a
+//!   software match) exist but are off in the shipped model (weight 0): the leave-one-out
+//!   input-set selection of [`eval`] did not choose them on the leakage-aware hold-out.
 //! * **Score** `= Σ_k w_k · x_k(g)` ([`ModelWeights`], fitted by maximum likelihood on the
 //!   ATT&CK v18.1 campaign hold-out, [`eval::fit_weights`]) plus the group-tag and IOC bonuses;
 //!   each evidence item's `weight` is its share (`w_likelihood · ln(P(f|g)/P(f|bg)) +
-//!   w_matched`), the rest is `missing_penalty` (features the group lacks) and `prior` (size).
+//!   w_matched` [+ `w_software`]), the rest is `missing_penalty` (features the group lacks) and
+//!   `prior` (size, campaigns and time).
 //! * **Probability** `= softmax(score / temperature)` over every group with a profile (closed
 //!   world: it assumes the actor is one of the ATT&CK groups), shown as a STIX 2.1 `confidence`
-//!   0–100 with its words-of-estimative-probability label ([`wep_label`]). Because the weights
-//!   were fitted as a conditional logit, the probabilities are calibrated on held-out
-//!   campaigns: see [`eval`] for the measured figures (`tracehunt eval attribution`).
+//!   0–100 with its words-of-estimative-probability label ([`wep_label`]). The weights were
+//!   fitted as a conditional logit and the temperature on leave-one-out scores, so the
+//!   probabilities are calibrated on held-out campaigns, as far as 22 campaigns allow: see
+//!   [`eval`] for the measured figures (`tracehunt eval attribution`). No "not in the
+//!   knowledge base" mass is modelled: ATT&CK has no campaign attributed to an actor outside
+//!   its groups to fit it on, so the probability is conditional on the actor being one of the
+//!   groups.
 //! * **Group tags** on fired rules (`attack.g0009`) add `group_tag_bonus` (1 nat).
 
 //! * **IOC hits** ([`EvidenceSet::iocs`]): an indicator a threat-intelligence feed ties to an
@@ -175,7 +188,9 @@ pub struct ScoringConfig {
     pub weights: ModelWeights,
     /// Log-likelihood bonus (nats) for a group tagged on a fired rule (default 1.0).
     pub group_tag_bonus: f64,
-    /// Softmax temperature turning scores into probabilities (see [`Candidate::probability`]).
+    /// Softmax temperature turning scores into probabilities (see [`Candidate::probability`]);
+    /// default 1.0, the value fitted on the leave-one-out scores of the ATT&CK v18.1 campaign
+    /// hold-out (`EvalReport::temperature_all`).
     pub temperature: f64,
     /// The top candidate must be at least this many times as probable as the runner-up for a
     /// confident verdict (default 1.25; a score difference of `ln 1.25` nats).
@@ -211,18 +226,25 @@ impl Default for ScoringConfig {
 }
 
 /// Number of per-group model inputs (see [`ModelWeights`]).
-pub const N_INPUTS: usize = 5;
+pub const N_INPUTS: usize = 6;
 
 /// Weights of the conditional-logit model `score(g) = Σ_k weight_k · x_k(g)`, over the
 /// per-group inputs `x` (in this order, see [`Attributor::group_inputs`]):
 ///
 /// 0. `likelihood`: the Dirichlet-smoothed log-likelihood ratio `Σ_f ln(P(f|g) / P(f|bg))` of
 ///    the observed features (specificity and profile-size aware);
-/// 1. `matched`: how many observed techniques/software the group's profile has;
+/// 1. `matched`: how many observed techniques (exactly or as a parent/sub-technique) and
+///    software the group's profile has;
 /// 2. `size`: `ln(1 + W_g)`, the group's profile mass (how much has been reported on it);
 /// 3. `campaigns`: `ln(1 + c_g)`, campaigns ATT&CK attributes to the group;
-/// 4. `time`: `exp(−gap / 2 years)` between the observation window and the group's campaign
-///    dates (0 without a window or dated campaigns).
+/// 4. `time`: `−ln(1 + gap)`, `gap` = years between the observation window (the hunt's first
+///    … last event, [`Attributor::attribute_in`]) and the group's known **activity period**:
+///    from the earliest to the end of the latest year of its dated evidence — the publication
+///    years of the reports ATT&CK cites for it ([`Group::citations`](tracehunt_attack::Group))
+///    and the dates of its campaigns. 0 when they overlap, without a window, or for a group
+///    with no dated evidence;
+/// 5. `software`: how many observed software ids the group's profile has (counted in
+///    `matched` too: its weight is the *extra* weight of a software match).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ModelWeights {
     /// Weight of input 0 (log-likelihood ratio).
@@ -235,15 +257,21 @@ pub struct ModelWeights {
     pub campaigns: f64,
     /// Weight of input 4 (time proximity).
     pub time: f64,
+    /// Weight of input 5 (matched software count).
+    #[serde(default)]
+    pub software: f64,
 }
 
 impl Default for ModelWeights {
     fn default() -> Self {
-        // Fitted by `eval::fit_weights` (L2 = 1) on the 22 ATT&CK v18.1 campaigns, leakage-aware
-        // hold-out, techniques + software, inputs likelihood/matched/size (campaign count and
-        // time lowered top-1 under leave-one-out, so they are off). `tracehunt eval attribution`
-        // reports them as `weights_all`; a test checks they still match.
-        ModelWeights::from_array([0.074, 0.172, 0.53, 0.0, 0.0])
+        // Fitted by `eval::fit_weights` (L2 = 1, standardised inputs) on the 22 ATT&CK v18.1
+        // campaigns attributed to one group, leakage-aware hold-out, techniques + software +
+        // the campaigns' dates as the observation window; input set likelihood, matched,
+        // size, time (chosen among `eval::INPUT_SETS` by leave-one-out log-loss; the extra
+        // software weight and the campaign count are off). `tracehunt eval attribution` reports them as
+        // `weights_all`; a test checks they still match. Without an observation window the
+        // `time` input is 0 for every group, so its weight does not matter.
+        ModelWeights::from_array([0.0757, 0.1523, 0.1813, 0.0, 1.9466, 0.0])
     }
 }
 
@@ -256,6 +284,7 @@ impl ModelWeights {
             self.size,
             self.campaigns,
             self.time,
+            self.software,
         ]
     }
 
@@ -267,6 +296,7 @@ impl ModelWeights {
             size: a[2],
             campaigns: a[3],
             time: a[4],
+            software: a[5],
         }
     }
 }
@@ -297,6 +327,38 @@ impl Window {
             .max(self.first - other.last)
             .max(0.0)
     }
+}
+
+/// A group's activity period: from January of the earliest to the end of the latest year of
+/// its dated evidence (publication years of its citations; its campaigns' `first_seen` …
+/// `last_seen`). `None` without dated evidence.
+pub fn activity_period(kb: &ActorKb, g: &Group) -> Option<Window> {
+    let mut period: Option<Window> = None;
+    let mut add = |w: Window| {
+        period = Some(match period {
+            None => w,
+            Some(p) => Window {
+                first: p.first.min(w.first),
+                last: p.last.max(w.last),
+            },
+        });
+    };
+    for y in g.citations.values() {
+        let y = f64::from(*y);
+        add(Window {
+            first: y,
+            last: y + 11.0 / 12.0,
+        });
+    }
+    for c in g.campaigns.iter().filter_map(|c| kb.campaign(c)) {
+        let Some(first) = c.first_seen.as_deref().or(c.last_seen.as_deref()) else {
+            continue;
+        };
+        if let Some(w) = Window::from_dates(first, c.last_seen.as_deref().unwrap_or(first)) {
+            add(w);
+        }
+    }
+    period
 }
 
 /// `2021-05-01T…` → `2021.333…` (year + (month − 1) / 12).
@@ -403,7 +465,9 @@ pub struct Candidate {
     pub confidence_label: String,
     /// Log-likelihood ratio of the observed features the group does *not* have (≤ 0).
     pub missing_penalty: f64,
-    /// Log prior of the group (0 with the default uniform prior).
+    /// Group-level terms of `score` (nats): `w_size · size + w_campaigns · campaigns +
+    /// w_time · time` (see [`ModelWeights`]); the time term is 0 without an observation window
+    /// and negative for a group whose activity period is years away from it.
     pub prior: f64,
     /// Group-tag bonus included in `score`.
     pub tag_bonus: f64,
@@ -476,9 +540,10 @@ struct Profile<'kb> {
     mass_techniques: f64,
     /// Sum of the software weights.
     mass_software: f64,
-    /// Campaigns attributed to the group, with their dates when known.
+    /// Campaigns attributed to the group.
     campaigns: usize,
-    activity: Vec<Window>,
+    /// Activity period from the dated evidence (see [`ModelWeights`], input `time`).
+    activity: Option<Window>,
 }
 
 /// Ranks groups of an [`ActorKb`]; build once, call [`Attributor::attribute`] many times.
@@ -578,16 +643,7 @@ impl<'kb> Attributor<'kb> {
                 mass_techniques: 0.0,
                 mass_software: 0.0,
                 campaigns: g.campaigns.len(),
-                activity: g
-                    .campaigns
-                    .iter()
-                    .filter_map(|c| kb.campaign(c))
-                    .filter_map(|c| {
-                        let first = c.first_seen.as_deref().or(c.last_seen.as_deref())?;
-                        let last = c.last_seen.as_deref().unwrap_or(first);
-                        Window::from_dates(first, last)
-                    })
-                    .collect(),
+                activity: activity_period(kb, g),
             });
         }
         let mut technique_cf: BTreeMap<&str, f64> = BTreeMap::new();
@@ -616,6 +672,14 @@ impl<'kb> Attributor<'kb> {
             software_cf,
             technique_total,
             software_total,
+        }
+    }
+
+    /// The `time` input of a profile for an observation window (see [`ModelWeights`]).
+    fn time_input(&self, p: &Profile<'kb>, window: Option<Window>) -> f64 {
+        match (window, p.activity) {
+            (Some(win), Some(period)) => 0.0 - (1.0 + win.gap(&period)).ln(),
+            _ => 0.0,
         }
     }
 
@@ -662,8 +726,10 @@ impl<'kb> Attributor<'kb> {
     }
 
     /// Like [`Attributor::attribute`], for evidence observed during `window` (e.g. the first
-    /// and last event of a hunt): groups with ATT&CK campaigns close to that time gain the
-    /// `time` input.
+    /// and last event of a hunt, in decimal years via [`Window::from_dates`]): a group whose
+    /// activity period ([`activity_period`]: its dated ATT&CK reports and campaigns) is `gap`
+    /// years away from the window loses `w_time · ln(1 + gap)` nats (input `time` of
+    /// [`ModelWeights`]); groups active then, or without dated evidence, are unaffected.
     pub fn attribute_in(&self, evidence: &EvidenceSet, window: Option<Window>) -> Attribution {
         self.attribute_inner(evidence, self.config.top_n, window).0
     }
@@ -954,22 +1020,20 @@ impl<'kb> Attributor<'kb> {
             match m {
                 Some((id, kind, _, sources)) => {
                     out.inputs[1] += 1.0;
+                    let mut bonus = w.matched;
+                    if f.kind == EvidenceKind::Software {
+                        out.inputs[5] += 1.0;
+                        bonus += w.software;
+                    }
                     out.matched
-                        .push((i, id, kind, w.likelihood * llr + w.matched, sources));
+                        .push((i, id, kind, w.likelihood * llr + bonus, sources));
                 }
                 None => out.missing += w.likelihood * llr,
             }
         }
         out.inputs[2] = (1.0 + p.mass_techniques).ln();
         out.inputs[3] = (1.0 + p.campaigns as f64).ln();
-        out.inputs[4] = match window {
-            Some(win) => p
-                .activity
-                .iter()
-                .map(|a| (-win.gap(a) / 2.0).exp())
-                .fold(0.0, f64::max),
-            None => 0.0,
-        };
+        out.inputs[4] = self.time_input(p, window);
         out.prior = w.size * out.inputs[2] + w.campaigns * out.inputs[3] + w.time * out.inputs[4];
         out.total = out
             .inputs

@@ -25,10 +25,16 @@ pub struct Leaks {
     /// Software ids the group `uses` directly, citing the campaign's sources.
     #[serde(default)]
     pub software: BTreeSet<String>,
+    /// Citation keys (`source_name`s, as in
+    /// [`Group::citations`](tracehunt_attack::Group)) of the group object and its `uses`
+    /// relationships that the campaign also cites: the campaign's own reports, which must not
+    /// date the group's activity when the campaign is held out.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub citations: BTreeSet<String>,
 }
 
 impl Leaks {
-    /// No leaked link.
+    /// No leaked link (technique or software; shared citations are not links).
     pub fn is_empty(&self) -> bool {
         self.techniques.is_empty() && self.software.is_empty()
     }
@@ -84,6 +90,14 @@ struct ExtRef {
     url: Option<String>,
 }
 
+impl ExtRef {
+    fn keys(&self) -> impl Iterator<Item = String> + '_ {
+        let name = self.source_name.as_ref().map(|s| format!("n:{}", s.trim()));
+        let url = self.url.as_ref().map(|u| format!("u:{}", u.trim()));
+        name.into_iter().chain(url)
+    }
+}
+
 impl Obj {
     fn inactive(&self) -> bool {
         self.revoked == Some(true) || self.x_mitre_deprecated == Some(true)
@@ -102,11 +116,20 @@ impl Obj {
         self.external_references
             .iter()
             .filter(|r| r.source_name.as_deref() != Some("mitre-attack"))
-            .flat_map(|r| {
-                let name = r.source_name.as_ref().map(|s| format!("n:{}", s.trim()));
-                let url = r.url.as_ref().map(|u| format!("u:{}", u.trim()));
-                name.into_iter().chain(url)
-            })
+            .flat_map(ExtRef::keys)
+    }
+
+    /// Non-ATT&CK references whose name or URL the set `cites` contains: their trimmed
+    /// `source_name`s.
+    fn shared_citations<'a>(
+        &'a self,
+        cites: &'a HashSet<String>,
+    ) -> impl Iterator<Item = String> + 'a {
+        self.external_references
+            .iter()
+            .filter(|r| r.source_name.as_deref() != Some("mitre-attack"))
+            .filter(|r| r.keys().any(|k| cites.contains(&k)))
+            .filter_map(|r| r.source_name.as_deref().map(|s| s.trim().to_string()))
     }
 }
 
@@ -171,7 +194,9 @@ impl Provenance {
             let cites = &campaign_cites[c_ref];
             let link = format!("/campaigns/{c_id}");
             let mut l = Leaks::default();
+            l.citations.extend(active[g_ref].shared_citations(cites));
             for r in group_uses.get(g_ref).into_iter().flatten() {
+                l.citations.extend(r.shared_citations(cites));
                 let shares = r.citations().any(|c| cites.contains(&c))
                     || r.description.as_deref().is_some_and(|d| d.contains(&link));
                 if !shares {

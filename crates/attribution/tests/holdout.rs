@@ -1,12 +1,14 @@
 //! ATT&CK v18.1 campaign hold-out (`../shared/corpora/attack/enterprise-attack-18.1.json`;
-//! skipped when the corpus is absent). Asserts the figures measured when the model was
-//! written, and states plainly where the model does **not** beat the naive-overlap baseline.
+//! skipped when the corpus is absent). Asserts the figures measured with the current model
+//! (weights and temperature fitted leave-one-campaign-out, the campaign's dates as the
+//! observation window), the oracle ceiling, and states plainly where the model does **not**
+//! beat the naive-overlap baseline or reach the target.
 
 use std::path::PathBuf;
 
 use tracehunt_attack::ActorKb;
-use tracehunt_attribution::eval::{evaluate, EvalOptions, HoldOut, Metrics};
-use tracehunt_attribution::{ModelWeights, Provenance, ScoringConfig};
+use tracehunt_attribution::eval::{evaluate, hold_out, EvalOptions, HoldOut, Metrics};
+use tracehunt_attribution::{Provenance, ScoringConfig};
 
 fn bundle() -> Option<String> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,13 +24,14 @@ fn bundle() -> Option<String> {
 
 fn show(name: &str, m: &Metrics) {
     eprintln!(
-        "{name:<24} top1 {:.3} top3 {:.3} top5 {:.3} MRR {:.3} Brier(top) {:.3} Brier {:.3} logloss {:.3}",
+        "{name:<24} top1 {:.4} top3 {:.4} top5 {:.4} MRR {:.4} Brier(top) {:.4} Brier {:.4} logloss {:.4}",
         m.top1, m.top3, m.top5, m.mrr, m.brier_top, m.brier, m.log_loss
     );
 }
 
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() < 2e-3
+#[track_caller]
+fn close(a: f64, b: f64) {
+    assert!((a - b).abs() < 2e-3, "measured {a}, expected {b}");
 }
 
 #[test]
@@ -54,8 +57,9 @@ fn campaign_hold_out_metrics() {
         show(&format!("{name} baseline"), &r.baseline);
         assert_eq!(r.model.cases, 22);
     }
-    // The shipped weights are the ones fitted on all leakage-aware campaigns.
-    let shipped = ScoringConfig::default().weights.to_array();
+    // The shipped weights and temperature are the ones fitted on all leakage-aware campaigns.
+    let cfg = ScoringConfig::default();
+    let shipped = cfg.weights.to_array();
     let fitted = leak.weights_all.to_array();
     for (a, b) in shipped.iter().zip(fitted) {
         assert!(
@@ -63,25 +67,97 @@ fn campaign_hold_out_metrics() {
             "shipped {shipped:?} vs fitted {fitted:?}"
         );
     }
-    let _ = ModelWeights::default();
+    assert!((cfg.temperature - leak.temperature_all).abs() < 5e-3);
+    // The input set chosen by leave-one-out log-loss: likelihood, matched, size, time.
+    assert_eq!(leak.inputs_all, [true, true, true, false, true, false]);
+    // Nested selection picks the same set for 21 of 22 campaigns (C0024 adds software).
+    let same = leak
+        .cases
+        .iter()
+        .filter(|c| c.inputs == leak.inputs_all)
+        .count();
+    assert_eq!(same, 21);
 
-    // Leakage-aware hold-out (weights fitted leave-one-campaign-out).
-    let (m, b) = (&leak.model, &leak.baseline);
-    assert!(close(m.top1, 7.0 / 22.0), "{}", m.top1);
-    assert!(close(m.top5, 11.0 / 22.0), "{}", m.top5);
-    assert!(m.top1 > b.top1 && m.top5 > b.top5 && m.mrr > b.mrr && m.brier < b.brier);
-    // Where it does not beat the baseline (measured): top-3, top-1 Brier, log-loss.
-    assert!(m.top3 < b.top3 && m.brier_top > b.brier_top && m.log_loss > b.log_loss);
+    // The campaign's own reports never date the group: C0024's citations leave APT29.
+    let cites = &prov.leaks("C0024", "G0016").unwrap().citations;
+    assert!(!cites.is_empty());
+    for mode in [HoldOut::Naive, HoldOut::LeakageAware] {
+        let held = hold_out(&kb, "C0024", mode, &prov);
+        let g = held.group("G0016").unwrap();
+        assert!(cites.iter().all(|c| !g.citations.contains_key(c)));
+        assert!(!g.citations.is_empty(), "other reports still date APT29");
+    }
+
+    // Oracle ceiling: 21 of 22 true groups keep some overlap (C0057 3CX / G1049 has none in
+    // either hold-out); 12 (leakage-aware) / 16 (naive) are not dominated by a superset.
+    close(leak.oracle_ttp, 21.0 / 22.0);
+    close(naive.oracle_ttp, 21.0 / 22.0);
+    close(leak.oracle_undominated, 12.0 / 22.0);
+    close(naive.oracle_undominated, 16.0 / 22.0);
+
+    // Leakage-aware hold-out (the headline).
+    let (m, t, b) = (&leak.model, &leak.model_ttp, &leak.baseline);
+    close(m.top1, 7.0 / 22.0);
+    close(m.top3, 9.0 / 22.0);
+    close(m.top5, 11.0 / 22.0);
+    close(m.mrr, 0.4015);
+    close(m.brier, 0.9424);
+    close(m.brier_top, 0.2648);
+    close(m.log_loss, 3.9265);
+    close(b.top1, 0.2364);
+    close(b.top3, 0.3706);
+    close(b.top5, 0.4837);
+    close(b.mrr, 0.3611);
+    close(b.brier, 0.9737);
+    close(b.brier_top, 0.2225);
+    close(b.log_loss, 3.9323);
+    assert!(m.top1 > b.top1 && m.top3 > b.top3 && m.top5 > b.top5 && m.mrr > b.mrr);
+    assert!(m.brier < b.brier && m.log_loss < b.log_loss);
+    // Not better (measured): the Brier score of the top candidate's probability alone.
+    assert!(m.brier_top > b.brier_top);
+    // Time moved top-3, MRR, Brier and log-loss (not top-1 or top-5); techniques alone do not
+    // beat the baseline at top-3.
+    close(t.top1, 7.0 / 22.0);
+    close(t.top3, 7.0 / 22.0);
+    close(t.top5, 11.0 / 22.0);
+    assert!(m.top3 > t.top3 && m.mrr > t.mrr && m.brier < t.brier && m.log_loss < t.log_loss);
 
     // Naive hold-out.
     let (m, b) = (&naive.model, &naive.baseline);
-    assert!(close(m.top1, 14.0 / 22.0), "{}", m.top1);
-    assert!(close(m.top5, 16.0 / 22.0), "{}", m.top5);
+    close(m.top1, 16.0 / 22.0);
+    close(m.top3, 16.0 / 22.0);
+    close(m.top5, 16.0 / 22.0);
+    close(m.mrr, 0.7390);
+    close(m.brier, 0.4477);
+    close(m.brier_top, 0.1596);
     assert!(m.top1 > b.top1 && m.top3 > b.top3 && m.mrr > b.mrr);
-    assert!(m.brier < b.brier && m.log_loss < b.log_loss);
-    // Not better (measured): top-5 (72.7 % vs 74.4 %), top-1 Brier.
+    assert!(m.brier < b.brier && m.brier_top < b.brier_top && m.log_loss < b.log_loss);
+    // Not better (measured): top-5 (72.7 % vs 74.4 %).
     assert!(m.top5 < b.top5);
 
-    // The target (top-1 ≥ 65 %, top-5 ≥ 85 %) is NOT reached in either hold-out.
-    assert!(leak.model.top1 < 0.65 && naive.model.top1 < 0.65);
+    // Stricter time hold-out (every group's reports published in the campaign's years + 1
+    // removed): the time gain partly rests on reports from the campaign period. Top-3 and
+    // log-loss still improve on TTP-only, top-1 and MRR do not; log-loss loses to the baseline.
+    let strict = evaluate(
+        &kb,
+        &prov,
+        &EvalOptions {
+            strict_time: true,
+            ..EvalOptions::default()
+        },
+    );
+    let (m, t, b) = (&strict.model, &strict.model_ttp, &strict.baseline);
+    show("leakage-aware strict", m);
+    close(m.top1, 6.0 / 22.0);
+    close(m.top3, 9.0 / 22.0);
+    close(m.top5, 11.0 / 22.0);
+    close(m.mrr, 0.3775);
+    close(m.log_loss, 4.0413);
+    assert!(m.top3 > t.top3 && m.log_loss < t.log_loss && m.top1 < t.top1 && m.mrr < t.mrr);
+    assert!(m.top1 > b.top1 && m.top3 > b.top3 && m.mrr > b.mrr && m.log_loss > b.log_loss);
+
+    // The target (top-1 ≥ 65 %, top-5 ≥ 85 %) is NOT reached in the leakage-aware
+    // hold-out; the naive one reaches top-1 but not top-5.
+    assert!(leak.model.top1 < 0.65 && leak.model.top5 < 0.85);
+    assert!(naive.model.top1 >= 0.65 && naive.model.top5 < 0.85);
 }

@@ -235,3 +235,39 @@ fn hold_out_campaign_changes_profile() {
         .flat_map(|e| &e.sources)
         .all(|s| s.campaign() != Some("C0017")));
 }
+
+#[test]
+fn observation_window_uses_the_groups_activity_period() {
+    use tracehunt_attribution::{activity_period, Window};
+    let kb = ActorKb::builtin();
+    // Deep Panda's dated ATT&CK reports run from 2014 to 2017 (it has no campaign).
+    let g = kb.group("G0009").unwrap();
+    assert_eq!(g.citations.values().min(), Some(&2014));
+    assert_eq!(g.citations.values().max(), Some(&2017));
+    let period = activity_period(kb, g).unwrap();
+    assert_eq!((period.first, period.last), (2014.0, 2017.0 + 11.0 / 12.0));
+
+    let at = Attributor::with_config(
+        kb,
+        tracehunt_attribution::ScoringConfig {
+            top_n: 0,
+            ..Default::default()
+        },
+    );
+    let ev = evidence(&DEEP_PANDA);
+    let none = at.attribute(&ev);
+    let during = at.attribute_in(&ev, Window::from_dates("2015-01-01", "2015-06-30"));
+    let later = at.attribute_in(&ev, Window::from_dates("2024-01-01", "2024-01-01"));
+    eprintln!("2015: {}\n2024: {}", summary(&during), summary(&later));
+    // Inside its period nothing changes for Deep Panda; groups not active then lose.
+    assert_eq!(during.candidates[0].id, "G0009");
+    assert!((during.candidates[0].score - none.candidates[0].score).abs() < 1e-9);
+    assert!(during.candidates[0].probability > none.candidates[0].probability);
+    // Six years after its last report it loses w_time · ln(1 + gap) and APT41 (active in
+    // 2024) goes first.
+    let dp = later.candidates.iter().find(|c| c.id == "G0009").unwrap();
+    let gap = 2024.0 - (2017.0 + 11.0 / 12.0);
+    let w = at.config().weights.time;
+    assert!((none.candidates[0].score - dp.score - w * (1.0f64 + gap).ln()).abs() < 1e-9);
+    assert_eq!(later.candidates[0].id, "G0096");
+}

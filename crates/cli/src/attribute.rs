@@ -6,7 +6,7 @@ use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tracehunt_attack::ActorKb;
-use tracehunt_attribution::{Attributor, EvidenceSet, Observation, TagObservation};
+use tracehunt_attribution::{Attributor, EvidenceSet, Observation, TagObservation, Window};
 
 #[derive(Args, Debug)]
 pub struct AttributeArgs {
@@ -25,6 +25,13 @@ pub struct AttributeArgs {
     /// How many candidates to show.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+    /// When the activity was observed: first day (`YYYY-MM-DD` or RFC 3339, UTC). Groups whose
+    /// known activity period (dated ATT&CK reports and campaigns) is far from it rank lower.
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Last day of the observed activity (default: `--from`).
+    #[arg(long, value_name = "DATE", requires = "from")]
+    pub to: Option<String>,
 }
 
 pub fn run(a: AttributeArgs) -> Result<u8> {
@@ -50,7 +57,16 @@ pub fn run(a: AttributeArgs) -> Result<u8> {
     if ev.techniques.is_empty() && ev.software.is_empty() {
         anyhow::bail!("--techniques (or --software) needs at least one ATT&CK id");
     }
-    let res = Attributor::new(&kb).attribute(&ev);
+    let window = match &a.from {
+        None => None,
+        Some(from) => {
+            let to = a.to.as_deref().unwrap_or(from);
+            Some(Window::from_dates(from, to).with_context(|| {
+                format!("--from {from:?} / --to {to:?}: expected dates like 2024-05-01")
+            })?)
+        }
+    };
+    let res = Attributor::new(&kb).attribute_in(&ev, window);
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
     match a.format {

@@ -22,6 +22,10 @@ pub struct EvalArgs {
     /// Feed only the campaigns' techniques (what Sigma detections give), not their software.
     #[arg(long)]
     pub techniques_only: bool,
+    /// Stricter time hold-out: also drop every group's ATT&CK citations published during the
+    /// campaign's years (+1), not only those the campaign cites (a pessimistic bound).
+    #[arg(long)]
+    pub strict_time: bool,
     /// Also list every campaign's result.
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -50,6 +54,7 @@ pub fn run(a: EvalArgs) -> Result<u8> {
                 &EvalOptions {
                     mode,
                     techniques_only: a.techniques_only,
+                    strict_time: a.strict_time,
                     ..EvalOptions::default()
                 },
             )
@@ -65,6 +70,25 @@ pub fn run(a: EvalArgs) -> Result<u8> {
         _ => write_table(&mut w, &reports, a.verbose)?,
     }
     Ok(0)
+}
+
+/// `likelihood+matched+size+time+software` for an input mask (ModelWeights order).
+fn input_names(mask: &[bool]) -> String {
+    const NAMES: [&str; 6] = [
+        "likelihood",
+        "matched",
+        "size",
+        "campaigns",
+        "time",
+        "software",
+    ];
+    NAMES
+        .iter()
+        .zip(mask)
+        .filter(|(_, on)| **on)
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join("+")
 }
 
 fn pct(x: f64) -> String {
@@ -91,19 +115,26 @@ fn write_table<W: Write>(w: &mut W, reports: &[EvalReport], verbose: bool) -> st
     };
     writeln!(
         w,
-        "ATT&CK campaign hold-out: {} campaigns ({}), evidence = techniques{}",
+        "ATT&CK campaign hold-out: {} campaigns ({}), evidence = techniques{}{}",
         first.model.cases,
         first.knowledge_base.as_deref().unwrap_or("ATT&CK"),
         if first.techniques_only {
             " only"
         } else {
             " + software"
+        },
+        if first.strict_time {
+            "; strict time hold-out (every group's reports from the campaign's years removed)"
+        } else {
+            ""
         }
     )?;
     writeln!(
         w,
-        "model: weights fitted leave-one-campaign-out (never on the campaign scored), probability = the fitted softmax;\n\
-         baseline: rank by |observed ∩ profile| (techniques + software), softmax temperature fitted leave-one-out.\n"
+        "model: input set, weights and softmax temperature chosen by nested leave-one-campaign-out (nothing fitted sees the\n\
+         campaign it scores); the campaign's first_seen..last_seen is the observation window (a hunt's first..last event);\n\
+         TTP-only: the same without the time input; baseline: rank by |observed ∩ profile| (techniques + software),\n\
+         softmax temperature fitted leave-one-out. Probabilities are over the ATT&CK groups (closed world).\n"
     )?;
     writeln!(
         w,
@@ -111,7 +142,12 @@ fn write_table<W: Write>(w: &mut W, reports: &[EvalReport], verbose: bool) -> st
         "hold-out", "ranker", "top-1", "top-3", "top-5", "MRR", "Brier(top)", "Brier", "logloss"
     )?;
     for r in reports {
-        row(w, r.mode.as_str(), "model", &r.model)?;
+        if r.use_time {
+            row(w, r.mode.as_str(), "model", &r.model)?;
+            row(w, r.mode.as_str(), "TTP-only", &r.model_ttp)?;
+        } else {
+            row(w, r.mode.as_str(), "model", &r.model_ttp)?;
+        }
         row(w, r.mode.as_str(), "baseline", &r.baseline)?;
     }
     writeln!(
@@ -122,35 +158,79 @@ fn write_table<W: Write>(w: &mut W, reports: &[EvalReport], verbose: bool) -> st
     for r in reports {
         writeln!(
             w,
-            "{}: weights fitted on all campaigns {:?}",
+            "{}: inputs chosen on all campaigns {}, weights {:?}, temperature {:.3}; mean top probability {:.3} (model) vs top-1 {:.3}",
             r.mode.as_str(),
+            input_names(&r.inputs_all),
             r.weights_all
                 .to_array()
-                .map(|x| (x * 1000.0).round() / 1000.0)
+                .map(|x| (x * 1000.0).round() / 1000.0),
+            r.temperature_all,
+            r.model.mean_top_probability,
+            r.model.top1
+        )?;
+    }
+    for r in reports {
+        writeln!(
+            w,
+            "{}: oracle ceiling of any technique/software ranking: top-1 ≤ {} (true group still matches some evidence); {} not dominated by a group matching a strict superset",
+            r.mode.as_str(),
+            pct(r.oracle_ttp),
+            pct(r.oracle_undominated)
         )?;
     }
     if verbose {
         for r in reports {
-            writeln!(w, "\n{} hold-out:", r.mode.as_str())?;
+            writeln!(
+                w,
+                "\n{} hold-out (ranks among {} groups; ties split):",
+                r.mode.as_str(),
+                r.cases.first().map_or(0, |c| c.groups)
+            )?;
+            writeln!(
+                w,
+                "  {:<5} {:<22} {:<5} {:>9} {:>5} {:>11} {:>8} {:>6} {:>6} {:>5} {:>6} {:>9} {:>5} {:>7} {:>5}  {:<6}",
+                "camp", "name", "group", "window", "ev", "match/exact", "bestoth", "domin", "dated", "time", "t-rank", "model", "p%", "TTP", "base", "inputs"
+            )?;
             for c in &r.cases {
+                let o = &c.overlap;
                 writeln!(
                     w,
-                    "  {} {:<32} {}  model rank {:>5.1} p={:>3.0}% (top {})  baseline rank {:>5.1}{}",
+                    "  {:<5} {:<22} {:<5} {:>9} {:>5} {:>11} {:>8} {:>6} {:>6} {:>5.2} {:>6.1} {:>9} {:>5.0} {:>7.1} {:>5.1}  {}",
                     c.campaign,
-                    c.name.chars().take(32).collect::<String>(),
+                    c.name.chars().take(22).collect::<String>(),
                     c.group,
-                    c.model.rank,
+                    c.window.map_or("-".to_string(), |x| format!("{:.0}-{:.0}", x.first.floor(), x.last.floor())),
+                    c.techniques + c.software,
+                    format!("{}/{}", o.matched, o.exact),
+                    o.best_other,
+                    o.dominated_by,
+                    o.dated,
+                    o.time,
+                    o.time_rank,
+                    format!("{:.1}{}", c.model.rank, if c.model.rank <= 1.0 { "*" } else { "" }),
                     c.model.probability * 100.0,
-                    c.model.top,
+                    c.model_ttp.rank,
                     c.baseline.rank,
-                    if c.baseline.tied > 0 {
-                        format!(" (tied with {})", c.baseline.tied)
+                    if c.inputs[4] && c.inputs[5] {
+                        "+time+sw"
+                    } else if c.inputs[4] {
+                        "+time"
+                    } else if c.inputs[5] {
+                        "+sw"
                     } else {
-                        String::new()
-                    }
+                        "TTP"
+                    },
                 )?;
             }
         }
+        writeln!(
+            w,
+            "\ncolumns: ev = techniques + software fed; match/exact = features the true group's held-out profile still has (exact or parent/sub) / exactly;\n\
+             bestoth = most features any other group matches; domin = other groups matching a strict superset; dated = dated activity items left\n\
+             (citations + campaign years); time = the true group's time input; t-rank = its rank by time alone; model/TTP/base = rank of the\n\
+             true group by the model (* = first), the model without time, the overlap baseline; p% = the model's probability for it;\n\
+             inputs = the input set nested leave-one-out chose for it (likelihood+matched+size, plus time and/or software)."
+        )?;
         if let Some(r) = reports.first() {
             for s in &r.skipped {
                 writeln!(w, "  skipped {}: {}", s.campaign, s.reason)?;
