@@ -10,6 +10,12 @@ use crate::{normalise, Actor, FeedFormat, IocSetBuilder, IocSource, LoadReport, 
 /// Most AND/OR clauses one indicator may expand to.
 const MAX_CLAUSES: usize = 64;
 
+/// Most nested parentheses / brackets one pattern may use (the parser is recursive).
+const MAX_DEPTH: usize = 32;
+
+/// Most terms one AND-clause may have.
+const MAX_TERMS: usize = 64;
+
 pub(crate) fn load(b: &mut IocSetBuilder, bundle: &Value, origin: &str) -> LoadReport {
     let mut report = LoadReport::new(FeedFormat::Stix);
     let objects: &[Value] = bundle
@@ -267,6 +273,7 @@ type Dnf = Vec<Vec<(&'static str, String)>>;
 struct Parser {
     t: Vec<Tok>,
     i: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -306,6 +313,9 @@ impl Parser {
             let mut x = Vec::new();
             for a in &d {
                 for b in &r {
+                    if a.len() + b.len() > MAX_TERMS {
+                        return Err(format!("more than {MAX_TERMS} terms in one AND"));
+                    }
                     let mut c = a.clone();
                     c.extend(b.iter().cloned());
                     x.push(c);
@@ -326,7 +336,7 @@ impl Parser {
         match self.peek() {
             Some(Tok::LParen) => {
                 self.i += 1;
-                let d = self.or(inner)?;
+                let d = self.nested(|p| p.or(inner))?;
                 self.expect(Tok::RParen)?;
                 if !inner {
                     self.no_qualifier()?;
@@ -335,7 +345,7 @@ impl Parser {
             }
             Some(Tok::LBrack) if !inner => {
                 self.i += 1;
-                let d = self.or(true)?;
+                let d = self.nested(|p| p.or(true))?;
                 self.expect(Tok::RBrack)?;
                 self.no_qualifier()?;
                 Ok(d)
@@ -343,6 +353,18 @@ impl Parser {
             Some(Tok::Word(_)) if inner => self.comparison().map(|t| vec![vec![t]]),
             other => Err(format!("unexpected {other:?}")),
         }
+    }
+
+    /// Runs `f` one nesting level deeper, refusing more than [`MAX_DEPTH`] levels
+    /// (the parser is recursive: unbounded nesting would overflow the stack).
+    fn nested(&mut self, f: impl FnOnce(&mut Self) -> Result<Dnf, String>) -> Result<Dnf, String> {
+        if self.depth >= MAX_DEPTH {
+            return Err(format!("more than {MAX_DEPTH} nested parentheses"));
+        }
+        self.depth += 1;
+        let d = f(self);
+        self.depth -= 1;
+        d
     }
 
     fn no_qualifier(&self) -> Result<(), String> {
@@ -411,6 +433,7 @@ pub(crate) fn parse_pattern(p: &str) -> Result<Dnf, String> {
     let mut parser = Parser {
         t: tokenize(p)?,
         i: 0,
+        depth: 0,
     };
     let d = parser.or(false)?;
     if parser.i != parser.t.len() {
@@ -455,5 +478,25 @@ mod tests {
             parse_pattern(r"[url:value = 'http://x/it\'s']").unwrap()[0][0].1,
             "http://x/it's"
         );
+    }
+
+    #[test]
+    fn deeply_nested_pattern_is_rejected_not_a_stack_overflow() {
+        let p = format!(
+            "{}[url:value = 'a']{}",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        );
+        assert!(parse_pattern(&p).unwrap_err().contains("nested"));
+        let ok = format!("{}[url:value = 'a']{}", "(".repeat(20), ")".repeat(20));
+        assert_eq!(parse_pattern(&ok).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn long_and_chain_is_bounded() {
+        let terms = vec!["url:value = 'a'"; 10_000].join(" AND ");
+        assert!(parse_pattern(&format!("[{terms}]"))
+            .unwrap_err()
+            .contains("terms"));
     }
 }
