@@ -133,6 +133,11 @@ pub enum RecordErrorKind {
     /// The EVTX parser panicked on this chunk; the panic was caught and the
     /// chunk skipped.
     ParserPanic,
+    /// An EVTX chunk that is a byte-for-byte copy of an earlier chunk of the
+    /// same file (same header, same records: a chunk copied twice). The copy
+    /// is skipped so its records are not reported twice; no record is lost
+    /// (they were read from the earlier chunk). One error per copy.
+    DuplicateChunk,
 }
 
 /// A per-record failure: one record (or EVTX chunk) was skipped, and the
