@@ -38,6 +38,12 @@ pub(crate) fn load(b: &mut IocSetBuilder, bundle: &Value, origin: &str) -> LoadR
             ))
         })
         .collect();
+    // Relationships by (type, source), so that each indicator's actors are
+    // found without scanning every relationship (linear in the bundle).
+    let mut rels_from: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+    for &(rt, src, dst) in &rels {
+        rels_from.entry((rt, src)).or_default().push(dst);
+    }
     let type_of = |id: &str| id.split("--").next().unwrap_or_default().to_owned();
     let actor_of = |id: &str| -> Option<Actor> {
         let o = by_id.get(id)?;
@@ -106,16 +112,19 @@ pub(crate) fn load(b: &mut IocSetBuilder, bundle: &Value, origin: &str) -> LoadR
         };
         // Actors: indicates → intrusion-set / threat-actor, or → campaign attributed-to one.
         let mut actors: Vec<Actor> = Vec::new();
-        for &(rt, src, dst) in &rels {
-            if rt != "indicates" || src != id {
-                continue;
-            }
+        let indicated = rels_from
+            .get(&("indicates", id))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for &dst in indicated {
             let mut targets = vec![dst];
             if type_of(dst) == "campaign" {
                 targets.extend(
-                    rels.iter()
-                        .filter(|r| r.0 == "attributed-to" && r.1 == dst)
-                        .map(|r| r.2),
+                    rels_from
+                        .get(&("attributed-to", dst))
+                        .into_iter()
+                        .flatten()
+                        .copied(),
                 );
             }
             for t in targets.into_iter().filter(|t| is_actor(t)) {

@@ -39,3 +39,34 @@ fn hundred_thousand_row_feed_loads() {
     ev.push("QueryName", Value::from("a.host99999.evil.example"));
     assert_eq!(set.matches(&ev).len(), 1);
 }
+
+/// A STIX bundle with 20,000 indicators, each `indicates` an intrusion set:
+/// loads (the actors of each indicator are looked up by index, not by
+/// scanning all relationships per indicator) and every IOC keeps its actor.
+#[test]
+fn twenty_thousand_indicator_bundle_loads() {
+    let n = 20_000;
+    let mut objects = vec![r#"{"type":"intrusion-set","id":"intrusion-set--a","name":"Turla","external_references":[{"source_name":"mitre-attack","external_id":"G0010"}]}"#.to_owned()];
+    for i in 0..n {
+        objects.push(format!(
+            r#"{{"type":"indicator","id":"indicator--{i}","pattern_type":"stix","pattern":"[domain-name:value = 'h{i}.evil.example']"}}"#
+        ));
+        objects.push(format!(
+            r#"{{"type":"relationship","id":"relationship--{i}","relationship_type":"indicates","source_ref":"indicator--{i}","target_ref":"intrusion-set--a"}}"#
+        ));
+    }
+    let bundle = format!(
+        r#"{{"type":"bundle","id":"bundle--1","objects":[{}]}}"#,
+        objects.join(",")
+    );
+    let mut b = IocSet::builder();
+    let r = b.load_stix(&bundle, "big-bundle.json").unwrap();
+    assert_eq!(r.entries, n);
+    assert_eq!(r.total(), n);
+    assert_eq!(r.actors, ["Turla"]);
+    let set = b.build();
+    assert!(set
+        .iocs()
+        .iter()
+        .all(|i| i.origins[0].actors[0].name == "Turla"));
+}
