@@ -6,9 +6,11 @@
 # Runs each target (default: all of `cargo fuzz list`) for SECONDS of wall
 # time in one process, one after another, and appends one line per run to
 # fuzz/runs.tsv (committed: the CPU-time ledger):
-#   date  target  seconds  execs  cov  ft  corpus  crash(0/1)  commit
-# `seconds` is CPU time (user + sys of the fuzzer, from /usr/bin/time), not
-# wall time: on a loaded machine a 1500 s run may get only 900 CPU-seconds.
+#   date  target  seconds  execs  cov  ft  corpus  crash(0/1)  commit  clock
+# `seconds` is CPU time (user + sys of the fuzzer, from /usr/bin/time;
+# clock=cpu), not wall time: on a loaded machine a 1500 s run may get only
+# 900 CPU-seconds. Older rows measured wall time (clock=wall, an upper bound
+# on their CPU time); --totals keeps the two apart.
 # The totals per target: `scripts/fuzz-long.sh --totals`.
 # A crash leaves its input in fuzz/artifacts/<target>/ and the log in
 # fuzz/logs/<target>-<date>.log; turn it into a regression test named after
@@ -16,12 +18,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ledger=fuzz/runs.tsv
-[ -f "$ledger" ] || printf 'date\ttarget\tseconds\texecs\tcov\tft\tcorpus\tcrash\tcommit\n' >"$ledger"
+[ -f "$ledger" ] || printf 'date\ttarget\tseconds\texecs\tcov\tft\tcorpus\tcrash\tcommit\tclock\n' >"$ledger"
 
 if [ "${1:-}" = "--totals" ]; then
-    awk -F'\t' 'NR>1 {s[$2]+=$3; e[$2]+=$4; c[$2]=$5; x[$2]+=$8}
-        END {printf "%-18s %8s %12s %8s %7s\n", "target", "cpu_min", "execs", "last_cov", "crashes";
-             for (t in s) printf "%-18s %8.1f %12d %8s %7d\n", t, s[t]/60, e[t], c[t], x[t]}' "$ledger" | sort
+    awk -F'\t' 'NR>1 {if ($10 == "cpu") s[$2]+=$3; else w[$2]+=$3; e[$2]+=$4; c[$2]=$5; x[$2]+=$8}
+        END {printf "%-16s %8s %9s %12s %8s %7s\n", "target", "cpu_min", "wall_min", "execs", "last_cov", "crashes";
+             for (t in e) printf "%-16s %8.1f %9.1f %12d %8s %7d\n", t, s[t]/60, w[t]/60, e[t], c[t], x[t]}' "$ledger" | sort
     exit 0
 fi
 
@@ -46,7 +48,7 @@ for t in "${targets[@]}"; do
     cov=$(grep -oE 'cov: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
     ft=$(grep -oE 'ft: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
     corp=$(grep -oE 'corp: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$took" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\tcpu\n' "$(date -u +%FT%TZ)" "$t" "$took" \
         "${execs:-0}" "${cov:-}" "${ft:-}" "${corp:-}" "$crash" \
         "$(git rev-parse --short HEAD)" >>"../$ledger"
     echo "fuzz $t: ${took}s execs=${execs:-?} cov=${cov:-?} crash=$crash ($log)"

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Fills fuzz/corpus/<target>/ with seed inputs for the cargo-fuzz targets
 # (see fuzz/Cargo.toml). Sources: fuzz/corpus-seeds/ (ours), samples/evtx
-# (CC0) and rules/builtin (ours) from this repository, and, when present,
-# ../shared/corpora (SigmaHQ rules: DRL 1.1; Mordor: MIT; SigmaHQ
-# regression data: DRL 1.1). Idempotent; never touches ../shared/corpora.
+# (CC0), rules/builtin, crates/ioc/tests/fixtures and crates/sigma/data (ours)
+# from this repository, and, when present, ../shared/corpora (SigmaHQ rules:
+# DRL 1.1; Mordor: MIT; SigmaHQ regression data: DRL 1.1; ESET MISP events:
+# BSD-2; ATT&CK v18.1 bundle: ATT&CK Terms of Use, small slices only, made
+# with jq when it is installed). Idempotent; never touches ../shared/corpora.
 set -eu  # no pipefail: `head` closing a pipe early is expected here
 cd "$(dirname "$0")/.."
 corpora=../shared/corpora
 out=fuzz/corpus
-mkdir -p "$out"/{evtx_file,evtx_chunk,json_records,sigma_rules,sigma_condition}
-for t in json_records sigma_rules sigma_condition; do
-    cp fuzz/corpus-seeds/$t/* "$out/$t/"
+targets="evtx_file evtx_chunk json_records sigma_rules sigma_condition stix_pattern misp_event ioc_csv stix_bundle attack_kb logsource_map"
+for t in $targets; do
+    mkdir -p "$out/$t"
+    if [ -d "fuzz/corpus-seeds/$t" ] && [ -n "$(ls "fuzz/corpus-seeds/$t")" ]; then
+        cp fuzz/corpus-seeds/$t/* "$out/$t/"
+    fi
 done
 
 # EVTX: whole sample files, and chunk 0 of each for evtx_chunk.
@@ -49,4 +54,59 @@ if [ -d "$corpora/sigma/regression_data" ]; then
             { printf '\000'; cat "$f"; } > "$out/json_records/regression$n.json"
         done
 fi
+# IOC feeds: our test fixtures, the ten smallest ESET MISP events, the
+# fixture bundle's patterns one per file, and a CSV made of a MISP event.
+cp crates/ioc/tests/fixtures/iocs.csv "$out/ioc_csv/fixture.csv"
+cp crates/ioc/tests/fixtures/stix21-indicators.json "$out/stix_bundle/fixture.json"
+grep -oE '"pattern": *"([^"\\]|\\.)*"' crates/ioc/tests/fixtures/stix21-indicators.json |
+    sed -E 's/^"pattern": *"//; s/"$//; s/\\\\/\\/g' |
+    awk -v d="$out/stix_pattern" '{ f = sprintf("%s/fixture-%02d.txt", d, NR); printf "%s", $0 > f; close(f) }'
+if [ -d "$corpora/ioc/eset-misp" ]; then
+    find "$corpora/ioc/eset-misp" -name '*.json' -printf '%s\t%p\n' | sort -n | head -10 | cut -f2 |
+        while IFS= read -r f; do cp "$f" "$out/misp_event/eset-$(basename "$f")"; done
+    if command -v jq >/dev/null; then
+        f=$(find "$corpora/ioc/eset-misp" -name '*.json' -printf '%s\t%p\n' | sort -n | sed -n 11p | cut -f2)
+        jq -r '[.. | objects | select(has("type") and has("value") and (.value|type=="string"))] | .[:60][] | [.type, .value] | @csv' \
+            "$f" >"$out/ioc_csv/eset-misp.csv" 2>/dev/null || rm -f "$out/ioc_csv/eset-misp.csv"
+    fi
+fi
+
+# Logsource mapping: the built-in map and its first 60 lines.
+cp crates/sigma/data/windows-logsources.yml "$out/logsource_map/builtin.yml"
+head -n 60 crates/sigma/data/windows-logsources.yml >"$out/logsource_map/builtin-head.yml"
+
+# ATT&CK: small slices of the 40 MB bundle (never the whole file): per group,
+# the group, 12 of its `uses` relationships and their targets, a campaign
+# with 4 relationships, and revoked techniques with their revoked-by links;
+# descriptions and non-ATT&CK references dropped. One jq pass, ~10 KB each.
+bundle="$corpora/attack/enterprise-attack-18.1.json"
+if [ -f "$bundle" ] && command -v jq >/dev/null; then
+    jq -c '
+    def slim: del(.description, .x_mitre_contributors, .x_mitre_detection, .object_marking_refs,
+                  .created_by_ref, .x_mitre_platforms, .x_mitre_data_sources, .x_mitre_domains,
+                  .x_mitre_attack_spec_version, .x_mitre_modified_by_ref)
+        | if .external_references then .external_references |=
+            map(select(.source_name == "mitre-attack") | {source_name, external_id}) else . end;
+    .objects as $o | .id as $bid | .spec_version as $sv
+    | ($o | map(select(.type == "campaign" and .revoked != true))) as $camps
+    | ($o | map(select(.type == "attack-pattern" and .revoked == true)) | .[:3]) as $rev
+    | ($rev | map(.id)) as $revids
+    | ($o | map(select(.type == "relationship" and .relationship_type == "revoked-by"
+                        and (.source_ref as $s | $revids | index($s))))) as $rrels
+    | range(0; 6) as $k
+    | ["G0009", "G0007", "G0016", "G0032", "G0010", "G0034"][$k] as $g
+    | ($o | map(select(.type == "intrusion-set" and any(.external_references[]?; .external_id == $g)))) as $grp
+    | ($grp[0].id) as $gid
+    | ($o | map(select(.type == "relationship" and .source_ref == $gid)) | .[:12]) as $rels
+    | ($rels | map(.target_ref)) as $tgts
+    | ($o | map(select(.id as $i | $tgts | index($i)))) as $targets
+    | ($camps[$k:$k+1]) as $camp
+    | ($o | map(select(.type == "relationship" and .source_ref == $camp[0].id)) | .[:4]) as $crels
+    | {type: "bundle", id: $bid, spec_version: $sv,
+       objects: ($grp + $rels + $targets + $camp + $crels + $rev + $rrels | map(slim))}' \
+        "$bundle" 2>/dev/null |
+        awk -v d="$out/attack_kb" '{ f = sprintf("%s/attack-slice-%d.json", d, NR); print > f; close(f) }' ||
+        echo "attack_kb: jq slicing failed; hand-written seeds only" >&2
+fi
+
 for t in "$out"/*; do echo "$(basename "$t"): $(ls "$t" | wc -l) seeds"; done

@@ -92,6 +92,23 @@ use serde::Serialize;
 pub use aliases::{build_alias_table, galaxy_attack_ids, ALIAS_TABLE};
 pub use matcher::TEXT_FIELDS;
 
+/// Parses one STIX 2.1 pattern (an `indicator`'s `pattern`, STIX 2.1 §9) in the subset the
+/// STIX loader supports (see the crate docs), the pure entry point the loader uses for each
+/// indicator (exposed for fuzzing and tools).
+///
+/// Returns the pattern in disjunctive normal form: a list of alternatives (OR), each a list
+/// of `(type, value)` terms that must all match (AND); `type` is one of the loader's type
+/// names (`md5`, `sha1`, `sha256`, `sha512`, `ipv4`, `ipv6`, `domain`, `url`) and `value` the
+/// raw, not yet normalised string literal.
+///
+/// # Errors
+/// A message saying why the pattern is not supported or not valid (unsupported object path,
+/// operator or qualifier, syntax error, more than 64 alternatives or 64 terms in one AND,
+/// more than 32 nested parentheses/brackets). Never panics.
+pub fn parse_stix_pattern(pattern: &str) -> Result<Vec<Vec<(&'static str, String)>>, String> {
+    stix::parse_pattern(pattern)
+}
+
 /// Errors that stop a whole feed from loading (per-entry problems are
 /// [`LoadReport::diagnostics`] instead).
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,12 @@ use crate::{normalise, Actor, FeedFormat, IocSetBuilder, IocSource, LoadReport, 
 /// Most AND/OR clauses one indicator may expand to.
 const MAX_CLAUSES: usize = 64;
 
+/// Most nested parentheses / brackets one pattern may use (the parser is recursive).
+const MAX_DEPTH: usize = 32;
+
+/// Most terms one AND-clause may have.
+const MAX_TERMS: usize = 64;
+
 pub(crate) fn load(b: &mut IocSetBuilder, bundle: &Value, origin: &str) -> LoadReport {
     let mut report = LoadReport::new(FeedFormat::Stix);
     let objects: &[Value] = bundle
@@ -32,6 +38,12 @@ pub(crate) fn load(b: &mut IocSetBuilder, bundle: &Value, origin: &str) -> LoadR
             ))
         })
         .collect();
+    // Relationships by (type, source), so that each indicator's actors are
+    // found without scanning every relationship (linear in the bundle).
+    let mut rels_from: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+    for &(rt, src, dst) in &rels {
+        rels_from.entry((rt, src)).or_default().push(dst);
+    }
     let type_of = |id: &str| id.split("--").next().unwrap_or_default().to_owned();
     let actor_of = |id: &str| -> Option<Actor> {
         let o = by_id.get(id)?;
@@ -100,16 +112,19 @@ pub(crate) fn load(b: &mut IocSetBuilder, bundle: &Value, origin: &str) -> LoadR
         };
         // Actors: indicates → intrusion-set / threat-actor, or → campaign attributed-to one.
         let mut actors: Vec<Actor> = Vec::new();
-        for &(rt, src, dst) in &rels {
-            if rt != "indicates" || src != id {
-                continue;
-            }
+        let indicated = rels_from
+            .get(&("indicates", id))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for &dst in indicated {
             let mut targets = vec![dst];
             if type_of(dst) == "campaign" {
                 targets.extend(
-                    rels.iter()
-                        .filter(|r| r.0 == "attributed-to" && r.1 == dst)
-                        .map(|r| r.2),
+                    rels_from
+                        .get(&("attributed-to", dst))
+                        .into_iter()
+                        .flatten()
+                        .copied(),
                 );
             }
             for t in targets.into_iter().filter(|t| is_actor(t)) {
@@ -267,6 +282,7 @@ type Dnf = Vec<Vec<(&'static str, String)>>;
 struct Parser {
     t: Vec<Tok>,
     i: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -306,6 +322,9 @@ impl Parser {
             let mut x = Vec::new();
             for a in &d {
                 for b in &r {
+                    if a.len() + b.len() > MAX_TERMS {
+                        return Err(format!("more than {MAX_TERMS} terms in one AND"));
+                    }
                     let mut c = a.clone();
                     c.extend(b.iter().cloned());
                     x.push(c);
@@ -326,7 +345,7 @@ impl Parser {
         match self.peek() {
             Some(Tok::LParen) => {
                 self.i += 1;
-                let d = self.or(inner)?;
+                let d = self.nested(|p| p.or(inner))?;
                 self.expect(Tok::RParen)?;
                 if !inner {
                     self.no_qualifier()?;
@@ -335,7 +354,7 @@ impl Parser {
             }
             Some(Tok::LBrack) if !inner => {
                 self.i += 1;
-                let d = self.or(true)?;
+                let d = self.nested(|p| p.or(true))?;
                 self.expect(Tok::RBrack)?;
                 self.no_qualifier()?;
                 Ok(d)
@@ -343,6 +362,18 @@ impl Parser {
             Some(Tok::Word(_)) if inner => self.comparison().map(|t| vec![vec![t]]),
             other => Err(format!("unexpected {other:?}")),
         }
+    }
+
+    /// Runs `f` one nesting level deeper, refusing more than [`MAX_DEPTH`] levels
+    /// (the parser is recursive: unbounded nesting would overflow the stack).
+    fn nested(&mut self, f: impl FnOnce(&mut Self) -> Result<Dnf, String>) -> Result<Dnf, String> {
+        if self.depth >= MAX_DEPTH {
+            return Err(format!("more than {MAX_DEPTH} nested parentheses"));
+        }
+        self.depth += 1;
+        let d = f(self);
+        self.depth -= 1;
+        d
     }
 
     fn no_qualifier(&self) -> Result<(), String> {
@@ -411,6 +442,7 @@ pub(crate) fn parse_pattern(p: &str) -> Result<Dnf, String> {
     let mut parser = Parser {
         t: tokenize(p)?,
         i: 0,
+        depth: 0,
     };
     let d = parser.or(false)?;
     if parser.i != parser.t.len() {
@@ -455,5 +487,25 @@ mod tests {
             parse_pattern(r"[url:value = 'http://x/it\'s']").unwrap()[0][0].1,
             "http://x/it's"
         );
+    }
+
+    #[test]
+    fn deeply_nested_pattern_is_rejected_not_a_stack_overflow() {
+        let p = format!(
+            "{}[url:value = 'a']{}",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        );
+        assert!(parse_pattern(&p).unwrap_err().contains("nested"));
+        let ok = format!("{}[url:value = 'a']{}", "(".repeat(20), ")".repeat(20));
+        assert_eq!(parse_pattern(&ok).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn long_and_chain_is_bounded() {
+        let terms = vec!["url:value = 'a'"; 10_000].join(" AND ");
+        assert!(parse_pattern(&format!("[{terms}]"))
+            .unwrap_err()
+            .contains("terms"));
     }
 }

@@ -35,8 +35,10 @@ pub enum ReadError {
         /// What the `evtx` crate reported.
         reason: String,
     },
-    /// The file starts with `[` but is not a valid JSON array; its elements
-    /// cannot be told apart, so the whole file is rejected.
+    /// The file starts with `[` but is not a valid JSON array as a whole.
+    /// Not produced by this version: JSON arrays are streamed and damage is
+    /// reported per element ([`RecordError`] at [`Location::Element`]); kept
+    /// so that callers matching on it still compile.
     #[error("{}: invalid JSON array: {reason}", path.display())]
     JsonArray {
         /// The file.
@@ -114,8 +116,10 @@ impl fmt::Display for Location {
 pub enum RecordErrorKind {
     /// The `evtx` crate could not parse or render an EVTX record or chunk.
     Evtx,
-    /// The EVTX file ends inside a chunk (a truncated or partially copied
-    /// file); the records before the cut were still returned.
+    /// The file ends inside a record: an EVTX file inside a chunk, a JSON
+    /// array inside an element or before its closing `]` (a truncated or
+    /// partially copied file); the records before the cut were still
+    /// returned.
     Truncated,
     /// A JSON record is not valid JSON.
     InvalidJson,
@@ -129,6 +133,11 @@ pub enum RecordErrorKind {
     /// The EVTX parser panicked on this chunk; the panic was caught and the
     /// chunk skipped.
     ParserPanic,
+    /// An EVTX chunk that is a byte-for-byte copy of an earlier chunk of the
+    /// same file (same header, same records: a chunk copied twice). The copy
+    /// is skipped so its records are not reported twice; no record is lost
+    /// (they were read from the earlier chunk). One error per copy.
+    DuplicateChunk,
 }
 
 /// A per-record failure: one record (or EVTX chunk) was skipped, and the

@@ -15,7 +15,9 @@
 //! bytes) — if none starts inside the slot, the slot is tried as a chunk
 //! whose signature was damaged. The file header is not trusted for layout:
 //! its chunk count is only used, when its CRC32 checks out, to report a
-//! file cut at a chunk boundary.
+//! file cut at a chunk boundary. A whole chunk that is a byte-for-byte copy
+//! of an earlier one (same 512-byte header, same 64 KiB) is skipped with one
+//! [`RecordErrorKind::DuplicateChunk`] error, so its records come once.
 //!
 //! Parsing a chunk ([`read_chunk`]): the `evtx` crate walks the live
 //! records and resynchronises on record magic (`**\0\0`) after a damaged
@@ -92,6 +94,15 @@ enum Unit {
     Zeroed { number: u64, offset: u64 },
     /// The (intact) file header declares more chunks than the file holds.
     Missing { declared: u64, present: u64 },
+    /// A whole chunk at `offset` that is a byte-for-byte copy of the earlier
+    /// chunk `of` (at `of_offset`): skipped, so its records are read once.
+    Duplicate {
+        number: u64,
+        offset: u64,
+        of: u64,
+        of_offset: u64,
+        records: u64,
+    },
 }
 
 /// Header fields used for ordering and loss accounting.
@@ -223,6 +234,7 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
         pos += CHUNK_SIZE;
         number += 1;
     }
+    dedupe(src, &mut units, &mut infos)?;
     // Record order: from the chunk holding the oldest records (lowest first
     // EventRecordID) to the end of the file, then from the start, as the
     // `evtx` crate and Windows read a log that wrapped around. Headers whose
@@ -253,6 +265,68 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
         }
     }
     Ok(units)
+}
+
+/// Replaces every whole chunk that is an exact copy of an earlier chunk of
+/// the file (a chunk copied twice by a broken collection or carving tool)
+/// by a [`Unit::Duplicate`], so its records are not read twice (issue #6).
+/// Candidates are chunks with records whose 512-byte headers are identical
+/// (the header holds the record id range, the free-space offset and the
+/// records' CRC32); a candidate is a duplicate only if all 64 KiB are equal.
+/// Cost: one extra 512-byte read per chunk, 128 KiB per candidate.
+fn dedupe(
+    src: &mut dyn Source,
+    units: &mut [Unit],
+    infos: &mut [Option<HeaderInfo>],
+) -> std::io::Result<()> {
+    let mut seen: std::collections::HashMap<Vec<u8>, Vec<(u64, u64)>> =
+        std::collections::HashMap::new();
+    for (unit, info) in units.iter_mut().zip(infos.iter_mut()) {
+        let Unit::Chunk {
+            number,
+            offset,
+            len: CHUNK_SIZE,
+            signature_ok: true,
+        } = *unit
+        else {
+            continue;
+        };
+        let Some(h) = info.filter(|h| h.first_id <= h.last_id) else {
+            continue;
+        };
+        let head = read_at(src, offset, CHUNK_HEADER_SIZE as u64)?;
+        let free = head
+            .get(48..52)
+            .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap_or([0; 4])));
+        if free as usize <= CHUNK_HEADER_SIZE {
+            continue; // no records: identical empty chunks are not copies of anything
+        }
+        let earlier = seen.entry(head).or_default();
+        let mut copy_of = None;
+        if !earlier.is_empty() {
+            let mine = read_at(src, offset, CHUNK_SIZE)?;
+            for &(of, of_offset) in earlier.iter() {
+                if read_at(src, of_offset, CHUNK_SIZE)? == mine {
+                    copy_of = Some((of, of_offset));
+                    break;
+                }
+            }
+        }
+        match copy_of {
+            Some((of, of_offset)) => {
+                *unit = Unit::Duplicate {
+                    number,
+                    offset,
+                    of,
+                    of_offset,
+                    records: h.last_id - h.first_id + 1,
+                };
+                *info = None;
+            }
+            None => earlier.push((number, offset)),
+        }
+    }
+    Ok(())
 }
 
 /// An EVTX file opened for chunk-by-chunk reading, possibly in parallel.
@@ -362,6 +436,21 @@ impl EvtxChunks {
                 format!(
                     "chunk {number} at file offset {offset:#x} is all zeros although the file \
                      header lists it: its records are lost"
+                ),
+            )],
+            Unit::Duplicate {
+                number,
+                offset,
+                of,
+                of_offset,
+                records,
+            } => vec![err(
+                Location::Chunk(number),
+                RecordErrorKind::DuplicateChunk,
+                format!(
+                    "chunk {number} at file offset {offset:#x} is an exact copy of chunk {of} at \
+                     {of_offset:#x} (same header and bytes); skipped, its {records} records were \
+                     read once from chunk {of}"
                 ),
             )],
             Unit::Gap {

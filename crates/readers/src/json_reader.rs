@@ -32,20 +32,284 @@ fn convert(path: &Path, at: Location, ordinal: u64, v: &serde_json::Value) -> It
     }
 }
 
-/// Elements of a JSON array file (the array is parsed whole).
-pub(crate) struct JsonArrayRecords {
-    pub(crate) path: PathBuf,
-    pub(crate) items: std::vec::IntoIter<serde_json::Value>,
-    pub(crate) index: u64,
+/// Elements of a JSON array file, streamed one element at a time (issue #6:
+/// a 200 MB array parsed whole took 5 GB): each element's bytes are
+/// delimited by a small scanner (brackets and strings tracked), then parsed
+/// on their own, so memory is bounded by the largest element
+/// ([`MAX_RECORD_BYTES`]) and a damaged element is one [`RecordError`] while
+/// its neighbours are still read.
+///
+/// Damage handling: a JSON string cannot span lines, so a raw newline ends
+/// an open string; in a pretty-printed array, a line that starts with `{` at
+/// the indentation of the current element's own first line starts the next
+/// element (the current one was cut short); EOF inside the array is reported
+/// once. Several arrays one after another (`[…][…]`) are read in turn;
+/// anything else after the closing `]` is reported.
+pub(crate) struct JsonArrayRecords<R> {
+    path: PathBuf,
+    reader: R,
+    /// Elements started so far.
+    index: u64,
+    /// Current 1-based line and the number of bytes before the cursor on it.
+    line: u64,
+    col: usize,
+    /// Only whitespace so far on the current line.
+    line_ws: bool,
+    state: ArrayState,
 }
 
-impl Iterator for JsonArrayRecords {
-    type Item = Item;
-    fn next(&mut self) -> Option<Item> {
-        let v = self.items.next()?;
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ArrayState {
+    /// Before the first `[`.
+    Start,
+    /// Inside an array: an element, a `,` or the closing `]` comes next.
+    Open,
+    /// After a closing `]`.
+    Closed,
+    Done,
+}
+
+/// Why an element's bytes ended.
+#[derive(PartialEq, Eq)]
+enum ElementEnd {
+    /// At a `,` or `]` outside brackets (the normal case).
+    Delimiter,
+    /// At a line starting a new element at this element's indentation.
+    Cut(u64),
+    /// End of file.
+    Eof,
+}
+
+impl<R: BufRead> JsonArrayRecords<R> {
+    pub(crate) fn new(path: &Path, reader: R) -> Self {
+        JsonArrayRecords {
+            path: path.to_path_buf(),
+            reader,
+            index: 0,
+            line: 1,
+            col: 0,
+            line_ws: true,
+            state: ArrayState::Start,
+        }
+    }
+
+    /// The next byte without consuming it; `None` at end of file. An I/O
+    /// error ends the stream with one error.
+    fn peek(&mut self) -> Result<Option<u8>, RecordError> {
+        loop {
+            match self.reader.fill_buf() {
+                Ok(b) => return Ok(b.first().copied()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.state = ArrayState::Done;
+                    return Err(RecordError::new(
+                        &self.path,
+                        Location::Element(self.index),
+                        RecordErrorKind::Io,
+                        format!("line {}: {e}", self.line),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn bump(&mut self, b: u8) {
+        self.reader.consume(1);
+        if b == b'\n' {
+            self.line += 1;
+            self.col = 0;
+            self.line_ws = true;
+        } else {
+            self.col += 1;
+            if !b.is_ascii_whitespace() {
+                self.line_ws = false;
+            }
+        }
+    }
+
+    /// Skips whitespace (and, inside an array, `,` separators).
+    fn skip(&mut self, commas: bool) -> Result<Option<u8>, RecordError> {
+        while let Some(b) = self.peek()? {
+            if b.is_ascii_whitespace() || (commas && b == b',') {
+                self.bump(b);
+            } else {
+                return Ok(Some(b));
+            }
+        }
+        Ok(None)
+    }
+
+    fn error(&self, at: Location, kind: RecordErrorKind, reason: String) -> RecordError {
+        RecordError::new(&self.path, at, kind, reason)
+    }
+
+    fn step(&mut self) -> Result<Option<Item>, RecordError> {
+        loop {
+            match self.state {
+                ArrayState::Done => return Ok(None),
+                ArrayState::Start => {
+                    if self.peek()? == Some(0xEF) {
+                        for _ in 0..3 {
+                            if let Some(b) = self.peek()? {
+                                self.bump(b);
+                            }
+                        }
+                        self.col = 0;
+                    }
+                    match self.skip(false)? {
+                        Some(b'[') => {
+                            self.bump(b'[');
+                            self.state = ArrayState::Open;
+                        }
+                        _ => {
+                            self.state = ArrayState::Done;
+                            return Ok(Some(Err(self.error(
+                                Location::Element(0),
+                                RecordErrorKind::InvalidJson,
+                                format!("line {}: not a JSON array", self.line),
+                            ))));
+                        }
+                    }
+                }
+                ArrayState::Open => match self.skip(true)? {
+                    None => {
+                        self.state = ArrayState::Done;
+                        return Ok(Some(Err(self.error(
+                            Location::Element(self.index),
+                            RecordErrorKind::Truncated,
+                            format!(
+                                "line {}: end of file inside the JSON array (no closing ']'; file truncated?)",
+                                self.line
+                            ),
+                        ))));
+                    }
+                    Some(b']') => {
+                        self.bump(b']');
+                        self.state = ArrayState::Closed;
+                    }
+                    Some(_) => return Ok(Some(self.element()?)),
+                },
+                ArrayState::Closed => match self.skip(false)? {
+                    None => {
+                        self.state = ArrayState::Done;
+                        return Ok(None);
+                    }
+                    Some(b'[') => {
+                        self.bump(b'[');
+                        self.state = ArrayState::Open;
+                    }
+                    Some(_) => {
+                        self.state = ArrayState::Done;
+                        return Ok(Some(Err(self.error(
+                            Location::Element(self.index),
+                            RecordErrorKind::InvalidJson,
+                            format!(
+                                "line {}: data after the closing ']' of the JSON array; ignored",
+                                self.line
+                            ),
+                        ))));
+                    }
+                },
+            }
+        }
+    }
+
+    /// Reads one element (the cursor is on its first byte) and converts it.
+    fn element(&mut self) -> Result<Item, RecordError> {
         let i = self.index;
         self.index += 1;
-        Some(convert(&self.path, Location::Element(i), i + 1, &v))
+        let at = Location::Element(i);
+        let start_line = self.line;
+        let indent = self.line_ws.then_some(self.col);
+        let mut buf = Vec::new();
+        let mut total = 0usize;
+        let mut depth = 0i64;
+        let (mut in_str, mut esc) = (false, false);
+        let end = loop {
+            let Some(b) = self.peek()? else {
+                break ElementEnd::Eof;
+            };
+            if total > 0 && !in_str {
+                if depth <= 0 && (b == b',' || b == b']') {
+                    break ElementEnd::Delimiter;
+                }
+                if b == b'{' && depth > 0 && self.line_ws && Some(self.col) == indent {
+                    break ElementEnd::Cut(self.line);
+                }
+            }
+            self.bump(b);
+            total += 1;
+            if total <= MAX_RECORD_BYTES {
+                buf.push(b);
+            } else if !buf.is_empty() {
+                buf = Vec::new(); // too long: stop buffering, keep scanning
+            }
+            if in_str {
+                if esc {
+                    esc = false;
+                } else if b == b'\\' {
+                    esc = true;
+                } else if b == b'"' || b == b'\n' {
+                    in_str = false; // a raw newline cannot be inside a JSON string
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_str = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => depth -= 1,
+                _ => {}
+            }
+        };
+        if total > MAX_RECORD_BYTES {
+            return Ok(Err(self.error(
+                at,
+                RecordErrorKind::InvalidJson,
+                format!(
+                    "line {start_line}: element is {total} bytes, more than the {MAX_RECORD_BYTES}-byte record limit; skipped"
+                ),
+            )));
+        }
+        if end == ElementEnd::Eof && depth > 0 {
+            // The array-not-closed error would only repeat this one.
+            self.state = ArrayState::Done;
+        }
+        match serde_json::from_slice::<serde_json::Value>(&buf) {
+            Ok(v) if end == ElementEnd::Delimiter || end == ElementEnd::Eof => {
+                Ok(convert(&self.path, at, i + 1, &v))
+            }
+            res => {
+                let why = match (&res, &end) {
+                    (_, ElementEnd::Cut(l)) => {
+                        format!("cut short by the next element at line {l}")
+                    }
+                    (_, ElementEnd::Eof) if depth > 0 => {
+                        "end of file inside the element (file truncated?)".to_owned()
+                    }
+                    (Err(e), _) => e.to_string(),
+                    (Ok(_), _) => String::new(),
+                };
+                Ok(Err(self.error(
+                    at,
+                    if end == ElementEnd::Eof && depth > 0 {
+                        RecordErrorKind::Truncated
+                    } else {
+                        RecordErrorKind::InvalidJson
+                    },
+                    format!("line {start_line}: invalid JSON array element: {why}"),
+                )))
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for JsonArrayRecords<R> {
+    type Item = Item;
+    fn next(&mut self) -> Option<Item> {
+        match self.step() {
+            Ok(item) => item,
+            Err(e) => Some(Err(e)),
+        }
     }
 }
 

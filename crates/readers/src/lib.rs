@@ -18,7 +18,9 @@
 //!   [`event_from_json_value`]: the `evtx` crate's JSON (`Event.System`,
 //!   `Event.EventData`), Winlogbeat/ECS (`winlog.*`), and Mordor/nxlog flat
 //!   (top-level `EventID`, `Channel`, `Hostname`, EventData fields).
-//!   JSON lines are streamed; JSON arrays are parsed whole.
+//!   JSON lines and JSON arrays are both streamed (one line / one array
+//!   element in memory at a time, at most 64 MiB each); a damaged line or
+//!   element is one error and its neighbours are still read.
 //! * **Field names** follow Sigma (see [`event_from_json_value`]):
 //!   `EventID`, `Channel`, `Computer`, `Provider_Name`, EventData/UserData
 //!   fields by leaf name, repeated `Data` for unnamed data.
@@ -119,8 +121,8 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
 /// record (or EVTX chunk) that was skipped. Iteration continues after an
 /// error and ends at the end of the file.
 ///
-/// EVTX and JSON lines are read incrementally (at most one EVTX chunk's
-/// events are buffered); a JSON array is held whole.
+/// Every format is read incrementally: at most one EVTX chunk's events, one
+/// JSON line or one JSON array element is held at a time.
 pub struct RecordIter {
     path: PathBuf,
     format: Format,
@@ -129,7 +131,7 @@ pub struct RecordIter {
 
 enum Inner {
     Evtx(Box<evtx_reader::EvtxRecords>),
-    Array(json_reader::JsonArrayRecords),
+    Array(json_reader::JsonArrayRecords<BufReader<Box<dyn Source>>>),
     Lines(json_reader::JsonLinesRecords<BufReader<Box<dyn Source>>>),
 }
 
@@ -174,8 +176,8 @@ impl Iterator for RecordIter {
 /// A whole-file [`ReadError`]: the file cannot be opened or read
 /// ([`ReadError::Io`]), is no supported format
 /// ([`ReadError::UnsupportedFormat`]: `.pcap`, `.etl`, text, empty), has an
-/// unusable EVTX header ([`ReadError::Evtx`]), or is a `[`-file that is not
-/// valid JSON ([`ReadError::JsonArray`]).
+/// unusable EVTX header ([`ReadError::Evtx`]). Damage inside a JSON array
+/// is reported per element by the iterator (elements are streamed).
 pub fn open(path: &Path) -> Result<RecordIter, ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_path_buf(),
@@ -216,21 +218,10 @@ fn from_source(path: &Path, mut src: Box<dyn Source>) -> Result<RecordIter, Read
         Format::Evtx => Inner::Evtx(Box::new(evtx_reader::EvtxRecords::new(evtx_chunks(
             path, src,
         )?))),
-        Format::JsonArray => {
-            let mut bytes = Vec::new();
-            src.read_to_end(&mut bytes).map_err(io)?;
-            let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-            let items: Vec<serde_json::Value> =
-                serde_json::from_slice(body).map_err(|e| ReadError::JsonArray {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                })?;
-            Inner::Array(json_reader::JsonArrayRecords {
-                path: path.to_path_buf(),
-                items: items.into_iter(),
-                index: 0,
-            })
-        }
+        Format::JsonArray => Inner::Array(json_reader::JsonArrayRecords::new(
+            path,
+            BufReader::with_capacity(1 << 16, src),
+        )),
         Format::JsonLines => Inner::Lines(json_reader::JsonLinesRecords::new(
             path,
             BufReader::new(src),
@@ -422,10 +413,14 @@ mod tests {
         assert_eq!(out[0].as_ref().unwrap().meta.record_id, Some(1));
         assert_eq!(out[1].as_ref().unwrap_err().at, Location::Element(1));
         assert_eq!(out[2].as_ref().unwrap().meta.event_id, Some(6));
-        assert!(matches!(
-            open_bytes("b.json", b"[{\"EventID\": 5},".to_vec()),
-            Err(ReadError::JsonArray { .. })
-        ));
+        // A truncated array keeps the elements before the cut and says so.
+        let out = collect("b.json", b"[{\"EventID\": 5},");
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].as_ref().unwrap().meta.event_id, Some(5));
+        assert_eq!(
+            out[1].as_ref().unwrap_err().kind,
+            RecordErrorKind::Truncated
+        );
     }
 
     #[test]

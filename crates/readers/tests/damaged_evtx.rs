@@ -314,14 +314,15 @@ fn damaged_evtx_corpus() {
                 expect: others.len()..=others.len(),
                 intact: others.clone(),
             });
-            // Duplicated chunk (inserted right after itself): its records twice.
+            // Duplicated chunk (inserted right after itself): the copy is
+            // skipped (one DuplicateChunk error), its records come once.
             let mut v = orig[..base + CHUNK].to_vec();
             v.extend_from_slice(&orig[base..]);
             cases.push(Case {
                 name: format!("{name} chunk {c} duplicated"),
                 bytes: v,
                 intact: all.clone(),
-                expect: n + in_chunk.len()..=n + in_chunk.len(),
+                expect: n..=n,
             });
             // Per record k: damage to k's own bytes never costs another record.
             for (k, r) in in_chunk.iter().enumerate() {
@@ -466,4 +467,53 @@ fn random_damage_never_panics_and_never_loses_silently() {
             }
         }
     }
+}
+
+/// Issue #6: an identical chunk copied twice in a file used to yield every
+/// record of it twice. The copy is skipped with one `DuplicateChunk` error,
+/// wherever it sits; a chunk that differs in one byte is not a copy.
+#[test]
+fn duplicated_chunk_is_read_once_and_reported() {
+    let orig = sample(MULTI);
+    let recs = layout(&orig);
+    let (original, _) = read("orig", &orig);
+    let chunk0 = orig[HDR..HDR + CHUNK].to_vec();
+    let in0 = recs.iter().filter(|r| r.chunk == 0).count() as u64;
+    // Copy of chunk 0 adjacent, and at the end of the file.
+    let mut adjacent = orig[..HDR + CHUNK].to_vec();
+    adjacent.extend_from_slice(&orig[HDR..]);
+    let mut at_end = orig.clone();
+    let used = HDR + CHUNK * (recs.iter().map(|r| r.chunk).max().unwrap() + 1);
+    at_end.truncate(used);
+    at_end.extend_from_slice(&chunk0);
+    for (name, bytes) in [("adjacent.evtx", adjacent), ("at-end.evtx", at_end)] {
+        let (ev, errs) = read(name, &bytes);
+        assert_eq!(ev, original, "{name}: records changed or doubled");
+        let dups: Vec<_> = errs
+            .iter()
+            .filter(|e| e.kind == RecordErrorKind::DuplicateChunk)
+            .collect();
+        assert_eq!(dups.len(), 1, "{name}: {errs:#?}");
+        assert!(
+            dups[0].reason.contains("exact copy of chunk 0")
+                && dups[0].reason.contains(&format!("its {in0} records")),
+            "{}",
+            dups[0]
+        );
+        assert_eq!(errs.len(), 1, "{name}: {errs:#?}");
+    }
+    // One byte of a record body differs: not a copy, read as its own chunk.
+    let mut near = orig[..HDR + CHUNK].to_vec();
+    let mut copy = chunk0.clone();
+    let r = recs.iter().find(|r| r.chunk == 0).unwrap();
+    copy[r.end - HDR - 8] ^= 0x01;
+    near.extend_from_slice(&copy);
+    near.extend_from_slice(&orig[HDR + CHUNK..]);
+    let (ev, errs) = read("near.evtx", &near);
+    assert!(
+        errs.iter()
+            .all(|e| e.kind != RecordErrorKind::DuplicateChunk),
+        "{errs:#?}"
+    );
+    assert!(ev.len() > original.len());
 }

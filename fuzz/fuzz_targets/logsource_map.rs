@@ -1,0 +1,45 @@
+//! The logsource mapping YAML (`LogsourceMap::from_yaml`, what
+//! `--logsource-map FILE` loads), merged in front of the built-in map.
+//! Invariants: an error says it is the logsource mapping; every entry of an
+//! accepted map resolves (to its own sources, or an earlier entry's for the
+//! same key); the merged map still resolves every built-in entry.
+#![no_main]
+
+use tracehunt_sigma::ast::LogSource;
+use tracehunt_sigma::LogsourceMap;
+
+fn logsource(product: &str, category: &Option<String>, service: &Option<String>) -> LogSource {
+    LogSource {
+        product: Some(product.to_owned()),
+        category: category.clone(),
+        service: service.clone(),
+        ..Default::default()
+    }
+}
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let map = match LogsourceMap::from_yaml(text) {
+        Ok(m) => m,
+        Err(e) => {
+            assert!(e.to_string().starts_with("logsource mapping:"), "{e}");
+            return;
+        }
+    };
+    for e in map.entries() {
+        let ls = logsource(&e.product, &e.category, &e.service);
+        assert!(
+            map.resolve(&ls).is_some(),
+            "own entry does not resolve: {ls:?}"
+        );
+    }
+    let mut merged = LogsourceMap::builtin();
+    let builtin: Vec<_> = merged.entries().to_vec();
+    merged.extend_front(map);
+    for e in &builtin {
+        let ls = logsource(&e.product, &e.category, &e.service);
+        assert!(merged.resolve(&ls).is_some(), "builtin entry lost: {ls:?}");
+    }
+});
