@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -155,12 +154,71 @@ struct Entry {
     nanos: u32,
     rule: u32,
     host: u32,
-    loc: Loc,
+    /// Work unit (file, then chunk order) and place of the detection in
+    /// it: the tie break that keeps equal times in input order (unique, so
+    /// an unstable sort needs no scratch memory and gives one order).
+    unit: u32,
+    seq: u32,
+    /// [`Loc`], flattened to keep the entry at 40 bytes: a spill range, or
+    /// `len == MEM` and `off` the index of a detection kept whole.
+    off: u64,
+    len: u32,
 }
 
+/// `Entry::len` of a detection kept whole.
+const MEM: u32 = u32::MAX;
+
 impl Entry {
+    fn new(
+        time: Option<DateTime<Utc>>,
+        rule: usize,
+        host: u32,
+        (unit, seq): (u32, u32),
+        loc: Loc,
+    ) -> Self {
+        let (secs, nanos) = time_key(time);
+        let mut e = Entry {
+            secs,
+            nanos,
+            rule: rule as u32,
+            host,
+            unit,
+            seq,
+            off: 0,
+            len: 0,
+        };
+        e.set_loc(loc);
+        e
+    }
+
     fn key(&self) -> (i64, u32) {
         (self.secs, self.nanos)
+    }
+
+    /// Output order: time (none last), then input order.
+    fn order(&self) -> (i64, u32, u32, u32) {
+        (self.secs, self.nanos, self.unit, self.seq)
+    }
+
+    fn loc(&self) -> Loc {
+        if self.len == MEM {
+            Loc::Mem(self.off as u32)
+        } else {
+            Loc::Spill {
+                off: self.off,
+                len: self.len,
+            }
+        }
+    }
+
+    fn set_loc(&mut self, loc: Loc) {
+        (self.off, self.len) = match loc {
+            Loc::Spill { off, len } => {
+                debug_assert!(len != MEM, "a rendered detection of 4 GiB");
+                (off, len)
+            }
+            Loc::Mem(i) => (u64::from(i), MEM),
+        };
     }
 
     fn timestamp(&self) -> Option<DateTime<Utc>> {
@@ -230,16 +288,18 @@ fn render(mode: Render, rs: &Ruleset, d: &Detection, out: &mut Vec<u8>) -> std::
     Ok(())
 }
 
-/// What one work unit (and, merged, one input file) produced.
-struct FileResult {
+/// What one worker thread produced over the units it scanned (one per
+/// thread, whatever the number of units: nothing is kept per unit or per
+/// file but rare error notes, so memory does not grow with file count).
+struct Acc {
     events: u64,
     scanned: u64,
-    /// Index entries in unit order; host ids and `Loc::Mem` indices are
-    /// unit-local until [`FileResult::globalize`].
+    /// Index entries in scan order; host ids and `Loc::Mem` indices are
+    /// local to this worker until [`Acc::globalize`].
     entries: Vec<Entry>,
     /// Detections kept whole (rules feeding a correlation).
     mem: Vec<Detection>,
-    /// Unit-local host table.
+    /// Worker-local host table.
     hosts: Vec<String>,
     host_ids: std::collections::HashMap<String, u32>,
     /// Rendered bytes not yet appended to the spill, and the first entry
@@ -247,14 +307,17 @@ struct FileResult {
     piece: Vec<u8>,
     piece_from: usize,
     spill_error: Option<String>,
-    /// Whole-file failure.
-    skipped: Option<String>,
+    /// Files not read at all: (file index, reason).
+    skipped: Vec<(usize, String)>,
     record_errors: u64,
     record_reasons: BTreeMap<String, u64>,
-    first_record_error: Option<String>,
+    /// Units with lost records: (unit, file, records lost, first reason).
+    lost: Vec<(u32, usize, u64, String)>,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
+    /// IOC hits and the unit of each.
     ioc_hits: Vec<crate::ioc_cmd::IocDetection>,
+    ioc_units: Vec<u32>,
 }
 
 struct ScanCfg {
@@ -269,9 +332,9 @@ struct ScanCfg {
     render: Render,
 }
 
-impl FileResult {
+impl Acc {
     fn new() -> Self {
-        FileResult {
+        Acc {
             events: 0,
             scanned: 0,
             entries: Vec::new(),
@@ -281,17 +344,18 @@ impl FileResult {
             piece: Vec::new(),
             piece_from: 0,
             spill_error: None,
-            skipped: None,
+            skipped: Vec::new(),
             record_errors: 0,
             record_reasons: BTreeMap::new(),
-            first_record_error: None,
+            lost: Vec::new(),
             first: None,
             last: None,
             ioc_hits: Vec::new(),
+            ioc_units: Vec::new(),
         }
     }
 
-    /// The unit-local id of a host.
+    /// The worker-local id of a host.
     fn host_id(&mut self, h: Option<&str>) -> u32 {
         let Some(h) = h else { return NO_HOST };
         if let Some(&i) = self.host_ids.get(h) {
@@ -310,8 +374,8 @@ impl FileResult {
             match spill.append(&self.piece) {
                 Ok(base) => {
                     for e in &mut self.entries[self.piece_from..] {
-                        if let Loc::Spill { off, .. } = &mut e.loc {
-                            *off += base;
+                        if let Loc::Spill { .. } = e.loc() {
+                            e.off += base;
                         }
                     }
                 }
@@ -322,8 +386,8 @@ impl FileResult {
         self.piece_from = self.entries.len();
     }
 
-    /// Rewrites unit-local host ids and memory indices into the run's
-    /// tables (`hosts`, `mem`); called on units in unit order.
+    /// Rewrites worker-local host ids and memory indices into the run's
+    /// tables (`hosts`, `mem`).
     fn globalize(
         &mut self,
         hosts: &mut Vec<String>,
@@ -349,38 +413,12 @@ impl FileResult {
             if e.host != NO_HOST {
                 e.host = map[e.host as usize];
             }
-            if let Loc::Mem(i) = &mut e.loc {
-                *i += base;
+            if let Loc::Mem(i) = e.loc() {
+                e.set_loc(Loc::Mem(i + base));
             }
         }
         mem.append(&mut self.mem);
         Ok(())
-    }
-
-    /// Appends a later unit of the same file (units arrive in file order).
-    fn absorb(&mut self, o: FileResult) {
-        self.events += o.events;
-        self.scanned += o.scanned;
-        self.entries.extend(o.entries);
-        if self.skipped.is_none() {
-            self.skipped = o.skipped;
-        }
-        self.record_errors += o.record_errors;
-        for (k, n) in o.record_reasons {
-            *self.record_reasons.entry(k).or_default() += n;
-        }
-        if self.first_record_error.is_none() {
-            self.first_record_error = o.first_record_error;
-        }
-        self.first = match (self.first, o.first) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.last = match (self.last, o.last) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        self.ioc_hits.extend(o.ioc_hits);
     }
 }
 
@@ -426,53 +464,62 @@ fn plan_units(files: &[PathBuf], threads: usize) -> Vec<Unit> {
 fn scan_unit(
     sc: &mut Scanner<'_>,
     files: &[PathBuf],
-    unit: &Unit,
+    (ui, unit): (u32, &Unit),
     cfg: &ScanCfg,
     spill: &Spill,
-) -> FileResult {
-    let mut r = FileResult::new();
+    r: &mut Acc,
+) {
     let path = &files[unit.file()];
     let source: Arc<str> = Arc::from(path.display().to_string());
     match unit {
-        Unit::Chunk(_, chunks, k) => {
-            scan_records(sc, chunks.chunk(*k), &source, cfg, spill, &mut r)
-        }
+        Unit::Chunk(_, chunks, k) => scan_records(
+            sc,
+            chunks.chunk(*k),
+            (ui, unit.file()),
+            &source,
+            cfg,
+            spill,
+            r,
+        ),
         Unit::Stream(_) => match tracehunt_readers::open(path) {
-            Ok(records) => scan_records(sc, records, &source, cfg, spill, &mut r),
+            Ok(records) => scan_records(sc, records, (ui, unit.file()), &source, cfg, spill, r),
             Err(e) => {
                 // The error text starts with the path; the summary shows it apart.
                 let text = e.to_string();
                 let prefix = format!("{}: ", path.display());
-                r.skipped = Some(text.strip_prefix(&prefix).unwrap_or(&text).to_owned());
+                r.skipped.push((
+                    unit.file(),
+                    text.strip_prefix(&prefix).unwrap_or(&text).to_owned(),
+                ));
             }
         },
     }
     r.flush_piece(spill);
-    // Results wait for the merge: keep nothing per unit but the index.
-    r.piece = Vec::new();
-    r.host_ids = std::collections::HashMap::new();
-    r.entries.shrink_to_fit();
-    r
 }
 
 fn scan_records(
     sc: &mut Scanner<'_>,
     records: impl IntoIterator<Item = Result<tracehunt_event::Event, tracehunt_readers::RecordError>>,
+    (ui, file): (u32, usize),
     source: &Arc<str>,
     cfg: &ScanCfg,
     spill: &Spill,
-    r: &mut FileResult,
+    r: &mut Acc,
 ) {
     let rs = sc.ruleset();
     let mut hits = Vec::new();
+    let mut lost = 0u64;
+    let mut first_lost = None;
+    let mut seq = 0u32;
     for rec in records {
         let ev = match rec {
             Ok(ev) => ev,
             Err(e) => {
                 r.record_errors += 1;
+                lost += 1;
                 *r.record_reasons.entry(format!("{:?}", e.kind)).or_default() += 1;
-                if r.first_record_error.is_none() {
-                    r.first_record_error = Some(format!("{}: {}", e.at, e.reason));
+                if first_lost.is_none() {
+                    first_lost = Some(format!("{}: {}", e.at, e.reason));
                 }
                 continue;
             }
@@ -495,6 +542,7 @@ fn scan_records(
         sc.scan(&ev, &mut hits);
         if let Some(set) = &cfg.iocs {
             crate::ioc_cmd::scan_event(set, &ev, source, &mut r.ioc_hits);
+            r.ioc_units.resize(r.ioc_hits.len(), ui);
         }
         let mut fields: Option<Arc<Vec<(String, serde_json::Value)>>> = None;
         let mut host = None;
@@ -504,16 +552,10 @@ fn scan_records(
                 continue;
             }
             let host = *host.get_or_insert_with(|| r.host_id(ev.meta.computer.as_deref()));
-            let (secs, nanos) = time_key(ts);
-            let mut entry = Entry {
-                secs,
-                nanos,
-                rule: rule as u32,
-                host,
-                loc: Loc::Mem(r.mem.len() as u32),
-            };
+            let mut entry = Entry::new(ts, rule, host, (ui, seq), Loc::Mem(r.mem.len() as u32));
+            seq += 1;
             if !correlated && cfg.render == Render::Nothing {
-                entry.loc = Loc::Spill { off: 0, len: 0 };
+                entry.set_loc(Loc::Spill { off: 0, len: 0 });
                 r.entries.push(entry);
                 continue;
             }
@@ -548,16 +590,20 @@ fn scan_records(
                     r.piece.truncate(start);
                     r.spill_error.get_or_insert_with(|| e.to_string());
                 }
-                entry.loc = Loc::Spill {
+                entry.set_loc(Loc::Spill {
                     off: start as u64,
                     len: (r.piece.len() - start) as u32,
-                };
+                });
             }
             r.entries.push(entry);
         }
         if r.piece.len() >= PIECE {
             r.flush_piece(spill);
         }
+    }
+    if lost > 0 {
+        r.lost
+            .push((ui, file, lost, first_lost.unwrap_or_default()));
     }
 }
 
@@ -734,34 +780,27 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     } else {
         ProgressBar::hidden()
     };
-    let unit_results: Vec<FileResult> = pool.install(|| {
-        units
-            .par_iter()
-            .map_init(
-                || Scanner::new(rs),
-                |sc, unit| {
-                    let r = scan_unit(sc, &files, unit, &cfg, &spill);
-                    pb.inc(1);
-                    r
-                },
-            )
-            .collect()
+    // One worker per thread, each with one scanner and one accumulator,
+    // taking units in order from a shared counter.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let accs: Vec<Acc> = pool.broadcast(|_| {
+        let mut sc = Scanner::new(rs);
+        let mut acc = Acc::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(unit) = units.get(i) else { break };
+            scan_unit(&mut sc, &files, (i as u32, unit), &cfg, &spill, &mut acc);
+            pb.inc(1);
+        }
+        acc.piece = Vec::new();
+        acc.host_ids = std::collections::HashMap::new();
+        acc
     });
-    // Units back into files, in file order then chunk order; host ids and
-    // in-memory detections into the run's tables.
-    let mut hosts: Vec<String> = Vec::new();
-    let mut host_ids = std::collections::HashMap::new();
-    let mut mem: Vec<Detection> = Vec::new();
-    let mut results: Vec<FileResult> = files.iter().map(|_| FileResult::new()).collect();
-    for (unit, mut r) in units.iter().zip(unit_results) {
-        r.globalize(&mut hosts, &mut host_ids, &mut mem)?;
-        results[unit.file()].absorb(r);
-    }
     drop(units);
     pb.finish_and_clear();
 
-    // Merge in file order, then a stable sort by time: deterministic
-    // whatever the thread count.
+    // Merge: counts are sums; what is listed per file goes in file order;
+    // host ids and in-memory detections into the run's tables.
     let mut summary = Summary {
         rules_loaded: rs.active_len() as u64,
         rules_inactive: (rs.len() - rs.active_len()) as u64,
@@ -779,30 +818,21 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             records: 0,
         });
     }
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut ioc_dets = Vec::new();
-    for (path, r) in files.iter().zip(results) {
-        if let Some(reason) = r.skipped {
-            summary.files_skipped.push(Skipped {
-                path: path.display().to_string(),
-                reason,
-                records: 0,
-            });
-            continue;
-        }
-        summary.files += 1;
+    let mut hosts: Vec<String> = Vec::new();
+    let mut host_ids = std::collections::HashMap::new();
+    let mut mem: Vec<Detection> = Vec::new();
+    // Sized exactly: the index is the one thing that grows with detections.
+    let mut entries: Vec<Entry> = Vec::with_capacity(accs.iter().map(|a| a.entries.len()).sum());
+    let mut skipped: Vec<(usize, String)> = Vec::new();
+    let mut lost: Vec<(u32, usize, u64, String)> = Vec::new();
+    let mut iocs: Vec<(u32, crate::ioc_cmd::IocDetection)> = Vec::new();
+    for mut r in accs {
+        r.globalize(&mut hosts, &mut host_ids, &mut mem)?;
         summary.events += r.events;
         summary.events_scanned += r.scanned;
         summary.records_skipped += r.record_errors;
         for (k, n) in r.record_reasons {
             *summary.records_skipped_by_reason.entry(k).or_default() += n;
-        }
-        if r.record_errors > 0 {
-            summary.files_with_record_errors.push(Skipped {
-                path: path.display().to_string(),
-                reason: r.first_record_error.unwrap_or_default(),
-                records: r.record_errors,
-            });
         }
         if let Some(f) = r.first {
             summary.first_event = Some(summary.first_event.map_or(f, |x| x.min(f)));
@@ -810,16 +840,43 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         if let Some(l) = r.last {
             summary.last_event = Some(summary.last_event.map_or(l, |x| x.max(l)));
         }
-        entries.extend(r.entries);
-        ioc_dets.extend(r.ioc_hits);
+        entries.append(&mut r.entries);
+        skipped.append(&mut r.skipped);
+        lost.append(&mut r.lost);
+        iocs.extend(r.ioc_units.into_iter().zip(r.ioc_hits));
     }
+    skipped.sort_by_key(|s| s.0);
+    summary.files = (files.len() - skipped.len()) as u64;
+    for (f, reason) in skipped {
+        summary.files_skipped.push(Skipped {
+            path: files[f].display().to_string(),
+            reason,
+            records: 0,
+        });
+    }
+    // Lost records per file: the units of a file are consecutive.
+    lost.sort_by_key(|l| l.0);
+    let mut last_file = None;
+    for (_, f, n, reason) in lost {
+        match summary.files_with_record_errors.last_mut() {
+            Some(last) if last_file == Some(f) => last.records += n,
+            _ => summary.files_with_record_errors.push(Skipped {
+                path: files[f].display().to_string(),
+                reason,
+                records: n,
+            }),
+        }
+        last_file = Some(f);
+    }
+    iocs.sort_by_key(|h| h.0);
+    let mut ioc_dets: Vec<_> = iocs.into_iter().map(|(_, h)| h).collect();
     // Stable: equal times keep file, chunk and record order.
-    entries.sort_by_key(Entry::key);
+    entries.sort_unstable_by_key(Entry::order);
     // Sigma correlations over the time-sorted hits of the rules they
     // reference (kept whole in `mem`); then `--min-level`.
     let base: Vec<&Detection> = entries
         .iter()
-        .filter_map(|e| match e.loc {
+        .filter_map(|e| match e.loc() {
             Loc::Mem(i) => Some(&mem[i as usize]),
             Loc::Spill { .. } => None,
         })
@@ -838,7 +895,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         !cs.is_suppressed(r) && rs.rule(r).level_rank >= cfg.min_rank
     });
     let mut resort = false;
-    for d in added {
+    for (k, d) in added.into_iter().enumerate() {
         if rs.rule(d.rule).level_rank < cfg.min_rank {
             continue;
         }
@@ -852,20 +909,20 @@ pub fn run(a: HuntArgs) -> Result<u8> {
                 })
             }
         };
-        let (secs, nanos) = time_key(d.timestamp);
-        entries.push(Entry {
-            secs,
-            nanos,
-            rule: d.rule as u32,
+        // Unit past every input unit: after the detections of the same
+        // time, in the order the correlator produced them.
+        entries.push(Entry::new(
+            d.timestamp,
+            d.rule,
             host,
-            loc: Loc::Mem(mem.len() as u32),
-        });
+            (u32::MAX, k as u32),
+            Loc::Mem(mem.len() as u32),
+        ));
         mem.push(d);
         resort = true;
     }
     if resort {
-        // Correlation hits after the detections of the same time.
-        entries.sort_by_key(Entry::key);
+        entries.sort_unstable_by_key(Entry::order);
     }
     drop(host_ids);
     let views = || entries.iter().map(|e| e.view(&hosts));
@@ -882,7 +939,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     // The output bytes of one detection, from the spill or rendered now.
     let mut emit = |out: &mut dyn Write, e: &Entry| -> Result<()> {
         buf.clear();
-        match e.loc {
+        match e.loc() {
             Loc::Spill { off, len } => spill
                 .read(off, len as usize, &mut buf)
                 .context("reading detections back from the temporary file")?,
@@ -1086,4 +1143,42 @@ pub fn write_attribution_table<W: Write>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-detection memory of a hunt (issue #4): keep it small.
+    #[test]
+    fn index_entry_is_40_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 40);
+    }
+
+    #[test]
+    fn time_key_orders_like_the_times_and_puts_none_last() {
+        let t = |s: &str| Some(parse_time(s).unwrap());
+        let mut v = vec![
+            None,
+            t("2024-01-01T00:00:01Z"),
+            t("1601-01-01T00:00:00Z"),
+            t("2024-01-01T00:00:00.5Z"),
+        ];
+        let mut by_key = v.clone();
+        by_key.sort_by_key(|x| time_key(*x));
+        v.sort_by(|x, y| match (x, y) {
+            (Some(a), Some(b)) => a.cmp(b),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
+        assert_eq!(v, by_key);
+        for x in v.into_iter().flatten() {
+            let (s, n) = time_key(Some(x));
+            let e = Entry::new(Some(x), 0, NO_HOST, (0, 0), Loc::Mem(7));
+            assert_eq!((e.secs, e.nanos), (s, n));
+            assert_eq!(e.timestamp(), Some(x));
+            assert!(matches!(e.loc(), Loc::Mem(7)));
+        }
+    }
 }
