@@ -934,6 +934,11 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     let attribution = Attributor::new(&kb).attribute(&observed);
     summary.elapsed_ms = start.elapsed().as_millis() as u64;
 
+    if let Some(e) = spill.disk_error() {
+        if !a.quiet {
+            eprintln!("tracehunt: no temporary file for the detections ({e}): kept in memory");
+        }
+    }
     let spill = spill.into_reader();
     let mut buf = Vec::new();
     // The output bytes of one detection, from the spill or rendered now.

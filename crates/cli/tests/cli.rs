@@ -647,3 +647,29 @@ fn correlation_with_min_level_is_the_filtered_full_output() {
         }
     }
 }
+
+/// Without a usable temporary directory the detection spill stays in
+/// memory: same output, a note on stderr, exit 0.
+#[test]
+fn no_temporary_directory_keeps_the_spill_in_memory() {
+    let args = [
+        "hunt",
+        "samples/evtx",
+        "--format",
+        "jsonl",
+        "--threads",
+        "2",
+    ];
+    let normal = run(&args);
+    let o = bin()
+        .args(args)
+        .current_dir(root())
+        .env("TMPDIR", "/nonexistent/tracehunt-test")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(o.stdout, normal.stdout);
+    if cfg!(unix) {
+        assert!(String::from_utf8_lossy(&o.stderr).contains("no temporary file"));
+    }
+}
