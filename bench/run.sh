@@ -6,18 +6,24 @@
 # with zero rules: the parse-only ceiling), and prints events/s, MB/s, wall time, peak RSS
 # (/usr/bin/time -v) and the ratio to the ceiling.
 #
-# Usage: bench/run.sh [--threads N] [--scale K]   (K multiplies the corpus size; default 1)
+# Usage: bench/run.sh [--threads N] [--scale K] [--build-only]
+#   K multiplies the corpus size (default 1, or $BENCH_SCALE): BENCH_SCALE=4 bench/run.sh builds
+#   and runs the 4x corpus (bench/out/evtx-x4, jsonl-x4) used for the flat-memory check.
+#   --build-only builds the corpus and exits. Each line also shows user+sys CPU seconds, which
+#   machine load does not inflate the way it does wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 CORPORA=${CORPORA:-$ROOT/../shared/corpora}
 OUT=${BENCH_OUT:-$ROOT/bench/out}
 THREADS=$(nproc)
-SCALE=1
+SCALE=${BENCH_SCALE:-1}
+BUILD_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) THREADS=$2; shift 2;;
     --scale) SCALE=$2; shift 2;;
+    --build-only) BUILD_ONLY=1; shift;;
     *) echo "unknown argument $1" >&2; exit 1;;
   esac
 done
@@ -52,21 +58,24 @@ if [ ! -f "$JDIR/.done" ]; then
   touch "$JDIR/.done"
 fi
 
+[ "$BUILD_ONLY" = 1 ] && { echo "corpus: $EDIR $JDIR"; exit 0; }
+
 # --- runs ---------------------------------------------------------------------------------
 measure() { # label, input dir, extra args...
   local label=$1 dir=$2; shift 2
   local tmp; tmp=$(mktemp)
   /usr/bin/time -v "$BIN" hunt "$dir" --threads "$THREADS" --format json --quiet --output "$tmp.json" "$@" 2> "$tmp.time" >/dev/null || true
-  local wall rss events dets bytes
+  local wall rss events dets bytes cpu
   wall=$(grep 'Elapsed (wall clock)' "$tmp.time" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  cpu=$(awk -F': ' '/User time|System time/ {s+=$2} END {printf "%.2f", s}' "$tmp.time")
   rss=$(grep 'Maximum resident set size' "$tmp.time" | awk '{print $NF}')
   events=$(python3 -c "import json,sys; print(json.load(open('$tmp.json'))['summary']['events'])")
   dets=$(python3 -c "import json,sys; print(json.load(open('$tmp.json'))['summary']['detections'])")
   bytes=$(find -L "$dir" -type f -printf "%s\n" | awk "{s+=\$1} END {printf \"%d\", s}")
-  python3 - "$label" "$wall" "$rss" "$events" "$dets" "$bytes" <<'PY'
+  python3 - "$label" "$wall" "$rss" "$events" "$dets" "$bytes" "$cpu" <<'PY'
 import sys
-label, wall, rss, events, dets, b = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-print(f"{label:<28} {events:>9} ev  {dets:>8} det  {wall:7.2f} s  {events/wall:>10,.0f} ev/s  {b/wall/1e6:7.1f} MB/s  {rss/1024:7.1f} MB RSS")
+label, wall, rss, events, dets, b, cpu = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
+print(f"{label:<28} {events:>9} ev  {dets:>8} det  {wall:7.2f} s  {events/wall:>10,.0f} ev/s  {b/wall/1e6:7.1f} MB/s  {rss/1024:7.1f} MB RSS  {cpu:7.2f} s CPU")
 PY
   echo "$wall" > "$tmp.wall"
   LAST_WALL=$wall

@@ -36,10 +36,15 @@ pub struct Outcome {
 }
 
 /// Feeds every timed detection of a rule some correlation references (in
-/// the given, time-sorted order) to a [`Correlator`], adds one detection per
-/// correlation hit, removes the base detections of rules referenced only by
-/// correlations with `generate: false` and the detections below `min_rank`,
-/// and re-sorts stably by time.
+/// the given, time-sorted order) to a [`Correlator`] and returns one
+/// detection per correlation hit, in the order they fired. The caller
+/// removes the base detections of rules referenced only by correlations
+/// with `generate: false` ([`tracehunt_correlate::CorrelationSet::is_suppressed`])
+/// and everything below `--min-level`, and places the hits after the
+/// detections of the same time (stable time sort).
+///
+/// `dets` need only hold the detections of referenced rules (the others
+/// are skipped anyway), which is what a hunt keeps in memory.
 ///
 /// A correlation detection carries the correlation rule (title, level,
 /// tags), the time of the last contributing event, the host and file of
@@ -47,9 +52,8 @@ pub struct Outcome {
 /// `correlation_value` (count, distinct count, sum, average or percentile),
 /// `first_timestamp`, `last_timestamp`, `event_count` and `events` (rule id,
 /// timestamp, file and record id of each contributing event, at most 1,000).
-pub fn apply(loaded: &Loaded, dets: Vec<Detection>, min_rank: u8) -> (Vec<Detection>, Outcome) {
+pub fn apply(loaded: &Loaded, dets: &[&Detection]) -> (Vec<Detection>, Outcome) {
     let cs = &loaded.correlations;
-    let rs = &loaded.ruleset;
     let mut outcome = Outcome::default();
     let mut added: Vec<Detection> = Vec::new();
     if !cs.is_empty() {
@@ -65,32 +69,17 @@ pub fn apply(loaded: &Loaded, dets: Vec<Detection>, min_rank: u8) -> (Vec<Detect
         let st = c.stats();
         outcome.dropped = st.dropped_group_events + st.dropped_entries;
         for h in hits {
-            added.push(detection(loaded, &dets, &h));
+            added.push(detection(loaded, dets, &h));
         }
     }
     outcome.hits = added.len();
-    let mut out: Vec<Detection> = dets
-        .into_iter()
-        .filter(|d| !cs.is_suppressed(d.rule) && rs.rule(d.rule).level_rank >= min_rank)
-        .collect();
-    out.extend(
-        added
-            .into_iter()
-            .filter(|d| rs.rule(d.rule).level_rank >= min_rank),
-    );
-    out.sort_by(|x, y| match (x.timestamp, y.timestamp) {
-        (Some(a), Some(b)) => a.cmp(&b),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => std::cmp::Ordering::Equal,
-    });
-    (out, outcome)
+    (added, outcome)
 }
 
-fn detection(loaded: &Loaded, dets: &[Detection], h: &CorrelationHit) -> Detection {
+fn detection(loaded: &Loaded, dets: &[&Detection], h: &CorrelationHit) -> Detection {
     let corr = loaded.correlations.correlation(h.correlation);
     let rs = &loaded.ruleset;
-    let last = h.events.last().and_then(|&i| dets.get(i as usize));
+    let last = h.events.last().and_then(|&i| dets.get(i as usize).copied());
     let mut fields: Vec<(String, J)> = h
         .group
         .iter()
@@ -105,7 +94,7 @@ fn detection(loaded: &Loaded, dets: &[Detection], h: &CorrelationHit) -> Detecti
         .events
         .iter()
         .filter_map(|&i| dets.get(i as usize))
-        .map(|d| {
+        .map(|&d| {
             json!({
                 "rule_id": rs.rule(d.rule).id,
                 "timestamp": d.timestamp.map(|t| t.to_rfc3339()),

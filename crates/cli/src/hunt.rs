@@ -1,12 +1,12 @@
 //! `tracehunt hunt`: read logs, scan with the ruleset, report, attribute.
 
 use crate::rules::{self, RuleOpts};
+use crate::spill::Spill;
 use crate::Format;
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -15,7 +15,7 @@ use std::time::Instant;
 use tracehunt_attack::ActorKb;
 use tracehunt_attribution::{Attribution, Attributor, EvidenceSet, Observation, TagObservation};
 use tracehunt_engine::{Ruleset, Scanner};
-use tracehunt_report::{Detection, Skipped, Summary};
+use tracehunt_report::{Detection, DetectionRef, Skipped, Summary};
 
 /// Sigma rule levels, lowest first.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -125,19 +125,199 @@ pub fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
     ))
 }
 
-/// What one input file produced.
-struct FileResult {
+/// Events with no time sort last: their key is past every real time.
+const NO_TIME: (i64, u32) = (i64::MAX, u32::MAX);
+/// Host id of a detection without `System/Computer`.
+const NO_HOST: u32 = u32::MAX;
+/// A worker appends its rendered detections to the spill in pieces of about
+/// this size (or one piece per unit).
+const PIECE: usize = 256 << 10;
+
+/// Where a detection's output bytes are.
+#[derive(Clone, Copy, Debug)]
+enum Loc {
+    /// Rendered into the spill at this range (relative to the unit's
+    /// pending piece until the piece is appended).
+    Spill { off: u64, len: u32 },
+    /// A full [`Detection`] kept in memory (rules feeding a correlation,
+    /// correlation hits), rendered when written.
+    Mem(u32),
+}
+
+/// The index entry kept for every detection of a hunt (40 bytes): its time
+/// (sort key), rule, host and where its bytes are. Everything the summary,
+/// the attribution and the aggregate formats need; the event itself left
+/// the worker as rendered bytes.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    secs: i64,
+    nanos: u32,
+    rule: u32,
+    host: u32,
+    /// Work unit (file, then chunk order) and place of the detection in
+    /// it: the tie break that keeps equal times in input order (unique, so
+    /// an unstable sort needs no scratch memory and gives one order).
+    unit: u32,
+    seq: u32,
+    /// [`Loc`], flattened to keep the entry at 40 bytes: a spill range, or
+    /// `len == MEM` and `off` the index of a detection kept whole.
+    off: u64,
+    len: u32,
+}
+
+/// `Entry::len` of a detection kept whole.
+const MEM: u32 = u32::MAX;
+
+impl Entry {
+    fn new(
+        time: Option<DateTime<Utc>>,
+        rule: usize,
+        host: u32,
+        (unit, seq): (u32, u32),
+        loc: Loc,
+    ) -> Self {
+        let (secs, nanos) = time_key(time);
+        let mut e = Entry {
+            secs,
+            nanos,
+            rule: rule as u32,
+            host,
+            unit,
+            seq,
+            off: 0,
+            len: 0,
+        };
+        e.set_loc(loc);
+        e
+    }
+
+    fn key(&self) -> (i64, u32) {
+        (self.secs, self.nanos)
+    }
+
+    /// Output order: time (none last), then input order.
+    fn order(&self) -> (i64, u32, u32, u32) {
+        (self.secs, self.nanos, self.unit, self.seq)
+    }
+
+    fn loc(&self) -> Loc {
+        if self.len == MEM {
+            Loc::Mem(self.off as u32)
+        } else {
+            Loc::Spill {
+                off: self.off,
+                len: self.len,
+            }
+        }
+    }
+
+    fn set_loc(&mut self, loc: Loc) {
+        (self.off, self.len) = match loc {
+            Loc::Spill { off, len } => {
+                debug_assert!(len != MEM, "a rendered detection of 4 GiB");
+                (off, len)
+            }
+            Loc::Mem(i) => (u64::from(i), MEM),
+        };
+    }
+
+    fn timestamp(&self) -> Option<DateTime<Utc>> {
+        if self.key() == NO_TIME {
+            None
+        } else {
+            DateTime::from_timestamp(self.secs, self.nanos)
+        }
+    }
+
+    fn view<'a>(&self, hosts: &'a [String]) -> DetectionRef<'a> {
+        DetectionRef {
+            rule: self.rule as usize,
+            timestamp: self.timestamp(),
+            computer: hosts.get(self.host as usize).map(String::as_str),
+        }
+    }
+}
+
+/// The sort key of an event time: chronological order, `None` last.
+fn time_key(t: Option<DateTime<Utc>>) -> (i64, u32) {
+    t.map_or(NO_TIME, |t| (t.timestamp(), t.timestamp_subsec_nanos()))
+}
+
+/// What the output format needs rendered per detection (known before the
+/// scan, so workers render in parallel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Render {
+    /// `detection_json` and a newline.
+    Jsonl,
+    /// `detection_json` (the writer adds the separators).
+    Json,
+    /// The CSV timeline row.
+    Csv,
+    /// The text table row.
+    Table,
+    /// Nothing: STIX and Navigator aggregate from the index.
+    Nothing,
+}
+
+impl Render {
+    fn of(f: Format) -> Self {
+        match f {
+            Format::Jsonl => Render::Jsonl,
+            Format::Json => Render::Json,
+            Format::Csv => Render::Csv,
+            Format::Table => Render::Table,
+            Format::Stix | Format::Navigator => Render::Nothing,
+        }
+    }
+}
+
+/// Appends `d`'s output bytes for `mode` to `out`.
+fn render(mode: Render, rs: &Ruleset, d: &Detection, out: &mut Vec<u8>) -> std::io::Result<()> {
+    match mode {
+        Render::Jsonl => {
+            serde_json::to_writer(&mut *out, &tracehunt_report::detection_json(rs, d))?;
+            out.push(b'\n');
+        }
+        Render::Json => {
+            serde_json::to_writer(&mut *out, &tracehunt_report::detection_json(rs, d))?;
+        }
+        Render::Csv => tracehunt_report::csv_row(rs, d, out)?,
+        Render::Table => tracehunt_report::write_table_row(out, rs, d)?,
+        Render::Nothing => {}
+    }
+    Ok(())
+}
+
+/// What one worker thread produced over the units it scanned (one per
+/// thread, whatever the number of units: nothing is kept per unit or per
+/// file but rare error notes, so memory does not grow with file count).
+struct Acc {
     events: u64,
     scanned: u64,
-    detections: Vec<Detection>,
-    /// Whole-file failure.
-    skipped: Option<String>,
+    /// Index entries in scan order; host ids and `Loc::Mem` indices are
+    /// local to this worker until [`Acc::globalize`].
+    entries: Vec<Entry>,
+    /// Detections kept whole (rules feeding a correlation).
+    mem: Vec<Detection>,
+    /// Worker-local host table.
+    hosts: Vec<String>,
+    host_ids: std::collections::HashMap<String, u32>,
+    /// Rendered bytes not yet appended to the spill, and the first entry
+    /// whose offset is relative to them.
+    piece: Vec<u8>,
+    piece_from: usize,
+    spill_error: Option<String>,
+    /// Files not read at all: (file index, reason).
+    skipped: Vec<(usize, String)>,
     record_errors: u64,
     record_reasons: BTreeMap<String, u64>,
-    first_record_error: Option<String>,
+    /// Units with lost records: (unit, file, records lost, first reason).
+    lost: Vec<(u32, usize, u64, String)>,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
+    /// IOC hits and the unit of each.
     ioc_hits: Vec<crate::ioc_cmd::IocDetection>,
+    ioc_units: Vec<u32>,
 }
 
 struct ScanCfg {
@@ -146,50 +326,99 @@ struct ScanCfg {
     min_rank: u8,
     iocs: Option<Arc<tracehunt_ioc::IocSet>>,
     /// Rules whose hits feed a correlation: kept whatever their level
-    /// (`--min-level` applies after correlation).
+    /// (`--min-level` applies after correlation), as full detections.
     correlated: Vec<bool>,
+    /// What workers render per detection.
+    render: Render,
 }
 
-impl FileResult {
+impl Acc {
     fn new() -> Self {
-        FileResult {
+        Acc {
             events: 0,
             scanned: 0,
-            detections: Vec::new(),
-            skipped: None,
+            entries: Vec::new(),
+            mem: Vec::new(),
+            hosts: Vec::new(),
+            host_ids: std::collections::HashMap::new(),
+            piece: Vec::new(),
+            piece_from: 0,
+            spill_error: None,
+            skipped: Vec::new(),
             record_errors: 0,
             record_reasons: BTreeMap::new(),
-            first_record_error: None,
+            lost: Vec::new(),
             first: None,
             last: None,
             ioc_hits: Vec::new(),
+            ioc_units: Vec::new(),
         }
     }
 
-    /// Appends a later unit of the same file (units arrive in file order).
-    fn absorb(&mut self, o: FileResult) {
-        self.events += o.events;
-        self.scanned += o.scanned;
-        self.detections.extend(o.detections);
-        if self.skipped.is_none() {
-            self.skipped = o.skipped;
+    /// The worker-local id of a host.
+    fn host_id(&mut self, h: Option<&str>) -> u32 {
+        let Some(h) = h else { return NO_HOST };
+        if let Some(&i) = self.host_ids.get(h) {
+            return i;
         }
-        self.record_errors += o.record_errors;
-        for (k, n) in o.record_reasons {
-            *self.record_reasons.entry(k).or_default() += n;
+        let i = self.hosts.len() as u32;
+        self.hosts.push(h.to_owned());
+        self.host_ids.insert(h.to_owned(), i);
+        i
+    }
+
+    /// Appends the pending rendered bytes to the spill and makes the
+    /// offsets of their entries absolute.
+    fn flush_piece(&mut self, spill: &Spill) {
+        if !self.piece.is_empty() && self.spill_error.is_none() {
+            match spill.append(&self.piece) {
+                Ok(base) => {
+                    for e in &mut self.entries[self.piece_from..] {
+                        if let Loc::Spill { .. } = e.loc() {
+                            e.off += base;
+                        }
+                    }
+                }
+                Err(e) => self.spill_error = Some(e.to_string()),
+            }
         }
-        if self.first_record_error.is_none() {
-            self.first_record_error = o.first_record_error;
+        self.piece.clear();
+        self.piece_from = self.entries.len();
+    }
+
+    /// Rewrites worker-local host ids and memory indices into the run's
+    /// tables (`hosts`, `mem`).
+    fn globalize(
+        &mut self,
+        hosts: &mut Vec<String>,
+        host_ids: &mut std::collections::HashMap<String, u32>,
+        mem: &mut Vec<Detection>,
+    ) -> Result<()> {
+        if let Some(e) = self.spill_error.take() {
+            anyhow::bail!("writing detections to a temporary file: {e}");
         }
-        self.first = match (self.first, o.first) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.last = match (self.last, o.last) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        self.ioc_hits.extend(o.ioc_hits);
+        let map: Vec<u32> = std::mem::take(&mut self.hosts)
+            .into_iter()
+            .map(|h| {
+                let n = hosts.len() as u32;
+                *host_ids.entry(h).or_insert_with_key(|h| {
+                    hosts.push(h.clone());
+                    n
+                })
+            })
+            .collect();
+        self.host_ids = std::collections::HashMap::new();
+        let base = mem.len() as u32;
+        for e in &mut self.entries {
+            if e.host != NO_HOST {
+                e.host = map[e.host as usize];
+            }
+            if let Loc::Mem(i) = e.loc() {
+                e.set_loc(Loc::Mem(i + base));
+            }
+        }
+        mem.append(&mut self.mem);
+        Ok(())
     }
 }
 
@@ -232,42 +461,65 @@ fn plan_units(files: &[PathBuf], threads: usize) -> Vec<Unit> {
     units
 }
 
-fn scan_unit(sc: &mut Scanner<'_>, files: &[PathBuf], unit: &Unit, cfg: &ScanCfg) -> FileResult {
-    let mut r = FileResult::new();
+fn scan_unit(
+    sc: &mut Scanner<'_>,
+    files: &[PathBuf],
+    (ui, unit): (u32, &Unit),
+    cfg: &ScanCfg,
+    spill: &Spill,
+    r: &mut Acc,
+) {
     let path = &files[unit.file()];
     let source: Arc<str> = Arc::from(path.display().to_string());
     match unit {
-        Unit::Chunk(_, chunks, k) => scan_records(sc, chunks.chunk(*k), &source, cfg, &mut r),
+        Unit::Chunk(_, chunks, k) => scan_records(
+            sc,
+            chunks.chunk(*k),
+            (ui, unit.file()),
+            &source,
+            cfg,
+            spill,
+            r,
+        ),
         Unit::Stream(_) => match tracehunt_readers::open(path) {
-            Ok(records) => scan_records(sc, records, &source, cfg, &mut r),
+            Ok(records) => scan_records(sc, records, (ui, unit.file()), &source, cfg, spill, r),
             Err(e) => {
                 // The error text starts with the path; the summary shows it apart.
                 let text = e.to_string();
                 let prefix = format!("{}: ", path.display());
-                r.skipped = Some(text.strip_prefix(&prefix).unwrap_or(&text).to_owned());
+                r.skipped.push((
+                    unit.file(),
+                    text.strip_prefix(&prefix).unwrap_or(&text).to_owned(),
+                ));
             }
         },
     }
-    r
+    r.flush_piece(spill);
 }
 
 fn scan_records(
     sc: &mut Scanner<'_>,
     records: impl IntoIterator<Item = Result<tracehunt_event::Event, tracehunt_readers::RecordError>>,
+    (ui, file): (u32, usize),
     source: &Arc<str>,
     cfg: &ScanCfg,
-    r: &mut FileResult,
+    spill: &Spill,
+    r: &mut Acc,
 ) {
     let rs = sc.ruleset();
     let mut hits = Vec::new();
+    let mut lost = 0u64;
+    let mut first_lost = None;
+    let mut seq = 0u32;
     for rec in records {
         let ev = match rec {
             Ok(ev) => ev,
             Err(e) => {
                 r.record_errors += 1;
+                lost += 1;
                 *r.record_reasons.entry(format!("{:?}", e.kind)).or_default() += 1;
-                if r.first_record_error.is_none() {
-                    r.first_record_error = Some(format!("{}: {}", e.at, e.reason));
+                if first_lost.is_none() {
+                    first_lost = Some(format!("{}: {}", e.at, e.reason));
                 }
                 continue;
             }
@@ -290,10 +542,21 @@ fn scan_records(
         sc.scan(&ev, &mut hits);
         if let Some(set) = &cfg.iocs {
             crate::ioc_cmd::scan_event(set, &ev, source, &mut r.ioc_hits);
+            r.ioc_units.resize(r.ioc_hits.len(), ui);
         }
         let mut fields: Option<Arc<Vec<(String, serde_json::Value)>>> = None;
+        let mut host = None;
         for &rule in &hits {
-            if rs.rule(rule).level_rank < cfg.min_rank && !cfg.correlated[rule] {
+            let correlated = cfg.correlated[rule];
+            if rs.rule(rule).level_rank < cfg.min_rank && !correlated {
+                continue;
+            }
+            let host = *host.get_or_insert_with(|| r.host_id(ev.meta.computer.as_deref()));
+            let mut entry = Entry::new(ts, rule, host, (ui, seq), Loc::Mem(r.mem.len() as u32));
+            seq += 1;
+            if !correlated && cfg.render == Render::Nothing {
+                entry.set_loc(Loc::Spill { off: 0, len: 0 });
+                r.entries.push(entry);
                 continue;
             }
             // One copy of the event's fields, shared by all its detections.
@@ -308,7 +571,7 @@ fn scan_records(
                     )
                 })
                 .clone();
-            r.detections.push(Detection {
+            let d = Detection {
                 rule,
                 timestamp: ts,
                 computer: ev.meta.computer.clone(),
@@ -317,19 +580,54 @@ fn scan_records(
                 record_id: ev.meta.record_id,
                 source: source.clone(),
                 fields,
-            });
+            };
+            if correlated {
+                r.mem.push(d);
+            } else {
+                // Rendered here, in parallel; only the index entry stays.
+                let start = r.piece.len();
+                if let Err(e) = render(cfg.render, rs, &d, &mut r.piece) {
+                    r.piece.truncate(start);
+                    r.spill_error.get_or_insert_with(|| e.to_string());
+                }
+                entry.set_loc(Loc::Spill {
+                    off: start as u64,
+                    len: (r.piece.len() - start) as u32,
+                });
+            }
+            r.entries.push(entry);
         }
+        if r.piece.len() >= PIECE {
+            r.flush_piece(spill);
+        }
+    }
+    if lost > 0 {
+        r.lost
+            .push((ui, file, lost, first_lost.unwrap_or_default()));
     }
 }
 
 /// Builds the attribution evidence from what fired: per technique the rules
 /// and number of detections; software and group tags likewise.
-pub fn evidence(rs: &Ruleset, dets: &[Detection]) -> EvidenceSet {
+/// `rules` are the rules of the detections in output order (a rule's place
+/// in the evidence lists is that of its first detection).
+pub fn evidence(rs: &Ruleset, rules: impl IntoIterator<Item = usize>) -> EvidenceSet {
     let mut tech: BTreeMap<String, (Vec<usize>, u64)> = BTreeMap::new();
     let mut soft: BTreeMap<String, (Vec<usize>, u64)> = BTreeMap::new();
     let mut grp: BTreeMap<String, (Vec<usize>, u64)> = BTreeMap::new();
-    for d in dets {
-        let m = rs.rule(d.rule);
+    // Counted per rule first: one map update per rule, not per detection.
+    let mut order: Vec<usize> = Vec::new();
+    let mut count: BTreeMap<usize, u64> = BTreeMap::new();
+    for r in rules {
+        let c = count.entry(r).or_default();
+        if *c == 0 {
+            order.push(r);
+        }
+        *c += 1;
+    }
+    for rule in order {
+        let n = count[&rule];
+        let m = rs.rule(rule);
         for (ids, map) in [
             (&m.techniques, &mut tech),
             (&m.software, &mut soft),
@@ -337,10 +635,10 @@ pub fn evidence(rs: &Ruleset, dets: &[Detection]) -> EvidenceSet {
         ] {
             for t in ids {
                 let e = map.entry(t.clone()).or_default();
-                if !e.0.contains(&d.rule) {
-                    e.0.push(d.rule);
+                if !e.0.contains(&rule) {
+                    e.0.push(rule);
                 }
-                e.1 += 1;
+                e.1 += n;
             }
         }
     }
@@ -446,6 +744,13 @@ pub fn run(a: HuntArgs) -> Result<u8> {
 
     let feeds = crate::ioc_cmd::load(&a.ioc, a.quiet)?;
     let (files, walk_errors) = tracehunt_readers::walk(&a.paths);
+    let format = a
+        .format
+        .unwrap_or(if a.output.is_none() && std::io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Jsonl
+        });
     let cfg = ScanCfg {
         from: a.from,
         to: a.to,
@@ -454,7 +759,9 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         correlated: (0..rs.len())
             .map(|r| loaded.correlations.is_referenced(r))
             .collect(),
+        render: Render::of(format),
     };
+    let spill = Spill::new(crate::spill::mem_limit());
     let threads = usize::from(a.threads.unwrap_or(0));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -473,29 +780,27 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     } else {
         ProgressBar::hidden()
     };
-    let unit_results: Vec<FileResult> = pool.install(|| {
-        units
-            .par_iter()
-            .map_init(
-                || Scanner::new(rs),
-                |sc, unit| {
-                    let r = scan_unit(sc, &files, unit, &cfg);
-                    pb.inc(1);
-                    r
-                },
-            )
-            .collect()
+    // One worker per thread, each with one scanner and one accumulator,
+    // taking units in order from a shared counter.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let accs: Vec<Acc> = pool.broadcast(|_| {
+        let mut sc = Scanner::new(rs);
+        let mut acc = Acc::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(unit) = units.get(i) else { break };
+            scan_unit(&mut sc, &files, (i as u32, unit), &cfg, &spill, &mut acc);
+            pb.inc(1);
+        }
+        acc.piece = Vec::new();
+        acc.host_ids = std::collections::HashMap::new();
+        acc
     });
-    // Units back into files, in file order then chunk order.
-    let mut results: Vec<FileResult> = files.iter().map(|_| FileResult::new()).collect();
-    for (unit, r) in units.iter().zip(unit_results) {
-        results[unit.file()].absorb(r);
-    }
     drop(units);
     pb.finish_and_clear();
 
-    // Merge in file order, then a stable sort by time: deterministic
-    // whatever the thread count.
+    // Merge: counts are sums; what is listed per file goes in file order;
+    // host ids and in-memory detections into the run's tables.
     let mut summary = Summary {
         rules_loaded: rs.active_len() as u64,
         rules_inactive: (rs.len() - rs.active_len()) as u64,
@@ -513,30 +818,21 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             records: 0,
         });
     }
-    let mut dets = Vec::new();
-    let mut ioc_dets = Vec::new();
-    for (path, r) in files.iter().zip(results) {
-        if let Some(reason) = r.skipped {
-            summary.files_skipped.push(Skipped {
-                path: path.display().to_string(),
-                reason,
-                records: 0,
-            });
-            continue;
-        }
-        summary.files += 1;
+    let mut hosts: Vec<String> = Vec::new();
+    let mut host_ids = std::collections::HashMap::new();
+    let mut mem: Vec<Detection> = Vec::new();
+    // Sized exactly: the index is the one thing that grows with detections.
+    let mut entries: Vec<Entry> = Vec::with_capacity(accs.iter().map(|a| a.entries.len()).sum());
+    let mut skipped: Vec<(usize, String)> = Vec::new();
+    let mut lost: Vec<(u32, usize, u64, String)> = Vec::new();
+    let mut iocs: Vec<(u32, crate::ioc_cmd::IocDetection)> = Vec::new();
+    for mut r in accs {
+        r.globalize(&mut hosts, &mut host_ids, &mut mem)?;
         summary.events += r.events;
         summary.events_scanned += r.scanned;
         summary.records_skipped += r.record_errors;
         for (k, n) in r.record_reasons {
             *summary.records_skipped_by_reason.entry(k).or_default() += n;
-        }
-        if r.record_errors > 0 {
-            summary.files_with_record_errors.push(Skipped {
-                path: path.display().to_string(),
-                reason: r.first_record_error.unwrap_or_default(),
-                records: r.record_errors,
-            });
         }
         if let Some(f) = r.first {
             summary.first_event = Some(summary.first_event.map_or(f, |x| x.min(f)));
@@ -544,38 +840,119 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         if let Some(l) = r.last {
             summary.last_event = Some(summary.last_event.map_or(l, |x| x.max(l)));
         }
-        dets.extend(r.detections);
-        ioc_dets.extend(r.ioc_hits);
+        entries.append(&mut r.entries);
+        skipped.append(&mut r.skipped);
+        lost.append(&mut r.lost);
+        iocs.extend(r.ioc_units.into_iter().zip(r.ioc_hits));
     }
-    dets.sort_by(|x, y| match (x.timestamp, y.timestamp) {
-        (Some(a), Some(b)) => a.cmp(&b),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => std::cmp::Ordering::Equal,
-    });
-    // Sigma correlations over the time-sorted hits; then `--min-level`.
-    let (dets, corr) = crate::correlation::apply(&loaded, dets, cfg.min_rank);
+    skipped.sort_by_key(|s| s.0);
+    summary.files = (files.len() - skipped.len()) as u64;
+    for (f, reason) in skipped {
+        summary.files_skipped.push(Skipped {
+            path: files[f].display().to_string(),
+            reason,
+            records: 0,
+        });
+    }
+    // Lost records per file: the units of a file are consecutive.
+    lost.sort_by_key(|l| l.0);
+    let mut last_file = None;
+    for (_, f, n, reason) in lost {
+        match summary.files_with_record_errors.last_mut() {
+            Some(last) if last_file == Some(f) => last.records += n,
+            _ => summary.files_with_record_errors.push(Skipped {
+                path: files[f].display().to_string(),
+                reason,
+                records: n,
+            }),
+        }
+        last_file = Some(f);
+    }
+    iocs.sort_by_key(|h| h.0);
+    let mut ioc_dets: Vec<_> = iocs.into_iter().map(|(_, h)| h).collect();
+    // Stable: equal times keep file, chunk and record order.
+    entries.sort_unstable_by_key(Entry::order);
+    // Sigma correlations over the time-sorted hits of the rules they
+    // reference (kept whole in `mem`); then `--min-level`.
+    let base: Vec<&Detection> = entries
+        .iter()
+        .filter_map(|e| match e.loc() {
+            Loc::Mem(i) => Some(&mem[i as usize]),
+            Loc::Spill { .. } => None,
+        })
+        .collect();
+    let (added, corr) = crate::correlation::apply(&loaded, &base);
+    drop(base);
     if corr.dropped > 0 && stderr_tty && !a.quiet {
         eprintln!(
             "tracehunt: correlation memory bound reached: {} events or window entries dropped",
             corr.dropped
         );
     }
-    summary.count_detections(rs, &dets);
+    let cs = &loaded.correlations;
+    entries.retain(|e| {
+        let r = e.rule as usize;
+        !cs.is_suppressed(r) && rs.rule(r).level_rank >= cfg.min_rank
+    });
+    let mut resort = false;
+    for (k, d) in added.into_iter().enumerate() {
+        if rs.rule(d.rule).level_rank < cfg.min_rank {
+            continue;
+        }
+        let host = match d.computer.as_deref() {
+            None => NO_HOST,
+            Some(h) => {
+                let n = hosts.len() as u32;
+                *host_ids.entry(h.to_owned()).or_insert_with_key(|h| {
+                    hosts.push(h.clone());
+                    n
+                })
+            }
+        };
+        // Unit past every input unit: after the detections of the same
+        // time, in the order the correlator produced them.
+        entries.push(Entry::new(
+            d.timestamp,
+            d.rule,
+            host,
+            (u32::MAX, k as u32),
+            Loc::Mem(mem.len() as u32),
+        ));
+        mem.push(d);
+        resort = true;
+    }
+    if resort {
+        entries.sort_unstable_by_key(Entry::order);
+    }
+    drop(host_ids);
+    let views = || entries.iter().map(|e| e.view(&hosts));
+    summary.count(rs, views());
 
     crate::ioc_cmd::sort_by_time(&mut ioc_dets);
-    let mut observed = evidence(rs, &dets);
+    let mut observed = evidence(rs, entries.iter().map(|e| e.rule as usize));
     observed.iocs = crate::ioc_cmd::observations(&ioc_dets);
     let attribution = Attributor::new(&kb).attribute(&observed);
     summary.elapsed_ms = start.elapsed().as_millis() as u64;
 
-    let format = a
-        .format
-        .unwrap_or(if a.output.is_none() && std::io::stdout().is_terminal() {
-            Format::Table
-        } else {
-            Format::Jsonl
-        });
+    if let Some(e) = spill.disk_error() {
+        if !a.quiet {
+            eprintln!("tracehunt: no temporary file for the detections ({e}): kept in memory");
+        }
+    }
+    let spill = spill.into_reader();
+    let mut buf = Vec::new();
+    // The output bytes of one detection, from the spill or rendered now.
+    let mut emit = |out: &mut dyn Write, e: &Entry| -> Result<()> {
+        buf.clear();
+        match e.loc() {
+            Loc::Spill { off, len } => spill
+                .read(off, len as usize, &mut buf)
+                .context("reading detections back from the temporary file")?,
+            Loc::Mem(i) => render(cfg.render, rs, &mem[i as usize], &mut buf)?,
+        }
+        out.write_all(&buf)?;
+        Ok(())
+    };
     let mut out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
@@ -584,41 +961,56 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     };
     match format {
         Format::Table => {
-            tracehunt_report::write_table(&mut out, rs, &dets, &summary, a.max_rows)?;
+            if !entries.is_empty() {
+                tracehunt_report::write_table_header(&mut out)?;
+            }
+            for e in entries.iter().take(a.max_rows) {
+                emit(&mut out, e)?;
+            }
+            tracehunt_report::write_table_summary(&mut out, entries.len(), &summary, a.max_rows)?;
             if let Some(f) = &feeds {
                 crate::ioc_cmd::write_table(&mut out, f, &ioc_dets, a.max_rows)?;
             }
             write_attribution_table(&mut out, &attribution, 5)?;
         }
         Format::Jsonl => {
-            tracehunt_report::write_jsonl(&mut out, rs, &dets)?;
+            for e in &entries {
+                emit(&mut out, e)?;
+            }
             crate::ioc_cmd::write_jsonl(&mut out, &kb, &ioc_dets)?;
         }
         Format::Stix => {
-            let input = crate::stix_cmd::input(&kb, rs, &dets, &ioc_dets, &attribution, &summary);
+            let input = crate::stix_cmd::input(&kb, rs, views(), &ioc_dets, &attribution, &summary);
             tracehunt_report::write_stix_bundle(&mut out, &input)?;
         }
         Format::Navigator => {
             let layer = crate::navigator_cmd::layer(
                 &kb,
                 rs,
-                &dets,
+                views(),
                 a.overlay.as_deref(),
                 "tracehunt hunt",
             )?;
             serde_json::to_writer_pretty(&mut out, &layer)?;
             writeln!(out)?;
         }
-        Format::Csv => tracehunt_report::write_csv(&mut out, rs, &dets)?,
+        Format::Csv => {
+            let mut head = Vec::new();
+            tracehunt_report::csv_header(&mut head)?;
+            out.write_all(&head)?;
+            for e in &entries {
+                emit(&mut out, e)?;
+            }
+        }
         Format::Json => {
             // Streamed: one detection at a time, never the whole document
             // as a JSON tree in memory.
             out.write_all(b"{\n\"summary\": ")?;
             serde_json::to_writer_pretty(&mut out, &summary)?;
             out.write_all(b",\n\"detections\": [")?;
-            for (i, d) in dets.iter().enumerate() {
+            for (i, e) in entries.iter().enumerate() {
                 out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-                serde_json::to_writer(&mut out, &tracehunt_report::detection_json(rs, d))?;
+                emit(&mut out, e)?;
             }
             out.write_all(b"\n],\n\"attribution\": ")?;
             serde_json::to_writer_pretty(&mut out, &attribution_json(&attribution, 10))?;
@@ -756,4 +1148,42 @@ pub fn write_attribution_table<W: Write>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-detection memory of a hunt (issue #4): keep it small.
+    #[test]
+    fn index_entry_is_40_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 40);
+    }
+
+    #[test]
+    fn time_key_orders_like_the_times_and_puts_none_last() {
+        let t = |s: &str| Some(parse_time(s).unwrap());
+        let mut v = vec![
+            None,
+            t("2024-01-01T00:00:01Z"),
+            t("1601-01-01T00:00:00Z"),
+            t("2024-01-01T00:00:00.5Z"),
+        ];
+        let mut by_key = v.clone();
+        by_key.sort_by_key(|x| time_key(*x));
+        v.sort_by(|x, y| match (x, y) {
+            (Some(a), Some(b)) => a.cmp(b),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
+        assert_eq!(v, by_key);
+        for x in v.into_iter().flatten() {
+            let (s, n) = time_key(Some(x));
+            let e = Entry::new(Some(x), 0, NO_HOST, (0, 0), Loc::Mem(7));
+            assert_eq!((e.secs, e.nanos), (s, n));
+            assert_eq!(e.timestamp(), Some(x));
+            assert!(matches!(e.loc(), Loc::Mem(7)));
+        }
+    }
 }

@@ -13,6 +13,7 @@ mod hunt;
 mod ioc_cmd;
 mod navigator_cmd;
 mod rules;
+mod spill;
 mod stix_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};

@@ -6,7 +6,7 @@ use crate::Format;
 use anyhow::{bail, Result};
 use tracehunt_attack::{ActorKb, Source};
 use tracehunt_engine::Ruleset;
-use tracehunt_report::{navigator_layer, Detection, LayerTechnique, Overlay};
+use tracehunt_report::{navigator_layer, DetectionRef, LayerTechnique, Overlay};
 
 /// `tracehunt navigator`: the hunt with `--format navigator`.
 pub fn run(mut a: HuntArgs) -> Result<u8> {
@@ -46,13 +46,15 @@ fn attack_major(kb: &ActorKb) -> String {
 }
 
 /// The layer JSON for the observed techniques, overlaid with `overlay` (a group id or name).
-pub fn layer(
+pub fn layer<'a>(
     kb: &ActorKb,
     rs: &Ruleset,
-    dets: &[Detection],
+    dets: impl IntoIterator<Item = DetectionRef<'a>>,
     overlay: Option<&str>,
     title: &str,
 ) -> Result<serde_json::Value> {
+    let mut total = 0usize;
+    let dets = dets.into_iter().inspect(|_| total += 1);
     let observed: Vec<LayerTechnique> = crate::stix_cmd::technique_sightings(kb, rs, dets)
         .into_iter()
         .map(|t| {
@@ -94,7 +96,7 @@ pub fn layer(
     };
     let description = format!(
         "Techniques detected by tracehunt ({} detections, {} techniques){}",
-        dets.len(),
+        total,
         observed.len(),
         overlay
             .as_ref()

@@ -8,7 +8,7 @@ use tracehunt_attack::ActorKb;
 use tracehunt_attribution::{resolve_actor, Attribution, EvidenceKind, IocObservation};
 use tracehunt_engine::Ruleset;
 use tracehunt_report::{
-    Detection, GroupAttribution, IndicatorSighting, StixInput, Summary, TechniqueSighting,
+    DetectionRef, GroupAttribution, IndicatorSighting, StixInput, Summary, TechniqueSighting,
 };
 
 /// At most this many candidates are written as `intrusion-set` + `attributed-to`.
@@ -33,10 +33,10 @@ fn push_unique(v: &mut Vec<String>, s: &str) {
 
 /// Observed techniques (canonical ATT&CK ids of the knowledge base; tags that do not resolve
 /// are left out), sorted by id, with detection counts, time range, hosts and rule titles.
-pub fn technique_sightings(
+pub fn technique_sightings<'a>(
     kb: &ActorKb,
     rs: &Ruleset,
-    dets: &[Detection],
+    dets: impl IntoIterator<Item = DetectionRef<'a>>,
 ) -> Vec<TechniqueSighting> {
     let mut m: BTreeMap<String, TechniqueSighting> = BTreeMap::new();
     for d in dets {
@@ -63,7 +63,7 @@ pub fn technique_sightings(
             });
             t.count += 1;
             widen(&mut t.first_seen, &mut t.last_seen, d.timestamp);
-            if let Some(h) = &d.computer {
+            if let Some(h) = d.computer {
                 push_unique(&mut t.hosts, h);
             }
             push_unique(&mut t.rules, &meta.title);
@@ -126,10 +126,10 @@ pub fn indicator_sightings(kb: &ActorKb, dets: &[IocDetection]) -> Vec<Indicator
 }
 
 /// The bundle input: techniques, indicators, the top candidates with their STIX confidence.
-pub fn input(
+pub fn input<'a>(
     kb: &ActorKb,
     rs: &Ruleset,
-    dets: &[Detection],
+    dets: impl IntoIterator<Item = DetectionRef<'a>>,
     iocs: &[IocDetection],
     attribution: &Attribution,
     summary: &Summary,

@@ -75,6 +75,31 @@ pub struct Detection {
     pub fields: Arc<Vec<(String, serde_json::Value)>>,
 }
 
+/// What the summary, the attribution evidence and the aggregate formats
+/// (STIX, Navigator) need of one detection: its rule, time and host. A hunt
+/// keeps these for every detection and the full [`Detection`] only as long
+/// as it takes to render it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectionRef<'a> {
+    /// Index of the rule in the [`Ruleset`].
+    pub rule: usize,
+    /// Event time in UTC.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// `System/Computer`.
+    pub computer: Option<&'a str>,
+}
+
+impl Detection {
+    /// The detection's rule, time and host.
+    pub fn view(&self) -> DetectionRef<'_> {
+        DetectionRef {
+            rule: self.rule,
+            timestamp: self.timestamp,
+            computer: self.computer.as_deref(),
+        }
+    }
+}
+
 /// A file that was not read, or only partly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skipped {
@@ -146,20 +171,33 @@ impl Summary {
     /// Fills `detections`, `by_level`, `top_rules` (10) and `top_hosts` (10)
     /// from the detections.
     pub fn count_detections(&mut self, rs: &Ruleset, dets: &[Detection]) {
-        self.detections = dets.len() as u64;
+        self.count(rs, dets.iter().map(Detection::view));
+    }
+
+    /// [`Summary::count_detections`] over detection views: fills
+    /// `detections`, `by_level`, `severe_rules`, `top_rules` (10) and
+    /// `top_hosts` (10).
+    pub fn count<'a>(&mut self, rs: &Ruleset, dets: impl IntoIterator<Item = DetectionRef<'a>>) {
+        let mut n = 0u64;
         let mut by_rule: BTreeMap<usize, u64> = BTreeMap::new();
-        let mut by_host: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_host: BTreeMap<&str, u64> = BTreeMap::new();
         self.by_level.clear();
         for d in dets {
+            n += 1;
             *by_rule.entry(d.rule).or_default() += 1;
+            *by_host.entry(d.computer.unwrap_or("-")).or_default() += 1;
+        }
+        for (&r, &c) in &by_rule {
             *self
                 .by_level
-                .entry(rs.rule(d.rule).level.to_owned())
-                .or_default() += 1;
-            *by_host
-                .entry(d.computer.clone().unwrap_or_else(|| "-".into()))
-                .or_default() += 1;
+                .entry(rs.rule(r).level.to_owned())
+                .or_default() += c;
         }
+        self.detections = n;
+        let by_host: BTreeMap<String, u64> = by_host
+            .into_iter()
+            .map(|(h, c)| (h.to_owned(), c))
+            .collect();
         let mut rules: Vec<_> = by_rule.into_iter().collect();
         let mut severe: Vec<_> = rules
             .iter()
@@ -315,37 +353,54 @@ pub fn details(d: &Detection, max: usize) -> String {
     out
 }
 
-/// Writes a Timesketch-compatible CSV timeline: the required `message`,
-/// `datetime` (RFC 3339 UTC) and `timestamp_desc` columns, then rule and
-/// event columns. Quoting follows RFC 4180 (commas, quotes and newlines in
-/// event data survive).
+/// The header row of the CSV timeline ([`write_csv`]).
+pub const CSV_HEADER: [&str; 12] = [
+    "datetime",
+    "timestamp_desc",
+    "message",
+    "rule_id",
+    "rule_title",
+    "level",
+    "computer",
+    "channel",
+    "event_id",
+    "record_id",
+    "techniques",
+    "source",
+];
+
+/// Appends one RFC 4180 record (newline-terminated) to `out`, exactly as a
+/// `csv::Writer` with default settings writes it.
+fn csv_record<S: AsRef<[u8]>>(cells: &[S], out: &mut Vec<u8>) -> io::Result<()> {
+    let mut c = csv::WriterBuilder::new()
+        .buffer_capacity(4096)
+        .from_writer(out);
+    c.write_record(cells)?;
+    c.flush()
+}
+
+/// Appends the CSV header row ([`CSV_HEADER`]) to `out`.
 ///
 /// # Errors
-/// Any I/O or CSV error of `w`.
-pub fn write_csv<W: Write>(w: W, rs: &Ruleset, dets: &[Detection]) -> io::Result<()> {
-    let mut c = csv::Writer::from_writer(w);
-    c.write_record([
-        "datetime",
-        "timestamp_desc",
-        "message",
-        "rule_id",
-        "rule_title",
-        "level",
-        "computer",
-        "channel",
-        "event_id",
-        "record_id",
-        "techniques",
-        "source",
-    ])?;
-    for d in dets {
-        let m = rs.rule(d.rule);
-        let dt = d
-            .timestamp
-            .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
-            .unwrap_or_default();
-        let msg = format!("[{}] {}: {}", m.level, m.title, details(d, 400));
-        c.write_record([
+/// None in practice (writing to a `Vec` does not fail).
+pub fn csv_header(out: &mut Vec<u8>) -> io::Result<()> {
+    csv_record(&CSV_HEADER, out)
+}
+
+/// Appends one detection's CSV timeline row to `out` (the bytes
+/// [`write_csv`] writes for it), so rows can be rendered apart and joined.
+///
+/// # Errors
+/// None in practice (writing to a `Vec` does not fail).
+pub fn csv_row(rs: &Ruleset, d: &Detection, out: &mut Vec<u8>) -> io::Result<()> {
+    let m = rs.rule(d.rule);
+    let dt = d
+        .timestamp
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
+        .unwrap_or_default();
+    let msg = format!("[{}] {}: {}", m.level, m.title, details(d, 400));
+    csv_record(
+        &[
             dt.as_str(),
             "Event Recorded",
             &csv_safe(&msg),
@@ -358,10 +413,30 @@ pub fn write_csv<W: Write>(w: W, rs: &Ruleset, dets: &[Detection]) -> io::Result
             &d.record_id.map(|e| e.to_string()).unwrap_or_default(),
             &m.techniques.join(";"),
             &csv_safe(&d.source),
-        ])?;
+        ],
+        out,
+    )
+}
+
+/// Writes a Timesketch-compatible CSV timeline: the required `message`,
+/// `datetime` (RFC 3339 UTC) and `timestamp_desc` columns, then rule and
+/// event columns. Quoting follows RFC 4180 (commas, quotes and newlines in
+/// event data survive).
+///
+/// # Errors
+/// Any I/O or CSV error of `w`.
+pub fn write_csv<W: Write>(mut w: W, rs: &Ruleset, dets: &[Detection]) -> io::Result<()> {
+    let mut buf = Vec::new();
+    csv_header(&mut buf)?;
+    for d in dets {
+        csv_row(rs, d, &mut buf)?;
+        if buf.len() >= 1 << 16 {
+            w.write_all(&buf)?;
+            buf.clear();
+        }
     }
-    c.flush()?;
-    Ok(())
+    w.write_all(&buf)?;
+    w.flush()
 }
 
 /// Writes the detections as aligned text rows, then the summary, for a
@@ -377,44 +452,75 @@ pub fn write_table<W: Write>(
     max_rows: usize,
 ) -> io::Result<()> {
     if !dets.is_empty() {
-        writeln!(
-            w,
-            "{:<24} {:<13} {:<20} {:>5}  Rule ¦ details",
-            "Timestamp (UTC)", "Level", "Computer", "EID"
-        )?;
+        write_table_header(w)?;
     }
     for d in dets.iter().take(max_rows) {
-        let m = rs.rule(d.rule);
-        let t = d
-            .timestamp
-            .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
-            .unwrap_or_else(|| "-".into());
-        let comp: String = d
-            .computer
-            .as_deref()
-            .unwrap_or("-")
-            .chars()
-            .take(20)
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        writeln!(
-            w,
-            "{:<24} {:<13} {:<20} {:>5}  {} ¦ {}",
-            t,
-            m.level,
-            comp,
-            d.event_id
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| "-".into()),
-            terminal_safe(&m.title),
-            details(d, 160)
-        )?;
+        write_table_row(w, rs, d)?;
     }
-    if dets.len() > max_rows {
+    write_table_summary(w, dets.len(), s, max_rows)
+}
+
+/// The column header of [`write_table`] (written when there is at least
+/// one detection).
+///
+/// # Errors
+/// Any I/O error of `w`.
+pub fn write_table_header<W: Write>(w: &mut W) -> io::Result<()> {
+    writeln!(
+        w,
+        "{:<24} {:<13} {:<20} {:>5}  Rule ¦ details",
+        "Timestamp (UTC)", "Level", "Computer", "EID"
+    )
+}
+
+/// One detection row of [`write_table`].
+///
+/// # Errors
+/// Any I/O error of `w`.
+pub fn write_table_row<W: Write>(w: &mut W, rs: &Ruleset, d: &Detection) -> io::Result<()> {
+    let m = rs.rule(d.rule);
+    let t = d
+        .timestamp
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        .unwrap_or_else(|| "-".into());
+    let comp: String = d
+        .computer
+        .as_deref()
+        .unwrap_or("-")
+        .chars()
+        .take(20)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    writeln!(
+        w,
+        "{:<24} {:<13} {:<20} {:>5}  {} ¦ {}",
+        t,
+        m.level,
+        comp,
+        d.event_id
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "-".into()),
+        terminal_safe(&m.title),
+        details(d, 160)
+    )
+}
+
+/// What [`write_table`] writes after the rows: the "more detections" note
+/// when `total` detections exceed `max_rows`, then the summary.
+///
+/// # Errors
+/// Any I/O error of `w`.
+pub fn write_table_summary<W: Write>(
+    w: &mut W,
+    total: usize,
+    s: &Summary,
+    max_rows: usize,
+) -> io::Result<()> {
+    if total > max_rows {
         writeln!(
             w,
             "… {} more detections (--max-rows N shows more; --min-level high narrows; --format jsonl or csv for all)",
-            dets.len() - max_rows
+            total - max_rows
         )?;
     }
     writeln!(w)?;
