@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tracehunt_attack::ActorKb;
-use tracehunt_attribution::{Attribution, Attributor, EvidenceSet, Observation, TagObservation};
+use tracehunt_attribution::{
+    Attribution, Attributor, EvidenceSet, Observation, TagObservation, Window,
+};
 use tracehunt_engine::{Ruleset, Scanner};
 use tracehunt_report::{Detection, DetectionRef, Skipped, Summary};
 
@@ -311,6 +313,8 @@ struct Acc {
     skipped: Vec<(usize, String)>,
     record_errors: u64,
     record_reasons: BTreeMap<String, u64>,
+    /// EVTX chunks skipped as exact copies of an earlier chunk (no record lost).
+    duplicate_chunks: u64,
     /// Units with lost records: (unit, file, records lost, first reason).
     lost: Vec<(u32, usize, u64, String)>,
     first: Option<DateTime<Utc>>,
@@ -347,6 +351,7 @@ impl Acc {
             skipped: Vec::new(),
             record_errors: 0,
             record_reasons: BTreeMap::new(),
+            duplicate_chunks: 0,
             lost: Vec::new(),
             first: None,
             last: None,
@@ -514,6 +519,11 @@ fn scan_records(
     for rec in records {
         let ev = match rec {
             Ok(ev) => ev,
+            Err(e) if e.kind == tracehunt_readers::RecordErrorKind::DuplicateChunk => {
+                // Its records were read from the first copy: nothing lost.
+                r.duplicate_chunks += 1;
+                continue;
+            }
             Err(e) => {
                 r.record_errors += 1;
                 lost += 1;
@@ -831,6 +841,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         summary.events += r.events;
         summary.events_scanned += r.scanned;
         summary.records_skipped += r.record_errors;
+        summary.duplicate_chunks_skipped += r.duplicate_chunks;
         for (k, n) in r.record_reasons {
             *summary.records_skipped_by_reason.entry(k).or_default() += n;
         }
@@ -931,7 +942,13 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     crate::ioc_cmd::sort_by_time(&mut ioc_dets);
     let mut observed = evidence(rs, entries.iter().map(|e| e.rule as usize));
     observed.iocs = crate::ioc_cmd::observations(&ioc_dets);
-    let attribution = Attributor::new(&kb).attribute(&observed);
+    // The hunt's event-time span is the observation window: groups whose
+    // dated ATT&CK reporting is far from it rank lower (issue #5 time input).
+    let window = match (summary.first_event, summary.last_event) {
+        (Some(f), Some(l)) => Window::from_dates(&f.to_rfc3339(), &l.to_rfc3339()),
+        _ => None,
+    };
+    let attribution = Attributor::new(&kb).attribute_in(&observed, window);
     summary.elapsed_ms = start.elapsed().as_millis() as u64;
 
     if let Some(e) = spill.disk_error() {

@@ -142,6 +142,12 @@ pub struct Summary {
     pub records_skipped_by_reason: BTreeMap<String, u64>,
     /// Files with at least one skipped record, with the first reason.
     pub files_with_record_errors: Vec<Skipped>,
+    /// EVTX chunks skipped because they are byte-for-byte copies of an
+    /// earlier chunk of the same file (`RecordErrorKind::DuplicateChunk`):
+    /// their records were read once, from the first copy, so nothing is lost
+    /// and they are not counted in `records_skipped`. Omitted from JSON when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub duplicate_chunks_skipped: u64,
     /// Rules loaded and runnable.
     pub rules_loaded: u64,
     /// Rules loaded but never evaluated (logsource not mapped).
@@ -165,6 +171,11 @@ pub struct Summary {
     pub last_event: Option<DateTime<Utc>>,
     /// Wall time of the run in milliseconds.
     pub elapsed_ms: u64,
+}
+
+/// serde helper: omit a zero count.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -547,6 +558,13 @@ pub fn write_table_summary<W: Write>(
         writeln!(w, "  - {}: {}", f.path, f.reason)?;
     }
     writeln!(w, "Records skipped:   {}", s.records_skipped)?;
+    if s.duplicate_chunks_skipped > 0 {
+        writeln!(
+            w,
+            "  - {} duplicate EVTX chunk(s) skipped (their records were read once; none lost)",
+            s.duplicate_chunks_skipped
+        )?;
+    }
     for (r, n) in &s.records_skipped_by_reason {
         writeln!(w, "  - {n} × {r}")?;
     }
