@@ -321,6 +321,15 @@ pub fn walk(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<WalkError>) {
                              so link loops cannot trap the walk)"
                         .into(),
                 }),
+                Ok(e) if !e.file_type().is_dir() => {
+                    // A FIFO, socket or device (issue #6: `hunt /dev/zero` or a FIFO
+                    // in a folder was dropped without a word): reported, not read
+                    // (a FIFO could block, a device never ends).
+                    errors.push(WalkError {
+                        path: Some(e.into_path()),
+                        reason: "not a regular file (FIFO, socket or device); skipped".into(),
+                    })
+                }
                 Ok(_) => {}
                 Err(e) => errors.push(WalkError {
                     path: e
@@ -341,6 +350,31 @@ pub fn walk(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<WalkError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `hunt /dev/null`, a FIFO argument or a FIFO inside a folder were
+    /// dropped without any report (issue #6): now each is a walk error.
+    #[cfg(unix)]
+    #[test]
+    fn walk_reports_fifo_and_device_instead_of_dropping_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.json"), b"[]").unwrap();
+        let fifo = dir.path().join("pipe");
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success());
+        let (files, errs) = walk(&[dir.path().to_path_buf(), PathBuf::from("/dev/null")]);
+        assert_eq!(files, [dir.path().join("a.json")]);
+        let reported: Vec<_> = errs.iter().filter_map(|e| e.path.clone()).collect();
+        assert!(reported.contains(&PathBuf::from("/dev/null")), "{errs:?}");
+        if ok {
+            assert!(reported.contains(&fifo), "{errs:?}");
+            let (files, errs) = walk(std::slice::from_ref(&fifo));
+            assert!(files.is_empty());
+            assert_eq!(errs.len(), 1);
+        }
+        assert!(errs.iter().all(|e| e.reason.contains("not a regular file")));
+    }
 
     fn collect(name: &str, bytes: &[u8]) -> Vec<Result<Event, RecordError>> {
         open_bytes(name, bytes.to_vec()).unwrap().collect()
