@@ -328,6 +328,9 @@ pub(crate) struct JsonLinesRecords<R> {
     /// Line read but not yet consumed (it started a new value while another was open).
     pub(crate) carry: Option<(Vec<u8>, u64)>,
     pub(crate) done: bool,
+    /// The last line ended with a bare `\r`: a `\n` right after it is the
+    /// rest of a CRLF, not an empty line.
+    pending_cr: bool,
 }
 
 impl<R: BufRead> JsonLinesRecords<R> {
@@ -339,6 +342,7 @@ impl<R: BufRead> JsonLinesRecords<R> {
             ordinal: 0,
             carry: None,
             done: false,
+            pending_cr: false,
         }
     }
 
@@ -370,8 +374,18 @@ impl<R: BufRead> JsonLinesRecords<R> {
             if buf.is_empty() {
                 break;
             }
-            let (take, end) = match buf.iter().position(|b| *b == b'\n') {
-                Some(i) => (i + 1, true),
+            if std::mem::take(&mut self.pending_cr) && buf[0] == b'\n' {
+                self.reader.consume(1);
+                continue;
+            }
+            // A bare `\r` ends a line too (classic Mac line endings; issue #6:
+            // a CR-only file was one invalid "line" and all its records were
+            // lost as one). A raw CR cannot occur inside a JSON string.
+            let (take, end) = match buf.iter().position(|b| *b == b'\n' || *b == b'\r') {
+                Some(i) => {
+                    self.pending_cr = buf[i] == b'\r';
+                    (i + 1, true)
+                }
                 None => (buf.len(), false),
             };
             if total + take <= MAX_RECORD_BYTES {
@@ -400,10 +414,7 @@ impl<R: BufRead> JsonLinesRecords<R> {
                 ),
             )));
         }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        if line.last() == Some(&b'\r') {
+        if matches!(line.last(), Some(b'\n' | b'\r')) {
             line.pop();
         }
         if self.line_no == 1 && line.starts_with(b"\xEF\xBB\xBF") {

@@ -457,6 +457,28 @@ mod tests {
         );
     }
 
+    /// Issue #6: a JSON-lines file with bare CR line endings was one
+    /// invalid "line": all its records lost, counted as one.
+    #[test]
+    fn cr_only_line_endings_do_not_merge_json_lines() {
+        let out = collect(
+            "cr.jsonl",
+            b"{\"EventID\": 1}\r{\"EventID\": 2}\r\r{\"EventID\": 3}\r\n{\"EventID\": 4}\r",
+        );
+        let ids: Vec<_> = out
+            .iter()
+            .map(|r| r.as_ref().unwrap().meta.event_id)
+            .collect();
+        assert_eq!(ids, [Some(1), Some(2), Some(3), Some(4)]);
+        // CRLF is one line end: line numbers as before.
+        let out = collect(
+            "crlf.jsonl",
+            b"{\"EventID\": 1}\r\nbad\r\n{\"EventID\": 3}\r\n",
+        );
+        assert_eq!(out[1].as_ref().unwrap_err().at, Location::Line(2));
+        assert_eq!(out[2].as_ref().unwrap().meta.event_id, Some(3));
+    }
+
     #[test]
     fn evtx_magic_with_garbage_is_no_panic() {
         let mut data = b"ElfFile\0".to_vec();
