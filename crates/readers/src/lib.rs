@@ -479,6 +479,59 @@ mod tests {
         assert_eq!(out[2].as_ref().unwrap().meta.event_id, Some(3));
     }
 
+    /// Issue #6: in a single-line JSON array one element with an unbalanced
+    /// brace or quote swallowed every element after it (reported as one or
+    /// two lost records); now the events after it are recovered.
+    #[test]
+    fn broken_element_in_single_line_array_does_not_swallow_the_rest() {
+        let ev = |n: u32| format!("{{\"EventID\": {n}, \"Channel\": \"Security\"}}");
+        let data = format!(
+            "[{}, {{\"EventID\": 9, \"x\": \"cut, {}, {}, {}]",
+            ev(1),
+            ev(2),
+            ev(3),
+            ev(4)
+        );
+        let out = collect("one-line.json", data.as_bytes());
+        let got: Vec<String> = out
+            .iter()
+            .map(|r| match r {
+                Ok(e) => format!("ok {}", e.meta.event_id.unwrap()),
+                Err(e) => format!("{:?} {}", e.kind, e.at),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            ["ok 1", "InvalidJson element 1", "ok 2", "ok 3", "ok 4"]
+        );
+        // Unbalanced `{`: the closing `]` was taken into the broken element,
+        // the array is still closed (no Truncated error).
+        let data = format!("[{{garbage, {}, {}]", ev(5), ev(6));
+        let out = collect("garbage.json", data.as_bytes());
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(
+            out[0].as_ref().unwrap_err().kind,
+            RecordErrorKind::InvalidJson
+        );
+        assert_eq!(out[1].as_ref().unwrap().meta.event_id, Some(5));
+        assert_eq!(out[2].as_ref().unwrap().meta.event_id, Some(6));
+        // A truncated last element after recovered ones is reported as truncated.
+        let data = format!("[{{\"a\": [1, {}, {{\"EventID\": 7", ev(8));
+        let out = collect("trunc.json", data.as_bytes());
+        let kinds: Vec<_> = out
+            .iter()
+            .map(|r| r.as_ref().err().map(|e| e.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(RecordErrorKind::InvalidJson),
+                None,
+                Some(RecordErrorKind::Truncated)
+            ]
+        );
+    }
+
     #[test]
     fn evtx_magic_with_garbage_is_no_panic() {
         let mut data = b"ElfFile\0".to_vec();
