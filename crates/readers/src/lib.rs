@@ -210,8 +210,15 @@ fn from_source(path: &Path, mut src: Box<dyn Source>) -> Result<RecordIter, Read
         .take(SNIFF_LEN as u64)
         .read_to_end(&mut head)
         .map_err(io)?;
+    let mut format = sniff(&head);
+    let body = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
+    if format.is_none() && head.len() == SNIFF_LEN && body.iter().all(u8::is_ascii_whitespace) {
+        // Issue #6: JSON after more than 4 KiB of leading whitespace was
+        // "not a supported log format". Look past the blanks (streamed).
+        format = sniff_after_blanks(&mut src).map_err(io)?;
+    }
     src.seek(SeekFrom::Start(0)).map_err(io)?;
-    let format = sniff(&head).ok_or_else(|| ReadError::UnsupportedFormat {
+    let format = format.ok_or_else(|| ReadError::UnsupportedFormat {
         path: path.to_path_buf(),
     })?;
     let inner = match format {
@@ -232,6 +239,36 @@ fn from_source(path: &Path, mut src: Box<dyn Source>) -> Result<RecordIter, Read
         format,
         inner,
     })
+}
+
+/// The JSON format of what follows the whitespace at the reader's position
+/// (EVTX cannot start after blanks).
+fn sniff_after_blanks(src: &mut dyn Source) -> std::io::Result<Option<Format>> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut head = Vec::new();
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        if head.is_empty() {
+            match chunk.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(p) => head.extend_from_slice(&chunk[p..]),
+                None => continue,
+            }
+        } else {
+            head.extend_from_slice(chunk);
+        }
+        if head.len() >= SNIFF_LEN {
+            break;
+        }
+    }
+    Ok(sniff(&head).filter(|f| *f != Format::Evtx))
 }
 
 fn evtx_chunks(path: &Path, src: Box<dyn Source>) -> Result<EvtxChunks, ReadError> {
@@ -530,6 +567,26 @@ mod tests {
                 Some(RecordErrorKind::Truncated)
             ]
         );
+    }
+
+    /// Issue #6: a JSON file starting with more than the 4 KiB sniffed of
+    /// whitespace was skipped as "not a supported log format".
+    #[test]
+    fn json_after_long_leading_whitespace_is_read() {
+        for (pad, body) in [
+            (5000, "{\"EventID\": 1}\n"),
+            (70_000, "[{\"EventID\": 1}]"),
+            (SNIFF_LEN, "{\"EventID\": 1}"),
+        ] {
+            let data = format!("\u{feff}{}{body}", " \n".repeat(pad));
+            let out = collect("ws.json", data.as_bytes());
+            assert_eq!(out.len(), 1, "{pad}");
+            assert_eq!(out[0].as_ref().unwrap().meta.event_id, Some(1));
+        }
+        let blank = " ".repeat(10_000);
+        assert!(open_bytes("blank.json", blank.into_bytes()).is_err());
+        let evtx_late = format!("{}ElfFile\0", " ".repeat(5000));
+        assert!(open_bytes("late.evtx", evtx_late.into_bytes()).is_err());
     }
 
     #[test]
