@@ -72,7 +72,8 @@ pub fn load(paths: &[PathBuf], quiet: bool) -> Result<Option<Feeds>> {
     }
     let single = files.len() == 1;
     for p in &files {
-        let text = read_feed(p).with_context(|| format!("reading IOC feed {}", p.display()))?;
+        let text = crate::input::read_text_file(p)
+            .with_context(|| format!("reading IOC feed {}", p.display()))?;
         let label = p.display().to_string();
         let r = match b.load(&text, &label) {
             Ok(r) => r,
@@ -112,25 +113,6 @@ pub fn load(paths: &[PathBuf], quiet: bool) -> Result<Option<Feeds>> {
         set: Arc::new(b.build()),
         reports,
     }))
-}
-
-/// Largest IOC feed read (a feed is parsed whole).
-const MAX_FEED_BYTES: u64 = 512 << 20;
-
-/// Reads one feed file: a regular file of at most [`MAX_FEED_BYTES`] (issue #6:
-/// `--ioc /dev/zero` grew memory until the process was killed; a FIFO blocked).
-fn read_feed(p: &std::path::Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    let f = std::fs::File::open(p)?;
-    if !f.metadata()?.is_file() {
-        anyhow::bail!("not a regular file (FIFO, device or directory)");
-    }
-    let mut bytes = Vec::new();
-    f.take(MAX_FEED_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FEED_BYTES {
-        anyhow::bail!("larger than {} MiB", MAX_FEED_BYTES >> 20);
-    }
-    String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("not UTF-8: {}", e.utf8_error()))
 }
 
 /// Scans one event with the IOC set, appending a detection per hit.
