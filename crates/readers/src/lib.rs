@@ -364,7 +364,7 @@ pub fn walk(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<WalkError>) {
                     // (a FIFO could block, a device never ends).
                     errors.push(WalkError {
                         path: Some(e.into_path()),
-                        reason: "not a regular file (FIFO, socket or device); skipped".into(),
+                        reason: "not a regular file (FIFO, socket or device)".into(),
                     })
                 }
                 Ok(_) => {}
