@@ -52,6 +52,7 @@ mod error;
 mod evtx_reader;
 mod json_reader;
 mod shape;
+mod utf16;
 
 pub use error::{Location, ReadError, RecordError, RecordErrorKind, WalkError};
 pub use evtx_reader::EvtxChunks;
@@ -210,6 +211,32 @@ fn from_source(path: &Path, mut src: Box<dyn Source>) -> Result<RecordIter, Read
         .take(SNIFF_LEN as u64)
         .read_to_end(&mut head)
         .map_err(io)?;
+    if let Some(endian) = utf16::detect(&head) {
+        // Issue #6: Windows PowerShell 5.1 writes UTF-16 (`Out-File`, `>`);
+        // such JSON was "not a supported log format". Transcoded on the fly.
+        let format = sniff(&utf16::decode_head(&head, endian))
+            .filter(|f| *f != Format::Evtx)
+            .ok_or_else(|| ReadError::UnsupportedFormat {
+                path: path.to_path_buf(),
+            })?;
+        src.seek(SeekFrom::Start(0)).map_err(io)?;
+        let src: Box<dyn Source> = Box::new(utf16::Utf16Source::new(src, endian));
+        let inner = match format {
+            Format::JsonArray => Inner::Array(json_reader::JsonArrayRecords::new(
+                path,
+                BufReader::with_capacity(1 << 16, src),
+            )),
+            _ => Inner::Lines(json_reader::JsonLinesRecords::new(
+                path,
+                BufReader::new(src),
+            )),
+        };
+        return Ok(RecordIter {
+            path: path.to_path_buf(),
+            format,
+            inner,
+        });
+    }
     let mut format = sniff(&head);
     let body = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
     if format.is_none() && head.len() == SNIFF_LEN && body.iter().all(u8::is_ascii_whitespace) {
@@ -587,6 +614,42 @@ mod tests {
         assert!(open_bytes("blank.json", blank.into_bytes()).is_err());
         let evtx_late = format!("{}ElfFile\0", " ".repeat(5000));
         assert!(open_bytes("late.evtx", evtx_late.into_bytes()).is_err());
+    }
+
+    /// Issue #6: JSON written by Windows PowerShell 5.1 (`ConvertTo-Json |
+    /// Out-File`, UTF-16LE with BOM) was skipped as "not a supported log
+    /// format". UTF-16LE/BE, with or without BOM, arrays and lines.
+    #[test]
+    fn utf16_json_from_powershell_is_read() {
+        let text = "[\r\n {\"EventID\": 4688, \"Channel\": \"Security\", \"CommandLine\": \"caf\u{e9} \u{1F600}\"},\r\n {\"EventID\": 1}\r\n]\r\n";
+        let le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        for (name, data) in [("le.json", le), ("be.json", be)] {
+            let out = collect(name, &data);
+            assert_eq!(out.len(), 2, "{name}: {out:?}");
+            let e = out[0].as_ref().unwrap();
+            assert_eq!(e.meta.event_id, Some(4688));
+            assert_eq!(
+                e.first("CommandLine").and_then(|v| v.as_str()),
+                Some("caf\u{e9} \u{1F600}")
+            );
+            assert_eq!(out[1].as_ref().unwrap().meta.event_id, Some(1));
+        }
+        // JSON lines, long enough to cross the transcoder's buffers.
+        let lines: String = (0..5000)
+            .map(|i| format!("{{\"EventID\": {i}, \"x\": \"\u{1F600}\"}}\r\n"))
+            .collect();
+        let le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(lines.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let out = collect("lines.json", &le);
+        assert_eq!(out.len(), 5000);
+        assert!(out.iter().all(Result::is_ok));
+        assert_eq!(out[4999].as_ref().unwrap().meta.event_id, Some(4999));
     }
 
     #[test]
