@@ -323,6 +323,23 @@ pub fn details(d: &Detection, max: usize) -> String {
 /// # Errors
 /// Any I/O or CSV error of `w`.
 pub fn write_csv<W: Write>(w: W, rs: &Ruleset, dets: &[Detection]) -> io::Result<()> {
+    write_csv_inner(w, rs, dets).map_err(csv_io)
+}
+
+/// The I/O error inside a CSV error, so its kind survives (issue #6: `hunt
+/// --format csv | head` exited 1 because `BrokenPipe` became `Other`, while
+/// the other formats treat a closed pipe as success).
+fn csv_io(e: csv::Error) -> io::Error {
+    if !matches!(e.kind(), csv::ErrorKind::Io(_)) {
+        return io::Error::other(e);
+    }
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => io::Error::other(format!("{other:?}")),
+    }
+}
+
+fn write_csv_inner<W: Write>(w: W, rs: &Ruleset, dets: &[Detection]) -> csv::Result<()> {
     let mut c = csv::Writer::from_writer(w);
     c.write_record([
         "datetime",
