@@ -266,8 +266,18 @@ impl ActorKb {
     /// Builds the knowledge base from an ATT&CK Enterprise STIX 2.0 bundle (JSON text).
     ///
     /// See the crate docs for the fields used and what is skipped.
+    ///
+    /// A bundle without any intrusion set is refused (issue #6: `--attack` with
+    /// an empty bundle attributed nothing and `eval attribution` reported
+    /// 0.0 % on 0 campaigns, both with exit code 0).
     pub fn from_stix_json(json: &str) -> Result<ActorKb, AttackError> {
-        stix::parse(json)
+        let kb = stix::parse(json)?;
+        if kb.groups().is_empty() {
+            return Err(AttackError::NotABundle(
+                "no usable intrusion-set object (not ATT&CK Enterprise data)".into(),
+            ));
+        }
+        Ok(kb)
     }
 
     /// Reads a compact snapshot written by [`ActorKb::to_snapshot_json`].
@@ -673,5 +683,24 @@ mod tests {
         let kb = ActorKb::empty();
         assert_eq!(kb.canonical_technique("T1059"), None);
         assert!(kb.group("G0009").is_none());
+    }
+}
+
+#[cfg(test)]
+mod empty_bundle_tests {
+    use super::*;
+
+    /// Issue #6: `--attack` with a bundle holding no intrusion set was
+    /// accepted (attribution ranked nothing, `eval attribution` printed
+    /// 0.0 % on 0 campaigns, exit code 0); it is an error now.
+    #[test]
+    fn bundle_without_intrusion_sets_is_refused() {
+        for text in [
+            r#"{"type":"bundle","objects":[]}"#,
+            r#"{"type":"bundle","objects":[{"type":"intrusion-set","id":"x"}]}"#,
+        ] {
+            let e = ActorKb::from_stix_json(text).unwrap_err();
+            assert!(matches!(e, AttackError::NotABundle(_)), "{e}");
+        }
     }
 }

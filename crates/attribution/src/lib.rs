@@ -363,10 +363,23 @@ pub fn activity_period(kb: &ActorKb, g: &Group) -> Option<Window> {
 
 /// `2021-05-01T…` → `2021.333…` (year + (month − 1) / 12).
 fn decimal_year(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let year: f64 = s.get(..4)?.parse().ok()?;
-    let month: f64 = s.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(1.0);
-    Some(year + (month.clamp(1.0, 12.0) - 1.0) / 12.0)
+    // Digits only (issue #6: `--from=-inf` or `+inf` parsed as a float year,
+    // every score became NaN and the ranking alphabetical): `YYYY`, then
+    // optionally `-MM` with a month 01–12 and anything after it.
+    let b = s.trim().as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        let d = b.get(r)?;
+        d.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| d.iter().fold(0u32, |n, c| n * 10 + u32::from(c - b'0')))
+    };
+    let year = digits(0..4)?;
+    let month = match b.len() {
+        4 => 1,
+        _ if b[4] == b'-' => digits(5..7).filter(|m| (1..=12).contains(m))?,
+        _ => return None,
+    };
+    Some(f64::from(year) + f64::from(month - 1) / 12.0)
 }
 
 impl ScoringConfig {
@@ -1185,4 +1198,32 @@ pub fn canonical_techniques(kb: &ActorKb, evidence: &EvidenceSet) -> BTreeSet<St
         .iter()
         .filter_map(|o| kb.canonical_technique(&o.technique))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue #6: `tracehunt attribute --from=-inf` (or `+inf`, `+NaN`,
+    /// `2e10-01-01`) parsed as a float year; scores became NaN and the
+    /// ranking fell back to group order. Such dates are rejected now.
+    #[test]
+    fn window_rejects_non_digit_years_like_inf_and_nan() {
+        for bad in [
+            "-inf",
+            "+inf",
+            "+NaN",
+            "2e10-01-01",
+            "1e30",
+            "",
+            "20x4",
+            "2024-13-01",
+            "2024/05",
+        ] {
+            assert!(Window::from_dates(bad, "2024-01-01").is_none(), "{bad:?}");
+        }
+        let w = Window::from_dates("2024-05-01T10:00:00Z", "2023").unwrap();
+        assert_eq!((w.first, w.last), (2023.0, 2024.0 + 4.0 / 12.0));
+        assert!(Window::from_dates(" 2016-01-01 ", "2016-12").is_some());
+    }
 }

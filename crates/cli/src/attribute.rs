@@ -94,8 +94,8 @@ pub fn run(a: AttributeArgs) -> Result<u8> {
 }
 
 pub fn snapshot(bundle: &Path, output: &Path) -> Result<u8> {
-    let text =
-        std::fs::read_to_string(bundle).with_context(|| format!("reading {}", bundle.display()))?;
+    let text = crate::input::read_text_file(bundle)
+        .with_context(|| format!("reading {}", bundle.display()))?;
     let kb = ActorKb::from_stix_json(&text)
         .with_context(|| format!("{}: not an ATT&CK STIX bundle", bundle.display()))?;
     std::fs::write(output, kb.to_snapshot_json())

@@ -36,8 +36,8 @@ pub fn run(a: EvalArgs) -> Result<u8> {
     let (kb, prov) = match &a.attack {
         None => (ActorKb::builtin().clone(), Provenance::builtin()),
         Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let text = crate::input::read_text_file(p)
+                .with_context(|| format!("reading {}", p.display()))?;
             let kb = ActorKb::from_stix_json(&text)
                 .with_context(|| format!("{}: not an ATT&CK STIX bundle", p.display()))?;
             let prov = Provenance::from_stix_json(&text)

@@ -695,8 +695,9 @@ pub fn load_kb(path: &Option<PathBuf>) -> Result<std::borrow::Cow<'static, Actor
     match path {
         None => Ok(std::borrow::Cow::Borrowed(ActorKb::builtin())),
         Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            // Bounded, regular files only (`--attack /dev/zero` grew memory).
+            let text = crate::input::read_text_file(p)
+                .with_context(|| format!("reading {}", p.display()))?;
             let kb =
                 if text.contains("\"type\": \"bundle\"") || text.contains("\"type\":\"bundle\"") {
                     ActorKb::from_stix_json(&text)
@@ -1071,12 +1072,17 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             );
         }
         eprintln!(
-            "tracehunt: {} events in {} files ({} files skipped, {} records skipped), {} detections, {:.2} s",
+            "tracehunt: {} events in {} files ({} files skipped, {} records skipped), {} detections{}, {:.2} s",
             summary.events,
             summary.files,
             summary.files_skipped.len(),
             summary.records_skipped,
             summary.detections,
+            if feeds.is_some() {
+                format!(", {} IOC hits", ioc_dets.len())
+            } else {
+                String::new()
+            },
             summary.elapsed_ms as f64 / 1000.0
         );
     }

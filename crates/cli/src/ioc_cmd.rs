@@ -72,7 +72,7 @@ pub fn load(paths: &[PathBuf], quiet: bool) -> Result<Option<Feeds>> {
     }
     let single = files.len() == 1;
     for p in &files {
-        let text = std::fs::read_to_string(p)
+        let text = crate::input::read_text_file(p)
             .with_context(|| format!("reading IOC feed {}", p.display()))?;
         let label = p.display().to_string();
         let r = match b.load(&text, &label) {
@@ -89,6 +89,16 @@ pub fn load(paths: &[PathBuf], quiet: bool) -> Result<Option<Feeds>> {
         if !quiet {
             for d in r.diagnostics.iter().take(20) {
                 eprintln!("tracehunt: warning: IOC feed {label}: {d}");
+            }
+            let skipped: usize = r.skipped.values().sum();
+            if skipped > 0 {
+                // Issue #6: MISP/STIX entries that were not loaded were only
+                // listed in `--format json`; say so on stderr too.
+                let why: Vec<String> = r.skipped.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+                eprintln!(
+                    "tracehunt: warning: IOC feed {label}: {skipped} entries not loaded ({})",
+                    why.join(", ")
+                );
             }
             if r.diagnostics.len() > 20 {
                 eprintln!(

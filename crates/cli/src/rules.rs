@@ -56,14 +56,14 @@ pub fn compile_options(opts: &RuleOpts) -> Result<CompileOptions> {
     let mut c = CompileOptions::default();
     if let Some(p) = &opts.logsource_map {
         let text =
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            crate::input::read_text_file(p).with_context(|| format!("reading {}", p.display()))?;
         let extra =
             LogsourceMap::from_yaml(&text).with_context(|| format!("in {}", p.display()))?;
         c.logsources.extend_front(extra);
     }
     if let Some(p) = &opts.placeholders {
         let text =
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            crate::input::read_text_file(p).with_context(|| format!("reading {}", p.display()))?;
         c.placeholders = yaml_serde::from_str(&text).with_context(|| {
             format!(
                 "{}: expected a mapping of placeholder name to list of values",

@@ -319,3 +319,50 @@ fn csv_feed_loads_and_bad_feed_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an IOC feed"));
 }
+
+/// Issue #6: `--ioc /dev/zero` read until memory ran out; a feed must be a
+/// regular file (and at most 512 MiB), refused at once otherwise.
+#[cfg(unix)]
+#[test]
+fn ioc_feed_that_is_a_device_is_refused_not_read_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("e.jsonl");
+    std::fs::write(&log, "{\"EventID\": 1, \"Channel\": \"Security\"}\n").unwrap();
+    let t = std::time::Instant::now();
+    let out = run(&[
+        "hunt",
+        log.to_str().unwrap(),
+        "--ioc",
+        "/dev/zero",
+        "-f",
+        "jsonl",
+    ]);
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a regular file"), "{err}");
+}
+
+/// Issue #6: `--placeholders /dev/zero`, `--logsource-map /dev/zero` and
+/// `eval attribution --attack /dev/zero` read until memory ran out.
+#[cfg(unix)]
+#[test]
+fn config_file_that_is_a_device_is_refused_not_read_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("e.jsonl");
+    std::fs::write(&log, "{\"EventID\": 1, \"Channel\": \"Security\"}\n").unwrap();
+    let log = log.to_str().unwrap();
+    for args in [
+        &["hunt", log, "--placeholders", "/dev/zero"][..],
+        &["hunt", log, "--logsource-map", "/dev/zero"],
+        &["eval", "attribution", "--attack", "/dev/zero"],
+        &["attack", "snapshot", "/dev/zero", "/dev/null"],
+    ] {
+        let t = std::time::Instant::now();
+        let out = run(args);
+        assert!(t.elapsed() < std::time::Duration::from_secs(20), "{args:?}");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a regular file"), "{args:?}: {err}");
+    }
+}

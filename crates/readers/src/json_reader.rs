@@ -43,7 +43,9 @@ fn convert(path: &Path, at: Location, ordinal: u64, v: &serde_json::Value) -> It
 /// an open string; in a pretty-printed array, a line that starts with `{` at
 /// the indentation of the current element's own first line starts the next
 /// element (the current one was cut short); EOF inside the array is reported
-/// once. Several arrays one after another (`[…][…]`) are read in turn;
+/// once. An element that does not parse is searched for whole events after
+/// a `,` (see [`Recovery`]), so in a single-line array one broken element
+/// does not take the elements after it down with it. Several arrays one after another (`[…][…]`) are read in turn;
 /// anything else after the closing `]` is reported.
 pub(crate) struct JsonArrayRecords<R> {
     path: PathBuf,
@@ -56,6 +58,8 @@ pub(crate) struct JsonArrayRecords<R> {
     /// Only whitespace so far on the current line.
     line_ws: bool,
     state: ArrayState,
+    /// Events being recovered from inside a broken element.
+    recovery: Option<Box<Recovery>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -90,6 +94,7 @@ impl<R: BufRead> JsonArrayRecords<R> {
             col: 0,
             line_ws: true,
             state: ArrayState::Start,
+            recovery: None,
         }
     }
 
@@ -274,7 +279,19 @@ impl<R: BufRead> JsonArrayRecords<R> {
             // The array-not-closed error would only repeat this one.
             self.state = ArrayState::Done;
         }
-        match serde_json::from_slice::<serde_json::Value>(&buf) {
+        let res = serde_json::from_slice::<serde_json::Value>(&buf);
+        if res.is_err() && !matches!(end, ElementEnd::Cut(_)) {
+            let truncated = end == ElementEnd::Eof && depth > 0;
+            let why = res
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            if let Ok(first) = self.recover(buf, start_line, why, truncated) {
+                return Ok(first);
+            }
+        }
+        match res {
             Ok(v) if end == ElementEnd::Delimiter || end == ElementEnd::Eof => {
                 Ok(convert(&self.path, at, i + 1, &v))
             }
@@ -303,9 +320,177 @@ impl<R: BufRead> JsonArrayRecords<R> {
     }
 }
 
+/// Events recovered from inside one element that did not parse, found
+/// lazily (issue #6: in a single-line array — `json.dump`,
+/// `ConvertTo-Json -Compress` — one element with an unbalanced brace or
+/// quote swallowed every element after it, all reported as one lost
+/// record). Candidates are `{` right after a `,`; one is taken when a JSON
+/// value parses there, is followed by `,`, `]` or the end, and is an event
+/// (so fragments of the broken element are not mistaken for events). The
+/// bytes between taken events are one error each. One event is produced
+/// at a time, so memory stays bounded by the element's bytes.
+struct Recovery {
+    buf: Vec<u8>,
+    /// Scan position, last non-whitespace byte before it, failed candidates.
+    pos: usize,
+    last: u8,
+    failed: usize,
+    /// Start of the bytes not yet accounted for (an error or an event).
+    gap_start: usize,
+    /// Events recovered so far (the first gap is always reported).
+    found: usize,
+    line: u64,
+    why: String,
+    truncated: bool,
+    /// A recovered event waiting behind the error for the gap before it.
+    queued: Option<Event>,
+}
+
+/// Failed candidates tried before the rest of a broken element is given up.
+const MAX_FAILED_CANDIDATES: usize = 10_000;
+
+impl Recovery {
+    /// The next recovered event and where its bytes start, or `None`.
+    fn next_event(&mut self) -> Option<(usize, Event)> {
+        let buf = &self.buf;
+        while self.pos < buf.len() && self.failed < MAX_FAILED_CANDIDATES {
+            let (q, b) = (self.pos, buf[self.pos]);
+            if b == b'{' && self.last == b',' {
+                let mut it = serde_json::Deserializer::from_slice(&buf[q..])
+                    .into_iter::<serde_json::Value>();
+                if let Some(Ok(v)) = it.next() {
+                    let end = q + it.byte_offset();
+                    let next = buf[end..].iter().find(|b| !b.is_ascii_whitespace());
+                    if matches!(next, None | Some(b',' | b']')) {
+                        if let Some(ev) = shape::event_from_json_value(&v) {
+                            self.pos = end;
+                            self.last = b'}';
+                            return Some((q, ev));
+                        }
+                    }
+                }
+                self.failed += 1;
+            }
+            if !b.is_ascii_whitespace() {
+                self.last = b;
+            }
+            self.pos += 1;
+        }
+        None
+    }
+}
+
+impl<R: BufRead> JsonArrayRecords<R> {
+    /// Starts recovering events from a broken element and returns its first
+    /// item (the error for the broken part); gives the bytes back when the
+    /// element holds no event.
+    fn recover(
+        &mut self,
+        buf: Vec<u8>,
+        line: u64,
+        why: String,
+        truncated: bool,
+    ) -> Result<Item, Vec<u8>> {
+        let mut r = Recovery {
+            buf,
+            pos: 0,
+            last: 0,
+            failed: 0,
+            gap_start: 0,
+            found: 0,
+            line,
+            why,
+            truncated,
+            queued: None,
+        };
+        let Some((_, ev)) = r.next_event() else {
+            return Err(r.buf);
+        };
+        r.found = 1;
+        r.gap_start = r.pos;
+        r.queued = Some(ev);
+        let at = Location::Element(self.index - 1);
+        let err = self.error(
+            at,
+            RecordErrorKind::InvalidJson,
+            format!(
+                "line {line}: invalid JSON array element: {} (events after it recovered)",
+                r.why
+            ),
+        );
+        self.recovery = Some(Box::new(r));
+        Ok(Err(err))
+    }
+
+    /// The next item of a recovery in progress, `None` when it is over.
+    fn recovered(&mut self) -> Option<Item> {
+        let r = self.recovery.as_mut()?;
+        if let Some(mut ev) = r.queued.take() {
+            let n = self.index;
+            self.index += 1;
+            if ev.meta.record_id.is_none() {
+                ev.meta.record_id = Some(n + 1);
+            }
+            return Some(Ok(ev));
+        }
+        let meaningful = |s: &[u8]| s.iter().any(|b| !b.is_ascii_whitespace() && *b != b',');
+        if let Some((start, ev)) = r.next_event() {
+            r.found += 1;
+            let gap = meaningful(&r.buf[r.gap_start..start]);
+            r.gap_start = r.pos;
+            r.queued = Some(ev);
+            if gap {
+                let n = self.index;
+                self.index += 1;
+                let line = r.line;
+                return Some(Err(self.error(
+                    Location::Element(n),
+                    RecordErrorKind::InvalidJson,
+                    format!("line {line}: invalid JSON array element between recovered ones"),
+                )));
+            }
+            return self.recovered();
+        }
+        // No more events: the rest of the element.
+        let r = self.recovery.take()?;
+        let tail: Vec<u8> = r.buf[r.gap_start..]
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace() && *b != b',')
+            .collect();
+        if tail == b"]" {
+            // The array's closing bracket was taken into the broken element.
+            self.state = ArrayState::Closed;
+            None
+        } else if tail.is_empty() {
+            None
+        } else {
+            let n = self.index;
+            self.index += 1;
+            Some(Err(self.error(
+                Location::Element(n),
+                if r.truncated {
+                    RecordErrorKind::Truncated
+                } else {
+                    RecordErrorKind::InvalidJson
+                },
+                format!(
+                    "line {}: invalid JSON array element after a recovered one",
+                    r.line
+                ),
+            )))
+        }
+    }
+}
+
 impl<R: BufRead> Iterator for JsonArrayRecords<R> {
     type Item = Item;
     fn next(&mut self) -> Option<Item> {
+        if self.recovery.is_some() {
+            if let Some(item) = self.recovered() {
+                return Some(item);
+            }
+        }
         match self.step() {
             Ok(item) => item,
             Err(e) => Some(Err(e)),
@@ -328,6 +513,9 @@ pub(crate) struct JsonLinesRecords<R> {
     /// Line read but not yet consumed (it started a new value while another was open).
     pub(crate) carry: Option<(Vec<u8>, u64)>,
     pub(crate) done: bool,
+    /// The last line ended with a bare `\r`: a `\n` right after it is the
+    /// rest of a CRLF, not an empty line.
+    pending_cr: bool,
 }
 
 impl<R: BufRead> JsonLinesRecords<R> {
@@ -339,6 +527,7 @@ impl<R: BufRead> JsonLinesRecords<R> {
             ordinal: 0,
             carry: None,
             done: false,
+            pending_cr: false,
         }
     }
 
@@ -370,8 +559,18 @@ impl<R: BufRead> JsonLinesRecords<R> {
             if buf.is_empty() {
                 break;
             }
-            let (take, end) = match buf.iter().position(|b| *b == b'\n') {
-                Some(i) => (i + 1, true),
+            if std::mem::take(&mut self.pending_cr) && buf[0] == b'\n' {
+                self.reader.consume(1);
+                continue;
+            }
+            // A bare `\r` ends a line too (classic Mac line endings; issue #6:
+            // a CR-only file was one invalid "line" and all its records were
+            // lost as one). A raw CR cannot occur inside a JSON string.
+            let (take, end) = match buf.iter().position(|b| *b == b'\n' || *b == b'\r') {
+                Some(i) => {
+                    self.pending_cr = buf[i] == b'\r';
+                    (i + 1, true)
+                }
                 None => (buf.len(), false),
             };
             if total + take <= MAX_RECORD_BYTES {
@@ -400,10 +599,7 @@ impl<R: BufRead> JsonLinesRecords<R> {
                 ),
             )));
         }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        if line.last() == Some(&b'\r') {
+        if matches!(line.last(), Some(b'\n' | b'\r')) {
             line.pop();
         }
         if self.line_no == 1 && line.starts_with(b"\xEF\xBB\xBF") {

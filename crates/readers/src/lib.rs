@@ -52,6 +52,7 @@ mod error;
 mod evtx_reader;
 mod json_reader;
 mod shape;
+mod utf16;
 
 pub use error::{Location, ReadError, RecordError, RecordErrorKind, WalkError};
 pub use evtx_reader::EvtxChunks;
@@ -210,8 +211,41 @@ fn from_source(path: &Path, mut src: Box<dyn Source>) -> Result<RecordIter, Read
         .take(SNIFF_LEN as u64)
         .read_to_end(&mut head)
         .map_err(io)?;
+    if let Some(endian) = utf16::detect(&head) {
+        // Issue #6: Windows PowerShell 5.1 writes UTF-16 (`Out-File`, `>`);
+        // such JSON was "not a supported log format". Transcoded on the fly.
+        let format = sniff(&utf16::decode_head(&head, endian))
+            .filter(|f| *f != Format::Evtx)
+            .ok_or_else(|| ReadError::UnsupportedFormat {
+                path: path.to_path_buf(),
+            })?;
+        src.seek(SeekFrom::Start(0)).map_err(io)?;
+        let src: Box<dyn Source> = Box::new(utf16::Utf16Source::new(src, endian));
+        let inner = match format {
+            Format::JsonArray => Inner::Array(json_reader::JsonArrayRecords::new(
+                path,
+                BufReader::with_capacity(1 << 16, src),
+            )),
+            _ => Inner::Lines(json_reader::JsonLinesRecords::new(
+                path,
+                BufReader::new(src),
+            )),
+        };
+        return Ok(RecordIter {
+            path: path.to_path_buf(),
+            format,
+            inner,
+        });
+    }
+    let mut format = sniff(&head);
+    let body = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
+    if format.is_none() && head.len() == SNIFF_LEN && body.iter().all(u8::is_ascii_whitespace) {
+        // Issue #6: JSON after more than 4 KiB of leading whitespace was
+        // "not a supported log format". Look past the blanks (streamed).
+        format = sniff_after_blanks(&mut src).map_err(io)?;
+    }
     src.seek(SeekFrom::Start(0)).map_err(io)?;
-    let format = sniff(&head).ok_or_else(|| ReadError::UnsupportedFormat {
+    let format = format.ok_or_else(|| ReadError::UnsupportedFormat {
         path: path.to_path_buf(),
     })?;
     let inner = match format {
@@ -232,6 +266,36 @@ fn from_source(path: &Path, mut src: Box<dyn Source>) -> Result<RecordIter, Read
         format,
         inner,
     })
+}
+
+/// The JSON format of what follows the whitespace at the reader's position
+/// (EVTX cannot start after blanks).
+fn sniff_after_blanks(src: &mut dyn Source) -> std::io::Result<Option<Format>> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut head = Vec::new();
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        if head.is_empty() {
+            match chunk.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(p) => head.extend_from_slice(&chunk[p..]),
+                None => continue,
+            }
+        } else {
+            head.extend_from_slice(chunk);
+        }
+        if head.len() >= SNIFF_LEN {
+            break;
+        }
+    }
+    Ok(sniff(&head).filter(|f| *f != Format::Evtx))
 }
 
 fn evtx_chunks(path: &Path, src: Box<dyn Source>) -> Result<EvtxChunks, ReadError> {
@@ -321,6 +385,15 @@ pub fn walk(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<WalkError>) {
                              so link loops cannot trap the walk)"
                         .into(),
                 }),
+                Ok(e) if !e.file_type().is_dir() => {
+                    // A FIFO, socket or device (issue #6: `hunt /dev/zero` or a FIFO
+                    // in a folder was dropped without a word): reported, not read
+                    // (a FIFO could block, a device never ends).
+                    errors.push(WalkError {
+                        path: Some(e.into_path()),
+                        reason: "not a regular file (FIFO, socket or device)".into(),
+                    })
+                }
                 Ok(_) => {}
                 Err(e) => errors.push(WalkError {
                     path: e
@@ -341,6 +414,31 @@ pub fn walk(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<WalkError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `hunt /dev/null`, a FIFO argument or a FIFO inside a folder were
+    /// dropped without any report (issue #6): now each is a walk error.
+    #[cfg(unix)]
+    #[test]
+    fn walk_reports_fifo_and_device_instead_of_dropping_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.json"), b"[]").unwrap();
+        let fifo = dir.path().join("pipe");
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success());
+        let (files, errs) = walk(&[dir.path().to_path_buf(), PathBuf::from("/dev/null")]);
+        assert_eq!(files, [dir.path().join("a.json")]);
+        let reported: Vec<_> = errs.iter().filter_map(|e| e.path.clone()).collect();
+        assert!(reported.contains(&PathBuf::from("/dev/null")), "{errs:?}");
+        if ok {
+            assert!(reported.contains(&fifo), "{errs:?}");
+            let (files, errs) = walk(std::slice::from_ref(&fifo));
+            assert!(files.is_empty());
+            assert_eq!(errs.len(), 1);
+        }
+        assert!(errs.iter().all(|e| e.reason.contains("not a regular file")));
+    }
 
     fn collect(name: &str, bytes: &[u8]) -> Vec<Result<Event, RecordError>> {
         open_bytes(name, bytes.to_vec()).unwrap().collect()
@@ -421,6 +519,137 @@ mod tests {
             out[1].as_ref().unwrap_err().kind,
             RecordErrorKind::Truncated
         );
+    }
+
+    /// Issue #6: a JSON-lines file with bare CR line endings was one
+    /// invalid "line": all its records lost, counted as one.
+    #[test]
+    fn cr_only_line_endings_do_not_merge_json_lines() {
+        let out = collect(
+            "cr.jsonl",
+            b"{\"EventID\": 1}\r{\"EventID\": 2}\r\r{\"EventID\": 3}\r\n{\"EventID\": 4}\r",
+        );
+        let ids: Vec<_> = out
+            .iter()
+            .map(|r| r.as_ref().unwrap().meta.event_id)
+            .collect();
+        assert_eq!(ids, [Some(1), Some(2), Some(3), Some(4)]);
+        // CRLF is one line end: line numbers as before.
+        let out = collect(
+            "crlf.jsonl",
+            b"{\"EventID\": 1}\r\nbad\r\n{\"EventID\": 3}\r\n",
+        );
+        assert_eq!(out[1].as_ref().unwrap_err().at, Location::Line(2));
+        assert_eq!(out[2].as_ref().unwrap().meta.event_id, Some(3));
+    }
+
+    /// Issue #6: in a single-line JSON array one element with an unbalanced
+    /// brace or quote swallowed every element after it (reported as one or
+    /// two lost records); now the events after it are recovered.
+    #[test]
+    fn broken_element_in_single_line_array_does_not_swallow_the_rest() {
+        let ev = |n: u32| format!("{{\"EventID\": {n}, \"Channel\": \"Security\"}}");
+        let data = format!(
+            "[{}, {{\"EventID\": 9, \"x\": \"cut, {}, {}, {}]",
+            ev(1),
+            ev(2),
+            ev(3),
+            ev(4)
+        );
+        let out = collect("one-line.json", data.as_bytes());
+        let got: Vec<String> = out
+            .iter()
+            .map(|r| match r {
+                Ok(e) => format!("ok {}", e.meta.event_id.unwrap()),
+                Err(e) => format!("{:?} {}", e.kind, e.at),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            ["ok 1", "InvalidJson element 1", "ok 2", "ok 3", "ok 4"]
+        );
+        // Unbalanced `{`: the closing `]` was taken into the broken element,
+        // the array is still closed (no Truncated error).
+        let data = format!("[{{garbage, {}, {}]", ev(5), ev(6));
+        let out = collect("garbage.json", data.as_bytes());
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(
+            out[0].as_ref().unwrap_err().kind,
+            RecordErrorKind::InvalidJson
+        );
+        assert_eq!(out[1].as_ref().unwrap().meta.event_id, Some(5));
+        assert_eq!(out[2].as_ref().unwrap().meta.event_id, Some(6));
+        // A truncated last element after recovered ones is reported as truncated.
+        let data = format!("[{{\"a\": [1, {}, {{\"EventID\": 7", ev(8));
+        let out = collect("trunc.json", data.as_bytes());
+        let kinds: Vec<_> = out
+            .iter()
+            .map(|r| r.as_ref().err().map(|e| e.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(RecordErrorKind::InvalidJson),
+                None,
+                Some(RecordErrorKind::Truncated)
+            ]
+        );
+    }
+
+    /// Issue #6: a JSON file starting with more than the 4 KiB sniffed of
+    /// whitespace was skipped as "not a supported log format".
+    #[test]
+    fn json_after_long_leading_whitespace_is_read() {
+        for (pad, body) in [
+            (5000, "{\"EventID\": 1}\n"),
+            (70_000, "[{\"EventID\": 1}]"),
+            (SNIFF_LEN, "{\"EventID\": 1}"),
+        ] {
+            let data = format!("\u{feff}{}{body}", " \n".repeat(pad));
+            let out = collect("ws.json", data.as_bytes());
+            assert_eq!(out.len(), 1, "{pad}");
+            assert_eq!(out[0].as_ref().unwrap().meta.event_id, Some(1));
+        }
+        let blank = " ".repeat(10_000);
+        assert!(open_bytes("blank.json", blank.into_bytes()).is_err());
+        let evtx_late = format!("{}ElfFile\0", " ".repeat(5000));
+        assert!(open_bytes("late.evtx", evtx_late.into_bytes()).is_err());
+    }
+
+    /// Issue #6: JSON written by Windows PowerShell 5.1 (`ConvertTo-Json |
+    /// Out-File`, UTF-16LE with BOM) was skipped as "not a supported log
+    /// format". UTF-16LE/BE, with or without BOM, arrays and lines.
+    #[test]
+    fn utf16_json_from_powershell_is_read() {
+        let text = "[\r\n {\"EventID\": 4688, \"Channel\": \"Security\", \"CommandLine\": \"caf\u{e9} \u{1F600}\"},\r\n {\"EventID\": 1}\r\n]\r\n";
+        let le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        for (name, data) in [("le.json", le), ("be.json", be)] {
+            let out = collect(name, &data);
+            assert_eq!(out.len(), 2, "{name}: {out:?}");
+            let e = out[0].as_ref().unwrap();
+            assert_eq!(e.meta.event_id, Some(4688));
+            assert_eq!(
+                e.first("CommandLine").and_then(|v| v.as_str()),
+                Some("caf\u{e9} \u{1F600}")
+            );
+            assert_eq!(out[1].as_ref().unwrap().meta.event_id, Some(1));
+        }
+        // JSON lines, long enough to cross the transcoder's buffers.
+        let lines: String = (0..5000)
+            .map(|i| format!("{{\"EventID\": {i}, \"x\": \"\u{1F600}\"}}\r\n"))
+            .collect();
+        let le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(lines.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let out = collect("lines.json", &le);
+        assert_eq!(out.len(), 5000);
+        assert!(out.iter().all(Result::is_ok));
+        assert_eq!(out[4999].as_ref().unwrap().meta.event_id, Some(4999));
     }
 
     #[test]

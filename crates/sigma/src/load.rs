@@ -82,10 +82,11 @@ pub fn load_rules_bytes(file: &str, bytes: &[u8]) -> LoadedFile {
 /// `specification/sigma-rules-specification.md`) through `rsigma-parser`.
 pub fn load_rules(file: &str, text: &str) -> LoadedFile {
     let mut out = LoadedFile::default();
-    if let Some(d) = too_deep(file, text) {
+    if let Some(d) = too_deep(file, text).or_else(|| flow_too_deep(file, text)) {
         out.diagnostics.push(d);
         return out;
     }
+    let text = &*without_empty_documents(text);
     let mut lines = LineIndex::new(text);
     // The YAML stream cannot be resumed after a syntax error, so the file is
     // parsed again from the `---` after the broken document (issue #6: one
@@ -341,6 +342,98 @@ const MAX_LINE_PARENS: usize = 4 * MAX_CONDITION_NESTING;
 /// words in a row (across whitespace and parentheses), or more than
 /// `4 * MAX_CONDITION_NESTING` open parentheses on one line. One `TH004`
 /// diagnostic for the whole file.
+/// The text with every empty document (a `---` followed only by blank or
+/// comment lines up to the next `---` or the end, as a trailing `---`
+/// leaves) turned into a comment, so it is not reported as a failed rule
+/// (issue #6: `rule + "---"` counted 1 of 2 rules failed, "Document is not a
+/// YAML mapping"). The `---` becomes `#--`: lines and offsets do not move.
+fn without_empty_documents(text: &str) -> std::borrow::Cow<'_, str> {
+    let mut empty = Vec::new();
+    let (mut last_sep, mut content, mut at) = (None, false, 0usize);
+    for raw in text.split_inclusive('\n') {
+        let l = raw.trim_end();
+        if l == "---" {
+            if let (Some(s), false) = (last_sep, content) {
+                empty.push(s);
+            }
+            (last_sep, content) = (Some(at), false);
+        } else {
+            let t = l.trim_start();
+            if !(t.is_empty() || t.starts_with('#') || t == "...") {
+                content = true;
+            }
+        }
+        at += raw.len();
+    }
+    if let (Some(s), false) = (last_sep, content) {
+        empty.push(s);
+    }
+    if empty.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut bytes = text.as_bytes().to_vec();
+    for s in empty {
+        bytes[s] = b'#';
+    }
+    // Only an ASCII '-' was replaced by an ASCII '#'.
+    std::borrow::Cow::Owned(String::from_utf8(bytes).unwrap_or_else(|_| text.to_owned()))
+}
+
+/// Deepest YAML flow-collection nesting (`[`, `{`) a document may have.
+/// The YAML parser rejects more than 128 anyway, but only after work that
+/// grows with the square of the depth (issue #6: a 50 KB rule of `[` took
+/// 4.8 s, 1 MB would take half an hour).
+const MAX_FLOW_NESTING: usize = 512;
+
+/// Refuses, before parsing, a file with a document whose `[`/`{` flow
+/// nesting (outside quoted strings and comments, counted from its `---`)
+/// goes over [`MAX_FLOW_NESTING`]. One `TH001` diagnostic for the file.
+fn flow_too_deep(file: &str, text: &str) -> Option<Diagnostic> {
+    let mut depth = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim_end() == "---" {
+            depth = 0;
+            continue;
+        }
+        let (mut single, mut double, mut escape) = (false, false, false);
+        let mut prev_ws = true;
+        for b in line.bytes() {
+            if double {
+                if escape {
+                    escape = false;
+                } else if b == b'\\' {
+                    escape = true;
+                } else if b == b'"' {
+                    double = false;
+                }
+            } else if single {
+                single = b != b'\'';
+            } else {
+                match b {
+                    b'#' if prev_ws => break,
+                    b'"' => double = true,
+                    b'\'' => single = true,
+                    b'[' | b'{' => depth += 1,
+                    b']' | b'}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            prev_ws = b.is_ascii_whitespace();
+            if depth > MAX_FLOW_NESTING {
+                return Some(Diagnostic::new(
+                    Code::YamlSyntax,
+                    file,
+                    Some(i as u32 + 1),
+                    format!(
+                        "YAML flow collections ([ ], {{ }}) nested deeper than {MAX_FLOW_NESTING}; file not loaded"
+                    ),
+                ));
+            }
+        }
+    }
+    None
+}
+
 fn too_deep(file: &str, text: &str) -> Option<Diagnostic> {
     let mut run = 0usize;
     for (i, line) in text.lines().enumerate() {
@@ -489,6 +582,59 @@ fn find_line(text: &str, needle: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue #6: a trailing `---` (or `---` twice) made an empty document
+    /// that was counted as a failed rule ("Document is not a YAML mapping").
+    #[test]
+    fn empty_yaml_documents_are_not_failed_rules() {
+        let rule = "title: t\nlogsource: {product: windows}\ndetection:\n  sel:\n    EventID: 1\n  condition: sel\n";
+        for text in [
+            format!("{rule}---\n"),
+            format!("{rule}---\n# only a comment\n\n"),
+            format!("---\n---\n{rule}---\n---\n{rule}"),
+        ] {
+            let out = load_rules("e.yml", &text);
+            assert!(
+                out.diagnostics.is_empty(),
+                "{text:?}: {:?}",
+                out.diagnostics
+            );
+            assert!(!out.rules.is_empty());
+        }
+        // A document that is a list is still an error; so is an empty file.
+        let out = load_rules("l.yml", &format!("{rule}---\n- a\n"));
+        assert_eq!(out.diagnostics.len(), 1);
+        assert_eq!(load_rules("empty.yml", "").diagnostics.len(), 1);
+    }
+
+    /// Issue #6: a rule of 50,000 `[` took 4.8 s in the YAML parser
+    /// (quadratic in the nesting); now refused up front in linear time,
+    /// while brackets inside quotes and comments do not count.
+    #[test]
+    fn deep_yaml_flow_nesting_is_refused_before_parsing() {
+        let text = format!(
+            "title: deep\nlogsource: {{product: windows}}\ndetection:\n  sel: {}\n  condition: sel\n",
+            "[".repeat(200_000)
+        );
+        let t = std::time::Instant::now();
+        let out = load_rules("deep.yml", &text);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(out.rules.is_empty());
+        assert_eq!(out.diagnostics.len(), 1);
+        assert_eq!(out.diagnostics[0].code, Code::YamlSyntax);
+        assert_eq!(out.diagnostics[0].line, Some(4));
+        let quoted = format!(
+            "title: q\nlogsource: {{product: windows}}\ndetection:\n  sel:\n    CommandLine|contains: '{}'  # {}\n  condition: sel\n",
+            "[".repeat(2000),
+            "{".repeat(2000)
+        );
+        let out = load_rules("quoted.yml", &quoted);
+        assert_eq!(out.rules.len(), 1, "{:?}", out.diagnostics);
+    }
 
     #[test]
     fn unknown_modifier_names_its_line() {
