@@ -1150,7 +1150,7 @@ impl<'kb> Attributor<'kb> {
         (
             true,
             format!(
-                "confident ranking: {who} separates from the other candidates, ×{ratio:.2} as probable \
+                "clear lead (a ranking, not a probability): {who} separates from the other candidates, ×{ratio:.2} as probable \
                  as the next ({next}), matching {} of {} observed features, {} distinctive; {calibrated}",
                 top.matched_count,
                 features.len(),

@@ -56,8 +56,9 @@ pub struct HuntArgs {
     /// `YYYY-MM-DD HH:MM:SS`; UTC unless an offset is given).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub from: Option<DateTime<Utc>>,
-    /// Only scan events at or before this time (same forms as --from).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    /// Only scan events at or before this time (same forms as --from; a bare
+    /// `YYYY-MM-DD` means the end of that day, so `--from D --to D` is day D).
+    #[arg(long, value_name = "TIME", value_parser = parse_time_end)]
     pub to: Option<DateTime<Utc>>,
     /// Worker threads, 1–1024 (default: all cores). Output is the same
     /// whatever the count.
@@ -125,6 +126,20 @@ pub fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
     Err(format!(
         "`{s}` is not a time: use RFC 3339 (2024-01-31T23:59:59Z), `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` (UTC)"
     ))
+}
+
+/// Parses `--to`: as [`parse_time`], except that a bare date `YYYY-MM-DD`
+/// is the last instant of that day (23:59:59.999999999 UTC) — `--from
+/// 2021-04-26 --to 2021-04-26` selected nothing when it meant midnight
+/// (fresh-user finding).
+pub fn parse_time_end(s: &str) -> std::result::Result<DateTime<Utc>, String> {
+    if let Ok(d) = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+        let end = d
+            .and_hms_nano_opt(23, 59, 59, 999_999_999)
+            .expect("a valid time of day");
+        return Ok(end.and_utc());
+    }
+    parse_time(s)
 }
 
 /// Events with no time sort last: their key is past every real time.
@@ -1178,6 +1193,20 @@ mod tests {
     use super::*;
 
     /// The per-detection memory of a hunt (issue #4): keep it small.
+    #[test]
+    fn a_date_only_to_means_the_end_of_that_day() {
+        let to = parse_time_end("2021-04-26").unwrap();
+        assert_eq!(to.to_rfc3339(), "2021-04-26T23:59:59.999999999+00:00");
+        assert!(to > parse_time("2021-04-26T18:30:00Z").unwrap());
+        assert!(to < parse_time("2021-04-27").unwrap());
+        // Full times are taken as given.
+        assert_eq!(
+            parse_time_end("2021-04-26T10:00:00Z").unwrap(),
+            parse_time("2021-04-26T10:00:00Z").unwrap()
+        );
+        assert!(parse_time_end("2021-13-01").is_err());
+    }
+
     #[test]
     fn index_entry_is_40_bytes() {
         assert_eq!(std::mem::size_of::<Entry>(), 40);

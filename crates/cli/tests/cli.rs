@@ -182,6 +182,19 @@ fn time_window_filters_events() {
         .iter()
         .all(|d| d["timestamp"].as_str().unwrap().starts_with("2021-04-26")));
     assert!(v["summary"]["events_scanned"].as_u64().unwrap() < 248);
+    // Regression (fresh-user finding): a date-only --to meant midnight, so
+    // `--from D --to D` silently selected nothing; it is now all of day D.
+    let same_day = json_of(&run(&[
+        "hunt",
+        "samples/evtx",
+        "--format",
+        "json",
+        "--from",
+        "2021-04-26",
+        "--to",
+        "2021-04-26",
+    ]));
+    assert_eq!(same_day["detections"], v["detections"]);
     let bad = run(&["hunt", "samples/evtx", "--from", "yesterday"]);
     assert_eq!(bad.status.code(), Some(1));
 }
