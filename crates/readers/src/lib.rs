@@ -444,6 +444,17 @@ mod tests {
         open_bytes(name, bytes.to_vec()).unwrap().collect()
     }
 
+    /// `ok <EventID>` per event, `<kind> <at>` per record error.
+    fn outline(name: &str, bytes: &[u8]) -> Vec<String> {
+        collect(name, bytes)
+            .iter()
+            .map(|r| match r {
+                Ok(e) => format!("ok {}", e.meta.event_id.unwrap()),
+                Err(e) => format!("{:?} {}", e.kind, e.at),
+            })
+            .collect()
+    }
+
     #[test]
     fn sniff_rejects_non_logs() {
         assert_eq!(sniff(b""), None);
@@ -461,14 +472,7 @@ mod tests {
     #[test]
     fn json_lines_errors_carry_line_numbers() {
         let data = b"\xEF\xBB\xBF{\"EventID\": 1}\n\n{\"EventID\": \n{\"EventID\": 3}\n\xff\xfe\n{\"x\": 1}\n[1]\n";
-        let out = collect("f.jsonl", data);
-        let summary: Vec<String> = out
-            .iter()
-            .map(|r| match r {
-                Ok(e) => format!("ok {}", e.meta.event_id.unwrap()),
-                Err(e) => format!("{:?} {}", e.kind, e.at),
-            })
-            .collect();
+        let summary = outline("f.jsonl", data);
         assert_eq!(
             summary,
             [
@@ -556,14 +560,7 @@ mod tests {
             ev(3),
             ev(4)
         );
-        let out = collect("one-line.json", data.as_bytes());
-        let got: Vec<String> = out
-            .iter()
-            .map(|r| match r {
-                Ok(e) => format!("ok {}", e.meta.event_id.unwrap()),
-                Err(e) => format!("{:?} {}", e.kind, e.at),
-            })
-            .collect();
+        let got = outline("one-line.json", data.as_bytes());
         assert_eq!(
             got,
             ["ok 1", "InvalidJson element 1", "ok 2", "ok 3", "ok 4"]
