@@ -128,6 +128,14 @@ pub enum TextOrJson {
     Json,
 }
 
+/// The global allocator: mimalloc. The scan allocates and frees many small
+/// strings per event (EVTX parsing builds each record's values); with
+/// glibc's malloc the whole hunt ran ~40 % slower and two threads scaled worse
+/// (session 2/3 measurements in README's benchmark section). Its arenas are
+/// committed lazily (`.cargo/config.toml`) so peak RSS stays flat.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
