@@ -119,6 +119,11 @@ pub struct Ruleset {
     /// Per compiled rule: some of its needles come from keyword selections
     /// and may occur in any field.
     pub(crate) any_field: Vec<bool>,
+    /// Per compiled rule: the field ids whose automaton in `field_prefilter`
+    /// holds one of its needles (renamed fields included), ascending. A
+    /// scanner runs a field's automaton only when some rule routed to the
+    /// event has that field here.
+    pub(crate) rule_fields: Vec<Box<[FieldId]>>,
 }
 
 impl std::fmt::Debug for Ruleset {
@@ -319,6 +324,7 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
             needle_count: pf.needles,
             prefiltered: pf.prefiltered,
             any_field: pf.any_field,
+            rule_fields: pf.rule_fields,
         },
         diags,
     )
@@ -329,6 +335,7 @@ struct Prefilter {
     keywords: Option<NeedleIndex>,
     prefiltered: Vec<bool>,
     any_field: Vec<bool>,
+    rule_fields: Vec<Box<[FieldId]>>,
     needles: usize,
 }
 
@@ -343,8 +350,36 @@ const DFA_MAX_BYTES: usize = 32 * 1024;
 /// into the scanner's stamp array.
 pub(crate) struct NeedleIndex {
     pub(crate) ac: aho_corasick::AhoCorasick,
+    /// The needles, in pattern-id order (for [`NeedleIndex::subset`]).
+    pub(crate) needles: Vec<String>,
     pub(crate) rules: Vec<Vec<u32>>,
     pub(crate) base: usize,
+}
+
+/// An automaton over some of a [`NeedleIndex`]'s needles: `pats` maps its
+/// pattern ids to the parent's. Built per route by a scanner, so an event
+/// only meets the needles of rules it can be evaluated against.
+pub(crate) struct SubIndex {
+    pub(crate) ac: aho_corasick::AhoCorasick,
+    pub(crate) pats: Vec<u32>,
+}
+
+/// The automaton for `needles`: a DFA (one table lookup per byte) where it
+/// stays small; a contiguous NFA for the largest or longest needle sets.
+fn build_ac(needles: &[&str]) -> Result<aho_corasick::AhoCorasick, ()> {
+    let bytes: usize = needles.iter().map(|n| n.len()).sum();
+    let kind = if needles.len() <= DFA_MAX_NEEDLES && bytes <= DFA_MAX_BYTES {
+        aho_corasick::AhoCorasickKind::DFA
+    } else {
+        // Explicitly: the crate's own choice would still pick a DFA
+        // for fewer than 100 (possibly huge) needles.
+        aho_corasick::AhoCorasickKind::ContiguousNFA
+    };
+    aho_corasick::AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::Standard)
+        .kind(Some(kind))
+        .build(needles)
+        .map_err(|_| ())
 }
 
 impl NeedleIndex {
@@ -365,22 +400,37 @@ impl NeedleIndex {
         if needles.is_empty() {
             return Ok(None);
         }
-        // A DFA (one table lookup per byte) where it stays small; a
-        // contiguous NFA for the largest or longest needle sets.
-        let bytes: usize = needles.iter().map(|n| n.len()).sum();
-        let kind = if needles.len() <= DFA_MAX_NEEDLES && bytes <= DFA_MAX_BYTES {
-            aho_corasick::AhoCorasickKind::DFA
-        } else {
-            // Explicitly: the crate's own choice would still pick a DFA
-            // for fewer than 100 (possibly huge) needles.
-            aho_corasick::AhoCorasickKind::ContiguousNFA
-        };
-        let ac = aho_corasick::AhoCorasick::builder()
-            .match_kind(aho_corasick::MatchKind::Standard)
-            .kind(Some(kind))
-            .build(&needles)
-            .map_err(|_| ())?;
-        Ok(Some(NeedleIndex { ac, rules, base }))
+        let ac = build_ac(&needles)?;
+        let needles = needles.into_iter().map(str::to_owned).collect();
+        Ok(Some(NeedleIndex {
+            ac,
+            needles,
+            rules,
+            base,
+        }))
+    }
+
+    /// An automaton over the needles some rule of which `keep` accepts;
+    /// `None` when that is none of them. Falls back to all needles if the
+    /// smaller automaton cannot be built (never fewer marks than needed).
+    pub(crate) fn subset(&self, keep: impl Fn(u32) -> bool) -> Option<SubIndex> {
+        let pats: Vec<u32> = (0..self.needles.len() as u32)
+            .filter(|&p| self.rules[p as usize].iter().any(|&r| keep(r)))
+            .collect();
+        if pats.is_empty() {
+            return None;
+        }
+        let needles: Vec<&str> = pats
+            .iter()
+            .map(|&p| self.needles[p as usize].as_str())
+            .collect();
+        match build_ac(&needles) {
+            Ok(ac) => Some(SubIndex { ac, pats }),
+            Err(()) => Some(SubIndex {
+                ac: self.ac.clone(),
+                pats: (0..self.needles.len() as u32).collect(),
+            }),
+        }
     }
 }
 
@@ -420,8 +470,19 @@ fn build_prefilter(rules: &[CompiledRule], sources: &[CompiledSource], names: us
         keywords: None,
         prefiltered: vec![false; n],
         any_field: vec![false; n],
+        rule_fields: vec![Box::default(); n],
         needles: 0,
     };
+    let mut rule_fields: Vec<Vec<FieldId>> = vec![Vec::new(); rules.len()];
+    for (f, pairs) in per_field.iter().enumerate() {
+        for &(_, r) in pairs {
+            let fs = &mut rule_fields[r as usize];
+            if fs.last() != Some(&(f as FieldId)) {
+                fs.push(f as FieldId);
+            }
+        }
+    }
+    let rule_fields = rule_fields.into_iter().map(Vec::into_boxed_slice).collect();
     let mut base = 0;
     let mut fields = Vec::with_capacity(names);
     for pairs in &per_field {
@@ -444,6 +505,7 @@ fn build_prefilter(rules: &[CompiledRule], sources: &[CompiledSource], names: us
         keywords,
         prefiltered,
         any_field,
+        rule_fields,
         needles: base,
     }
 }

@@ -6,17 +6,30 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tracehunt_event::{Event, Value};
 
-/// `(lower-case channel, EventID)`.
-type RouteKey = (String, Option<u32>);
-/// `(rule index, source index)` pairs in rule order.
-type Candidates = Arc<[(u32, u32)]>;
+/// What an event of one (channel, EventID) needs: its candidate rules and
+/// which needle automata can mark one of them.
+struct Route {
+    /// `(rule index, source index)` pairs in rule order.
+    cands: Box<[(u32, u32)]>,
+    /// Per interned field id: some prefiltered candidate has a needle in
+    /// that field's automaton (the others are not run: their marks could
+    /// only reach rules this event is never evaluated against).
+    scan_field: Box<[bool]>,
+    /// Some candidate is prefiltered (else no automaton runs).
+    any_prefiltered: bool,
+    /// The keyword needles of this route's candidates (the any-field
+    /// automaton restricted to them: e.g. a Sysmon event meets the ~20
+    /// needles of the Windows keyword rules, not the ~600 of all products).
+    keywords: Option<crate::compile::SubIndex>,
+}
 
 /// Scans events against a [`Ruleset`]. One per thread: it owns the scratch
 /// space (field positions, case-folded values, routing cache, prefilter
 /// marks); the ruleset stays shared and untouched.
 pub struct Scanner<'r> {
     rs: &'r Ruleset,
-    routes: HashMap<RouteKey, Candidates>,
+    /// Routing cache: lower-case channel → EventID → route.
+    routes: HashMap<String, HashMap<Option<u32>, Arc<Route>>>,
     slots: Vec<Vec<u32>>,
     touched: Vec<FieldId>,
     /// Text of non-string values, concatenated; spans per field.
@@ -98,17 +111,24 @@ fn push_lower(buf: &mut String, s: &str) {
     }
 }
 
-/// Runs a needle automaton over one case-folded value and stamps every
-/// rule whose needle occurs.
+/// Runs a needle automaton over case-folded text and stamps every rule
+/// whose needle occurs. `sub` is a route's smaller automaton over some of
+/// `idx`'s needles (its pattern ids mapped to `idx`'s), or `None` to run
+/// `idx`'s own.
 fn mark(
     idx: &crate::compile::NeedleIndex,
+    sub: Option<&crate::compile::SubIndex>,
     text: &str,
     needle_stamp: &mut [u32],
     rule_stamp: &mut [u32],
     stamp: u32,
 ) {
-    for m in idx.ac.find_overlapping_iter(text) {
-        let pid = m.pattern().as_usize();
+    let ac = sub.map_or(&idx.ac, |s| &s.ac);
+    for m in ac.find_overlapping_iter(text) {
+        let pid = match sub {
+            Some(s) => s.pats[m.pattern().as_usize()] as usize,
+            None => m.pattern().as_usize(),
+        };
         let g = idx.base + pid;
         if needle_stamp[g] != stamp {
             needle_stamp[g] = stamp;
@@ -146,7 +166,7 @@ impl<'r> Scanner<'r> {
         self.rs
     }
 
-    fn route(&mut self, ev: &Event) -> Candidates {
+    fn route(&mut self, ev: &Event) -> Arc<Route> {
         let channel = ev
             .meta
             .channel
@@ -161,7 +181,7 @@ impl<'r> Scanner<'r> {
         self.key.clear();
         self.key.push_str(channel);
         self.key.make_ascii_lowercase();
-        if let Some(r) = self.routes.get(&(self.key.clone(), eid)) {
+        if let Some(r) = self.routes.get(self.key.as_str()).and_then(|m| m.get(&eid)) {
             return r.clone();
         }
         let mut cands: Vec<(u32, u32)> = Vec::new();
@@ -175,15 +195,45 @@ impl<'r> Scanner<'r> {
         // One entry per rule (first source wins), in rule order.
         cands.sort_by_key(|&(r, s)| (r, s));
         cands.dedup_by_key(|&mut (r, _)| r);
-        let arc: Candidates = cands.into();
-        self.routes.insert((self.key.clone(), eid), arc.clone());
-        arc
+        let mut scan_field = vec![false; self.rs.name_count];
+        let mut any_prefiltered = false;
+        let mut kw_rules = vec![false; self.rs.rules.len()];
+        let mut any_keyword = false;
+        for &(r, _) in &cands {
+            let r = r as usize;
+            if self.rs.prefiltered[r] {
+                any_prefiltered = true;
+                if self.rs.any_field[r] {
+                    any_keyword = true;
+                    kw_rules[r] = true;
+                }
+                for &f in self.rs.rule_fields[r].iter() {
+                    scan_field[f as usize] = true;
+                }
+            }
+        }
+        let keywords = match &self.rs.kw_prefilter {
+            Some(kw) if any_keyword => kw.subset(|r| kw_rules[r as usize]),
+            _ => None,
+        };
+        let route = Arc::new(Route {
+            cands: cands.into(),
+            scan_field: scan_field.into(),
+            any_prefiltered,
+            keywords,
+        });
+        self.routes
+            .entry(self.key.clone())
+            .or_default()
+            .insert(eid, route.clone());
+        route
     }
 
     /// Appends to `out` the index of every rule that matches `ev`, in
     /// ascending rule order (deterministic). Never panics on any event.
     pub fn scan(&mut self, ev: &Event, out: &mut Vec<usize>) {
-        let cands = self.route(ev);
+        let route = self.route(ev);
+        let cands = &route.cands;
         if cands.is_empty() {
             return;
         }
@@ -222,6 +272,10 @@ impl<'r> Scanner<'r> {
             }
             self.text_span.push((a, self.text_buf.len() as u32));
             self.lower_span.push((lower_a, self.lower_buf.len() as u32));
+            // Values are NUL-separated so that the keyword automaton runs
+            // once over the whole buffer (no needle holds a NUL; a needle
+            // straddling two values could only add a rule to evaluate).
+            self.lower_buf.push('\0');
         }
 
         // Prefilter: mark the rules whose needles occur in some value.
@@ -232,12 +286,16 @@ impl<'r> Scanner<'r> {
             self.stamp = 1;
         }
         let stamp = self.stamp;
-        if cands.iter().any(|&(r, _)| self.rs.prefiltered[r as usize]) {
+        if route.any_prefiltered {
             for (pos, &(a, b)) in self.lower_span.iter().enumerate() {
                 let Some(id) = self.ids[pos] else { continue };
+                if !route.scan_field[id as usize] {
+                    continue;
+                }
                 if let Some(Some(idx)) = self.rs.field_prefilter.get(id as usize) {
                     mark(
                         idx,
+                        None,
                         &self.lower_buf[a as usize..b as usize],
                         &mut self.needle_stamp,
                         &mut self.rule_stamp,
@@ -245,19 +303,17 @@ impl<'r> Scanner<'r> {
                     );
                 }
             }
-            // Keyword selections may match in any field.
-            if let Some(kw) = &self.rs.kw_prefilter {
-                if cands.iter().any(|&(r, _)| self.rs.any_field[r as usize]) {
-                    for &(a, b) in &self.lower_span {
-                        mark(
-                            kw,
-                            &self.lower_buf[a as usize..b as usize],
-                            &mut self.needle_stamp,
-                            &mut self.rule_stamp,
-                            stamp,
-                        );
-                    }
-                }
+            // Keyword selections may match in any field: one pass over all
+            // values (one automaton call per event, not per field).
+            if let (Some(kw), Some(sub)) = (&self.rs.kw_prefilter, &route.keywords) {
+                mark(
+                    kw,
+                    Some(sub),
+                    &self.lower_buf,
+                    &mut self.needle_stamp,
+                    &mut self.rule_stamp,
+                    stamp,
+                );
             }
         }
 

@@ -175,6 +175,75 @@ fn keywords_search_every_field() {
     ));
 }
 
+/// The keyword automaton runs once over all values of an event (joined with
+/// NUL): a keyword split across two values must not match, one in the
+/// last or first value must, and a keyword in a later field still counts.
+#[test]
+fn keywords_straddling_two_values_do_not_match() {
+    let rs = ruleset(
+        "  keywords:\n    - 'mimikatz'\n  condition: keywords",
+        "{product: windows, service: sysmon}",
+    );
+    let split = sysmon(
+        11,
+        &[
+            ("Image", s("c:\\t\\mimi")),
+            ("TargetFilename", s("katz.exe")),
+        ],
+    );
+    assert!(!fires(&rs, &split));
+    let last = sysmon(
+        11,
+        &[
+            ("Image", s("c:\\t\\x.exe")),
+            ("TargetFilename", s("MIMIKATZ")),
+        ],
+    );
+    assert!(fires(&rs, &last));
+    let first = sysmon(11, &[("Image", s("mimikatz")), ("TargetFilename", s("x"))]);
+    assert!(fires(&rs, &first));
+}
+
+/// A field's needle automaton runs only for events routed to a rule with a
+/// needle there; a rule of another logsource with the same needle must not
+/// change what fires.
+#[test]
+fn field_prefilter_follows_the_route() {
+    let yaml = "title: A\nid: 00000000-0000-4000-8000-00000000000a\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel:\n    CommandLine|contains: 'vssadmin delete'\n  condition: sel\nlevel: high\n---\ntitle: B\nid: 00000000-0000-4000-8000-00000000000b\nlogsource: {product: windows, category: file_event}\ndetection:\n  sel:\n    TargetFilename|contains: 'vssadmin delete'\n  condition: sel\nlevel: high\n";
+    let f = tracehunt_sigma::load_rules("t.yml", yaml);
+    assert!(f.diagnostics.is_empty(), "{:?}", f.diagnostics);
+    let (rs, d) = compile(f.rules, &CompileOptions::default());
+    assert!(d.is_empty(), "{d:?}");
+    let mut sc = Scanner::new(&rs);
+    let mut out = Vec::new();
+    // Process creation with the needle in CommandLine: rule A only.
+    sc.scan(
+        &sysmon(1, &[("CommandLine", s("VSSADMIN DELETE shadows"))]),
+        &mut out,
+    );
+    assert_eq!(out, vec![0]);
+    // File event (Sysmon 11) with the needle in both fields: rule B only.
+    out.clear();
+    sc.scan(
+        &sysmon(
+            11,
+            &[
+                ("CommandLine", s("vssadmin delete")),
+                ("TargetFilename", s("c:\\vssadmin delete.txt")),
+            ],
+        ),
+        &mut out,
+    );
+    assert_eq!(out, vec![1]);
+    // Same scanner, first route again (cached).
+    out.clear();
+    sc.scan(
+        &sysmon(1, &[("CommandLine", s("vssadmin delete"))]),
+        &mut out,
+    );
+    assert_eq!(out, vec![0]);
+}
+
 #[test]
 fn regex_with_flags_and_default_case() {
     let rs = ruleset(
