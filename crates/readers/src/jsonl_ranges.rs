@@ -319,6 +319,37 @@ mod tests {
         }
     }
 
+    /// Random damage (a small alphabet of JSON-significant bytes and line
+    /// ends, mixed with real records) never makes a ranged reading differ
+    /// from the whole-file one, for any range size.
+    #[test]
+    fn random_bytes_read_the_same_through_ranges() {
+        let alphabet = b"{}[]\",:\\ \n\r\r\n1aE\xff";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for case in 0..3000 {
+            let mut data = b"{\"".to_vec();
+            for _ in 0..rnd(300) {
+                if rnd(8) == 0 {
+                    data.extend_from_slice(b"\n{\"EventID\": 4, \"a\": [1, {\"b\": \"}\"}]}\r\n");
+                } else {
+                    data.push(alphabet[rnd(alphabet.len())]);
+                }
+            }
+            let whole = outline(crate::open_bytes("r.jsonl", data.clone()).unwrap());
+            for size in [1, 2, 7, 1 + rnd(data.len() + 1) as u64] {
+                let plan = plan_json_lines_bytes("r.jsonl", data.clone(), size).unwrap();
+                let got = outline((0..plan.len()).flat_map(|i| plan.range(i)));
+                assert_eq!(got, whole, "case {case}, size {size}: {data:?}");
+            }
+        }
+    }
+
     #[test]
     fn only_utf8_json_lines_is_planned() {
         for data in [
