@@ -442,41 +442,79 @@ impl Acc {
     }
 }
 
-/// A unit of parallel work: a whole file read as a stream (JSON, or a file
-/// the EVTX chunk planner did not take), or one chunk of an EVTX file — so
-/// one big EVTX file spreads over all cores too.
+/// A unit of parallel work: a whole file read as a stream (a small file,
+/// a JSON array, UTF-16 JSON…), one chunk of an EVTX file, or one line
+/// range of a JSON-lines file — so one big EVTX or JSONL file spreads over
+/// all cores too.
 enum Unit {
     Stream(usize),
     Chunk(usize, Arc<tracehunt_readers::EvtxChunks>, usize),
+    Lines(usize, Arc<tracehunt_readers::JsonLinesRanges>, usize),
 }
 
 impl Unit {
     fn file(&self) -> usize {
         match self {
-            Unit::Stream(f) | Unit::Chunk(f, _, _) => *f,
+            Unit::Stream(f) | Unit::Chunk(f, _, _) | Unit::Lines(f, _, _) => *f,
         }
     }
 }
 
-/// Splits the input files into units, in file order then chunk order.
+/// The size of the line ranges a big JSON-lines file is cut into:
+/// [`tracehunt_readers::JSON_LINES_RANGE_BYTES`] (16 MiB), or the hidden
+/// environment variable `TRACEHUNT_JSONL_RANGE_BYTES` (bytes, at least 1;
+/// for tests, which cut small files into many ranges). Never derived from
+/// the thread count.
+fn jsonl_range_bytes() -> u64 {
+    std::env::var("TRACEHUNT_JSONL_RANGE_BYTES")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(tracehunt_readers::JSON_LINES_RANGE_BYTES)
+}
+
+/// Splits the input files into units, in file order then position order.
 ///
-/// EVTX files are split into chunks only when there are too few files to
-/// keep every thread busy (fewer than 4 per thread): a chunk plan holds the
-/// file open until the scan ends, so thousands of files are read one unit
-/// per file instead (bounded open files).
+/// Files are split only when there are too few of them to keep every
+/// thread busy (fewer than 4 per thread): EVTX files into chunks, UTF-8
+/// JSON-lines files bigger than one range into line ranges (planning scans
+/// such a file once for its line ends). A chunk plan holds the file open
+/// until the scan ends, so thousands of files are read one unit per file
+/// instead (bounded open files). Units are numbered in this order and
+/// output is sorted by (time, unit, record), so splitting does not change
+/// the output.
 fn plan_units(files: &[PathBuf], threads: usize) -> Vec<Unit> {
     if files.len() >= 4 * threads.max(1) {
         return (0..files.len()).map(Unit::Stream).collect();
     }
+    let range_bytes = jsonl_range_bytes();
     let mut units = Vec::new();
     for (i, p) in files.iter().enumerate() {
         match tracehunt_readers::open_evtx_chunks(p) {
             Ok(c) if !c.is_empty() => {
                 let c = Arc::new(c);
                 units.extend((0..c.len()).map(|k| Unit::Chunk(i, c.clone(), k)));
+                continue;
             }
-            _ => units.push(Unit::Stream(i)),
+            Ok(_) => {}
+            Err(_) => {
+                let big = std::fs::metadata(p).is_ok_and(|m| m.len() > range_bytes);
+                if let Some(r) = big
+                    .then(|| {
+                        tracehunt_readers::plan_json_lines(p, range_bytes)
+                            .ok()
+                            .flatten()
+                    })
+                    .flatten()
+                    .filter(|r| r.len() > 1)
+                {
+                    let r = Arc::new(r);
+                    units.extend((0..r.len()).map(|k| Unit::Lines(i, r.clone(), k)));
+                    continue;
+                }
+            }
         }
+        units.push(Unit::Stream(i));
     }
     units
 }
@@ -495,6 +533,15 @@ fn scan_unit(
         Unit::Chunk(_, chunks, k) => scan_records(
             sc,
             chunks.chunk(*k),
+            (ui, unit.file()),
+            &source,
+            cfg,
+            spill,
+            r,
+        ),
+        Unit::Lines(_, ranges, k) => scan_records(
+            sc,
+            ranges.range(*k),
             (ui, unit.file()),
             &source,
             cfg,

@@ -252,6 +252,74 @@ fn same_output_whatever_the_thread_count() {
     assert!(o1.stdout == o2.stdout, "thread count changed the output");
 }
 
+/// Issue #4: one big JSON-lines file was read by one thread. Now it is cut
+/// into line ranges (`TRACEHUNT_JSONL_RANGE_BYTES` makes them small here:
+/// 1,000,003 bytes, so the size marks fall mid-line) read in parallel; the
+/// output (detections, and on stderr the lost-record note naming the
+/// damaged line) is byte-identical for 1, 2 and 4 threads and to reading
+/// the file unsplit. Data: the 11 Mordor credential_access files (LF and
+/// CRLF) concatenated, with one damaged line inserted.
+#[test]
+fn one_big_jsonl_file_split_into_ranges_gives_the_same_output() {
+    let Some(c) = corpora() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (mut files, _) = tracehunt_readers::walk(&[c.join("mordor/windows/credential_access")]);
+    files.retain(|f| f.extension().is_some_and(|e| e == "json"));
+    assert_eq!(files.len(), 11);
+    let (mut data, mut damaged_line) = (Vec::new(), 0);
+    for (i, f) in files.iter().enumerate() {
+        data.extend(std::fs::read(f).unwrap());
+        if i == 4 {
+            data.extend_from_slice(b"{\"EventID\": 1, \"Channel\": \"cut\n");
+            damaged_line = data.iter().filter(|b| **b == b'\n').count();
+        }
+    }
+    let big = dir.path().join("mordor.jsonl");
+    std::fs::write(&big, &data).unwrap();
+    let hunt = |threads: &str, range: &str| -> (Vec<u8>, String) {
+        let mut args = vec![
+            "hunt".to_owned(),
+            big.display().to_string(),
+            "--format".into(),
+            "jsonl".into(),
+            "--threads".into(),
+            threads.into(),
+        ];
+        args.extend(sigma_rule_args(&c));
+        let o = bin()
+            .args(&args)
+            .env("TRACEHUNT_JSONL_RANGE_BYTES", range)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let err = String::from_utf8(o.stderr).unwrap();
+        // Everything but the run time at the end of the summary line.
+        let err = err
+            .rsplit_once(", ")
+            .map_or(err.clone(), |(a, _)| a.to_owned());
+        (o.stdout, err)
+    };
+    let unsplit = hunt("1", "1000000000000");
+    let n = unsplit.0.iter().filter(|b| **b == b'\n').count();
+    assert!(n > 150, "{n} detections"); // 187 when written
+    assert!(
+        unsplit.1.contains(&format!(
+            "1 record(s) lost in {} (first: line {damaged_line}: invalid JSON",
+            big.display()
+        )),
+        "{}",
+        unsplit.1
+    );
+    for threads in ["1", "2", "4"] {
+        let split = hunt(threads, "1000003");
+        assert!(
+            split.0 == unsplit.0,
+            "--threads {threads}: detections differ"
+        );
+        assert_eq!(split.1, unsplit.1, "--threads {threads}");
+    }
+}
+
 #[test]
 fn non_log_files_are_skipped_and_nothing_readable_exits_2() {
     let dir = tempfile::tempdir().unwrap();

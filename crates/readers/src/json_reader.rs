@@ -47,6 +47,13 @@ fn convert(path: &Path, at: Location, ordinal: u64, v: &serde_json::Value) -> It
 /// a `,` (see [`Recovery`]), so in a single-line array one broken element
 /// does not take the elements after it down with it. Several arrays one after another (`[…][…]`) are read in turn;
 /// anything else after the closing `]` is reported.
+///
+/// Nested arrays (`[[{…}, {…}], [{…}]]`: batches of exported events) are
+/// read through: every object at any array depth is a record, numbered in
+/// document order, and every other element (`[1, {…}]`: a number, a
+/// string, `null`…) is one [`RecordErrorKind::UnrecognisedShape`] error
+/// naming its element number and line (breaker finding: such a file was
+/// skipped whole as "not a supported log format").
 pub(crate) struct JsonArrayRecords<R> {
     path: PathBuf,
     reader: R,
@@ -58,6 +65,8 @@ pub(crate) struct JsonArrayRecords<R> {
     /// Only whitespace so far on the current line.
     line_ws: bool,
     state: ArrayState,
+    /// Depth of the arrays open at the cursor (1 inside the top-level one).
+    nest: u64,
     /// Events being recovered from inside a broken element.
     recovery: Option<Box<Recovery>>,
 }
@@ -94,6 +103,7 @@ impl<R: BufRead> JsonArrayRecords<R> {
             col: 0,
             line_ws: true,
             state: ArrayState::Start,
+            nest: 0,
             recovery: None,
         }
     }
@@ -165,6 +175,7 @@ impl<R: BufRead> JsonArrayRecords<R> {
                         Some(b'[') => {
                             self.bump(b'[');
                             self.state = ArrayState::Open;
+                            self.nest = 1;
                         }
                         _ => {
                             self.state = ArrayState::Done;
@@ -190,7 +201,15 @@ impl<R: BufRead> JsonArrayRecords<R> {
                     }
                     Some(b']') => {
                         self.bump(b']');
-                        self.state = ArrayState::Closed;
+                        self.nest -= 1;
+                        if self.nest == 0 {
+                            self.state = ArrayState::Closed;
+                        }
+                    }
+                    Some(b'[') => {
+                        // A nested array: its elements are read one by one.
+                        self.bump(b'[');
+                        self.nest += 1;
                     }
                     Some(_) => return Ok(Some(self.element()?)),
                 },
@@ -202,6 +221,7 @@ impl<R: BufRead> JsonArrayRecords<R> {
                     Some(b'[') => {
                         self.bump(b'[');
                         self.state = ArrayState::Open;
+                        self.nest = 1;
                     }
                     Some(_) => {
                         self.state = ArrayState::Done;
@@ -292,6 +312,17 @@ impl<R: BufRead> JsonArrayRecords<R> {
             }
         }
         match res {
+            Ok(v) if !v.is_object() && matches!(end, ElementEnd::Delimiter | ElementEnd::Eof) => {
+                // Not an event (`[1, {…}]`): one error, with where it is.
+                Ok(Err(self.error(
+                    at,
+                    RecordErrorKind::UnrecognisedShape,
+                    format!(
+                        "line {start_line}: JSON array element is {}, not an event object",
+                        kind_of(&v)
+                    ),
+                )))
+            }
             Ok(v) if end == ElementEnd::Delimiter || end == ElementEnd::Eof => {
                 Ok(convert(&self.path, at, i + 1, &v))
             }
@@ -458,9 +489,13 @@ impl<R: BufRead> JsonArrayRecords<R> {
             .copied()
             .filter(|b| !b.is_ascii_whitespace() && *b != b',')
             .collect();
-        if tail == b"]" {
-            // The array's closing bracket was taken into the broken element.
-            self.state = ArrayState::Closed;
+        if !tail.is_empty() && tail.iter().all(|b| *b == b']') {
+            // The closing bracket(s) of the array(s) were taken into the
+            // broken element.
+            self.nest = self.nest.saturating_sub(tail.len() as u64);
+            if self.nest == 0 {
+                self.state = ArrayState::Closed;
+            }
             None
         } else if tail.is_empty() {
             None
@@ -502,32 +537,47 @@ impl<R: BufRead> Iterator for JsonArrayRecords<R> {
 /// (pretty-printed objects written one after another, as in SigmaHQ's
 /// regression data): lines are gathered until the braces balance. A line
 /// starting with `{` in column 0 always starts a new value, so one broken
-/// line cannot swallow the lines after it.
+/// line cannot swallow the lines after it (and a reader started at such a
+/// line reads exactly what the whole-file reader reads from there: see
+/// [`crate::JsonLinesRanges`]).
+///
+/// A value that is an array (`[{…}, {…}]` on one line: a batch of events)
+/// gives its object elements as records, nested arrays included; each
+/// other element is one [`RecordErrorKind::UnrecognisedShape`] error.
+/// Every record, error and fallback `record_id` names the line its value
+/// starts on.
 pub(crate) struct JsonLinesRecords<R> {
     pub(crate) path: PathBuf,
     pub(crate) reader: R,
     /// Lines read so far (1-based number of the last line read).
     pub(crate) line_no: u64,
-    /// Records emitted or failed so far.
-    pub(crate) ordinal: u64,
     /// Line read but not yet consumed (it started a new value while another was open).
     pub(crate) carry: Option<(Vec<u8>, u64)>,
     pub(crate) done: bool,
     /// The last line ended with a bare `\r`: a `\n` right after it is the
     /// rest of a CRLF, not an empty line.
     pending_cr: bool,
+    /// Items already produced, given out before reading on (the elements
+    /// of an array line; an error met while a value was open).
+    queue: std::collections::VecDeque<Item>,
 }
 
 impl<R: BufRead> JsonLinesRecords<R> {
     pub(crate) fn new(path: &Path, reader: R) -> Self {
+        Self::starting_at(path, reader, 1)
+    }
+
+    /// A reader whose first line is line `first_line` of the file (a
+    /// range of a file starting at a line start).
+    pub(crate) fn starting_at(path: &Path, reader: R, first_line: u64) -> Self {
         JsonLinesRecords {
             path: path.to_path_buf(),
             reader,
-            line_no: 0,
-            ordinal: 0,
+            line_no: first_line.saturating_sub(1),
             carry: None,
             done: false,
             pending_cr: false,
+            queue: std::collections::VecDeque::new(),
         }
     }
 
@@ -566,7 +616,7 @@ impl<R: BufRead> JsonLinesRecords<R> {
             // A bare `\r` ends a line too (classic Mac line endings; issue #6:
             // a CR-only file was one invalid "line" and all its records were
             // lost as one). A raw CR cannot occur inside a JSON string.
-            let (take, end) = match buf.iter().position(|b| *b == b'\n' || *b == b'\r') {
+            let (take, end) = match memchr::memchr2(b'\n', b'\r', buf) {
                 Some(i) => {
                     self.pending_cr = buf[i] == b'\r';
                     (i + 1, true)
@@ -608,29 +658,75 @@ impl<R: BufRead> JsonLinesRecords<R> {
         Some(Ok((line, self.line_no)))
     }
 
-    fn finish(&mut self, buf: &[u8], start: u64) -> Item {
-        self.ordinal += 1;
+    /// Parses the value that starts on line `start` and queues its
+    /// record(s).
+    fn finish(&mut self, buf: &[u8], start: u64) {
         let at = Location::Line(start);
+        let err = |kind, reason: String| Err(RecordError::new(&self.path, at, kind, reason));
         let text = match std::str::from_utf8(buf) {
             Ok(t) => t,
             Err(e) => {
-                return Err(RecordError::new(
-                    &self.path,
-                    at,
-                    RecordErrorKind::InvalidUtf8,
-                    format!("invalid UTF-8: {e}"),
-                ))
+                let e = err(RecordErrorKind::InvalidUtf8, format!("invalid UTF-8: {e}"));
+                self.queue.push_back(e);
+                return;
             }
         };
         match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(v) => convert(&self.path, at, self.ordinal, &v),
-            Err(e) => Err(RecordError::new(
-                &self.path,
-                at,
+            Ok(serde_json::Value::Array(items)) => {
+                // A batch of events on one line (breaker finding: it was one
+                // UnrecognisedShape error and all its events were lost).
+                let mut n = 0u64;
+                flatten(items, &mut |v| {
+                    n += 1;
+                    let item = if v.is_object() {
+                        convert(&self.path, at, start, &v)
+                    } else {
+                        err(
+                            RecordErrorKind::UnrecognisedShape,
+                            format!(
+                                "element {} of the JSON array on this line is {}, not an event object",
+                                n - 1,
+                                kind_of(&v)
+                            ),
+                        )
+                    };
+                    self.queue.push_back(item);
+                });
+            }
+            Ok(v) => self.queue.push_back(convert(&self.path, at, start, &v)),
+            Err(e) => self.queue.push_back(err(
                 RecordErrorKind::InvalidJson,
                 format!("invalid JSON: {e}"),
             )),
         }
+    }
+}
+
+/// Calls `f` with every element of `items` that is not itself an array,
+/// depth first, in document order (nested arrays are read through).
+/// Iterative: a deeply nested array cannot overflow the stack.
+fn flatten(items: Vec<serde_json::Value>, f: &mut dyn FnMut(serde_json::Value)) {
+    let mut stack = vec![items.into_iter()];
+    while let Some(top) = stack.last_mut() {
+        match top.next() {
+            Some(serde_json::Value::Array(inner)) => stack.push(inner.into_iter()),
+            Some(v) => f(v),
+            None => {
+                stack.pop();
+            }
+        }
+    }
+}
+
+/// What a JSON value is, for error messages ("a number").
+pub(crate) fn kind_of(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 
@@ -669,6 +765,20 @@ impl<R: BufRead> Iterator for JsonLinesRecords<R> {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
+        loop {
+            if let Some(item) = self.queue.pop_front() {
+                return Some(item);
+            }
+            if !self.fill() {
+                return None;
+            }
+        }
+    }
+}
+
+impl<R: BufRead> JsonLinesRecords<R> {
+    /// Reads the next value and queues its items; `false` at the end.
+    fn fill(&mut self) -> bool {
         let mut acc: Vec<u8> = Vec::new();
         let mut start = 0u64;
         let mut depth = Depth::default();
@@ -676,11 +786,20 @@ impl<R: BufRead> Iterator for JsonLinesRecords<R> {
             let (line, no) = match self.read_line() {
                 None => {
                     // End of input: an open value is incomplete.
-                    return (!acc.is_empty()).then(|| self.finish(&acc, start));
+                    if acc.is_empty() {
+                        return false;
+                    }
+                    self.finish(&acc, start);
+                    return true;
                 }
                 Some(Err(e)) => {
-                    self.ordinal += 1;
-                    return Some(Err(e));
+                    // A line too long or an I/O error: the open value (cut
+                    // short by it) first, then the error.
+                    if !acc.is_empty() {
+                        self.finish(&acc, start);
+                    }
+                    self.queue.push_back(Err(e));
+                    return true;
                 }
                 Some(Ok(l)) => l,
             };
@@ -692,7 +811,8 @@ impl<R: BufRead> Iterator for JsonLinesRecords<R> {
             } else if line.first() == Some(&b'{') {
                 // A new top-level value begins: the open one was cut short.
                 self.carry = Some((line, no));
-                return Some(self.finish(&acc, start));
+                self.finish(&acc, start);
+                return true;
             } else {
                 acc.push(b'\n');
             }
@@ -701,24 +821,31 @@ impl<R: BufRead> Iterator for JsonLinesRecords<R> {
             // JSON strings cannot span lines, so an open string ends the value;
             // balanced brackets end it too.
             if depth.depth <= 0 || depth.in_string {
-                return Some(self.finish(&acc, start));
+                self.finish(&acc, start);
+                return true;
             }
             if acc.len() > MAX_RECORD_BYTES {
                 // Skip to the next line that starts a value.
-                self.ordinal += 1;
-                let err = RecordError::new(
+                self.queue.push_back(Err(RecordError::new(
                     &self.path,
                     Location::Line(start),
                     RecordErrorKind::InvalidJson,
                     format!("record exceeds {MAX_RECORD_BYTES} bytes without closing; skipped"),
-                );
-                while let Some(Ok((l, n))) = self.read_line() {
-                    if l.first() == Some(&b'{') {
-                        self.carry = Some((l, n));
-                        break;
+                )));
+                while let Some(l) = self.read_line() {
+                    match l {
+                        Ok((l, n)) if l.first() == Some(&b'{') => {
+                            self.carry = Some((l, n));
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            self.queue.push_back(Err(e));
+                            break;
+                        }
                     }
                 }
-                return Some(Err(err));
+                return true;
             }
         }
     }

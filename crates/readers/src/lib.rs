@@ -51,11 +51,16 @@
 mod error;
 mod evtx_reader;
 mod json_reader;
+mod jsonl_ranges;
 mod shape;
 mod utf16;
 
 pub use error::{Location, ReadError, RecordError, RecordErrorKind, WalkError};
 pub use evtx_reader::EvtxChunks;
+pub use jsonl_ranges::{
+    plan_json_lines, plan_json_lines_bytes, JsonLinesRange, JsonLinesRanges, LineRange,
+    JSON_LINES_RANGE_BYTES,
+};
 pub use shape::{canonical_channel, event_from_json_value};
 
 use std::fs::File;
@@ -91,16 +96,21 @@ pub enum Format {
 /// EVTX needs its 8-byte magic `ElfFile\0` at offset 0, or — for a file
 /// whose header is damaged — the first chunk's signature `ElfChnk\0` at
 /// offset 4096. For JSON, a UTF-8 BOM and
-/// leading whitespace are skipped; `[` followed by `{`, `]` or nothing more
-/// in `head` is a JSON array, `{` followed by `"`, `}` or nothing more is
-/// JSON lines. Returns `None` for anything else, including empty input.
+/// leading whitespace are skipped; `[` is a JSON array when what follows
+/// (past more `[` of nested arrays) is `{`, `]`, nothing more in `head`, or
+/// a JSON scalar followed by `,` or `]` (`[1, {…}]`); `{` followed by `"`,
+/// `}` or nothing more is JSON lines. Returns `None` for anything else,
+/// including empty input.
 ///
 /// ```
 /// use tracehunt_readers::{sniff, Format};
 /// assert_eq!(sniff(b"ElfFile\0rest"), Some(Format::Evtx));
 /// assert_eq!(sniff(b"\xEF\xBB\xBF [\n {\"a\":1}]"), Some(Format::JsonArray));
+/// assert_eq!(sniff(b"[[{\"a\":1}]]"), Some(Format::JsonArray));
+/// assert_eq!(sniff(b"[1, {\"a\":1}]"), Some(Format::JsonArray));
 /// assert_eq!(sniff(b"{\"EventID\": 1}\n"), Some(Format::JsonLines));
 /// assert_eq!(sniff(b"[11/Jul/2018:10:00] GET /"), None);
+/// assert_eq!(sniff(b"[INFO] started"), None);
 /// assert_eq!(sniff(b"\xd4\xc3\xb2\xa1"), None); // pcap
 /// ```
 pub fn sniff(head: &[u8]) -> Option<Format> {
@@ -108,12 +118,40 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
         return Some(Format::Evtx);
     }
     let body = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    let mut it = body.iter().copied().filter(|b| !b.is_ascii_whitespace());
-    let first = it.next()?;
-    let second = it.next();
-    match (first, second) {
-        (b'[', None | Some(b'{' | b']')) => Some(Format::JsonArray),
-        (b'{', None | Some(b'"' | b'}')) => Some(Format::JsonLines),
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    let body = &body[start..];
+    let next_after = |from: usize| {
+        body[from..]
+            .iter()
+            .copied()
+            .find(|b| !b.is_ascii_whitespace())
+    };
+    match body[0] {
+        b'[' => {
+            // Past the `[` of nested arrays (breaker finding: `[[{…}]]` and
+            // `[1, {…}]` were "not a supported log format").
+            let i = body
+                .iter()
+                .position(|b| !b.is_ascii_whitespace() && *b != b'[')
+                .unwrap_or(body.len());
+            match body.get(i) {
+                None | Some(b'{' | b']') => Some(Format::JsonArray),
+                Some(&first) => {
+                    let mut it = serde_json::Deserializer::from_slice(&body[i..])
+                        .into_iter::<serde_json::Value>();
+                    let array = match it.next() {
+                        Some(Ok(v)) if !v.is_object() && !v.is_array() => {
+                            matches!(next_after(i + it.byte_offset()), None | Some(b',' | b']'))
+                        }
+                        // A long string cut by the end of `head`.
+                        Some(Err(e)) => e.is_eof() && first == b'"',
+                        _ => false,
+                    };
+                    array.then_some(Format::JsonArray)
+                }
+            }
+        }
+        b'{' => matches!(next_after(1), None | Some(b'"' | b'}')).then_some(Format::JsonLines),
         _ => None,
     }
 }
@@ -590,6 +628,95 @@ mod tests {
                 None,
                 Some(RecordErrorKind::Truncated)
             ]
+        );
+    }
+
+    /// Breaker finding: a JSON document that is an array of arrays of
+    /// events (`[[{…},{…}],[{…}]]`, batches exported one after another) was
+    /// skipped whole as "not a supported log format". Now every object at
+    /// any depth is a record, elements numbered in document order.
+    #[test]
+    fn nested_array_of_events_was_skipped_whole() {
+        let data =
+            b"[[{\"EventID\": 1}, {\"EventID\": 2}], [{\"EventID\": 3}], [], [[{\"EventID\": 4}]]]";
+        assert_eq!(outline("n.json", data), ["ok 1", "ok 2", "ok 3", "ok 4"]);
+        let out = collect("n.json", data);
+        assert_eq!(out[3].as_ref().unwrap().meta.record_id, Some(4));
+        // Pretty-printed, with a broken element inside the inner array and
+        // one recovered after it: the array is still closed properly.
+        let data = b"[\n  [\n    {\"EventID\": 5},\n    {\"EventID\": 6, \"x\": \"cut\n    {\"EventID\": 7}\n  ],\n  [{\"EventID\": 8}, {bad, {\"EventID\": 9}]\n]\n";
+        assert_eq!(
+            outline("p.json", data),
+            [
+                "ok 5",
+                "InvalidJson element 1",
+                "ok 7",
+                "ok 8",
+                "InvalidJson element 4",
+                "ok 9"
+            ]
+        );
+    }
+
+    /// Breaker finding: `[1, {…}]` (an array mixing scalars and events) was
+    /// skipped whole as "not a supported log format"; now each scalar is
+    /// one UnrecognisedShape error saying what and where it is, and the
+    /// objects are read.
+    #[test]
+    fn mixed_array_with_scalars_was_skipped_whole() {
+        let data = b"[1,\n \"two\", {\"EventID\": 3}, null, [true, {\"EventID\": 5}]]";
+        assert_eq!(sniff(data), Some(Format::JsonArray));
+        assert_eq!(
+            outline("m.json", data),
+            [
+                "UnrecognisedShape element 0",
+                "UnrecognisedShape element 1",
+                "ok 3",
+                "UnrecognisedShape element 3",
+                "UnrecognisedShape element 4",
+                "ok 5"
+            ]
+        );
+        let out = collect("m.json", data);
+        assert_eq!(
+            out[1].as_ref().unwrap_err().to_string(),
+            "m.json: element 1: line 2: JSON array element is a string, not an event object"
+        );
+        // Text that only looks like it starts an array is still no log.
+        for text in [&b"[2024-01-01] boot"[..], b"[ERROR] x", b"[1/2]"] {
+            assert_eq!(sniff(text), None, "{}", String::from_utf8_lossy(text));
+        }
+    }
+
+    /// Breaker finding: a JSON-lines line holding an array of events (a
+    /// batch written as one line) was one UnrecognisedShape error and its
+    /// events were lost. Now its objects are records (at that line) and
+    /// each other element is one error.
+    #[test]
+    fn json_line_holding_an_array_of_events_was_one_error() {
+        let data = b"{\"EventID\": 1}\n[{\"EventID\": 2}, {\"EventID\": 3}, 4, [{\"EventID\": 5}]]\n[]\n{\"EventID\": 6}\n";
+        assert_eq!(
+            outline("a.jsonl", data),
+            [
+                "ok 1",
+                "ok 2",
+                "ok 3",
+                "UnrecognisedShape line 2",
+                "ok 5",
+                "ok 6"
+            ]
+        );
+        let out = collect("a.jsonl", data);
+        // No record id in the data: the line each record starts on.
+        let ids: Vec<_> = out
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|e| e.meta.record_id)
+            .collect();
+        assert_eq!(ids, [Some(1), Some(2), Some(2), Some(2), Some(4)]);
+        assert_eq!(
+            out[3].as_ref().unwrap_err().reason,
+            "element 2 of the JSON array on this line is a number, not an event object"
         );
     }
 
