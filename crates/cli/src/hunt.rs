@@ -106,6 +106,15 @@ fn report_rule_errors(diags: &[tracehunt_sigma::Diagnostic]) {
     }
 }
 
+/// `one` when `n` is 1, else `many` ("1 file", "2 files").
+pub fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
 /// Parses `--from`/`--to` values.
 pub fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -745,26 +754,32 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     let kb = load_kb(&a.attack)?;
     let rs = &loaded.ruleset;
     let stderr_tty = std::io::stderr().is_terminal();
+    let rule_counts = rules::RuleCounts::of(&loaded, a.min_level as u8);
+    let mut summary = Summary {
+        rules_loaded: rule_counts.loaded,
+        rules_active: rule_counts.active,
+        rules_skipped: rule_counts.skipped(),
+        rules_skipped_by_reason: rule_counts.skipped_by_reason.clone(),
+        rules_failed: rule_counts.failed,
+        ..Summary::default()
+    };
     if !a.quiet {
         // Which rules did not load and why (Chainsaw #135): on stderr, so
         // machine formats on stdout stay clean.
         report_rule_errors(&loaded.diagnostics);
         if stderr_tty {
             eprintln!(
-                "tracehunt: {} rules loaded ({} failed, {} inactive) from {} files",
-                rs.active_len(),
-                loaded.failed,
-                rs.len() - rs.active_len(),
-                loaded.files
+                "tracehunt: rules: {} (from {} {})",
+                tracehunt_report::rules_line(&summary),
+                loaded.files,
+                plural(loaded.files as u64, "file", "files")
             );
         }
     }
     if !a.parse_only && rs.active_len() == 0 {
         anyhow::bail!(
-            "no usable rule: {} loaded, {} failed, {} inactive (logsource not mapped); see `tracehunt rules check`",
-            rs.len(),
-            loaded.failed,
-            rs.len() - rs.active_len()
+            "no usable rule: {}; see `tracehunt rules check`",
+            tracehunt_report::rules_line(&summary)
         );
     }
 
@@ -827,12 +842,6 @@ pub fn run(a: HuntArgs) -> Result<u8> {
 
     // Merge: counts are sums; what is listed per file goes in file order;
     // host ids and in-memory detections into the run's tables.
-    let mut summary = Summary {
-        rules_loaded: rs.active_len() as u64,
-        rules_inactive: (rs.len() - rs.active_len()) as u64,
-        rules_failed: loaded.failed as u64,
-        ..Summary::default()
-    };
     for e in &walk_errors {
         summary.files_skipped.push(Skipped {
             path: e

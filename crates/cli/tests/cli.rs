@@ -296,7 +296,9 @@ fn a_bad_rule_is_reported_with_its_line_and_the_rest_load() {
     )
     .unwrap();
     let rd = dir.path().to_str().unwrap();
-    let v = json_of(&run(&["rules", "check", rd, "--format", "json"]));
+    let out = run(&["rules", "check", rd, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(3), "some rule failed: exit 3");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["rules_loaded"], 1);
     assert_eq!(v["rules_failed"], 1);
     let d = &v["diagnostics"][0];
@@ -374,8 +376,12 @@ fn sigmahq_rules_check_loads_at_least_99_percent() {
     // Every rule that is loaded but never runs says why (TH010 per rule).
     assert_eq!(
         v["diagnostics_by_code"]["TH010"].as_u64().unwrap(),
-        v["rules_inactive"].as_u64().unwrap()
+        v["rules_skipped_by_reason"]["logsource_not_mapped"]
+            .as_u64()
+            .unwrap()
     );
+    assert_eq!(v["rules_active"], 2852);
+    assert_eq!(v["rules_skipped"], 902);
 }
 
 #[test]
@@ -722,4 +728,108 @@ fn duplicate_evtx_chunk_is_not_reported_as_lost_records() {
     assert_eq!(s["duplicate_chunks_skipped"], 1);
     assert_eq!(s["files_with_record_errors"].as_array().unwrap().len(), 0);
     assert!(orig["summary"].get("duplicate_chunks_skipped").is_none());
+}
+
+/// Last session's fresh-user trial: `rules check` exited 0 although a rule
+/// failed to load. Now 3 (documented), 0 when every rule loads; `hunt`
+/// with the same folder still runs on the rules that loaded and exits 0.
+#[test]
+fn rules_check_exits_3_when_a_rule_failed_and_hunt_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("good.yml"),
+        "title: Share access\nid: 5d0f3b76-0e4c-4f0c-9a86-1d0f4f59c1a1\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 5140\n  condition: sel\nlevel: low\n",
+    )
+    .unwrap();
+    let rd = dir.path().to_str().unwrap();
+    let out = run(&["rules", "check", rd]);
+    assert_eq!(out.status.code(), Some(0));
+    std::fs::write(
+        dir.path().join("bad.yml"),
+        "title: Bad\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID|bogus: 4624\n  condition: sel\n",
+    )
+    .unwrap();
+    let out = run(&["rules", "check", rd]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("2 files, rules: 1 loaded, 1 active, 0 skipped, 1 failed"),
+        "{text}"
+    );
+    let out = run(&["hunt", "samples/evtx", "--rules", rd, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["detections"], 19);
+}
+
+/// Last session's fresh-user trial: `hunt` called the active rules
+/// "loaded", so its `rules_loaded` differed from what `rules check`
+/// reported as loaded. Both now say loaded / active / skipped (by reason) /
+/// failed with the same numbers; `--min-level` moves rules from active to
+/// skipped in the hunt only.
+#[test]
+fn hunt_and_rules_check_report_the_same_rule_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = |title: &str, product: &str, level: &str| {
+        format!(
+            "title: {title}\nlogsource: {{product: {product}, service: security}}\ndetection:\n  sel:\n    EventID: 5140\n  condition: sel\nlevel: {level}\n"
+        )
+    };
+    std::fs::write(dir.path().join("a.yml"), rule("A", "windows", "low")).unwrap();
+    std::fs::write(dir.path().join("b.yml"), rule("B", "windows", "high")).unwrap();
+    std::fs::write(dir.path().join("l.yml"), rule("L", "linux", "high")).unwrap();
+    std::fs::write(dir.path().join("x.yml"), "title: X\ndetection: [\n").unwrap();
+    let rd = dir.path().to_str().unwrap();
+    let check = run(&["rules", "check", rd, "--format", "json"]);
+    assert_eq!(check.status.code(), Some(3));
+    let c: Value = serde_json::from_slice(&check.stdout).unwrap();
+    let hunt = json_of(&run(&[
+        "hunt",
+        "samples/evtx",
+        "-r",
+        rd,
+        "--format",
+        "json",
+    ]));
+    let h = &hunt["summary"];
+    for k in [
+        "rules_loaded",
+        "rules_active",
+        "rules_skipped",
+        "rules_failed",
+    ] {
+        assert_eq!(c[k], h[k], "{k}");
+    }
+    assert_eq!(
+        (
+            &c["rules_loaded"],
+            &c["rules_active"],
+            &c["rules_skipped"],
+            &c["rules_failed"]
+        ),
+        (
+            &Value::from(3),
+            &Value::from(2),
+            &Value::from(1),
+            &Value::from(1)
+        )
+    );
+    assert_eq!(h["rules_skipped_by_reason"]["logsource_not_mapped"], 1);
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "-r",
+        rd,
+        "--format",
+        "table",
+        "--min-level",
+        "medium",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "Rules:             3 loaded, 1 active, 2 skipped (1 below --min-level, 1 logsource not mapped), 1 failed"
+        ),
+        "{text}"
+    );
 }

@@ -148,11 +148,20 @@ pub struct Summary {
     /// and they are not counted in `records_skipped`. Omitted from JSON when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub duplicate_chunks_skipped: u64,
-    /// Rules loaded and runnable.
+    /// Rules loaded: parsed and compiled (the same figure `rules check`
+    /// reports as loaded), `rules_active + rules_skipped`.
     pub rules_loaded: u64,
-    /// Rules loaded but never evaluated (logsource not mapped).
-    pub rules_inactive: u64,
-    /// Rule documents that failed to load.
+    /// Loaded rules this hunt uses: their logsource is mapped to an event
+    /// source and their level is at or above `--min-level`.
+    pub rules_active: u64,
+    /// Loaded rules this hunt does not use, `rules_loaded - rules_active`.
+    pub rules_skipped: u64,
+    /// [`Summary::rules_skipped`] by reason: `logsource_not_mapped` (never
+    /// evaluated, `TH010`), `below_min_level` (evaluated only for the
+    /// correlations that reference them, never reported). Zero counts are
+    /// left out.
+    pub rules_skipped_by_reason: BTreeMap<String, u64>,
+    /// Rule documents that failed to load (error diagnostics).
     pub rules_failed: u64,
     /// Detections written (after `--min-level`).
     pub detections: u64,
@@ -516,6 +525,33 @@ pub fn write_table_row<W: Write>(w: &mut W, rs: &Ruleset, d: &Detection) -> io::
     )
 }
 
+/// The rule counts of a run in the words `rules check` uses:
+/// `"3754 loaded, 2852 active, 902 skipped (902 logsource not mapped), 0 failed"`.
+pub fn rules_line(s: &Summary) -> String {
+    let reasons: Vec<String> = s
+        .rules_skipped_by_reason
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| match r.as_str() {
+            "logsource_not_mapped" => format!("{n} logsource not mapped"),
+            "below_min_level" => format!("{n} below --min-level"),
+            other => format!("{n} {other}"),
+        })
+        .collect();
+    format!(
+        "{} loaded, {} active, {} skipped{}, {} failed",
+        s.rules_loaded,
+        s.rules_active,
+        s.rules_skipped,
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", reasons.join(", "))
+        },
+        s.rules_failed
+    )
+}
+
 /// What [`write_table`] writes after the rows: the "more detections" note
 /// when `total` detections exceed `max_rows`, then the summary.
 ///
@@ -575,11 +611,7 @@ pub fn write_table_summary<W: Write>(
             f.records, f.path, f.reason
         )?;
     }
-    writeln!(
-        w,
-        "Rules:             {} loaded, {} failed, {} inactive (logsource not mapped)",
-        s.rules_loaded, s.rules_failed, s.rules_inactive
-    )?;
+    writeln!(w, "Rules:             {}", rules_line(s))?;
     write!(w, "Detections:        {}", s.detections)?;
     let levels = ["critical", "high", "medium", "low", "informational"];
     let parts: Vec<String> = levels
