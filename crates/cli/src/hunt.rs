@@ -64,9 +64,13 @@ pub struct HuntArgs {
     /// whatever the count.
     #[arg(long, short = 't', value_name = "N", value_parser = clap::value_parser!(u16).range(0..=1024))]
     pub threads: Option<u16>,
-    /// No progress bar.
+    /// No progress bar, no warnings on stderr (only errors).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// More detail on stderr: every rule error (not just the first 20),
+    /// every IOC feed file's unusable entries and warnings.
+    #[arg(long, short = 'v', conflicts_with = "quiet")]
+    pub verbose: bool,
     /// Read every event but evaluate no rule: measures the reading ceiling
     /// (used by `bench/run.sh`).
     #[arg(long)]
@@ -89,19 +93,19 @@ pub struct HuntArgs {
     pub rule_opts: RuleOpts,
 }
 
-/// Prints rule-loading errors (not warnings) to stderr: the first 20, then a count.
-fn report_rule_errors(diags: &[tracehunt_sigma::Diagnostic]) {
+/// Prints rule-loading errors (not warnings) to stderr: the first `max`, then a count.
+fn report_rule_errors(diags: &[tracehunt_sigma::Diagnostic], max: usize) {
     let errors: Vec<_> = diags
         .iter()
         .filter(|d| d.severity == tracehunt_sigma::Severity::Error)
         .collect();
-    for d in errors.iter().take(20) {
+    for d in errors.iter().take(max) {
         eprintln!("tracehunt: {d}");
     }
-    if errors.len() > 20 {
+    if errors.len() > max {
         eprintln!(
-            "tracehunt: … {} more rule errors (`tracehunt rules check` lists them all)",
-            errors.len() - 20
+            "tracehunt: … {} more rule errors (-v or `tracehunt rules check` lists them all)",
+            errors.len() - max
         );
     }
 }
@@ -766,7 +770,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     if !a.quiet {
         // Which rules did not load and why (Chainsaw #135): on stderr, so
         // machine formats on stdout stay clean.
-        report_rule_errors(&loaded.diagnostics);
+        report_rule_errors(&loaded.diagnostics, if a.verbose { usize::MAX } else { 20 });
         if stderr_tty {
             eprintln!(
                 "tracehunt: rules: {} (from {} {})",
@@ -783,7 +787,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         );
     }
 
-    let feeds = crate::ioc_cmd::load(&a.ioc, a.quiet)?;
+    let feeds = crate::ioc_cmd::load(&a.ioc, a.quiet, a.verbose)?;
     let (files, walk_errors) = tracehunt_readers::walk(&a.paths);
     let format = a
         .format
