@@ -833,3 +833,43 @@ fn hunt_and_rules_check_report_the_same_rule_counts() {
         "{text}"
     );
 }
+
+/// Last session's fresh-user trial: `attribute --software Mimikatz` answered
+/// "Unknown technique ids". Software is accepted by id, name or alias,
+/// case-insensitively, also without `--techniques`; an unknown one is named
+/// as unknown software (ignored, or exit 1 when nothing else is left).
+#[test]
+fn attribute_accepts_software_by_name_and_says_unknown_software() {
+    for name in ["Mimikatz", "mimikatz", "S0002", "s0002"] {
+        let v = json_of(&run(&["attribute", "--software", name, "--format", "json"]));
+        assert_eq!(v["observed"][0]["id"], "S0002", "{name}");
+        assert_eq!(v["observed"][0]["name"], "Mimikatz", "{name}");
+        assert_eq!(
+            v["attribution_verdict"]["unresolved_techniques"],
+            serde_json::json!([])
+        );
+    }
+    let out = run(&[
+        "attribute",
+        "--techniques",
+        "T1003",
+        "--software",
+        "Mimikatz,NoSuchTool",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("Unknown technique ids"), "{text}");
+    assert!(
+        text.contains(
+            "Unknown software (ignored; not an ATT&CK software id, name or alias): NoSuchTool"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("S0002 Mimikatz (used by 51 groups)"),
+        "{text}"
+    );
+    let out = run(&["attribute", "--software", "NoSuchTool"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown software: NoSuchTool"));
+}
