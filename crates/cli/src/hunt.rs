@@ -1150,6 +1150,25 @@ pub fn attribution_json(a: &Attribution, top: usize) -> serde_json::Value {
     )
 }
 
+/// The rules behind one piece of evidence, for the attribution table: the first `max`
+/// titles, then "and N more" (fresh-user finding: only the first rule was named when two
+/// rules showed the technique); "-" for none (analyst input).
+pub fn rule_list(titles: &[String], max: usize) -> String {
+    if titles.is_empty() {
+        return "-".to_owned();
+    }
+    let shown: Vec<String> = titles
+        .iter()
+        .take(max)
+        .map(|t| tracehunt_report::terminal_safe(t).into_owned())
+        .collect();
+    let mut s = shown.join("; ");
+    if titles.len() > max {
+        s.push_str(&format!("; and {} more", titles.len() - max));
+    }
+    s
+}
+
 /// Human-readable attribution: verdict and top candidates with their evidence.
 pub fn write_attribution_table<W: Write>(
     w: &mut W,
@@ -1172,7 +1191,7 @@ pub fn write_attribution_table<W: Write>(
             .collect();
         writeln!(
             w,
-            "  {}. {} {}{}  score {:.3}  confidence {} ({})  ({} matched techniques/software, {} distinctive)",
+            "  {}. {} {}{}  score {:.3}  confidence {} ({})  ({} matched {}, {} distinctive)",
             c.rank,
             c.id,
             c.name,
@@ -1185,16 +1204,28 @@ pub fn write_attribution_table<W: Write>(
             c.confidence,
             c.confidence_label,
             c.matched_count,
+            plural(
+                c.matched_count as u64,
+                "technique/software",
+                "techniques/software"
+            ),
             c.distinctive_matches
         )?;
         let mut ev: Vec<_> = c.matched.iter().collect();
         ev.sort_by(|x, y| y.weight.total_cmp(&x.weight));
         for e in ev.iter().take(4) {
-            let rules = e.rule_titles.first().map(String::as_str).unwrap_or("-");
+            let groups = e.groups_using as u64;
+            let events = e.events as u64;
             writeln!(
                 w,
-                "       {} {} (used by {} groups) ← {} [{} events]",
-                e.id, e.name, e.groups_using, rules, e.events
+                "       {} {} (used by {} {}) ← {} [{} {}]",
+                e.id,
+                e.name,
+                groups,
+                plural(groups, "group", "groups"),
+                rule_list(&e.rule_titles, 3),
+                events,
+                plural(events, "event", "events")
             )?;
         }
     }

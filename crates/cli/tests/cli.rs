@@ -873,3 +873,42 @@ fn attribute_accepts_software_by_name_and_says_unknown_software() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown software: NoSuchTool"));
 }
+
+/// Last session's fresh-user trial: the attribution table's evidence line named only the
+/// first rule when two rules showed the technique. It now lists up to three, then "and N
+/// more"; counts are singular/plural as they should be ("1 event", "3 events").
+#[test]
+fn attribution_evidence_names_every_rule_that_showed_the_technique() {
+    let out = run(&["hunt", "samples/evtx", "--format", "table"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "T1546.003 Windows Management Instrumentation Event Subscription (used by 14 groups) ← WMI Command or Script Event Consumer Created; WMI Event Filter Registered [3 events]"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("← Mimikatz Execution [1 event]"), "{text}");
+    assert!(!text.contains("[1 events]"), "{text}");
+    // Four rules tagged with the same technique: three named, "and 1 more".
+    let dir = tempfile::tempdir().unwrap();
+    for t in ["Share A", "Share B", "Share C", "Share D"] {
+        std::fs::write(
+            dir.path().join(format!("{}.yml", t.replace(' ', "_"))),
+            format!("title: {t}\nlogsource: {{product: windows, service: security}}\ndetection:\n  sel:\n    EventID: 5140\n  condition: sel\nlevel: low\ntags:\n  - attack.t1021.002\n"),
+        )
+        .unwrap();
+    }
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "-r",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "table",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("← Share A; Share B; Share C; and 1 more ["),
+        "{text}"
+    );
+}
