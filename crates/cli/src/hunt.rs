@@ -85,8 +85,9 @@ pub struct HuntArgs {
     /// reported like detections and are the strongest attribution evidence.
     #[arg(long, value_name = "FILE")]
     pub ioc: Vec<PathBuf>,
-    /// With `--format navigator`: overlay this ATT&CK group's techniques
-    /// (id like G0009, or a name/alias).
+    /// With `--format navigator` (or `tracehunt navigator`): overlay this
+    /// ATT&CK group's techniques (id like G0009, or a name/alias). An error
+    /// with any other format.
     #[arg(long, value_name = "GROUP")]
     pub overlay: Option<String>,
     #[command(flatten)]
@@ -745,6 +746,14 @@ pub fn load_kb(path: &Option<PathBuf>) -> Result<std::borrow::Cow<'static, Actor
 
 pub fn run(a: HuntArgs) -> Result<u8> {
     let start = Instant::now();
+    // Fresh-user finding: `--overlay` without the Navigator format was silently ignored.
+    // clap's `requires` can only demand that `--format` be present, not its value; so checked
+    // here, before any work, as the same usage error (exit 1).
+    if let (Some(g), false) = (&a.overlay, a.format == Some(Format::Navigator)) {
+        anyhow::bail!(
+            "--overlay {g} only applies to an ATT&CK Navigator layer: add --format navigator (or run `tracehunt navigator`)"
+        );
+    }
     if let (Some(f), Some(t)) = (a.from, a.to) {
         if f > t {
             anyhow::bail!("--from ({f}) is after --to ({t}): the time window is empty");

@@ -912,3 +912,47 @@ fn attribution_evidence_names_every_rule_that_showed_the_technique() {
         "{text}"
     );
 }
+
+/// Last session's fresh-user trial: `hunt --overlay G0009` without `--format navigator` was
+/// silently ignored. Now a usage error (exit 1) that says what to add; with the Navigator
+/// format (or the `navigator` command) it still works.
+#[test]
+fn overlay_without_navigator_format_is_a_usage_error() {
+    for args in [
+        &["hunt", "samples/evtx", "--overlay", "G0009"][..],
+        &[
+            "hunt",
+            "samples/evtx",
+            "--overlay",
+            "G0009",
+            "--format",
+            "json",
+        ],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(
+                "--overlay G0009 only applies to an ATT&CK Navigator layer: add --format navigator"
+            ),
+            "{err}"
+        );
+    }
+    for args in [
+        &[
+            "hunt",
+            "samples/evtx",
+            "--overlay",
+            "G0009",
+            "--format",
+            "navigator",
+            "-q",
+        ][..],
+        &["navigator", "samples/evtx", "--overlay", "G0009", "-q"],
+    ] {
+        let v = json_of(&run(args));
+        assert!(v["techniques"].as_array().unwrap().len() > 10, "{args:?}");
+    }
+}
