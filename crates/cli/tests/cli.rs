@@ -956,3 +956,18 @@ fn overlay_without_navigator_format_is_a_usage_error() {
         assert!(v["techniques"].as_array().unwrap().len() > 10, "{args:?}");
     }
 }
+
+/// Last session's fresh-user trial: host names were cut at 20 characters without an
+/// ellipsis in the table ("srvdefender01.offsec" looked like a whole name).
+#[test]
+fn long_host_names_are_cut_with_an_ellipsis_in_the_table() {
+    let out = run(&["hunt", "samples/evtx", "--format", "table"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("  high          srvdefender01.offse…  1102  Security Event Log Cleared"),
+        "{text}"
+    );
+    assert!(!text.contains("srvdefender01.offsec  "), "{text}");
+    // The summary's top hosts keep the whole name.
+    assert!(text.contains("srvdefender01.offsec.lan"));
+}

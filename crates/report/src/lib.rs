@@ -503,14 +503,7 @@ pub fn write_table_row<W: Write>(w: &mut W, rs: &Ruleset, d: &Detection) -> io::
         .timestamp
         .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
         .unwrap_or_else(|| "-".into());
-    let comp: String = d
-        .computer
-        .as_deref()
-        .unwrap_or("-")
-        .chars()
-        .take(20)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let comp = ellipsize(d.computer.as_deref().unwrap_or("-"), 20);
     writeln!(
         w,
         "{:<24} {:<13} {:<20} {:>5}  {} ¦ {}",
@@ -550,6 +543,19 @@ pub fn rules_line(s: &Summary) -> String {
         },
         s.rules_failed
     )
+}
+
+/// `s` in at most `width` characters for a table column: control characters become spaces
+/// and a longer value is cut to `width - 1` characters followed by `…` (fresh-user finding:
+/// host names were cut at 20 characters with no sign that they were cut).
+pub fn ellipsize(s: &str, width: usize) -> String {
+    let clean = |c: char| if c.is_control() { ' ' } else { c };
+    if s.chars().count() <= width {
+        return s.chars().map(clean).collect();
+    }
+    let mut out: String = s.chars().take(width.saturating_sub(1)).map(clean).collect();
+    out.push('…');
+    out
 }
 
 /// What [`write_table`] writes after the rows: the "more detections" note
@@ -665,6 +671,25 @@ mod tests {
     fn terminal_escapes_from_event_data_are_neutralised() {
         assert_eq!(terminal_safe("a\x1b[31mb\r\nc"), "a [31mb  c");
         assert_eq!(terminal_safe("plain"), "plain");
+    }
+
+    /// Fresh-user finding: host names were cut at 20 characters without an ellipsis.
+    #[test]
+    fn long_host_names_are_cut_with_an_ellipsis() {
+        assert_eq!(
+            ellipsize("srvdefender01.offsec.lan", 20),
+            "srvdefender01.offse…"
+        );
+        assert_eq!(
+            ellipsize("srvdefender01.offsec.lan", 20).chars().count(),
+            20
+        );
+        assert_eq!(ellipsize("fs03vuln.offsec.lan", 20), "fs03vuln.offsec.lan");
+        assert_eq!(
+            ellipsize("exactly-twenty-chars", 20),
+            "exactly-twenty-chars"
+        );
+        assert_eq!(ellipsize("a\x1bb", 20), "a b");
     }
 
     #[test]
