@@ -17,7 +17,7 @@ use tracehunt_attribution::{
     Attribution, Attributor, EvidenceSet, Observation, TagObservation, Window,
 };
 use tracehunt_engine::{Ruleset, Scanner};
-use tracehunt_report::{Detection, DetectionRef, Skipped, Summary};
+use tracehunt_report::{counted, Detection, DetectionRef, Skipped, Summary};
 
 /// Sigma rule levels, lowest first.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -105,8 +105,8 @@ fn report_rule_errors(diags: &[tracehunt_sigma::Diagnostic], max: usize) {
     }
     if errors.len() > max {
         eprintln!(
-            "tracehunt: … {} more rule errors (-v or `tracehunt rules check` lists them all)",
-            errors.len() - max
+            "tracehunt: … {} more (-v or `tracehunt rules check` lists them all)",
+            counted((errors.len() - max) as u64, "rule error", "rule errors")
         );
     }
 }
@@ -934,8 +934,12 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     drop(base);
     if corr.dropped > 0 && stderr_tty && !a.quiet {
         eprintln!(
-            "tracehunt: correlation memory bound reached: {} events or window entries dropped",
-            corr.dropped
+            "tracehunt: correlation memory bound reached: {} dropped",
+            counted(
+                corr.dropped as u64,
+                "event or window entry",
+                "events or window entries"
+            )
         );
     }
     let cs = &loaded.correlations;
@@ -1104,19 +1108,24 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         }
         for f in &summary.files_with_record_errors {
             eprintln!(
-                "tracehunt: {} record(s) lost in {} (first: {})",
-                f.records, f.path, f.reason
+                "tracehunt: {} lost in {} (first: {})",
+                counted(f.records, "record", "records"),
+                f.path,
+                f.reason
             );
         }
         eprintln!(
-            "tracehunt: {} events in {} files ({} files skipped, {} records skipped), {} detections{}, {:.2} s",
-            summary.events,
-            summary.files,
-            summary.files_skipped.len(),
-            summary.records_skipped,
-            summary.detections,
+            "tracehunt: {} in {} ({} skipped, {} skipped), {}{}, {:.2} s",
+            counted(summary.events, "event", "events"),
+            counted(summary.files, "file", "files"),
+            counted(summary.files_skipped.len() as u64, "file", "files"),
+            counted(summary.records_skipped, "record", "records"),
+            counted(summary.detections, "detection", "detections"),
             if feeds.is_some() {
-                format!(", {} IOC hits", ioc_dets.len())
+                format!(
+                    ", {}",
+                    counted(ioc_dets.len() as u64, "IOC hit", "IOC hits")
+                )
             } else {
                 String::new()
             },

@@ -394,9 +394,9 @@ pub fn write_table<W: Write>(
     writeln!(w)?;
     writeln!(
         w,
-        "── IOC hits ({} IOCs from {} feed(s)) ──────────────────",
-        feeds.set.len(),
-        feeds.reports.len()
+        "── IOC hits ({} from {}) ──────────────────",
+        tracehunt_report::counted(feeds.set.len() as u64, "IOC", "IOCs"),
+        tracehunt_report::counted(feeds.reports.len() as u64, "feed", "feeds")
     )?;
     if dets.is_empty() {
         writeln!(w, "  none")?;

@@ -971,3 +971,48 @@ fn long_host_names_are_cut_with_an_ellipsis_in_the_table() {
     // The summary's top hosts keep the whole name.
     assert!(text.contains("srvdefender01.offsec.lan"));
 }
+
+/// Last session's fresh-user trial: "1 entries" and similar plurals in user-facing output.
+/// One event in one file with one detection reads in the singular.
+#[test]
+fn counts_of_one_read_in_the_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("one.jsonl");
+    std::fs::write(
+        &log,
+        "{\"EventID\": 5140, \"Channel\": \"Security\", \"Hostname\": \"ws1\", \"@timestamp\": \"2024-01-02T03:04:05Z\"}\n",
+    )
+    .unwrap();
+    let rules = dir.path().join("r");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("share.yml"),
+        "title: Share access\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 5140\n  condition: sel\nlevel: low\n",
+    )
+    .unwrap();
+    let (log, rules) = (log.to_str().unwrap(), rules.to_str().unwrap());
+    let out = run(&["hunt", log, "-r", rules, "--format", "jsonl"]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "tracehunt: 1 event in 1 file (0 files skipped, 0 records skipped), 1 detection, "
+        ),
+        "{err}"
+    );
+    let out = run(&[
+        "hunt",
+        log,
+        "-r",
+        rules,
+        "--format",
+        "table",
+        "--max-rows",
+        "0",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("… 1 more detection (--max-rows N"), "{text}");
+    let out = run(&["rules", "check", rules]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("1 file, rules: 1 loaded, 1 active"), "{text}");
+}

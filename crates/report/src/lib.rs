@@ -545,6 +545,12 @@ pub fn rules_line(s: &Summary) -> String {
     )
 }
 
+/// `n` with the noun agreeing: `counted(1, "file", "files")` → `"1 file"`, `counted(2, …)` →
+/// `"2 files"` (fresh-user finding: "1 entries" and similar in user-facing output).
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `s` in at most `width` characters for a table column: control characters become spaces
 /// and a longer value is cut to `width - 1` characters followed by `…` (fresh-user finding:
 /// host names were cut at 20 characters with no sign that they were cut).
@@ -572,8 +578,8 @@ pub fn write_table_summary<W: Write>(
     if total > max_rows {
         writeln!(
             w,
-            "… {} more detections (--max-rows N shows more; --min-level high narrows; --format jsonl or csv for all)",
-            total - max_rows
+            "… {} (--max-rows N shows more; --min-level high narrows; --format jsonl or csv for all)",
+            counted((total - max_rows) as u64, "more detection", "more detections")
         )?;
     }
     writeln!(w)?;
@@ -603,8 +609,12 @@ pub fn write_table_summary<W: Write>(
     if s.duplicate_chunks_skipped > 0 {
         writeln!(
             w,
-            "  - {} duplicate EVTX chunk(s) skipped (their records were read once; none lost)",
-            s.duplicate_chunks_skipped
+            "  - {} skipped (their records were read once; none lost)",
+            counted(
+                s.duplicate_chunks_skipped,
+                "duplicate EVTX chunk",
+                "duplicate EVTX chunks"
+            )
         )?;
     }
     for (r, n) in &s.records_skipped_by_reason {
@@ -613,8 +623,10 @@ pub fn write_table_summary<W: Write>(
     for f in s.files_with_record_errors.iter().take(10) {
         writeln!(
             w,
-            "  - {} record(s) lost in {}: {}",
-            f.records, f.path, f.reason
+            "  - {} lost in {}: {}",
+            counted(f.records, "record", "records"),
+            f.path,
+            f.reason
         )?;
     }
     writeln!(w, "Rules:             {}", rules_line(s))?;
