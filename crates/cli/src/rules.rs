@@ -58,12 +58,13 @@ impl Loaded {
 /// used; by reason) and `failed` (documents with an error diagnostic).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleCounts {
-    /// Rules parsed and compiled (correlations included).
+    /// Rules parsed and compiled (correlations included), plus the duplicates dropped.
     pub loaded: u64,
     /// Loaded rules in use.
     pub active: u64,
     /// Loaded rules not in use: `(reason, count)` with reasons
-    /// `logsource_not_mapped` and `below_min_level`, zero counts left out.
+    /// `logsource_not_mapped`, `below_min_level` and `duplicate_id` (`TH013`:
+    /// a later copy of a rule id), zero counts left out.
     pub skipped_by_reason: BTreeMap<String, u64>,
     /// Rule documents that failed to load.
     pub failed: u64,
@@ -85,16 +86,23 @@ impl RuleCounts {
                 active += 1;
             }
         }
+        // A second rule with an id already seen parsed but was dropped (`TH013`).
+        let duplicates = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == tracehunt_sigma::Code::DuplicateId)
+            .count() as u64;
         let skipped_by_reason = [
             ("logsource_not_mapped", unmapped),
             ("below_min_level", below),
+            ("duplicate_id", duplicates),
         ]
         .into_iter()
         .filter(|(_, n)| *n > 0)
         .map(|(r, n)| (r.to_owned(), n))
         .collect();
         RuleCounts {
-            loaded: rs.len() as u64,
+            loaded: rs.len() as u64 + duplicates,
             active,
             skipped_by_reason,
             failed: loaded.failed as u64,

@@ -776,6 +776,8 @@ fn hunt_and_rules_check_report_the_same_rule_counts() {
         )
     };
     std::fs::write(dir.path().join("a.yml"), rule("A", "windows", "low")).unwrap();
+    // Same id (the title, without `id:`): parsed, then dropped as a duplicate (TH013).
+    std::fs::write(dir.path().join("a2.yml"), rule("A", "windows", "low")).unwrap();
     std::fs::write(dir.path().join("b.yml"), rule("B", "windows", "high")).unwrap();
     std::fs::write(dir.path().join("l.yml"), rule("L", "linux", "high")).unwrap();
     std::fs::write(dir.path().join("x.yml"), "title: X\ndetection: [\n").unwrap();
@@ -808,13 +810,14 @@ fn hunt_and_rules_check_report_the_same_rule_counts() {
             &c["rules_failed"]
         ),
         (
-            &Value::from(3),
+            &Value::from(4),
             &Value::from(2),
-            &Value::from(1),
+            &Value::from(2),
             &Value::from(1)
         )
     );
     assert_eq!(h["rules_skipped_by_reason"]["logsource_not_mapped"], 1);
+    assert_eq!(h["rules_skipped_by_reason"]["duplicate_id"], 1);
     let out = run(&[
         "hunt",
         "samples/evtx",
@@ -828,7 +831,7 @@ fn hunt_and_rules_check_report_the_same_rule_counts() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         text.contains(
-            "Rules:             3 loaded, 1 active, 2 skipped (1 below --min-level, 1 logsource not mapped), 1 failed"
+            "Rules:             4 loaded, 1 active, 3 skipped (1 below --min-level, 1 duplicate id, 1 logsource not mapped), 1 failed"
         ),
         "{text}"
     );

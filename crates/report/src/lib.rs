@@ -158,8 +158,8 @@ pub struct Summary {
     pub rules_skipped: u64,
     /// [`Summary::rules_skipped`] by reason: `logsource_not_mapped` (never
     /// evaluated, `TH010`), `below_min_level` (evaluated only for the
-    /// correlations that reference them, never reported). Zero counts are
-    /// left out.
+    /// correlations that reference them, never reported), `duplicate_id`
+    /// (a later copy of a rule id, dropped, `TH013`). Zero counts are left out.
     pub rules_skipped_by_reason: BTreeMap<String, u64>,
     /// Rule documents that failed to load (error diagnostics).
     pub rules_failed: u64,
@@ -528,6 +528,7 @@ pub fn rules_line(s: &Summary) -> String {
         .map(|(r, n)| match r.as_str() {
             "logsource_not_mapped" => format!("{n} logsource not mapped"),
             "below_min_level" => format!("{n} below --min-level"),
+            "duplicate_id" => format!("{n} duplicate id"),
             other => format!("{n} {other}"),
         })
         .collect();
