@@ -936,7 +936,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         eprintln!(
             "tracehunt: correlation memory bound reached: {} dropped",
             counted(
-                corr.dropped as u64,
+                corr.dropped,
                 "event or window entry",
                 "events or window entries"
             )
@@ -1233,7 +1233,7 @@ pub fn write_attribution_table<W: Write>(
         ev.sort_by(|x, y| y.weight.total_cmp(&x.weight));
         for e in ev.iter().take(4) {
             let groups = e.groups_using as u64;
-            let events = e.events as u64;
+            let events = e.events;
             writeln!(
                 w,
                 "       {} {} (used by {} {}) ← {} [{} {}]",

@@ -64,7 +64,7 @@ pub fn layer<'a>(
             LayerTechnique {
                 comment: format!(
                     "{}: {}{}",
-                    tracehunt_report::counted(t.count as u64, "detection", "detections"),
+                    tracehunt_report::counted(t.count, "detection", "detections"),
                     rules.join("; "),
                     if more > 0 {
                         format!(
