@@ -392,6 +392,25 @@ impl ActorKb {
         self.software.get(&id)
     }
 
+    /// Software by ATT&CK id (as [`ActorKb::software`]), primary name or alias,
+    /// case-insensitively (`"mimikatz"`, `"S0002"` → S0002 Mimikatz). A primary name wins
+    /// over another software's alias; among equal matches the lowest id wins. Linear in the
+    /// number of software (about 800 in ATT&CK v18.1).
+    pub fn software_by_name_or_alias(&self, name: &str) -> Option<&Software> {
+        if let Some(s) = self.software(name) {
+            return Some(s);
+        }
+        let key = name.trim().to_lowercase();
+        self.software
+            .values()
+            .find(|s| s.name.to_lowercase() == key)
+            .or_else(|| {
+                self.software
+                    .values()
+                    .find(|s| s.aliases.iter().any(|a| a.to_lowercase() == key))
+            })
+    }
+
     /// Campaign by ATT&CK id (`C0017`, case-insensitive).
     pub fn campaign(&self, id: &str) -> Option<&Campaign> {
         self.campaigns.get(&id.trim().to_ascii_uppercase())

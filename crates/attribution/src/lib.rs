@@ -1160,28 +1160,39 @@ impl<'kb> Attributor<'kb> {
     }
 }
 
-/// STIX 2.1 `confidence` (0–100) of a probability: `round(100 p)`, clamped.
+/// STIX 2.1 `confidence` (0–100) of a probability: `round(100 p)`, kept within 1–99 for a
+/// probability strictly between 0 and 1. On the STIX 2.1 WEP scale (see [`wep_label`]) 0 means
+/// "Impossible" and 100 "Certain", which a softmax probability over the ATT&CK groups never is
+/// (fresh-user finding: a 0.3 % candidate was labelled "Impossible"). Exactly 0 (or NaN) → 0,
+/// exactly 1 → 100.
 pub fn stix_confidence(probability: f64) -> u8 {
-    if probability.is_nan() {
+    if probability.is_nan() || probability <= 0.0 {
         return 0;
     }
-    (probability * 100.0).round().clamp(0.0, 100.0) as u8
+    if probability >= 1.0 {
+        return 100;
+    }
+    (probability * 100.0).round().clamp(1.0, 99.0) as u8
 }
 
-/// Words-of-estimative-probability label of a STIX 2.1 confidence value, after the STIX 2.1
-/// specification's appendix "Confidence Scales" (WEP scale): 0 `Impossible`, 1–19
-/// `Highly Unlikely/Almost Certainly Not`, 20–39 `Unlikely/Probably Not`, 40–59
-/// `Roughly Even Chance`, 60–79 `Likely/Probable`, 80–99 `Very Likely/Highly Probable`,
-/// 100 `Almost Certain`.
+/// Words-of-estimative-probability (WEP) label of a STIX 2.1 confidence value, as the
+/// "STIX Confidence to WEP" table of the STIX 2.1 specification maps it (STIX Version 2.1,
+/// OASIS Standard, 10 June 2021, Appendix A "Confidence Scales", WEP scale; the same words as
+/// the `stix2` Python library's `value_to_wep`): 0 `Impossible`, 1–19 `Highly
+/// Unlikely/Almost Certainly Not`, 20–39 `Unlikely/Probably Not`, 40–59 `Even Chance`, 60–79
+/// `Likely/Probable`, 80–99 `Highly Likely/Almost Certain`, 100 `Certain`. The WEP scale is
+/// the appendix's scale for probabilities (None/Low/Med/High and Admiralty credibility rate
+/// confidence in a source, not a probability); [`stix_confidence`] keeps the end words for
+/// probabilities that are exactly 0 or 1.
 pub fn wep_label(confidence: u8) -> &'static str {
     match confidence {
         0 => "Impossible",
         1..=19 => "Highly Unlikely/Almost Certainly Not",
         20..=39 => "Unlikely/Probably Not",
-        40..=59 => "Roughly Even Chance",
+        40..=59 => "Even Chance",
         60..=79 => "Likely/Probable",
-        80..=99 => "Very Likely/Highly Probable",
-        _ => "Almost Certain",
+        80..=99 => "Highly Likely/Almost Certain",
+        _ => "Certain",
     }
 }
 

@@ -271,3 +271,45 @@ fn observation_window_uses_the_groups_activity_period() {
     assert!((none.candidates[0].score - dp.score - w * (1.0f64 + gap).ln()).abs() < 1e-9);
     assert_eq!(later.candidates[0].id, "G0096");
 }
+
+/// Fresh-user finding: a candidate whose probability rounded to 0 % was labelled
+/// "Impossible" (the STIX 2.1 WEP word for confidence 0). A positive probability now maps to
+/// at least 1 ("Highly Unlikely/Almost Certainly Not"), and the labels are the STIX 2.1
+/// appendix "Confidence Scales" WEP words.
+#[test]
+fn a_confidence_that_rounds_to_zero_is_not_labelled_impossible() {
+    use tracehunt_attribution::{stix_confidence, wep_label};
+    assert_eq!(stix_confidence(0.003), 1);
+    assert_eq!(stix_confidence(0.0), 0);
+    assert_eq!(stix_confidence(0.999), 99);
+    assert_eq!(stix_confidence(1.0), 100);
+    assert_eq!(stix_confidence(0.06), 6);
+    assert_eq!(wep_label(1), "Highly Unlikely/Almost Certainly Not");
+    assert_eq!(wep_label(50), "Even Chance");
+    assert_eq!(wep_label(90), "Highly Likely/Almost Certain");
+    assert_eq!(wep_label(100), "Certain");
+    // Real ranking: the built-in ATT&CK snapshot; an IOC tied to Sofacy (APT28) dominates,
+    // so the runners-up are well under 0.5 %.
+    let kb = ActorKb::builtin();
+    let mut ev = evidence(&COMMON);
+    ev.iocs = vec![tracehunt_attribution::IocObservation {
+        actor: "Sofacy".into(),
+        ioc_type: "sha1".into(),
+        value: "f5abfb972495fde3d4fb3c825c3bbc437aab6c3a".into(),
+        source: "test feed".into(),
+        events: 1,
+        ..Default::default()
+    }];
+    let a = Attributor::new(kb).attribute(&ev);
+    assert_eq!(a.candidates[0].id, "G0007");
+    let last = a.candidates.last().unwrap();
+    assert!(
+        last.probability > 0.0 && last.probability < 0.005,
+        "{}",
+        last.probability
+    );
+    for c in &a.candidates {
+        assert!(c.confidence >= 1, "{} {}", c.id, c.probability);
+        assert_ne!(c.confidence_label, "Impossible", "{}", c.id);
+    }
+}

@@ -11,9 +11,10 @@ use tracehunt_attribution::{Attributor, EvidenceSet, Observation, TagObservation
 #[derive(Args, Debug)]
 pub struct AttributeArgs {
     /// ATT&CK technique ids, comma-separated (T1059.001, attack.t1021.002, v19 ids…).
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', required_unless_present = "software")]
     pub techniques: Vec<String>,
-    /// ATT&CK software ids seen (S0002,…), comma-separated.
+    /// ATT&CK software seen, comma-separated: ids (S0002) or names/aliases (Mimikatz,
+    /// case-insensitive).
     #[arg(long, value_delimiter = ',')]
     pub software: Vec<String>,
     /// ATT&CK Enterprise STIX bundle (default: built-in v18.1 snapshot).
@@ -36,6 +37,24 @@ pub struct AttributeArgs {
 
 pub fn run(a: AttributeArgs) -> Result<u8> {
     let kb = load_kb(&a.attack)?;
+    // Software by id, name or alias (fresh-user trial: `--software Mimikatz` was reported as
+    // an unknown technique id).
+    let mut software = Vec::new();
+    let mut unknown_software = Vec::new();
+    for s in a
+        .software
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        match kb.software_by_name_or_alias(s) {
+            Some(sw) => software.push(TagObservation {
+                id: sw.id.clone(),
+                ..TagObservation::default()
+            }),
+            None => unknown_software.push(s.to_owned()),
+        }
+    }
     let ev = EvidenceSet {
         techniques: a
             .techniques
@@ -44,17 +63,16 @@ pub fn run(a: AttributeArgs) -> Result<u8> {
             .filter(|t| !t.is_empty())
             .map(Observation::new)
             .collect(),
-        software: a
-            .software
-            .iter()
-            .map(|s| TagObservation {
-                id: s.trim().to_owned(),
-                ..TagObservation::default()
-            })
-            .collect(),
+        software,
         ..EvidenceSet::default()
     };
     if ev.techniques.is_empty() && ev.software.is_empty() {
+        if !unknown_software.is_empty() {
+            anyhow::bail!(
+                "unknown software: {} (not an ATT&CK software id, name or alias)",
+                unknown_software.join(", ")
+            );
+        }
         anyhow::bail!("--techniques (or --software) needs at least one ATT&CK id");
     }
     let window = match &a.from {
@@ -73,7 +91,7 @@ pub fn run(a: AttributeArgs) -> Result<u8> {
         crate::TextOrJson::Json => {
             let v = serde_json::json!({
                 "attribution": attribution_json(&res, a.top),
-                "attribution_verdict": {"confident": res.confident, "reason": res.reason, "unresolved_techniques": res.unresolved},
+                "attribution_verdict": {"confident": res.confident, "reason": res.reason, "unresolved_techniques": res.unresolved, "unknown_software": unknown_software},
                 "observed": res.observed,
             });
             serde_json::to_writer_pretty(&mut w, &v)?;
@@ -85,6 +103,13 @@ pub fn run(a: AttributeArgs) -> Result<u8> {
                     w,
                     "Unknown technique ids (ignored): {}",
                     res.unresolved.join(", ")
+                )?;
+            }
+            if !unknown_software.is_empty() {
+                writeln!(
+                    w,
+                    "Unknown software (ignored; not an ATT&CK software id, name or alias): {}",
+                    unknown_software.join(", ")
                 )?;
             }
             write_attribution_table(&mut w, &res, a.top)?;

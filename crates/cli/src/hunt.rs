@@ -17,7 +17,7 @@ use tracehunt_attribution::{
     Attribution, Attributor, EvidenceSet, Observation, TagObservation, Window,
 };
 use tracehunt_engine::{Ruleset, Scanner};
-use tracehunt_report::{Detection, DetectionRef, Skipped, Summary};
+use tracehunt_report::{counted, Detection, DetectionRef, Skipped, Summary};
 
 /// Sigma rule levels, lowest first.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,9 +64,13 @@ pub struct HuntArgs {
     /// whatever the count.
     #[arg(long, short = 't', value_name = "N", value_parser = clap::value_parser!(u16).range(0..=1024))]
     pub threads: Option<u16>,
-    /// No progress bar.
+    /// No progress bar, no warnings on stderr (only errors).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// More detail on stderr: every rule error (not just the first 20),
+    /// every IOC feed file's unusable entries and warnings.
+    #[arg(long, short = 'v', conflicts_with = "quiet")]
+    pub verbose: bool,
     /// Read every event but evaluate no rule: measures the reading ceiling
     /// (used by `bench/run.sh`).
     #[arg(long)]
@@ -81,28 +85,38 @@ pub struct HuntArgs {
     /// reported like detections and are the strongest attribution evidence.
     #[arg(long, value_name = "FILE")]
     pub ioc: Vec<PathBuf>,
-    /// With `--format navigator`: overlay this ATT&CK group's techniques
-    /// (id like G0009, or a name/alias).
+    /// With `--format navigator` (or `tracehunt navigator`): overlay this
+    /// ATT&CK group's techniques (id like G0009, or a name/alias). An error
+    /// with any other format.
     #[arg(long, value_name = "GROUP")]
     pub overlay: Option<String>,
     #[command(flatten)]
     pub rule_opts: RuleOpts,
 }
 
-/// Prints rule-loading errors (not warnings) to stderr: the first 20, then a count.
-fn report_rule_errors(diags: &[tracehunt_sigma::Diagnostic]) {
+/// Prints rule-loading errors (not warnings) to stderr: the first `max`, then a count.
+fn report_rule_errors(diags: &[tracehunt_sigma::Diagnostic], max: usize) {
     let errors: Vec<_> = diags
         .iter()
         .filter(|d| d.severity == tracehunt_sigma::Severity::Error)
         .collect();
-    for d in errors.iter().take(20) {
+    for d in errors.iter().take(max) {
         eprintln!("tracehunt: {d}");
     }
-    if errors.len() > 20 {
+    if errors.len() > max {
         eprintln!(
-            "tracehunt: … {} more rule errors (`tracehunt rules check` lists them all)",
-            errors.len() - 20
+            "tracehunt: … {} more (-v or `tracehunt rules check` lists them all)",
+            counted((errors.len() - max) as u64, "rule error", "rule errors")
         );
+    }
+}
+
+/// `one` when `n` is 1, else `many` ("1 file", "2 files").
+pub fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        many
     }
 }
 
@@ -779,6 +793,14 @@ pub fn load_kb(path: &Option<PathBuf>) -> Result<std::borrow::Cow<'static, Actor
 
 pub fn run(a: HuntArgs) -> Result<u8> {
     let start = Instant::now();
+    // Fresh-user finding: `--overlay` without the Navigator format was silently ignored.
+    // clap's `requires` can only demand that `--format` be present, not its value; so checked
+    // here, before any work, as the same usage error (exit 1).
+    if let (Some(g), false) = (&a.overlay, a.format == Some(Format::Navigator)) {
+        anyhow::bail!(
+            "--overlay {g} only applies to an ATT&CK Navigator layer: add --format navigator (or run `tracehunt navigator`)"
+        );
+    }
     if let (Some(f), Some(t)) = (a.from, a.to) {
         if f > t {
             anyhow::bail!("--from ({f}) is after --to ({t}): the time window is empty");
@@ -792,30 +814,36 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     let kb = load_kb(&a.attack)?;
     let rs = &loaded.ruleset;
     let stderr_tty = std::io::stderr().is_terminal();
+    let rule_counts = rules::RuleCounts::of(&loaded, a.min_level as u8);
+    let mut summary = Summary {
+        rules_loaded: rule_counts.loaded,
+        rules_active: rule_counts.active,
+        rules_skipped: rule_counts.skipped(),
+        rules_skipped_by_reason: rule_counts.skipped_by_reason.clone(),
+        rules_failed: rule_counts.failed,
+        ..Summary::default()
+    };
     if !a.quiet {
         // Which rules did not load and why (Chainsaw #135): on stderr, so
         // machine formats on stdout stay clean.
-        report_rule_errors(&loaded.diagnostics);
+        report_rule_errors(&loaded.diagnostics, if a.verbose { usize::MAX } else { 20 });
         if stderr_tty {
             eprintln!(
-                "tracehunt: {} rules loaded ({} failed, {} inactive) from {} files",
-                rs.active_len(),
-                loaded.failed,
-                rs.len() - rs.active_len(),
-                loaded.files
+                "tracehunt: rules: {} (from {} {})",
+                tracehunt_report::rules_line(&summary),
+                loaded.files,
+                plural(loaded.files as u64, "file", "files")
             );
         }
     }
     if !a.parse_only && rs.active_len() == 0 {
         anyhow::bail!(
-            "no usable rule: {} loaded, {} failed, {} inactive (logsource not mapped); see `tracehunt rules check`",
-            rs.len(),
-            loaded.failed,
-            rs.len() - rs.active_len()
+            "no usable rule: {}; see `tracehunt rules check`",
+            tracehunt_report::rules_line(&summary)
         );
     }
 
-    let feeds = crate::ioc_cmd::load(&a.ioc, a.quiet)?;
+    let feeds = crate::ioc_cmd::load(&a.ioc, a.quiet, a.verbose)?;
     let (files, walk_errors) = tracehunt_readers::walk(&a.paths);
     let format = a
         .format
@@ -874,12 +902,6 @@ pub fn run(a: HuntArgs) -> Result<u8> {
 
     // Merge: counts are sums; what is listed per file goes in file order;
     // host ids and in-memory detections into the run's tables.
-    let mut summary = Summary {
-        rules_loaded: rs.active_len() as u64,
-        rules_inactive: (rs.len() - rs.active_len()) as u64,
-        rules_failed: loaded.failed as u64,
-        ..Summary::default()
-    };
     for e in &walk_errors {
         summary.files_skipped.push(Skipped {
             path: e
@@ -959,8 +981,12 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     drop(base);
     if corr.dropped > 0 && stderr_tty && !a.quiet {
         eprintln!(
-            "tracehunt: correlation memory bound reached: {} events or window entries dropped",
-            corr.dropped
+            "tracehunt: correlation memory bound reached: {} dropped",
+            counted(
+                corr.dropped,
+                "event or window entry",
+                "events or window entries"
+            )
         );
     }
     let cs = &loaded.correlations;
@@ -1129,19 +1155,24 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         }
         for f in &summary.files_with_record_errors {
             eprintln!(
-                "tracehunt: {} record(s) lost in {} (first: {})",
-                f.records, f.path, f.reason
+                "tracehunt: {} lost in {} (first: {})",
+                counted(f.records, "record", "records"),
+                f.path,
+                f.reason
             );
         }
         eprintln!(
-            "tracehunt: {} events in {} files ({} files skipped, {} records skipped), {} detections{}, {:.2} s",
-            summary.events,
-            summary.files,
-            summary.files_skipped.len(),
-            summary.records_skipped,
-            summary.detections,
+            "tracehunt: {} in {} ({} skipped, {} skipped), {}{}, {:.2} s",
+            counted(summary.events, "event", "events"),
+            counted(summary.files, "file", "files"),
+            counted(summary.files_skipped.len() as u64, "file", "files"),
+            counted(summary.records_skipped, "record", "records"),
+            counted(summary.detections, "detection", "detections"),
             if feeds.is_some() {
-                format!(", {} IOC hits", ioc_dets.len())
+                format!(
+                    ", {}",
+                    counted(ioc_dets.len() as u64, "IOC hit", "IOC hits")
+                )
             } else {
                 String::new()
             },
@@ -1184,6 +1215,25 @@ pub fn attribution_json(a: &Attribution, top: usize) -> serde_json::Value {
     )
 }
 
+/// The rules behind one piece of evidence, for the attribution table: the first `max`
+/// titles, then "and N more" (fresh-user finding: only the first rule was named when two
+/// rules showed the technique); "-" for none (analyst input).
+pub fn rule_list(titles: &[String], max: usize) -> String {
+    if titles.is_empty() {
+        return "-".to_owned();
+    }
+    let shown: Vec<String> = titles
+        .iter()
+        .take(max)
+        .map(|t| tracehunt_report::terminal_safe(t).into_owned())
+        .collect();
+    let mut s = shown.join("; ");
+    if titles.len() > max {
+        s.push_str(&format!("; and {} more", titles.len() - max));
+    }
+    s
+}
+
 /// Human-readable attribution: verdict and top candidates with their evidence.
 pub fn write_attribution_table<W: Write>(
     w: &mut W,
@@ -1206,7 +1256,7 @@ pub fn write_attribution_table<W: Write>(
             .collect();
         writeln!(
             w,
-            "  {}. {} {}{}  score {:.3}  confidence {} ({})  ({} matched techniques/software, {} distinctive)",
+            "  {}. {} {}{}  score {:.3}  confidence {} ({})  ({} matched {}, {} distinctive)",
             c.rank,
             c.id,
             c.name,
@@ -1219,16 +1269,28 @@ pub fn write_attribution_table<W: Write>(
             c.confidence,
             c.confidence_label,
             c.matched_count,
+            plural(
+                c.matched_count as u64,
+                "technique/software",
+                "techniques/software"
+            ),
             c.distinctive_matches
         )?;
         let mut ev: Vec<_> = c.matched.iter().collect();
         ev.sort_by(|x, y| y.weight.total_cmp(&x.weight));
         for e in ev.iter().take(4) {
-            let rules = e.rule_titles.first().map(String::as_str).unwrap_or("-");
+            let groups = e.groups_using as u64;
+            let events = e.events;
             writeln!(
                 w,
-                "       {} {} (used by {} groups) ← {} [{} events]",
-                e.id, e.name, e.groups_using, rules, e.events
+                "       {} {} (used by {} {}) ← {} [{} {}]",
+                e.id,
+                e.name,
+                groups,
+                plural(groups, "group", "groups"),
+                rule_list(&e.rule_titles, 3),
+                events,
+                plural(events, "event", "events")
             )?;
         }
     }

@@ -4,7 +4,8 @@
 //! Only this crate knows about clap, terminals, files on disk and exit codes.
 //! Exit codes: 0 the run completed; 1 usage or configuration error (bad
 //! flag, unreadable rules/ATT&CK/config file); 2 nothing could be read (no
-//! input file was a readable log).
+//! input file was a readable log); 3 `rules check` found rules that failed
+//! to load (the others loaded; `hunt` runs with them and exits 0).
 
 mod attribute;
 mod correlation;
@@ -25,6 +26,9 @@ use std::process::ExitCode;
 pub const EXIT_USAGE: u8 = 1;
 /// Exit code: no input could be read.
 pub const EXIT_NOTHING_READ: u8 = 2;
+/// Exit code of `rules check`: at least one rule document failed to load
+/// (error diagnostic); the rest loaded.
+pub const EXIT_RULES_FAILED: u8 = 3;
 
 #[derive(Parser, Debug)]
 #[command(

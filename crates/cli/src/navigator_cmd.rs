@@ -63,11 +63,14 @@ pub fn layer<'a>(
             rules.truncate(5);
             LayerTechnique {
                 comment: format!(
-                    "{} detection(s): {}{}",
-                    t.count,
+                    "{}: {}{}",
+                    tracehunt_report::counted(t.count, "detection", "detections"),
                     rules.join("; "),
                     if more > 0 {
-                        format!(" (+{more} more rules)")
+                        format!(
+                            " (+{})",
+                            tracehunt_report::counted(more as u64, "more rule", "more rules")
+                        )
                     } else {
                         String::new()
                     }
@@ -95,9 +98,9 @@ pub fn layer<'a>(
         }
     };
     let description = format!(
-        "Techniques detected by tracehunt ({} detections, {} techniques){}",
-        total,
-        observed.len(),
+        "Techniques detected by tracehunt ({}, {}){}",
+        tracehunt_report::counted(total as u64, "detection", "detections"),
+        tracehunt_report::counted(observed.len() as u64, "technique", "techniques"),
         overlay
             .as_ref()
             .map(|g| format!(", overlaid with {} {}", g.id, g.name))

@@ -52,6 +52,69 @@ impl Loaded {
     }
 }
 
+/// Rule counts in the words `hunt` and `rules check` share: `loaded`
+/// (parsed and compiled), `active` (used: logsource mapped to an event
+/// source and level at or above the minimum), `skipped` (loaded, not
+/// used; by reason) and `failed` (documents with an error diagnostic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleCounts {
+    /// Rules parsed and compiled (correlations included), plus the duplicates dropped.
+    pub loaded: u64,
+    /// Loaded rules in use.
+    pub active: u64,
+    /// Loaded rules not in use: `(reason, count)` with reasons
+    /// `logsource_not_mapped`, `below_min_level` and `duplicate_id` (`TH013`:
+    /// a later copy of a rule id), zero counts left out.
+    pub skipped_by_reason: BTreeMap<String, u64>,
+    /// Rule documents that failed to load.
+    pub failed: u64,
+}
+
+impl RuleCounts {
+    /// Counts for `loaded` when only rules of level rank `min_rank` or
+    /// above are reported (0: every level, as `rules check` counts).
+    pub fn of(loaded: &Loaded, min_rank: u8) -> Self {
+        let rs = &loaded.ruleset;
+        let (mut active, mut unmapped, mut below) = (0u64, 0u64, 0u64);
+        for i in 0..rs.len() {
+            let m = rs.rule(i);
+            if !m.active {
+                unmapped += 1;
+            } else if m.level_rank < min_rank {
+                below += 1;
+            } else {
+                active += 1;
+            }
+        }
+        // A second rule with an id already seen parsed but was dropped (`TH013`).
+        let duplicates = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == tracehunt_sigma::Code::DuplicateId)
+            .count() as u64;
+        let skipped_by_reason = [
+            ("logsource_not_mapped", unmapped),
+            ("below_min_level", below),
+            ("duplicate_id", duplicates),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| (r.to_owned(), n))
+        .collect();
+        RuleCounts {
+            loaded: rs.len() as u64 + duplicates,
+            active,
+            skipped_by_reason,
+            failed: loaded.failed as u64,
+        }
+    }
+
+    /// Loaded rules not in use.
+    pub fn skipped(&self) -> u64 {
+        self.loaded - self.active
+    }
+}
+
 pub fn compile_options(opts: &RuleOpts) -> Result<CompileOptions> {
     let mut c = CompileOptions::default();
     if let Some(p) = &opts.logsource_map {
@@ -207,12 +270,12 @@ pub struct CheckArgs {
 pub fn check(a: CheckArgs) -> Result<u8> {
     let t = std::time::Instant::now();
     let loaded = load(&a.paths, &a.opts)?;
-    let rs = &loaded.ruleset;
-    let total = rs.len() + loaded.failed;
+    let counts = RuleCounts::of(&loaded, 0);
+    let total = counts.loaded + counts.failed;
     let pct = if total == 0 {
         100.0
     } else {
-        100.0 * rs.len() as f64 / total as f64
+        100.0 * counts.loaded as f64 / total as f64
     };
     let mut by_code: BTreeMap<&str, usize> = BTreeMap::new();
     for d in &loaded.diagnostics {
@@ -220,13 +283,22 @@ pub fn check(a: CheckArgs) -> Result<u8> {
     }
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
+    let summary = tracehunt_report::Summary {
+        rules_loaded: counts.loaded,
+        rules_active: counts.active,
+        rules_skipped: counts.skipped(),
+        rules_skipped_by_reason: counts.skipped_by_reason.clone(),
+        rules_failed: counts.failed,
+        ..Default::default()
+    };
     if a.format == crate::TextOrJson::Json {
         let v = serde_json::json!({
             "files": loaded.files,
-            "rules_loaded": rs.len(),
-            "rules_active": rs.active_len(),
-            "rules_inactive": rs.len() - rs.active_len(),
-            "rules_failed": loaded.failed,
+            "rules_loaded": counts.loaded,
+            "rules_active": counts.active,
+            "rules_skipped": counts.skipped(),
+            "rules_skipped_by_reason": counts.skipped_by_reason,
+            "rules_failed": counts.failed,
             "load_ratio": pct / 100.0,
             "diagnostics_by_code": by_code,
             "diagnostics": loaded.diagnostics,
@@ -240,13 +312,11 @@ pub fn check(a: CheckArgs) -> Result<u8> {
         }
         writeln!(
             w,
-            "{} files, {} rules loaded ({:.2} %), {} active, {} inactive (logsource not mapped), {} failed; {:.0} ms",
+            "{} {}, rules: {} ({:.2} % of the rule documents loaded); {:.0} ms",
             loaded.files,
-            rs.len(),
+            if loaded.files == 1 { "file" } else { "files" },
+            tracehunt_report::rules_line(&summary),
             pct,
-            rs.active_len(),
-            rs.len() - rs.active_len(),
-            loaded.failed,
             t.elapsed().as_secs_f64() * 1000.0
         )?;
         if !by_code.is_empty() {
@@ -254,5 +324,11 @@ pub fn check(a: CheckArgs) -> Result<u8> {
             writeln!(w, "diagnostics by code: {}", parts.join(", "))?;
         }
     }
-    Ok(0)
+    w.flush()?;
+    // Scripts and CI can tell "some rules failed" from a clean load.
+    Ok(if counts.failed > 0 {
+        crate::EXIT_RULES_FAILED
+    } else {
+        0
+    })
 }

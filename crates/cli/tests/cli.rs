@@ -364,7 +364,9 @@ fn a_bad_rule_is_reported_with_its_line_and_the_rest_load() {
     )
     .unwrap();
     let rd = dir.path().to_str().unwrap();
-    let v = json_of(&run(&["rules", "check", rd, "--format", "json"]));
+    let out = run(&["rules", "check", rd, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(3), "some rule failed: exit 3");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["rules_loaded"], 1);
     assert_eq!(v["rules_failed"], 1);
     let d = &v["diagnostics"][0];
@@ -442,8 +444,12 @@ fn sigmahq_rules_check_loads_at_least_99_percent() {
     // Every rule that is loaded but never runs says why (TH010 per rule).
     assert_eq!(
         v["diagnostics_by_code"]["TH010"].as_u64().unwrap(),
-        v["rules_inactive"].as_u64().unwrap()
+        v["rules_skipped_by_reason"]["logsource_not_mapped"]
+            .as_u64()
+            .unwrap()
     );
+    assert_eq!(v["rules_active"], 2852);
+    assert_eq!(v["rules_skipped"], 902);
 }
 
 #[test]
@@ -790,4 +796,294 @@ fn duplicate_evtx_chunk_is_not_reported_as_lost_records() {
     assert_eq!(s["duplicate_chunks_skipped"], 1);
     assert_eq!(s["files_with_record_errors"].as_array().unwrap().len(), 0);
     assert!(orig["summary"].get("duplicate_chunks_skipped").is_none());
+}
+
+/// Last session's fresh-user trial: `rules check` exited 0 although a rule
+/// failed to load. Now 3 (documented), 0 when every rule loads; `hunt`
+/// with the same folder still runs on the rules that loaded and exits 0.
+#[test]
+fn rules_check_exits_3_when_a_rule_failed_and_hunt_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("good.yml"),
+        "title: Share access\nid: 5d0f3b76-0e4c-4f0c-9a86-1d0f4f59c1a1\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 5140\n  condition: sel\nlevel: low\n",
+    )
+    .unwrap();
+    let rd = dir.path().to_str().unwrap();
+    let out = run(&["rules", "check", rd]);
+    assert_eq!(out.status.code(), Some(0));
+    std::fs::write(
+        dir.path().join("bad.yml"),
+        "title: Bad\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID|bogus: 4624\n  condition: sel\n",
+    )
+    .unwrap();
+    let out = run(&["rules", "check", rd]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("2 files, rules: 1 loaded, 1 active, 0 skipped, 1 failed"),
+        "{text}"
+    );
+    let out = run(&["hunt", "samples/evtx", "--rules", rd, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["detections"], 19);
+}
+
+/// Last session's fresh-user trial: `hunt` called the active rules
+/// "loaded", so its `rules_loaded` differed from what `rules check`
+/// reported as loaded. Both now say loaded / active / skipped (by reason) /
+/// failed with the same numbers; `--min-level` moves rules from active to
+/// skipped in the hunt only.
+#[test]
+fn hunt_and_rules_check_report_the_same_rule_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = |title: &str, product: &str, level: &str| {
+        format!(
+            "title: {title}\nlogsource: {{product: {product}, service: security}}\ndetection:\n  sel:\n    EventID: 5140\n  condition: sel\nlevel: {level}\n"
+        )
+    };
+    std::fs::write(dir.path().join("a.yml"), rule("A", "windows", "low")).unwrap();
+    // Same id (the title, without `id:`): parsed, then dropped as a duplicate (TH013).
+    std::fs::write(dir.path().join("a2.yml"), rule("A", "windows", "low")).unwrap();
+    std::fs::write(dir.path().join("b.yml"), rule("B", "windows", "high")).unwrap();
+    std::fs::write(dir.path().join("l.yml"), rule("L", "linux", "high")).unwrap();
+    std::fs::write(dir.path().join("x.yml"), "title: X\ndetection: [\n").unwrap();
+    let rd = dir.path().to_str().unwrap();
+    let check = run(&["rules", "check", rd, "--format", "json"]);
+    assert_eq!(check.status.code(), Some(3));
+    let c: Value = serde_json::from_slice(&check.stdout).unwrap();
+    let hunt = json_of(&run(&[
+        "hunt",
+        "samples/evtx",
+        "-r",
+        rd,
+        "--format",
+        "json",
+    ]));
+    let h = &hunt["summary"];
+    for k in [
+        "rules_loaded",
+        "rules_active",
+        "rules_skipped",
+        "rules_failed",
+    ] {
+        assert_eq!(c[k], h[k], "{k}");
+    }
+    assert_eq!(
+        (
+            &c["rules_loaded"],
+            &c["rules_active"],
+            &c["rules_skipped"],
+            &c["rules_failed"]
+        ),
+        (
+            &Value::from(4),
+            &Value::from(2),
+            &Value::from(2),
+            &Value::from(1)
+        )
+    );
+    assert_eq!(h["rules_skipped_by_reason"]["logsource_not_mapped"], 1);
+    assert_eq!(h["rules_skipped_by_reason"]["duplicate_id"], 1);
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "-r",
+        rd,
+        "--format",
+        "table",
+        "--min-level",
+        "medium",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "Rules:             4 loaded, 1 active, 3 skipped (1 below --min-level, 1 duplicate id, 1 logsource not mapped), 1 failed"
+        ),
+        "{text}"
+    );
+}
+
+/// Last session's fresh-user trial: `attribute --software Mimikatz` answered
+/// "Unknown technique ids". Software is accepted by id, name or alias,
+/// case-insensitively, also without `--techniques`; an unknown one is named
+/// as unknown software (ignored, or exit 1 when nothing else is left).
+#[test]
+fn attribute_accepts_software_by_name_and_says_unknown_software() {
+    for name in ["Mimikatz", "mimikatz", "S0002", "s0002"] {
+        let v = json_of(&run(&["attribute", "--software", name, "--format", "json"]));
+        assert_eq!(v["observed"][0]["id"], "S0002", "{name}");
+        assert_eq!(v["observed"][0]["name"], "Mimikatz", "{name}");
+        assert_eq!(
+            v["attribution_verdict"]["unresolved_techniques"],
+            serde_json::json!([])
+        );
+    }
+    let out = run(&[
+        "attribute",
+        "--techniques",
+        "T1003",
+        "--software",
+        "Mimikatz,NoSuchTool",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("Unknown technique ids"), "{text}");
+    assert!(
+        text.contains(
+            "Unknown software (ignored; not an ATT&CK software id, name or alias): NoSuchTool"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("S0002 Mimikatz (used by 51 groups)"),
+        "{text}"
+    );
+    let out = run(&["attribute", "--software", "NoSuchTool"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown software: NoSuchTool"));
+}
+
+/// Last session's fresh-user trial: the attribution table's evidence line named only the
+/// first rule when two rules showed the technique. It now lists up to three, then "and N
+/// more"; counts are singular/plural as they should be ("1 event", "3 events").
+#[test]
+fn attribution_evidence_names_every_rule_that_showed_the_technique() {
+    let out = run(&["hunt", "samples/evtx", "--format", "table"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "T1546.003 Windows Management Instrumentation Event Subscription (used by 14 groups) ← WMI Command or Script Event Consumer Created; WMI Event Filter Registered [3 events]"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("← Mimikatz Execution [1 event]"), "{text}");
+    assert!(!text.contains("[1 events]"), "{text}");
+    // Four rules tagged with the same technique: three named, "and 1 more".
+    let dir = tempfile::tempdir().unwrap();
+    for t in ["Share A", "Share B", "Share C", "Share D"] {
+        std::fs::write(
+            dir.path().join(format!("{}.yml", t.replace(' ', "_"))),
+            format!("title: {t}\nlogsource: {{product: windows, service: security}}\ndetection:\n  sel:\n    EventID: 5140\n  condition: sel\nlevel: low\ntags:\n  - attack.t1021.002\n"),
+        )
+        .unwrap();
+    }
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "-r",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "table",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("← Share A; Share B; Share C; and 1 more ["),
+        "{text}"
+    );
+}
+
+/// Last session's fresh-user trial: `hunt --overlay G0009` without `--format navigator` was
+/// silently ignored. Now a usage error (exit 1) that says what to add; with the Navigator
+/// format (or the `navigator` command) it still works.
+#[test]
+fn overlay_without_navigator_format_is_a_usage_error() {
+    for args in [
+        &["hunt", "samples/evtx", "--overlay", "G0009"][..],
+        &[
+            "hunt",
+            "samples/evtx",
+            "--overlay",
+            "G0009",
+            "--format",
+            "json",
+        ],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(
+                "--overlay G0009 only applies to an ATT&CK Navigator layer: add --format navigator"
+            ),
+            "{err}"
+        );
+    }
+    for args in [
+        &[
+            "hunt",
+            "samples/evtx",
+            "--overlay",
+            "G0009",
+            "--format",
+            "navigator",
+            "-q",
+        ][..],
+        &["navigator", "samples/evtx", "--overlay", "G0009", "-q"],
+    ] {
+        let v = json_of(&run(args));
+        assert!(v["techniques"].as_array().unwrap().len() > 10, "{args:?}");
+    }
+}
+
+/// Last session's fresh-user trial: host names were cut at 20 characters without an
+/// ellipsis in the table ("srvdefender01.offsec" looked like a whole name).
+#[test]
+fn long_host_names_are_cut_with_an_ellipsis_in_the_table() {
+    let out = run(&["hunt", "samples/evtx", "--format", "table"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("  high          srvdefender01.offse…  1102  Security Event Log Cleared"),
+        "{text}"
+    );
+    assert!(!text.contains("srvdefender01.offsec  "), "{text}");
+    // The summary's top hosts keep the whole name.
+    assert!(text.contains("srvdefender01.offsec.lan"));
+}
+
+/// Last session's fresh-user trial: "1 entries" and similar plurals in user-facing output.
+/// One event in one file with one detection reads in the singular.
+#[test]
+fn counts_of_one_read_in_the_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("one.jsonl");
+    std::fs::write(
+        &log,
+        "{\"EventID\": 5140, \"Channel\": \"Security\", \"Hostname\": \"ws1\", \"@timestamp\": \"2024-01-02T03:04:05Z\"}\n",
+    )
+    .unwrap();
+    let rules = dir.path().join("r");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("share.yml"),
+        "title: Share access\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 5140\n  condition: sel\nlevel: low\n",
+    )
+    .unwrap();
+    let (log, rules) = (log.to_str().unwrap(), rules.to_str().unwrap());
+    let out = run(&["hunt", log, "-r", rules, "--format", "jsonl"]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "tracehunt: 1 event in 1 file (0 files skipped, 0 records skipped), 1 detection, "
+        ),
+        "{err}"
+    );
+    let out = run(&[
+        "hunt",
+        log,
+        "-r",
+        rules,
+        "--format",
+        "table",
+        "--max-rows",
+        "0",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("… 1 more detection (--max-rows N"), "{text}");
+    let out = run(&["rules", "check", rules]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("1 file, rules: 1 loaded, 1 active"), "{text}");
 }

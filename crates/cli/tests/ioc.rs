@@ -366,3 +366,43 @@ fn config_file_that_is_a_device_is_refused_not_read_forever() {
         assert!(err.contains("not a regular file"), "{args:?}: {err}");
     }
 }
+
+/// Last session's fresh-user trial: `--ioc` with the ESET MISP events printed ~58 stderr
+/// lines, one per file, listing unusable attribute types. Now one summary line per `--ioc`
+/// argument (most frequent types first); `-v` gives each file's line.
+#[test]
+fn misp_unusable_attributes_are_one_summary_line_per_feed() {
+    let Some(c) = corpora() else { return };
+    let dir = c.join("ioc/eset-misp");
+    let dir = dir.to_str().unwrap();
+    let args = ["hunt", "samples/evtx", "--ioc", dir, "--format", "jsonl"];
+    let out = run(&args);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let feed_lines: Vec<&str> = err.lines().filter(|l| l.contains("IOC feed")).collect();
+    assert_eq!(feed_lines.len(), 1, "{err}");
+    let line = feed_lines[0];
+    assert!(line.contains("(59 files): 3317 IOCs loaded"), "{line}");
+    assert!(
+        line.contains(
+            "1999 entries unusable: 901 of type text, 493 of type filename, 137 of type port, 116 of type other, 98 of type regkey|value, and 22 more types"
+        ),
+        "{line}"
+    );
+    assert!(
+        line.contains("skipped 1 non-feed file (first: ")
+            && line.contains("dnsbirthday__rqz-dnsduvel_blocklist.json"),
+        "{line}"
+    );
+    assert!(line.ends_with("(-v for details)"), "{line}");
+    // -v: the per-file detail as well (badiis: 57 text, 51 filename, 2 invalid URLs).
+    let mut v_args = args.to_vec();
+    v_args.push("-v");
+    let out = run(&v_args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.lines().filter(|l| l.contains("IOC feed")).count() > 50);
+    assert!(
+        err.contains("misp-badiis.json: 110 entries unusable: 57 of type text, 51 of type filename, 2 invalid url"),
+        "{err}"
+    );
+}

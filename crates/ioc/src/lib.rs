@@ -488,13 +488,11 @@ impl IocSetBuilder {
         };
         let mut n = 0;
         for (k, v) in kinds {
-            if let Some(net) = parse_net(&refang(v)).filter(|_| is_ip_type(k)) {
-                if non_routable(&net) {
-                    // As MISP warning lists do: private, loopback, link-local
-                    // and similar ranges match every network's own traffic.
-                    report.skip(format!("{k}: non-routable address"));
-                    continue;
-                }
+            if let Some(why) = unusable_ip(k, v) {
+                // As MISP warning lists do: private, loopback, link-local
+                // and similar ranges match every network's own traffic.
+                report.skip(format!("{k}: {why}"));
+                continue;
             }
             match normalise(k, v) {
                 Some((kind, value)) => {
@@ -757,6 +755,34 @@ fn is_ip_type(t: &str) -> bool {
         t,
         "ip" | "ip-dst" | "ip-src" | "ipv4" | "ipv6" | "cidr" | "ipv4-addr" | "ipv6-addr"
     )
+}
+
+/// Why an address or network of an IP-typed feed entry (`type` as in
+/// [`IocSetBuilder::add_typed`] or a STIX object path type such as
+/// `ipv4-addr`) cannot be an indicator: `"network wider than /8"` (`/16`
+/// for IPv6; `0.0.0.0/0` would match every address) or `"non-routable
+/// address"` (see [`non_routable`]). `None` for usable values, for values
+/// that do not parse and for other types. The CSV, MISP and STIX loaders
+/// all refuse such entries, counted under `"<type>: <reason>"`.
+pub(crate) fn unusable_ip(type_name: &str, value: &str) -> Option<&'static str> {
+    if !is_ip_type(type_name) {
+        return None;
+    }
+    let net = parse_net(&refang(value))?;
+    let too_wide = match net {
+        IpNet::V4(v) => v.prefix_len() < 8,
+        IpNet::V6(v) => v.prefix_len() < 16,
+    };
+    if too_wide {
+        Some(match net {
+            IpNet::V4(_) => "network wider than /8",
+            IpNet::V6(_) => "network wider than /16",
+        })
+    } else if non_routable(&net) {
+        Some("non-routable address")
+    } else {
+        None
+    }
 }
 
 /// Private (RFC 1918, RFC 4193), loopback, link-local, unspecified,

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::{normalise, Actor, FeedFormat, IocSetBuilder, IocSource, LoadReport, Origin};
+use crate::{
+    normalise, unusable_ip, Actor, FeedFormat, IocSetBuilder, IocSource, LoadReport, Origin,
+};
 
 /// Most AND/OR clauses one indicator may expand to.
 const MAX_CLAUSES: usize = 64;
@@ -143,17 +145,29 @@ pub(crate) fn load(b: &mut IocSetBuilder, bundle: &Value, origin: &str) -> LoadR
             title: o.get("name").and_then(Value::as_str).map(str::to_owned),
         };
         // Validate every term first so an indicator loads completely or not at all.
+        // A clause naming a network no indicator can be (`ISSUBSET '0.0.0.0/0'`, private
+        // ranges: the CSV and MISP loaders refuse them too) is dropped: that only narrows
+        // what the indicator matches; with no clause left the indicator is unusable.
         let mut norm: Vec<Vec<(crate::IocKind, String)>> = Vec::new();
         let mut bad = None;
+        let mut refused: Vec<String> = Vec::new();
         for clause in &clauses {
             let mut c = Vec::new();
+            let mut keep = true;
             for (t, v) in clause {
+                if let Some(why) = unusable_ip(t, v) {
+                    refused.push(format!("{t}: {why}"));
+                    keep = false;
+                    continue;
+                }
                 match normalise(t, v) {
                     Some(x) => c.push(x),
                     None => bad = Some(format!("invalid {t} value '{v}'")),
                 }
             }
-            norm.push(c);
+            if keep {
+                norm.push(c);
+            }
         }
         if let Some(e) = bad {
             report
@@ -161,6 +175,21 @@ pub(crate) fn load(b: &mut IocSetBuilder, bundle: &Value, origin: &str) -> LoadR
                 .push(format!("{id}: unsupported pattern `{pattern}`: {e}"));
             report.skip("unsupported pattern");
             continue;
+        }
+        if norm.is_empty() {
+            report.diagnostics.push(format!(
+                "{id}: pattern `{pattern}` not loaded: {}",
+                refused.join(", ")
+            ));
+            report.skip(refused.swap_remove(0));
+            continue;
+        }
+        if !refused.is_empty() {
+            report.diagnostics.push(format!(
+                "{id}: pattern `{pattern}`: {} of its OR-clauses dropped ({})",
+                clauses.len() - norm.len(),
+                refused.join(", ")
+            ));
         }
         for clause in norm {
             let conjunction = (clause.len() > 1).then_some(b.conjunctions.len());

@@ -298,3 +298,52 @@ fn embedded_alias_table_matches_the_galaxy() {
         "regenerate: cargo run -p tracehunt-ioc --example make-alias-table -- ../shared/corpora/misp-galaxy crates/ioc/data/misp-threat-actor-attack.tsv"
     );
 }
+
+/// Breaker finding: the STIX pattern `[ipv4-addr:value ISSUBSET '0.0.0.0/0']` loaded as an
+/// IOC matching every address, while the CSV feed refused `/0`. Both now refuse it the same
+/// way, counted as unusable with the reason; a private address in one OR-clause drops only
+/// that clause.
+#[test]
+fn stix_issubset_everything_is_refused_like_the_csv_feed() {
+    let bundle = r#"{"type": "bundle", "id": "bundle--1", "objects": [
+      {"type": "indicator", "id": "indicator--00000000-0000-4000-8000-000000000001",
+       "pattern_type": "stix", "pattern": "[ipv4-addr:value ISSUBSET '0.0.0.0/0']"},
+      {"type": "indicator", "id": "indicator--00000000-0000-4000-8000-000000000002",
+       "pattern_type": "stix", "pattern": "[ipv6-addr:value ISSUBSET '::/0']"},
+      {"type": "indicator", "id": "indicator--00000000-0000-4000-8000-000000000003",
+       "pattern_type": "stix",
+       "pattern": "[ipv4-addr:value = '10.0.0.5' OR ipv4-addr:value = '185.12.1.7']"}
+    ]}"#;
+    let mut b = IocSet::builder();
+    let r = b.load(bundle, "wide.json").unwrap();
+    assert_eq!(r.entries, 3);
+    assert_eq!(r.skipped["ipv4: network wider than /8"], 1);
+    assert_eq!(r.skipped["ipv6: network wider than /16"], 1);
+    assert_eq!(r.loaded[&IocKind::Ip], 1, "only 185.12.1.7");
+    assert!(
+        r.diagnostics[0].starts_with("indicator--00000000-0000-4000-8000-000000000001: pattern")
+            && r.diagnostics[0].ends_with("not loaded: ipv4: network wider than /8"),
+        "{:?}",
+        r.diagnostics
+    );
+    assert!(r.diagnostics[2].contains("1 of its OR-clauses dropped (ipv4: non-routable address)"));
+    let set = b.build();
+    assert!(set
+        .matches(&event(&[("DestinationIp", "8.8.8.8")]))
+        .is_empty());
+    assert!(set
+        .matches(&event(&[("DestinationIp", "10.0.0.5")]))
+        .is_empty());
+    assert_eq!(
+        set.matches(&event(&[("DestinationIp", "185.12.1.7")]))
+            .len(),
+        1
+    );
+    // The CSV feed: same reason, same count.
+    let mut b = IocSet::builder();
+    let r = b
+        .load("type,value\nip-dst,0.0.0.0/0\n", "wide.csv")
+        .unwrap();
+    assert_eq!(r.skipped["ip-dst: network wider than /8"], 1);
+    assert_eq!(b.build().len(), 0);
+}

@@ -148,11 +148,20 @@ pub struct Summary {
     /// and they are not counted in `records_skipped`. Omitted from JSON when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub duplicate_chunks_skipped: u64,
-    /// Rules loaded and runnable.
+    /// Rules loaded: parsed and compiled (the same figure `rules check`
+    /// reports as loaded), `rules_active + rules_skipped`.
     pub rules_loaded: u64,
-    /// Rules loaded but never evaluated (logsource not mapped).
-    pub rules_inactive: u64,
-    /// Rule documents that failed to load.
+    /// Loaded rules this hunt uses: their logsource is mapped to an event
+    /// source and their level is at or above `--min-level`.
+    pub rules_active: u64,
+    /// Loaded rules this hunt does not use, `rules_loaded - rules_active`.
+    pub rules_skipped: u64,
+    /// [`Summary::rules_skipped`] by reason: `logsource_not_mapped` (never
+    /// evaluated, `TH010`), `below_min_level` (evaluated only for the
+    /// correlations that reference them, never reported), `duplicate_id`
+    /// (a later copy of a rule id, dropped, `TH013`). Zero counts are left out.
+    pub rules_skipped_by_reason: BTreeMap<String, u64>,
+    /// Rule documents that failed to load (error diagnostics).
     pub rules_failed: u64,
     /// Detections written (after `--min-level`).
     pub detections: u64,
@@ -494,14 +503,7 @@ pub fn write_table_row<W: Write>(w: &mut W, rs: &Ruleset, d: &Detection) -> io::
         .timestamp
         .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
         .unwrap_or_else(|| "-".into());
-    let comp: String = d
-        .computer
-        .as_deref()
-        .unwrap_or("-")
-        .chars()
-        .take(20)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let comp = ellipsize(d.computer.as_deref().unwrap_or("-"), 20);
     writeln!(
         w,
         "{:<24} {:<13} {:<20} {:>5}  {} ¦ {}",
@@ -514,6 +516,53 @@ pub fn write_table_row<W: Write>(w: &mut W, rs: &Ruleset, d: &Detection) -> io::
         terminal_safe(&m.title),
         details(d, 160)
     )
+}
+
+/// The rule counts of a run in the words `rules check` uses:
+/// `"3754 loaded, 2852 active, 902 skipped (902 logsource not mapped), 0 failed"`.
+pub fn rules_line(s: &Summary) -> String {
+    let reasons: Vec<String> = s
+        .rules_skipped_by_reason
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| match r.as_str() {
+            "logsource_not_mapped" => format!("{n} logsource not mapped"),
+            "below_min_level" => format!("{n} below --min-level"),
+            "duplicate_id" => format!("{n} duplicate id"),
+            other => format!("{n} {other}"),
+        })
+        .collect();
+    format!(
+        "{} loaded, {} active, {} skipped{}, {} failed",
+        s.rules_loaded,
+        s.rules_active,
+        s.rules_skipped,
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", reasons.join(", "))
+        },
+        s.rules_failed
+    )
+}
+
+/// `n` with the noun agreeing: `counted(1, "file", "files")` → `"1 file"`, `counted(2, …)` →
+/// `"2 files"` (fresh-user finding: "1 entries" and similar in user-facing output).
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `s` in at most `width` characters for a table column: control characters become spaces
+/// and a longer value is cut to `width - 1` characters followed by `…` (fresh-user finding:
+/// host names were cut at 20 characters with no sign that they were cut).
+pub fn ellipsize(s: &str, width: usize) -> String {
+    let clean = |c: char| if c.is_control() { ' ' } else { c };
+    if s.chars().count() <= width {
+        return s.chars().map(clean).collect();
+    }
+    let mut out: String = s.chars().take(width.saturating_sub(1)).map(clean).collect();
+    out.push('…');
+    out
 }
 
 /// What [`write_table`] writes after the rows: the "more detections" note
@@ -530,8 +579,8 @@ pub fn write_table_summary<W: Write>(
     if total > max_rows {
         writeln!(
             w,
-            "… {} more detections (--max-rows N shows more; --min-level high narrows; --format jsonl or csv for all)",
-            total - max_rows
+            "… {} (--max-rows N shows more; --min-level high narrows; --format jsonl or csv for all)",
+            counted((total - max_rows) as u64, "more detection", "more detections")
         )?;
     }
     writeln!(w)?;
@@ -561,8 +610,12 @@ pub fn write_table_summary<W: Write>(
     if s.duplicate_chunks_skipped > 0 {
         writeln!(
             w,
-            "  - {} duplicate EVTX chunk(s) skipped (their records were read once; none lost)",
-            s.duplicate_chunks_skipped
+            "  - {} skipped (their records were read once; none lost)",
+            counted(
+                s.duplicate_chunks_skipped,
+                "duplicate EVTX chunk",
+                "duplicate EVTX chunks"
+            )
         )?;
     }
     for (r, n) in &s.records_skipped_by_reason {
@@ -571,15 +624,13 @@ pub fn write_table_summary<W: Write>(
     for f in s.files_with_record_errors.iter().take(10) {
         writeln!(
             w,
-            "  - {} record(s) lost in {}: {}",
-            f.records, f.path, f.reason
+            "  - {} lost in {}: {}",
+            counted(f.records, "record", "records"),
+            f.path,
+            f.reason
         )?;
     }
-    writeln!(
-        w,
-        "Rules:             {} loaded, {} failed, {} inactive (logsource not mapped)",
-        s.rules_loaded, s.rules_failed, s.rules_inactive
-    )?;
+    writeln!(w, "Rules:             {}", rules_line(s))?;
     write!(w, "Detections:        {}", s.detections)?;
     let levels = ["critical", "high", "medium", "low", "informational"];
     let parts: Vec<String> = levels
@@ -633,6 +684,25 @@ mod tests {
     fn terminal_escapes_from_event_data_are_neutralised() {
         assert_eq!(terminal_safe("a\x1b[31mb\r\nc"), "a [31mb  c");
         assert_eq!(terminal_safe("plain"), "plain");
+    }
+
+    /// Fresh-user finding: host names were cut at 20 characters without an ellipsis.
+    #[test]
+    fn long_host_names_are_cut_with_an_ellipsis() {
+        assert_eq!(
+            ellipsize("srvdefender01.offsec.lan", 20),
+            "srvdefender01.offse…"
+        );
+        assert_eq!(
+            ellipsize("srvdefender01.offsec.lan", 20).chars().count(),
+            20
+        );
+        assert_eq!(ellipsize("fs03vuln.offsec.lan", 20), "fs03vuln.offsec.lan");
+        assert_eq!(
+            ellipsize("exactly-twenty-chars", 20),
+            "exactly-twenty-chars"
+        );
+        assert_eq!(ellipsize("a\x1bb", 20), "a b");
     }
 
     #[test]

@@ -98,22 +98,16 @@ pub fn load_rules(file: &str, text: &str) -> LoadedFile {
         let collection = match rsigma_parser::parse_sigma_yaml(part) {
             Ok(c) => c,
             Err(e) => {
-                let mut d = classify(file, &e.to_string(), &mut lines);
-                if d.code == Code::YamlSyntax {
-                    d.line = d.line.map(|l| l + line_offset);
-                }
-                out.diagnostics.push(d);
+                out.diagnostics
+                    .push(classify(file, &e.to_string(), &mut lines, line_offset));
                 break;
             }
         };
         let mut resume = None;
         for err in &collection.errors {
-            let mut d = classify(file, err, &mut lines);
-            if d.code == Code::YamlSyntax {
-                d.line = d.line.map(|l| l + line_offset);
-                if err.starts_with("YAML parse error") {
-                    resume = d.line.and_then(|l| lines.separator_after(l));
-                }
+            let d = classify(file, err, &mut lines, line_offset);
+            if d.code == Code::YamlSyntax && err.starts_with("YAML parse error") {
+                resume = d.line.and_then(|l| lines.separator_after(l));
             }
             out.diagnostics.push(d);
         }
@@ -287,9 +281,25 @@ impl<'a> LineIndex<'a> {
         f
     }
 
-    /// The first document's title, for diagnostics that cannot name their document.
-    fn first_title(&self) -> Option<String> {
-        self.titles.first().map(|t| t.1.to_owned())
+    /// The title of the document holding `line` (between the `---` before it
+    /// and the `---` at or after it: libyaml reports a broken document at the
+    /// separator that ends it). Without a line, the title only when the file
+    /// has a single document. `None` when that document has no `title:` line
+    /// (breaker finding: a YAML error in the second document was labelled
+    /// with the first document's title).
+    fn title_at(&self, line: Option<u32>) -> Option<String> {
+        let Some(line) = line else {
+            return (self.separators.is_empty() && self.titles.len() == 1)
+                .then(|| self.titles[0].1.to_owned());
+        };
+        let i = self.separators.partition_point(|s| s.0 < line);
+        let start = if i == 0 { 0 } else { self.separators[i - 1].0 };
+        let end = self.separators.get(i).map_or(u32::MAX, |s| s.0);
+        let j = self.titles.partition_point(|t| t.0 <= start);
+        self.titles
+            .get(j)
+            .filter(|t| t.0 < end)
+            .map(|t| t.1.to_owned())
     }
 }
 
@@ -486,12 +496,13 @@ fn too_deep(file: &str, text: &str) -> Option<Diagnostic> {
     None
 }
 
-/// Maps an rsigma-parser error string to a code and the best line we can find.
-fn classify(file: &str, msg: &str, lines: &mut LineIndex) -> Diagnostic {
+/// Maps an rsigma-parser error string to a code, the best line we can find
+/// and the title of the document on that line. `line_offset`: lines of the
+/// file before the text the parser was given (YAML errors count from there).
+fn classify(file: &str, msg: &str, lines: &mut LineIndex, line_offset: u32) -> Diagnostic {
     let lower = msg.to_ascii_lowercase();
-    let title = lines.first_title();
     let (code, line) = if lower.contains("yaml") && !lower.contains("merge") {
-        (Code::YamlSyntax, yaml_line(msg))
+        (Code::YamlSyntax, yaml_line(msg).map(|l| l + line_offset))
     } else if let Some(m) = msg.strip_prefix("Unknown modifier '") {
         let name = m.split('\'').next().unwrap_or("");
         (
@@ -501,12 +512,14 @@ fn classify(file: &str, msg: &str, lines: &mut LineIndex) -> Diagnostic {
     } else if lower.contains("condition") {
         let line = lines.condition_line(quoted_condition(msg));
         let (code, message) = condition_construct(msg);
+        let title = lines.title_at(line);
         return Diagnostic::new(code, file, line, message).with_rule(title);
     } else if lower.contains("array") {
         (Code::Unsupported, lines.find("detection:"))
     } else {
         (Code::InvalidRule, lines.find("detection:"))
     };
+    let title = lines.title_at(line);
     Diagnostic::new(code, file, line, msg).with_rule(title)
 }
 
@@ -691,6 +704,39 @@ mod tests {
         let f = load_rules_bytes("r.yml", b"title: t\n\xff\xfe");
         assert_eq!(f.diagnostics[0].code, Code::YamlSyntax);
         assert_eq!(f.diagnostics[0].line, Some(2));
+    }
+
+    /// Breaker finding: after a YAML syntax error in the second document of
+    /// a multi-document file, the diagnostic carried the first document's
+    /// title; it must name the broken document and its line.
+    #[test]
+    fn yaml_error_in_a_later_document_names_that_document() {
+        let y = "title: First\nlogsource: {product: windows}\ndetection:\n  sel:\n    EventID: 1\n  condition: sel\n---\ntitle: Second\nlogsource: {product: windows}\ndetection:\n  sel:\n    EventID: [unclosed\n  condition: sel\n---\ntitle: Third\nlogsource: {product: windows}\ndetection:\n  sel:\n    EventID: 3\n  condition: sel\n";
+        let f = load_rules("m.yml", y);
+        assert_eq!(f.diagnostics.len(), 1, "{:?}", f.diagnostics);
+        let d = &f.diagnostics[0];
+        assert_eq!(d.code, Code::YamlSyntax);
+        assert_eq!(d.line, Some(13));
+        assert_eq!(d.rule.as_deref(), Some("Second"), "{d}");
+        let titles: Vec<&str> = f.rules.iter().map(|r| r.rule.title.as_str()).collect();
+        assert_eq!(titles, ["First", "Third"]);
+        // The same error in a third document after a broken second one.
+        let y3 = y.replace("EventID: 3", "EventID: [also");
+        let f = load_rules("m.yml", &y3);
+        let named: Vec<(Option<u32>, Option<&str>)> = f
+            .diagnostics
+            .iter()
+            .map(|d| (d.line, d.rule.as_deref()))
+            .collect();
+        assert_eq!(
+            named,
+            [(Some(13), Some("Second")), (Some(20), Some("Third"))]
+        );
+        // An unknown modifier in the second document names the second.
+        let m = y.replace("EventID: [unclosed", "EventID|bogus: 2");
+        let f = load_rules("m.yml", &m);
+        assert_eq!(f.diagnostics[0].code, Code::UnknownModifier);
+        assert_eq!(f.diagnostics[0].rule.as_deref(), Some("Second"));
     }
 
     #[test]
