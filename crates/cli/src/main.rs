@@ -10,6 +10,7 @@ mod attribute;
 mod correlation;
 mod eval_cmd;
 mod hunt;
+mod index;
 mod input;
 mod ioc_cmd;
 mod navigator_cmd;
