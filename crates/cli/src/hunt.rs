@@ -808,6 +808,8 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         rules::load(&a.rules, &a.rule_opts)?
     };
     let kb = load_kb(&a.attack)?;
+    let debug_mem = std::env::var_os("TRACEHUNT_DEBUG_MEM").is_some();
+    debug_mem_note(debug_mem, "rules and ATT&CK loaded", "");
     let rs = &loaded.ruleset;
     let stderr_tty = std::io::stderr().is_terminal();
     if !a.quiet {
@@ -835,6 +837,15 @@ pub fn run(a: HuntArgs) -> Result<u8> {
 
     let feeds = crate::ioc_cmd::load(&a.ioc, a.quiet)?;
     let (files, walk_errors) = tracehunt_readers::walk(&a.paths);
+    debug_mem_note(
+        debug_mem,
+        "input walked",
+        &format!(
+            "{} files, {} path bytes",
+            files.len(),
+            files.iter().map(|f| f.as_os_str().len()).sum::<usize>()
+        ),
+    );
     let format = a
         .format
         .unwrap_or(if a.output.is_none() && std::io::stdout().is_terminal() {
@@ -885,6 +896,9 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some(unit) = units.get(i) else { break };
             scan_unit(&mut sc, &files, (i as u32, unit), &cfg, &spill, &mut acc);
+            if debug_mem && i % 4096 == 4095 {
+                debug_mem_note(true, &format!("{} units scanned", i + 1), "");
+            }
             pb.inc(1);
         }
         acc.piece = Vec::new();
@@ -892,6 +906,17 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         acc.host_ids = std::collections::HashMap::new();
         acc
     });
+    debug_mem_note(
+        debug_mem,
+        "scanned",
+        &format!(
+            "{} units ({} B each), index runs {}, run store {} B",
+            units.len(),
+            std::mem::size_of::<Unit>(),
+            accs.iter().map(|a| a.runs.len() + 1).sum::<usize>(),
+            run_store.len(),
+        ),
+    );
     drop(units);
     pb.finish_and_clear();
 
@@ -1048,6 +1073,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         _ => None,
     };
     let attribution = Attributor::new(&kb).attribute_in(&observed, window);
+    debug_mem_note(debug_mem, "summary and attribution", "");
     summary.elapsed_ms = start.elapsed().as_millis() as u64;
 
     if let Some(e) = spill.disk_error().or_else(|| run_store_disk_error.clone()) {
@@ -1164,6 +1190,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     }
     pass.finish().map_err(index_error)?;
     out.flush()?;
+    debug_mem_note(debug_mem, "output written", "");
     drop(out);
     // Machine formats still get the summary and every skipped file on
     // stderr (stdout carries only the chosen format).
@@ -1200,6 +1227,28 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         return Ok(crate::EXIT_NOTHING_READ);
     }
     Ok(0)
+}
+
+/// With `TRACEHUNT_DEBUG_MEM` set (issue #4 accounting): prints the
+/// process's resident memory now and at its peak so far (`VmRSS`, `VmHWM`
+/// of `/proc/self/status`, Linux only) after a stage of the hunt, with
+/// `what` (counts of what may grow), to stderr.
+fn debug_mem_note(on: bool, stage: &str, what: &str) {
+    if !on {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map_or("?".to_owned(), |v| v.trim().to_owned())
+    };
+    eprintln!(
+        "tracehunt: mem {stage}: rss {} peak {} {what}",
+        field("VmRSS:"),
+        field("VmHWM:")
+    );
 }
 
 /// The `attribution` array of `--format json`: candidates with their evidence.

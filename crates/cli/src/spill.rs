@@ -89,7 +89,6 @@ impl Spill {
     }
 
     /// Bytes appended so far.
-    #[cfg(test)]
     pub fn len(&self) -> u64 {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).len
     }
