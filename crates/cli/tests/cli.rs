@@ -250,6 +250,16 @@ fn same_output_whatever_the_thread_count() {
     let o2 = bin().args(&a2).output().unwrap();
     assert!(o1.stdout.len() > 100_000);
     assert!(o1.stdout == o2.stdout, "thread count changed the output");
+    // Issue #4: the 1,249 detections' index cut into sorted runs of 97
+    // entries per worker, runs and spill on disk: the same bytes.
+    let o3 = bin()
+        .args(&a2)
+        .env("TRACEHUNT_INDEX_RUN", "97")
+        .env("TRACEHUNT_SPILL_MEM", "0")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o3.stdout).lines().count(), 1249);
+    assert!(o1.stdout == o3.stdout, "index runs changed the output");
 }
 
 #[test]
