@@ -178,22 +178,29 @@ enum Loc {
 /// The index entry kept for every detection of a hunt (40 bytes): its time
 /// (sort key), rule, host and where its bytes are. Everything the summary,
 /// the attribution and the aggregate formats need; the event itself left
-/// the worker as rendered bytes.
+/// the worker as rendered bytes. Sorted externally ([`crate::index`]).
 #[derive(Clone, Copy, Debug)]
-struct Entry {
-    secs: i64,
-    nanos: u32,
-    rule: u32,
-    host: u32,
+pub struct Entry {
+    /// Event time: seconds since the Unix epoch ([`NO_TIME`] if none).
+    pub(crate) secs: i64,
+    /// Event time: nanoseconds in the second.
+    pub(crate) nanos: u32,
+    /// Rule index in the ruleset.
+    pub(crate) rule: u32,
+    /// Index in the run's host table, or [`NO_HOST`].
+    pub(crate) host: u32,
     /// Work unit (file, then chunk order) and place of the detection in
     /// it: the tie break that keeps equal times in input order (unique, so
     /// an unstable sort needs no scratch memory and gives one order).
-    unit: u32,
-    seq: u32,
+    /// `u32::MAX` for correlation hits.
+    pub(crate) unit: u32,
+    /// Place of the detection in its unit.
+    pub(crate) seq: u32,
     /// [`Loc`], flattened to keep the entry at 40 bytes: a spill range, or
     /// `len == MEM` and `off` the index of a detection kept whole.
-    off: u64,
-    len: u32,
+    pub(crate) off: u64,
+    /// See `off`.
+    pub(crate) len: u32,
 }
 
 /// `Entry::len` of a detection kept whole.
@@ -227,7 +234,7 @@ impl Entry {
     }
 
     /// Output order: time (none last), then input order.
-    fn order(&self) -> (i64, u32, u32, u32) {
+    pub(crate) fn order(&self) -> (i64, u32, u32, u32) {
         (self.secs, self.nanos, self.unit, self.seq)
     }
 
@@ -319,19 +326,49 @@ fn render(mode: Render, rs: &Ruleset, d: &Detection, out: &mut Vec<u8>) -> std::
     Ok(())
 }
 
+/// The run's host table, shared by the workers (a worker asks it only for
+/// hosts it has not seen yet): host ids are global from the start, so an
+/// index entry needs no rewriting once it is written to a sorted run.
+#[derive(Default)]
+struct Hosts {
+    names: Vec<String>,
+    ids: std::collections::HashMap<String, u32>,
+}
+
+impl Hosts {
+    /// The id of host `h`, added if new.
+    fn id(&mut self, h: &str) -> u32 {
+        if let Some(&i) = self.ids.get(h) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(h.to_owned());
+        self.ids.insert(h.to_owned(), i);
+        i
+    }
+}
+
 /// What one worker thread produced over the units it scanned (one per
 /// thread, whatever the number of units: nothing is kept per unit or per
 /// file but rare error notes, so memory does not grow with file count).
-struct Acc {
+struct Acc<'s> {
     events: u64,
     scanned: u64,
-    /// Index entries in scan order; host ids and `Loc::Mem` indices are
-    /// local to this worker until [`Acc::globalize`].
+    /// Index entries of spilled detections not yet in a sorted run (at
+    /// most `run_cap`), in scan order.
     entries: Vec<Entry>,
-    /// Detections kept whole (rules feeding a correlation).
+    run_cap: usize,
+    /// The sorted runs written so far ([`crate::index`]) and where.
+    runs: Vec<crate::index::Run>,
+    run_store: &'s Spill,
+    run_bytes: Vec<u8>,
+    /// Detections kept whole (rules feeding a correlation) and their
+    /// entries, whose `Loc::Mem` indices are local to this worker until
+    /// [`Acc::globalize`].
     mem: Vec<Detection>,
-    /// Worker-local host table.
-    hosts: Vec<String>,
+    mem_entries: Vec<Entry>,
+    /// The shared host table and this worker's cache of it.
+    hosts: &'s std::sync::Mutex<Hosts>,
     host_ids: std::collections::HashMap<String, u32>,
     /// Rendered bytes not yet appended to the spill, and the first entry
     /// whose offset is relative to them.
@@ -365,14 +402,19 @@ struct ScanCfg {
     render: Render,
 }
 
-impl Acc {
-    fn new() -> Self {
+impl<'s> Acc<'s> {
+    fn new(run_store: &'s Spill, run_cap: usize, hosts: &'s std::sync::Mutex<Hosts>) -> Self {
         Acc {
             events: 0,
             scanned: 0,
             entries: Vec::new(),
+            run_cap,
+            runs: Vec::new(),
+            run_store,
+            run_bytes: Vec::new(),
             mem: Vec::new(),
-            hosts: Vec::new(),
+            mem_entries: Vec::new(),
+            hosts,
             host_ids: std::collections::HashMap::new(),
             piece: Vec::new(),
             piece_from: 0,
@@ -389,16 +431,52 @@ impl Acc {
         }
     }
 
-    /// The worker-local id of a host.
+    /// The run-wide id of a host.
     fn host_id(&mut self, h: Option<&str>) -> u32 {
         let Some(h) = h else { return NO_HOST };
         if let Some(&i) = self.host_ids.get(h) {
             return i;
         }
-        let i = self.hosts.len() as u32;
-        self.hosts.push(h.to_owned());
+        // A poisoned lock only means another worker panicked; the table
+        // itself is consistent (one push and one insert).
+        let i = self.hosts.lock().unwrap_or_else(|e| e.into_inner()).id(h);
         self.host_ids.insert(h.to_owned(), i);
         i
+    }
+
+    /// Records a detection's index entry.
+    fn push(&mut self, e: Entry) {
+        match e.loc() {
+            Loc::Mem(_) => self.mem_entries.push(e),
+            Loc::Spill { .. } => self.entries.push(e),
+        }
+    }
+
+    /// After each event: appends the pending rendered bytes to the spill
+    /// once they are a piece, and the index entries to the run store once
+    /// they are a run.
+    fn after_event(&mut self, spill: &Spill) {
+        if self.entries.len() >= self.run_cap {
+            self.flush_piece(spill);
+            self.write_run();
+        } else if self.piece.len() >= PIECE {
+            self.flush_piece(spill);
+        }
+    }
+
+    /// Sorts the pending entries (every offset absolute: the piece was just
+    /// flushed) into a run in the run store.
+    fn write_run(&mut self) {
+        if !self.entries.is_empty() && self.spill_error.is_none() {
+            match crate::index::write_run(&mut self.entries, self.run_store, &mut self.run_bytes) {
+                Ok(run) => self.runs.push(run),
+                Err(e) => self.spill_error = Some(e.to_string()),
+            }
+        }
+        // After an error the hunt fails at the end; the entries are dropped
+        // meanwhile so memory stays bounded.
+        self.entries.clear();
+        self.piece_from = 0;
     }
 
     /// Appends the pending rendered bytes to the spill and makes the
@@ -408,9 +486,7 @@ impl Acc {
             match spill.append(&self.piece) {
                 Ok(base) => {
                     for e in &mut self.entries[self.piece_from..] {
-                        if let Loc::Spill { .. } = e.loc() {
-                            e.off += base;
-                        }
+                        e.off += base;
                     }
                 }
                 Err(e) => self.spill_error = Some(e.to_string()),
@@ -420,39 +496,30 @@ impl Acc {
         self.piece_from = self.entries.len();
     }
 
-    /// Rewrites worker-local host ids and memory indices into the run's
-    /// tables (`hosts`, `mem`).
+    /// Ends the worker's index: its runs, the last one (sorted, in memory)
+    /// included; the entries of detections kept whole are rewritten to
+    /// index the run's table `mem` and returned apart (`mem_entries`).
     fn globalize(
         &mut self,
-        hosts: &mut Vec<String>,
-        host_ids: &mut std::collections::HashMap<String, u32>,
         mem: &mut Vec<Detection>,
-    ) -> Result<()> {
+        mem_entries: &mut Vec<Entry>,
+    ) -> Result<Vec<crate::index::Run>> {
         if let Some(e) = self.spill_error.take() {
             anyhow::bail!("writing detections to a temporary file: {e}");
         }
-        let map: Vec<u32> = std::mem::take(&mut self.hosts)
-            .into_iter()
-            .map(|h| {
-                let n = hosts.len() as u32;
-                *host_ids.entry(h).or_insert_with_key(|h| {
-                    hosts.push(h.clone());
-                    n
-                })
-            })
-            .collect();
-        self.host_ids = std::collections::HashMap::new();
         let base = mem.len() as u32;
-        for e in &mut self.entries {
-            if e.host != NO_HOST {
-                e.host = map[e.host as usize];
-            }
+        for mut e in self.mem_entries.drain(..) {
             if let Loc::Mem(i) = e.loc() {
                 e.set_loc(Loc::Mem(i + base));
             }
+            mem_entries.push(e);
         }
         mem.append(&mut self.mem);
-        Ok(())
+        let mut last = std::mem::take(&mut self.entries);
+        last.sort_unstable_by_key(Entry::order);
+        let mut runs = std::mem::take(&mut self.runs);
+        runs.push(crate::index::Run::Mem(last));
+        Ok(runs)
     }
 }
 
@@ -642,7 +709,7 @@ fn scan_records(
             seq += 1;
             if !correlated && cfg.render == Render::Nothing {
                 entry.set_loc(Loc::Spill { off: 0, len: 0 });
-                r.entries.push(entry);
+                r.push(entry);
                 continue;
             }
             // One copy of the event's fields, shared by all its detections.
@@ -681,11 +748,9 @@ fn scan_records(
                     len: (r.piece.len() - start) as u32,
                 });
             }
-            r.entries.push(entry);
+            r.push(entry);
         }
-        if r.piece.len() >= PIECE {
-            r.flush_piece(spill);
-        }
+        r.after_event(spill);
     }
     if lost > 0 {
         r.lost
@@ -812,6 +877,8 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         rules::load(&a.rules, &a.rule_opts)?
     };
     let kb = load_kb(&a.attack)?;
+    let debug_mem = std::env::var_os("TRACEHUNT_DEBUG_MEM").is_some();
+    debug_mem_note(debug_mem, "rules and ATT&CK loaded", "");
     let rs = &loaded.ruleset;
     let stderr_tty = std::io::stderr().is_terminal();
     let rule_counts = rules::RuleCounts::of(&loaded, a.min_level as u8);
@@ -845,6 +912,15 @@ pub fn run(a: HuntArgs) -> Result<u8> {
 
     let feeds = crate::ioc_cmd::load(&a.ioc, a.quiet, a.verbose)?;
     let (files, walk_errors) = tracehunt_readers::walk(&a.paths);
+    debug_mem_note(
+        debug_mem,
+        "input walked",
+        &format!(
+            "{} files, {} path bytes",
+            files.len(),
+            files.iter().map(|f| f.as_os_str().len()).sum::<usize>()
+        ),
+    );
     let format = a
         .format
         .unwrap_or(if a.output.is_none() && std::io::stdout().is_terminal() {
@@ -863,12 +939,16 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         render: Render::of(format),
     };
     let spill = Spill::new(crate::spill::mem_limit());
+    // The index entries' sorted runs ([`crate::index`]).
+    let run_store = Spill::new(crate::spill::mem_limit());
+    let hosts = std::sync::Mutex::new(Hosts::default());
     let threads = usize::from(a.threads.unwrap_or(0));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .context("starting worker threads")?;
     let units = plan_units(&files, pool.current_num_threads());
+    let run_cap = crate::index::run_budget(pool.current_num_threads());
     let pb = if stderr_tty && !a.quiet && units.len() > 1 {
         let pb = ProgressBar::new(units.len() as u64);
         pb.set_style(
@@ -886,17 +966,32 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let accs: Vec<Acc> = pool.broadcast(|_| {
         let mut sc = Scanner::new(rs);
-        let mut acc = Acc::new();
+        let mut acc = Acc::new(&run_store, run_cap, &hosts);
         loop {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some(unit) = units.get(i) else { break };
             scan_unit(&mut sc, &files, (i as u32, unit), &cfg, &spill, &mut acc);
+            if debug_mem && i % 4096 == 4095 {
+                debug_mem_note(true, &format!("{} units scanned", i + 1), "");
+            }
             pb.inc(1);
         }
         acc.piece = Vec::new();
+        acc.run_bytes = Vec::new();
         acc.host_ids = std::collections::HashMap::new();
         acc
     });
+    debug_mem_note(
+        debug_mem,
+        "scanned",
+        &format!(
+            "{} units ({} B each), index runs {}, run store {} B",
+            units.len(),
+            std::mem::size_of::<Unit>(),
+            accs.iter().map(|a| a.runs.len() + 1).sum::<usize>(),
+            run_store.len(),
+        ),
+    );
     drop(units);
     pb.finish_and_clear();
 
@@ -913,16 +1008,19 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             records: 0,
         });
     }
-    let mut hosts: Vec<String> = Vec::new();
-    let mut host_ids = std::collections::HashMap::new();
+    let Hosts {
+        names: mut hosts,
+        ids: mut host_ids,
+    } = std::mem::take(&mut *hosts.lock().unwrap_or_else(|e| e.into_inner()));
     let mut mem: Vec<Detection> = Vec::new();
-    // Sized exactly: the index is the one thing that grows with detections.
-    let mut entries: Vec<Entry> = Vec::with_capacity(accs.iter().map(|a| a.entries.len()).sum());
+    let mut mem_entries: Vec<Entry> = Vec::new();
+    // The index: sorted runs, most of them in the run store.
+    let mut runs: Vec<crate::index::Run> = Vec::new();
     let mut skipped: Vec<(usize, String)> = Vec::new();
     let mut lost: Vec<(u32, usize, u64, String)> = Vec::new();
     let mut iocs: Vec<(u32, crate::ioc_cmd::IocDetection)> = Vec::new();
     for mut r in accs {
-        r.globalize(&mut hosts, &mut host_ids, &mut mem)?;
+        runs.extend(r.globalize(&mut mem, &mut mem_entries)?);
         summary.events += r.events;
         summary.events_scanned += r.scanned;
         summary.records_skipped += r.record_errors;
@@ -936,7 +1034,6 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         if let Some(l) = r.last {
             summary.last_event = Some(summary.last_event.map_or(l, |x| x.max(l)));
         }
-        entries.append(&mut r.entries);
         skipped.append(&mut r.skipped);
         lost.append(&mut r.lost);
         iocs.extend(r.ioc_units.into_iter().zip(r.ioc_hits));
@@ -966,11 +1063,11 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     }
     iocs.sort_by_key(|h| h.0);
     let mut ioc_dets: Vec<_> = iocs.into_iter().map(|(_, h)| h).collect();
-    // Stable: equal times keep file, chunk and record order.
-    entries.sort_unstable_by_key(Entry::order);
+    // Equal times keep file, chunk and record order (`Entry::order`).
+    mem_entries.sort_unstable_by_key(Entry::order);
     // Sigma correlations over the time-sorted hits of the rules they
     // reference (kept whole in `mem`); then `--min-level`.
-    let base: Vec<&Detection> = entries
+    let base: Vec<&Detection> = mem_entries
         .iter()
         .filter_map(|e| match e.loc() {
             Loc::Mem(i) => Some(&mem[i as usize]),
@@ -990,11 +1087,14 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         );
     }
     let cs = &loaded.correlations;
-    entries.retain(|e| {
+    // Only rules a correlation references can be suppressed or below
+    // `--min-level` here: workers dropped the other low-level hits.
+    mem_entries.retain(|e| {
         let r = e.rule as usize;
         !cs.is_suppressed(r) && rs.rule(r).level_rank >= cfg.min_rank
     });
-    let mut resort = false;
+    runs.push(crate::index::Run::Mem(mem_entries));
+    let mut hits: Vec<Entry> = Vec::new();
     for (k, d) in added.into_iter().enumerate() {
         if rs.rule(d.rule).level_rank < cfg.min_rank {
             continue;
@@ -1011,7 +1111,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         };
         // Unit past every input unit: after the detections of the same
         // time, in the order the correlator produced them.
-        entries.push(Entry::new(
+        hits.push(Entry::new(
             d.timestamp,
             d.rule,
             host,
@@ -1019,17 +1119,25 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             Loc::Mem(mem.len() as u32),
         ));
         mem.push(d);
-        resort = true;
     }
-    if resort {
-        entries.sort_unstable_by_key(Entry::order);
-    }
+    hits.sort_unstable_by_key(Entry::order);
+    runs.push(crate::index::Run::Mem(hits));
     drop(host_ids);
-    let views = || entries.iter().map(|e| e.view(&hosts));
-    summary.count(rs, views());
+    // Each pass over the index in output order is one k-way merge of the
+    // runs; a read error of the run store fails the hunt after the pass.
+    let run_store_disk_error = run_store.disk_error();
+    let run_store = run_store.into_reader();
+    let index_error = |e: std::io::Error| {
+        anyhow::anyhow!("reading the detection index back from the temporary file: {e}")
+    };
+    let mut pass = crate::index::Merge::new(&runs, &run_store);
+    summary.count(rs, pass.by_ref().map(|e| e.view(&hosts)));
+    pass.finish().map_err(index_error)?;
 
     crate::ioc_cmd::sort_by_time(&mut ioc_dets);
-    let mut observed = evidence(rs, entries.iter().map(|e| e.rule as usize));
+    let mut pass = crate::index::Merge::new(&runs, &run_store);
+    let mut observed = evidence(rs, pass.by_ref().map(|e| e.rule as usize));
+    pass.finish().map_err(index_error)?;
     observed.iocs = crate::ioc_cmd::observations(&ioc_dets);
     // The hunt's event-time span is the observation window: groups whose
     // dated ATT&CK reporting is far from it rank lower (issue #5 time input).
@@ -1038,9 +1146,10 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         _ => None,
     };
     let attribution = Attributor::new(&kb).attribute_in(&observed, window);
+    debug_mem_note(debug_mem, "summary and attribution", "");
     summary.elapsed_ms = start.elapsed().as_millis() as u64;
 
-    if let Some(e) = spill.disk_error() {
+    if let Some(e) = spill.disk_error().or_else(|| run_store_disk_error.clone()) {
         if !a.quiet {
             eprintln!("tracehunt: no temporary file for the detections ({e}): kept in memory");
         }
@@ -1065,35 +1174,42 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
+    let mut pass = crate::index::Merge::new(&runs, &run_store);
     match format {
         Format::Table => {
-            if !entries.is_empty() {
+            if summary.detections > 0 {
                 tracehunt_report::write_table_header(&mut out)?;
             }
-            for e in entries.iter().take(a.max_rows) {
-                emit(&mut out, e)?;
+            for e in pass.by_ref().take(a.max_rows) {
+                emit(&mut out, &e)?;
             }
-            tracehunt_report::write_table_summary(&mut out, entries.len(), &summary, a.max_rows)?;
+            tracehunt_report::write_table_summary(
+                &mut out,
+                summary.detections as usize,
+                &summary,
+                a.max_rows,
+            )?;
             if let Some(f) = &feeds {
                 crate::ioc_cmd::write_table(&mut out, f, &ioc_dets, a.max_rows)?;
             }
             write_attribution_table(&mut out, &attribution, 5)?;
         }
         Format::Jsonl => {
-            for e in &entries {
-                emit(&mut out, e)?;
+            for e in pass.by_ref() {
+                emit(&mut out, &e)?;
             }
             crate::ioc_cmd::write_jsonl(&mut out, &kb, &ioc_dets)?;
         }
         Format::Stix => {
-            let input = crate::stix_cmd::input(&kb, rs, views(), &ioc_dets, &attribution, &summary);
+            let views = pass.by_ref().map(|e| e.view(&hosts));
+            let input = crate::stix_cmd::input(&kb, rs, views, &ioc_dets, &attribution, &summary);
             tracehunt_report::write_stix_bundle(&mut out, &input)?;
         }
         Format::Navigator => {
             let layer = crate::navigator_cmd::layer(
                 &kb,
                 rs,
-                views(),
+                pass.by_ref().map(|e| e.view(&hosts)),
                 a.overlay.as_deref(),
                 "tracehunt hunt",
             )?;
@@ -1104,8 +1220,8 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             let mut head = Vec::new();
             tracehunt_report::csv_header(&mut head)?;
             out.write_all(&head)?;
-            for e in &entries {
-                emit(&mut out, e)?;
+            for e in pass.by_ref() {
+                emit(&mut out, &e)?;
             }
         }
         Format::Json => {
@@ -1114,9 +1230,9 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             out.write_all(b"{\n\"summary\": ")?;
             serde_json::to_writer_pretty(&mut out, &summary)?;
             out.write_all(b",\n\"detections\": [")?;
-            for (i, e) in entries.iter().enumerate() {
+            for (i, e) in pass.by_ref().enumerate() {
                 out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-                emit(&mut out, e)?;
+                emit(&mut out, &e)?;
             }
             out.write_all(b"\n],\n\"attribution\": ")?;
             serde_json::to_writer_pretty(&mut out, &attribution_json(&attribution, 10))?;
@@ -1145,7 +1261,9 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             out.write_all(b"\n}\n")?;
         }
     }
+    pass.finish().map_err(index_error)?;
     out.flush()?;
+    debug_mem_note(debug_mem, "output written", "");
     drop(out);
     // Machine formats still get the summary and every skipped file on
     // stderr (stdout carries only the chosen format).
@@ -1187,6 +1305,28 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         return Ok(crate::EXIT_NOTHING_READ);
     }
     Ok(0)
+}
+
+/// With `TRACEHUNT_DEBUG_MEM` set (issue #4 accounting): prints the
+/// process's resident memory now and at its peak so far (`VmRSS`, `VmHWM`
+/// of `/proc/self/status`, Linux only) after a stage of the hunt, with
+/// `what` (counts of what may grow), to stderr.
+fn debug_mem_note(on: bool, stage: &str, what: &str) {
+    if !on {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map_or("?".to_owned(), |v| v.trim().to_owned())
+    };
+    eprintln!(
+        "tracehunt: mem {stage}: rss {} peak {} {what}",
+        field("VmRSS:"),
+        field("VmHWM:")
+    );
 }
 
 /// The `attribution` array of `--format json`: candidates with their evidence.

@@ -11,6 +11,7 @@ mod attribute;
 mod correlation;
 mod eval_cmd;
 mod hunt;
+mod index;
 mod input;
 mod ioc_cmd;
 mod navigator_cmd;

@@ -3,8 +3,9 @@
 //! Workers render each detection into the bytes the output format needs as
 //! soon as it is found and append them here in pieces (one piece per work
 //! unit, or per 256 KiB); the hunt keeps only a small index entry per
-//! detection ([`crate::hunt`]) and, once every unit is scanned and the index
-//! is sorted, copies the bytes out in output order. Below [`MEM_LIMIT`]
+//! detection ([`crate::hunt`]), itself sorted externally in runs stored in a
+//! second `Spill` ([`crate::index`]), and once every unit is scanned copies
+//! the bytes out in output order. Below [`MEM_LIMIT`]
 //! bytes everything stays in memory; past it the bytes go to an anonymous
 //! temporary file (`tempfile::tempfile`, deleted by the OS when closed), so
 //! memory stays flat however many detections a hunt finds. Where no
@@ -89,7 +90,6 @@ impl Spill {
     }
 
     /// Bytes appended so far.
-    #[cfg(test)]
     pub fn len(&self) -> u64 {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).len
     }

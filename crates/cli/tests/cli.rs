@@ -250,6 +250,16 @@ fn same_output_whatever_the_thread_count() {
     let o2 = bin().args(&a2).output().unwrap();
     assert!(o1.stdout.len() > 100_000);
     assert!(o1.stdout == o2.stdout, "thread count changed the output");
+    // Issue #4: the 1,249 detections' index cut into sorted runs of 97
+    // entries per worker, runs and spill on disk: the same bytes.
+    let o3 = bin()
+        .args(&a2)
+        .env("TRACEHUNT_INDEX_RUN", "97")
+        .env("TRACEHUNT_SPILL_MEM", "0")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o3.stdout).lines().count(), 1249);
+    assert!(o1.stdout == o3.stdout, "index runs changed the output");
 }
 
 /// Issue #4: one big JSON-lines file was read by one thread. Now it is cut
@@ -672,7 +682,9 @@ fn correlation_with_min_level_is_the_filtered_full_output() {
         ])
         .current_dir(root());
         if disk {
+            // Spill and index on disk, the index cut into runs of 2 entries.
             c.env("TRACEHUNT_SPILL_MEM", "0");
+            c.env("TRACEHUNT_INDEX_RUN", "2");
         }
         let o = c.output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -735,8 +747,78 @@ fn correlation_with_min_level_is_the_filtered_full_output() {
     }
 }
 
-/// Without a usable temporary directory the detection spill stays in
-/// memory: same output, a note on stderr, exit 0.
+/// Issue #4 (flat memory): the index of detections is sorted externally —
+/// workers write sorted runs of a bounded number of entries, the main thread
+/// merges them. Where the runs are cut must never show: with the index cut
+/// into runs of 1, 3 or 50 entries per worker (`TRACEHUNT_INDEX_RUN`) and
+/// the runs and spill on disk (`TRACEHUNT_SPILL_MEM=0`), every format is
+/// byte-identical to the default (one in-memory run per worker) for 1, 2
+/// and 4 threads — with correlation rules too (detections kept whole,
+/// correlation hits merged in).
+#[test]
+fn index_cut_into_many_runs_gives_byte_identical_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let corr = dir.path().join("corr.yml");
+    std::fs::write(&corr, CORRELATION_RULES).unwrap();
+    let builtin = root().join("rules/builtin");
+    let hunt = |rules: &[&Path], format: &str, threads: &str, run: Option<&str>| -> String {
+        let mut c = bin();
+        c.args([
+            "hunt",
+            "samples/evtx",
+            "--format",
+            format,
+            "--threads",
+            threads,
+            "-q",
+        ]);
+        for r in rules {
+            c.arg("-r").arg(r);
+        }
+        c.current_dir(root());
+        if let Some(n) = run {
+            c.env("TRACEHUNT_INDEX_RUN", n);
+            c.env("TRACEHUNT_SPILL_MEM", "0");
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // Only the wall time may differ.
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("Elapsed:") && !l.contains("\"elapsed_ms\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for rules in [
+        vec![builtin.as_path()],
+        vec![builtin.as_path(), corr.as_path()],
+    ] {
+        for format in ["jsonl", "json", "csv", "table", "stix", "navigator"] {
+            let want = hunt(&rules, format, "1", None);
+            assert!(want.len() > 1000, "{format}: {want}");
+            for threads in ["1", "2", "4"] {
+                for run in [None, Some("1"), Some("3"), Some("50")] {
+                    if run.is_none() && threads == "1" {
+                        continue;
+                    }
+                    assert!(
+                        hunt(&rules, format, threads, run) == want,
+                        "--format {format} --threads {threads}, index runs of {run:?} entries, \
+                         {} rule sets: output differs",
+                        rules.len()
+                    );
+                }
+            }
+        }
+    }
+    // The jsonl output really has the detections (the built-in pack's 59).
+    let jsonl = hunt(&[builtin.as_path()], "jsonl", "2", Some("1"));
+    assert_eq!(jsonl.lines().count(), 161);
+}
+
+/// Without a usable temporary directory the detection spill and the
+/// index's sorted runs stay in memory: same output, a note on stderr, exit 0.
 #[test]
 fn no_temporary_directory_keeps_the_spill_in_memory() {
     let args = [
@@ -752,6 +834,8 @@ fn no_temporary_directory_keeps_the_spill_in_memory() {
         .args(args)
         .current_dir(root())
         .env("TMPDIR", "/nonexistent/tracehunt-test")
+        // The index's sorted runs too (runs of 4 entries: many of them).
+        .env("TRACEHUNT_INDEX_RUN", "4")
         .output()
         .unwrap();
     assert!(o.status.success());
