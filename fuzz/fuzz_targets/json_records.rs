@@ -1,6 +1,9 @@
 //! JSON lines / concatenated objects and JSON arrays through the reader,
 //! and every shape converter (`event_from_json_value`) on parsed values.
 //! The first byte picks the container so both shapes get exercised.
+//! JSON lines are also read in byte ranges (as `hunt` splits a big file
+//! over threads, with a range size of 1..=64 bytes from the first byte):
+//! the ranges together must give exactly the whole-file records and errors.
 #![no_main]
 
 #[path = "common.rs"]
@@ -22,7 +25,13 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             bytes.extend_from_slice(body);
         }
     }
-    let _ = common::read_all("fuzz.json", &bytes);
+    let whole = common::read_all("fuzz.json", &bytes);
+    let range = 1 + u64::from(sel / 3) % 64;
+    if let Some(plan) = tracehunt_readers::plan_json_lines_bytes("fuzz.json", bytes.clone(), range)
+    {
+        let split: Vec<_> = (0..plan.len()).flat_map(|i| plan.range(i)).collect();
+        assert_eq!(whole, split, "ranges of {range} bytes differ from the whole file");
+    }
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
         let _ = tracehunt_readers::event_from_json_value(&v);
     }
