@@ -93,8 +93,9 @@ fn log_events(paths: &[PathBuf]) -> impl Iterator<Item = (String, Event)> + '_ {
     })
 }
 
-/// Every SigmaHQ rule set against every event of the EVTX attack samples
-/// and the Mordor JSON: the prefilter never changes a detection.
+/// Every SigmaHQ rule set against every event of the EVTX attack samples,
+/// the Mordor JSON and SigmaHQ's regression EVTX: the prefilter never
+/// changes a detection.
 #[test]
 fn prefilter_matches_unfiltered_evaluation_on_real_corpora() {
     let root = corpora();
@@ -118,6 +119,8 @@ fn prefilter_matches_unfiltered_evaluation_on_real_corpora() {
     let mut logs = Vec::new();
     files(&root.join("evtx-attack-samples"), &["evtx"], &mut logs);
     files(&root.join("mordor"), &["json"], &mut logs);
+    // The events SigmaHQ ships to show each rule firing.
+    files(&sigma.join("regression_data"), &["evtx"], &mut logs);
     let (events, hits) = compare(&fast, &slow, log_events(&logs));
     eprintln!("{events} events, {hits} detections, identical");
     assert!(events > 50_000, "{events}");
