@@ -304,7 +304,7 @@ fn one_big_jsonl_file_split_into_ranges_gives_the_same_output() {
     assert!(n > 150, "{n} detections"); // 187 when written
     assert!(
         unsplit.1.contains(&format!(
-            "1 record(s) lost in {} (first: line {damaged_line}: invalid JSON",
+            "1 record lost in {} (first: line {damaged_line}: invalid JSON",
             big.display()
         )),
         "{}",
