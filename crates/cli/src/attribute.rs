@@ -85,6 +85,22 @@ pub fn run(a: AttributeArgs) -> Result<u8> {
         }
     };
     let res = Attributor::new(&kb).attribute_in(&ev, window);
+    if res.observed.is_empty() && !res.unresolved.is_empty() {
+        // Nothing left to attribute (breaker finding: `--techniques T9999`
+        // exited 0 with an empty ranking while `--software NoSuchTool`
+        // exited 1).
+        let mut what = format!(
+            "unknown technique ids: {} (not ATT&CK technique ids)",
+            res.unresolved.join(", ")
+        );
+        if !unknown_software.is_empty() {
+            what.push_str(&format!(
+                "; unknown software: {}",
+                unknown_software.join(", ")
+            ));
+        }
+        anyhow::bail!(what);
+    }
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
     match a.format {

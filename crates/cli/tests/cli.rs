@@ -1029,6 +1029,29 @@ fn attribute_accepts_software_by_name_and_says_unknown_software() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown software: NoSuchTool"));
 }
 
+/// Breaker finding: `attribute --techniques T9999` (no id known) exited 0
+/// with an empty ranking, while `--software NoSuchTool` exited 1. Now both
+/// are errors naming what is unknown; a known id next to it still runs.
+#[test]
+fn attribute_with_only_unknown_technique_ids_exits_1() {
+    let out = run(&["attribute", "--techniques", "T9999,attack.t0000"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown technique ids: T9999"), "{err}");
+    let out = run(&[
+        "attribute",
+        "--techniques",
+        "T9999",
+        "--software",
+        "NoSuchTool",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown software: NoSuchTool"));
+    let out = run(&["attribute", "--techniques", "T9999,T1059.001"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Unknown technique ids (ignored): T9999"));
+}
+
 /// Last session's fresh-user trial: the attribution table's evidence line named only the
 /// first rule when two rules showed the technique. It now lists up to three, then "and N
 /// more"; counts are singular/plural as they should be ("1 event", "3 events").

@@ -30,6 +30,11 @@ pub struct CompileOptions {
     /// Most values one detection item may list; more is rejected with
     /// `TH006`. Default 10,000.
     pub max_values: usize,
+    /// Evaluate every candidate rule of an event, without the literal
+    /// prefilter (slower, same detections). For differential tests of the
+    /// prefilter; not part of the stable API.
+    #[doc(hidden)]
+    pub no_prefilter: bool,
 }
 
 impl Default for CompileOptions {
@@ -40,6 +45,7 @@ impl Default for CompileOptions {
             regex_size_limit: 16 << 20,
             max_wildcards: 64,
             max_values: 10_000,
+            no_prefilter: false,
         }
     }
 }
@@ -311,7 +317,11 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
         rules.push(compiled);
     }
     let name_count = interner.names.len();
-    let pf = build_prefilter(&rules, &sources, interner.names.len());
+    let pf = if opts.no_prefilter {
+        Prefilter::disabled(rules.len())
+    } else {
+        build_prefilter(&rules, &sources, interner.names.len())
+    };
     (
         Ruleset {
             meta,
@@ -341,6 +351,20 @@ struct Prefilter {
 
 /// Needle sets up to this size get a DFA automaton.
 const DFA_MAX_NEEDLES: usize = 2_000;
+impl Prefilter {
+    /// No automaton: every candidate rule is evaluated.
+    fn disabled(n: usize) -> Prefilter {
+        Prefilter {
+            fields: Vec::new(),
+            keywords: None,
+            prefiltered: vec![false; n],
+            any_field: vec![false; n],
+            rule_fields: vec![Box::default(); n],
+            needles: 0,
+        }
+    }
+}
+
 /// ... and up to this many needle bytes (a DFA's build time grows with the
 /// square of long needles: a 64 KiB `contains` value took 17 s).
 const DFA_MAX_BYTES: usize = 32 * 1024;
@@ -465,14 +489,7 @@ fn build_prefilter(rules: &[CompiledRule], sources: &[CompiledSource], names: us
             per_field[*to as usize].extend(extra);
         }
     }
-    let disabled = |n: usize| Prefilter {
-        fields: Vec::new(),
-        keywords: None,
-        prefiltered: vec![false; n],
-        any_field: vec![false; n],
-        rule_fields: vec![Box::default(); n],
-        needles: 0,
-    };
+    let disabled = Prefilter::disabled;
     let mut rule_fields: Vec<Vec<FieldId>> = vec![Vec::new(); rules.len()];
     for (f, pairs) in per_field.iter().enumerate() {
         for &(_, r) in pairs {
@@ -1110,7 +1127,7 @@ fn str_matcher(mut v: Vec<Tok>, cased: bool, opts: &CompileOptions) -> Result<Ma
         if cased {
             s.to_owned()
         } else {
-            s.to_lowercase()
+            crate::scan::fold_case(s)
         }
     };
     // Collapse runs of stars.
@@ -1135,7 +1152,13 @@ fn str_matcher(mut v: Vec<Tok>, cased: bool, opts: &CompileOptions) -> Result<Ma
         [Tok::Lit(l), Tok::Star] => StrOp::Starts(fold(l).into()),
         [Tok::Star, Tok::Lit(l)] => StrOp::Ends(fold(l).into()),
         toks => {
-            let mut pat = String::from(if cased { "(?s)^" } else { "(?si)^" });
+            // Not `(?i)` when uncased: the value is matched case-folded
+            // (see `fold_case`), as for the literal operators; the regex's
+            // own simple case folding would also equate `ſ` and `s`, `ς` and
+            // `σ`, which `contains` does not and the prefilter's literal
+            // cannot see (breaker finding: `'*ſystem*32*'` matched `system32`
+            // without the prefilter and not with it).
+            let mut pat = String::from("(?s)^");
             for t in toks {
                 match t {
                     Tok::Lit(l) => pat.push_str(&regex::escape(&fold(l))),

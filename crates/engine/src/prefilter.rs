@@ -53,7 +53,7 @@ fn matcher_needle(m: &Matcher) -> Option<String> {
         StrOp::Glob(_, Some(l)) => l.to_string(),
         StrOp::Glob(_, None) | StrOp::Any => return None,
     };
-    let lit = lit.to_lowercase();
+    let lit = crate::scan::fold_case(&lit);
     (lit.len() >= MIN_NEEDLE).then_some(lit)
 }
 

@@ -97,6 +97,20 @@ pub(crate) fn field_key(name: &str, out: &mut String) {
     );
 }
 
+/// `s` case-folded as event values are: each character's Unicode lower
+/// case on its own (`char::to_lowercase`), with no context rule. Rule
+/// values must be folded with this too, not `str::to_lowercase`, whose
+/// final-sigma rule turns a word-final `Σ` into `ς` where an event value's
+/// `Σ` becomes `σ` (breaker finding: `contains: 'ΟΔΟΣ'` did not match the
+/// value `ΟΔΟΣ`, and the prefilter dropped a `|cased` rule that matched).
+/// Folding character by character also keeps `fold(a + b) = fold(a) +
+/// fold(b)`, which the prefilter needs.
+pub(crate) fn fold_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_lower(&mut out, s);
+    out
+}
+
 /// Appends `s` case-folded (Unicode lower case; ASCII fast path).
 fn push_lower(buf: &mut String, s: &str) {
     if s.is_ascii() {

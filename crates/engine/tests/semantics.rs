@@ -413,3 +413,57 @@ fn too_many_wildcards_or_values_are_rejected_with_th006() {
     assert_eq!(rs.len(), 0);
     assert!(d[0].message.contains("10001 values"), "{}", d[0].message);
 }
+
+/// Breaker finding: rule values were case-folded with `str::to_lowercase`
+/// (word-final `Σ` → `ς`), event values character by character (`Σ` →
+/// `σ`): `contains: 'ΟΔΟΣ'` did not match the value `ΟΔΟΣ` itself.
+#[test]
+fn final_sigma_in_a_rule_value_matches_the_same_text() {
+    for det in [
+        "  sel:\n    CommandLine|contains: 'ΟΔΟΣ'\n  condition: sel",
+        "  sel:\n    CommandLine: 'ΟΔΟΣ'\n  condition: sel",
+        "  sel:\n    CommandLine: '*ΟΔΟΣ ?*'\n  condition: sel",
+        "  keywords:\n    - 'ΟΔΟΣ'\n  condition: keywords",
+    ] {
+        let rs = ruleset(det, PC);
+        for v in ["ΟΔΟΣ", "οδοσ"] {
+            let v = if det.contains('?') {
+                format!("{v} 1")
+            } else {
+                v.to_owned()
+            };
+            assert!(
+                fires(&rs, &sysmon(1, &[("CommandLine", s(&v))])),
+                "{det} / {v}"
+            );
+        }
+    }
+}
+
+/// Breaker finding: an uncased wildcard value was a `(?i)` regex over the
+/// case-folded value, so `ſ` (long s) matched `s` there but not in
+/// `contains`, and the literal prefilter skipped the rule: detections
+/// depended on the prefilter. Now both operators compare folded text.
+#[test]
+fn long_s_in_a_wildcard_value_is_not_s() {
+    let rs = ruleset(
+        "  sel:\n    CommandLine: '*ſystem*32*'\n  condition: sel",
+        PC,
+    );
+    assert!(!fires(
+        &rs,
+        &sysmon(1, &[("CommandLine", s("C:\\system32"))])
+    ));
+    assert!(fires(
+        &rs,
+        &sysmon(1, &[("CommandLine", s("C:\\ſystem32"))])
+    ));
+    let rs = ruleset(
+        "  sel:\n    CommandLine: '*SYSTEM*32*'\n  condition: sel",
+        PC,
+    );
+    assert!(fires(
+        &rs,
+        &sysmon(1, &[("CommandLine", s("C:\\System32"))])
+    ));
+}

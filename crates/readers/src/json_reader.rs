@@ -46,7 +46,9 @@ fn convert(path: &Path, at: Location, ordinal: u64, v: &serde_json::Value) -> It
 /// once. An element that does not parse is searched for whole events after
 /// a `,` (see [`Recovery`]), so in a single-line array one broken element
 /// does not take the elements after it down with it. Several arrays one after another (`[…][…]`) are read in turn;
-/// anything else after the closing `]` is reported.
+/// what follows the last one is read on as JSON lines (a JSON-lines file
+/// whose first line is an array), the rest of the closing `]`'s line being
+/// one error if it is not `{`.
 ///
 /// Nested arrays (`[[{…}, {…}], [{…}]]`: batches of exported events) are
 /// read through: every object at any array depth is a record, numbered in
@@ -69,6 +71,10 @@ pub(crate) struct JsonArrayRecords<R> {
     nest: u64,
     /// Events being recovered from inside a broken element.
     recovery: Option<Box<Recovery>>,
+    /// Reading the array that is the value on this JSON-lines line (already
+    /// checked to be valid JSON): every record and error is at that line,
+    /// with that line as fallback record id, and no damage heuristics.
+    on_line: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -79,6 +85,9 @@ enum ArrayState {
     Open,
     /// After a closing `]`.
     Closed,
+    /// Data after the last array: read on as JSON lines from the cursor
+    /// (see [`JsonArrayRecords::into_lines`]).
+    Lines,
     Done,
 }
 
@@ -105,7 +114,41 @@ impl<R: BufRead> JsonArrayRecords<R> {
             state: ArrayState::Start,
             nest: 0,
             recovery: None,
+            on_line: None,
         }
+    }
+
+    /// The elements of the JSON array that is the value starting on line
+    /// `line` of a JSON-lines file (`bytes`: that value, valid JSON).
+    fn on_line(
+        path: &Path,
+        bytes: Vec<u8>,
+        line: u64,
+    ) -> JsonArrayRecords<std::io::Cursor<Vec<u8>>> {
+        let mut r = JsonArrayRecords::new(path, std::io::Cursor::new(bytes));
+        r.line = line;
+        r.on_line = Some(line);
+        r
+    }
+
+    /// Where element `i` is reported.
+    fn at(&self, i: u64) -> Location {
+        self.on_line.map_or(Location::Element(i), Location::Line)
+    }
+
+    /// The fallback record id of element `i`.
+    fn ordinal(&self, i: u64) -> u64 {
+        self.on_line.unwrap_or(i + 1)
+    }
+
+    /// After `next` gave `None`: a reader for the JSON lines that follow
+    /// the last array, from the cursor (breaker finding: a JSON-lines file
+    /// whose first line is an array of events was read as one JSON array,
+    /// and every line after it was lost as one "data after the closing
+    /// ']'" error). `None` when the input ended.
+    pub(crate) fn into_lines(self) -> Option<JsonLinesRecords<R>> {
+        (self.state == ArrayState::Lines)
+            .then(|| JsonLinesRecords::starting_at(&self.path, self.reader, self.line))
     }
 
     /// The next byte without consuming it; `None` at end of file. An I/O
@@ -140,6 +183,29 @@ impl<R: BufRead> JsonArrayRecords<R> {
                 self.line_ws = false;
             }
         }
+    }
+
+    /// Consumes the rest of the current line and its line end (`\n`,
+    /// `\r\n` or a bare `\r`, counted as one line as the JSON-lines
+    /// reader counts them).
+    fn skip_line(&mut self) -> Result<(), RecordError> {
+        while let Some(b) = self.peek()? {
+            self.bump(b);
+            if b == b'\n' {
+                return Ok(());
+            }
+            if b == b'\r' {
+                if self.peek()? == Some(b'\n') {
+                    self.bump(b'\n');
+                } else {
+                    self.line += 1;
+                    self.col = 0;
+                    self.line_ws = true;
+                }
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 
     /// Skips whitespace (and, inside an array, `,` separators).
@@ -191,7 +257,7 @@ impl<R: BufRead> JsonArrayRecords<R> {
                     None => {
                         self.state = ArrayState::Done;
                         return Ok(Some(Err(self.error(
-                            Location::Element(self.index),
+                            self.at(self.index),
                             RecordErrorKind::Truncated,
                             format!(
                                 "line {}: end of file inside the JSON array (no closing ']'; file truncated?)",
@@ -223,18 +289,31 @@ impl<R: BufRead> JsonArrayRecords<R> {
                         self.state = ArrayState::Open;
                         self.nest = 1;
                     }
+                    Some(b'{') if self.on_line.is_none() => {
+                        // JSON lines after the array(s): read on as such.
+                        self.state = ArrayState::Lines;
+                        return Ok(None);
+                    }
                     Some(_) => {
-                        self.state = ArrayState::Done;
+                        let line = self.line;
+                        if self.on_line.is_some() {
+                            self.state = ArrayState::Done;
+                        } else {
+                            // The rest of this line is one error; what
+                            // follows is read on as JSON lines.
+                            self.skip_line()?;
+                            self.state = ArrayState::Lines;
+                        }
                         return Ok(Some(Err(self.error(
-                            Location::Element(self.index),
+                            self.at(self.index),
                             RecordErrorKind::InvalidJson,
                             format!(
-                                "line {}: data after the closing ']' of the JSON array; ignored",
-                                self.line
+                                "line {line}: data after the closing ']' of the JSON array; ignored"
                             ),
                         ))));
                     }
                 },
+                ArrayState::Lines => return Ok(None),
             }
         }
     }
@@ -243,7 +322,7 @@ impl<R: BufRead> JsonArrayRecords<R> {
     fn element(&mut self) -> Result<Item, RecordError> {
         let i = self.index;
         self.index += 1;
-        let at = Location::Element(i);
+        let at = self.at(i);
         let start_line = self.line;
         let indent = self.line_ws.then_some(self.col);
         let mut buf = Vec::new();
@@ -258,7 +337,12 @@ impl<R: BufRead> JsonArrayRecords<R> {
                 if depth <= 0 && (b == b',' || b == b']') {
                     break ElementEnd::Delimiter;
                 }
-                if b == b'{' && depth > 0 && self.line_ws && Some(self.col) == indent {
+                if b == b'{'
+                    && depth > 0
+                    && self.line_ws
+                    && Some(self.col) == indent
+                    && self.on_line.is_none()
+                {
                     break ElementEnd::Cut(self.line);
                 }
             }
@@ -300,7 +384,7 @@ impl<R: BufRead> JsonArrayRecords<R> {
             self.state = ArrayState::Done;
         }
         let res = serde_json::from_slice::<serde_json::Value>(&buf);
-        if res.is_err() && !matches!(end, ElementEnd::Cut(_)) {
+        if res.is_err() && !matches!(end, ElementEnd::Cut(_)) && self.on_line.is_none() {
             let truncated = end == ElementEnd::Eof && depth > 0;
             let why = res
                 .as_ref()
@@ -314,17 +398,24 @@ impl<R: BufRead> JsonArrayRecords<R> {
         match res {
             Ok(v) if !v.is_object() && matches!(end, ElementEnd::Delimiter | ElementEnd::Eof) => {
                 // Not an event (`[1, {…}]`): one error, with where it is.
-                Ok(Err(self.error(
-                    at,
-                    RecordErrorKind::UnrecognisedShape,
-                    format!(
+                let reason = match self.on_line {
+                    Some(_) => format!(
+                        "element {i} of the JSON array on this line is {}, not an event object",
+                        kind_of(&v)
+                    ),
+                    None => format!(
                         "line {start_line}: JSON array element is {}, not an event object",
                         kind_of(&v)
                     ),
+                };
+                Ok(Err(self.error(
+                    at,
+                    RecordErrorKind::UnrecognisedShape,
+                    reason,
                 )))
             }
             Ok(v) if end == ElementEnd::Delimiter || end == ElementEnd::Eof => {
-                Ok(convert(&self.path, at, i + 1, &v))
+                Ok(convert(&self.path, at, self.ordinal(i), &v))
             }
             res => {
                 let why = match (&res, &end) {
@@ -543,7 +634,10 @@ impl<R: BufRead> Iterator for JsonArrayRecords<R> {
 ///
 /// A value that is an array (`[{…}, {…}]` on one line: a batch of events)
 /// gives its object elements as records, nested arrays included; each
-/// other element is one [`RecordErrorKind::UnrecognisedShape`] error.
+/// other element is one [`RecordErrorKind::UnrecognisedShape`] error. The
+/// value is checked to be valid JSON without being built, then its
+/// elements are streamed one at a time (memory: the line, not its
+/// elements' records).
 /// Every record, error and fallback `record_id` names the line its value
 /// starts on.
 pub(crate) struct JsonLinesRecords<R> {
@@ -558,8 +652,17 @@ pub(crate) struct JsonLinesRecords<R> {
     /// rest of a CRLF, not an empty line.
     pending_cr: bool,
     /// Items already produced, given out before reading on (the elements
-    /// of an array line; an error met while a value was open).
-    queue: std::collections::VecDeque<Item>,
+    /// of an array line, streamed; an error met while a value was open).
+    queue: std::collections::VecDeque<Queued>,
+}
+
+/// What [`JsonLinesRecords`] gives out before reading on.
+enum Queued {
+    Item(Item),
+    /// The elements of an array value, one at a time (breaker finding:
+    /// they were all converted at once, so a 10 MB line of `[0,0,…]` took
+    /// 2.3 GB for its five million error records).
+    Array(Box<JsonArrayRecords<std::io::Cursor<Vec<u8>>>>),
 }
 
 impl<R: BufRead> JsonLinesRecords<R> {
@@ -660,61 +763,36 @@ impl<R: BufRead> JsonLinesRecords<R> {
 
     /// Parses the value that starts on line `start` and queues its
     /// record(s).
-    fn finish(&mut self, buf: &[u8], start: u64) {
+    fn finish(&mut self, buf: Vec<u8>, start: u64) {
         let at = Location::Line(start);
         let err = |kind, reason: String| Err(RecordError::new(&self.path, at, kind, reason));
-        let text = match std::str::from_utf8(buf) {
-            Ok(t) => t,
-            Err(e) => {
-                let e = err(RecordErrorKind::InvalidUtf8, format!("invalid UTF-8: {e}"));
-                self.queue.push_back(e);
-                return;
-            }
+        if let Err(e) = std::str::from_utf8(&buf) {
+            let e = err(RecordErrorKind::InvalidUtf8, format!("invalid UTF-8: {e}"));
+            self.queue.push_back(Queued::Item(e));
+            return;
+        }
+        if buf.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            // A batch of events on one line (breaker finding: it was one
+            // UnrecognisedShape error and all its events were lost): its
+            // elements, nested arrays read through, streamed once the value
+            // is known to be valid JSON (checked without building it).
+            let item = match serde_json::from_slice::<serde::de::IgnoredAny>(&buf) {
+                Ok(_) => Queued::Array(Box::new(JsonArrayRecords::<R>::on_line(
+                    &self.path, buf, start,
+                ))),
+                Err(e) => Queued::Item(err(
+                    RecordErrorKind::InvalidJson,
+                    format!("invalid JSON: {e}"),
+                )),
+            };
+            self.queue.push_back(item);
+            return;
+        }
+        let item = match serde_json::from_slice::<serde_json::Value>(&buf) {
+            Ok(v) => convert(&self.path, at, start, &v),
+            Err(e) => err(RecordErrorKind::InvalidJson, format!("invalid JSON: {e}")),
         };
-        match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(serde_json::Value::Array(items)) => {
-                // A batch of events on one line (breaker finding: it was one
-                // UnrecognisedShape error and all its events were lost).
-                let mut n = 0u64;
-                flatten(items, &mut |v| {
-                    n += 1;
-                    let item = if v.is_object() {
-                        convert(&self.path, at, start, &v)
-                    } else {
-                        err(
-                            RecordErrorKind::UnrecognisedShape,
-                            format!(
-                                "element {} of the JSON array on this line is {}, not an event object",
-                                n - 1,
-                                kind_of(&v)
-                            ),
-                        )
-                    };
-                    self.queue.push_back(item);
-                });
-            }
-            Ok(v) => self.queue.push_back(convert(&self.path, at, start, &v)),
-            Err(e) => self.queue.push_back(err(
-                RecordErrorKind::InvalidJson,
-                format!("invalid JSON: {e}"),
-            )),
-        }
-    }
-}
-
-/// Calls `f` with every element of `items` that is not itself an array,
-/// depth first, in document order (nested arrays are read through).
-/// Iterative: a deeply nested array cannot overflow the stack.
-fn flatten(items: Vec<serde_json::Value>, f: &mut dyn FnMut(serde_json::Value)) {
-    let mut stack = vec![items.into_iter()];
-    while let Some(top) = stack.last_mut() {
-        match top.next() {
-            Some(serde_json::Value::Array(inner)) => stack.push(inner.into_iter()),
-            Some(v) => f(v),
-            None => {
-                stack.pop();
-            }
-        }
+        self.queue.push_back(Queued::Item(item));
     }
 }
 
@@ -766,11 +844,23 @@ impl<R: BufRead> Iterator for JsonLinesRecords<R> {
 
     fn next(&mut self) -> Option<Item> {
         loop {
-            if let Some(item) = self.queue.pop_front() {
-                return Some(item);
-            }
-            if !self.fill() {
-                return None;
+            match self.queue.front_mut() {
+                Some(Queued::Array(a)) => match a.next() {
+                    Some(item) => return Some(item),
+                    None => {
+                        self.queue.pop_front();
+                    }
+                },
+                Some(Queued::Item(_)) => {
+                    if let Some(Queued::Item(item)) = self.queue.pop_front() {
+                        return Some(item);
+                    }
+                }
+                None => {
+                    if !self.fill() {
+                        return None;
+                    }
+                }
             }
         }
     }
@@ -789,16 +879,16 @@ impl<R: BufRead> JsonLinesRecords<R> {
                     if acc.is_empty() {
                         return false;
                     }
-                    self.finish(&acc, start);
+                    self.finish(acc, start);
                     return true;
                 }
                 Some(Err(e)) => {
                     // A line too long or an I/O error: the open value (cut
                     // short by it) first, then the error.
                     if !acc.is_empty() {
-                        self.finish(&acc, start);
+                        self.finish(acc, start);
                     }
-                    self.queue.push_back(Err(e));
+                    self.queue.push_back(Queued::Item(Err(e)));
                     return true;
                 }
                 Some(Ok(l)) => l,
@@ -811,7 +901,7 @@ impl<R: BufRead> JsonLinesRecords<R> {
             } else if line.first() == Some(&b'{') {
                 // A new top-level value begins: the open one was cut short.
                 self.carry = Some((line, no));
-                self.finish(&acc, start);
+                self.finish(acc, start);
                 return true;
             } else {
                 acc.push(b'\n');
@@ -821,17 +911,17 @@ impl<R: BufRead> JsonLinesRecords<R> {
             // JSON strings cannot span lines, so an open string ends the value;
             // balanced brackets end it too.
             if depth.depth <= 0 || depth.in_string {
-                self.finish(&acc, start);
+                self.finish(acc, start);
                 return true;
             }
             if acc.len() > MAX_RECORD_BYTES {
                 // Skip to the next line that starts a value.
-                self.queue.push_back(Err(RecordError::new(
+                self.queue.push_back(Queued::Item(Err(RecordError::new(
                     &self.path,
                     Location::Line(start),
                     RecordErrorKind::InvalidJson,
                     format!("record exceeds {MAX_RECORD_BYTES} bytes without closing; skipped"),
-                )));
+                ))));
                 while let Some(l) = self.read_line() {
                     match l {
                         Ok((l, n)) if l.first() == Some(&b'{') => {
@@ -840,7 +930,7 @@ impl<R: BufRead> JsonLinesRecords<R> {
                         }
                         Ok(_) => {}
                         Err(e) => {
-                            self.queue.push_back(Err(e));
+                            self.queue.push_back(Queued::Item(Err(e)));
                             break;
                         }
                     }
@@ -848,5 +938,51 @@ impl<R: BufRead> JsonLinesRecords<R> {
                 return true;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Breaker finding: the elements of an array on a JSON-lines line were
+    /// all converted before the first was given out, so a 10 MB line of
+    /// `[0,0,…]` took 2.3 GB (five million error records queued). Now they
+    /// are streamed: one queue entry, whatever the array's size.
+    #[test]
+    fn array_line_of_millions_of_elements_was_queued_whole() {
+        let n = 200_000;
+        let mut data = b"{\"EventID\": 1}\n[".to_vec();
+        for i in 0..n {
+            if i % 2 == 0 {
+                data.extend_from_slice(b"0,");
+            } else {
+                data.extend_from_slice(b"[{\"EventID\": 2}],");
+            }
+        }
+        data.extend_from_slice(b"0]\n{\"EventID\": 3}\n");
+        let mut r = JsonLinesRecords::new(Path::new("big.jsonl"), std::io::Cursor::new(data));
+        assert_eq!(r.next().unwrap().unwrap().meta.event_id, Some(1));
+        let first = r.next().unwrap().unwrap_err();
+        assert_eq!(first.at, Location::Line(2));
+        assert_eq!(
+            first.reason,
+            "element 0 of the JSON array on this line is a number, not an event object"
+        );
+        assert_eq!(r.queue.len(), 1);
+        assert!(matches!(r.queue.front(), Some(Queued::Array(_))));
+        let rest: Vec<Item> = r.collect();
+        let events: Vec<_> = rest.iter().filter_map(|x| x.as_ref().ok()).collect();
+        assert_eq!(events.len(), n / 2 + 1);
+        assert!(events[..n / 2]
+            .iter()
+            .all(|e| e.meta.event_id == Some(2) && e.meta.record_id == Some(2)));
+        assert_eq!(events[n / 2].meta.event_id, Some(3));
+        let errors: Vec<_> = rest.iter().filter_map(|x| x.as_ref().err()).collect();
+        assert_eq!(errors.len(), n / 2);
+        assert_eq!(
+            errors.last().unwrap().reason,
+            format!("element {n} of the JSON array on this line is a number, not an event object")
+        );
     }
 }

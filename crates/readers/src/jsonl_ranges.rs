@@ -8,6 +8,7 @@ use crate::{sniff, utf16, Format, SNIFF_LEN};
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tracehunt_event::Event;
 
@@ -92,28 +93,45 @@ impl JsonLinesRanges {
     /// empty iterator. The file is opened again for each range; if that
     /// fails, the iterator yields one [`RecordErrorKind::Io`] error at the
     /// range's first line.
+    ///
+    /// A file that changes while it is read (breaker finding: records were
+    /// dropped without a word): the last range reads on to the end of the
+    /// file as it is then (lines appended since planning are read, as by
+    /// [`open`](crate::open)); a range that ends early because the file
+    /// shrank ends with one [`RecordErrorKind::Truncated`] error saying so.
     pub fn range(&self, i: usize) -> JsonLinesRange {
         let Some(r) = self.ranges.get(i).copied() else {
             return JsonLinesRange(RangeInner::Done);
         };
-        let len = r.end - r.start;
+        let last = i + 1 == self.ranges.len();
+        let len = if last { u64::MAX } else { r.end - r.start };
+        let read = Arc::new(AtomicU64::new(0));
+        let counted = |rd: Box<dyn Read + Send>| -> Box<dyn Read + Send> {
+            Box::new(Counted {
+                inner: rd,
+                read: read.clone(),
+            })
+        };
         let reader: std::io::Result<Box<dyn Read + Send>> = match &self.src {
             Src::File(p) => File::open(p).and_then(|mut f| {
                 f.seek(SeekFrom::Start(r.start))?;
-                Ok(Box::new(f.take(len)) as Box<dyn Read + Send>)
+                Ok(counted(Box::new(f.take(len))))
             }),
             Src::Bytes(b) => {
                 let mut c = Cursor::new(b.clone());
                 c.set_position(r.start);
-                Ok(Box::new(c.take(len)))
+                Ok(counted(Box::new(c.take(len))))
             }
         };
         JsonLinesRange(match reader {
-            Ok(rd) => RangeInner::Lines(JsonLinesRecords::starting_at(
-                &self.path,
-                BufReader::new(rd),
-                r.first_line,
-            )),
+            Ok(rd) => RangeInner::Lines(
+                JsonLinesRecords::starting_at(&self.path, BufReader::new(rd), r.first_line),
+                Shrink {
+                    range: r,
+                    expected: if last { 0 } else { r.end - r.start },
+                    read,
+                },
+            ),
             Err(e) => RangeInner::Failed(Some(RecordError::new(
                 &self.path,
                 Location::Line(r.first_line),
@@ -130,9 +148,32 @@ impl JsonLinesRanges {
 pub struct JsonLinesRange(RangeInner);
 
 enum RangeInner {
-    Lines(JsonLinesRecords<BufReader<Box<dyn Read + Send>>>),
+    Lines(JsonLinesRecords<BufReader<Box<dyn Read + Send>>>, Shrink),
     Failed(Option<RecordError>),
     Done,
+}
+
+/// What a range expects to read, to tell when the file shrank under it.
+struct Shrink {
+    range: LineRange,
+    /// Bytes the range must read (0 for the last range, which reads on).
+    expected: u64,
+    /// Bytes read so far (shared with the [`Counted`] reader).
+    read: Arc<AtomicU64>,
+}
+
+/// A reader that counts the bytes it gives.
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    read: Arc<AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 impl std::fmt::Debug for JsonLinesRange {
@@ -146,7 +187,28 @@ impl Iterator for JsonLinesRange {
 
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.0 {
-            RangeInner::Lines(r) => r.next(),
+            RangeInner::Lines(r, shrink) => match r.next() {
+                Some(item) => Some(item),
+                None => {
+                    let got = shrink.read.load(Ordering::Relaxed);
+                    let s = &shrink.range;
+                    let err = (got < shrink.expected).then(|| {
+                        RecordError::new(
+                            &r.path,
+                            Location::Line(r.line_no + 1),
+                            RecordErrorKind::Truncated,
+                            format!(
+                                "the file shrank while being read: bytes {}..{} planned, only {} there; the records after are lost",
+                                s.start,
+                                s.end,
+                                s.start + got
+                            ),
+                        )
+                    });
+                    self.0 = RangeInner::Done;
+                    err.map(Err)
+                }
+            },
             RangeInner::Failed(e) => e.take().map(Err),
             RangeInner::Done => None,
         }

@@ -172,6 +172,7 @@ enum Inner {
     Evtx(Box<evtx_reader::EvtxRecords>),
     Array(json_reader::JsonArrayRecords<BufReader<Box<dyn Source>>>),
     Lines(json_reader::JsonLinesRecords<BufReader<Box<dyn Source>>>),
+    Done,
 }
 
 impl RecordIter {
@@ -201,8 +202,20 @@ impl Iterator for RecordIter {
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.inner {
             Inner::Evtx(r) => r.next(),
-            Inner::Array(r) => r.next(),
+            Inner::Array(r) => match r.next() {
+                Some(item) => Some(item),
+                None => {
+                    // JSON lines after the array (a JSON-lines file whose
+                    // first line is an array): read on as JSON lines.
+                    let Inner::Array(r) = std::mem::replace(&mut self.inner, Inner::Done) else {
+                        return None;
+                    };
+                    self.inner = r.into_lines().map_or(Inner::Done, Inner::Lines);
+                    self.next()
+                }
+            },
             Inner::Lines(r) => r.next(),
+            Inner::Done => None,
         }
     }
 }
@@ -718,6 +731,44 @@ mod tests {
             out[3].as_ref().unwrap_err().reason,
             "element 2 of the JSON array on this line is a number, not an event object"
         );
+    }
+
+    /// Breaker finding: a JSON-lines file whose first line is an array of
+    /// events was read as one JSON array, so every line after it was lost,
+    /// counted as one record ("data after the closing ']'"). Now the lines
+    /// after the array are read as JSON lines, with their line numbers.
+    #[test]
+    fn jsonl_whose_first_line_is_an_array_lost_the_lines_after_it() {
+        let data = b"[{\"EventID\": 1}, {\"EventID\": 2}]\n{\"EventID\": 3}\nnot json\r{\"EventID\": 5}\n[{\"EventID\": 6}]\n{\"EventID\": 7}";
+        assert_eq!(sniff(data), Some(Format::JsonArray));
+        assert_eq!(
+            outline("mixed.jsonl", data),
+            [
+                "ok 1",
+                "ok 2",
+                "ok 3",
+                "InvalidJson line 3",
+                "ok 5",
+                "ok 6",
+                "ok 7"
+            ]
+        );
+        let ids: Vec<_> = collect("mixed.jsonl", data)
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|e| e.meta.record_id.unwrap())
+            .collect();
+        assert_eq!(ids, [1, 2, 2, 4, 5, 6]);
+        // Garbage after the closing bracket is one error for its line;
+        // the lines after it are still read (CR-only line ends too).
+        let data = b"[{\"EventID\": 1}] trailing\r{\"EventID\": 2}\r\n{\"EventID\": 3}";
+        assert_eq!(
+            outline("g.jsonl", data),
+            ["ok 1", "InvalidJson element 1", "ok 2", "ok 3"]
+        );
+        let out = collect("g.jsonl", data);
+        assert_eq!(out[2].as_ref().unwrap().meta.record_id, Some(2));
+        assert_eq!(out[3].as_ref().unwrap().meta.record_id, Some(3));
     }
 
     /// Issue #6: a JSON file starting with more than the 4 KiB sniffed of

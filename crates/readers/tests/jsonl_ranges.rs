@@ -168,3 +168,67 @@ fn cut_record_at_a_range_boundary_and_no_final_newline() {
         }
     }
 }
+
+/// Breaker finding: a file that changed between planning and reading lost
+/// records without a word: lines appended after planning were not read
+/// (the last range stopped at the planned end, where reading the file
+/// whole reads them), and a file truncated under a range just ended it
+/// early. Now the last range reads on to the end, and a range that finds
+/// fewer bytes than planned ends with one Truncated error naming them.
+#[test]
+fn file_changing_size_between_planning_and_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grow.jsonl");
+    let line = |i: u32| format!("{{\"EventID\": {i}, \"Channel\": \"Security\"}}\n");
+    let text: String = (0..100).map(line).collect();
+    std::fs::write(&path, &text).unwrap();
+    let plan = plan_json_lines(&path, 500).unwrap().unwrap();
+    assert!(plan.len() > 5, "{:?}", plan.ranges());
+    // Appended after planning: read, as reading the file whole reads them.
+    let more: String = (100..110).map(line).collect();
+    std::fs::write(&path, format!("{text}{more}")).unwrap();
+    let got = ranged(&plan);
+    assert_eq!(got.len(), 110);
+    assert!(got.iter().all(Result::is_ok));
+    assert_eq!(got[109].as_ref().unwrap().meta.event_id, Some(109));
+    // Truncated after planning, inside the second range: its records up
+    // to the cut, then one Truncated error per range that came up short.
+    let cut = plan.ranges()[1].start as usize + 60;
+    std::fs::write(&path, &text.as_bytes()[..cut]).unwrap();
+    let got = ranged(&plan);
+    let errors: Vec<&RecordError> = got.iter().filter_map(|r| r.as_ref().err()).collect();
+    let short = plan.len() - 2; // ranges 1 ..= len-2; the last reads what is there
+    assert_eq!(
+        errors
+            .iter()
+            .filter(|e| e.kind == RecordErrorKind::Truncated)
+            .count(),
+        short
+    );
+    assert!(
+        errors[0].reason.starts_with("invalid JSON")
+            || errors[0].reason.contains("the file shrank"),
+        "{errors:?}"
+    );
+    let shrank = errors
+        .iter()
+        .find(|e| e.kind == RecordErrorKind::Truncated)
+        .unwrap();
+    assert_eq!(
+        shrank.reason,
+        format!(
+            "the file shrank while being read: bytes {}..{} planned, only {} there; the records after are lost",
+            plan.ranges()[1].start,
+            plan.ranges()[1].end,
+            cut
+        )
+    );
+    let events = got.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(
+        events,
+        text.as_bytes()[..cut]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+    );
+}

@@ -1,0 +1,241 @@
+//! Differential test of the literal prefilter (route-scoped field automata
+//! and the keyword automaton run once over all values joined with NUL):
+//! for every event, `Scanner::scan` must give exactly the rules that a
+//! scanner without the prefilter (`CompileOptions::no_prefilter`, every
+//! candidate rule evaluated) gives. Real corpora from `../shared/corpora`
+//! (skipped when absent), then hostile hand-made cases.
+
+use std::path::{Path, PathBuf};
+use tracehunt_engine::{compile, CompileOptions, Ruleset, Scanner};
+use tracehunt_event::{Event, EventMeta, Value};
+
+fn corpora() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora")
+}
+
+fn files(dir: &Path, ext: &[&str], out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            files(&p, ext, out);
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| ext.contains(&e))
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// The SigmaHQ rules, compiled twice: with and without the prefilter.
+fn sigma_pair(dirs: &[PathBuf]) -> (Ruleset, Ruleset) {
+    let mut paths = Vec::new();
+    for d in dirs {
+        files(d, &["yml", "yaml"], &mut paths);
+    }
+    let mut docs = Vec::new();
+    for p in &paths {
+        let bytes = std::fs::read(p).unwrap();
+        docs.extend(tracehunt_sigma::load_rules_bytes(&p.display().to_string(), &bytes).rules);
+    }
+    let fast = compile(docs.clone(), &CompileOptions::default()).0;
+    let slow = compile(
+        docs,
+        &CompileOptions {
+            no_prefilter: true,
+            ..CompileOptions::default()
+        },
+    )
+    .0;
+    (fast, slow)
+}
+
+/// Scans `events` with both rulesets; returns the number of events and
+/// of detections, panicking at the first event where they differ.
+fn compare(
+    fast: &Ruleset,
+    slow: &Ruleset,
+    events: impl IntoIterator<Item = (String, Event)>,
+) -> (u64, u64) {
+    let (mut a, mut b) = (Scanner::new(fast), Scanner::new(slow));
+    let (mut oa, mut ob) = (Vec::new(), Vec::new());
+    let (mut n, mut hits) = (0u64, 0u64);
+    for (at, ev) in events {
+        oa.clear();
+        ob.clear();
+        a.scan(&ev, &mut oa);
+        b.scan(&ev, &mut ob);
+        if oa != ob {
+            let title = |r: &usize| slow.rule(*r).title.clone();
+            let missed: Vec<_> = ob.iter().filter(|r| !oa.contains(r)).map(title).collect();
+            let extra: Vec<_> = oa.iter().filter(|r| !ob.contains(r)).map(title).collect();
+            panic!("{at}: prefilter missed {missed:?}, added {extra:?}; event {ev:?}");
+        }
+        n += 1;
+        hits += oa.len() as u64;
+    }
+    (n, hits)
+}
+
+fn log_events(paths: &[PathBuf]) -> impl Iterator<Item = (String, Event)> + '_ {
+    paths.iter().flat_map(|p| {
+        let name = p.display().to_string();
+        tracehunt_readers::open(p)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter_map(move |(i, r)| r.ok().map(|e| (format!("{name} #{i}"), e)))
+    })
+}
+
+/// Every SigmaHQ rule set against every event of the EVTX attack samples,
+/// the Mordor JSON and SigmaHQ's regression EVTX: the prefilter never
+/// changes a detection.
+#[test]
+fn prefilter_matches_unfiltered_evaluation_on_real_corpora() {
+    let root = corpora();
+    let sigma = root.join("sigma");
+    if !sigma.is_dir() {
+        eprintln!("skipped: {} absent", sigma.display());
+        return;
+    }
+    let dirs: Vec<PathBuf> = std::fs::read_dir(&sigma)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("rules"))
+        })
+        .collect();
+    let (fast, slow) = sigma_pair(&dirs);
+    assert!(fast.len() > 3000, "{} rules", fast.len());
+    let mut logs = Vec::new();
+    files(&root.join("evtx-attack-samples"), &["evtx"], &mut logs);
+    files(&root.join("mordor"), &["json"], &mut logs);
+    // The events SigmaHQ ships to show each rule firing.
+    files(&sigma.join("regression_data"), &["evtx"], &mut logs);
+    let (events, hits) = compare(&fast, &slow, log_events(&logs));
+    eprintln!("{events} events, {hits} detections, identical");
+    assert!(events > 50_000, "{events}");
+    assert!(hits > 1000, "{hits}");
+}
+
+fn ruleset_pair(rules: &str) -> (Ruleset, Ruleset) {
+    let f = tracehunt_sigma::load_rules("t.yml", rules);
+    assert!(f.diagnostics.is_empty(), "{:?}", f.diagnostics);
+    let (fast, d) = compile(f.rules.clone(), &CompileOptions::default());
+    assert!(d.is_empty(), "{d:?}");
+    let slow = compile(
+        f.rules,
+        &CompileOptions {
+            no_prefilter: true,
+            ..CompileOptions::default()
+        },
+    )
+    .0;
+    (fast, slow)
+}
+
+fn sysmon1(fields: &[(&str, &str)]) -> Event {
+    let mut ev = Event::with_meta(EventMeta {
+        channel: Some("Microsoft-Windows-Sysmon/Operational".into()),
+        event_id: Some(1),
+        ..EventMeta::default()
+    });
+    ev.push("EventID", Value::Int(1));
+    for (k, v) in fields {
+        ev.push(*k, Value::from(*v));
+    }
+    ev
+}
+
+fn rule(n: usize, detection: &str) -> String {
+    format!(
+        "title: R{n}\nid: 00000000-0000-4000-8000-{n:012}\nlogsource: {{product: windows, category: process_creation}}\ndetection:\n{detection}\nlevel: high\n---\n"
+    )
+}
+
+/// Hostile values: NUL inside keyword values and event values, Unicode
+/// whose case folding changes the length or depends on context (`İ`,
+/// `ẞ`, final `Σ`, long `ſ`, Kelvin sign), field names with spaces,
+/// events with 10,000 fields: with and without the prefilter agree.
+#[test]
+fn prefilter_matches_unfiltered_evaluation_on_hostile_values() {
+    let dets = [
+        "  keywords:\n    - \"ab\\0cd\"\n  condition: keywords",
+        "  keywords:\n    - \"İSTANBUL\"\n  condition: keywords",
+        "  sel:\n    CommandLine|contains: 'STRAẞE'\n  condition: sel",
+        "  sel:\n    CommandLine|contains: 'ΟΔΟΣ'\n  condition: sel",
+        "  sel:\n    CommandLine|contains|cased: 'ΟΔΟΣ'\n  condition: sel",
+        "  sel:\n    CommandLine: '*ΟΔΟΣ*x?z*'\n  condition: sel",
+        "  sel:\n    CommandLine: '*ſystem*32*'\n  condition: sel",
+        "  sel:\n    CommandLine: '*\u{212A}ernel*32*'\n  condition: sel",
+        "  sel:\n    Threat Name|contains: 'mimikatz'\n  condition: sel",
+        "  sel:\n    ThreatName|contains: 'rubeus'\n  condition: sel",
+        "  keywords:\n    - 'value9999'\n  condition: keywords",
+        "  sel:\n    F5000|endswith: 'tail'\n  condition: sel",
+        "  keywords:\n    - \"x\\0\"\n  sel:\n    CommandLine|contains: 'whoami'\n  condition: keywords or sel",
+    ];
+    let rules: String = dets.iter().enumerate().map(|(i, d)| rule(i, d)).collect();
+    let (fast, slow) = ruleset_pair(&rules);
+    assert_eq!(fast.len(), dets.len());
+    let values = [
+        "ab\0cd",
+        "ab",
+        "cd",
+        "x\0",
+        "İstanbul",
+        "i\u{307}stanbul",
+        "istanbul",
+        "STRAẞE",
+        "straße",
+        "ΟΔΟΣ",
+        "οδοσ",
+        "οδος",
+        "ΟΔΟΣ-xyz",
+        "οδοσ xaz",
+        "C:\\Windows\\system\\32",
+        "C:\\Windows\\ſystem\\32",
+        "KERNEL32",
+        "\u{212A}ERNEL 32",
+        "kernel\u{0}32",
+        "whoami",
+    ];
+    let mut events = Vec::new();
+    for v in values {
+        events.push((format!("CommandLine {v:?}"), sysmon1(&[("CommandLine", v)])));
+        events.push((format!("Other {v:?}"), sysmon1(&[("Other", v)])));
+        events.push((format!("second {v:?}"), sysmon1(&[("A", "x"), ("B", v)])));
+    }
+    // A keyword with a NUL, its halves in two values (joined with NUL for
+    // the keyword automaton): only the evaluation decides.
+    events.push(("ab | cd".into(), sysmon1(&[("A", "ab"), ("B", "cd")])));
+    events.push(("x | whoami".into(), sysmon1(&[("A", "x"), ("B", "whoami")])));
+    events.push((
+        "Threat Name".into(),
+        sysmon1(&[("Threat Name", "HackTool:Win32/Mimikatz")]),
+    ));
+    events.push((
+        "Threat  Name rubeus".into(),
+        sysmon1(&[("Threat  Name", "Rubeus.exe")]),
+    ));
+    // 10,000 fields, the needle in the last ones.
+    let names: Vec<String> = (0..10_000).map(|i| format!("F{i}")).collect();
+    let vals: Vec<String> = (0..10_000).map(|i| format!("value{i}")).collect();
+    let mut big = sysmon1(&[]);
+    for (k, v) in names.iter().zip(&vals) {
+        big.push(k.as_str(), Value::from(v.as_str()));
+    }
+    big.push("F5000", Value::from("the tail"));
+    events.push(("10k fields".into(), big));
+    let (n, hits) = compare(&fast, &slow, events);
+    assert!(n > 60);
+    assert!(hits > 10, "{hits}");
+}
