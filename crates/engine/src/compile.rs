@@ -349,8 +349,13 @@ struct Prefilter {
     needles: usize,
 }
 
-/// Needle sets up to this size get a DFA automaton.
-const DFA_MAX_NEEDLES: usize = 2_000;
+/// Needle sets up to this size get a DFA automaton; larger ones a
+/// contiguous NFA. A DFA's table for 600-1,100 needles (several MB) missed
+/// the cache on most bytes: with 2,000 here, all SigmaHQ rules on
+/// EVTX-ATTACK-SAMPLES x40 took 8.1-8.4 CPU-s and 147 MB, with 100 7.6-7.9
+/// CPU-s and 124 MB (2 threads; samples alone 137 -> 118 MB, and rule
+/// loading is faster: fewer DFAs to build).
+const DFA_MAX_NEEDLES: usize = 100;
 impl Prefilter {
     /// No automaton: every candidate rule is evaluated.
     fn disabled(n: usize) -> Prefilter {
