@@ -12,6 +12,11 @@
 # 900 CPU-seconds. Older rows measured wall time (clock=wall, an upper bound
 # on their CPU time); --totals keeps the two apart.
 # The totals per target: `scripts/fuzz-long.sh --totals`.
+# Don't pause a running fuzzer (SIGSTOP, e.g. to benchmark) for longer than
+# its -timeout (20 s): on resume libFuzzer reports the unit it was running as a
+# timeout (seen: "timeout after 201 seconds" on an input that runs in 4 ms).
+# Re-run such an artifact (`fuzz/target/*/release/<target> <file>`) before
+# believing it.
 # A crash leaves its input in fuzz/artifacts/<target>/ and the log in
 # fuzz/logs/<target>-<date>.log; turn it into a regression test named after
 # what broke.
@@ -42,7 +47,9 @@ for t in "${targets[@]}"; do
     /usr/bin/time -o "$log.time" -f '%U %S' cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -timeout=20 -max_len=140000 \
         -print_final_stats=1 >"$log" 2>&1 || crash=1
-    took=$(awk '{printf "%d", $1 + $2}' "$log.time")
+    # The last line: /usr/bin/time adds "Command exited with non-zero status N"
+    # above it when the fuzzer stopped on a finding.
+    took=$(tail -n 1 "$log.time" | awk '{printf "%d", $1 + $2}')
     execs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
     last=$(grep -E '^#[0-9]+' "$log" | tail -1)
     cov=$(grep -oE 'cov: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
