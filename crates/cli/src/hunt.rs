@@ -82,8 +82,10 @@ pub struct HuntArgs {
     pub max_rows: usize,
     /// IOC feed file or directory of feeds (repeat the flag for several:
     /// `--ioc a.json --ioc feeds/`): MISP event JSON, STIX 2.1 bundle with
-    /// indicators, or `type,value,actor` CSV (detected by content). In a
-    /// directory, a file that is not a feed is skipped with a warning. Hits are
+    /// indicators, `type,value,actor` CSV, or a plain list of indicators one
+    /// a line (IP, CIDR, domain, URL or hash; type inferred) — detected by
+    /// content. A file that is none of these is an error; in a directory
+    /// (its .json/.csv/.txt files) it is skipped with a warning. Hits are
     /// reported like detections and are the strongest attribution evidence.
     #[arg(long, value_name = "FILE")]
     pub ioc: Vec<PathBuf>,

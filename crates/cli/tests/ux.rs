@@ -124,3 +124,47 @@ fn time_window_summary_gives_the_range_of_events_in_the_window() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["summary"].get("time_window").is_none());
 }
+
+/// `--ioc /etc/hostname` was read as a CSV feed, "0 IOCs loaded", exit 0;
+/// now a non-feed is a usage error (exit 1), a plain list of indicators
+/// loads, and in a directory the `-v` line names the skipped file once.
+#[test]
+fn ioc_plain_list_loads_and_a_text_file_is_not_a_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("hostname");
+    std::fs::write(&host, "vm\n").unwrap();
+    let out = run(&["hunt", "samples/evtx", "--ioc", host.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "hostname: not an IOC feed: neither `type,value[,actor]` CSV nor a list of indicators"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir(&feeds).unwrap();
+    std::fs::write(feeds.join("ips.txt"), "203.0.113.7\n198.51.100.9\n").unwrap();
+    std::fs::write(feeds.join("notes.txt"), "call Bob\nre: the incident\n").unwrap();
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "-v",
+        "-f",
+        "json",
+        "--ioc",
+        feeds.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let e = stderr(&out);
+    let notes = feeds.join("notes.txt").display().to_string();
+    assert!(
+        e.contains(&format!(
+            "tracehunt: warning: skipped IOC feed {notes}: not an IOC feed: "
+        )),
+        "{e}"
+    );
+    assert_eq!(e.matches(notes.as_str()).count(), 2, "{e}"); // the -v line and the summary's "first:"
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ioc"]["iocs"], 2, "{}", v["ioc"]);
+}
