@@ -1483,16 +1483,25 @@ pub fn write_attribution_table<W: Write>(
         for e in ev.iter().take(4) {
             let groups = e.groups_using as u64;
             let events = e.events;
+            // Techniques an analyst typed (`attribute --techniques`) come
+            // from no rule and no event (fresh-user finding: "← - [0 events]").
+            let from = if e.rule_titles.is_empty() && events == 0 {
+                "(given)".to_owned()
+            } else {
+                format!(
+                    "{} [{} {}]",
+                    rule_list(&e.rule_titles, 3),
+                    events,
+                    plural(events, "event", "events")
+                )
+            };
             writeln!(
                 w,
-                "       {} {} (used by {} {}) ← {} [{} {}]",
+                "       {} {} (used by {} {}) ← {from}",
                 e.id,
                 e.name,
                 groups,
                 plural(groups, "group", "groups"),
-                rule_list(&e.rule_titles, 3),
-                events,
-                plural(events, "event", "events")
             )?;
         }
     }

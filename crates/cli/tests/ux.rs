@@ -168,3 +168,71 @@ fn ioc_plain_list_loads_and_a_text_file_is_not_a_feed() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ioc"]["iocs"], 2, "{}", v["ioc"]);
 }
+
+/// Cosmetic findings of the trial, each checked on the message it fixed.
+#[test]
+fn attack_json_error_is_printed_once() {
+    let out = run(&["hunt", "samples/evtx", "--attack", "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert_eq!(
+        e.matches("expected value at line 1 column 1").count(),
+        1,
+        "{e}"
+    );
+}
+
+#[test]
+fn attribute_evidence_of_given_techniques_says_given() {
+    let out = run(&["attribute", "--techniques", "T1059.001,T1003"]);
+    let t = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        t.contains("T1003 OS Credential Dumping (used by 20 groups) ← (given)\n"),
+        "{t}"
+    );
+    assert!(!t.contains("[0 events]"), "{t}");
+}
+
+#[test]
+fn empty_overlay_asks_for_a_group() {
+    let out = run(&["navigator", "samples/evtx", "--overlay", ""]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--overlay needs an ATT&CK group: an id like G0009 or a name"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn attribute_rejects_a_reversed_time_window_like_hunt() {
+    for (from, to) in [("2099-01-01", "1990-01-01"), ("2024-05-20", "2024-05-01")] {
+        let out = run(&[
+            "attribute",
+            "--techniques",
+            "T1059.001",
+            "--from",
+            from,
+            "--to",
+            to,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{from} {to}");
+        assert!(
+            stderr(&out).contains(&format!(
+                "--from ({from}) is after --to ({to}): the time window is empty"
+            )),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = run(&[
+        "attribute",
+        "--techniques",
+        "T1059.001",
+        "--from",
+        "2024-05-01",
+        "--to",
+        "2024-05-20",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+}
