@@ -236,3 +236,22 @@ fn attribute_rejects_a_reversed_time_window_like_hunt() {
     ]);
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// The IOC summary called one rejected entry "1 warning (repaired JSON,
+/// rejected patterns or rows)" whatever it was; now "1 feed warning".
+#[test]
+fn ioc_feed_warnings_are_labelled_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("list.txt");
+    std::fs::write(&f, "203.0.113.7\nnot-an-ioc\n198.51.100.9\n").unwrap();
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "-f",
+        "json",
+        "--ioc",
+        f.to_str().unwrap(),
+    ]);
+    let e = stderr(&out);
+    assert!(e.contains(": 2 IOCs loaded; 1 entry unusable: 1 invalid line (not an IP, domain, URL or hash); 1 feed warning (-v for details)"), "{e}");
+}
