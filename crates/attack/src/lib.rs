@@ -71,9 +71,11 @@ pub use v19::{v19_mapping, V19Basis, V19Mapping};
 /// Errors raised while building an [`ActorKb`].
 #[derive(Debug, thiserror::Error)]
 pub enum AttackError {
-    /// The text is not valid JSON or does not have the expected shape.
+    /// The text is not valid JSON or does not have the expected shape. The
+    /// parser's message is in this error's text, so it is not also its
+    /// `source` (fresh-user finding: `{:#}` printed it twice).
     #[error("invalid JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     /// The JSON parsed but is not an ATT&CK STIX bundle (e.g. `type` is not `bundle`).
     #[error("not an ATT&CK STIX bundle: {0}")]
     NotABundle(String),
@@ -85,6 +87,12 @@ pub enum AttackError {
         /// The format this crate reads and writes.
         expected: &'static str,
     },
+}
+
+impl From<serde_json::Error> for AttackError {
+    fn from(e: serde_json::Error) -> Self {
+        AttackError::Json(e)
+    }
 }
 
 /// How ATT&CK links a technique (or a piece of software) to a group.

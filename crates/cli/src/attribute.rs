@@ -79,9 +79,19 @@ pub fn run(a: AttributeArgs) -> Result<u8> {
         None => None,
         Some(from) => {
             let to = a.to.as_deref().unwrap_or(from);
-            Some(Window::from_dates(from, to).with_context(|| {
-                format!("--from {from:?} / --to {to:?}: expected dates like 2024-05-01")
-            })?)
+            let bad = || format!("--from {from:?} / --to {to:?}: expected dates like 2024-05-01");
+            let w = Window::from_dates(from, to).with_context(bad)?;
+            // Fresh-user finding: a reversed window was silently swapped
+            // here while `hunt` rejects it; rejected the same way.
+            let start = Window::from_dates(from, from).with_context(bad)?;
+            let end = Window::from_dates(to, to).with_context(bad)?;
+            // The window is counted in months; days of one month compare as text
+            // (same form, e.g. 2024-05-20 / 2024-05-01).
+            let same_form_later = from.len() == to.len() && from.as_str() > to;
+            if start.first > end.first || (start.first == end.first && same_form_later) {
+                anyhow::bail!("--from ({from}) is after --to ({to}): the time window is empty");
+            }
+            Some(w)
         }
     };
     let res = Attributor::new(&kb).attribute_in(&ev, window);

@@ -73,16 +73,38 @@ pub fn run(a: EvalArgs) -> Result<u8> {
 }
 
 /// `likelihood+matched+size+time+software` for an input mask (ModelWeights order).
+/// `likelihood 0.076, matched 0.152, …, software 0 (off)`: each weight
+/// with its input's name (fresh-user finding: 4 input names and 6 bare
+/// weights could not be told apart), `(off)` for inputs not in the set.
+fn labelled_weights(mask: &[bool], weights: [f64; 6]) -> String {
+    INPUT_NAMES
+        .iter()
+        .zip(weights)
+        .zip(mask)
+        .map(|((n, x), on)| {
+            let x = (x * 1000.0).round() / 1000.0;
+            if *on {
+                format!("{n} {x}")
+            } else {
+                format!("{n} {x} (off)")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The model's inputs in weight order.
+const INPUT_NAMES: [&str; 6] = [
+    "likelihood",
+    "matched",
+    "size",
+    "campaigns",
+    "time",
+    "software",
+];
+
 fn input_names(mask: &[bool]) -> String {
-    const NAMES: [&str; 6] = [
-        "likelihood",
-        "matched",
-        "size",
-        "campaigns",
-        "time",
-        "software",
-    ];
-    NAMES
+    INPUT_NAMES
         .iter()
         .zip(mask)
         .filter(|(_, on)| **on)
@@ -158,12 +180,10 @@ fn write_table<W: Write>(w: &mut W, reports: &[EvalReport], verbose: bool) -> st
     for r in reports {
         writeln!(
             w,
-            "{}: inputs chosen on all campaigns {}, weights {:?}, temperature {:.3}; mean top probability {:.3} (model) vs top-1 {:.3}",
+            "{}: inputs chosen on all campaigns {}, weights: {}; temperature {:.3}; mean top probability {:.3} (model) vs top-1 {:.3}",
             r.mode.as_str(),
             input_names(&r.inputs_all),
-            r.weights_all
-                .to_array()
-                .map(|x| (x * 1000.0).round() / 1000.0),
+            labelled_weights(&r.inputs_all, r.weights_all.to_array()),
             r.temperature_all,
             r.model.mean_top_probability,
             r.model.top1
@@ -238,4 +258,20 @@ fn write_table<W: Write>(w: &mut W, reports: &[EvalReport], verbose: bool) -> st
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Fresh-user finding: `eval attribution` printed 4 input names then 6
+    /// bare weights; each weight now carries its input's name.
+    #[test]
+    fn eval_weights_are_labelled_with_their_inputs() {
+        assert_eq!(
+            super::labelled_weights(
+                &[true, true, true, false, true, false],
+                [0.0757, 0.1523, 0.1813, 0.0, 1.9466, 0.0]
+            ),
+            "likelihood 0.076, matched 0.152, size 0.181, campaigns 0 (off), time 1.947, software 0 (off)"
+        );
+    }
 }

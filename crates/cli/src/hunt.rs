@@ -17,7 +17,7 @@ use tracehunt_attribution::{
     Attribution, Attributor, EvidenceSet, Observation, TagObservation, Window,
 };
 use tracehunt_engine::{Ruleset, Scanner};
-use tracehunt_report::{counted, Detection, DetectionRef, Skipped, Summary};
+use tracehunt_report::{counted, Detection, DetectionRef, Skipped, Summary, TimeWindow};
 
 /// Sigma rule levels, lowest first.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,11 +64,13 @@ pub struct HuntArgs {
     /// whatever the count.
     #[arg(long, short = 't', value_name = "N", value_parser = clap::value_parser!(u16).range(0..=1024))]
     pub threads: Option<u16>,
-    /// No progress bar, no warnings on stderr (only errors).
+    /// No progress bar, summary or warnings on stderr: only errors, and a
+    /// one-line count of the rules that failed to load (if any).
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// More detail on stderr: every rule error (not just the first 20),
-    /// every IOC feed file's unusable entries and warnings.
+    /// every rule with an `expand` placeholder without value (TH011), every
+    /// IOC feed file's unusable entries and warnings.
     #[arg(long, short = 'v', conflicts_with = "quiet")]
     pub verbose: bool,
     /// Read every event but evaluate no rule: measures the reading ceiling
@@ -80,8 +82,10 @@ pub struct HuntArgs {
     pub max_rows: usize,
     /// IOC feed file or directory of feeds (repeat the flag for several:
     /// `--ioc a.json --ioc feeds/`): MISP event JSON, STIX 2.1 bundle with
-    /// indicators, or `type,value,actor` CSV (detected by content). In a
-    /// directory, a file that is not a feed is skipped with a warning. Hits are
+    /// indicators, `type,value,actor` CSV, or a plain list of indicators one
+    /// a line (IP, CIDR, domain, URL or hash; type inferred) — detected by
+    /// content. A file that is none of these is an error; in a directory
+    /// (its .json/.csv/.txt files) it is skipped with a warning. Hits are
     /// reported like detections and are the strongest attribution evidence.
     #[arg(long, value_name = "FILE")]
     pub ioc: Vec<PathBuf>,
@@ -385,6 +389,9 @@ struct Acc<'s> {
     lost: Vec<(u32, usize, u64, String)>,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
+    /// Time range of the events in the `--from`/`--to` window.
+    win_first: Option<DateTime<Utc>>,
+    win_last: Option<DateTime<Utc>>,
     /// IOC hits and the unit of each.
     ioc_hits: Vec<crate::ioc_cmd::IocDetection>,
     ioc_units: Vec<u32>,
@@ -426,6 +433,8 @@ impl<'s> Acc<'s> {
             lost: Vec::new(),
             first: None,
             last: None,
+            win_first: None,
+            win_last: None,
             ioc_hits: Vec::new(),
             ioc_units: Vec::new(),
         }
@@ -691,6 +700,10 @@ fn scan_records(
             continue;
         }
         r.scanned += 1;
+        if let Some(t) = ts {
+            r.win_first = Some(r.win_first.map_or(t, |f| f.min(t)));
+            r.win_last = Some(r.win_last.map_or(t, |l| l.max(t)));
+        }
         hits.clear();
         sc.scan(&ev, &mut hits);
         if let Some(set) = &cfg.iocs {
@@ -888,18 +901,43 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         rules_skipped: rule_counts.skipped(),
         rules_skipped_by_reason: rule_counts.skipped_by_reason.clone(),
         rules_failed: rule_counts.failed,
+        rules_with_unresolved_placeholder: rule_counts.unresolved_placeholder,
+        time_window: (a.from.is_some() || a.to.is_some()).then(|| TimeWindow {
+            from: a.from,
+            to: a.to,
+            ..TimeWindow::default()
+        }),
         ..Summary::default()
     };
-    if !a.quiet {
+    if a.quiet {
+        // Fresh-user finding: `-q` promises "only errors" but said nothing
+        // of rules that failed to load. One line, whatever their number.
+        if summary.rules_failed > 0 {
+            eprintln!(
+                "tracehunt: {} to load (run without -q, or `tracehunt rules check`, for details)",
+                counted(summary.rules_failed, "rule failed", "rules failed")
+            );
+        }
+    } else {
         // Which rules did not load and why (Chainsaw #135): on stderr, so
         // machine formats on stdout stay clean.
         report_rule_errors(&loaded.diagnostics, if a.verbose { usize::MAX } else { 20 });
+        if a.verbose {
+            // Warnings that change what a loaded rule can match (TH011).
+            for d in loaded
+                .diagnostics
+                .iter()
+                .filter(|d| d.code == tracehunt_sigma::Code::UnresolvedPlaceholder)
+            {
+                eprintln!("tracehunt: {d}");
+            }
+        }
         if stderr_tty {
             eprintln!(
-                "tracehunt: rules: {} (from {} {})",
-                tracehunt_report::rules_line(&summary),
+                "tracehunt: rules from {} {}: {}",
                 loaded.files,
-                plural(loaded.files as u64, "file", "files")
+                plural(loaded.files as u64, "file", "files"),
+                tracehunt_report::rules_line(&summary)
             );
         }
     }
@@ -1034,6 +1072,14 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         if let Some(l) = r.last {
             summary.last_event = Some(summary.last_event.map_or(l, |x| x.max(l)));
         }
+        if let Some(tw) = &mut summary.time_window {
+            if let Some(f) = r.win_first {
+                tw.first_event = Some(tw.first_event.map_or(f, |x| x.min(f)));
+            }
+            if let Some(l) = r.win_last {
+                tw.last_event = Some(tw.last_event.map_or(l, |x| x.max(l)));
+            }
+        }
         skipped.append(&mut r.skipped);
         lost.append(&mut r.lost);
         iocs.extend(r.ioc_units.into_iter().zip(r.ioc_hits));
@@ -1141,7 +1187,12 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     observed.iocs = crate::ioc_cmd::observations(&ioc_dets);
     // The hunt's event-time span is the observation window: groups whose
     // dated ATT&CK reporting is far from it rank lower (issue #5 time input).
-    let window = match (summary.first_event, summary.last_event) {
+    // With --from/--to, the span of the events in the window (those scanned).
+    let span = match &summary.time_window {
+        Some(tw) => (tw.first_event, tw.last_event),
+        None => (summary.first_event, summary.last_event),
+    };
+    let window = match span {
         (Some(f), Some(l)) => Window::from_dates(&f.to_rfc3339(), &l.to_rfc3339()),
         _ => None,
     };
@@ -1296,6 +1347,17 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             },
             summary.elapsed_ms as f64 / 1000.0
         );
+        // Fresh-user finding: piped JSONL ended with no word of the rules
+        // that failed; the rule counts, in `rules check`'s words (on a
+        // terminal they were printed before the scan).
+        if !stderr_tty {
+            eprintln!(
+                "tracehunt: rules from {} {}: {}",
+                loaded.files,
+                plural(loaded.files as u64, "file", "files"),
+                tracehunt_report::rules_line(&summary)
+            );
+        }
     }
     if summary.files == 0 {
         eprintln!("tracehunt: nothing could be read from the given paths");
@@ -1421,16 +1483,25 @@ pub fn write_attribution_table<W: Write>(
         for e in ev.iter().take(4) {
             let groups = e.groups_using as u64;
             let events = e.events;
+            // Techniques an analyst typed (`attribute --techniques`) come
+            // from no rule and no event (fresh-user finding: "← - [0 events]").
+            let from = if e.rule_titles.is_empty() && events == 0 {
+                "(given)".to_owned()
+            } else {
+                format!(
+                    "{} [{} {}]",
+                    rule_list(&e.rule_titles, 3),
+                    events,
+                    plural(events, "event", "events")
+                )
+            };
             writeln!(
                 w,
-                "       {} {} (used by {} {}) ← {} [{} {}]",
+                "       {} {} (used by {} {}) ← {from}",
                 e.id,
                 e.name,
                 groups,
                 plural(groups, "group", "groups"),
-                rule_list(&e.rule_titles, 3),
-                events,
-                plural(events, "event", "events")
             )?;
         }
     }

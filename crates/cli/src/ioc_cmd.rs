@@ -54,7 +54,7 @@ pub fn load(paths: &[PathBuf], quiet: bool, verbose: bool) -> Result<Option<Feed
     let mut b = IocSetBuilder::default();
     let mut reports = Vec::new();
     for p in paths {
-        // A directory means every .json/.csv file under it.
+        // A directory means every .json/.csv/.txt file under it.
         let mut files = Vec::new();
         let is_dir = p.is_dir();
         if is_dir {
@@ -65,7 +65,8 @@ pub fn load(paths: &[PathBuf], quiet: bool, verbose: bool) -> Result<Option<Feed
             {
                 let q = e.path();
                 if e.file_type().is_file()
-                    && q.extension().is_some_and(|x| x == "json" || x == "csv")
+                    && q.extension()
+                        .is_some_and(|x| x == "json" || x == "csv" || x == "txt")
                 {
                     files.push(q.to_path_buf());
                 }
@@ -83,7 +84,8 @@ pub fn load(paths: &[PathBuf], quiet: bool, verbose: bool) -> Result<Option<Feed
                 // One file that is not a feed must not sink the others.
                 Err(e) if is_dir => {
                     if verbose && !quiet {
-                        eprintln!("tracehunt: warning: skipped IOC feed {label}: {e:#}");
+                        // The error names the file already.
+                        eprintln!("tracehunt: warning: skipped IOC feed {e:#}");
                     }
                     tally.not_feeds.push(label);
                     continue;
@@ -165,9 +167,9 @@ impl FeedTally {
         }
         if self.diagnostics > 0 {
             parts.push(format!(
-                "{} {} (repaired JSON, rejected patterns or rows)",
+                "{} {}",
                 self.diagnostics,
-                plural(self.diagnostics, "warning", "warnings")
+                plural(self.diagnostics, "feed warning", "feed warnings")
             ));
         }
         let files = if files > 1 {

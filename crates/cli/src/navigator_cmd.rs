@@ -83,6 +83,9 @@ pub fn layer<'a>(
     let overlay = match overlay {
         None => None,
         Some(o) => {
+            if o.trim().is_empty() {
+                bail!("--overlay needs an ATT&CK group: an id like G0009 or a name");
+            }
             let Some(g) = kb.group_by_name_or_alias(o) else {
                 bail!("--overlay {o}: no such ATT&CK group (use an id like G0009 or a name)");
             };

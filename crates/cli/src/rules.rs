@@ -68,6 +68,9 @@ pub struct RuleCounts {
     pub skipped_by_reason: BTreeMap<String, u64>,
     /// Rule documents that failed to load.
     pub failed: u64,
+    /// Loaded rules with a `TH011` warning (an `expand` placeholder
+    /// without value), counted once per rule.
+    pub unresolved_placeholder: u64,
 }
 
 impl RuleCounts {
@@ -101,7 +104,15 @@ impl RuleCounts {
         .filter(|(_, n)| *n > 0)
         .map(|(r, n)| (r.to_owned(), n))
         .collect();
+        let unresolved_placeholder = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == tracehunt_sigma::Code::UnresolvedPlaceholder)
+            .map(|d| (&d.file, &d.rule))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len() as u64;
         RuleCounts {
+            unresolved_placeholder,
             loaded: rs.len() as u64 + duplicates,
             active,
             skipped_by_reason,
@@ -289,6 +300,7 @@ pub fn check(a: CheckArgs) -> Result<u8> {
         rules_skipped: counts.skipped(),
         rules_skipped_by_reason: counts.skipped_by_reason.clone(),
         rules_failed: counts.failed,
+        rules_with_unresolved_placeholder: counts.unresolved_placeholder,
         ..Default::default()
     };
     if a.format == crate::TextOrJson::Json {
@@ -312,7 +324,7 @@ pub fn check(a: CheckArgs) -> Result<u8> {
         }
         writeln!(
             w,
-            "{} {}, rules: {} ({:.2} % of the rule documents loaded); {:.0} ms",
+            "{} {}, rules: {}; {:.2} % of the rule documents loaded; {:.0} ms",
             loaded.files,
             if loaded.files == 1 { "file" } else { "files" },
             tracehunt_report::rules_line(&summary),

@@ -172,10 +172,15 @@ pub fn input<'a>(
             }
         })
         .collect();
+    // With --from/--to the sightings are of the events in the window: its range.
+    let (first_event, last_event) = match &summary.time_window {
+        Some(tw) => (tw.first_event, tw.last_event),
+        None => (summary.first_event, summary.last_event),
+    };
     StixInput {
-        created: summary.last_event.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
-        first_event: summary.first_event,
-        last_event: summary.last_event,
+        created: last_event.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        first_event,
+        last_event,
         techniques: technique_sightings(kb, rs, dets),
         indicators: indicator_sightings(kb, iocs),
         groups,

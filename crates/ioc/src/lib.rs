@@ -400,7 +400,8 @@ pub struct IocSetBuilder {
 
 impl IocSetBuilder {
     /// Loads a feed, detecting its format by content: JSON with `"type": "bundle"` is STIX,
-    /// JSON with `Event` / `response` is MISP, anything not starting with `{` / `[` is CSV.
+    /// JSON with `Event` / `response` is MISP, anything not starting with `{` / `[` is CSV
+    /// or a plain list of indicators ([`IocSetBuilder::load_csv`]).
     /// `origin` labels the feed in every [`IocSource`] (pass the file path).
     pub fn load(&mut self, text: &str, origin: &str) -> Result<LoadReport, IocError> {
         let t = text.trim_start_matches('\u{feff}').trim_start();
@@ -452,7 +453,13 @@ impl IocSetBuilder {
         Ok(stix::load(self, &value, origin))
     }
 
-    /// Loads `type,value[,actor]` CSV (see the crate docs).
+    /// Loads `type,value[,actor]` CSV, or a plain list of indicators, one a
+    /// line (`value[,actor]`, the type inferred: URL, IP/CIDR, hash by
+    /// length, domain) when the first row does not start with a type name.
+    ///
+    /// # Errors
+    /// [`IocError::Csv`] for unreadable CSV; [`IocError::NotAFeed`] for a
+    /// list in which fewer than half of the lines are indicators (or none is).
     pub fn load_csv(&mut self, text: &str, origin: &str) -> Result<LoadReport, IocError> {
         csv_feed::load(self, text, origin)
     }
@@ -748,6 +755,53 @@ fn normalise(type_name: &str, value: &str) -> Option<(IocKind, String)> {
         }
         _ => return None,
     })
+}
+
+/// The type names [`IocSetBuilder::add_typed`] knows (lower case), plus the
+/// `type` header: a CSV whose first row starts with one of them is a
+/// `type,value[,actor]` feed, anything else a plain list of indicators.
+pub(crate) fn is_type_name(t: &str) -> bool {
+    matches!(
+        t.trim().to_ascii_lowercase().as_str(),
+        "type"
+            | "filename|md5"
+            | "filename|sha1"
+            | "filename|sha256"
+            | "filename|sha512"
+            | "domain|ip"
+            | "ip-dst|port"
+            | "ip-src|port"
+            | "md5"
+            | "sha1"
+            | "sha256"
+            | "sha512"
+            | "hash"
+            | "domain"
+            | "hostname"
+            | "url"
+            | "ip"
+            | "ip-dst"
+            | "ip-src"
+            | "ipv4"
+            | "ipv6"
+            | "cidr"
+            | "ipv4-addr"
+            | "ipv6-addr"
+            | "domain-name"
+    )
+}
+
+/// The type of a bare indicator of a plain list, inferred from its form:
+/// `url` (has `://`, defanged `hxxp` too), `ip` (address or CIDR), `hash`
+/// (32/40/64/128 hex digits), `domain` (dotted host name), else `None`.
+pub(crate) fn infer_type(value: &str) -> Option<&'static str> {
+    let r = refang(value).to_ascii_lowercase();
+    if r.contains("://") || r.starts_with("hxxp") {
+        return normalise("url", value).map(|_| "url");
+    }
+    ["ip", "hash", "domain"]
+        .into_iter()
+        .find(|t| normalise(t, value).is_some())
 }
 
 fn is_ip_type(t: &str) -> bool {

@@ -100,6 +100,20 @@ impl Detection {
     }
 }
 
+/// The `--from`/`--to` time window of a hunt and the events in it
+/// ([`Summary::time_window`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TimeWindow {
+    /// `--from`, when given (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// `--to`, when given (inclusive).
+    pub to: Option<DateTime<Utc>>,
+    /// Earliest event time in the window (`None`: no event in it).
+    pub first_event: Option<DateTime<Utc>>,
+    /// Latest event time in the window.
+    pub last_event: Option<DateTime<Utc>>,
+}
+
 /// A file that was not read, or only partly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skipped {
@@ -163,6 +177,12 @@ pub struct Summary {
     pub rules_skipped_by_reason: BTreeMap<String, u64>,
     /// Rule documents that failed to load (error diagnostics).
     pub rules_failed: u64,
+    /// Loaded rules with an `expand` placeholder that has no value (`TH011`,
+    /// pass `--placeholders FILE`): that item never matches, so the rule may
+    /// never fire (the item is in a selection) or fire unfiltered (the item
+    /// is in a `not` filter) although it counts as active. Omitted from JSON when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rules_with_unresolved_placeholder: u64,
     /// Detections written (after `--min-level`).
     pub detections: u64,
     /// Detections by level name.
@@ -174,10 +194,14 @@ pub struct Summary {
     pub severe_rules: Vec<RuleCount>,
     /// Hosts with most detections, descending: `(computer, count)`.
     pub top_hosts: Vec<(String, u64)>,
-    /// Earliest event time seen.
+    /// Earliest event time read, over all input (also outside `--from`/`--to`).
     pub first_event: Option<DateTime<Utc>>,
-    /// Latest event time seen.
+    /// Latest event time read, over all input (also outside `--from`/`--to`).
     pub last_event: Option<DateTime<Utc>>,
+    /// With `--from` and/or `--to`: the window asked for and the time range
+    /// of the events in it (those scanned). Omitted from JSON without a window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_window: Option<TimeWindow>,
     /// Wall time of the run in milliseconds.
     pub elapsed_ms: u64,
 }
@@ -519,7 +543,9 @@ pub fn write_table_row<W: Write>(w: &mut W, rs: &Ruleset, d: &Detection) -> io::
 }
 
 /// The rule counts of a run in the words `rules check` uses:
-/// `"3754 loaded, 2852 active, 902 skipped (902 logsource not mapped), 0 failed"`.
+/// `"3754 loaded, 2852 active, 902 skipped (902 logsource not mapped), 0 failed"`,
+/// then `"; 2 rules with an `expand` placeholder without value (TH011: …)"`
+/// when [`Summary::rules_with_unresolved_placeholder`] is not 0.
 pub fn rules_line(s: &Summary) -> String {
     let reasons: Vec<String> = s
         .rules_skipped_by_reason
@@ -533,7 +559,7 @@ pub fn rules_line(s: &Summary) -> String {
         })
         .collect();
     format!(
-        "{} loaded, {} active, {} skipped{}, {} failed",
+        "{} loaded, {} active, {} skipped{}, {} failed{}",
         s.rules_loaded,
         s.rules_active,
         s.rules_skipped,
@@ -542,7 +568,15 @@ pub fn rules_line(s: &Summary) -> String {
         } else {
             format!(" ({})", reasons.join(", "))
         },
-        s.rules_failed
+        s.rules_failed,
+        if s.rules_with_unresolved_placeholder > 0 {
+            format!(
+                "; {} with an `expand` placeholder without value (TH011: that item never matches; --placeholders FILE)",
+                counted(s.rules_with_unresolved_placeholder, "rule", "rules")
+            )
+        } else {
+            String::new()
+        }
     )
 }
 
@@ -594,13 +628,40 @@ pub fn write_table_summary<W: Write>(
         "Events read:       {} ({} in time window)",
         s.events, s.events_scanned
     )?;
+    let secs = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     if let (Some(a), Some(b)) = (s.first_event, s.last_event) {
         writeln!(
             w,
-            "Event time range:  {} → {}",
-            a.to_rfc3339_opts(SecondsFormat::Secs, true),
-            b.to_rfc3339_opts(SecondsFormat::Secs, true)
+            "Event time range:  {} → {}{}",
+            secs(a),
+            secs(b),
+            if s.time_window.is_some() {
+                " (all events read)"
+            } else {
+                ""
+            }
         )?;
+    }
+    // Fresh-user finding: with --from/--to the range above described all
+    // input, not the events scanned; the window's own range follows.
+    if let Some(tw) = &s.time_window {
+        let bound = |t: Option<DateTime<Utc>>| t.map_or("…".to_owned(), secs);
+        match (tw.first_event, tw.last_event) {
+            (Some(a), Some(b)) => writeln!(
+                w,
+                "In time window:    {} → {} (window {} → {})",
+                secs(a),
+                secs(b),
+                bound(tw.from),
+                bound(tw.to)
+            )?,
+            _ => writeln!(
+                w,
+                "In time window:    no event (window {} → {})",
+                bound(tw.from),
+                bound(tw.to)
+            )?,
+        }
     }
     writeln!(w, "Files skipped:     {}", s.files_skipped.len())?;
     for f in &s.files_skipped {
@@ -653,7 +714,11 @@ pub fn write_table_summary<W: Write>(
             )?;
         }
         if s.severe_rules.len() > 25 {
-            writeln!(w, "  … {} more", s.severe_rules.len() - 25)?;
+            writeln!(
+                w,
+                "  … {} more (all of them: --format json, summary.severe_rules)",
+                s.severe_rules.len() - 25
+            )?;
         }
     }
     if !s.top_rules.is_empty() {
@@ -703,6 +768,32 @@ mod tests {
             "exactly-twenty-chars"
         );
         assert_eq!(ellipsize("a\x1bb", 20), "a b");
+    }
+
+    /// Fresh-user finding: the table listed 25 critical/high rules then
+    /// "… 126 more" with no way to see them; it now says where they all are.
+    #[test]
+    fn more_severe_rules_line_says_where_to_see_them_all() {
+        let s = Summary {
+            severe_rules: (0..27)
+                .map(|i| RuleCount {
+                    id: format!("r{i}"),
+                    title: format!("Rule {i}"),
+                    level: "high".into(),
+                    count: 1,
+                })
+                .collect(),
+            ..Summary::default()
+        };
+        let mut out = Vec::new();
+        write_table_summary(&mut out, 0, &s, 10).unwrap();
+        let t = String::from_utf8(out).unwrap();
+        assert!(t.contains("[high] Rule 24\n"), "{t}");
+        assert!(!t.contains("Rule 25"), "{t}");
+        assert!(
+            t.contains("  … 2 more (all of them: --format json, summary.severe_rules)\n"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -1,0 +1,257 @@
+//! Regression tests of the second fresh-user trial's findings (stderr
+//! summary, `-q`, TH011, time window, severe rules, IOC lists, messages),
+//! on the bundled samples (`samples/evtx`) and rules written here.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run tracehunt")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A rule folder: one good rule (EventID 5140, fires 19 times on the
+/// samples), two that fail to load, one with an `expand` placeholder
+/// without value in a `not` filter (TH011).
+fn rule_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |n: &str, t: &str| std::fs::write(dir.path().join(n), t).unwrap();
+    w("good.yml", "title: Share access\nid: 5d0f3b76-0e4c-4f0c-9a86-1d0f4f59c1a1\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 5140\n  condition: sel\nlevel: low\n");
+    w("bad.yml", "title: Bad\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID|bogus: 4624\n  condition: sel\n");
+    w("bad2.yml", "title: Bad2\ndetection: [\n");
+    w("expand.yml", "title: Expand\nid: 0c5a4b1e-3f7d-4e55-9a2b-6a0f3e8d9c11\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 4624\n  filter:\n    IpAddress|expand: '%known_dcs%'\n  condition: sel and not filter\nlevel: medium\n");
+    dir
+}
+
+/// Piped JSONL ended with "… N detections, T s" and no word of the rules
+/// that failed to load; the rule counts now follow, in `rules check`'s words.
+#[test]
+fn piped_hunt_summary_names_failed_and_placeholder_rules() {
+    let d = rule_dir();
+    let out = run(&["hunt", "samples/evtx", "-r", d.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let e = stderr(&out);
+    assert!(
+        e.contains("tracehunt: rules from 4 files: 2 loaded, 2 active, 0 skipped, 2 failed; 1 rule with an `expand` placeholder without value (TH011: that item never matches; --placeholders FILE)"),
+        "{e}"
+    );
+    // -v lists the TH011 rule; without -v only the count.
+    assert!(!e.contains("warning[TH011]"), "{e}");
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "-v",
+        "-r",
+        d.path().to_str().unwrap(),
+    ]);
+    assert!(stderr(&out).contains("warning[TH011]"), "{}", stderr(&out));
+}
+
+/// `-q` promised "only errors" but said nothing of 2 rules that failed to
+/// load; now one line, and nothing else.
+#[test]
+fn quiet_hunt_still_counts_failed_rules() {
+    let d = rule_dir();
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "-q",
+        "-r",
+        d.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stderr(&out),
+        "tracehunt: 2 rules failed to load (run without -q, or `tracehunt rules check`, for details)\n"
+    );
+    // Nothing at all when every rule loads.
+    let out = run(&["hunt", "samples/evtx", "-q"]);
+    assert_eq!(stderr(&out), "");
+}
+
+/// With --from/--to the table's "Event time range" and JSON
+/// `first_event`/`last_event` described all input, not the window: they
+/// still do (labelled), and `time_window` gives the window's events' range.
+#[test]
+fn time_window_summary_gives_the_range_of_events_in_the_window() {
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "-f",
+        "json",
+        "--from",
+        "2021-06-01",
+        "--to",
+        "2021-12-31",
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["summary"];
+    assert_eq!(
+        (s["events"].as_u64(), s["events_scanned"].as_u64()),
+        (Some(248), Some(126))
+    );
+    assert_eq!(s["first_event"], "2021-01-30T09:13:13.309867Z");
+    let tw = &s["time_window"];
+    assert_eq!(tw["from"], "2021-06-01T00:00:00Z");
+    assert_eq!(tw["first_event"], "2021-06-09T19:29:58.239843800Z");
+    assert_eq!(tw["last_event"], "2021-12-07T14:54:25.699020100Z");
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "-f",
+        "table",
+        "--from",
+        "2021-06-01",
+        "--to",
+        "2021-12-31",
+    ]);
+    let t = String::from_utf8(out.stdout).unwrap();
+    assert!(t.contains("Event time range:  2021-01-30T09:13:13Z → 2021-12-07T14:54:25Z (all events read)\nIn time window:    2021-06-09T19:29:58Z → 2021-12-07T14:54:25Z (window 2021-06-01T00:00:00Z → 2021-12-31T23:59:59Z)\n"), "{t}");
+    // No window: no `time_window`, no label.
+    let out = run(&["hunt", "samples/evtx", "-f", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["summary"].get("time_window").is_none());
+}
+
+/// `--ioc /etc/hostname` was read as a CSV feed, "0 IOCs loaded", exit 0;
+/// now a non-feed is a usage error (exit 1), a plain list of indicators
+/// loads, and in a directory the `-v` line names the skipped file once.
+#[test]
+fn ioc_plain_list_loads_and_a_text_file_is_not_a_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("hostname");
+    std::fs::write(&host, "vm\n").unwrap();
+    let out = run(&["hunt", "samples/evtx", "--ioc", host.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "hostname: not an IOC feed: neither `type,value[,actor]` CSV nor a list of indicators"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir(&feeds).unwrap();
+    std::fs::write(feeds.join("ips.txt"), "203.0.113.7\n198.51.100.9\n").unwrap();
+    std::fs::write(feeds.join("notes.txt"), "call Bob\nre: the incident\n").unwrap();
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "-v",
+        "-f",
+        "json",
+        "--ioc",
+        feeds.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let e = stderr(&out);
+    let notes = feeds.join("notes.txt").display().to_string();
+    assert!(
+        e.contains(&format!(
+            "tracehunt: warning: skipped IOC feed {notes}: not an IOC feed: "
+        )),
+        "{e}"
+    );
+    assert_eq!(e.matches(notes.as_str()).count(), 2, "{e}"); // the -v line and the summary's "first:"
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ioc"]["iocs"], 2, "{}", v["ioc"]);
+}
+
+/// Cosmetic findings of the trial, each checked on the message it fixed.
+#[test]
+fn attack_json_error_is_printed_once() {
+    let out = run(&["hunt", "samples/evtx", "--attack", "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert_eq!(
+        e.matches("expected value at line 1 column 1").count(),
+        1,
+        "{e}"
+    );
+}
+
+#[test]
+fn attribute_evidence_of_given_techniques_says_given() {
+    let out = run(&["attribute", "--techniques", "T1059.001,T1003"]);
+    let t = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        t.contains("T1003 OS Credential Dumping (used by 20 groups) ← (given)\n"),
+        "{t}"
+    );
+    assert!(!t.contains("[0 events]"), "{t}");
+}
+
+#[test]
+fn empty_overlay_asks_for_a_group() {
+    let out = run(&["navigator", "samples/evtx", "--overlay", ""]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--overlay needs an ATT&CK group: an id like G0009 or a name"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn attribute_rejects_a_reversed_time_window_like_hunt() {
+    for (from, to) in [("2099-01-01", "1990-01-01"), ("2024-05-20", "2024-05-01")] {
+        let out = run(&[
+            "attribute",
+            "--techniques",
+            "T1059.001",
+            "--from",
+            from,
+            "--to",
+            to,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{from} {to}");
+        assert!(
+            stderr(&out).contains(&format!(
+                "--from ({from}) is after --to ({to}): the time window is empty"
+            )),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = run(&[
+        "attribute",
+        "--techniques",
+        "T1059.001",
+        "--from",
+        "2024-05-01",
+        "--to",
+        "2024-05-20",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// The IOC summary called one rejected entry "1 warning (repaired JSON,
+/// rejected patterns or rows)" whatever it was; now "1 feed warning".
+#[test]
+fn ioc_feed_warnings_are_labelled_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("list.txt");
+    std::fs::write(&f, "203.0.113.7\nnot-an-ioc\n198.51.100.9\n").unwrap();
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "-f",
+        "json",
+        "--ioc",
+        f.to_str().unwrap(),
+    ]);
+    let e = stderr(&out);
+    assert!(e.contains(": 2 IOCs loaded; 1 entry unusable: 1 invalid line (not an IP, domain, URL or hash); 1 feed warning (-v for details)"), "{e}");
+}
