@@ -385,6 +385,8 @@ struct Acc<'s> {
     record_reasons: BTreeMap<String, u64>,
     /// EVTX chunks skipped as exact copies of an earlier chunk (no record lost).
     duplicate_chunks: u64,
+    /// Damaged unused EVTX chunk slots skipped (no record lost).
+    damaged_unused_chunks: u64,
     /// Units with lost records: (unit, file, records lost, first reason).
     lost: Vec<(u32, usize, u64, String)>,
     first: Option<DateTime<Utc>>,
@@ -430,6 +432,7 @@ impl<'s> Acc<'s> {
             record_errors: 0,
             record_reasons: BTreeMap::new(),
             duplicate_chunks: 0,
+            damaged_unused_chunks: 0,
             lost: Vec::new(),
             first: None,
             last: None,
@@ -676,11 +679,20 @@ fn scan_records(
                 r.duplicate_chunks += 1;
                 continue;
             }
+            Err(e) if e.kind == tracehunt_readers::RecordErrorKind::DamagedUnusedChunk => {
+                // Damaged bytes where no record was: nothing lost.
+                r.damaged_unused_chunks += 1;
+                continue;
+            }
             Err(e) => {
-                r.record_errors += 1;
-                lost += 1;
-                *r.record_reasons.entry(format!("{:?}", e.kind)).or_default() += 1;
-                if first_lost.is_none() {
+                // One error can stand for several records (an EVTX chunk
+                // note with the count its header declares) or none.
+                r.record_errors += e.records;
+                lost += e.records;
+                if e.records > 0 {
+                    *r.record_reasons.entry(format!("{:?}", e.kind)).or_default() += e.records;
+                }
+                if first_lost.is_none() && e.records > 0 {
                     first_lost = Some(format!("{}: {}", e.at, e.reason));
                 }
                 continue;
@@ -1063,6 +1075,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         summary.events_scanned += r.scanned;
         summary.records_skipped += r.record_errors;
         summary.duplicate_chunks_skipped += r.duplicate_chunks;
+        summary.damaged_unused_chunks_skipped += r.damaged_unused_chunks;
         for (k, n) in r.record_reasons {
             *summary.records_skipped_by_reason.entry(k).or_default() += n;
         }
@@ -1328,6 +1341,16 @@ pub fn run(a: HuntArgs) -> Result<u8> {
                 counted(f.records, "record", "records"),
                 f.path,
                 f.reason
+            );
+        }
+        if summary.damaged_unused_chunks_skipped > 0 {
+            eprintln!(
+                "tracehunt: {} with damaged bytes skipped (no records there; none lost)",
+                counted(
+                    summary.damaged_unused_chunks_skipped,
+                    "unused EVTX chunk slot",
+                    "unused EVTX chunk slots"
+                )
             );
         }
         eprintln!(

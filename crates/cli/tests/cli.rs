@@ -887,6 +887,55 @@ fn duplicate_evtx_chunk_is_not_reported_as_lost_records() {
     assert!(orig["summary"].get("duplicate_chunks_skipped").is_none());
 }
 
+/// Regression (issue #6, fresh-user trial): 0xff bytes in the zeroed,
+/// unused chunk slot after the last used chunk of an EVTX file were counted
+/// as "1 record lost" though all records were read; a file cut inside its
+/// last chunk counted 2 lost records instead of the 16 - recovered that
+/// chunk's header lists. Now: 0 skipped + `damaged_unused_chunks_skipped` 1;
+/// recovered + skipped = 97 for the cut file.
+#[test]
+fn evtx_unused_chunk_garbage_loses_nothing_and_cut_counts_every_lost_record() {
+    let src = root().join(
+        "samples/evtx/EVTX_full_APT_attack_steps/ID4688-5140-5145-WMIexec execution via SMB (GLOBAL).evtx",
+    );
+    let bytes = std::fs::read(&src).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let slot2 = 4096 + 2 * 65536;
+    let mut garbage = bytes.clone();
+    garbage[slot2 + 100..slot2 + 150].fill(0xff);
+    let g = dir.path().join("garbage.evtx");
+    std::fs::write(&g, &garbage).unwrap();
+    let cut = dir.path().join("cut.evtx");
+    std::fs::write(&cut, &bytes[..4096 + 65536 + 2000]).unwrap();
+    let one = |p: &Path| {
+        json_of(&run(&[
+            "hunt",
+            p.to_str().unwrap(),
+            "--format",
+            "json",
+            "--threads",
+            "1",
+        ]))
+    };
+    let s = &one(&g)["summary"];
+    assert_eq!(s["events"], 97);
+    assert_eq!(s["records_skipped"], 0);
+    assert_eq!(s["damaged_unused_chunks_skipped"], 1);
+    assert_eq!(s["files_with_record_errors"].as_array().unwrap().len(), 0);
+    let s = &one(&cut)["summary"];
+    let events = s["events"].as_u64().unwrap();
+    assert!((81..97).contains(&events), "{s}");
+    assert_eq!(s["records_skipped"].as_u64().unwrap(), 97 - events, "{s}");
+    let by_reason: u64 = s["records_skipped_by_reason"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(by_reason, 97 - events, "{s}");
+    assert_eq!(s["files_with_record_errors"][0]["records"], 97 - events);
+}
+
 /// Last session's fresh-user trial: `rules check` exited 0 although a rule
 /// failed to load. Now 3 (documented), 0 when every rule loads; `hunt`
 /// with the same folder still runs on the rules that loaded and exits 0.

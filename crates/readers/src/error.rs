@@ -138,6 +138,12 @@ pub enum RecordErrorKind {
     /// is skipped so its records are not reported twice; no record is lost
     /// (they were read from the earlier chunk). One error per copy.
     DuplicateChunk,
+    /// Damaged bytes in EVTX chunk space that held no records: a chunk slot
+    /// without a chunk signature and without any record magic (`**\0\0`),
+    /// past the chunk count of an intact file header (e.g. garbage written
+    /// into a zeroed, unused chunk after the last used one). Skipped; no
+    /// record is lost ([`RecordError::records`] is 0). One error per slot.
+    DamagedUnusedChunk,
 }
 
 /// A per-record failure: one record (or EVTX chunk) was skipped, and the
@@ -154,6 +160,15 @@ pub struct RecordError {
     pub kind: RecordErrorKind,
     /// Human-readable reason (from the `evtx` crate, `serde_json`, or the reader).
     pub reason: String,
+    /// How many records this error stands for, i.e. how many a summary
+    /// should count as lost: 1 for one damaged record (and for a loss whose
+    /// size is unknown); for an EVTX chunk-level note, the number of records
+    /// its intact chunk header declares (`last - first + 1` EventRecordIDs)
+    /// minus those recovered and those reported by their own error (e.g. the
+    /// 38 records after a cut); 0 when nothing was lost
+    /// ([`RecordErrorKind::DuplicateChunk`],
+    /// [`RecordErrorKind::DamagedUnusedChunk`], a cut after the last record).
+    pub records: u64,
 }
 
 impl RecordError {
@@ -168,7 +183,14 @@ impl RecordError {
             at,
             kind,
             reason: reason.into(),
+            records: 1,
         }
+    }
+
+    /// The same error, standing for `n` records (see [`RecordError::records`]).
+    pub(crate) fn with_records(mut self, n: u64) -> Self {
+        self.records = n;
+        self
     }
 }
 

@@ -13,9 +13,12 @@
 //! all-zero slot is unused; any other slot is searched for the next
 //! `ElfChnk\0` signature (resynchronisation after inserted or deleted
 //! bytes) — if none starts inside the slot, the slot is tried as a chunk
-//! whose signature was damaged. The file header is not trusted for layout:
-//! its chunk count is only used, when its CRC32 checks out, to report a
-//! file cut at a chunk boundary. A whole chunk that is a byte-for-byte copy
+//! whose signature was damaged — unless it holds no record magic and lies
+//! past the chunk count of an intact file header: then it is damaged unused
+//! space, one [`RecordErrorKind::DamagedUnusedChunk`] error that loses no
+//! record. The file header is not trusted for layout: its chunk count and
+//! next EventRecordID are only used, when its CRC32 checks out, for that
+//! and to report (and count) chunks missing from a file cut short. A whole chunk that is a byte-for-byte copy
 //! of an earlier one (same 512-byte header, same 64 KiB) is skipped with one
 //! [`RecordErrorKind::DuplicateChunk`] error, so its records come once.
 //!
@@ -29,7 +32,10 @@
 //! records that a damaged neighbour hid (e.g. one whose size field was
 //! enlarged). A chunk whose header CRC32 fails is also walked with its
 //! record-area bounds widened to the whole chunk. Records the chunk header
-//! lists but that could not be found are reported as one error.
+//! lists but that could not be found are reported as one error whose
+//! [`RecordError::records`] is their number (so a summary counts them all);
+//! for a chunk the file ends inside, the same count is on its `Truncated`
+//! note.
 
 use crate::error::{Location, RecordError, RecordErrorKind};
 use crate::shape;
@@ -50,6 +56,8 @@ pub(crate) const FILE_HEADER_SIZE: u64 = 4096;
 const CHUNK_HEADER_SIZE: usize = 512;
 /// Chunk signature.
 const CHUNK_MAGIC: &[u8; 8] = b"ElfChnk\0";
+/// Record signature.
+const RECORD_MAGIC: &[u8; 4] = b"**\0\0";
 /// Record header (24 bytes) + trailing size copy (4 bytes): the smallest record.
 const MIN_RECORD: u64 = 28;
 /// A chunk cannot list more records than fit in it.
@@ -92,8 +100,26 @@ enum Unit {
     Gap { number: u64, offset: u64, len: u64 },
     /// An all-zero slot where the (intact) file header says a chunk is.
     Zeroed { number: u64, offset: u64 },
-    /// The (intact) file header declares more chunks than the file holds.
-    Missing { declared: u64, present: u64 },
+    /// `len` damaged bytes at `offset` in an unused slot: no chunk signature,
+    /// no record magic, past the chunk count of the intact file header.
+    /// `declared`: that chunk count. Skipped; no record lost.
+    Unused {
+        number: u64,
+        offset: u64,
+        len: u64,
+        declared: u64,
+    },
+    /// The (intact) file header declares more chunks than the file holds
+    /// (`present`: whole chunks, plus the one the file ends inside).
+    /// `records`: the header's next EventRecordID minus one minus the
+    /// highest last EventRecordID of the intact chunk headers present, when
+    /// that is above 0 (the records of the missing chunks; unknown for a log
+    /// that wrapped around).
+    Missing {
+        declared: u64,
+        present: u64,
+        records: Option<u64>,
+    },
     /// A whole chunk at `offset` that is a byte-for-byte copy of the earlier
     /// chunk `of` (at `of_offset`): skipped, so its records are read once.
     Duplicate {
@@ -213,6 +239,22 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
                     number += 1;
                     continue;
                 }
+                // No signature near, no record magic, past the chunks the
+                // intact file header counts: damaged unused space.
+                _ if declared.is_some_and(|d| number >= d)
+                    && find(&slot, RECORD_MAGIC).is_none() =>
+                {
+                    units.push(Unit::Unused {
+                        number,
+                        offset: pos,
+                        len: avail,
+                        declared: declared.unwrap_or(0),
+                    });
+                    infos.push(None);
+                    pos += CHUNK_SIZE;
+                    number += 1;
+                    continue;
+                }
                 // No signature near: a chunk whose signature is damaged?
                 _ => signature_ok = false,
             }
@@ -257,10 +299,23 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
     if let Some(declared) = declared {
         let cut_inside =
             len > FILE_HEADER_SIZE && !(len - FILE_HEADER_SIZE).is_multiple_of(CHUNK_SIZE);
-        if declared > whole_slots && !cut_inside {
+        // The chunk the file ends inside reports its own loss.
+        let present = whole_slots + u64::from(cut_inside);
+        if declared > present {
+            let next_id = u64::from_le_bytes(file_header[24..32].try_into().unwrap_or([0; 8]));
+            let newest = infos
+                .iter()
+                .flatten()
+                .filter(|h| h.crc_ok && h.first_id <= h.last_id)
+                .map(|h| h.last_id)
+                .max()
+                .unwrap_or(0);
             units.push(Unit::Missing {
                 declared,
-                present: whole_slots,
+                present,
+                records: next_id
+                    .checked_sub(newest + 1)
+                    .filter(|n| (1..=declared * MAX_RECORDS_PER_CHUNK).contains(n)),
             });
         }
     }
@@ -422,14 +477,24 @@ impl EvtxChunks {
         };
         let err = |at, kind, reason: String| Err(RecordError::new(&self.path, at, kind, reason));
         match *unit {
-            Unit::Missing { declared, present } => vec![err(
+            Unit::Missing {
+                declared,
+                present,
+                records,
+            } => vec![Err(RecordError::new(
+                &self.path,
                 Location::Chunk(present),
                 RecordErrorKind::Truncated,
                 format!(
                     "the file header declares {declared} chunks but the file holds {present}: \
-                     the file was cut short"
+                     the file was cut short{}",
+                    records.map_or_else(String::new, |n| format!(
+                        "; the {n} records of the missing chunks (by the header's next \
+                         EventRecordID) are lost"
+                    ))
                 ),
-            )],
+            )
+            .with_records(records.unwrap_or(1)))],
             Unit::Zeroed { number, offset } => vec![err(
                 Location::Chunk(number),
                 RecordErrorKind::Evtx,
@@ -452,7 +517,25 @@ impl EvtxChunks {
                      {of_offset:#x} (same header and bytes); skipped, its {records} records were \
                      read once from chunk {of}"
                 ),
-            )],
+            )
+            .map_err(|e| e.with_records(0))],
+            Unit::Unused {
+                number,
+                offset,
+                len,
+                declared,
+            } => vec![Err(RecordError::new(
+                &self.path,
+                Location::Chunk(number),
+                RecordErrorKind::DamagedUnusedChunk,
+                format!(
+                    "{len} damaged bytes at file offset {offset:#x} (unused chunk slot {number}: \
+                     no chunk signature, no record, past the {} chunks the file header lists) \
+                     skipped; no record lost",
+                    declared
+                ),
+            )
+            .with_records(0))],
             Unit::Gap {
                 number,
                 offset,
@@ -820,14 +903,17 @@ fn read_chunk(ctx: &ChunkCtx<'_>, bytes: Vec<u8>, signature_ok: bool) -> Vec<Ite
         ));
     } else if unaccounted > 0 && (header_crc_ok || !signature_ok || ok_count > 0) {
         let (a, b) = range.map_or((0, 0), |r| (*r.start(), *r.end()));
-        items.push(err(
-            Location::Chunk(ctx.number),
-            RecordErrorKind::Evtx,
-            format!(
-                "{unaccounted} of the {expected} records the chunk header lists \
+        items.push(
+            err(
+                Location::Chunk(ctx.number),
+                RecordErrorKind::Evtx,
+                format!(
+                    "{unaccounted} of the {expected} records the chunk header lists \
                  (EventRecordID {a}..={b}) were not found (damaged chunk)"
-            ),
-        ));
+                ),
+            )
+            .map_err(|e| e.with_records(unaccounted)),
+        );
     } else if !header_crc_ok && ok_count > 0 {
         let ids = &final_ids;
         let consistent = raw_range.as_ref().is_some_and(|r| {
@@ -852,8 +938,14 @@ fn read_chunk(ctx: &ChunkCtx<'_>, bytes: Vec<u8>, signature_ok: bool) -> Vec<Ite
     items
 }
 
+/// The note for a chunk the file ends inside. `lost`: records the intact
+/// chunk header lists that are neither recovered nor reported by their own
+/// error; the note stands for that many records (1 when unknown).
 fn truncated(ctx: &ChunkCtx<'_>, present: usize, lost: Option<u64>) -> Item {
+    let records = lost.unwrap_or(1);
     let lost = match lost {
+        Some(0) => "no record the chunk header lists is lost".into(),
+        Some(1) => "1 record after the cut is lost".into(),
         Some(n) => format!("{n} records after the cut are lost"),
         None => "records after the cut are lost".into(),
     };
@@ -865,7 +957,8 @@ fn truncated(ctx: &ChunkCtx<'_>, present: usize, lost: Option<u64>) -> Item {
             "file ends {present} bytes into chunk {} (chunks are {CHUNK_SIZE} bytes): {lost}",
             ctx.number
         ),
-    ))
+    )
+    .with_records(records))
 }
 
 /// The streaming reader: the units of an [`EvtxChunks`], one after another.

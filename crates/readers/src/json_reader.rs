@@ -808,6 +808,19 @@ pub(crate) fn kind_of(v: &serde_json::Value) -> &'static str {
     }
 }
 
+/// Whether a line starting with `{` continues the open value rather than
+/// starting a new record, given the first and last non-whitespace bytes of
+/// the value's previous non-blank line: it does when that line ends where a
+/// value is expected (`[`, `,`, `:`) and is not itself a record's first line
+/// (does not start with `{`). So an object inside an array of a
+/// pretty-printed record without indentation (`"X": [` / `{`) is read as
+/// part of the record, while a JSON line cut short (which starts with `{`)
+/// still ends at the next `{` line. A local rule (two lines), so the range
+/// planner in `jsonl_ranges.rs` applies it without parsing.
+pub(crate) fn continues_value(prev: Option<(u8, u8)>) -> bool {
+    prev.is_some_and(|(first, last)| first != b'{' && matches!(last, b'[' | b',' | b':'))
+}
+
 /// Brace/bracket depth tracker that ignores brackets inside JSON strings.
 #[derive(Default)]
 struct Depth {
@@ -872,6 +885,9 @@ impl<R: BufRead> JsonLinesRecords<R> {
         let mut acc: Vec<u8> = Vec::new();
         let mut start = 0u64;
         let mut depth = Depth::default();
+        // First and last non-whitespace byte of the last non-blank line of
+        // the open value.
+        let mut prev: Option<(u8, u8)> = None;
         loop {
             let (line, no) = match self.read_line() {
                 None => {
@@ -898,13 +914,16 @@ impl<R: BufRead> JsonLinesRecords<R> {
                     continue; // blank lines separate records
                 }
                 start = no;
-            } else if line.first() == Some(&b'{') {
+            } else if line.first() == Some(&b'{') && !continues_value(prev) {
                 // A new top-level value begins: the open one was cut short.
                 self.carry = Some((line, no));
                 self.finish(acc, start);
                 return true;
             } else {
                 acc.push(b'\n');
+            }
+            if let Some(last) = line.iter().rev().find(|b| !b.is_ascii_whitespace()) {
+                prev = Some((line[0], *last));
             }
             depth.feed(&line);
             acc.extend_from_slice(&line);

@@ -22,7 +22,7 @@ const PLAN_BUF: usize = 1 << 20;
 
 /// One range of a JSON-lines file: bytes `start..end`, starting at the
 /// start of line `first_line` (1-based), a line whose first byte is `{`
-/// (or the file's start).
+/// that starts a record (see [`JsonLinesRanges`]), or the file's start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineRange {
     /// File offset of the range's first byte.
@@ -43,9 +43,11 @@ enum Src {
 /// parallel reading. Made by [`plan_json_lines`] or
 /// [`plan_json_lines_bytes`].
 ///
-/// Each range starts at a line whose first byte is `{`: the whole-file
-/// reader always starts a new record at such a line (an open record before
-/// it is cut short there), so a reader started at the range's first line
+/// Each range starts at a line whose first byte is `{` and whose previous
+/// non-blank line does not end in `[`, `,` or `:` (or starts with `{`): the
+/// whole-file reader always starts a new record at such a line (an open
+/// record before it is cut short there; other `{` lines continue a
+/// pretty-printed record, see `json_reader::continues_value`), so a reader started at the range's first line
 /// reads exactly what the whole-file reader reads from there. Concatenating
 /// [`range(0)`](Self::range), `range(1)`, … gives the same events (same
 /// values, including the `record_id` fallback, which is the record's line)
@@ -304,6 +306,14 @@ fn plan<R: Read>(src: &mut R, range_bytes: u64) -> std::io::Result<Option<Vec<Li
     // Line ends before the current position, counted as the reader counts
     // them: `\n`, `\r\n` (once) and a bare `\r`.
     let mut lines = 0u64;
+    // The line being scanned: file offset of its start, its first byte, and
+    // its last non-whitespace byte in buffers already shifted out; then the
+    // first and last non-whitespace byte of the last non-blank line (the
+    // reader's `continues_value` rule).
+    let mut line_start = 0u64;
+    let mut line_first = buf.first().copied().filter(|_| have > 0);
+    let mut line_last: Option<u8> = None;
+    let mut prev: Option<(u8, u8)> = None;
     loop {
         // Positions whose next byte is known (or is the end of the file).
         let limit = if eof { have } else { have - 1 };
@@ -314,7 +324,18 @@ fn plan<R: Read>(src: &mut R, range_bytes: u64) -> std::io::Result<Option<Vec<Li
             }
             lines += 1;
             let at = base + i as u64 + 1;
-            if at >= target && next == Some(b'{') {
+            let from = usize::try_from(line_start.saturating_sub(base)).unwrap_or(0);
+            let last = buf[from.min(i)..i]
+                .iter()
+                .rev()
+                .find(|b| !b.is_ascii_whitespace())
+                .copied()
+                .or(line_last);
+            if let (Some(first), Some(last)) = (line_first, last) {
+                prev = Some((first, last));
+            }
+            (line_start, line_first, line_last) = (at, next, None);
+            if at >= target && next == Some(b'{') && !crate::json_reader::continues_value(prev) {
                 ranges.push(LineRange {
                     start,
                     end: at,
@@ -325,6 +346,15 @@ fn plan<R: Read>(src: &mut R, range_bytes: u64) -> std::io::Result<Option<Vec<Li
         }
         if eof {
             break;
+        }
+        // The current line's last non-whitespace byte so far.
+        let from = usize::try_from(line_start.saturating_sub(base)).unwrap_or(0);
+        if let Some(b) = buf[from.min(limit)..limit]
+            .iter()
+            .rev()
+            .find(|b| !b.is_ascii_whitespace())
+        {
+            line_last = Some(*b);
         }
         buf.copy_within(limit..have, 0);
         base += limit as u64;

@@ -232,3 +232,69 @@ fn file_changing_size_between_planning_and_reading() {
             .count()
     );
 }
+
+/// Fresh-user trial: pretty-printed JSON without indentation lost every
+/// record holding an array of objects (`"X": [` / `{` — a line starting
+/// with `{` always started a new record: 4 errors, 0 events). Now such a
+/// line continues the open value when the previous line ends with `[`, `,`
+/// or `:` and is not a record's first line; the range planner applies the
+/// same rule, so ranges of any size read exactly what the whole file reads.
+/// A JSON line cut after a `,` still ends at the next `{` line.
+#[test]
+fn pretty_json_without_indentation_keeps_objects_inside_arrays() {
+    let one = b"{\n\"EventID\": 1,\n\"X\": [\n{\n\"a\": 1\n},\n{\n\"b\": 2\n}\n],\n\"Y\":\n{\n\"c\": 3\n}\n}\n";
+    let (ev, er): (Vec<Item>, Vec<Item>) = open_bytes("p0.json", one.to_vec())
+        .unwrap()
+        .partition(|r| r.is_ok());
+    assert_eq!((ev.len(), er.len()), (1, 0), "{er:?}");
+    let e = ev[0].as_ref().unwrap();
+    assert_eq!(e.meta.event_id, Some(1));
+    let mut data = Vec::new();
+    for _ in 0..50 {
+        data.extend_from_slice(one);
+    }
+    // A JSON line cut after a comma, then whole JSON lines.
+    data.extend_from_slice(b"{\"EventID\": 2, \"X\": [1,\n{\"EventID\": 3}\n{\"EventID\": 4}\n");
+    let whole: Vec<Item> = open_bytes("p.json", data.clone()).unwrap().collect();
+    let ok = whole.iter().filter(|r| r.is_ok()).count();
+    let errs: Vec<&RecordError> = whole.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(ok, 52);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].at, Location::Line(50 * 15 + 1));
+    for size in [1, 7, 64, 200, 1000] {
+        let plan = plan_json_lines_bytes("p.json", data.clone(), size).unwrap();
+        check_tiling(&plan, &data);
+        assert!(plan.len() > 1 || size == 1000 && data.len() <= 1000);
+        assert!(ranged(&plan) == whole, "range size {size}");
+        // No range starts at a `{` line inside a record.
+        for r in &plan.ranges()[1..] {
+            let before = &data[..r.start as usize - 1];
+            let prev = &before[before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |p| p + 1)..];
+            assert!(
+                prev.first() == Some(&b'{')
+                    || !prev.ends_with(b"[") && !prev.ends_with(b",") && !prev.ends_with(b":")
+            );
+        }
+    }
+}
+
+/// The planner's rule across its 1 MiB read buffer: a line ending in `[`
+/// followed by 1.2 MB of blanks, then a `{` line, is not a range start;
+/// the next record's `{` line is.
+#[test]
+fn pretty_json_rule_holds_across_the_planner_buffer() {
+    let mut data = b"{\n\"EventID\": 1,\n\"X\": [".to_vec();
+    data.resize(data.len() + 1_200_000, b' ');
+    data.extend_from_slice(b"\n{\n\"a\": 1\n}\n]\n}\n{\n\"EventID\": 2\n}\n");
+    let whole: Vec<Item> = open_bytes("big.json", data.clone()).unwrap().collect();
+    assert_eq!(whole.len(), 2);
+    assert!(whole.iter().all(|r| r.is_ok()), "{whole:?}");
+    let plan = plan_json_lines_bytes("big.json", data.clone(), 1000).unwrap();
+    check_tiling(&plan, &data);
+    let starts: Vec<u64> = plan.ranges().iter().map(|r| r.first_line).collect();
+    assert_eq!(starts, vec![1, 9]);
+    assert!(ranged(&plan) == whole);
+}

@@ -162,6 +162,12 @@ pub struct Summary {
     /// and they are not counted in `records_skipped`. Omitted from JSON when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub duplicate_chunks_skipped: u64,
+    /// Unused EVTX chunk slots (past the chunk count of an intact file
+    /// header) holding damaged bytes but no chunk signature and no record
+    /// (`RecordErrorKind::DamagedUnusedChunk`): skipped; nothing is lost and
+    /// they are not counted in `records_skipped`. Omitted from JSON when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub damaged_unused_chunks_skipped: u64,
     /// Rules loaded: parsed and compiled (the same figure `rules check`
     /// reports as loaded), `rules_active + rules_skipped`.
     pub rules_loaded: u64,
@@ -676,6 +682,17 @@ pub fn write_table_summary<W: Write>(
                 s.duplicate_chunks_skipped,
                 "duplicate EVTX chunk",
                 "duplicate EVTX chunks"
+            )
+        )?;
+    }
+    if s.damaged_unused_chunks_skipped > 0 {
+        writeln!(
+            w,
+            "  - {} with damaged bytes skipped (no records there; none lost)",
+            counted(
+                s.damaged_unused_chunks_skipped,
+                "unused EVTX chunk slot",
+                "unused EVTX chunk slots"
             )
         )?;
     }
