@@ -23,6 +23,9 @@ struct Route {
     keywords: Option<crate::compile::SubIndex>,
 }
 
+/// Most (channel, EventID) keys a scanner caches before starting over.
+const MAX_ROUTE_KEYS: usize = 1 << 16;
+
 /// Scans events against a [`Ruleset`]. One per thread: it owns the scratch
 /// space (field positions, case-folded values, routing cache, prefilter
 /// marks); the ruleset stays shared and untouched.
@@ -30,6 +33,14 @@ pub struct Scanner<'r> {
     rs: &'r Ruleset,
     /// Routing cache: lower-case channel → EventID → route.
     routes: HashMap<String, HashMap<Option<u32>, Arc<Route>>>,
+    /// Number of (channel, EventID) keys in `routes` (bounded by
+    /// [`MAX_ROUTE_KEYS`]).
+    route_keys: usize,
+    /// Routes by candidate list: keys with the same candidates share one
+    /// route (and one keyword automaton), so a log with many distinct
+    /// channels or EventIDs builds only as many as there are distinct
+    /// candidate sets.
+    by_cands: HashMap<Box<[(u32, u32)]>, Arc<Route>>,
     slots: Vec<Vec<u32>>,
     touched: Vec<FieldId>,
     /// Text of non-string values, concatenated; spans per field.
@@ -159,6 +170,8 @@ impl<'r> Scanner<'r> {
         Scanner {
             rs: ruleset,
             routes: HashMap::new(),
+            route_keys: 0,
+            by_cands: HashMap::new(),
             slots: vec![Vec::new(); ruleset.name_count],
             touched: Vec::new(),
             text_buf: String::new(),
@@ -209,11 +222,34 @@ impl<'r> Scanner<'r> {
         // One entry per rule (first source wins), in rule order.
         cands.sort_by_key(|&(r, s)| (r, s));
         cands.dedup_by_key(|&mut (r, _)| r);
+        let route = match self.by_cands.get(&cands[..]) {
+            Some(r) => r.clone(),
+            None => {
+                let r = Arc::new(self.build_route(cands.clone().into()));
+                self.by_cands.insert(cands.into(), r.clone());
+                r
+            }
+        };
+        // A hostile log can name millions of channels/EventIDs: the key
+        // cache starts over rather than grow without bound.
+        if self.route_keys >= MAX_ROUTE_KEYS {
+            self.routes.clear();
+            self.route_keys = 0;
+        }
+        self.route_keys += 1;
+        self.routes
+            .entry(self.key.clone())
+            .or_default()
+            .insert(eid, route.clone());
+        route
+    }
+
+    fn build_route(&self, cands: Box<[(u32, u32)]>) -> Route {
         let mut scan_field = vec![false; self.rs.name_count];
         let mut any_prefiltered = false;
         let mut kw_rules = vec![false; self.rs.rules.len()];
         let mut any_keyword = false;
-        for &(r, _) in &cands {
+        for &(r, _) in cands.iter() {
             let r = r as usize;
             if self.rs.prefiltered[r] {
                 any_prefiltered = true;
@@ -230,17 +266,12 @@ impl<'r> Scanner<'r> {
             Some(kw) if any_keyword => kw.subset(|r| kw_rules[r as usize]),
             _ => None,
         };
-        let route = Arc::new(Route {
-            cands: cands.into(),
+        Route {
+            cands,
             scan_field: scan_field.into(),
             any_prefiltered,
             keywords,
-        });
-        self.routes
-            .entry(self.key.clone())
-            .or_default()
-            .insert(eid, route.clone());
-        route
+        }
     }
 
     /// Appends to `out` the index of every rule that matches `ev`, in
@@ -358,5 +389,48 @@ impl<'r> Scanner<'r> {
                 out.push(ri as usize);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{compile, CompileOptions};
+    use tracehunt_event::EventMeta;
+
+    /// Breaker-style input: every event names a channel of its own. The
+    /// per-route state (keyword automaton, field mask) was built once per
+    /// (channel, EventID) key; now once per distinct candidate set, and the
+    /// key cache is bounded.
+    #[test]
+    fn a_new_channel_per_event_builds_one_route_and_bounded_keys() {
+        let yaml = "title: K\nid: 00000000-0000-4000-8000-0000000000aa\nlogsource: {product: windows}\ndetection:\n  keywords:\n    - 'sekurlsa::'\n  condition: keywords\nlevel: high\n";
+        let f = tracehunt_sigma::load_rules("k.yml", yaml);
+        let (rs, d) = compile(f.rules, &CompileOptions::default());
+        assert!(d.is_empty(), "{d:?}");
+        let mut sc = Scanner::new(&rs);
+        let mut out = Vec::new();
+        let n = MAX_ROUTE_KEYS + 1000;
+        let mut hits = 0;
+        for i in 0..n {
+            let mut ev = Event::with_meta(EventMeta {
+                channel: Some(format!("chan-{i}")),
+                event_id: Some(1),
+                ..EventMeta::default()
+            });
+            let v = if i % 1000 == 0 {
+                "x sekurlsa::logonpasswords"
+            } else {
+                "benign"
+            };
+            ev.push("Data", Value::from(v));
+            out.clear();
+            sc.scan(&ev, &mut out);
+            hits += out.len();
+        }
+        assert_eq!(hits, n.div_ceil(1000));
+        assert_eq!(sc.by_cands.len(), 1);
+        assert!(sc.route_keys <= MAX_ROUTE_KEYS);
+        assert_eq!(sc.route_keys, n - MAX_ROUTE_KEYS);
     }
 }
