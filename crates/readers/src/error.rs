@@ -165,7 +165,10 @@ pub struct RecordError {
     /// size is unknown); for an EVTX chunk-level note, the number of records
     /// its intact chunk header declares (`last - first + 1` EventRecordIDs)
     /// minus those recovered and those reported by their own error (e.g. the
-    /// 38 records after a cut); 0 when nothing was lost
+    /// 38 records after a cut), or, for a slot whose chunk header is
+    /// destroyed, the EventRecordIDs between its neighbours' intact headers
+    /// minus those recovered (e.g. 145 for a zeroed chunk); 0 when nothing
+    /// was lost
     /// ([`RecordErrorKind::DuplicateChunk`],
     /// [`RecordErrorKind::DamagedUnusedChunk`], a cut after the last record).
     pub records: u64,

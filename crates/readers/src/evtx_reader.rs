@@ -35,7 +35,10 @@
 //! lists but that could not be found are reported as one error whose
 //! [`RecordError::records`] is their number (so a summary counts them all);
 //! for a chunk the file ends inside, the same count is on its `Truncated`
-//! note.
+//! note. A whole slot whose chunk header is unusable (all zeros, or no
+//! signature) gets the EventRecordID range between its neighbours' intact
+//! headers ([`header_spans`]): records of that range found in it are live
+//! (not slack), and its error counts the rest of the range as lost.
 
 use crate::error::{Location, RecordError, RecordErrorKind};
 use crate::shape;
@@ -89,17 +92,27 @@ enum Unit {
     /// the file; `len` bytes of it are in the file (fewer than
     /// [`CHUNK_SIZE`]: the file ends inside it). `signature_ok`: it starts
     /// with `ElfChnk\0` (otherwise it is tried as a chunk anyway).
+    /// `span`: for a whole slot without its signature, the first and last
+    /// EventRecordID it held by the neighbouring intact chunk headers (see
+    /// [`header_spans`]).
     Chunk {
         number: u64,
         offset: u64,
         len: u64,
         signature_ok: bool,
+        span: Option<(u64, u64)>,
     },
     /// `len` bytes at `offset` with no chunk signature, followed by one:
     /// skipped while resynchronising.
     Gap { number: u64, offset: u64, len: u64 },
     /// An all-zero slot where the (intact) file header says a chunk is.
-    Zeroed { number: u64, offset: u64 },
+    /// `records`: the records it held by the neighbouring intact chunk
+    /// headers (see [`header_spans`]), when known.
+    Zeroed {
+        number: u64,
+        offset: u64,
+        records: Option<u64>,
+    },
     /// `len` damaged bytes at `offset` in an unused slot: no chunk signature,
     /// no record magic, past the chunk count of the intact file header.
     /// `declared`: that chunk count. Skipped; no record lost.
@@ -199,6 +212,7 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
                     units.push(Unit::Zeroed {
                         number,
                         offset: pos,
+                        records: None,
                     });
                     infos.push(None);
                 }
@@ -220,6 +234,7 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
                         offset: q,
                         len: (len - q).min(CHUNK_SIZE),
                         signature_ok: true,
+                        span: None,
                     });
                     infos.push(header_info(&head));
                     last_chunk = Some(q);
@@ -264,6 +279,7 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
             offset: pos,
             len: avail,
             signature_ok,
+            span: None,
         });
         infos.push(if signature_ok {
             header_info(&head)
@@ -277,6 +293,18 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
         number += 1;
     }
     dedupe(src, &mut units, &mut infos)?;
+    let cut_inside = len > FILE_HEADER_SIZE && !(len - FILE_HEADER_SIZE).is_multiple_of(CHUNK_SIZE);
+    // Chunks the file ends inside or before report their own loss.
+    let present = whole_slots + u64::from(cut_inside);
+    let complete = declared.is_some_and(|d| d <= present);
+    let spans = header_spans(&units, &infos, file_header, complete);
+    for (unit, n) in units.iter_mut().zip(spans) {
+        match unit {
+            Unit::Zeroed { records, .. } => *records = n.map(|(a, b)| b - a + 1),
+            Unit::Chunk { span, .. } => *span = n,
+            _ => {}
+        }
+    }
     // Record order: from the chunk holding the oldest records (lowest first
     // EventRecordID) to the end of the file, then from the start, as the
     // `evtx` crate and Windows read a log that wrapped around. Headers whose
@@ -297,10 +325,6 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
         units.rotate_left(i);
     }
     if let Some(declared) = declared {
-        let cut_inside =
-            len > FILE_HEADER_SIZE && !(len - FILE_HEADER_SIZE).is_multiple_of(CHUNK_SIZE);
-        // The chunk the file ends inside reports its own loss.
-        let present = whole_slots + u64::from(cut_inside);
         if declared > present {
             let next_id = u64::from_le_bytes(file_header[24..32].try_into().unwrap_or([0; 8]));
             let newest = infos
@@ -320,6 +344,90 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
         }
     }
     Ok(units)
+}
+
+/// For each unit that is a whole chunk slot with an unusable chunk header
+/// (all zeros, or no `ElfChnk\0` signature: its first and last
+/// EventRecordID are unknown), the first and last EventRecordID it held
+/// (`next_first - prev_last - 1` records), from its
+/// neighbours in file order: the last EventRecordID of the intact chunk
+/// header before it and the first EventRecordID of the intact chunk header
+/// after it (`next_first - prev_last - 1`). Intact: CRC32 checks out and a
+/// plausible range. With no unit after it, `next_first` is the file
+/// header's next EventRecordID when `complete` (the intact file header's
+/// chunks are all present, so no [`Unit::Missing`] counts them) and the
+/// chunk before holds the newest records. With no unit before it,
+/// `prev_last` is 0 when the intact file header names this slot as its
+/// first chunk and the chunk after holds the oldest records (a log that did
+/// not wrap starts at EventRecordID 1). `None` (the loss is counted as one
+/// record, as before) when a neighbour is missing or damaged, the ids do
+/// not increase, or the count exceeds [`MAX_RECORDS_PER_CHUNK`] (only a
+/// single damaged slot between two intact ones is counted).
+fn header_spans(
+    units: &[Unit],
+    infos: &[Option<HeaderInfo>],
+    file_header: &[u8],
+    complete: bool,
+) -> Vec<Option<(u64, u64)>> {
+    let intact = |i: usize| -> Option<HeaderInfo> {
+        match units.get(i)? {
+            Unit::Chunk {
+                signature_ok: true, ..
+            } => infos.get(i).copied().flatten().filter(|h| {
+                h.crc_ok
+                    && h.first_id <= h.last_id
+                    && h.last_id - h.first_id < MAX_RECORDS_PER_CHUNK
+            }),
+            _ => None,
+        }
+    };
+    let all: Vec<HeaderInfo> = (0..units.len()).filter_map(intact).collect();
+    let newest = all.iter().map(|h| h.last_id).max();
+    let oldest = all.iter().map(|h| h.first_id).min();
+    let header_ok = file_header.len() >= 128
+        && crc_of(&[&file_header[..120]])
+            == u32::from_le_bytes(file_header[124..128].try_into().unwrap_or([0; 4]));
+    let u64_at = |o: usize| u64::from_le_bytes(file_header[o..o + 8].try_into().unwrap_or([0; 8]));
+    let first_chunk = header_ok.then(|| u64_at(8));
+    let next_id = (header_ok && complete).then(|| u64_at(24));
+    units
+        .iter()
+        .enumerate()
+        .map(|(i, unit)| {
+            let number = match *unit {
+                Unit::Zeroed { number, .. } => number,
+                Unit::Chunk {
+                    number,
+                    len: CHUNK_SIZE,
+                    signature_ok: false,
+                    ..
+                } => number,
+                _ => return None,
+            };
+            let next_first = if i + 1 < units.len() {
+                intact(i + 1)?.first_id
+            } else {
+                next_id?
+            };
+            let prev_last = if i > 0 {
+                let last = intact(i - 1)?.last_id;
+                if i + 1 == units.len() && newest != Some(last) {
+                    return None; // a wrapped log: the header's next id is not after it
+                }
+                last
+            } else if first_chunk == Some(number)
+                && (i + 1 == units.len() || oldest == Some(next_first))
+            {
+                0
+            } else {
+                return None;
+            };
+            let n = next_first.checked_sub(prev_last.checked_add(1)?)?;
+            (1..=MAX_RECORDS_PER_CHUNK)
+                .contains(&n)
+                .then(|| (prev_last + 1, next_first - 1))
+        })
+        .collect()
 }
 
 /// Replaces every whole chunk that is an exact copy of an earlier chunk of
@@ -342,6 +450,7 @@ fn dedupe(
             offset,
             len: CHUNK_SIZE,
             signature_ok: true,
+            ..
         } = *unit
         else {
             continue;
@@ -495,14 +604,23 @@ impl EvtxChunks {
                 ),
             )
             .with_records(records.unwrap_or(1)))],
-            Unit::Zeroed { number, offset } => vec![err(
+            Unit::Zeroed {
+                number,
+                offset,
+                records,
+            } => vec![Err(RecordError::new(
+                &self.path,
                 Location::Chunk(number),
                 RecordErrorKind::Evtx,
                 format!(
                     "chunk {number} at file offset {offset:#x} is all zeros although the file \
-                     header lists it: its records are lost"
+                     header lists it: its {}records are lost",
+                    records.map_or_else(String::new, |n| format!(
+                        "{n} (by the neighbouring chunks' EventRecordIDs) "
+                    ))
                 ),
-            )],
+            )
+            .with_records(records.unwrap_or(1)))],
             Unit::Duplicate {
                 number,
                 offset,
@@ -554,6 +672,7 @@ impl EvtxChunks {
                 offset,
                 len,
                 signature_ok,
+                span,
             } => {
                 let bytes = {
                     let mut src = match self.src.lock() {
@@ -577,6 +696,7 @@ impl EvtxChunks {
                     number,
                     offset,
                     settings: &self.settings,
+                    span,
                 };
                 match catch_unwind(AssertUnwindSafe(|| read_chunk(&ctx, bytes, signature_ok))) {
                     Ok(items) => items,
@@ -596,6 +716,10 @@ struct ChunkCtx<'a> {
     number: u64,
     offset: u64,
     settings: &'a Arc<ParserSettings>,
+    /// First and last EventRecordID the slot held by its neighbours' ids
+    /// (set only for a whole slot without its chunk signature; see
+    /// [`header_spans`]): records in it are live, and its loss is counted.
+    span: Option<(u64, u64)>,
 }
 
 /// A record (or failure) met while walking a chunk.
@@ -742,15 +866,16 @@ fn read_chunk(ctx: &ChunkCtx<'_>, bytes: Vec<u8>, signature_ok: bool) -> Vec<Ite
             } else {
                 format!(
                     "no chunk signature at file offset {:#x} (chunk slot {}) and no usable chunk \
-                     header: {reason}; {present} bytes skipped",
-                    ctx.offset, ctx.number
+                     header: {reason}; {present} bytes skipped{}",
+                    ctx.offset,
+                    ctx.number,
+                    span_note(span_len(ctx.span))
                 )
             };
-            items.push(err(
-                Location::Chunk(ctx.number),
-                RecordErrorKind::Evtx,
-                what,
-            ));
+            items.push(
+                err(Location::Chunk(ctx.number), RecordErrorKind::Evtx, what)
+                    .map_err(|e| e.with_records(span_len(ctx.span).unwrap_or(1))),
+            );
             if partial {
                 items.push(truncated(ctx, present, None));
             }
@@ -821,6 +946,7 @@ fn read_chunk(ctx: &ChunkCtx<'_>, bytes: Vec<u8>, signature_ok: bool) -> Vec<Ite
                                 // (slack space, an older pass) are stale.
                                 raw_range.as_ref().is_some_and(|r| r.contains(&id))
                                     || f.end.is_some_and(|e| e <= raw_free)
+                                    || ctx.span.is_some_and(|(a, b)| (a..=b).contains(&id))
                             }
                     })
                 })
@@ -891,6 +1017,24 @@ fn read_chunk(ctx: &ChunkCtx<'_>, bytes: Vec<u8>, signature_ok: bool) -> Vec<Ite
             present,
             range.is_some().then_some(unaccounted),
         ));
+    } else if let (None, false, Some((a, b))) = (&range, signature_ok, ctx.span) {
+        // No usable chunk header: the loss is counted by the neighbours' ids.
+        let span = b - a + 1;
+        let lost = span.saturating_sub(ok_count + err_count);
+        items.push(
+            err(
+                Location::Chunk(ctx.number),
+                RecordErrorKind::Evtx,
+                format!(
+                    "no chunk signature at file offset {:#x} (chunk slot {}) and no usable chunk \
+                     header: {ok_count} records recovered by scanning, {err_count} damaged; \
+                     {lost} of the {span} records the slot held (EventRecordID {a}..={b}, by the \
+                     neighbouring chunks' EventRecordIDs) are lost",
+                    ctx.offset, ctx.number
+                ),
+            )
+            .map_err(|e| e.with_records(lost)),
+        );
     } else if !signature_ok && ok_count == 0 {
         items.push(err(
             Location::Chunk(ctx.number),
@@ -936,6 +1080,18 @@ fn read_chunk(ctx: &ChunkCtx<'_>, bytes: Vec<u8>, signature_ok: bool) -> Vec<Ite
         }
     }
     items
+}
+
+/// Number of records of a [`header_spans`] id range.
+fn span_len(span: Option<(u64, u64)>) -> Option<u64> {
+    span.map(|(a, b)| b - a + 1)
+}
+
+/// `"; the N records it held (by ...) are lost"` when the span is known.
+fn span_note(span: Option<u64>) -> String {
+    span.map_or_else(String::new, |n| {
+        format!("; the {n} records it held (by the neighbouring chunks' EventRecordIDs) are lost")
+    })
 }
 
 /// The note for a chunk the file ends inside. `lost`: records the intact
