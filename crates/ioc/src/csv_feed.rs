@@ -47,24 +47,7 @@ pub(crate) fn load(
             report.skip("row without value");
             continue;
         };
-        let actors: Vec<Actor> = rec
-            .get(2)
-            .filter(|a| !a.is_empty())
-            .map(|a| vec![Actor::new(a, &[])])
-            .unwrap_or_default();
-        for a in &actors {
-            report.actor(a);
-        }
-        let o = Origin {
-            source: IocSource {
-                format: FeedFormat::Csv,
-                feed: origin.to_owned(),
-                id: format!("line {line}"),
-                title: None,
-            },
-            actors,
-            conjunction: None,
-        };
+        let o = line_origin(rec.get(2), origin, line, &mut report);
         if b.add_typed(ty, value, &o, &mut report) == 0 {
             report.diagnostics.push(format!(
                 "{origin}:{line}: not loaded: type {ty:?} value {value:?}"
@@ -114,27 +97,32 @@ fn load_list(
             report.skip("invalid line (not an IP, domain, URL or hash)");
             continue;
         };
-        let actors: Vec<Actor> = rec
-            .get(1)
-            .filter(|a| !a.is_empty())
-            .map(|a| vec![Actor::new(a, &[])])
-            .unwrap_or_default();
-        for a in &actors {
-            report.actor(a);
-        }
-        let o = Origin {
-            source: IocSource {
-                format: FeedFormat::Csv,
-                feed: origin.to_owned(),
-                id: format!("line {line}"),
-                title: None,
-            },
-            actors,
-            conjunction: None,
-        };
+        let o = line_origin(rec.get(1), origin, *line, &mut report);
         b.add_typed(ty, value, &o, &mut report);
     }
     Ok(report)
+}
+
+/// The origin of one CSV/list line: the feed, `line N`, and the actor named
+/// in the line's actor column (counted in `report`), if any.
+fn line_origin(actor: Option<&str>, origin: &str, line: u64, report: &mut LoadReport) -> Origin {
+    let actors: Vec<Actor> = actor
+        .filter(|a| !a.is_empty())
+        .map(|a| vec![Actor::new(a, &[])])
+        .unwrap_or_default();
+    for a in &actors {
+        report.actor(a);
+    }
+    Origin {
+        source: IocSource {
+            format: FeedFormat::Csv,
+            feed: origin.to_owned(),
+            id: format!("line {line}"),
+            title: None,
+        },
+        actors,
+        conjunction: None,
+    }
 }
 
 #[cfg(test)]
