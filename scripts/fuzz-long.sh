@@ -17,6 +17,10 @@
 # timeout (seen: "timeout after 201 seconds" on an input that runs in 4 ms).
 # Re-run such an artifact (`fuzz/target/*/release/<target> <file>`) before
 # believing it.
+# To free the cores (e.g. to benchmark): `touch fuzz/PAUSE`, then stop the
+# running fuzzer with SIGINT (`pkill -INT -f 'fuzz/target/.*/release/'`). Its
+# row is logged with crash=0 (libFuzzer's "run interrupted" is not a finding)
+# and the script waits while fuzz/PAUSE exists before starting the next run.
 # A crash leaves its input in fuzz/artifacts/<target>/ and the log in
 # fuzz/logs/<target>-<date>.log; turn it into a regression test named after
 # what broke.
@@ -41,12 +45,18 @@ cargo +nightly fuzz build -O >/dev/null 2>&1 || cargo +nightly fuzz build -O
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo +nightly fuzz list)
 for t in "${targets[@]}"; do
+    while [ -e PAUSE ]; do sleep 10; done
     mkdir -p "corpus/$t"
     log="logs/$t-$(date -u +%Y%m%dT%H%M%S).log"
     crash=0
     /usr/bin/time -o "$log.time" -f '%U %S' cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -timeout=20 -max_len=140000 \
         -print_final_stats=1 >"$log" 2>&1 || crash=1
+    # Stopped by SIGINT on purpose (see the header): no finding.
+    if [ $crash = 1 ] && grep -q 'libFuzzer: run interrupted' "$log" \
+        && ! grep -qE '^==[0-9]+== ERROR|^SUMMARY: ' "$log"; then
+        crash=0
+    fi
     # The last line: /usr/bin/time adds "Command exited with non-zero status N"
     # above it when the fuzzer stopped on a finding.
     took=$(tail -n 1 "$log.time" | awk '{printf "%d", $1 + $2}')
