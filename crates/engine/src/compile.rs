@@ -130,6 +130,14 @@ pub struct Ruleset {
     /// scanner runs a field's automaton only when some rule routed to the
     /// event has that field here.
     pub(crate) rule_fields: Vec<Box<[FieldId]>>,
+    /// The interned id of `EventID`, if some rule names it.
+    pub(crate) eventid_field: Option<FieldId>,
+    /// Per compiled rule: the EventIDs it can match on an event with one
+    /// canonical `EventID` value (`crate::prefilter::rule_event_ids`);
+    /// `None` when unrestricted (and for every rule under
+    /// [`CompileOptions::no_prefilter`]). A scanner leaves a rule out of
+    /// the candidates of an EventID not in its set.
+    pub(crate) event_ids: Vec<Option<Box<[u32]>>>,
 }
 
 impl std::fmt::Debug for Ruleset {
@@ -317,6 +325,16 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
         rules.push(compiled);
     }
     let name_count = interner.names.len();
+    let eventid_field = interner.names.get("eventid").copied();
+    let event_ids = rules
+        .iter()
+        .map(|r| match eventid_field {
+            Some(e) if !opts.no_prefilter => {
+                crate::prefilter::rule_event_ids(&r.dets, &r.cond, e).map(Vec::into_boxed_slice)
+            }
+            _ => None,
+        })
+        .collect();
     let pf = if opts.no_prefilter {
         Prefilter::disabled(rules.len())
     } else {
@@ -335,6 +353,8 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
             prefiltered: pf.prefiltered,
             any_field: pf.any_field,
             rule_fields: pf.rule_fields,
+            eventid_field,
+            event_ids,
         },
         diags,
     )

@@ -106,3 +106,102 @@ pub(crate) fn rule_needles(dets: &[Det], cond: &Cond) -> Option<Needles> {
     }
     go(cond, dets)
 }
+
+/// The EventIDs one `EventID` matcher accepts on an event whose `EventID`
+/// value is canonical (see [`rule_event_ids`]): `Some(ids)` for numeric
+/// equality with a whole number and for exact text that is a canonical
+/// number (`EventID: 4624` compiles to both), `None` when it could accept
+/// other values (ranges, wildcards, regexes…).
+fn matcher_event_id(m: &Matcher) -> Option<u32> {
+    match m {
+        Matcher::Num {
+            op: crate::matcher::NumOp::Eq,
+            n,
+        } if n.fract() == 0.0 && *n >= 0.0 && *n <= f64::from(u32::MAX) => Some(*n as u32),
+        Matcher::Str {
+            op: StrOp::Exact(s),
+            ..
+        } => s.parse::<u32>().ok().filter(|id| id.to_string() == **s),
+        _ => None,
+    }
+}
+
+/// Sorted, deduplicated intersection of the `Some` parts (`None` if none).
+fn intersect(parts: impl Iterator<Item = Option<Vec<u32>>>) -> Option<Vec<u32>> {
+    let mut acc: Option<Vec<u32>> = None;
+    for p in parts.flatten() {
+        acc = Some(match acc {
+            None => p,
+            Some(a) => a
+                .into_iter()
+                .filter(|x| p.binary_search(x).is_ok())
+                .collect(),
+        });
+    }
+    acc
+}
+
+/// Sorted, deduplicated union; `None` if any part is `None`.
+fn union_ids(parts: impl Iterator<Item = Option<Vec<u32>>>) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend(p?);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
+fn item_event_ids(i: &Item, eventid: FieldId) -> Option<Vec<u32>> {
+    match i {
+        Item::Values {
+            field: Some(f),
+            matchers,
+            all: false,
+            negate: false,
+        } if *f == eventid && !matchers.is_empty() => {
+            let mut ids = matchers
+                .iter()
+                .map(matcher_event_id)
+                .collect::<Option<Vec<u32>>>()?;
+            ids.sort_unstable();
+            ids.dedup();
+            Some(ids)
+        }
+        _ => None,
+    }
+}
+
+fn det_event_ids(d: &Det, eventid: FieldId) -> Option<Vec<u32>> {
+    match d {
+        Det::AllOf(items) => intersect(items.iter().map(|i| item_event_ids(i, eventid))),
+        Det::And(ds) => intersect(ds.iter().map(|d| det_event_ids(d, eventid))),
+        Det::AnyOf(ds) => union_ids(ds.iter().map(|d| det_event_ids(d, eventid))),
+    }
+}
+
+/// The EventIDs a rule can match at all, or `None` when its detection does
+/// not pin them (then it is evaluated on every event of its sources).
+///
+/// Valid only for an event whose field `eventid` (interned id) occurs once
+/// with a canonical whole-number value `e` (`Value::Int`, or text equal to
+/// `e`'s decimal form): on such an event the rule can only match if `e` is
+/// in the returned (sorted) set. Like [`rule_needles`], the extraction is
+/// conservative: `not`, negated or `|all` items, and any matcher other
+/// than numeric equality or exact canonical text give no restriction; an
+/// `and` intersects its restricted operands, an `or` (and `N of`) needs
+/// every operand restricted and takes their union. A set may be empty (a
+/// rule that cannot match a canonical EventID).
+pub(crate) fn rule_event_ids(dets: &[Det], cond: &Cond, eventid: FieldId) -> Option<Vec<u32>> {
+    fn go(c: &Cond, dets: &[Det], e: FieldId) -> Option<Vec<u32>> {
+        match c {
+            Cond::Det(i) => det_event_ids(&dets[*i], e),
+            Cond::Not(_) => None,
+            Cond::And(cs) => intersect(cs.iter().map(|c| go(c, dets, e))),
+            Cond::Or(cs) => union_ids(cs.iter().map(|c| go(c, dets, e))),
+            Cond::AtLeast(0, _) => None,
+            Cond::AtLeast(_, is) => union_ids(is.iter().map(|&i| det_event_ids(&dets[i], e))),
+        }
+    }
+    go(cond, dets, eventid)
+}

@@ -23,6 +23,39 @@ struct Route {
     keywords: Option<crate::compile::SubIndex>,
 }
 
+/// The routes of one (channel, EventID) key.
+struct RouteEntry {
+    /// The key's EventID.
+    eid: Option<u32>,
+    /// Every rule of the key's sources.
+    full: Arc<Route>,
+    /// `full` without the rules whose detection pins other EventIDs
+    /// ([`Ruleset::event_ids`](crate::compile::Ruleset)); used when the
+    /// event's one `EventID` value is canonical and equals `eid`.
+    narrow: Arc<Route>,
+}
+
+/// The EventID a value states canonically: `Value::Int` in `u32` range, or
+/// text that is exactly a `u32`'s decimal form (no sign, space or leading
+/// zero). Only then do the rules' `EventID` matchers (numeric equality and
+/// exact text) agree with a plain comparison against the number.
+fn canonical_event_id(v: &Value) -> Option<u32> {
+    match v {
+        Value::Int(i) => u32::try_from(*i).ok(),
+        Value::Str(s) => {
+            let b = s.as_bytes();
+            let ok =
+                !b.is_empty() && b.iter().all(u8::is_ascii_digit) && (b[0] != b'0' || b.len() == 1);
+            if ok {
+                s.parse().ok()
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Most (channel, EventID) keys a scanner caches before starting over.
 const MAX_ROUTE_KEYS: usize = 1 << 16;
 
@@ -32,7 +65,7 @@ const MAX_ROUTE_KEYS: usize = 1 << 16;
 pub struct Scanner<'r> {
     rs: &'r Ruleset,
     /// Routing cache: lower-case channel → EventID → route.
-    routes: HashMap<String, HashMap<Option<u32>, Arc<Route>>>,
+    routes: HashMap<String, HashMap<Option<u32>, Arc<RouteEntry>>>,
     /// Number of (channel, EventID) keys in `routes` (bounded by
     /// [`MAX_ROUTE_KEYS`]).
     route_keys: usize,
@@ -193,7 +226,7 @@ impl<'r> Scanner<'r> {
         self.rs
     }
 
-    fn route(&mut self, ev: &Event) -> Arc<Route> {
+    fn route(&mut self, ev: &Event) -> Arc<RouteEntry> {
         let channel = ev
             .meta
             .channel
@@ -222,14 +255,28 @@ impl<'r> Scanner<'r> {
         // One entry per rule (first source wins), in rule order.
         cands.sort_by_key(|&(r, s)| (r, s));
         cands.dedup_by_key(|&mut (r, _)| r);
-        let route = match self.by_cands.get(&cands[..]) {
-            Some(r) => r.clone(),
-            None => {
-                let r = Arc::new(self.build_route(cands.clone().into()));
-                self.by_cands.insert(cands.into(), r.clone());
-                r
-            }
+        let narrow: Vec<(u32, u32)> = match (eid, self.rs.eventid_field) {
+            (Some(e), Some(f)) => cands
+                .iter()
+                .copied()
+                .filter(|&(r, si)| {
+                    match &self.rs.event_ids[r as usize] {
+                        // A source that renames EventID reads another field.
+                        Some(ids) => {
+                            ids.binary_search(&e).is_ok()
+                                || self.rs.sources[si as usize].remap.contains_key(&f)
+                        }
+                        None => true,
+                    }
+                })
+                .collect(),
+            _ => cands.clone(),
         };
+        let route = Arc::new(RouteEntry {
+            eid,
+            full: self.shared_route(cands),
+            narrow: self.shared_route(narrow),
+        });
         // A hostile log can name millions of channels/EventIDs: the key
         // cache starts over rather than grow without bound.
         if self.route_keys >= MAX_ROUTE_KEYS {
@@ -242,6 +289,18 @@ impl<'r> Scanner<'r> {
             .or_default()
             .insert(eid, route.clone());
         route
+    }
+
+    /// The route of a candidate list, shared with every key that has it.
+    fn shared_route(&mut self, cands: Vec<(u32, u32)>) -> Arc<Route> {
+        match self.by_cands.get(&cands[..]) {
+            Some(r) => r.clone(),
+            None => {
+                let r = Arc::new(self.build_route(cands.clone().into()));
+                self.by_cands.insert(cands.into(), r.clone());
+                r
+            }
+        }
     }
 
     fn build_route(&self, cands: Box<[(u32, u32)]>) -> Route {
@@ -277,9 +336,8 @@ impl<'r> Scanner<'r> {
     /// Appends to `out` the index of every rule that matches `ev`, in
     /// ascending rule order (deterministic). Never panics on any event.
     pub fn scan(&mut self, ev: &Event, out: &mut Vec<usize>) {
-        let route = self.route(ev);
-        let cands = &route.cands;
-        if cands.is_empty() {
+        let entry = self.route(ev);
+        if entry.full.cands.is_empty() {
             return;
         }
         // Field positions by interned id; text and case-folded text once.
@@ -321,6 +379,22 @@ impl<'r> Scanner<'r> {
             // once over the whole buffer (no needle holds a NUL; a needle
             // straddling two values could only add a rule to evaluate).
             self.lower_buf.push('\0');
+        }
+
+        // Rules pinned to other EventIDs are left out when the event's one
+        // EventID value is canonical (else every rule of the key is a
+        // candidate).
+        let trusted = match (entry.eid, self.rs.eventid_field) {
+            (Some(e), Some(f)) => match self.slots[f as usize][..] {
+                [p] => canonical_event_id(fields[p as usize]) == Some(e),
+                _ => false,
+            },
+            _ => false,
+        };
+        let route = if trusted { &entry.narrow } else { &entry.full };
+        let cands = &route.cands;
+        if cands.is_empty() {
+            return;
         }
 
         // Prefilter: mark the rules whose needles occur in some value.
@@ -432,5 +506,85 @@ mod tests {
         assert_eq!(sc.by_cands.len(), 1);
         assert!(sc.route_keys <= MAX_ROUTE_KEYS);
         assert_eq!(sc.route_keys, n - MAX_ROUTE_KEYS);
+    }
+
+    fn security_event(meta_eid: u32, eid: Value, logon_type: i64) -> Event {
+        let mut ev = Event::with_meta(EventMeta {
+            channel: Some("Security".into()),
+            event_id: Some(meta_eid),
+            ..EventMeta::default()
+        });
+        ev.push("EventID", eid);
+        ev.push("LogonType", Value::Int(logon_type));
+        ev
+    }
+
+    const LOGON_RULE: &str = "title: L\nid: 00000000-0000-4000-8000-0000000000bb\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID:\n      - 4624\n      - 4625\n    LogonType: 10\n  filter:\n    LogonType: 3\n  condition: sel and not filter\nlevel: high\n";
+
+    /// A rule pinned to EventIDs 4624/4625 is no candidate of a 4688
+    /// event (it was evaluated on every Security event), and still matches
+    /// its own.
+    #[test]
+    fn rule_pinned_to_event_ids_is_left_out_of_other_event_ids() {
+        let f = tracehunt_sigma::load_rules("l.yml", LOGON_RULE);
+        let (rs, d) = compile(f.rules, &CompileOptions::default());
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(rs.event_ids[0].as_deref(), Some(&[4624, 4625][..]));
+        let mut sc = Scanner::new(&rs);
+        let mut out = Vec::new();
+        sc.scan(&security_event(4688, Value::Int(4688), 10), &mut out);
+        assert!(out.is_empty());
+        let e = sc.routes["security"][&Some(4688)].clone();
+        assert_eq!(e.full.cands.len(), 1);
+        assert_eq!(e.narrow.cands.len(), 0);
+        for eid in [Value::Int(4625), Value::from("4625")] {
+            out.clear();
+            sc.scan(&security_event(4625, eid, 10), &mut out);
+            assert_eq!(out, vec![0]);
+        }
+        out.clear();
+        sc.scan(&security_event(4625, Value::Int(4625), 3), &mut out);
+        assert!(out.is_empty());
+    }
+
+    /// The narrowed candidates are only used when the event's EventID
+    /// field states the routing EventID canonically: a padded or
+    /// zero-led text value, a header EventID that disagrees with the field
+    /// or a repeated EventID field all fall back to every rule (the
+    /// matchers compare numerically and would match).
+    #[test]
+    fn event_id_routing_falls_back_when_the_field_is_not_canonical() {
+        let f = tracehunt_sigma::load_rules("l.yml", LOGON_RULE);
+        let (rs, _) = compile(f.rules, &CompileOptions::default());
+        let mut sc = Scanner::new(&rs);
+        let mut out = Vec::new();
+        for (meta, v) in [
+            (4688, Value::from(" 4624")),
+            (4688, Value::from("04624")),
+            (4688, Value::Float(4624.0)),
+            (4688, Value::Int(4624)),
+            (1, Value::from("4624")),
+        ] {
+            out.clear();
+            sc.scan(&security_event(meta, v.clone(), 10), &mut out);
+            assert_eq!(out, vec![0], "header {meta}, field {v:?}");
+        }
+        let mut ev = security_event(4688, Value::Int(4688), 10);
+        ev.push("EventID", Value::Int(4624));
+        out.clear();
+        sc.scan(&ev, &mut out);
+        assert_eq!(out, vec![0]);
+    }
+
+    /// `no_prefilter` (the differential tests' reference) pins nothing.
+    #[test]
+    fn no_prefilter_disables_event_id_routing() {
+        let f = tracehunt_sigma::load_rules("l.yml", LOGON_RULE);
+        let opts = CompileOptions {
+            no_prefilter: true,
+            ..CompileOptions::default()
+        };
+        let (rs, _) = compile(f.rules, &opts);
+        assert_eq!(rs.event_ids[0], None);
     }
 }
