@@ -317,12 +317,10 @@ impl Render {
 fn render(mode: Render, rs: &Ruleset, d: &Detection, out: &mut Vec<u8>) -> std::io::Result<()> {
     match mode {
         Render::Jsonl => {
-            serde_json::to_writer(&mut *out, &tracehunt_report::detection_json(rs, d))?;
+            tracehunt_report::write_detection_json(out, rs, d)?;
             out.push(b'\n');
         }
-        Render::Json => {
-            serde_json::to_writer(&mut *out, &tracehunt_report::detection_json(rs, d))?;
-        }
+        Render::Json => tracehunt_report::write_detection_json(out, rs, d)?,
         Render::Csv => tracehunt_report::csv_row(rs, d, out)?,
         Render::Table => tracehunt_report::write_table_row(out, rs, d)?,
         Render::Nothing => {}
