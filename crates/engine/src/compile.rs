@@ -112,7 +112,7 @@ pub struct Ruleset {
     pub(crate) meta: Vec<RuleMeta>,
     pub(crate) rules: Vec<CompiledRule>,
     pub(crate) sources: Vec<CompiledSource>,
-    pub(crate) names: HashMap<String, FieldId>,
+    pub(crate) names: foldhash::HashMap<String, FieldId>,
     pub(crate) name_count: usize,
     /// Per interned field id: the needles that must occur in that field.
     pub(crate) field_prefilter: Vec<Option<NeedleIndex>>,
@@ -232,7 +232,7 @@ impl RuleMeta {
 }
 
 struct Interner {
-    names: HashMap<String, FieldId>,
+    names: foldhash::HashMap<String, FieldId>,
 }
 
 impl Interner {
@@ -255,7 +255,7 @@ type CErr = (Code, String);
 pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut interner = Interner {
-        names: HashMap::new(),
+        names: foldhash::HashMap::default(),
     };
     let mut meta = Vec::new();
     let mut rules = Vec::new();

@@ -2,7 +2,7 @@
 
 use crate::compile::Ruleset;
 use crate::matcher::{EventView, FieldId};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 use tracehunt_event::{Event, Value};
 
@@ -59,6 +59,10 @@ fn canonical_event_id(v: &Value) -> Option<u32> {
 /// Most (channel, EventID) keys a scanner caches before starting over.
 const MAX_ROUTE_KEYS: usize = 1 << 16;
 
+/// Most raw field names a scanner caches (with their interned id) before
+/// starting over: a log that invents a field name per event cannot grow it.
+const MAX_NAME_CACHE: usize = 1 << 12;
+
 /// Scans events against a [`Ruleset`]. One per thread: it owns the scratch
 /// space (field positions, case-folded values, routing cache, prefilter
 /// marks); the ruleset stays shared and untouched.
@@ -81,6 +85,9 @@ pub struct Scanner<'r> {
     text_span: Vec<(u32, u32)>,
     /// Per field position: its interned id, if any rule names it.
     ids: Vec<Option<FieldId>>,
+    /// Raw field name (as the reader spells it) → interned id, so a
+    /// name is folded with [`field_key`] once, not once per event.
+    name_ids: HashMap<Box<str>, Option<FieldId>>,
     /// Case-folded text of every value, concatenated; spans per field.
     lower_buf: String,
     lower_span: Vec<(u32, u32)>,
@@ -210,6 +217,7 @@ impl<'r> Scanner<'r> {
             text_buf: String::new(),
             text_span: Vec::new(),
             ids: Vec::new(),
+            name_ids: HashMap::new(),
             lower_buf: String::new(),
             lower_span: Vec::new(),
             memo: Vec::new(),
@@ -353,8 +361,18 @@ impl<'r> Scanner<'r> {
         let mut fields: Vec<&Value> = Vec::with_capacity(ev.len());
         for (pos, (name, v)) in ev.fields().enumerate() {
             fields.push(v);
-            field_key(name, &mut self.lname);
-            let id = self.rs.names.get(self.lname.as_str()).copied();
+            let id = match self.name_ids.get(name) {
+                Some(&id) => id,
+                None => {
+                    field_key(name, &mut self.lname);
+                    let id = self.rs.names.get(self.lname.as_str()).copied();
+                    if self.name_ids.len() >= MAX_NAME_CACHE {
+                        self.name_ids.clear();
+                    }
+                    self.name_ids.insert(name.into(), id);
+                    id
+                }
+            };
             self.ids.push(id);
             if let Some(id) = id {
                 let slot = &mut self.slots[id as usize];
@@ -367,6 +385,13 @@ impl<'r> Scanner<'r> {
             let lower_a = self.lower_buf.len() as u32;
             match v {
                 Value::Str(s) => push_lower(&mut self.lower_buf, s),
+                // Digits have no case: no allocation, no folding.
+                Value::Int(i) => {
+                    let mut b = itoa::Buffer::new();
+                    let t = b.format(*i);
+                    self.text_buf.push_str(t);
+                    self.lower_buf.push_str(t);
+                }
                 other => {
                     let t = other.to_text();
                     self.text_buf.push_str(&t);
@@ -586,5 +611,34 @@ mod tests {
         };
         let (rs, _) = compile(f.rules, &opts);
         assert_eq!(rs.event_ids[0], None);
+    }
+
+    /// Breaker-style input: every event invents field names. The raw-name
+    /// cache stays bounded and a cleared cache still resolves the rule's
+    /// field (its `Image` spelled `image` and `I MAGE` alike).
+    #[test]
+    fn a_new_field_name_per_event_keeps_the_name_cache_bounded() {
+        let yaml = "title: W\nid: 00000000-0000-4000-8000-0000000000dd\nlogsource: {product: windows}\ndetection:\n  sel:\n    Image|endswith: '\\whoami.exe'\n  condition: sel\nlevel: high\n";
+        let f = tracehunt_sigma::load_rules("w.yml", yaml);
+        let (rs, d) = compile(f.rules, &CompileOptions::default());
+        assert!(d.is_empty(), "{d:?}");
+        let mut sc = Scanner::new(&rs);
+        let mut out = Vec::new();
+        let mut hits = 0;
+        let n = 3 * MAX_NAME_CACHE;
+        for i in 0..n {
+            let mut ev = Event::with_meta(EventMeta {
+                channel: Some("x".into()),
+                ..EventMeta::default()
+            });
+            ev.push(format!("f{i}"), Value::Int(i as i64));
+            let name = if i % 2 == 0 { "image" } else { "I MAGE" };
+            ev.push(name, Value::from("C:\\Windows\\System32\\WHOAMI.EXE"));
+            out.clear();
+            sc.scan(&ev, &mut out);
+            hits += out.len();
+            assert!(sc.name_ids.len() <= MAX_NAME_CACHE);
+        }
+        assert_eq!(hits, n);
     }
 }
