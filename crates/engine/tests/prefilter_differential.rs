@@ -127,6 +127,64 @@ fn prefilter_matches_unfiltered_evaluation_on_real_corpora() {
     assert!(hits > 1000, "{hits}");
 }
 
+/// `ev` with its header EventID set to `meta` and every `EventID` field
+/// replaced by `field` (dropped when `None`).
+fn with_event_id(ev: &Event, meta: Option<u32>, field: Option<Value>) -> Event {
+    let mut m = ev.meta.clone();
+    m.event_id = meta;
+    let mut out = Event::with_meta(m);
+    for (k, v) in ev.fields() {
+        if k.eq_ignore_ascii_case("eventid") {
+            if let Some(f) = &field {
+                out.push(k, f.clone());
+            }
+        } else {
+            out.push(k, v.clone());
+        }
+    }
+    out
+}
+
+/// EventID routing (rules pinned to EventIDs by their detection are left
+/// out of other EventIDs' candidates) against every SigmaHQ rule over the
+/// EVTX attack samples, each event also with its EventID written in every
+/// way a log might state it: as text, padded, zero-led, as a float, with
+/// a header EventID that disagrees with the field, without the field.
+/// Detections never differ from evaluating every rule of the logsource.
+#[test]
+fn event_id_routing_matches_unfiltered_evaluation_on_restated_event_ids() {
+    let root = corpora();
+    let sigma = root.join("sigma");
+    if !sigma.is_dir() {
+        eprintln!("skipped: {} absent", sigma.display());
+        return;
+    }
+    let (fast, slow) = sigma_pair(&[sigma.join("rules")]);
+    let mut logs = Vec::new();
+    files(&root.join("evtx-attack-samples"), &["evtx"], &mut logs);
+    let variants = log_events(&logs).flat_map(|(at, ev)| {
+        let e = ev.meta.event_id.unwrap_or(0);
+        let restated = [
+            (Some(e), Some(Value::from(e.to_string()))),
+            (Some(e), Some(Value::from(format!(" {e}")))),
+            (Some(e), Some(Value::from(format!("0{e}")))),
+            (Some(e), Some(Value::Float(f64::from(e)))),
+            (Some(e + 1), Some(Value::Int(i64::from(e)))),
+            (Some(4624), Some(Value::Int(i64::from(e)))),
+            (None, Some(Value::Int(i64::from(e)))),
+            (Some(e), None),
+        ];
+        restated
+            .into_iter()
+            .enumerate()
+            .map(move |(i, (m, f))| (format!("{at} variant {i}"), with_event_id(&ev, m, f)))
+    });
+    let (events, hits) = compare(&fast, &slow, variants);
+    eprintln!("{events} restated events, {hits} detections, identical");
+    assert!(events > 50_000, "{events}");
+    assert!(hits > 5_000, "{hits}");
+}
+
 fn ruleset_pair(rules: &str) -> (Ruleset, Ruleset) {
     let f = tracehunt_sigma::load_rules("t.yml", rules);
     assert!(f.diagnostics.is_empty(), "{:?}", f.diagnostics);
