@@ -188,11 +188,11 @@ fn mark(
     rule_stamp: &mut [u32],
     stamp: u32,
 ) {
-    let ac = sub.map_or(&idx.ac, |s| &s.ac);
-    for m in ac.find_overlapping_iter(text) {
+    let search = sub.map_or(&idx.ac, |s| &s.ac);
+    search.for_each_hit(text.as_bytes(), |p| {
         let pid = match sub {
-            Some(s) => s.pats[m.pattern().as_usize()] as usize,
-            None => m.pattern().as_usize(),
+            Some(s) => s.pats[p] as usize,
+            None => p,
         };
         let g = idx.base + pid;
         if needle_stamp[g] != stamp {
@@ -201,7 +201,7 @@ fn mark(
                 rule_stamp[r as usize] = stamp;
             }
         }
-    }
+    });
 }
 
 impl<'r> Scanner<'r> {
