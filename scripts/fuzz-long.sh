@@ -18,7 +18,7 @@
 # Re-run such an artifact (`fuzz/target/*/release/<target> <file>`) before
 # believing it.
 # To free the cores (e.g. to benchmark): `touch fuzz/PAUSE`, then stop the
-# running fuzzer with SIGINT (`pkill -INT -f 'fuzz/target/.*/release/'`). Its
+# running fuzzer with SIGINT (`pkill -INT -f -- '-artifact_prefix=.*/fuzz/artifacts/'`). Its
 # row is logged with crash=0 (libFuzzer's "run interrupted" is not a finding)
 # and the script waits while fuzz/PAUSE exists before starting the next run.
 # A crash leaves its input in fuzz/artifacts/<target>/ and the log in

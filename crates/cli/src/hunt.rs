@@ -894,11 +894,25 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             anyhow::bail!("--from ({f}) is after --to ({t}): the time window is empty");
         }
     }
-    let loaded = if a.parse_only {
-        rules::Loaded::empty()
-    } else {
-        rules::load(&a.rules, &a.rule_opts)?
-    };
+    let threads = usize::from(a.threads.unwrap_or(0));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("starting worker threads")?;
+    // Rules are parsed on the workers while the input paths are walked.
+    let (loaded, (files, walk_errors)) = pool.install(|| {
+        rayon::join(
+            || {
+                if a.parse_only {
+                    Ok(rules::Loaded::empty())
+                } else {
+                    rules::load(&a.rules, &a.rule_opts)
+                }
+            },
+            || tracehunt_readers::walk(&a.paths),
+        )
+    });
+    let loaded = loaded?;
     let kb = load_kb(&a.attack)?;
     let debug_mem = std::env::var_os("TRACEHUNT_DEBUG_MEM").is_some();
     debug_mem_note(debug_mem, "rules and ATT&CK loaded", "");
@@ -959,7 +973,6 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     }
 
     let feeds = crate::ioc_cmd::load(&a.ioc, a.quiet, a.verbose)?;
-    let (files, walk_errors) = tracehunt_readers::walk(&a.paths);
     debug_mem_note(
         debug_mem,
         "input walked",
@@ -990,11 +1003,6 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     // The index entries' sorted runs ([`crate::index`]).
     let run_store = Spill::new(crate::spill::mem_limit());
     let hosts = std::sync::Mutex::new(Hosts::default());
-    let threads = usize::from(a.threads.unwrap_or(0));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .context("starting worker threads")?;
     let units = plan_units(&files, pool.current_num_threads());
     let run_cap = crate::index::run_budget(pool.current_num_threads());
     let pb = if stderr_tty && !a.quiet && units.len() > 1 {

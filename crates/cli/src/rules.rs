@@ -222,23 +222,37 @@ pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
                 "cannot read",
             ));
         }
-        for p in paths {
+        // Files are read and parsed in parallel (on the caller's rayon
+        // pool: `hunt` runs this inside its own, sized by --threads), and
+        // merged in path order, so rule order and diagnostics do not
+        // depend on the thread count.
+        use rayon::prelude::*;
+        let parsed: Vec<_> = paths
+            .par_iter()
+            .map(|p| {
+                let label = p.display().to_string();
+                std::fs::read(p)
+                    .map(|bytes| tracehunt_sigma::load_rules_bytes(&label, &bytes))
+                    .map_err(|e| {
+                        Diagnostic::new(
+                            tracehunt_sigma::Code::YamlSyntax,
+                            &label,
+                            None,
+                            format!("cannot read: {e}"),
+                        )
+                    })
+            })
+            .collect();
+        for f in parsed {
             files += 1;
-            let label = p.display().to_string();
-            match std::fs::read(&p) {
-                Ok(bytes) => {
-                    let f = tracehunt_sigma::load_rules_bytes(&label, &bytes);
+            match f {
+                Ok(f) => {
                     docs.extend(f.rules);
                     filters.extend(f.filters);
                     corrs.extend(f.correlations);
                     diagnostics.extend(f.diagnostics);
                 }
-                Err(e) => diagnostics.push(Diagnostic::new(
-                    tracehunt_sigma::Code::YamlSyntax,
-                    &label,
-                    None,
-                    format!("cannot read: {e}"),
-                )),
+                Err(d) => diagnostics.push(d),
             }
         }
     }
