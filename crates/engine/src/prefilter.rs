@@ -5,8 +5,8 @@
 //! needles hit (or that have no usable needle set) are evaluated.
 //!
 //! The extraction is conservative (it only derives *necessary* literals):
-//! `not`, regexes, numbers, `null`, CIDR and field references give no
-//! needles; an `and` takes its most selective operand, an `or` needs all
+//! `not`, numbers, `null`, CIDR and field references give no needles, a
+//! regex only its prefix literals (`regex-syntax`'s extractor); an `and` takes its most selective operand, an `or` needs all
 //! operands to have needles and takes their union.
 
 use crate::matcher::{Cond, Det, FieldId, Item, Matcher, StrOp};
@@ -40,21 +40,61 @@ fn union(parts: impl Iterator<Item = Option<Needles>>) -> Option<Needles> {
     }
     out.sort();
     out.dedup();
-    Some(out)
+    (out.len() <= MAX_REGEX_NEEDLES).then_some(out)
 }
 
-fn matcher_needle(m: &Matcher) -> Option<String> {
-    let Matcher::Str { op, .. } = m else {
-        return None;
-    };
-    let lit: String = match op {
-        StrOp::Exact(s) | StrOp::Starts(s) | StrOp::Ends(s) => s.to_string(),
-        StrOp::Contains(f) => String::from_utf8(f.needle().to_vec()).ok()?,
-        StrOp::Glob(_, Some(l)) => l.to_string(),
-        StrOp::Glob(_, None) | StrOp::Any => return None,
+/// Most needles one regex may contribute (its prefix literals).
+const MAX_REGEX_NEEDLES: usize = 64;
+
+/// The needles one matcher needs (one of them must occur in the value),
+/// case-folded, or `None` when it has none worth indexing.
+///
+/// A `re` value gives the prefix literals `regex-syntax`'s extractor finds
+/// (every match starts with one of them, look-arounds taken as matching
+/// anywhere, so each is necessary: `ipconfig\s+/all` needs `ipconfig`;
+/// under `(?i)` its case variants fold to one), if the set is finite, at
+/// most [`MAX_REGEX_NEEDLES`] and none is shorter than [`MIN_NEEDLE`].
+/// Folding a necessary literal keeps it necessary on folded text, since
+/// events are folded character by character.
+fn matcher_needles(m: &Matcher) -> Option<Vec<String>> {
+    let lit: String = match m {
+        Matcher::Str { op, .. } => match op {
+            StrOp::Exact(s) | StrOp::Starts(s) | StrOp::Ends(s) => s.to_string(),
+            StrOp::Contains(f) => String::from_utf8(f.needle().to_vec()).ok()?,
+            StrOp::Glob(_, Some(l)) => l.to_string(),
+            StrOp::Glob(_, None) | StrOp::Any => return None,
+        },
+        Matcher::Regex(re) => return regex_needles(re.as_str()),
+        _ => return None,
     };
     let lit = crate::scan::fold_case(&lit);
-    (lit.len() >= MIN_NEEDLE).then_some(lit)
+    (lit.len() >= MIN_NEEDLE).then(|| vec![lit])
+}
+
+/// The case-folded prefix literals of a regex (see [`matcher_needles`]).
+fn regex_needles(pattern: &str) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let lits = seq.literals()?;
+    if lits.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(lits.len());
+    for l in lits {
+        let s = std::str::from_utf8(l.as_bytes()).ok()?;
+        let f = crate::scan::fold_case(s);
+        if f.len() < MIN_NEEDLE {
+            return None;
+        }
+        out.push(f);
+    }
+    out.sort();
+    out.dedup();
+    (out.len() <= MAX_REGEX_NEEDLES).then_some(out)
 }
 
 fn item_needles(i: &Item) -> Option<Needles> {
@@ -67,19 +107,11 @@ fn item_needles(i: &Item) -> Option<Needles> {
             field,
             ..
         } => {
+            let tag = |ns: Vec<String>| ns.into_iter().map(|n| (*field, n)).collect();
             if *all {
-                best(
-                    matchers
-                        .iter()
-                        .filter_map(matcher_needle)
-                        .map(|n| vec![(*field, n)]),
-                )
+                best(matchers.iter().filter_map(matcher_needles).map(tag))
             } else {
-                union(
-                    matchers
-                        .iter()
-                        .map(|m| matcher_needle(m).map(|n| vec![(*field, n)])),
-                )
+                union(matchers.iter().map(|m| matcher_needles(m).map(tag)))
             }
         }
     }
@@ -204,4 +236,38 @@ pub(crate) fn rule_event_ids(dets: &[Det], cond: &Cond, eventid: FieldId) -> Opt
         }
     }
     go(cond, dets, eventid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::regex_needles;
+
+    /// SigmaHQ `re` values: the prefix literals every match starts with,
+    /// case-folded; none when a match can start anywhere or with too short
+    /// a literal.
+    #[test]
+    fn regex_prefix_literals_become_needles() {
+        let v = |p: &str| regex_needles(p);
+        assert_eq!(v(r"ipconfig\s+/all"), Some(vec!["ipconfig".into()]));
+        assert_eq!(
+            v(r"\$PSHome\[\s*\d{1,3}\s*\]\s*\+\s*\$PSHome\["),
+            Some(vec!["$pshome[".into()])
+        );
+        // Case variants of `(?i)` fold to one needle (the extractor may cut
+        // it short to bound the variants: `werfaul`).
+        let ci = v(r"(?i)werfault\.exe\s").unwrap();
+        assert_eq!(ci.len(), 1, "{ci:?}");
+        assert!(
+            ci[0].len() >= 5 && "werfault.exe".starts_with(&ci[0]),
+            "{ci:?}"
+        );
+        assert_eq!(
+            v("net\\s+(config|view)|arp -a"),
+            Some(vec!["arp -a".into(), "net".into()])
+        );
+        assert_eq!(v(r"\w+`(?:\w+|-|.)`"), None);
+        assert_eq!(v(r"^.{200,}$"), None);
+        assert_eq!(v(r"ab\d+"), None);
+        assert_eq!(v(r"(unclosed"), None);
+    }
 }
