@@ -387,6 +387,8 @@ struct Acc<'s> {
     damaged_unused_chunks: u64,
     /// Units with lost records: (unit, file, records lost, first reason).
     lost: Vec<(u32, usize, u64, String)>,
+    /// Units with damaged unused EVTX chunk slots: (unit, file, slots).
+    unused: Vec<(u32, usize, u64)>,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
     /// Time range of the events in the `--from`/`--to` window.
@@ -432,6 +434,7 @@ impl<'s> Acc<'s> {
             duplicate_chunks: 0,
             damaged_unused_chunks: 0,
             lost: Vec::new(),
+            unused: Vec::new(),
             first: None,
             last: None,
             win_first: None,
@@ -668,6 +671,7 @@ fn scan_records(
     let mut hits = Vec::new();
     let mut lost = 0u64;
     let mut first_lost = None;
+    let mut unused = 0u64;
     let mut seq = 0u32;
     for rec in records {
         let ev = match rec {
@@ -680,6 +684,7 @@ fn scan_records(
             Err(e) if e.kind == tracehunt_readers::RecordErrorKind::DamagedUnusedChunk => {
                 // Damaged bytes where no record was: nothing lost.
                 r.damaged_unused_chunks += 1;
+                unused += 1;
                 continue;
             }
             Err(e) => {
@@ -778,6 +783,9 @@ fn scan_records(
     if lost > 0 {
         r.lost
             .push((ui, file, lost, first_lost.unwrap_or_default()));
+    }
+    if unused > 0 {
+        r.unused.push((ui, file, unused));
     }
 }
 
@@ -1074,6 +1082,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     let mut runs: Vec<crate::index::Run> = Vec::new();
     let mut skipped: Vec<(usize, String)> = Vec::new();
     let mut lost: Vec<(u32, usize, u64, String)> = Vec::new();
+    let mut unused: Vec<(u32, usize, u64)> = Vec::new();
     let mut iocs: Vec<(u32, crate::ioc_cmd::IocDetection)> = Vec::new();
     for mut r in accs {
         runs.extend(r.globalize(&mut mem, &mut mem_entries)?);
@@ -1101,6 +1110,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         }
         skipped.append(&mut r.skipped);
         lost.append(&mut r.lost);
+        unused.append(&mut r.unused);
         iocs.extend(r.ioc_units.into_iter().zip(r.ioc_hits));
     }
     skipped.sort_by_key(|s| s.0);
@@ -1123,6 +1133,20 @@ pub fn run(a: HuntArgs) -> Result<u8> {
                 reason,
                 records: n,
             }),
+        }
+        last_file = Some(f);
+    }
+    unused.sort_by_key(|u| u.0);
+    let mut last_file = None;
+    for (_, f, n) in unused {
+        match summary.files_with_damaged_unused_chunks.last_mut() {
+            Some(last) if last_file == Some(f) => last.chunks += n,
+            _ => summary
+                .files_with_damaged_unused_chunks
+                .push(tracehunt_report::UnusedChunks {
+                    path: files[f].display().to_string(),
+                    chunks: n,
+                }),
         }
         last_file = Some(f);
     }
@@ -1349,14 +1373,16 @@ pub fn run(a: HuntArgs) -> Result<u8> {
                 f.reason
             );
         }
-        if summary.damaged_unused_chunks_skipped > 0 {
+        // Named per file, like lost records (was one total without a file).
+        for f in &summary.files_with_damaged_unused_chunks {
             eprintln!(
-                "tracehunt: {} with damaged bytes skipped (no records there; none lost)",
+                "tracehunt: {} with damaged bytes skipped in {} (no records there; none lost)",
                 counted(
-                    summary.damaged_unused_chunks_skipped,
+                    f.chunks,
                     "unused EVTX chunk slot",
                     "unused EVTX chunk slots"
-                )
+                ),
+                f.path
             );
         }
         eprintln!(

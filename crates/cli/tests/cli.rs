@@ -922,7 +922,13 @@ fn evtx_unused_chunk_garbage_loses_nothing_and_cut_counts_every_lost_record() {
     assert_eq!(s["records_skipped"], 0);
     assert_eq!(s["damaged_unused_chunks_skipped"], 1);
     assert_eq!(s["files_with_record_errors"].as_array().unwrap().len(), 0);
+    // Left from session 3: the note gave only a total, not the file.
+    assert_eq!(
+        s["files_with_damaged_unused_chunks"],
+        serde_json::json!([{"path": g.display().to_string(), "chunks": 1}])
+    );
     let s = &one(&cut)["summary"];
+    assert!(s.get("files_with_damaged_unused_chunks").is_none(), "{s}");
     let events = s["events"].as_u64().unwrap();
     assert!((81..97).contains(&events), "{s}");
     assert_eq!(s["records_skipped"].as_u64().unwrap(), 97 - events, "{s}");

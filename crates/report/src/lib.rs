@@ -126,6 +126,16 @@ pub struct Skipped {
     pub records: u64,
 }
 
+/// An EVTX file with unused chunk slots holding damaged bytes (skipped,
+/// no record there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnusedChunks {
+    /// Path of the file.
+    pub path: String,
+    /// Damaged unused chunk slots in it.
+    pub chunks: u64,
+}
+
 /// Per-rule count for the summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleCount {
@@ -168,6 +178,10 @@ pub struct Summary {
     /// they are not counted in `records_skipped`. Omitted from JSON when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub damaged_unused_chunks_skipped: u64,
+    /// The files those slots were in, in input order, with how many each
+    /// (`records` is always 0: none lost). Omitted from JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files_with_damaged_unused_chunks: Vec<UnusedChunks>,
     /// Rules loaded: parsed and compiled (the same figure `rules check`
     /// reports as loaded), `rules_active + rules_skipped`.
     pub rules_loaded: u64,
@@ -790,6 +804,14 @@ pub fn write_table_summary<W: Write>(
             counted(f.records, "record", "records"),
             f.path,
             f.reason
+        )?;
+    }
+    for f in s.files_with_damaged_unused_chunks.iter().take(10) {
+        writeln!(
+            w,
+            "  - {} with damaged bytes in {} (none lost)",
+            counted(f.chunks, "unused chunk slot", "unused chunk slots"),
+            f.path
         )?;
     }
     writeln!(w, "Rules:             {}", rules_line(s))?;
