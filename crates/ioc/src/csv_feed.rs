@@ -47,7 +47,7 @@ pub(crate) fn load(
             report.skip("row without value");
             continue;
         };
-        let o = line_origin(rec.get(2), origin, line, &mut report);
+        let o = line_origin(FeedFormat::Csv, rec.get(2), origin, line, &mut report);
         if b.add_typed(ty, value, &o, &mut report) == 0 {
             report.diagnostics.push(format!(
                 "{origin}:{line}: not loaded: type {ty:?} value {value:?}"
@@ -86,7 +86,7 @@ fn load_list(
             ),
         });
     }
-    let mut report = LoadReport::new(FeedFormat::Csv);
+    let mut report = LoadReport::new(FeedFormat::List);
     for ((line, rec), ty) in rows.iter().zip(inferred) {
         report.entries += 1;
         let value = rec.get(0).unwrap_or_default();
@@ -97,7 +97,7 @@ fn load_list(
             report.skip("invalid line (not an IP, domain, URL or hash)");
             continue;
         };
-        let o = line_origin(rec.get(1), origin, *line, &mut report);
+        let o = line_origin(FeedFormat::List, rec.get(1), origin, *line, &mut report);
         b.add_typed(ty, value, &o, &mut report);
     }
     Ok(report)
@@ -105,7 +105,13 @@ fn load_list(
 
 /// The origin of one CSV/list line: the feed, `line N`, and the actor named
 /// in the line's actor column (counted in `report`), if any.
-fn line_origin(actor: Option<&str>, origin: &str, line: u64, report: &mut LoadReport) -> Origin {
+fn line_origin(
+    format: FeedFormat,
+    actor: Option<&str>,
+    origin: &str,
+    line: u64,
+    report: &mut LoadReport,
+) -> Origin {
     let actors: Vec<Actor> = actor
         .filter(|a| !a.is_empty())
         .map(|a| vec![Actor::new(a, &[])])
@@ -115,7 +121,7 @@ fn line_origin(actor: Option<&str>, origin: &str, line: u64, report: &mut LoadRe
     }
     Origin {
         source: IocSource {
-            format: FeedFormat::Csv,
+            format,
             feed: origin.to_owned(),
             id: format!("line {line}"),
             title: None,
@@ -145,6 +151,8 @@ mod tests {
         assert_eq!(r.loaded[&IocKind::Url], 1);
         assert_eq!(r.loaded[&IocKind::Md5], 1);
         assert_eq!(r.entries, 7);
+        // Left from session 3: was reported as feed format `csv`.
+        assert_eq!(r.format, Some(crate::FeedFormat::List));
         assert_eq!(r.actors, vec!["APT29".to_owned()]);
         assert_eq!(
             r.skipped["invalid line (not an IP, domain, URL or hash)"],

@@ -35,6 +35,8 @@
 //! * **CSV** ([`FeedFormat::Csv`]): `type,value[,actor]`, header row optional, `#` comments.
 //!   Types: `md5`, `sha1`, `sha256`, `sha512`, `hash` (by length), `ip`, `ipv4`,
 //!   `ipv6`, `ip-src`, `ip-dst`, `cidr`, `domain`, `hostname`, `url`, and the MISP `a|b` forms.
+//! * **Plain lists** ([`FeedFormat::List`]): one indicator a line (`value[,actor]`), its type
+//!   inferred; refused as not a feed when fewer than half of the lines hold an indicator.
 //!
 //! Values are normalised (hashes lower-case hex of the right length; domains lower-case without
 //! a trailing dot; `[.]`, `(.)`, `hxxp` defanging undone; IP addresses and CIDRs parsed) and
@@ -202,15 +204,19 @@ pub enum FeedFormat {
     Stix,
     /// `type,value,actor` CSV.
     Csv,
+    /// A plain list of indicators, one a line (`value[,actor]`), each
+    /// value's type inferred.
+    List,
 }
 
 impl FeedFormat {
-    /// `misp`, `stix` or `csv`.
+    /// `misp`, `stix`, `csv` or `list`.
     pub fn as_str(self) -> &'static str {
         match self {
             FeedFormat::Misp => "misp",
             FeedFormat::Stix => "stix",
             FeedFormat::Csv => "csv",
+            FeedFormat::List => "list",
         }
     }
 }
