@@ -1418,6 +1418,74 @@ mod tests {
         }
     }
 
+    /// Hostile variant of the property test below (breaker): up to 64
+    /// needles over an alphabet whose bytes collide in Teddy's nybble
+    /// fingerprints (`a`/`q`/`A`/`1` share the low nybble), multi-byte
+    /// characters (`İ`, `ß`, `σ`, Kelvin sign) and NUL, texts built from
+    /// needle pieces so that needles overlap, nest and straddle: the packed
+    /// search reports exactly what overlapping Aho-Corasick reports.
+    #[test]
+    fn packed_needle_search_agrees_on_colliding_multibyte_needles() {
+        let mut x: u64 = 0xdead_beef_cafe_f00d;
+        let mut next = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        const ALPHA: [&str; 10] = ["a", "q", "A", "1", "İ", "ß", "σ", "\u{212A}", "\0", ":"];
+        let mut packed_sets = 0;
+        for round in 0..400 {
+            let n = 1 + next(64);
+            let mut needles: Vec<String> = (0..n)
+                .map(|_| (0..3 + next(5)).map(|_| ALPHA[next(ALPHA.len())]).collect())
+                .collect();
+            needles.sort();
+            needles.dedup();
+            let refs: Vec<&str> = needles.iter().map(String::as_str).collect();
+            let packed = build_ac(&refs).unwrap();
+            if !matches!(packed, NeedleSearch::Packed { .. }) {
+                continue;
+            }
+            packed_sets += 1;
+            let ac = NeedleSearch::Ac(
+                aho_corasick::AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::Standard)
+                    .build(&refs)
+                    .unwrap(),
+            );
+            for _ in 0..30 {
+                let mut text = String::new();
+                for _ in 0..next(40) {
+                    if next(3) == 0 {
+                        let nd = refs[next(refs.len())];
+                        let cut = nd
+                            .char_indices()
+                            .map(|(i, _)| i)
+                            .nth(next(nd.chars().count()))
+                            .unwrap_or(0);
+                        text.push_str(if next(2) == 0 { nd } else { &nd[cut..] });
+                    } else {
+                        text.push_str(ALPHA[next(ALPHA.len())]);
+                    }
+                }
+                let hits = |s: &NeedleSearch| {
+                    let mut v = vec![false; refs.len()];
+                    s.for_each_hit(text.as_bytes(), |p| v[p] = true);
+                    v
+                };
+                assert_eq!(
+                    hits(&packed),
+                    hits(&ac),
+                    "round {round}: {refs:?} in {text:?}"
+                );
+            }
+        }
+        if cfg!(target_arch = "x86_64") {
+            assert!(packed_sets > 200, "{packed_sets}");
+        }
+    }
+
     /// The packed (Teddy) needle search reports exactly the needles an
     /// overlapping Aho-Corasick search reports, on texts built to overlap
     /// (small alphabet: needles inside, across and as prefixes of others,
