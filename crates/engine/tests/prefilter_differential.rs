@@ -307,8 +307,11 @@ fn rule_with(n: usize, logsource: &str, detection: &str) -> String {
 /// Both rulesets from `rules`, tolerating warnings (an `expand` without a
 /// placeholder value) but not a rule left out.
 fn ruleset_pair_lenient(rules: &str, want: usize) -> (Ruleset, Ruleset) {
-    let f = tracehunt_sigma::load_rules("e.yml", rules);
+    let mut f = tracehunt_sigma::load_rules("e.yml", rules);
     assert!(f.diagnostics.is_empty(), "{:?}", f.diagnostics);
+    let d = tracehunt_sigma::apply_filters(&mut f.rules, &f.filters);
+    assert_eq!(f.filters.len(), rules.matches("\nfilter:\n").count());
+    assert!(d.is_empty(), "{d:?}");
     let (fast, d) = compile(f.rules.clone(), &CompileOptions::default());
     assert!(
         d.iter()
@@ -380,11 +383,16 @@ fn event_id_routing_matches_unfiltered_evaluation_on_hostile_rules_and_events() 
         (win, "  sel:\n    EventID: 4624\n  keywords:\n    - 'whoami'\n  condition: sel or keywords".into()),
         (win, "  sel:\n    EventID: 4624\n  sel2:\n    Other|re: '(?i)who(ami)?'\n  condition: sel and sel2".into()),
     ];
-    let rules: String = dets
+    let mut rules: String = dets
         .iter()
         .enumerate()
         .map(|(i, (ls, d))| rule_with(i, ls, d))
         .collect();
+    // Sigma filters rewrite rules (`(rule) and (filter)`): one that pins
+    // E0 to another EventID (it can never match), one that suppresses
+    // 4624 network logons in every Windows rule.
+    rules.push_str("title: F1\nid: 00000000-0000-4000-a000-000000000001\nlogsource: {product: windows, service: security}\nfilter:\n  rules:\n    - 00000000-0000-4000-8000-000000000000\n    - 00000000-0000-4000-8000-000000000009\n  selection:\n    EventID: 4688\n  condition: selection\n---\n");
+    rules.push_str("title: F2\nid: 00000000-0000-4000-a000-000000000002\nlogsource: {product: windows}\nfilter:\n  rules: any\n  selection:\n    EventID: 4624\n    LogonType: 3\n  condition: not selection\n---\n");
     let (fast, slow) = ruleset_pair_lenient(&rules, dets.len());
     let fields: Vec<(&str, Option<Value>)> = vec![
         ("EventID", Some(Value::Int(4624))),
