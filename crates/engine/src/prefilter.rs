@@ -40,7 +40,11 @@ fn union(parts: impl Iterator<Item = Option<Needles>>) -> Option<Needles> {
     }
     out.sort();
     out.dedup();
-    (out.len() <= MAX_REGEX_NEEDLES).then_some(out)
+    // No cap here: each operand's needles are necessary for it, so their
+    // union is, whatever its size (a cap of 64 left 29 SigmaHQ rules with
+    // long value lists, e.g. the Nishang/PowerShell commandlet and
+    // vulnerable-driver hash rules, evaluated on every event).
+    Some(out)
 }
 
 /// Most needles one regex may contribute (its prefix literals).
@@ -329,6 +333,25 @@ mod tests {
         }
         assert!(with_needles > 300, "{with_needles}");
         assert!(matched > 300, "{matched}");
+    }
+
+    /// Regression (breaker): `union` capped a rule's needles at 64 (the
+    /// cap meant for one regex's literals), so a rule listing 100
+    /// `contains` values lost its prefilter and was evaluated on every
+    /// event of its logsource (29 SigmaHQ rules, 3,614 -> 3,585
+    /// prefiltered).
+    #[test]
+    fn long_value_lists_keep_their_prefilter() {
+        let values: String = (0..100)
+            .map(|i| format!("      - 'needle{i:03}'\n"))
+            .collect();
+        let yaml = format!("title: L\nid: 00000000-0000-4000-8000-0000000000ee\nlogsource: {{product: windows, category: process_creation}}\ndetection:\n  sel:\n    CommandLine|contains:\n{values}  condition: sel\nlevel: high\n");
+        let f = tracehunt_sigma::load_rules("l.yml", &yaml);
+        let (rs, d) = crate::compile(f.rules, &crate::CompileOptions::default());
+        assert!(d.is_empty(), "{d:?}");
+        assert!(rs.prefiltered[0]);
+        let ns = super::rule_needles(&rs.rules[0].dets, &rs.rules[0].cond).unwrap();
+        assert_eq!(ns.len(), 100);
     }
 
     /// SigmaHQ `re` values: the prefix literals every match starts with,
