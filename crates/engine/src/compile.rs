@@ -419,6 +419,30 @@ pub(crate) struct SubIndex {
 /// with a byte-at-a-time DFA (2.1 of 13.7 CPU-s). 64 is Teddy's limit.
 const PACKED_MAX_NEEDLES: usize = 64;
 
+/// ... and whose verification work per candidate position is at most this
+/// many bytes (see [`verify_work`]). Teddy confirms a candidate by
+/// comparing every needle of its bucket against the text, so needles that
+/// are long or share long prefixes cost that much at *every* position of a
+/// crafted value (breaker finding: one 40,000-byte `contains` needle made
+/// a 4 MB value take 16 s, O(value x needle); 64 needles of 32 bytes with
+/// a common prefix took 0.3 s/MB, against 2 ms/MB for the DFA). At 128
+/// the worst case stays within ~10x the DFA; every SigmaHQ Windows keyword
+/// set (work <= 56) and 169 of 183 field sets stay packed.
+const PACKED_MAX_WORK: usize = 128;
+
+/// The most needle bytes a search can compare at one text position: the
+/// text there shares with each needle at most its longest common prefix
+/// with some needle, so this is `max over p of sum over q of lcp(p, q)`
+/// (at least the longest needle's length).
+fn verify_work(needles: &[&str]) -> usize {
+    let lcp = |a: &str, b: &str| a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    needles
+        .iter()
+        .map(|p| needles.iter().map(|q| lcp(p, q)).sum::<usize>())
+        .max()
+        .unwrap_or(0)
+}
+
 /// A search that reports every needle occurring in a text.
 #[derive(Clone)]
 pub(crate) enum NeedleSearch {
@@ -462,11 +486,15 @@ impl NeedleSearch {
     }
 }
 
-/// The search for `needles`: Teddy for up to [`PACKED_MAX_NEEDLES`]; else
+/// The search for `needles`: Teddy for up to [`PACKED_MAX_NEEDLES`] whose
+/// [`verify_work`] is at most [`PACKED_MAX_WORK`]; else
 /// an Aho-Corasick DFA (one table lookup per byte) where it stays small and
 /// a contiguous NFA for the largest or longest needle sets.
 fn build_ac(needles: &[&str]) -> Result<NeedleSearch, ()> {
-    if needles.len() <= PACKED_MAX_NEEDLES {
+    if needles.len() <= PACKED_MAX_NEEDLES
+        && needles.iter().all(|n| n.len() <= PACKED_MAX_WORK)
+        && verify_work(needles) <= PACKED_MAX_WORK
+    {
         let searcher = aho_corasick::packed::Config::new()
             .match_kind(aho_corasick::packed::MatchKind::LeftmostLongest)
             .builder()
@@ -1333,6 +1361,129 @@ mod tests {
         assert!(glob_name("*_img", "selection_img"));
         assert!(glob_name("sel*img", "sel_x_img"));
         assert!(glob_name("exact", "exact"));
+    }
+
+    /// Breaker finding: Teddy verifies every needle of a candidate's
+    /// bucket at every candidate position, so a long needle (or needles
+    /// sharing a long prefix) made the prefilter O(value x needle) on a
+    /// crafted value (one 40,000-byte needle: 16 s on 4 MB). Such sets now
+    /// get the linear Aho-Corasick search; the Windows keyword sets stay
+    /// packed.
+    #[test]
+    fn long_or_prefix_sharing_needles_are_not_searched_with_teddy() {
+        let packed = |ns: &[String]| {
+            let refs: Vec<&str> = ns.iter().map(String::as_str).collect();
+            matches!(build_ac(&refs).unwrap(), NeedleSearch::Packed { .. })
+        };
+        let long = vec![format!("{}b", "a".repeat(39_999))];
+        assert!(!packed(&long));
+        assert_eq!(verify_work(&[long[0].as_str()]), 40_000);
+        let shared: Vec<String> = (0..64)
+            .map(|i| format!("{}{i:02}z", "a".repeat(30)))
+            .collect();
+        // `aaa…a00z` shares 30 bytes with the others (31 with `aaa…a0?z`).
+        assert_eq!(
+            verify_work(&shared.iter().map(String::as_str).collect::<Vec<_>>()),
+            33 + 9 * 31 + 54 * 30
+        );
+        assert!(!packed(&shared));
+        assert!(!packed(&["a".repeat(129)]));
+        let keywords: Vec<String> = [
+            "sekurlsa::",
+            "mimikatz",
+            "invoke-mimikatz",
+            "lsadump::",
+            "kerberos::",
+            "privilege::debug",
+            "token::elevate",
+            "crypto::",
+            "dpapi::",
+            "misc::",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if cfg!(target_arch = "x86_64") {
+            assert!(packed(&keywords));
+            assert!(packed(&["a".repeat(128)]));
+        }
+        // Either way, the same needles are found.
+        for ns in [&long, &shared, &keywords] {
+            let refs: Vec<&str> = ns.iter().map(String::as_str).collect();
+            let s = build_ac(&refs).unwrap();
+            let text = format!("xx{}yy{}", ns[ns.len() - 1], ns[0]);
+            let mut hit = vec![false; refs.len()];
+            s.for_each_hit(text.as_bytes(), |p| hit[p] = true);
+            assert!(hit[0] && hit[refs.len() - 1], "{hit:?}");
+        }
+    }
+
+    /// Hostile variant of the property test below (breaker): up to 64
+    /// needles over an alphabet whose bytes collide in Teddy's nybble
+    /// fingerprints (`a`/`q`/`A`/`1` share the low nybble), multi-byte
+    /// characters (`İ`, `ß`, `σ`, Kelvin sign) and NUL, texts built from
+    /// needle pieces so that needles overlap, nest and straddle: the packed
+    /// search reports exactly what overlapping Aho-Corasick reports.
+    #[test]
+    fn packed_needle_search_agrees_on_colliding_multibyte_needles() {
+        let mut x: u64 = 0xdead_beef_cafe_f00d;
+        let mut next = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        const ALPHA: [&str; 10] = ["a", "q", "A", "1", "İ", "ß", "σ", "\u{212A}", "\0", ":"];
+        let mut packed_sets = 0;
+        for round in 0..400 {
+            let n = 1 + next(64);
+            let mut needles: Vec<String> = (0..n)
+                .map(|_| (0..3 + next(5)).map(|_| ALPHA[next(ALPHA.len())]).collect())
+                .collect();
+            needles.sort();
+            needles.dedup();
+            let refs: Vec<&str> = needles.iter().map(String::as_str).collect();
+            let packed = build_ac(&refs).unwrap();
+            if !matches!(packed, NeedleSearch::Packed { .. }) {
+                continue;
+            }
+            packed_sets += 1;
+            let ac = NeedleSearch::Ac(
+                aho_corasick::AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::Standard)
+                    .build(&refs)
+                    .unwrap(),
+            );
+            for _ in 0..30 {
+                let mut text = String::new();
+                for _ in 0..next(40) {
+                    if next(3) == 0 {
+                        let nd = refs[next(refs.len())];
+                        let cut = nd
+                            .char_indices()
+                            .map(|(i, _)| i)
+                            .nth(next(nd.chars().count()))
+                            .unwrap_or(0);
+                        text.push_str(if next(2) == 0 { nd } else { &nd[cut..] });
+                    } else {
+                        text.push_str(ALPHA[next(ALPHA.len())]);
+                    }
+                }
+                let hits = |s: &NeedleSearch| {
+                    let mut v = vec![false; refs.len()];
+                    s.for_each_hit(text.as_bytes(), |p| v[p] = true);
+                    v
+                };
+                assert_eq!(
+                    hits(&packed),
+                    hits(&ac),
+                    "round {round}: {refs:?} in {text:?}"
+                );
+            }
+        }
+        if cfg!(target_arch = "x86_64") {
+            assert!(packed_sets > 200, "{packed_sets}");
+        }
     }
 
     /// The packed (Teddy) needle search reports exactly the needles an

@@ -40,7 +40,11 @@ fn union(parts: impl Iterator<Item = Option<Needles>>) -> Option<Needles> {
     }
     out.sort();
     out.dedup();
-    (out.len() <= MAX_REGEX_NEEDLES).then_some(out)
+    // No cap here: each operand's needles are necessary for it, so their
+    // union is, whatever its size (a cap of 64 left 29 SigmaHQ rules with
+    // long value lists, e.g. the Nishang/PowerShell commandlet and
+    // vulnerable-driver hash rules, evaluated on every event).
+    Some(out)
 }
 
 /// Most needles one regex may contribute (its prefix literals).
@@ -241,6 +245,114 @@ pub(crate) fn rule_event_ids(dets: &[Det], cond: &Cond, eventid: FieldId) -> Opt
 #[cfg(test)]
 mod tests {
     use super::regex_needles;
+
+    /// Hostile property test (breaker): random regexes built from the
+    /// constructs that could make a match start without an extracted
+    /// literal (`(?i)`/`(?-i)` groups, `(?x)` whitespace, `(?m)^`, `\b`,
+    /// empty alternation branches, optional and counted repeats, classes,
+    /// look-arounds, escapes) over letters whose case folding changes
+    /// length or is context-dependent (`İ`, `ẞ`, `Σ`, Kelvin sign, `ſ`):
+    /// whenever the `regex` crate matches a text, one of the needles
+    /// occurs in the text folded as events are.
+    #[test]
+    fn regex_needles_are_necessary_for_random_patterns() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        const ATOMS: [&str; 24] = [
+            "ab", "abc", "k", "K", "\u{212A}", "ſ", "s", "S", "İ", "i", "I", "ẞ", "ß", "Σ", "σ",
+            "ς", "\\.", "\\s", "\\w", ".", "[a-c]", "[İi]", "\x41", " ",
+        ];
+        fn gen(next: &mut impl FnMut(usize) -> usize, depth: usize) -> String {
+            let atom = |next: &mut dyn FnMut(usize) -> usize| ATOMS[next(ATOMS.len())].to_string();
+            let mut out = String::new();
+            for _ in 0..1 + next(4) {
+                let part = if depth > 0 && next(3) == 0 {
+                    let inner = gen(next, depth - 1);
+                    match next(9) {
+                        0 => format!("(?i:{inner})"),
+                        1 => format!("(?-i:{inner})"),
+                        2 => format!("({inner}|)"),
+                        3 => format!("(|{inner})"),
+                        4 => format!("({inner}|{})", gen(next, depth - 1)),
+                        5 => format!("(?:{inner})?"),
+                        6 => format!("(?:{inner}){{0,2}}"),
+                        7 => format!("(?x: {inner} )"),
+                        _ => format!("(?:{inner})+"),
+                    }
+                } else {
+                    let a = atom(next);
+                    match next(12) {
+                        0 => format!("{a}?"),
+                        1 => format!("{a}*"),
+                        2 => format!("\\b{a}"),
+                        3 => format!("(?m:^){a}"),
+                        4 => format!("{a}$"),
+                        5 => format!("\\B{a}"),
+                        _ => a,
+                    }
+                };
+                out.push_str(&part);
+            }
+            out
+        }
+        const TEXT: [&str; 20] = [
+            "a", "b", "c", "k", "K", "\u{212A}", "ſ", "s", "S", "İ", "i", "I", "ẞ", "ß", "Σ", "σ",
+            "ς", " ", "\n", ".",
+        ];
+        let (mut with_needles, mut matched) = (0, 0);
+        for _ in 0..4000 {
+            let flags = ["", "(?i)", "(?m)", "(?s)", "(?i)(?m)", "(?x)"][next(6)];
+            let pat = format!("{flags}{}", gen(&mut next, 2));
+            let Ok(re) = regex::Regex::new(&pat) else {
+                continue;
+            };
+            let Some(needles) = regex_needles(&pat) else {
+                continue;
+            };
+            with_needles += 1;
+            for _ in 0..60 {
+                let mut t = String::new();
+                for _ in 0..next(12) {
+                    t.push_str(TEXT[next(TEXT.len())]);
+                }
+                if !re.is_match(&t) {
+                    continue;
+                }
+                matched += 1;
+                let folded = crate::scan::fold_case(&t);
+                assert!(
+                    needles.iter().any(|n| folded.contains(n.as_str())),
+                    "{pat:?} matches {t:?} (folded {folded:?}) without any of {needles:?}"
+                );
+            }
+        }
+        assert!(with_needles > 300, "{with_needles}");
+        assert!(matched > 300, "{matched}");
+    }
+
+    /// Regression (breaker): `union` capped a rule's needles at 64 (the
+    /// cap meant for one regex's literals), so a rule listing 100
+    /// `contains` values lost its prefilter and was evaluated on every
+    /// event of its logsource (29 SigmaHQ rules, 3,614 -> 3,585
+    /// prefiltered).
+    #[test]
+    fn long_value_lists_keep_their_prefilter() {
+        let values: String = (0..100)
+            .map(|i| format!("      - 'needle{i:03}'\n"))
+            .collect();
+        let yaml = format!("title: L\nid: 00000000-0000-4000-8000-0000000000ee\nlogsource: {{product: windows, category: process_creation}}\ndetection:\n  sel:\n    CommandLine|contains:\n{values}  condition: sel\nlevel: high\n");
+        let f = tracehunt_sigma::load_rules("l.yml", &yaml);
+        let (rs, d) = crate::compile(f.rules, &crate::CompileOptions::default());
+        assert!(d.is_empty(), "{d:?}");
+        assert!(rs.prefiltered[0]);
+        let ns = super::rule_needles(&rs.rules[0].dets, &rs.rules[0].cond).unwrap();
+        assert_eq!(ns.len(), 100);
+    }
 
     /// SigmaHQ `re` values: the prefix literals every match starts with,
     /// case-folded; none when a match can start anywhere or with too short

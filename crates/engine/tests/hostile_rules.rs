@@ -343,3 +343,26 @@ fn probe_huge_value() {
         );
     }
 }
+
+/// Regression (breaker, packed needle search): the prefilter searched a
+/// field's needles with Teddy, which compares the whole needle at every
+/// candidate position: a 40,000-byte `contains` needle against a 4 MB
+/// value of its first byte took 16 s (O(value x needle)), where evaluating
+/// the rule (memmem) is linear. Long needles now get the linear
+/// Aho-Corasick search.
+#[test]
+fn long_needle_made_the_packed_search_quadratic_in_the_value() {
+    let needle = format!("{}b", "a".repeat(39_999));
+    let text = rule(&format!(
+        "    sel:\n        CommandLine|contains: '{needle}'\n    condition: sel"
+    ));
+    let (rs, diags, _) = build(&text);
+    assert!(diags.is_empty(), "{diags:?}");
+    let value = "a".repeat(4 << 20);
+    let t = std::time::Instant::now();
+    assert_eq!(hits(&rs, &sysmon1(&[("CommandLine", &value)])), 0);
+    let with_needle = format!("{value}{needle}");
+    assert_eq!(hits(&rs, &sysmon1(&[("CommandLine", &with_needle)])), 1);
+    let took = t.elapsed();
+    assert!(took.as_secs() < 5, "{took:?}");
+}

@@ -297,3 +297,259 @@ fn prefilter_matches_unfiltered_evaluation_on_hostile_values() {
     assert!(n > 60);
     assert!(hits > 10, "{hits}");
 }
+
+fn rule_with(n: usize, logsource: &str, detection: &str) -> String {
+    format!(
+        "title: E{n}\nid: 00000000-0000-4000-8000-{n:012}\nlogsource: {logsource}\ndetection:\n{detection}\nlevel: high\n---\n"
+    )
+}
+
+/// Both rulesets from `rules`, tolerating warnings (an `expand` without a
+/// placeholder value) but not a rule left out.
+fn ruleset_pair_lenient(rules: &str, want: usize) -> (Ruleset, Ruleset) {
+    let mut f = tracehunt_sigma::load_rules("e.yml", rules);
+    assert!(f.diagnostics.is_empty(), "{:?}", f.diagnostics);
+    let d = tracehunt_sigma::apply_filters(&mut f.rules, &f.filters);
+    assert_eq!(f.filters.len(), rules.matches("\nfilter:\n").count());
+    assert!(d.is_empty(), "{d:?}");
+    let (fast, d) = compile(f.rules.clone(), &CompileOptions::default());
+    assert!(
+        d.iter()
+            .all(|d| d.code != tracehunt_sigma::Code::Unsupported),
+        "{d:?}"
+    );
+    assert_eq!(fast.len(), want, "{d:?}");
+    let slow = compile(
+        f.rules,
+        &CompileOptions {
+            no_prefilter: true,
+            ..CompileOptions::default()
+        },
+    )
+    .0;
+    (fast, slow)
+}
+
+/// Hostile EventID routing (breaker): rules that pin, seem to pin or only
+/// partly pin EventIDs (`|all`, `not`, `1 of`/`all of`, lists of maps,
+/// `|gt`, text `'4624'` and `'04624'`, floats, negative and > u32 values,
+/// `null`, `|exists`, keywords, `|expand` without a value, `|fieldref`,
+/// `|neq`, `|re`, `|contains`, `|cased`, name spellings `Event ID` and
+/// `eventid`, several conditions, filters with `and not`), against events
+/// whose EventID is stated in every shape (int, canonical and
+/// non-canonical text, float, bool, null, negative, > u32 wrapping to the
+/// routing EventID, repeated, under another spelling, absent) with header
+/// EventIDs that agree, disagree or are absent: detections are those of
+/// evaluating every rule.
+#[test]
+fn event_id_routing_matches_unfiltered_evaluation_on_hostile_rules_and_events() {
+    let sec = "{product: windows, service: security}";
+    let win = "{product: windows}";
+    let dets: Vec<(&str, String)> = vec![
+        (sec, "  sel:\n    EventID: 4624\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID: '4624'\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID: '04624'\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID: 4624.0\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID|all:\n      - 4624\n      - 4625\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID: 4624\n  condition: not sel".into()),
+        (sec, "  sel1:\n    EventID: 4624\n  sel2:\n    CommandLine|contains: 'whoami'\n  condition: 1 of sel*".into()),
+        (sec, "  sel1:\n    EventID: 4624\n  sel2:\n    EventID: 4625\n  condition: all of sel*".into()),
+        (sec, "  sel:\n    - EventID: 4624\n    - EventID: 4625\n      LogonType: 3\n  condition: sel".into()),
+        (sec, "  sel:\n    - EventID: 4624\n    - LogonType: 3\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID|gt: 4623\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID: null\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID:\n      - 4624\n      - null\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID|exists: false\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID|exists: true\n  sel2:\n    EventID: 4688\n  condition: sel and not sel2".into()),
+        (sec, "  keywords:\n    - '4624'\n  condition: keywords".into()),
+        (sec, "  sel:\n    EventID|expand: '%eid%'\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID|fieldref: Other\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID|neq: 4624\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID|re: '^46(24|25)$'\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID|contains: '462'\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID|cased: '4624'\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID: -1\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID: 4294967295\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID: 4294971920\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID: 0\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID: true\n  condition: sel".into()),
+        (sec, "  sel:\n    Event ID: 4624\n  condition: sel".into()),
+        (sec, "  sel:\n    eventid: 4625\n  condition: sel".into()),
+        (sec, "  sel:\n    EventID: 4624\n  filter:\n    EventID: 4688\n  condition: sel and not filter".into()),
+        (sec, "  sel:\n    EventID: 4624\n  other:\n    LogonType: 3\n  condition:\n    - sel\n    - other".into()),
+        (sec, "  sel:\n    EventID: 4624\n    LogonType|gt: 2\n  condition: sel".into()),
+        (win, "  sel:\n    EventID: 4688\n  condition: sel".into()),
+        (win, "  sel:\n    EventID:\n      - 1\n      - 4624\n    CommandLine|contains: 'whoami'\n  condition: sel".into()),
+        (win, "  sel:\n    EventID: 4624\n  keywords:\n    - 'whoami'\n  condition: sel or keywords".into()),
+        (win, "  sel:\n    EventID: 4624\n  sel2:\n    Other|re: '(?i)who(ami)?'\n  condition: sel and sel2".into()),
+    ];
+    let mut rules: String = dets
+        .iter()
+        .enumerate()
+        .map(|(i, (ls, d))| rule_with(i, ls, d))
+        .collect();
+    // Sigma filters rewrite rules (`(rule) and (filter)`): one that pins
+    // E0 to another EventID (it can never match), one that suppresses
+    // 4624 network logons in every Windows rule.
+    rules.push_str("title: F1\nid: 00000000-0000-4000-a000-000000000001\nlogsource: {product: windows, service: security}\nfilter:\n  rules:\n    - 00000000-0000-4000-8000-000000000000\n    - 00000000-0000-4000-8000-000000000009\n  selection:\n    EventID: 4688\n  condition: selection\n---\n");
+    rules.push_str("title: F2\nid: 00000000-0000-4000-a000-000000000002\nlogsource: {product: windows}\nfilter:\n  rules: any\n  selection:\n    EventID: 4624\n    LogonType: 3\n  condition: not selection\n---\n");
+    let (fast, slow) = ruleset_pair_lenient(&rules, dets.len());
+    let fields: Vec<(&str, Option<Value>)> = vec![
+        ("EventID", Some(Value::Int(4624))),
+        ("EventID", Some(Value::Int(4625))),
+        ("EventID", Some(Value::Int(4688))),
+        ("EventID", Some(Value::Int(0))),
+        ("EventID", Some(Value::Int(-1))),
+        ("EventID", Some(Value::Int(4_294_967_295))),
+        ("EventID", Some(Value::Int(4_294_971_920))),
+        ("EventID", Some(Value::Int(i64::MIN))),
+        ("EventID", Some(Value::from("4624"))),
+        ("EventID", Some(Value::from("04624"))),
+        ("EventID", Some(Value::from(" 4624"))),
+        ("EventID", Some(Value::from("4624 "))),
+        ("EventID", Some(Value::from("+4624"))),
+        ("EventID", Some(Value::from("0x1210"))),
+        ("EventID", Some(Value::from("4294971920"))),
+        ("EventID", Some(Value::from(""))),
+        ("EventID", Some(Value::from("0"))),
+        ("EventID", Some(Value::Float(4624.0))),
+        ("EventID", Some(Value::Float(4624.5))),
+        ("EventID", Some(Value::Float(-0.0))),
+        ("EventID", Some(Value::Bool(true))),
+        ("EventID", Some(Value::Null)),
+        ("eventid", Some(Value::Int(4624))),
+        ("Event ID", Some(Value::Int(4625))),
+        ("EVENTID", Some(Value::from("4688"))),
+        ("Event_ID", Some(Value::Int(4624))),
+        ("EventID", None),
+    ];
+    let metas = [
+        None,
+        Some(4624),
+        Some(4625),
+        Some(4688),
+        Some(0),
+        Some(u32::MAX),
+    ];
+    let mut events = Vec::new();
+    for channel in [
+        "Security",
+        "security",
+        "Microsoft-Windows-Sysmon/Operational",
+    ] {
+        for meta in metas {
+            for (fi, (name, v)) in fields.iter().enumerate() {
+                for extra in 0..4 {
+                    let mut ev = Event::with_meta(EventMeta {
+                        channel: Some(channel.into()),
+                        event_id: meta,
+                        ..EventMeta::default()
+                    });
+                    if let Some(v) = v {
+                        ev.push(*name, v.clone());
+                    }
+                    match extra {
+                        // A second EventID field (another spelling).
+                        1 => ev.push("Event ID", Value::Int(4688)),
+                        // The same value again.
+                        2 => {
+                            if let Some(v) = v {
+                                ev.push("EventID", v.clone());
+                            }
+                        }
+                        3 => {
+                            ev.push("CommandLine", Value::from("whoami /all"));
+                            ev.push("Other", Value::from("4624"));
+                        }
+                        _ => {}
+                    }
+                    ev.push("LogonType", Value::Int(3));
+                    events.push((
+                        format!("{channel} meta {meta:?} field {fi} extra {extra}"),
+                        ev,
+                    ));
+                }
+            }
+        }
+    }
+    let (n, hits) = compare(&fast, &slow, events);
+    assert_eq!(n, 3 * 6 * 27 * 4);
+    assert!(hits > 500, "{hits}");
+}
+
+/// Hostile JSON lines through the real reader (breaker): EventID as a
+/// number, canonical and non-canonical text, float, exponent, negative,
+/// above 16 and 32 bits, array, `{"#text": …}`, null, bool, hex text,
+/// under other spellings, in the flat, Winlogbeat and evtx-JSON shapes,
+/// each with process-creation, logon and keyword payloads: every SigmaHQ
+/// rule gives the same detections with and without the prefilter and
+/// EventID routing.
+#[test]
+fn event_id_routing_matches_unfiltered_evaluation_on_hostile_json_lines() {
+    let sigma = corpora().join("sigma");
+    if !sigma.is_dir() {
+        eprintln!("skipped: {} absent", sigma.display());
+        return;
+    }
+    let (fast, slow) = sigma_pair(&[sigma.join("rules")]);
+    let ids = [
+        "4624",
+        "4688",
+        "1",
+        "\"4624\"",
+        "\"04624\"",
+        "\" 4688\"",
+        "\"4688\"",
+        "4624.0",
+        "4.688e3",
+        "-4624",
+        "70160",
+        "4294971920",
+        "1e20",
+        "[4624, 4688]",
+        "[1, 1]",
+        "{\"#text\": 4688}",
+        "{\"#text\": \"4688\", \"#attributes\": {\"Qualifiers\": 0}}",
+        "null",
+        "true",
+        "\"0x1250\"",
+        "\"\"",
+    ];
+    let payloads = [
+        r#""NewProcessName": "C:\\Windows\\System32\\whoami.exe", "Image": "C:\\Windows\\System32\\whoami.exe", "CommandLine": "whoami /all""#,
+        r#""Image": "C:\\Temp\\mimikatz.exe", "CommandLine": "mimikatz.exe sekurlsa::logonpasswords exit", "ParentImage": "C:\\Windows\\System32\\cmd.exe""#,
+        r#""LogonType": 10, "TargetUserName": "Administrator", "IpAddress": "10.1.2.3", "AuthenticationPackageName": "NTLM", "LogonProcessName": "NtLmSsp ""#,
+        r#""CommandLine": "powershell.exe -nop -w hidden -enc SQBFAFgA", "Image": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe""#,
+        r#""ServiceName": "PSEXESVC", "ImagePath": "%SystemRoot%\\PSEXESVC.exe""#,
+    ];
+    let channels = ["Security", "Microsoft-Windows-Sysmon/Operational", "System"];
+    let mut lines = String::new();
+    for id in ids {
+        for p in payloads {
+            for ch in channels {
+                lines.push_str(&format!(
+                    "{{\"EventID\": {id}, \"Channel\": \"{ch}\", {p}}}\n"
+                ));
+                lines.push_str(&format!(
+                    "{{\"EventID\": {id}, \"eventid\": 4688, \"Channel\": \"{ch}\", {p}}}\n"
+                ));
+                lines.push_str(&format!(
+                    "{{\"winlog\": {{\"event_id\": {id}, \"channel\": \"{ch}\", \"event_data\": {{{p}}}}}}}\n"
+                ));
+                lines.push_str(&format!(
+                    "{{\"Event\": {{\"System\": {{\"EventID\": {id}, \"Channel\": \"{ch}\"}}, \"EventData\": {{{p}, \"Event ID\": {id}}}}}}}\n"
+                ));
+            }
+        }
+    }
+    let events: Vec<(String, Event)> =
+        tracehunt_readers::open_bytes("hostile.jsonl", lines.into_bytes())
+            .unwrap()
+            .enumerate()
+            .filter_map(|(i, r)| r.ok().map(|e| (format!("line {}", i + 1), e)))
+            .collect();
+    assert!(events.len() > 1000, "{}", events.len());
+    let (n, hits) = compare(&fast, &slow, events);
+    eprintln!("{n} hostile JSON events, {hits} detections, identical");
+    assert!(hits > 200, "{hits}");
+}

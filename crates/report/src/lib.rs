@@ -349,34 +349,74 @@ struct DetectionWire<'a> {
 /// values, appended to the first value when that is itself an array.
 struct EventWire<'a>(&'a [(String, J)]);
 
+/// Events with at most this many fields find repeated names by scanning
+/// (no hash map per detection); larger ones through a hash map, so the
+/// work stays linear (breaker finding: a JSON event with 100,000 distinct
+/// field names matched by one rule took 38.9 s to render, quadratic).
+const SCAN_REPEATS_MAX: usize = 32;
+
 impl Serialize for EventWire<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{SerializeMap, SerializeSeq};
-        struct Repeated<'a>(&'a [(String, J)], usize);
+        const NONE: usize = usize::MAX;
+        /// The values of the name first occurring at `at`, following the
+        /// `next` chain of its later occurrences.
+        struct Repeated<'a> {
+            fields: &'a [(String, J)],
+            next: &'a [usize],
+            at: usize,
+        }
         impl Serialize for Repeated<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let (fields, first) = (self.0, self.1);
-                let name = &fields[first].0;
                 let mut seq = s.serialize_seq(None)?;
-                let mut rest = fields[first + 1..].iter().filter(|(k, _)| k == name);
-                match &fields[first].1 {
+                match &self.fields[self.at].1 {
                     J::Array(a) => a.iter().try_for_each(|v| seq.serialize_element(v))?,
                     v => seq.serialize_element(v)?,
                 }
-                rest.try_for_each(|(_, v)| seq.serialize_element(v))?;
+                let mut j = self.next[self.at];
+                while j != NONE {
+                    seq.serialize_element(&self.fields[j].1)?;
+                    j = self.next[j];
+                }
                 seq.end()
             }
         }
         let f = self.0;
+        // next[i]: the following field with f[i]'s name; first[i]: no
+        // earlier field has it.
+        let mut next = vec![NONE; f.len()];
+        let mut first = vec![true; f.len()];
+        if f.len() <= SCAN_REPEATS_MAX {
+            for i in 0..f.len() {
+                if let Some(j) = (i + 1..f.len()).find(|&j| f[j].0 == f[i].0) {
+                    next[i] = j;
+                    first[j] = false;
+                }
+            }
+        } else {
+            let mut last: std::collections::HashMap<&str, usize> =
+                std::collections::HashMap::with_capacity(f.len());
+            for (i, (k, _)) in f.iter().enumerate() {
+                if let Some(p) = last.insert(k, i) {
+                    next[p] = i;
+                    first[i] = false;
+                }
+            }
+        }
         let mut map = s.serialize_map(None)?;
         for (i, (k, v)) in f.iter().enumerate() {
-            if f[..i].iter().any(|(p, _)| p == k) {
+            if !first[i] {
                 continue;
             }
-            if f[i + 1..].iter().any(|(n, _)| n == k) {
-                map.serialize_entry(k, &Repeated(f, i))?;
-            } else {
+            if next[i] == NONE {
                 map.serialize_entry(k, v)?;
+            } else {
+                let r = Repeated {
+                    fields: f,
+                    next: &next,
+                    at: i,
+                };
+                map.serialize_entry(k, &r)?;
             }
         }
         map.end()
@@ -933,6 +973,57 @@ mod tests {
     /// The direct serializer the hunt renders with gives the bytes of
     /// `detection_json` for every event shape: repeated names whose first
     /// value is a scalar or an array, nulls, missing header facts.
+    /// Regression (breaker): the event object found repeated names by
+    /// scanning every other field for each field, so a JSON event with
+    /// 100,000 distinct names took 38.9 s to render (quadratic); and the
+    /// hash-map path for large events gives the same bytes as
+    /// `detection_json` (repeats first as a scalar, as an array, as null;
+    /// interleaved).
+    #[test]
+    fn write_detection_json_was_quadratic_in_distinct_field_names() {
+        let yaml = "title: T\nid: 00000000-0000-4000-8000-0000000000cd\nlogsource: {product: windows}\ndetection:\n  k:\n    - 'x'\n  condition: k\nlevel: high\n";
+        let f = tracehunt_sigma::load_rules("t.yml", yaml);
+        let (rs, _) =
+            tracehunt_engine::compile(f.rules, &tracehunt_engine::CompileOptions::default());
+        let mut fields: Vec<(String, J)> = Vec::new();
+        for i in 0..100_000 {
+            fields.push((format!("F{i}"), json!(i)));
+            match i % 10_000 {
+                0 => fields.push(("Data".into(), json!(["a", i]))),
+                1 => fields.push(("Scalar".into(), json!(i))),
+                2 => fields.push(("Nul".into(), J::Null)),
+                3 => fields.push(("F7".into(), json!("again"))),
+                _ => {}
+            }
+        }
+        let d = Detection {
+            rule: 0,
+            timestamp: None,
+            computer: None,
+            channel: None,
+            event_id: None,
+            record_id: None,
+            source: Arc::from("big.jsonl"),
+            fields: Arc::new(fields),
+        };
+        let t = std::time::Instant::now();
+        let mut got = Vec::new();
+        write_detection_json(&mut got, &rs, &d).unwrap();
+        let took = t.elapsed();
+        let want = serde_json::to_vec(&detection_json(&rs, &d)).unwrap();
+        assert!(got == want, "differs from detection_json");
+        assert!(took.as_secs() < 5, "{took:?}");
+        let v: J = serde_json::from_slice(&got).unwrap();
+        // The first `F7` comes from i = 3, before field F7 itself.
+        let mut f7 = vec![json!("again"), json!(7)];
+        f7.extend(std::iter::repeat_n(json!("again"), 9));
+        assert_eq!(v["event"]["F7"], J::Array(f7));
+        // The first `Data` array is extended, later arrays are elements.
+        assert_eq!(v["event"]["Data"].as_array().unwrap().len(), 2 + 9);
+        assert_eq!(v["event"]["Nul"].as_array().unwrap().len(), 10);
+        assert_eq!(v["event"].as_object().unwrap().len(), 100_003);
+    }
+
     #[test]
     fn write_detection_json_equals_detection_json() {
         let yaml = "title: T \"q\"\nid: 00000000-0000-4000-8000-0000000000cc\nlogsource: {product: windows}\ndetection:\n  k:\n    - 'x'\n  condition: k\nlevel: high\ntags:\n  - attack.execution\n  - attack.t1059.001\n";
