@@ -38,6 +38,7 @@ fi
 
 secs=${1:?usage: fuzz-long.sh SECONDS [TARGET...]}
 shift
+while [ -e fuzz/PAUSE ]; do sleep 10; done
 [ -d fuzz/corpus ] || scripts/fuzz-seeds.sh
 mkdir -p fuzz/logs
 cd fuzz
