@@ -61,8 +61,8 @@ for t in "${targets[@]}"; do
     # The last line: /usr/bin/time adds "Command exited with non-zero status N"
     # above it when the fuzzer stopped on a finding.
     took=$(tail -n 1 "$log.time" | awk '{printf "%d", $1 + $2}')
-    execs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1)
-    last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+    execs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -1 || true)
+    last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
     cov=$(grep -oE 'cov: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
     ft=$(grep -oE 'ft: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
     corp=$(grep -oE 'corp: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)

@@ -347,3 +347,19 @@ fn stix_issubset_everything_is_refused_like_the_csv_feed() {
     assert_eq!(r.skipped["ip-dst: network wider than /8"], 1);
     assert_eq!(b.build().len(), 0);
 }
+
+/// Fuzz finding (ioc_csv, session 5, input `::`): the harness asserted that
+/// `load_csv` always reports `FeedFormat::Csv`, but a type-less text is a
+/// plain list (here one IPv6 address, skipped as non-routable) and is
+/// reported as `FeedFormat::List`, as documented on `load_csv`.
+#[test]
+fn fuzz_ioc_csv_bare_ipv6_is_a_plain_list_not_csv() {
+    let mut b = IocSet::builder();
+    let r = b.load_csv("::", "fuzz.csv").unwrap();
+    assert_eq!(r.format, Some(FeedFormat::List));
+    assert_eq!(r.entries, 1);
+    assert_eq!(r.skipped["ip: non-routable address"], 1);
+    let mut b = IocSet::builder();
+    let r = b.load_csv("ip,203.0.113.7\n", "fuzz.csv").unwrap();
+    assert_eq!(r.format, Some(FeedFormat::Csv));
+}
