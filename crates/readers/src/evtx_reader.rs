@@ -107,11 +107,16 @@ enum Unit {
     Gap { number: u64, offset: u64, len: u64 },
     /// An all-zero slot where the (intact) file header says a chunk is.
     /// `records`: the records it held by the neighbouring intact chunk
-    /// headers (see [`header_spans`]), when known.
+    /// headers (see [`header_spans`]), when known; with `through` > `number`,
+    /// the records of the run of all-zero slots `number..=through`.
+    /// `counted_with`: a later slot of such a run, whose records slot
+    /// `counted_with` counts (this one counts none).
     Zeroed {
         number: u64,
         offset: u64,
         records: Option<u64>,
+        through: u64,
+        counted_with: Option<u64>,
     },
     /// `len` damaged bytes at `offset` in an unused slot: no chunk signature,
     /// no record magic, past the chunk count of the intact file header.
@@ -213,6 +218,8 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
                         number,
                         offset: pos,
                         records: None,
+                        through: number,
+                        counted_with: None,
                     });
                     infos.push(None);
                 }
@@ -299,9 +306,26 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
     let complete = declared.is_some_and(|d| d <= present);
     let spans = header_spans(&units, &infos, file_header, complete);
     for (unit, n) in units.iter_mut().zip(spans) {
-        match unit {
-            Unit::Zeroed { records, .. } => *records = n.map(|(a, b)| b - a + 1),
-            Unit::Chunk { span, .. } => *span = n,
+        match (unit, n) {
+            (
+                Unit::Zeroed {
+                    records, through, ..
+                },
+                SlotSpan::Held {
+                    first,
+                    last,
+                    through: t,
+                },
+            ) => {
+                *records = Some(last - first + 1);
+                *through = t;
+            }
+            (Unit::Zeroed { counted_with, .. }, SlotSpan::InRun { first_of_run }) => {
+                *counted_with = Some(first_of_run);
+            }
+            (Unit::Chunk { span, .. }, SlotSpan::Held { first, last, .. }) => {
+                *span = Some((first, last));
+            }
             _ => {}
         }
     }
@@ -346,29 +370,52 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
     Ok(units)
 }
 
+/// What the neighbouring intact chunk headers say a damaged slot held
+/// (see [`header_spans`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotSpan {
+    /// Not known (the loss is counted as one record).
+    Unknown,
+    /// The slot held EventRecordID `first..=last`; for the first slot of a
+    /// run of adjacent all-zero slots, the whole run did, and `through` is
+    /// the run's last chunk slot number (its own number when alone).
+    Held { first: u64, last: u64, through: u64 },
+    /// An all-zero slot after the first of its run: its records are
+    /// counted in the note of slot `first_of_run`.
+    InRun { first_of_run: u64 },
+}
+
 /// For each unit that is a whole chunk slot with an unusable chunk header
 /// (all zeros, or no `ElfChnk\0` signature: its first and last
-/// EventRecordID are unknown), the first and last EventRecordID it held
-/// (`next_first - prev_last - 1` records), from its
-/// neighbours in file order: the last EventRecordID of the intact chunk
-/// header before it and the first EventRecordID of the intact chunk header
-/// after it (`next_first - prev_last - 1`). Intact: CRC32 checks out and a
-/// plausible range. With no unit after it, `next_first` is the file
-/// header's next EventRecordID when `complete` (the intact file header's
-/// chunks are all present, so no [`Unit::Missing`] counts them) and the
-/// chunk before holds the newest records. With no unit before it,
+/// EventRecordID are unknown), the first and last EventRecordID it held,
+/// from its neighbours in file order: the last EventRecordID of the intact
+/// chunk header before it and the first EventRecordID of the intact chunk
+/// header after it (`next_first - prev_last - 1` records). Intact: CRC32
+/// checks out and a plausible range. With no unit after it, `next_first` is
+/// the file header's next EventRecordID when `complete` (the intact file
+/// header's chunks are all present, so no [`Unit::Missing`] counts them)
+/// and the chunk before holds the newest records. With no unit before it,
 /// `prev_last` is 0 when the intact file header names this slot as its
 /// first chunk and the chunk after holds the oldest records (a log that did
-/// not wrap starts at EventRecordID 1). `None` (the loss is counted as one
-/// record, as before) when a neighbour is missing or damaged, the ids do
-/// not increase, or the count exceeds [`MAX_RECORDS_PER_CHUNK`] (only a
-/// single damaged slot between two intact ones is counted).
+/// not wrap starts at EventRecordID 1).
+///
+/// Adjacent all-zero slots ([`Unit::Zeroed`], a wiped range) are one run:
+/// its neighbours bound the records of the whole run, which the run's first
+/// slot counts ([`SlotSpan::Held`] with `through`) and the others refer to
+/// ([`SlotSpan::InRun`]); issue #6 trial: two adjacent zeroed chunks were
+/// counted as 1 lost record each instead of the 285 they held. A slot
+/// without signature that is next to another damaged slot stays
+/// [`SlotSpan::Unknown`]: records recovered from it by scanning are counted
+/// per slot, so a shared span could not be split.
+///
+/// [`SlotSpan::Unknown`] when a neighbour is missing or damaged, the ids do
+/// not increase, or the count exceeds [`MAX_RECORDS_PER_CHUNK`] per slot.
 fn header_spans(
     units: &[Unit],
     infos: &[Option<HeaderInfo>],
     file_header: &[u8],
     complete: bool,
-) -> Vec<Option<(u64, u64)>> {
+) -> Vec<SlotSpan> {
     let intact = |i: usize| -> Option<HeaderInfo> {
         match units.get(i)? {
             Unit::Chunk {
@@ -390,44 +437,79 @@ fn header_spans(
     let u64_at = |o: usize| u64::from_le_bytes(file_header[o..o + 8].try_into().unwrap_or([0; 8]));
     let first_chunk = header_ok.then(|| u64_at(8));
     let next_id = (header_ok && complete).then(|| u64_at(24));
-    units
-        .iter()
-        .enumerate()
-        .map(|(i, unit)| {
-            let number = match *unit {
-                Unit::Zeroed { number, .. } => number,
-                Unit::Chunk {
-                    number,
-                    len: CHUNK_SIZE,
-                    signature_ok: false,
-                    ..
-                } => number,
-                _ => return None,
-            };
-            let next_first = if i + 1 < units.len() {
-                intact(i + 1)?.first_id
-            } else {
-                next_id?
-            };
-            let prev_last = if i > 0 {
-                let last = intact(i - 1)?.last_id;
-                if i + 1 == units.len() && newest != Some(last) {
-                    return None; // a wrapped log: the header's next id is not after it
+    let zeroed = |i: usize| match units.get(i) {
+        Some(Unit::Zeroed { number, .. }) => Some(*number),
+        _ => None,
+    };
+    // The ids held by units `s..=e` (slot numbers `number..`), from the
+    // units around them.
+    let span = |s: usize, e: usize, number: u64| -> Option<(u64, u64)> {
+        let next_first = if e + 1 < units.len() {
+            intact(e + 1)?.first_id
+        } else {
+            next_id?
+        };
+        let prev_last = if s > 0 {
+            let last = intact(s - 1)?.last_id;
+            if e + 1 == units.len() && newest != Some(last) {
+                return None; // a wrapped log: the header's next id is not after it
+            }
+            last
+        } else if first_chunk == Some(number)
+            && (e + 1 == units.len() || oldest == Some(next_first))
+        {
+            0
+        } else {
+            return None;
+        };
+        let n = next_first.checked_sub(prev_last.checked_add(1)?)?;
+        let slots = u64::try_from(e - s + 1).ok()?;
+        (1..=MAX_RECORDS_PER_CHUNK.saturating_mul(slots))
+            .contains(&n)
+            .then(|| (prev_last + 1, next_first - 1))
+    };
+    let mut out = vec![SlotSpan::Unknown; units.len()];
+    let mut i = 0;
+    while i < units.len() {
+        if let Some(number) = zeroed(i) {
+            // A run of adjacent all-zero slots (consecutive slot numbers).
+            let mut e = i;
+            while zeroed(e + 1).is_some_and(|n| Some(n) == zeroed(e).map(|p| p + 1)) {
+                e += 1;
+            }
+            if let Some((first, last)) = span(i, e, number) {
+                out[i] = SlotSpan::Held {
+                    first,
+                    last,
+                    through: zeroed(e).unwrap_or(number),
+                };
+                for o in &mut out[i + 1..=e] {
+                    *o = SlotSpan::InRun {
+                        first_of_run: number,
+                    };
                 }
-                last
-            } else if first_chunk == Some(number)
-                && (i + 1 == units.len() || oldest == Some(next_first))
-            {
-                0
-            } else {
-                return None;
-            };
-            let n = next_first.checked_sub(prev_last.checked_add(1)?)?;
-            (1..=MAX_RECORDS_PER_CHUNK)
-                .contains(&n)
-                .then(|| (prev_last + 1, next_first - 1))
-        })
-        .collect()
+            }
+            i = e + 1;
+            continue;
+        }
+        if let Unit::Chunk {
+            number,
+            len: CHUNK_SIZE,
+            signature_ok: false,
+            ..
+        } = units[i]
+        {
+            if let Some((first, last)) = span(i, i, number) {
+                out[i] = SlotSpan::Held {
+                    first,
+                    last,
+                    through: number,
+                };
+            }
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Replaces every whole chunk that is an exact copy of an earlier chunk of
@@ -608,19 +690,45 @@ impl EvtxChunks {
                 number,
                 offset,
                 records,
-            } => vec![Err(RecordError::new(
-                &self.path,
-                Location::Chunk(number),
-                RecordErrorKind::Evtx,
-                format!(
+                through,
+                counted_with,
+            } => {
+                let zeros = format!(
                     "chunk {number} at file offset {offset:#x} is all zeros although the file \
-                     header lists it: its {}records are lost",
-                    records.map_or_else(String::new, |n| format!(
-                        "{n} (by the neighbouring chunks' EventRecordIDs) "
-                    ))
-                ),
-            )
-            .with_records(records.unwrap_or(1)))],
+                     header lists it"
+                );
+                let (note, count) = match (counted_with, records) {
+                    (Some(k), _) => (
+                        format!(
+                            "{zeros}: its records are counted with chunk {k} (adjacent all-zero \
+                             chunks)"
+                        ),
+                        0,
+                    ),
+                    (None, Some(n)) if through > number => (
+                        format!(
+                            "{zeros}: the {n} records of the all-zero chunks {number}..={through} \
+                             (by the neighbouring chunks' EventRecordIDs) are lost"
+                        ),
+                        n,
+                    ),
+                    (None, Some(n)) => (
+                        format!(
+                            "{zeros}: its {n} (by the neighbouring chunks' EventRecordIDs) \
+                             records are lost"
+                        ),
+                        n,
+                    ),
+                    (None, None) => (format!("{zeros}: its records are lost"), 1),
+                };
+                vec![Err(RecordError::new(
+                    &self.path,
+                    Location::Chunk(number),
+                    RecordErrorKind::Evtx,
+                    note,
+                )
+                .with_records(count))]
+            }
             Unit::Duplicate {
                 number,
                 offset,
