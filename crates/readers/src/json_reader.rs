@@ -762,37 +762,110 @@ impl<R: BufRead> JsonLinesRecords<R> {
     }
 
     /// Parses the value that starts on line `start` and queues its
-    /// record(s).
+    /// record(s). When the text is not one JSON value, it is read as
+    /// several values one after another, optionally separated by a comma
+    /// (see [`Self::finish_glued`]).
     fn finish(&mut self, buf: Vec<u8>, start: u64) {
-        let at = Location::Line(start);
-        let err = |kind, reason: String| Err(RecordError::new(&self.path, at, kind, reason));
         if let Err(e) = std::str::from_utf8(&buf) {
-            let e = err(RecordErrorKind::InvalidUtf8, format!("invalid UTF-8: {e}"));
-            self.queue.push_back(Queued::Item(e));
+            let e = RecordError::new(
+                &self.path,
+                Location::Line(start),
+                RecordErrorKind::InvalidUtf8,
+                format!("invalid UTF-8: {e}"),
+            );
+            self.queue.push_back(Queued::Item(Err(e)));
             return;
         }
-        if buf.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-            // A batch of events on one line (breaker finding: it was one
-            // UnrecognisedShape error and all its events were lost): its
-            // elements, nested arrays read through, streamed once the value
-            // is known to be valid JSON (checked without building it).
-            let item = match serde_json::from_slice::<serde::de::IgnoredAny>(&buf) {
-                Ok(_) => Queued::Array(Box::new(JsonArrayRecords::<R>::on_line(
-                    &self.path, buf, start,
-                ))),
-                Err(e) => Queued::Item(err(
-                    RecordErrorKind::InvalidJson,
-                    format!("invalid JSON: {e}"),
-                )),
-            };
-            self.queue.push_back(item);
-            return;
+        if let Err(e) = self.finish_value(buf.as_slice(), start) {
+            if !self.finish_glued(&buf, start) {
+                self.queue.push_back(Queued::Item(Err(e)));
+            }
         }
-        let item = match serde_json::from_slice::<serde_json::Value>(&buf) {
-            Ok(v) => convert(&self.path, at, start, &v),
-            Err(e) => err(RecordErrorKind::InvalidJson, format!("invalid JSON: {e}")),
+    }
+
+    /// Queues the record(s) of `buf` if it is one valid JSON value: an
+    /// object is a record; an array (a batch of events on one line; breaker
+    /// finding: it was one UnrecognisedShape error and all its events were
+    /// lost) is streamed element by element, nested arrays read through,
+    /// once it is known to be valid JSON (checked without building it).
+    /// Otherwise queues nothing and gives the `invalid JSON` error.
+    fn finish_value(&mut self, buf: &[u8], start: u64) -> Result<(), RecordError> {
+        let at = Location::Line(start);
+        let invalid = |e: serde_json::Error| {
+            RecordError::new(
+                &self.path,
+                at,
+                RecordErrorKind::InvalidJson,
+                format!("invalid JSON: {e}"),
+            )
         };
-        self.queue.push_back(Queued::Item(item));
+        if buf.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            serde_json::from_slice::<serde::de::IgnoredAny>(buf).map_err(invalid)?;
+            self.queue
+                .push_back(Queued::Array(Box::new(JsonArrayRecords::<R>::on_line(
+                    &self.path,
+                    buf.to_vec(),
+                    start,
+                ))));
+            return Ok(());
+        }
+        let v = serde_json::from_slice::<serde_json::Value>(buf).map_err(invalid)?;
+        self.queue
+            .push_back(Queued::Item(convert(&self.path, at, start, &v)));
+        Ok(())
+    }
+
+    /// Reads `buf`, which is not one JSON value, as several values one after
+    /// another, each optionally followed by one `,` (JSON lines glued
+    /// together: `{…}{…}` from files concatenated without a final newline,
+    /// or `{…}, {…}` / `[…],[…]` from a hand-made export). Issue #6 trial:
+    /// such a line was one InvalidJson error and every record on it was
+    /// lost. Each value's records are queued as if it were on a line of its
+    /// own; text after the last value that is not JSON is one error.
+    /// Returns `false`, queueing nothing, when not even the first value
+    /// parses (the caller reports the line's error).
+    fn finish_glued(&mut self, buf: &[u8], start: u64) -> bool {
+        let mut pos = 0;
+        let mut values = 0u64;
+        loop {
+            let skip_ws = |mut p: usize| {
+                while buf.get(p).is_some_and(u8::is_ascii_whitespace) {
+                    p += 1;
+                }
+                p
+            };
+            pos = skip_ws(pos);
+            if values > 0 && buf.get(pos) == Some(&b',') {
+                pos = skip_ws(pos + 1);
+            }
+            if pos >= buf.len() {
+                return values > 0;
+            }
+            let rest = &buf[pos..];
+            let mut it =
+                serde_json::Deserializer::from_slice(rest).into_iter::<serde::de::IgnoredAny>();
+            let end = match it.next() {
+                Some(Ok(_)) => pos + it.byte_offset(),
+                Some(Err(e)) if values > 0 => {
+                    let s = if values == 1 { "" } else { "s" };
+                    let e = RecordError::new(
+                        &self.path,
+                        Location::Line(start),
+                        RecordErrorKind::InvalidJson,
+                        format!(
+                            "invalid JSON after the {values} JSON value{s} read from this line: {e}"
+                        ),
+                    );
+                    self.queue.push_back(Queued::Item(Err(e)));
+                    return true;
+                }
+                _ => return values > 0,
+            };
+            // Valid on its own, so this queues its records.
+            let _ = self.finish_value(&buf[pos..end], start);
+            values += 1;
+            pos = end;
+        }
     }
 }
 

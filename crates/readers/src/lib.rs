@@ -771,6 +771,53 @@ mod tests {
         assert_eq!(out[3].as_ref().unwrap().meta.record_id, Some(3));
     }
 
+    /// Issue #6 trial: JSON lines glued together on one line (`{…}{…}` from
+    /// files concatenated without a final newline, `{…}, {…}` and
+    /// `[…],[…]` from hand-made exports) were one InvalidJson error and
+    /// every record on the line was lost (6 of 7 events here). Now each
+    /// value is read; text after the last value that is not JSON is one
+    /// error naming how many values came before it.
+    #[test]
+    fn glued_json_lines_lost_every_record_on_the_line() {
+        let data = b"{\"EventID\": 1}{\"EventID\": 2}\n{\"EventID\": 3}, {\"EventID\": 4}\n[{\"EventID\": 5}],[{\"EventID\": 6}]\n{\"EventID\": 7}\n";
+        assert_eq!(
+            outline("glued.jsonl", data),
+            ["ok 1", "ok 2", "ok 3", "ok 4", "ok 5", "ok 6", "ok 7"]
+        );
+        let out = collect("glued.jsonl", data);
+        let ids: Vec<_> = out
+            .iter()
+            .map(|r| r.as_ref().unwrap().meta.record_id.unwrap())
+            .collect();
+        assert_eq!(ids, [1, 1, 2, 2, 3, 3, 4]);
+        // A pretty-printed record glued to the next one on its last line.
+        let data = b"{\n  \"EventID\": 1\n}{\"EventID\": 2}\n";
+        assert_eq!(outline("pretty.jsonl", data), ["ok 1", "ok 2"]);
+        // Garbage after valid values: the values, then one error.
+        let data = b"{\"EventID\": 1} {\"EventID\": 2} trailing junk\n{\"EventID\": 3}\n";
+        assert_eq!(
+            outline("junk.jsonl", data),
+            ["ok 1", "ok 2", "InvalidJson line 1", "ok 3"]
+        );
+        let out = collect("junk.jsonl", data);
+        let e = out[2].as_ref().unwrap_err();
+        assert!(
+            e.reason
+                .starts_with("invalid JSON after the 2 JSON values read from this line: "),
+            "{}",
+            e.reason
+        );
+        // Not even the first value parses: one error for the line, as before.
+        let data = b"{\"EventID\": 1, }{\"EventID\": 2}\n{\"EventID\": 3}\n";
+        assert_eq!(outline("bad.jsonl", data), ["InvalidJson line 1", "ok 3"]);
+        let out = collect("bad.jsonl", data);
+        assert!(out[0]
+            .as_ref()
+            .unwrap_err()
+            .reason
+            .starts_with("invalid JSON: "));
+    }
+
     /// Issue #6: a JSON file starting with more than the 4 KiB sniffed of
     /// whitespace was skipped as "not a supported log format".
     #[test]
