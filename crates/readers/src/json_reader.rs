@@ -45,7 +45,8 @@ fn convert(path: &Path, at: Location, ordinal: u64, v: &serde_json::Value) -> It
 /// element (the current one was cut short); EOF inside the array is reported
 /// once. An element that does not parse is searched for whole events after
 /// a `,` (see [`Recovery`]), so in a single-line array one broken element
-/// does not take the elements after it down with it. Several arrays one after another (`[…][…]`) are read in turn;
+/// does not take the elements after it down with it. Several arrays one after another (`[…][…]`,
+/// also separated by commas: `[…],[…]`) are read in turn;
 /// what follows the last one is read on as JSON lines (a JSON-lines file
 /// whose first line is an array), the rest of the closing `]`'s line being
 /// one error if it is not `{`.
@@ -279,7 +280,9 @@ impl<R: BufRead> JsonArrayRecords<R> {
                     }
                     Some(_) => return Ok(Some(self.element()?)),
                 },
-                ArrayState::Closed => match self.skip(false)? {
+                // Commas between arrays (`[…],[…]`, issue #6 trial: the
+                // second array was lost as "data after the closing ']'").
+                ArrayState::Closed => match self.skip(self.on_line.is_none())? {
                     None => {
                         self.state = ArrayState::Done;
                         return Ok(None);

@@ -773,7 +773,8 @@ mod tests {
 
     /// Issue #6 trial: JSON lines glued together on one line (`{…}{…}` from
     /// files concatenated without a final newline, `{…}, {…}` and
-    /// `[…],[…]` from hand-made exports) were one InvalidJson error and
+    /// `[…],[…]` from hand-made exports; in a JSON array file too) were one
+    /// InvalidJson error and
     /// every record on the line was lost (6 of 7 events here). Now each
     /// value is read; text after the last value that is not JSON is one
     /// error naming how many values came before it.
@@ -790,6 +791,13 @@ mod tests {
             .map(|r| r.as_ref().unwrap().meta.record_id.unwrap())
             .collect();
         assert_eq!(ids, [1, 1, 2, 2, 3, 3, 4]);
+        // A JSON array file of arrays separated by commas (the second array
+        // was lost as "data after the closing ']'"), then JSON lines.
+        let data = b"[{\"EventID\": 1}],[{\"EventID\": 2}],\n[{\"EventID\": 3}], {\"EventID\": 4}\n{\"EventID\": 5}\n";
+        assert_eq!(
+            outline("arrays.json", data),
+            ["ok 1", "ok 2", "ok 3", "ok 4", "ok 5"]
+        );
         // A pretty-printed record glued to the next one on its last line.
         let data = b"{\n  \"EventID\": 1\n}{\"EventID\": 2}\n";
         assert_eq!(outline("pretty.jsonl", data), ["ok 1", "ok 2"]);
