@@ -826,7 +826,9 @@ impl<R: BufRead> JsonLinesRecords<R> {
     /// lost. Each value's records are queued as if it were on a line of its
     /// own; text after the last value that is not JSON is one error.
     /// Returns `false`, queueing nothing, when not even the first value
-    /// parses (the caller reports the line's error).
+    /// parses, or when it is followed by `]` or `}` (the tail of a record
+    /// whose start was cut off: `{"b": 2}]}` holds no record of its own);
+    /// the caller reports the line's error.
     fn finish_glued(&mut self, buf: &[u8], start: u64) -> bool {
         let mut pos = 0;
         let mut values = 0u64;
@@ -848,6 +850,19 @@ impl<R: BufRead> JsonLinesRecords<R> {
             let mut it =
                 serde_json::Deserializer::from_slice(rest).into_iter::<serde::de::IgnoredAny>();
             let end = match it.next() {
+                // A first value closed by `]` or `}` is a nested value of a
+                // record cut before it (a fragment), not glued records.
+                Some(Ok(_))
+                    if values == 0
+                        && matches!(
+                            buf[pos + it.byte_offset()..]
+                                .iter()
+                                .find(|b| !b.is_ascii_whitespace()),
+                            Some(b']' | b'}')
+                        ) =>
+                {
+                    return false;
+                }
                 Some(Ok(_)) => pos + it.byte_offset(),
                 Some(Err(e)) if values > 0 => {
                     let s = if values == 1 { "" } else { "s" };

@@ -815,6 +815,13 @@ mod tests {
             "{}",
             e.reason
         );
+        // The tail of a record cut before it (`{"a": [1,` / `{"b": 2}]}`):
+        // its nested object is not read as a record of its own.
+        let data = b"{\"EventID\": 1, \"a\": [1,\n{\"EventID\": 2}]}\n{\"EventID\": 3}\n";
+        assert_eq!(
+            outline("tail.jsonl", data),
+            ["InvalidJson line 1", "InvalidJson line 2", "ok 3"]
+        );
         // Not even the first value parses: one error for the line, as before.
         let data = b"{\"EventID\": 1, }{\"EventID\": 2}\n{\"EventID\": 3}\n";
         assert_eq!(outline("bad.jsonl", data), ["InvalidJson line 1", "ok 3"]);
