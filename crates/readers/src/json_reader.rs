@@ -818,69 +818,92 @@ impl<R: BufRead> JsonLinesRecords<R> {
         Ok(())
     }
 
-    /// Reads `buf`, which is not one JSON value, as several values one after
-    /// another, each optionally followed by one `,` (JSON lines glued
-    /// together: `{…}{…}` from files concatenated without a final newline,
-    /// or `{…}, {…}` / `[…],[…]` from a hand-made export). Issue #6 trial:
-    /// such a line was one InvalidJson error and every record on it was
-    /// lost. Each value's records are queued as if it were on a line of its
-    /// own; text after the last value that is not JSON is one error.
-    /// Returns `false`, queueing nothing, when not even the first value
-    /// parses, or when it is followed by `]` or `}` (the tail of a record
-    /// whose start was cut off: `{"b": 2}]}` holds no record of its own);
-    /// the caller reports the line's error.
+    /// Reads `buf`, which is not one JSON value, as several objects or
+    /// arrays one after another, each optionally followed by one `,` (JSON
+    /// lines glued together: `{…}{…}` from files concatenated without a
+    /// final newline, or `{…}, {…}` / `[…],[…]` from a hand-made export).
+    /// Issue #6 trial: such a line was one InvalidJson error and every
+    /// record on it was lost. Each value's records are queued as if it were
+    /// on a line of its own (an error of its own, e.g. nesting past
+    /// serde_json's recursion limit, is queued too); text after the last
+    /// object or array is one error giving its column.
+    ///
+    /// Returns `false`, queueing nothing (the caller reports the line as
+    /// one error), when the line does not start with an object or array
+    /// that parses, or when it has more closing than opening brackets
+    /// outside strings: it is then the tail of a record cut before it
+    /// (`{"EventID": 9}, "b": {…}}`), whose nested objects are not records
+    /// of their own (breaker finding: they were read as events).
     fn finish_glued(&mut self, buf: &[u8], start: u64) -> bool {
-        let mut pos = 0;
+        let mut depth = Depth::default();
+        depth.feed(buf);
+        if depth.depth < 0 {
+            return false;
+        }
+        let skip_ws = |mut p: usize| {
+            while buf.get(p).is_some_and(u8::is_ascii_whitespace) {
+                p += 1;
+            }
+            p
+        };
+        let mut pos = skip_ws(0);
         let mut values = 0u64;
         loop {
-            let skip_ws = |mut p: usize| {
-                while buf.get(p).is_some_and(u8::is_ascii_whitespace) {
-                    p += 1;
+            if values > 0 {
+                pos = skip_ws(pos);
+                if buf.get(pos) == Some(&b',') {
+                    pos = skip_ws(pos + 1);
                 }
-                p
-            };
-            pos = skip_ws(pos);
-            if values > 0 && buf.get(pos) == Some(&b',') {
-                pos = skip_ws(pos + 1);
             }
             if pos >= buf.len() {
                 return values > 0;
             }
-            let rest = &buf[pos..];
-            let mut it =
-                serde_json::Deserializer::from_slice(rest).into_iter::<serde::de::IgnoredAny>();
-            let end = match it.next() {
-                // A first value closed by `]` or `}` is a nested value of a
-                // record cut before it (a fragment), not glued records.
-                Some(Ok(_))
-                    if values == 0
-                        && matches!(
-                            buf[pos + it.byte_offset()..]
-                                .iter()
-                                .find(|b| !b.is_ascii_whitespace()),
-                            Some(b']' | b'}')
-                        ) =>
-                {
+            let tail = |what: String| {
+                let s = if values == 1 { "" } else { "s" };
+                RecordError::new(
+                    &self.path,
+                    Location::Line(start),
+                    RecordErrorKind::InvalidJson,
+                    format!(
+                        "invalid JSON after the {values} JSON value{s} read from this line: {what}"
+                    ),
+                )
+            };
+            if !matches!(buf[pos], b'{' | b'[') {
+                if values == 0 {
                     return false;
                 }
+                let e = tail(format!(
+                    "text at column {} is not a JSON object or array",
+                    pos + 1
+                ));
+                self.queue.push_back(Queued::Item(Err(e)));
+                return true;
+            }
+            let mut it = serde_json::Deserializer::from_slice(&buf[pos..])
+                .into_iter::<serde::de::IgnoredAny>();
+            let end = match it.next() {
                 Some(Ok(_)) => pos + it.byte_offset(),
                 Some(Err(e)) if values > 0 => {
-                    let s = if values == 1 { "" } else { "s" };
-                    let e = RecordError::new(
-                        &self.path,
-                        Location::Line(start),
-                        RecordErrorKind::InvalidJson,
-                        format!(
-                            "invalid JSON after the {values} JSON value{s} read from this line: {e}"
-                        ),
-                    );
+                    // serde_json's position is within the rest of the line.
+                    let msg = e.to_string();
+                    let msg = msg
+                        .rsplit_once(" at line ")
+                        .map_or(msg.as_str(), |(m, _)| m);
+                    let col = if e.line() == 1 {
+                        pos + e.column()
+                    } else {
+                        pos + 1
+                    };
+                    let e = tail(format!("{msg} at column {col}"));
                     self.queue.push_back(Queued::Item(Err(e)));
                     return true;
                 }
-                _ => return values > 0,
+                _ => return false,
             };
-            // Valid on its own, so this queues its records.
-            let _ = self.finish_value(&buf[pos..end], start);
+            if let Err(e) = self.finish_value(&buf[pos..end], start) {
+                self.queue.push_back(Queued::Item(Err(e)));
+            }
             values += 1;
             pos = end;
         }

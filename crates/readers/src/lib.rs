@@ -809,19 +809,68 @@ mod tests {
         );
         let out = collect("junk.jsonl", data);
         let e = out[2].as_ref().unwrap_err();
-        assert!(
-            e.reason
-                .starts_with("invalid JSON after the 2 JSON values read from this line: "),
-            "{}",
-            e.reason
-        );
-        // The tail of a record cut before it (`{"a": [1,` / `{"b": 2}]}`):
-        // its nested object is not read as a record of its own.
-        let data = b"{\"EventID\": 1, \"a\": [1,\n{\"EventID\": 2}]}\n{\"EventID\": 3}\n";
         assert_eq!(
-            outline("tail.jsonl", data),
-            ["InvalidJson line 1", "InvalidJson line 2", "ok 3"]
+            e.reason,
+            "invalid JSON after the 2 JSON values read from this line: text at column 31 is \
+             not a JSON object or array"
         );
+        let data = b"{\"EventID\": 1} {\"EventID\": 2}, {\"EventID\": \n{\"EventID\": 3}\n";
+        let out = collect("cut.jsonl", data);
+        assert_eq!(
+            out[2].as_ref().unwrap_err().reason,
+            "invalid JSON after the 2 JSON values read from this line: EOF while parsing a \
+             value at column 43"
+        );
+        assert_eq!(out[3].as_ref().unwrap().meta.event_id, Some(3));
+        // Breaker findings: the tail of a record cut before it, or a line
+        // that does not start with an object or array, was read as glued
+        // values: nested objects became events and one damaged line counted
+        // as several skipped records. Each such line is one error.
+        for line in [
+            "{\"EventID\": 2}]}",
+            "{\"EventID\": 9},\"b\":{\"EventID\": 10}}",
+            "{\"EventID\": 1}, {\"EventID\": 2}]}",
+            "\"a\", \"b\", {\"EventID\": 7}, 4]}",
+            "1, 2, 3]",
+            "\"x\":{\"EventID\": 9}}}",
+            "\"EventID\",\"Computer\",\"Message\"",
+            "4624,\"PC1\",\"x\"",
+        ] {
+            let data = format!("{{\"EventID\": 1}}\n{line}\n{{\"EventID\": 3}}\n");
+            assert_eq!(
+                outline("tail.jsonl", data.as_bytes()),
+                ["ok 1", "InvalidJson line 2", "ok 3"],
+                "{line}"
+            );
+        }
+        let numbers = format!("{{\"EventID\": 1}}\n{}\n", "7, ".repeat(100_000));
+        assert_eq!(
+            outline("numbers.jsonl", numbers.as_bytes()),
+            ["ok 1", "InvalidJson line 2"]
+        );
+        // Breaker finding: a value nested deeper than serde_json's
+        // recursion limit (128) passed the glued-value check (which has no
+        // limit), failed to convert, and was dropped without an error.
+        let deep = format!(
+            "{}1{}",
+            "{\"EventID\": 5, \"a\": ".repeat(300),
+            "}".repeat(300)
+        );
+        for line in [
+            deep.clone(),
+            format!("{{\"EventID\": 4}}{deep}{{\"EventID\": 3}}"),
+        ] {
+            let data = format!("{{\"EventID\": 2}}\n{line}\n");
+            let out = collect("deep.jsonl", data.as_bytes());
+            let errs: Vec<_> = out.iter().filter_map(|r| r.as_ref().err()).collect();
+            assert_eq!(errs.len(), 1, "{out:?}");
+            assert!(
+                errs[0].reason.contains("recursion limit exceeded"),
+                "{}",
+                errs[0].reason
+            );
+            assert_eq!(errs[0].at, Location::Line(2));
+        }
         // Not even the first value parses: one error for the line, as before.
         let data = b"{\"EventID\": 1, }{\"EventID\": 2}\n{\"EventID\": 3}\n";
         assert_eq!(outline("bad.jsonl", data), ["InvalidJson line 1", "ok 3"]);
