@@ -1,8 +1,9 @@
 //! STIX 2.1 indicator bundles (`IocSetBuilder::load_stix`), then the compiled
 //! set matched against two events. Invariants: an error names the feed;
 //! every rejected indicator is both a diagnostic and counted as skipped
-//! ("unsupported pattern"), and nothing else is; the set is never larger
-//! than what was loaded.
+//! (by reason: "unsupported pattern", or the network it names), every
+//! diagnostic is such a skip or an indicator loaded with OR-clauses
+//! dropped; the set is never larger than what was loaded.
 #![no_main]
 
 #[path = "common.rs"]
@@ -18,12 +19,17 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     match b.load_stix(text, ioc_common::ORIGIN) {
         Ok(report) => {
             assert_eq!(report.format, Some(tracehunt_ioc::FeedFormat::Stix));
-            let skipped = report
-                .skipped
-                .get("unsupported pattern")
-                .copied()
-                .unwrap_or(0);
-            assert_eq!(report.diagnostics.len(), skipped, "{report:?}");
+            // Every skipped indicator has one diagnostic; an indicator that
+            // loads with some OR-clauses dropped (a network no IOC can be)
+            // has one too, and is not skipped (CI fuzz smoke finding: this
+            // harness still counted only "unsupported pattern" skips).
+            let skipped: usize = report.skipped.values().sum();
+            let partial = report
+                .diagnostics
+                .iter()
+                .filter(|d| d.contains(" of its OR-clauses dropped ("))
+                .count();
+            assert_eq!(report.diagnostics.len(), skipped + partial, "{report:?}");
             assert!(skipped <= report.entries);
             ioc_common::check_set(b.build(), &report);
         }

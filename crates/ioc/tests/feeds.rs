@@ -299,6 +299,39 @@ fn embedded_alias_table_matches_the_galaxy() {
     );
 }
 
+/// CI fuzz smoke finding (stix_bundle): the harness took every diagnostic for an
+/// "unsupported pattern" skip, but an indicator whose OR-clause names an unusable network
+/// loads with that clause dropped (one diagnostic, no skip) and one with every clause
+/// unusable is skipped under the network's reason. The accounting the harness now checks:
+/// diagnostics = skipped indicators (any reason) + indicators loaded with clauses dropped.
+/// Input reduced from the crash artifact.
+#[test]
+fn fuzz_stix_bundle_dropped_or_clause_is_a_diagnostic_not_a_skip() {
+    let bundle = r#"{"type": "bundle", "id": "bundle--1", "objects": [
+      {"type": "indicator", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+       "pattern_type": "stix", "pattern": "[ file:hashes.'SHA-799' = '4bac2739' ]"},
+      {"type": "indicator", "id": "indicator--a932fcc6-e032-476c-826f-cb970a5a1ade",
+       "pattern_type": "stix",
+       "pattern": "[ipv4-addr:value = '198.51.100.1/02' OR ipv4-addr:value = '203.0.113.33/32']"},
+      {"type": "indicator", "id": "indicator--00000000-0000-4000-8000-000000000003",
+       "pattern_type": "stix", "pattern": "[ipv4-addr:value = '10.1.2.3']"}
+    ]}"#;
+    let mut b = IocSet::builder();
+    let r = b.load(bundle, "fuzz.json").unwrap();
+    assert_eq!(r.entries, 3);
+    assert_eq!(r.loaded[&IocKind::Ip], 1, "only 203.0.113.33: {r:?}");
+    assert_eq!(r.skipped["unsupported pattern"], 1, "{r:?}");
+    assert_eq!(r.skipped["ipv4: non-routable address"], 1, "{r:?}");
+    assert_eq!(r.skipped.values().sum::<usize>(), 2, "{r:?}");
+    assert_eq!(r.diagnostics.len(), 3, "{r:?}");
+    assert_eq!(
+        r.diagnostics[1],
+        "indicator--a932fcc6-e032-476c-826f-cb970a5a1ade: pattern `[ipv4-addr:value = \
+         '198.51.100.1/02' OR ipv4-addr:value = '203.0.113.33/32']`: 1 of its OR-clauses dropped \
+         (ipv4: network wider than /8)"
+    );
+}
+
 /// Breaker finding: the STIX pattern `[ipv4-addr:value ISSUBSET '0.0.0.0/0']` loaded as an
 /// IOC matching every address, while the CSV feed refused `/0`. Both now refuse it the same
 /// way, counted as unusable with the reason; a private address in one OR-clause drops only
