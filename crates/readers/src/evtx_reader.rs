@@ -109,14 +109,17 @@ enum Unit {
     /// `records`: the records it held by the neighbouring intact chunk
     /// headers (see [`header_spans`]), when known; with `through` > `number`,
     /// the records of the run of all-zero slots `number..=through`.
-    /// `counted_with`: a later slot of such a run, whose records slot
-    /// `counted_with` counts (this one counts none).
+    /// `counted_with`: a slot whose records another note counts (this one
+    /// counts none): a later slot of such a run, or a slot at the end of a
+    /// file cut short, whose records the [`Unit::Missing`] note counts. `listed`: within the
+    /// intact file header's chunk count; otherwise a chunk follows it.
     Zeroed {
         number: u64,
         offset: u64,
         records: Option<u64>,
         through: u64,
-        counted_with: Option<u64>,
+        counted_with: Option<CountedWith>,
+        listed: bool,
     },
     /// `len` damaged bytes at `offset` in an unused slot: no chunk signature,
     /// no record magic, past the chunk count of the intact file header.
@@ -140,12 +143,17 @@ enum Unit {
     },
     /// A whole chunk at `offset` that is a byte-for-byte copy of the earlier
     /// chunk `of` (at `of_offset`): skipped, so its records are read once.
+    /// `overwrote`: the EventRecordIDs its slot held before the copy was
+    /// written over it, by the neighbouring intact chunk headers (see
+    /// [`header_spans`]; `None` for a copy inserted between chunks whose
+    /// ids are contiguous: nothing lost).
     Duplicate {
         number: u64,
         offset: u64,
         of: u64,
         of_offset: u64,
         records: u64,
+        overwrote: Option<(u64, u64)>,
     },
 }
 
@@ -201,6 +209,8 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
     let mut number = 0u64;
     let mut whole_slots = 0u64;
     let mut last_chunk: Option<u64> = None;
+    // Indexes in `units` of all-zero slots the file header does not list.
+    let mut unlisted_zeros: Vec<usize> = Vec::new();
     while pos < len {
         let avail = (len - pos).min(CHUNK_SIZE);
         if avail == CHUNK_SIZE {
@@ -212,14 +222,20 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
             let slot = read_at(src, pos, avail)?;
             if slot.iter().all(|b| *b == 0) {
                 // Unused slot (or zero padding at the end), unless the
-                // intact file header says a chunk is there.
-                if declared.is_some_and(|d| number < d) && avail == CHUNK_SIZE {
+                // intact file header says a chunk is there, or a chunk
+                // follows it (kept for now, dropped below if none does).
+                if avail == CHUNK_SIZE {
+                    let listed = declared.is_some_and(|d| number < d);
+                    if !listed {
+                        unlisted_zeros.push(units.len());
+                    }
                     units.push(Unit::Zeroed {
                         number,
                         offset: pos,
                         records: None,
                         through: number,
                         counted_with: None,
+                        listed,
                     });
                     infos.push(None);
                 }
@@ -299,6 +315,22 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
         pos += CHUNK_SIZE;
         number += 1;
     }
+    // An all-zero slot the file header does not list (header damaged, or
+    // stale as in a log copied from a live system) is a wiped chunk when a
+    // chunk follows it (breaker finding: its records were lost silently);
+    // after the last chunk it is unused space or padding.
+    let last_data = units
+        .iter()
+        .rposition(|u| matches!(u, Unit::Chunk { .. } | Unit::Gap { .. }));
+    let mut keep = vec![true; units.len()];
+    for i in unlisted_zeros {
+        keep[i] = last_data.is_some_and(|d| i < d);
+    }
+    // `retain` visits the elements once, in order.
+    let mut k = keep.iter();
+    units.retain(|_| k.next().copied().unwrap_or(true));
+    let mut k = keep.iter();
+    infos.retain(|_| k.next().copied().unwrap_or(true));
     dedupe(src, &mut units, &mut infos)?;
     let cut_inside = len > FILE_HEADER_SIZE && !(len - FILE_HEADER_SIZE).is_multiple_of(CHUNK_SIZE);
     // Chunks the file ends inside or before report their own loss.
@@ -321,12 +353,51 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
                 *through = t;
             }
             (Unit::Zeroed { counted_with, .. }, SlotSpan::InRun { first_of_run }) => {
-                *counted_with = Some(first_of_run);
+                *counted_with = Some(CountedWith::Chunk(first_of_run));
             }
             (Unit::Chunk { span, .. }, SlotSpan::Held { first, last, .. }) => {
                 *span = Some((first, last));
             }
+            (Unit::Duplicate { overwrote, .. }, SlotSpan::Held { first, last, .. }) => {
+                *overwrote = Some((first, last));
+            }
             _ => {}
+        }
+    }
+    // Chunks the intact file header counts beyond the end of the file.
+    let missing = declared.filter(|&d| d > present).map(|declared| {
+        let next_id = u64::from_le_bytes(file_header[24..32].try_into().unwrap_or([0; 8]));
+        let newest = infos
+            .iter()
+            .flatten()
+            .filter(|h| h.crc_ok && h.first_id <= h.last_id)
+            .map(|h| h.last_id)
+            .max()
+            .unwrap_or(0);
+        Unit::Missing {
+            declared,
+            present,
+            records: next_id
+                .checked_sub(newest + 1)
+                .filter(|n| (1..=declared * MAX_RECORDS_PER_CHUNK).contains(n)),
+        }
+    });
+    // All-zero slots at the end of a file cut short, whose records are not
+    // bounded otherwise: the missing-chunks note counts them (breaker
+    // finding: they were counted twice, one record each and again there).
+    if let Some(Unit::Missing {
+        records: Some(_), ..
+    }) = missing
+    {
+        for unit in units.iter_mut().rev() {
+            match unit {
+                Unit::Zeroed {
+                    records: None,
+                    counted_with: c @ None,
+                    ..
+                } => *c = Some(CountedWith::Missing),
+                _ => break,
+            }
         }
     }
     // Record order: from the chunk holding the oldest records (lowest first
@@ -348,26 +419,19 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
     if let Some(i) = oldest(true).or_else(|| oldest(false)) {
         units.rotate_left(i);
     }
-    if let Some(declared) = declared {
-        if declared > present {
-            let next_id = u64::from_le_bytes(file_header[24..32].try_into().unwrap_or([0; 8]));
-            let newest = infos
-                .iter()
-                .flatten()
-                .filter(|h| h.crc_ok && h.first_id <= h.last_id)
-                .map(|h| h.last_id)
-                .max()
-                .unwrap_or(0);
-            units.push(Unit::Missing {
-                declared,
-                present,
-                records: next_id
-                    .checked_sub(newest + 1)
-                    .filter(|n| (1..=declared * MAX_RECORDS_PER_CHUNK).contains(n)),
-            });
-        }
-    }
+    units.extend(missing);
     Ok(units)
+}
+
+/// Which note counts the records of a [`Unit::Zeroed`] slot instead of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CountedWith {
+    /// The note of the first all-zero slot of its run (this slot number).
+    Chunk(u64),
+    /// The [`Unit::Missing`] note (next EventRecordID of the file header
+    /// minus the newest record present covers the slots after the newest
+    /// chunk too).
+    Missing,
 }
 
 /// What the neighbouring intact chunk headers say a damaged slot held
@@ -387,7 +451,10 @@ enum SlotSpan {
 
 /// For each unit that is a whole chunk slot with an unusable chunk header
 /// (all zeros, or no `ElfChnk\0` signature: its first and last
-/// EventRecordID are unknown), the first and last EventRecordID it held,
+/// EventRecordID are unknown) or holding a copy of another chunk
+/// ([`Unit::Duplicate`]: what the slot held before the copy was written
+/// over it; nothing when the ids around it are contiguous, as for an
+/// inserted copy), the first and last EventRecordID it held,
 /// from its neighbours in file order: the last EventRecordID of the intact
 /// chunk header before it and the first EventRecordID of the intact chunk
 /// header after it (`next_first - prev_last - 1` records). Intact: CRC32
@@ -497,7 +564,8 @@ fn header_spans(
             len: CHUNK_SIZE,
             signature_ok: false,
             ..
-        } = units[i]
+        }
+        | Unit::Duplicate { number, .. } = units[i]
         {
             if let Some((first, last)) = span(i, i, number) {
                 out[i] = SlotSpan::Held {
@@ -566,6 +634,7 @@ fn dedupe(
                     of,
                     of_offset,
                     records: h.last_id - h.first_id + 1,
+                    overwrote: None,
                 };
                 *info = None;
             }
@@ -692,16 +761,31 @@ impl EvtxChunks {
                 records,
                 through,
                 counted_with,
+                listed,
             } => {
-                let zeros = format!(
-                    "chunk {number} at file offset {offset:#x} is all zeros although the file \
-                     header lists it"
-                );
+                let zeros = if listed {
+                    format!(
+                        "chunk {number} at file offset {offset:#x} is all zeros although the \
+                         file header lists it"
+                    )
+                } else {
+                    format!(
+                        "chunk {number} at file offset {offset:#x} is all zeros although chunks \
+                         follow it"
+                    )
+                };
                 let (note, count) = match (counted_with, records) {
-                    (Some(k), _) => (
+                    (Some(CountedWith::Chunk(k)), _) => (
                         format!(
                             "{zeros}: its records are counted with chunk {k} (adjacent all-zero \
                              chunks)"
+                        ),
+                        0,
+                    ),
+                    (Some(CountedWith::Missing), _) => (
+                        format!(
+                            "{zeros}: its records are counted with the chunks missing after the \
+                             end of the file (by the file header's next EventRecordID)"
                         ),
                         0,
                     ),
@@ -735,16 +819,36 @@ impl EvtxChunks {
                 of,
                 of_offset,
                 records,
-            } => vec![err(
-                Location::Chunk(number),
-                RecordErrorKind::DuplicateChunk,
-                format!(
-                    "chunk {number} at file offset {offset:#x} is an exact copy of chunk {of} at \
-                     {of_offset:#x} (same header and bytes); skipped, its {records} records were \
-                     read once from chunk {of}"
-                ),
-            )
-            .map_err(|e| e.with_records(0))],
+                overwrote,
+            } => {
+                let mut items = vec![err(
+                    Location::Chunk(number),
+                    RecordErrorKind::DuplicateChunk,
+                    format!(
+                        "chunk {number} at file offset {offset:#x} is an exact copy of chunk {of} \
+                         at {of_offset:#x} (same header and bytes); skipped, its {records} \
+                         records were read once from chunk {of}"
+                    ),
+                )
+                .map_err(|e| e.with_records(0))];
+                if let Some((a, b)) = overwrote {
+                    let n = b - a + 1;
+                    items.push(
+                        err(
+                            Location::Chunk(number),
+                            RecordErrorKind::Evtx,
+                            format!(
+                                "chunk {number} at file offset {offset:#x} was overwritten by \
+                                 that copy of chunk {of}: the {n} records it held \
+                                 (EventRecordID {a}..={b}, by the neighbouring chunks' \
+                                 EventRecordIDs) are lost"
+                            ),
+                        )
+                        .map_err(|e| e.with_records(n)),
+                    );
+                }
+                items
+            }
             Unit::Unused {
                 number,
                 offset,

@@ -746,3 +746,115 @@ fn adjacent_zeroed_chunks_counted_one_record_each() {
     assert_eq!(errs.len(), 4, "{errs:#?}");
     assert_eq!(lost(&errs), 4, "{errs:#?}");
 }
+
+/// Breaker findings on EVTX loss accounting, each a silent loss or a
+/// double count before. File: `rogue_msi_url_1040_1042` (3 chunks:
+/// EventRecordID 1-140, 141-285, 286-351; file header: 3 chunks, next
+/// EventRecordID 352). Skipped when the corpora are missing.
+/// - An all-zero chunk that the file header does not list (header CRC32
+///   broken, or a stale chunk count as in a log copied from a live system)
+///   was taken for unused space although a chunk follows it: its records
+///   were lost silently.
+/// - A chunk overwritten by a copy of another chunk was reported as a
+///   duplicate with "nothing lost" although its own records were gone.
+/// - All-zero chunks at the end of a file cut short were counted once each
+///   and again by the missing-chunks note.
+#[test]
+fn unlisted_zeroed_and_overwritten_chunks_lost_silently() {
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpora/evtx-attack-samples/Execution/rogue_msi_url_1040_1042.evtx"
+    ));
+    let Ok(orig) = std::fs::read(&path) else {
+        println!("note: {} not found; test skipped", path.display());
+        return;
+    };
+    let slot = |c: usize| HDR + c * CHUNK..HDR + (c + 1) * CHUNK;
+    let set_header_crc = |v: &mut Vec<u8>| {
+        let crc = evtx::checksum_ieee(&v[..120]);
+        v[124..128].copy_from_slice(&crc.to_le_bytes());
+    };
+    // Header CRC32 broken (a reserved byte flipped), chunk 1 zeroed.
+    let mut broken = orig.clone();
+    broken[100] ^= 0xff;
+    broken[slot(1)].fill(0);
+    // Stale but intact header: 1 chunk (CRC32 recomputed), chunk 1 zeroed.
+    let mut stale = orig.clone();
+    stale[0x2A..0x2C].copy_from_slice(&1u16.to_le_bytes());
+    set_header_crc(&mut stale);
+    stale[slot(1)].fill(0);
+    // Stale header, chunks 1 and 2 zeroed: nothing follows them, so they
+    // are unused space (no loss can be told apart from padding).
+    let mut stale_end = stale.clone();
+    stale_end[slot(2)].fill(0);
+    for (name, bytes, recovered, counted, note) in [
+        (
+            "header CRC broken, chunk 1 zeroed",
+            &broken,
+            206,
+            145,
+            Some(
+                "chunk 1 at file offset 0x11000 is all zeros although chunks follow it: its 145 \
+                 (by the neighbouring chunks' EventRecordIDs) records are lost",
+            ),
+        ),
+        (
+            "stale header, chunk 1 zeroed",
+            &stale,
+            206,
+            145,
+            Some(
+                "chunk 1 at file offset 0x11000 is all zeros although chunks follow it: its 145 \
+                 (by the neighbouring chunks' EventRecordIDs) records are lost",
+            ),
+        ),
+        ("stale header, chunks 1-2 zeroed", &stale_end, 140, 0, None),
+    ] {
+        let (ev, errs) = read(name, bytes);
+        assert_eq!(ev.len(), recovered, "{name}: {errs:#?}");
+        assert_eq!(lost(&errs), counted, "{name}: {errs:#?}");
+        let reasons: Vec<_> = errs.iter().map(|e| e.reason.as_str()).collect();
+        assert_eq!(reasons, Vec::from_iter(note), "{name}");
+    }
+
+    // Chunk 0 copied over chunk 1: the copy is skipped (its records come
+    // once, from chunk 0) and chunk 1's own 145 records are counted lost.
+    let mut v = orig.clone();
+    v.copy_within(slot(0), HDR + CHUNK);
+    let (ev, errs) = read("chunk 0 copied over chunk 1", &v);
+    assert_eq!(ev.len(), 206, "{errs:#?}");
+    assert_eq!(lost(&errs), 145, "{errs:#?}");
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert_eq!(errs[0].kind, RecordErrorKind::DuplicateChunk);
+    assert_eq!(errs[0].records, 0);
+    assert_eq!(
+        errs[1].reason,
+        "chunk 1 at file offset 0x11000 was overwritten by that copy of chunk 0: the 145 \
+         records it held (EventRecordID 141..=285, by the neighbouring chunks' EventRecordIDs) \
+         are lost"
+    );
+    // A copy inserted between chunks with contiguous ids loses nothing.
+    let mut v = orig[..HDR + 2 * CHUNK].to_vec();
+    v.extend_from_slice(&orig[slot(1)]);
+    v.extend_from_slice(&orig[slot(2)]);
+    let (ev, errs) = read("chunk 1 copy inserted", &v);
+    assert_eq!(ev.len(), 351, "{errs:#?}");
+    assert_eq!(lost(&errs), 0, "{errs:#?}");
+
+    // Cut after chunk 1, which is zeroed: the 211 records after the newest
+    // one present (EventRecordID 140; the header's next is 352) are counted
+    // once, by the missing-chunks note (was 212: 1 more for chunk 1).
+    let mut v = orig[..HDR + 2 * CHUNK].to_vec();
+    v[slot(1)].fill(0);
+    let (ev, errs) = read("chunk 1 zeroed, cut after it", &v);
+    assert_eq!(ev.len(), 140, "{errs:#?}");
+    assert_eq!(lost(&errs), 211, "{errs:#?}");
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(
+        errs[0].reason.ends_with(
+            "its records are counted with the chunks missing after the end of the file (by the \
+             file header's next EventRecordID)"
+        ),
+        "{errs:#?}"
+    );
+}
