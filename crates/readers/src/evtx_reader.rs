@@ -464,7 +464,11 @@ enum SlotSpan {
 /// and the chunk before holds the newest records. With no unit before it,
 /// `prev_last` is 0 when the intact file header names this slot as its
 /// first chunk and the chunk after holds the oldest records (a log that did
-/// not wrap starts at EventRecordID 1).
+/// not wrap starts at EventRecordID 1). In a log that wrapped around (the
+/// oldest records are not in the first intact chunk in file order), the
+/// last slot and the first are neighbours, and slots right after the
+/// chunk with the newest records are bounded by the file header's next
+/// EventRecordID (breaker finding: both were counted 1 record each).
 ///
 /// Adjacent all-zero slots ([`Unit::Zeroed`], a wiped range) are one run:
 /// its neighbours bound the records of the whole run, which the run's first
@@ -510,24 +514,47 @@ fn header_spans(
     };
     // The ids held by units `s..=e` (slot numbers `number..`), from the
     // units around them.
+    // A log that wrapped around: its oldest records are not in the first
+    // intact chunk in file order, and record order runs on from the last
+    // slot to the first.
+    let wrapped = (0..units.len())
+        .find_map(intact)
+        .is_some_and(|h| Some(h.first_id) != oldest);
     let span = |s: usize, e: usize, number: u64| -> Option<(u64, u64)> {
-        let next_first = if e + 1 < units.len() {
-            intact(e + 1)?.first_id
-        } else {
-            next_id?
+        let len = units.len();
+        let before = match s {
+            0 if wrapped => Some(len - 1),
+            0 => None,
+            _ => Some(s - 1),
         };
-        let prev_last = if s > 0 {
-            let last = intact(s - 1)?.last_id;
-            if e + 1 == units.len() && newest != Some(last) {
-                return None; // a wrapped log: the header's next id is not after it
-            }
-            last
-        } else if first_chunk == Some(number)
-            && (e + 1 == units.len() || oldest == Some(next_first))
-        {
-            0
+        let after = if e + 1 < len {
+            Some(e + 1)
+        } else if wrapped {
+            Some(0)
         } else {
-            return None;
+            None
+        };
+        let (prev_last, next_first) = match before {
+            Some(b) => {
+                let last = intact(b)?.last_id;
+                if newest == Some(last) {
+                    // After the newest records: up to the header's next
+                    // id (none left: the slots held the oldest records).
+                    (last, next_id?)
+                } else {
+                    (last, intact(after?)?.first_id)
+                }
+            }
+            None => {
+                let next_first = match after {
+                    Some(a) => intact(a)?.first_id,
+                    None => next_id?,
+                };
+                if first_chunk != Some(number) || (after.is_some() && oldest != Some(next_first)) {
+                    return None;
+                }
+                (0, next_first)
+            }
         };
         let n = next_first.checked_sub(prev_last.checked_add(1)?)?;
         let slots = u64::try_from(e - s + 1).ok()?;

@@ -858,3 +858,52 @@ fn unlisted_zeroed_and_overwritten_chunks_lost_silently() {
         "{errs:#?}"
     );
 }
+
+/// Breaker finding: in a log that wrapped around, a wiped chunk at either
+/// end of the file, or right after the chunk with the newest records, was
+/// counted as 1 lost record, although its neighbours in record order (the
+/// last slot is followed by the first) or the file header's next
+/// EventRecordID bound it. The log here is `rogue_msi_url_1040_1042`
+/// rotated: slots hold EventRecordID 141-285, 286-351, 1-140; the file
+/// header names slot 2 its first chunk and slot 1 its last (CRC32
+/// recomputed). Skipped when the corpora are missing.
+#[test]
+fn wrapped_log_ends_counted_one_record_each() {
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpora/evtx-attack-samples/Execution/rogue_msi_url_1040_1042.evtx"
+    ));
+    let Ok(orig) = std::fs::read(&path) else {
+        println!("note: {} not found; test skipped", path.display());
+        return;
+    };
+    let slot = |c: usize| HDR + c * CHUNK..HDR + (c + 1) * CHUNK;
+    let mut wrapped = orig[..HDR].to_vec();
+    for c in [1, 2, 0] {
+        wrapped.extend_from_slice(&orig[slot(c)]);
+    }
+    wrapped[8..16].copy_from_slice(&2u64.to_le_bytes());
+    wrapped[16..24].copy_from_slice(&1u64.to_le_bytes());
+    let crc = evtx::checksum_ieee(&wrapped[..120]);
+    wrapped[124..128].copy_from_slice(&crc.to_le_bytes());
+    let (ev, errs) = read("wrapped", &wrapped);
+    assert!(errs.is_empty(), "{errs:#?}");
+    let (original, _) = read("orig", &orig);
+    assert_eq!(ev, original, "read in record order, as the unrotated file");
+    // (zeroed slot, records recovered, records counted lost)
+    for (zeroed, recovered, counted) in [
+        // 141-285: between slot 2 (…140, the last slot) and slot 1 (286…).
+        (0, 206, 145),
+        // 286-351, the newest: after slot 0 (…285), up to next id 352.
+        (1, 285, 66),
+        // 1-140, the oldest: where they start is not known.
+        (2, 211, 1),
+    ] {
+        let mut v = wrapped.clone();
+        v[slot(zeroed)].fill(0);
+        let name = format!("wrapped, slot {zeroed} zeroed");
+        let (ev, errs) = read(&name, &v);
+        assert_eq!(ev.len(), recovered, "{name}: {errs:#?}");
+        assert_eq!(lost(&errs), counted, "{name}: {errs:#?}");
+    }
+}
