@@ -221,7 +221,16 @@ impl<R: BufRead> JsonArrayRecords<R> {
         Ok(None)
     }
 
+    /// An error at `at`. The `line N: ` prefix of `reason` is dropped when
+    /// `at` already is that line (an array on a JSON line; breaker finding:
+    /// messages read "line 2: line 2: …").
     fn error(&self, at: Location, kind: RecordErrorKind, reason: String) -> RecordError {
+        let reason = match at {
+            Location::Line(l) => reason
+                .strip_prefix(&format!("line {l}: "))
+                .map_or(reason.clone(), str::to_owned),
+            _ => reason,
+        };
         RecordError::new(&self.path, at, kind, reason)
     }
 

@@ -848,6 +848,19 @@ mod tests {
             outline("numbers.jsonl", numbers.as_bytes()),
             ["ok 1", "InvalidJson line 2"]
         );
+        // Breaker finding: an element error of an array on a JSON line
+        // repeated its line ("line 2: line 2: invalid JSON array element").
+        let deep_el = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let data = format!("{{\"EventID\": 2}}\n[{{\"EventID\": 1}}, {{\"a\": {deep_el}}}]\n");
+        let out = collect("deep-el.jsonl", data.as_bytes());
+        let errs: Vec<_> = out.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert_eq!(errs.len(), 1, "{out:?}");
+        assert_eq!(errs[0].at, Location::Line(2));
+        assert!(
+            errs[0].reason.starts_with("invalid JSON array element: "),
+            "{}",
+            errs[0].reason
+        );
         // Breaker finding: a value nested deeper than serde_json's
         // recursion limit (128) passed the glued-value check (which has no
         // limit), failed to convert, and was dropped without an error.
