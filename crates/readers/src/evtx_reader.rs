@@ -315,10 +315,14 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
         pos += CHUNK_SIZE;
         number += 1;
     }
+    dedupe(src, &mut units, &mut infos)?;
     // An all-zero slot the file header does not list (header damaged, or
     // stale as in a log copied from a live system) is a wiped chunk when a
     // chunk follows it (breaker finding: its records were lost silently);
-    // after the last chunk it is unused space or padding.
+    // after the last chunk it is unused space or padding. A copy of an
+    // earlier chunk ([`Unit::Duplicate`]) does not count as a chunk here
+    // (breaker finding: a copy appended after the unused slots made one of
+    // them a 1-record loss).
     let last_data = units
         .iter()
         .rposition(|u| matches!(u, Unit::Chunk { .. } | Unit::Gap { .. }));
@@ -331,7 +335,6 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
     units.retain(|_| k.next().copied().unwrap_or(true));
     let mut k = keep.iter();
     infos.retain(|_| k.next().copied().unwrap_or(true));
-    dedupe(src, &mut units, &mut infos)?;
     let cut_inside = len > FILE_HEADER_SIZE && !(len - FILE_HEADER_SIZE).is_multiple_of(CHUNK_SIZE);
     // Chunks the file ends inside or before report their own loss.
     let present = whole_slots + u64::from(cut_inside);

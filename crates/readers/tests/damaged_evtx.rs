@@ -907,3 +907,29 @@ fn wrapped_log_ends_counted_one_record_each() {
         assert_eq!(lost(&errs), counted, "{name}: {errs:#?}");
     }
 }
+
+/// Breaker finding: an intact file with a copy of one of its chunks
+/// appended after an unused all-zero slot counted that slot as a wiped
+/// chunk (1 record lost) because "a chunk follows it", though the chunk
+/// after it was only the copy. Now nothing is lost: one DuplicateChunk note.
+/// File: `rogue_msi_url_1040_1042` (3 chunks). Skipped when the corpora are
+/// missing.
+#[test]
+fn appended_copy_made_unused_zero_slot_a_loss() {
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpora/evtx-attack-samples/Execution/rogue_msi_url_1040_1042.evtx"
+    ));
+    let Ok(orig) = std::fs::read(&path) else {
+        println!("note: {} not found; test skipped", path.display());
+        return;
+    };
+    let mut v = orig[..HDR + 3 * CHUNK].to_vec();
+    v.resize(HDR + 4 * CHUNK, 0);
+    v.extend_from_slice(&orig[HDR + CHUNK..HDR + 2 * CHUNK]);
+    let (ev, errs) = read("copy appended after a zero slot", &v);
+    assert_eq!(ev.len(), 351, "{errs:#?}");
+    assert_eq!(lost(&errs), 0, "{errs:#?}");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].kind, RecordErrorKind::DuplicateChunk);
+}
