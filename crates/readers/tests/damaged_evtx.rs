@@ -530,6 +530,25 @@ fn duplicated_chunk_is_read_once_and_reported() {
     assert!(ev.len() > original.len());
 }
 
+/// `rogue_msi_url_1040_1042` from evtx-attack-samples (GPL-3.0; 3 chunks,
+/// 351 records), or `None` (with a note) when the corpora are missing.
+fn rogue_msi() -> Option<Vec<u8>> {
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpora/evtx-attack-samples/Execution/rogue_msi_url_1040_1042.evtx"
+    ));
+    let bytes = std::fs::read(&path);
+    if bytes.is_err() {
+        println!("note: {} not found; test skipped", path.display());
+    }
+    bytes.ok()
+}
+
+/// Byte range of chunk slot `c` of an EVTX file.
+fn slot(c: usize) -> std::ops::Range<usize> {
+    HDR + c * CHUNK..HDR + (c + 1) * CHUNK
+}
+
 /// Sum of [`RecordError::records`]: what a summary counts as lost.
 fn lost(errs: &[RecordError]) -> u64 {
     errs.iter().map(|e| e.records).sum()
@@ -603,12 +622,7 @@ fn cut_inside_chunk_counts_every_lost_record_of_its_header() {
 /// missing.
 #[test]
 fn zeroed_chunk_header_counts_all_its_records() {
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpora/evtx-attack-samples/Execution/rogue_msi_url_1040_1042.evtx"
-    ));
-    let Ok(orig) = std::fs::read(&path) else {
-        println!("note: {} not found; test skipped", path.display());
+    let Some(orig) = rogue_msi() else {
         return;
     };
     let (original, errs) = read("orig", &orig);
@@ -669,12 +683,7 @@ fn zeroed_chunk_header_counts_all_its_records() {
 /// (`rogue_msi_url_1040_1042`: EventRecordID 1-140, 141-285, 286-351).
 #[test]
 fn adjacent_zeroed_chunks_counted_one_record_each() {
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpora/evtx-attack-samples/Execution/rogue_msi_url_1040_1042.evtx"
-    ));
-    let Ok(orig) = std::fs::read(&path) else {
-        println!("note: {} not found; test skipped", path.display());
+    let Some(orig) = rogue_msi() else {
         return;
     };
     let zeroed = |chunks: std::ops::Range<usize>| {
@@ -761,15 +770,9 @@ fn adjacent_zeroed_chunks_counted_one_record_each() {
 ///   and again by the missing-chunks note.
 #[test]
 fn unlisted_zeroed_and_overwritten_chunks_lost_silently() {
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpora/evtx-attack-samples/Execution/rogue_msi_url_1040_1042.evtx"
-    ));
-    let Ok(orig) = std::fs::read(&path) else {
-        println!("note: {} not found; test skipped", path.display());
+    let Some(orig) = rogue_msi() else {
         return;
     };
-    let slot = |c: usize| HDR + c * CHUNK..HDR + (c + 1) * CHUNK;
     let set_header_crc = |v: &mut Vec<u8>| {
         let crc = evtx::checksum_ieee(&v[..120]);
         v[124..128].copy_from_slice(&crc.to_le_bytes());
@@ -869,15 +872,9 @@ fn unlisted_zeroed_and_overwritten_chunks_lost_silently() {
 /// recomputed). Skipped when the corpora are missing.
 #[test]
 fn wrapped_log_ends_counted_one_record_each() {
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpora/evtx-attack-samples/Execution/rogue_msi_url_1040_1042.evtx"
-    ));
-    let Ok(orig) = std::fs::read(&path) else {
-        println!("note: {} not found; test skipped", path.display());
+    let Some(orig) = rogue_msi() else {
         return;
     };
-    let slot = |c: usize| HDR + c * CHUNK..HDR + (c + 1) * CHUNK;
     let mut wrapped = orig[..HDR].to_vec();
     for c in [1, 2, 0] {
         wrapped.extend_from_slice(&orig[slot(c)]);
@@ -916,12 +913,7 @@ fn wrapped_log_ends_counted_one_record_each() {
 /// missing.
 #[test]
 fn appended_copy_made_unused_zero_slot_a_loss() {
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpora/evtx-attack-samples/Execution/rogue_msi_url_1040_1042.evtx"
-    ));
-    let Ok(orig) = std::fs::read(&path) else {
-        println!("note: {} not found; test skipped", path.display());
+    let Some(orig) = rogue_msi() else {
         return;
     };
     let mut v = orig[..HDR + 3 * CHUNK].to_vec();
