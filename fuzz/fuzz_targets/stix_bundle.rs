@@ -21,16 +21,14 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             assert_eq!(report.format, Some(tracehunt_ioc::FeedFormat::Stix));
             // Every skipped indicator has one diagnostic; an indicator that
             // loads with some OR-clauses dropped (a network no IOC can be)
-            // has one too, and is not skipped (CI fuzz smoke finding: this
-            // harness still counted only "unsupported pattern" skips).
+            // has one too and is not skipped; no indicator has two. So
+            // skipped <= diagnostics <= entries (CI fuzz smoke findings: the
+            // harness counted only "unsupported pattern" skips, then told
+            // partial drops apart by their message, which a pattern can
+            // contain).
             let skipped: usize = report.skipped.values().sum();
-            let partial = report
-                .diagnostics
-                .iter()
-                .filter(|d| d.contains(" of its OR-clauses dropped ("))
-                .count();
-            assert_eq!(report.diagnostics.len(), skipped + partial, "{report:?}");
-            assert!(skipped <= report.entries);
+            assert!(skipped <= report.diagnostics.len(), "{report:?}");
+            assert!(report.diagnostics.len() <= report.entries, "{report:?}");
             ioc_common::check_set(b.build(), &report);
         }
         Err(e) => ioc_common::check_error(&e),
