@@ -1,12 +1,13 @@
 //! `tracehunt attribute` and `tracehunt attack snapshot`.
 
-use crate::hunt::{attribution_json, load_kb, write_attribution_table};
+use crate::hunt::load_kb;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tracehunt_attack::ActorKb;
 use tracehunt_attribution::{Attributor, EvidenceSet, Observation, TagObservation, Window};
+use tracehunt_pipeline::evidence::{attribution_json, write_attribution_table};
 
 #[derive(Args, Debug)]
 pub struct AttributeArgs {

@@ -8,16 +8,12 @@
 //! to load (the others loaded; `hunt` runs with them and exits 0).
 
 mod attribute;
-mod correlation;
 mod eval_cmd;
 mod hunt;
-mod index;
 mod input;
 mod ioc_cmd;
 mod navigator_cmd;
 mod rules;
-mod spill;
-mod stix_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -169,6 +165,8 @@ fn main() -> ExitCode {
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
                     || c.downcast_ref::<serde_json::Error>()
                         .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+                    || c.downcast_ref::<tracehunt_pipeline::PipelineError>()
+                        .is_some_and(|p| p.is_broken_pipe())
             });
             if broken_pipe {
                 return ExitCode::SUCCESS;

@@ -5,9 +5,8 @@ use clap::Args;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use tracehunt_correlate::CorrelationSet;
-use tracehunt_engine::{compile, CompileOptions, Ruleset};
-use tracehunt_sigma::{Diagnostic, LogsourceMap, Severity};
+use tracehunt_engine::CompileOptions;
+use tracehunt_sigma::{Diagnostic, LogsourceMap};
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 
@@ -23,34 +22,7 @@ pub struct RuleOpts {
     pub placeholders: Option<PathBuf>,
 }
 
-/// Rules loaded and compiled, with everything that went wrong.
-pub struct Loaded {
-    pub ruleset: Ruleset,
-    pub diagnostics: Vec<Diagnostic>,
-    /// Rule files read.
-    pub files: usize,
-    /// Rule documents that failed (error diagnostics).
-    pub failed: usize,
-    /// Sigma correlation rules, compiled against `ruleset`.
-    pub correlations: CorrelationSet,
-    /// `ruleset` index of each correlation's metadata (`push_derived`), by
-    /// correlation index.
-    pub correlation_rules: Vec<usize>,
-}
-
-impl Loaded {
-    /// No rules at all (`hunt --parse-only`).
-    pub fn empty() -> Self {
-        Loaded {
-            ruleset: compile(Vec::new(), &CompileOptions::default()).0,
-            diagnostics: Vec::new(),
-            files: 0,
-            failed: 0,
-            correlations: CorrelationSet::default(),
-            correlation_rules: Vec::new(),
-        }
-    }
-}
+pub use tracehunt_pipeline::Loaded;
 
 /// Rule counts in the words `hunt` and `rules check` share: `loaded`
 /// (parsed and compiled), `active` (used: logsource mapped to an event
@@ -184,20 +156,12 @@ pub fn rule_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
 /// Loads rules from `dirs` (or the built-in pack when empty) and compiles them.
 pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
     let copts = compile_options(opts)?;
-    let mut docs = Vec::new();
-    let mut filters = Vec::new();
-    let mut corrs = Vec::new();
     let mut diagnostics = Vec::new();
-    let mut files = 0;
-    if dirs.is_empty() {
-        for (name, text) in BUILTIN_RULES {
-            files += 1;
-            let f = tracehunt_sigma::load_rules(name, text);
-            docs.extend(f.rules);
-            filters.extend(f.filters);
-            corrs.extend(f.correlations);
-            diagnostics.extend(f.diagnostics);
-        }
+    let parsed: Vec<tracehunt_sigma::LoadedFile> = if dirs.is_empty() {
+        BUILTIN_RULES
+            .iter()
+            .map(|(name, text)| tracehunt_sigma::load_rules(name, text))
+            .collect()
     } else {
         let (paths, errors) = rule_files(dirs);
         if paths.is_empty() {
@@ -227,58 +191,25 @@ pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
         // merged in path order, so rule order and diagnostics do not
         // depend on the thread count.
         use rayon::prelude::*;
-        let parsed: Vec<_> = paths
+        paths
             .par_iter()
             .map(|p| {
                 let label = p.display().to_string();
                 std::fs::read(p)
                     .map(|bytes| tracehunt_sigma::load_rules_bytes(&label, &bytes))
-                    .map_err(|e| {
-                        Diagnostic::new(
+                    .unwrap_or_else(|e| tracehunt_sigma::LoadedFile {
+                        diagnostics: vec![Diagnostic::new(
                             tracehunt_sigma::Code::YamlSyntax,
                             &label,
                             None,
                             format!("cannot read: {e}"),
-                        )
+                        )],
+                        ..Default::default()
                     })
             })
-            .collect();
-        for f in parsed {
-            files += 1;
-            match f {
-                Ok(f) => {
-                    docs.extend(f.rules);
-                    filters.extend(f.filters);
-                    corrs.extend(f.correlations);
-                    diagnostics.extend(f.diagnostics);
-                }
-                Err(d) => diagnostics.push(d),
-            }
-        }
-    }
-    // Sigma filters rewrite the rules they target before compilation.
-    diagnostics.extend(tracehunt_sigma::apply_filters(&mut docs, &filters));
-    let (mut ruleset, d) = compile(docs, &copts);
-    diagnostics.extend(d);
-    let (correlations, d) = CorrelationSet::compile(&corrs, &ruleset);
-    diagnostics.extend(d);
-    let correlation_rules = correlations
-        .correlations()
-        .iter()
-        .map(|c| ruleset.push_derived(c.meta.clone()))
-        .collect();
-    let failed = diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    Ok(Loaded {
-        ruleset,
-        diagnostics,
-        files,
-        failed,
-        correlations,
-        correlation_rules,
-    })
+            .collect()
+    };
+    Ok(Loaded::build(diagnostics, parsed, &copts))
 }
 
 #[derive(Args, Debug)]

@@ -3,7 +3,7 @@
 //! Workers render each detection into the bytes the output format needs as
 //! soon as it is found and append them here in pieces (one piece per work
 //! unit, or per 256 KiB); the hunt keeps only a small index entry per
-//! detection ([`crate::hunt`]), itself sorted externally in runs stored in a
+//! detection ([`crate::entry`]), itself sorted externally in runs stored in a
 //! second `Spill` ([`crate::index`]), and once every unit is scanned copies
 //! the bytes out in output order. Below [`MEM_LIMIT`]
 //! bytes everything stays in memory; past it the bytes go to an anonymous
@@ -92,6 +92,11 @@ impl Spill {
     /// Bytes appended so far.
     pub fn len(&self) -> u64 {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).len
+    }
+
+    /// Nothing appended yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Whether the spill went to a temporary file.

@@ -1,7 +1,7 @@
 //! Sigma correlation rules as a post-pass over the time-sorted detections of
 //! a hunt (see `tracehunt-correlate`).
 
-use crate::rules::Loaded;
+use crate::Loaded;
 use serde_json::{json, Value as J};
 use std::sync::Arc;
 use tracehunt_correlate::{same_field, CorrelationHit, Correlator, Fields};

@@ -18,7 +18,7 @@
 //! [`Entry::order`] (time, unit, place; unique), so where the runs are cut
 //! never changes the output (tested with a tiny budget).
 
-use crate::hunt::Entry;
+use crate::entry::Entry;
 use crate::spill::{Spill, SpillReader};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -53,7 +53,12 @@ pub enum Run {
     /// kept whole; correlation hits).
     Mem(Vec<Entry>),
     /// `count` entries at byte `off` of the run store.
-    Stored { off: u64, count: u64 },
+    Stored {
+        /// Byte offset of the run in the run store.
+        off: u64,
+        /// Entries in the run.
+        count: u64,
+    },
 }
 
 /// Sorts `entries` into output order and appends them to `store` as one

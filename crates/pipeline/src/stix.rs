@@ -1,7 +1,7 @@
-//! `hunt --format stix`: assemble the STIX 2.1 bundle from detections, IOC hits and the
+//! The STIX sink: assemble the STIX 2.1 bundle from detections, IOC hits and the
 //! attribution (the writer is `tracehunt_report::write_stix_bundle`).
 
-use crate::ioc_cmd::IocDetection;
+use crate::ioc::IocDetection;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use tracehunt_attack::ActorKb;

@@ -1,0 +1,402 @@
+//! Detection per worker thread: one `Scanner` and one accumulator per
+//! thread; per unit, events → rule hits and IOC hits → index entries and
+//! rendered bytes in the spill.
+
+use crate::entry::{Entry, Loc, NO_HOST, PIECE};
+use crate::render::{render, Render};
+use crate::source::{Source, WorkUnit};
+use crate::spill::Spill;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tracehunt_engine::Scanner;
+use tracehunt_report::Detection;
+
+/// The run's host table, shared by the workers (a worker asks it only for
+/// hosts it has not seen yet): host ids are global from the start, so an
+/// index entry needs no rewriting once it is written to a sorted run.
+#[derive(Default)]
+pub(crate) struct Hosts {
+    pub(crate) names: Vec<String>,
+    pub(crate) ids: std::collections::HashMap<String, u32>,
+}
+
+impl Hosts {
+    /// The id of host `h`, added if new.
+    fn id(&mut self, h: &str) -> u32 {
+        if let Some(&i) = self.ids.get(h) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(h.to_owned());
+        self.ids.insert(h.to_owned(), i);
+        i
+    }
+}
+
+/// What one worker thread produced over the units it scanned (one per
+/// thread, whatever the number of units: nothing is kept per unit or per
+/// file but rare error notes, so memory does not grow with file count).
+pub(crate) struct Acc<'s> {
+    pub(crate) events: u64,
+    pub(crate) scanned: u64,
+    /// Index entries of spilled detections not yet in a sorted run (at
+    /// most `run_cap`), in scan order.
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) run_cap: usize,
+    /// The sorted runs written so far ([`crate::index`]) and where.
+    pub(crate) runs: Vec<crate::index::Run>,
+    pub(crate) run_store: &'s Spill,
+    pub(crate) run_bytes: Vec<u8>,
+    /// Detections kept whole (rules feeding a correlation) and their
+    /// entries, whose `Loc::Mem` indices are local to this worker until
+    /// [`Acc::globalize`].
+    pub(crate) mem: Vec<Detection>,
+    pub(crate) mem_entries: Vec<Entry>,
+    /// The shared host table and this worker's cache of it.
+    pub(crate) hosts: &'s std::sync::Mutex<Hosts>,
+    pub(crate) host_ids: std::collections::HashMap<String, u32>,
+    /// Rendered bytes not yet appended to the spill, and the first entry
+    /// whose offset is relative to them.
+    pub(crate) piece: Vec<u8>,
+    pub(crate) piece_from: usize,
+    pub(crate) spill_error: Option<String>,
+    /// Files not read at all: (file index, reason).
+    pub(crate) skipped: Vec<(usize, String)>,
+    pub(crate) record_errors: u64,
+    pub(crate) record_reasons: BTreeMap<String, u64>,
+    /// EVTX chunks skipped as exact copies of an earlier chunk (no record lost).
+    pub(crate) duplicate_chunks: u64,
+    /// Damaged unused EVTX chunk slots skipped (no record lost).
+    pub(crate) damaged_unused_chunks: u64,
+    /// Units with lost records: (unit, file, records lost, first reason).
+    pub(crate) lost: Vec<(u32, usize, u64, String)>,
+    /// Units with damaged unused EVTX chunk slots: (unit, file, slots).
+    pub(crate) unused: Vec<(u32, usize, u64)>,
+    pub(crate) first: Option<DateTime<Utc>>,
+    pub(crate) last: Option<DateTime<Utc>>,
+    /// Time range of the events in the `--from`/`--to` window.
+    pub(crate) win_first: Option<DateTime<Utc>>,
+    pub(crate) win_last: Option<DateTime<Utc>>,
+    /// IOC hits and the unit of each.
+    pub(crate) ioc_hits: Vec<crate::ioc::IocDetection>,
+    pub(crate) ioc_units: Vec<u32>,
+}
+
+pub(crate) struct ScanCfg {
+    pub(crate) from: Option<DateTime<Utc>>,
+    pub(crate) to: Option<DateTime<Utc>>,
+    pub(crate) min_rank: u8,
+    pub(crate) iocs: Option<Arc<tracehunt_ioc::IocSet>>,
+    /// Rules whose hits feed a correlation: kept whatever their level
+    /// (`--min-level` applies after correlation), as full detections.
+    pub(crate) correlated: Vec<bool>,
+    /// What workers render per detection.
+    pub(crate) render: Render,
+}
+
+impl<'s> Acc<'s> {
+    pub(crate) fn new(
+        run_store: &'s Spill,
+        run_cap: usize,
+        hosts: &'s std::sync::Mutex<Hosts>,
+    ) -> Self {
+        Acc {
+            events: 0,
+            scanned: 0,
+            entries: Vec::new(),
+            run_cap,
+            runs: Vec::new(),
+            run_store,
+            run_bytes: Vec::new(),
+            mem: Vec::new(),
+            mem_entries: Vec::new(),
+            hosts,
+            host_ids: std::collections::HashMap::new(),
+            piece: Vec::new(),
+            piece_from: 0,
+            spill_error: None,
+            skipped: Vec::new(),
+            record_errors: 0,
+            record_reasons: BTreeMap::new(),
+            duplicate_chunks: 0,
+            damaged_unused_chunks: 0,
+            lost: Vec::new(),
+            unused: Vec::new(),
+            first: None,
+            last: None,
+            win_first: None,
+            win_last: None,
+            ioc_hits: Vec::new(),
+            ioc_units: Vec::new(),
+        }
+    }
+
+    /// The run-wide id of a host.
+    fn host_id(&mut self, h: Option<&str>) -> u32 {
+        let Some(h) = h else { return NO_HOST };
+        if let Some(&i) = self.host_ids.get(h) {
+            return i;
+        }
+        // A poisoned lock only means another worker panicked; the table
+        // itself is consistent (one push and one insert).
+        let i = self.hosts.lock().unwrap_or_else(|e| e.into_inner()).id(h);
+        self.host_ids.insert(h.to_owned(), i);
+        i
+    }
+
+    /// Records a detection's index entry.
+    fn push(&mut self, e: Entry) {
+        match e.loc() {
+            Loc::Mem(_) => self.mem_entries.push(e),
+            Loc::Spill { .. } => self.entries.push(e),
+        }
+    }
+
+    /// After each event: appends the pending rendered bytes to the spill
+    /// once they are a piece, and the index entries to the run store once
+    /// they are a run.
+    fn after_event(&mut self, spill: &Spill) {
+        if self.entries.len() >= self.run_cap {
+            self.flush_piece(spill);
+            self.write_run();
+        } else if self.piece.len() >= PIECE {
+            self.flush_piece(spill);
+        }
+    }
+
+    /// Sorts the pending entries (every offset absolute: the piece was just
+    /// flushed) into a run in the run store.
+    fn write_run(&mut self) {
+        if !self.entries.is_empty() && self.spill_error.is_none() {
+            match crate::index::write_run(&mut self.entries, self.run_store, &mut self.run_bytes) {
+                Ok(run) => self.runs.push(run),
+                Err(e) => self.spill_error = Some(e.to_string()),
+            }
+        }
+        // After an error the hunt fails at the end; the entries are dropped
+        // meanwhile so memory stays bounded.
+        self.entries.clear();
+        self.piece_from = 0;
+    }
+
+    /// Appends the pending rendered bytes to the spill and makes the
+    /// offsets of their entries absolute.
+    fn flush_piece(&mut self, spill: &Spill) {
+        if !self.piece.is_empty() && self.spill_error.is_none() {
+            match spill.append(&self.piece) {
+                Ok(base) => {
+                    for e in &mut self.entries[self.piece_from..] {
+                        e.off += base;
+                    }
+                }
+                Err(e) => self.spill_error = Some(e.to_string()),
+            }
+        }
+        self.piece.clear();
+        self.piece_from = self.entries.len();
+    }
+
+    /// Ends the worker's index: its runs, the last one (sorted, in memory)
+    /// included; the entries of detections kept whole are rewritten to
+    /// index the run's table `mem` and returned apart (`mem_entries`).
+    pub(crate) fn globalize(
+        &mut self,
+        mem: &mut Vec<Detection>,
+        mem_entries: &mut Vec<Entry>,
+    ) -> Result<Vec<crate::index::Run>, crate::PipelineError> {
+        if let Some(e) = self.spill_error.take() {
+            return Err(crate::PipelineError::Spill(e));
+        }
+        let base = mem.len() as u32;
+        for mut e in self.mem_entries.drain(..) {
+            if let Loc::Mem(i) = e.loc() {
+                e.set_loc(Loc::Mem(i + base));
+            }
+            mem_entries.push(e);
+        }
+        mem.append(&mut self.mem);
+        let mut last = std::mem::take(&mut self.entries);
+        last.sort_unstable_by_key(Entry::order);
+        let mut runs = std::mem::take(&mut self.runs);
+        runs.push(crate::index::Run::Mem(last));
+        Ok(runs)
+    }
+}
+
+fn scan_unit(
+    sc: &mut Scanner<'_>,
+    unit: WorkUnit,
+    name: &Arc<str>,
+    cfg: &ScanCfg,
+    spill: &Spill,
+    r: &mut Acc,
+) {
+    match unit.records {
+        Ok(records) => scan_records(sc, records, (unit.index, unit.stream), name, cfg, spill, r),
+        Err(reason) => r.skipped.push((unit.stream, reason)),
+    }
+    r.flush_piece(spill);
+}
+
+fn scan_records(
+    sc: &mut Scanner<'_>,
+    records: impl IntoIterator<Item = Result<tracehunt_event::Event, tracehunt_readers::RecordError>>,
+    (ui, file): (u32, usize),
+    source: &Arc<str>,
+    cfg: &ScanCfg,
+    spill: &Spill,
+    r: &mut Acc,
+) {
+    let rs = sc.ruleset();
+    let mut hits = Vec::new();
+    let mut lost = 0u64;
+    let mut first_lost = None;
+    let mut unused = 0u64;
+    let mut seq = 0u32;
+    for rec in records {
+        let ev = match rec {
+            Ok(ev) => ev,
+            Err(e) if e.kind == tracehunt_readers::RecordErrorKind::DuplicateChunk => {
+                // Its records were read from the first copy: nothing lost.
+                r.duplicate_chunks += 1;
+                continue;
+            }
+            Err(e) if e.kind == tracehunt_readers::RecordErrorKind::DamagedUnusedChunk => {
+                // Damaged bytes where no record was: nothing lost.
+                r.damaged_unused_chunks += 1;
+                unused += 1;
+                continue;
+            }
+            Err(e) => {
+                // One error can stand for several records (an EVTX chunk
+                // note with the count its header declares) or none.
+                r.record_errors += e.records;
+                lost += e.records;
+                if e.records > 0 {
+                    *r.record_reasons.entry(format!("{:?}", e.kind)).or_default() += e.records;
+                }
+                if first_lost.is_none() && e.records > 0 {
+                    first_lost = Some(format!("{}: {}", e.at, e.reason));
+                }
+                continue;
+            }
+        };
+        r.events += 1;
+        let ts = ev.meta.timestamp;
+        if let Some(t) = ts {
+            r.first = Some(r.first.map_or(t, |f| f.min(t)));
+            r.last = Some(r.last.map_or(t, |l| l.max(t)));
+        }
+        let in_window = match ts {
+            Some(t) => cfg.from.is_none_or(|f| t >= f) && cfg.to.is_none_or(|to| t <= to),
+            None => cfg.from.is_none() && cfg.to.is_none(),
+        };
+        if !in_window {
+            continue;
+        }
+        r.scanned += 1;
+        if let Some(t) = ts {
+            r.win_first = Some(r.win_first.map_or(t, |f| f.min(t)));
+            r.win_last = Some(r.win_last.map_or(t, |l| l.max(t)));
+        }
+        hits.clear();
+        sc.scan(&ev, &mut hits);
+        if let Some(set) = &cfg.iocs {
+            crate::ioc::scan_event(set, &ev, source, &mut r.ioc_hits);
+            r.ioc_units.resize(r.ioc_hits.len(), ui);
+        }
+        let mut fields: Option<Arc<Vec<(String, serde_json::Value)>>> = None;
+        let mut host = None;
+        for &rule in &hits {
+            let correlated = cfg.correlated[rule];
+            if rs.rule(rule).level_rank < cfg.min_rank && !correlated {
+                continue;
+            }
+            let host = *host.get_or_insert_with(|| r.host_id(ev.meta.computer.as_deref()));
+            let mut entry = Entry::new(ts, rule, host, (ui, seq), Loc::Mem(r.mem.len() as u32));
+            seq += 1;
+            if !correlated && cfg.render == Render::Nothing {
+                entry.set_loc(Loc::Spill { off: 0, len: 0 });
+                r.push(entry);
+                continue;
+            }
+            // One copy of the event's fields, shared by all its detections.
+            let fields = fields
+                .get_or_insert_with(|| {
+                    Arc::new(
+                        ev.fields()
+                            .map(|(k, v)| {
+                                (k.to_owned(), serde_json::to_value(v).unwrap_or_default())
+                            })
+                            .collect(),
+                    )
+                })
+                .clone();
+            let d = Detection {
+                rule,
+                timestamp: ts,
+                computer: ev.meta.computer.clone(),
+                channel: ev.meta.channel.clone(),
+                event_id: ev.meta.event_id,
+                record_id: ev.meta.record_id,
+                source: source.clone(),
+                fields,
+            };
+            if correlated {
+                r.mem.push(d);
+            } else {
+                // Rendered here, in parallel; only the index entry stays.
+                let start = r.piece.len();
+                if let Err(e) = render(cfg.render, rs, &d, &mut r.piece) {
+                    r.piece.truncate(start);
+                    r.spill_error.get_or_insert_with(|| e.to_string());
+                }
+                entry.set_loc(Loc::Spill {
+                    off: start as u64,
+                    len: (r.piece.len() - start) as u32,
+                });
+            }
+            r.push(entry);
+        }
+        r.after_event(spill);
+    }
+    if lost > 0 {
+        r.lost
+            .push((ui, file, lost, first_lost.unwrap_or_default()));
+    }
+    if unused > 0 {
+        r.unused.push((ui, file, unused));
+    }
+}
+
+/// Runs one worker per thread of `pool`, each with one [`Scanner`] and one
+/// accumulator, taking units from `source` until it is exhausted; returns
+/// the accumulators (one per thread).
+pub(crate) fn run_workers<'s>(
+    pool: &rayon::ThreadPool,
+    rs: &tracehunt_engine::Ruleset,
+    source: &dyn Source,
+    cfg: &ScanCfg,
+    (spill, run_store, run_cap): (&'s Spill, &'s Spill, usize),
+    hosts: &'s std::sync::Mutex<Hosts>,
+    progress: &dyn crate::Progress,
+) -> Vec<Acc<'s>> {
+    pool.broadcast(|_| {
+        let mut sc = Scanner::new(rs);
+        let mut acc = Acc::new(run_store, run_cap, hosts);
+        while let Some(unit) = source.next_unit() {
+            let i = unit.index as usize;
+            let name: Arc<str> = Arc::from(source.stream_name(unit.stream));
+            scan_unit(&mut sc, unit, &name, cfg, spill, &mut acc);
+            if i % 4096 == 4095 {
+                progress.stage(&format!("{} units scanned", i + 1), "");
+            }
+            progress.unit_done();
+        }
+        acc.piece = Vec::new();
+        acc.run_bytes = Vec::new();
+        acc.host_ids = std::collections::HashMap::new();
+        acc
+    })
+}

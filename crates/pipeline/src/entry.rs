@@ -1,0 +1,175 @@
+//! The index entry of one detection and where its output bytes are.
+
+use chrono::{DateTime, Utc};
+use tracehunt_report::DetectionRef;
+
+/// Events with no time sort last: their key is past every real time.
+pub(crate) const NO_TIME: (i64, u32) = (i64::MAX, u32::MAX);
+/// Host id of a detection without `System/Computer`.
+pub(crate) const NO_HOST: u32 = u32::MAX;
+/// A worker appends its rendered detections to the spill in pieces of about
+/// this size (or one piece per unit).
+pub(crate) const PIECE: usize = 256 << 10;
+
+/// Where a detection's output bytes are.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Loc {
+    /// Rendered into the spill at this range (relative to the unit's
+    /// pending piece until the piece is appended).
+    Spill { off: u64, len: u32 },
+    /// A full [`Detection`] kept in memory (rules feeding a correlation,
+    /// correlation hits), rendered when written.
+    Mem(u32),
+}
+
+/// The index entry kept for every detection of a hunt (40 bytes): its time
+/// (sort key), rule, host and where its bytes are. Everything the summary,
+/// the attribution and the aggregate formats need; the event itself left
+/// the worker as rendered bytes. Sorted externally ([`crate::index`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    /// Event time: seconds since the Unix epoch ([`NO_TIME`] if none).
+    pub(crate) secs: i64,
+    /// Event time: nanoseconds in the second.
+    pub(crate) nanos: u32,
+    /// Rule index in the ruleset.
+    pub(crate) rule: u32,
+    /// Index in the run's host table, or [`NO_HOST`].
+    pub(crate) host: u32,
+    /// Work unit (file, then chunk order) and place of the detection in
+    /// it: the tie break that keeps equal times in input order (unique, so
+    /// an unstable sort needs no scratch memory and gives one order).
+    /// `u32::MAX` for correlation hits.
+    pub(crate) unit: u32,
+    /// Place of the detection in its unit.
+    pub(crate) seq: u32,
+    /// [`Loc`], flattened to keep the entry at 40 bytes: a spill range, or
+    /// `len == MEM` and `off` the index of a detection kept whole.
+    pub(crate) off: u64,
+    /// See `off`.
+    pub(crate) len: u32,
+}
+
+/// `Entry::len` of a detection kept whole.
+pub(crate) const MEM: u32 = u32::MAX;
+
+impl Entry {
+    pub(crate) fn new(
+        time: Option<DateTime<Utc>>,
+        rule: usize,
+        host: u32,
+        (unit, seq): (u32, u32),
+        loc: Loc,
+    ) -> Self {
+        let (secs, nanos) = time_key(time);
+        let mut e = Entry {
+            secs,
+            nanos,
+            rule: rule as u32,
+            host,
+            unit,
+            seq,
+            off: 0,
+            len: 0,
+        };
+        e.set_loc(loc);
+        e
+    }
+
+    pub(crate) fn key(&self) -> (i64, u32) {
+        (self.secs, self.nanos)
+    }
+
+    /// Output order: time (none last), then input order.
+    pub(crate) fn order(&self) -> (i64, u32, u32, u32) {
+        (self.secs, self.nanos, self.unit, self.seq)
+    }
+
+    pub(crate) fn loc(&self) -> Loc {
+        if self.len == MEM {
+            Loc::Mem(self.off as u32)
+        } else {
+            Loc::Spill {
+                off: self.off,
+                len: self.len,
+            }
+        }
+    }
+
+    pub(crate) fn set_loc(&mut self, loc: Loc) {
+        (self.off, self.len) = match loc {
+            Loc::Spill { off, len } => {
+                debug_assert!(len != MEM, "a rendered detection of 4 GiB");
+                (off, len)
+            }
+            Loc::Mem(i) => (u64::from(i), MEM),
+        };
+    }
+
+    /// The event time (`None`: the event had none).
+    pub fn timestamp(&self) -> Option<DateTime<Utc>> {
+        if self.key() == NO_TIME {
+            None
+        } else {
+            DateTime::from_timestamp(self.secs, self.nanos)
+        }
+    }
+
+    /// Rule, time and host name (from `hosts`, the hunt's host table).
+    pub fn view<'a>(&self, hosts: &'a [String]) -> DetectionRef<'a> {
+        DetectionRef {
+            rule: self.rule as usize,
+            timestamp: self.timestamp(),
+            computer: hosts.get(self.host as usize).map(String::as_str),
+        }
+    }
+}
+
+/// The sort key of an event time: chronological order, `None` last.
+pub(crate) fn time_key(t: Option<DateTime<Utc>>) -> (i64, u32) {
+    t.map_or(NO_TIME, |t| (t.timestamp(), t.timestamp_subsec_nanos()))
+}
+
+impl Entry {
+    /// Index of the detection's rule in the ruleset.
+    pub fn rule(&self) -> usize {
+        self.rule as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_entry_is_40_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 40);
+    }
+
+    #[test]
+    fn time_key_orders_like_the_times_and_puts_none_last() {
+        let t = |s: &str| Some(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc));
+        let mut v = vec![
+            None,
+            t("2024-01-01T00:00:01Z"),
+            t("1601-01-01T00:00:00Z"),
+            t("2024-01-01T00:00:00.5Z"),
+        ];
+        let mut by_key = v.clone();
+        by_key.sort_by_key(|x| time_key(*x));
+        v.sort_by(|x, y| match (x, y) {
+            (Some(a), Some(b)) => a.cmp(b),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
+        assert_eq!(v, by_key);
+        for x in v.into_iter().flatten() {
+            let (s, n) = time_key(Some(x));
+            let e = Entry::new(Some(x), 0, NO_HOST, (0, 0), Loc::Mem(7));
+            assert_eq!((e.secs, e.nanos), (s, n));
+            assert_eq!(e.timestamp(), Some(x));
+            assert!(matches!(e.loc(), Loc::Mem(7)));
+        }
+    }
+}

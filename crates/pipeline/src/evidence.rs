@@ -1,0 +1,205 @@
+//! Attribution: evidence from what fired, and its table and JSON forms.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use tracehunt_attribution::{Attribution, EvidenceSet, Observation, TagObservation};
+use tracehunt_engine::Ruleset;
+
+/// `one` when `n` is 1, else `many` ("1 file", "2 files").
+pub fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+/// Builds the attribution evidence from what fired: per technique the rules
+/// and number of detections; software and group tags likewise.
+/// `rules` are the rules of the detections in output order (a rule's place
+/// in the evidence lists is that of its first detection).
+pub fn evidence(rs: &Ruleset, rules: impl IntoIterator<Item = usize>) -> EvidenceSet {
+    let mut tech: BTreeMap<String, (Vec<usize>, u64)> = BTreeMap::new();
+    let mut soft: BTreeMap<String, (Vec<usize>, u64)> = BTreeMap::new();
+    let mut grp: BTreeMap<String, (Vec<usize>, u64)> = BTreeMap::new();
+    // Counted per rule first: one map update per rule, not per detection.
+    let mut order: Vec<usize> = Vec::new();
+    let mut count: BTreeMap<usize, u64> = BTreeMap::new();
+    for r in rules {
+        let c = count.entry(r).or_default();
+        if *c == 0 {
+            order.push(r);
+        }
+        *c += 1;
+    }
+    for rule in order {
+        let n = count[&rule];
+        let m = rs.rule(rule);
+        for (ids, map) in [
+            (&m.techniques, &mut tech),
+            (&m.software, &mut soft),
+            (&m.groups, &mut grp),
+        ] {
+            for t in ids {
+                let e = map.entry(t.clone()).or_default();
+                if !e.0.contains(&rule) {
+                    e.0.push(rule);
+                }
+                e.1 += n;
+            }
+        }
+    }
+    let names = |rules: &[usize]| -> (Vec<String>, Vec<String>) {
+        (
+            rules.iter().map(|&r| rs.rule(r).id.clone()).collect(),
+            rules.iter().map(|&r| rs.rule(r).title.clone()).collect(),
+        )
+    };
+    let tags = |m: BTreeMap<String, (Vec<usize>, u64)>| -> Vec<TagObservation> {
+        m.into_iter()
+            .map(|(id, (rules, events))| {
+                let (rule_ids, rule_titles) = names(&rules);
+                TagObservation {
+                    id,
+                    rule_ids,
+                    rule_titles,
+                    events,
+                }
+            })
+            .collect()
+    };
+    EvidenceSet {
+        techniques: tech
+            .into_iter()
+            .map(|(t, (rules, events))| {
+                let (rule_ids, rule_titles) = names(&rules);
+                Observation {
+                    technique: t,
+                    rule_ids,
+                    rule_titles,
+                    events,
+                }
+            })
+            .collect(),
+        software: tags(soft),
+        groups: tags(grp),
+        ..EvidenceSet::default()
+    }
+}
+
+/// The `attribution` array of `--format json`: candidates with their evidence.
+pub fn attribution_json(a: &Attribution, top: usize) -> serde_json::Value {
+    serde_json::Value::Array(
+        a.candidates
+            .iter()
+            .take(top)
+            .map(|c| {
+                serde_json::json!({
+                    "rank": c.rank,
+                    "id": c.id,
+                    "name": c.name,
+                    "aliases": c.aliases,
+                    "score": c.score,
+                    "probability": c.probability,
+                    "confidence": c.confidence,
+                    "confidence_label": c.confidence_label,
+                    "coverage": c.coverage,
+                    "matched_count": c.matched_count,
+                    "distinctive_matches": c.distinctive_matches,
+                    "evidence": c.matched,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The rules behind one piece of evidence, for the attribution table: the first `max`
+/// titles, then "and N more" (fresh-user finding: only the first rule was named when two
+/// rules showed the technique); "-" for none (analyst input).
+pub fn rule_list(titles: &[String], max: usize) -> String {
+    if titles.is_empty() {
+        return "-".to_owned();
+    }
+    let shown: Vec<String> = titles
+        .iter()
+        .take(max)
+        .map(|t| tracehunt_report::terminal_safe(t).into_owned())
+        .collect();
+    let mut s = shown.join("; ");
+    if titles.len() > max {
+        s.push_str(&format!("; and {} more", titles.len() - max));
+    }
+    s
+}
+
+/// Human-readable attribution: verdict and top candidates with their evidence.
+pub fn write_attribution_table<W: Write>(
+    w: &mut W,
+    a: &Attribution,
+    top: usize,
+) -> std::io::Result<()> {
+    writeln!(w)?;
+    writeln!(
+        w,
+        "── Attribution (ATT&CK intrusion sets) ─────────────────"
+    )?;
+    writeln!(w, "Verdict: {}", a.reason)?;
+    for c in a.candidates.iter().take(top) {
+        let aliases: Vec<&str> = c
+            .aliases
+            .iter()
+            .filter(|x| **x != c.name)
+            .map(String::as_str)
+            .take(4)
+            .collect();
+        writeln!(
+            w,
+            "  {}. {} {}{}  score {:.3}  confidence {} ({})  ({} matched {}, {} distinctive)",
+            c.rank,
+            c.id,
+            c.name,
+            if aliases.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", aliases.join(", "))
+            },
+            c.score,
+            c.confidence,
+            c.confidence_label,
+            c.matched_count,
+            plural(
+                c.matched_count as u64,
+                "technique/software",
+                "techniques/software"
+            ),
+            c.distinctive_matches
+        )?;
+        let mut ev: Vec<_> = c.matched.iter().collect();
+        ev.sort_by(|x, y| y.weight.total_cmp(&x.weight));
+        for e in ev.iter().take(4) {
+            let groups = e.groups_using as u64;
+            let events = e.events;
+            // Techniques an analyst typed (`attribute --techniques`) come
+            // from no rule and no event (fresh-user finding: "← - [0 events]").
+            let from = if e.rule_titles.is_empty() && events == 0 {
+                "(given)".to_owned()
+            } else {
+                format!(
+                    "{} [{} {}]",
+                    rule_list(&e.rule_titles, 3),
+                    events,
+                    plural(events, "event", "events")
+                )
+            };
+            writeln!(
+                w,
+                "       {} {} (used by {} {}) ← {from}",
+                e.id,
+                e.name,
+                groups,
+                plural(groups, "group", "groups"),
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,367 @@
+//! The batch hunt's middle stages: detection on the worker threads, the
+//! merge of what they found, correlation and `min_rank`; then attribution.
+
+use crate::detect::{run_workers, Hosts, ScanCfg};
+use crate::entry::{Entry, Loc, NO_HOST};
+use crate::index::{Merge, Run};
+use crate::ioc::IocDetection;
+use crate::render::{render, OutputFormat, Render};
+use crate::source::Source;
+use crate::spill::{Spill, SpillReader};
+use crate::{Loaded, PipelineError};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tracehunt_attack::ActorKb;
+use tracehunt_attribution::{Attribution, Attributor, EvidenceSet, Window};
+use tracehunt_engine::Ruleset;
+use tracehunt_report::{Detection, DetectionRef, Skipped, Summary};
+
+/// What the detection stage needs besides the rules and the source.
+#[derive(Clone)]
+pub struct HuntConfig {
+    /// Only scan events at or after this time (events without a time are
+    /// scanned only when neither bound is set).
+    pub from: Option<DateTime<Utc>>,
+    /// Only scan events at or before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Only report detections of rules at or above this level rank
+    /// (0 informational … 4 critical); applied after correlation.
+    pub min_rank: u8,
+    /// IOC feeds matched against every scanned event.
+    pub iocs: Option<Arc<tracehunt_ioc::IocSet>>,
+    /// What workers render per detection (from the output format).
+    pub render: Render,
+}
+
+impl HuntConfig {
+    /// Every event, every level, no IOC feed; rendered for `format`.
+    pub fn new(format: OutputFormat) -> Self {
+        HuntConfig {
+            from: None,
+            to: None,
+            min_rank: 0,
+            iocs: None,
+            render: Render::of(format),
+        }
+    }
+}
+
+/// Where the pipeline reports progress (the CLI draws a progress bar and
+/// prints memory notes; a library caller may ignore both).
+pub trait Progress: Sync {
+    /// One work unit was scanned (called on the worker threads).
+    fn unit_done(&self) {}
+    /// A stage ended: `stage` names it, `what` counts what may grow.
+    fn stage(&self, _stage: &str, _what: &str) {}
+}
+
+/// A [`Progress`] that ignores everything.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// The detections of a hunt after correlation and `min_rank`: sorted
+/// index runs over the spilled output bytes, plus the detections kept
+/// whole, the host table and the IOC hits. Stream the entries in output
+/// order with [`Scanned::entries`] (one k-way merge per call).
+pub struct Scanned {
+    runs: Vec<Run>,
+    run_store: SpillReader,
+    spill: SpillReader,
+    mem: Vec<Detection>,
+    hosts: Vec<String>,
+    render: Render,
+    /// IOC hits in time order (events without a time last).
+    pub ioc_hits: Vec<IocDetection>,
+    /// What the correlation post-pass did (hits, what its memory bounds dropped).
+    pub correlation: crate::correlation::Outcome,
+    /// Why the detections stayed in memory (no temporary file could be created).
+    pub temp_file_error: Option<String>,
+}
+
+impl Scanned {
+    /// One pass over the detections in output order: time (none last),
+    /// then input order. Check [`Merge::finish`] after the pass.
+    pub fn entries(&self) -> Merge<'_> {
+        Merge::new(&self.runs, &self.run_store)
+    }
+
+    /// Host names by host id ([`Entry::view`]).
+    pub fn hosts(&self) -> &[String] {
+        &self.hosts
+    }
+
+    /// Appends the output bytes of `e` (rendered by the workers for the
+    /// configured format, or now for detections kept whole) to `out`.
+    ///
+    /// # Errors
+    /// Reading the spill's temporary file back failed.
+    pub fn output_bytes(
+        &self,
+        rs: &Ruleset,
+        e: &Entry,
+        out: &mut Vec<u8>,
+    ) -> Result<(), PipelineError> {
+        match e.loc() {
+            Loc::Spill { off, len } => self
+                .spill
+                .read(off, len as usize, out)
+                .map_err(PipelineError::SpillRead)?,
+            Loc::Mem(i) => render(self.render, rs, &self.mem[i as usize], out)?,
+        }
+        Ok(())
+    }
+
+    /// Every detection's rule, time and host in output order.
+    ///
+    /// # Errors
+    /// Reading the index back failed.
+    pub fn views(&self) -> Result<Vec<DetectionRef<'_>>, PipelineError> {
+        let mut pass = self.entries();
+        let v = pass.by_ref().map(|e| e.view(&self.hosts)).collect();
+        pass.finish().map_err(PipelineError::Index)?;
+        Ok(v)
+    }
+
+    /// The attribution evidence of every detection ([`crate::evidence`]),
+    /// with the IOC hits' actors.
+    ///
+    /// # Errors
+    /// Reading the index back failed.
+    pub fn evidence(&self, rs: &Ruleset) -> Result<EvidenceSet, PipelineError> {
+        let mut pass = self.entries();
+        let mut observed = crate::evidence(rs, pass.by_ref().map(|e| e.rule()));
+        pass.finish().map_err(PipelineError::Index)?;
+        observed.iocs = crate::ioc::observations(&self.ioc_hits);
+        Ok(observed)
+    }
+}
+
+/// Runs detection over `source` on `pool` (one worker per thread) with the
+/// rules of `loaded`, then correlation and `cfg.min_rank`, and counts
+/// everything in `summary` (events, records lost by reason, files skipped,
+/// time ranges, detections by level and rule). Output is the same for any
+/// thread count and however the source cut its streams into units.
+///
+/// # Errors
+/// Writing to or reading from the temporary files failed.
+pub fn scan(
+    pool: &rayon::ThreadPool,
+    loaded: &Loaded,
+    source: &dyn Source,
+    cfg: &HuntConfig,
+    summary: &mut Summary,
+    progress: &dyn Progress,
+) -> Result<Scanned, PipelineError> {
+    let rs = &loaded.ruleset;
+    let scfg = ScanCfg {
+        from: cfg.from,
+        to: cfg.to,
+        min_rank: cfg.min_rank,
+        iocs: cfg.iocs.clone(),
+        correlated: (0..rs.len())
+            .map(|r| loaded.correlations.is_referenced(r))
+            .collect(),
+        render: cfg.render,
+    };
+    let spill = Spill::new(crate::spill::mem_limit());
+    // The index entries' sorted runs ([`crate::index`]).
+    let run_store = Spill::new(crate::spill::mem_limit());
+    let hosts = std::sync::Mutex::new(Hosts::default());
+    let run_cap = crate::index::run_budget(pool.current_num_threads());
+    let accs = run_workers(
+        pool,
+        rs,
+        source,
+        &scfg,
+        (&spill, &run_store, run_cap),
+        &hosts,
+        progress,
+    );
+    progress.stage(
+        "scanned",
+        &format!(
+            "index runs {}, run store {} B",
+            accs.iter().map(|a| a.runs.len() + 1).sum::<usize>(),
+            run_store.len(),
+        ),
+    );
+    let Hosts {
+        names: mut hosts,
+        ids: mut host_ids,
+    } = std::mem::take(&mut *hosts.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut mem: Vec<Detection> = Vec::new();
+    let mut mem_entries: Vec<Entry> = Vec::new();
+    let mut runs: Vec<Run> = Vec::new();
+    let mut ioc_hits = collect(source, accs, summary, &mut runs, &mut mem, &mut mem_entries)?;
+    // Equal times keep file, chunk and record order (`Entry::order`).
+    mem_entries.sort_unstable_by_key(Entry::order);
+    // Sigma correlations over the time-sorted hits of the rules they
+    // reference (kept whole in `mem`); then `min_rank`.
+    let base: Vec<&Detection> = mem_entries
+        .iter()
+        .filter_map(|e| match e.loc() {
+            Loc::Mem(i) => Some(&mem[i as usize]),
+            Loc::Spill { .. } => None,
+        })
+        .collect();
+    let (added, correlation) = crate::correlation::apply(loaded, &base);
+    drop(base);
+    let cs = &loaded.correlations;
+    // Only rules a correlation references can be suppressed or below
+    // `min_rank` here: workers dropped the other low-level hits.
+    mem_entries.retain(|e| {
+        let r = e.rule();
+        !cs.is_suppressed(r) && rs.rule(r).level_rank >= cfg.min_rank
+    });
+    runs.push(Run::Mem(mem_entries));
+    let mut hits: Vec<Entry> = Vec::new();
+    for (k, d) in added.into_iter().enumerate() {
+        if rs.rule(d.rule).level_rank < cfg.min_rank {
+            continue;
+        }
+        let host = match d.computer.as_deref() {
+            None => NO_HOST,
+            Some(h) => {
+                let n = hosts.len() as u32;
+                *host_ids.entry(h.to_owned()).or_insert_with_key(|h| {
+                    hosts.push(h.clone());
+                    n
+                })
+            }
+        };
+        // Unit past every input unit: after the detections of the same
+        // time, in the order the correlator produced them.
+        hits.push(Entry::new(
+            d.timestamp,
+            d.rule,
+            host,
+            (u32::MAX, k as u32),
+            Loc::Mem(mem.len() as u32),
+        ));
+        mem.push(d);
+    }
+    hits.sort_unstable_by_key(Entry::order);
+    runs.push(Run::Mem(hits));
+    drop(host_ids);
+    let temp_file_error = spill.disk_error().or_else(|| run_store.disk_error());
+    let scanned = Scanned {
+        runs,
+        run_store: run_store.into_reader(),
+        spill: spill.into_reader(),
+        mem,
+        hosts,
+        render: cfg.render,
+        ioc_hits: Vec::new(),
+        correlation,
+        temp_file_error,
+    };
+    let mut pass = scanned.entries();
+    summary.count(rs, pass.by_ref().map(|e| e.view(&scanned.hosts)));
+    pass.finish().map_err(PipelineError::Index)?;
+    crate::ioc::sort_by_time(&mut ioc_hits);
+    Ok(Scanned {
+        ioc_hits,
+        ..scanned
+    })
+}
+
+/// Merges the workers' accumulators: counts are sums; what is listed per
+/// file goes in file order; host ids and in-memory detections into the
+/// run's tables. Returns the IOC hits in unit order.
+fn collect(
+    source: &dyn Source,
+    accs: Vec<crate::detect::Acc<'_>>,
+    summary: &mut Summary,
+    runs: &mut Vec<Run>,
+    mem: &mut Vec<Detection>,
+    mem_entries: &mut Vec<Entry>,
+) -> Result<Vec<IocDetection>, PipelineError> {
+    let mut skipped: Vec<(usize, String)> = Vec::new();
+    let mut lost: Vec<(u32, usize, u64, String)> = Vec::new();
+    let mut unused: Vec<(u32, usize, u64)> = Vec::new();
+    let mut iocs: Vec<(u32, IocDetection)> = Vec::new();
+    for mut r in accs {
+        runs.extend(r.globalize(mem, mem_entries)?);
+        summary.events += r.events;
+        summary.events_scanned += r.scanned;
+        summary.records_skipped += r.record_errors;
+        summary.duplicate_chunks_skipped += r.duplicate_chunks;
+        summary.damaged_unused_chunks_skipped += r.damaged_unused_chunks;
+        for (k, n) in r.record_reasons {
+            *summary.records_skipped_by_reason.entry(k).or_default() += n;
+        }
+        if let Some(f) = r.first {
+            summary.first_event = Some(summary.first_event.map_or(f, |x| x.min(f)));
+        }
+        if let Some(l) = r.last {
+            summary.last_event = Some(summary.last_event.map_or(l, |x| x.max(l)));
+        }
+        if let Some(tw) = &mut summary.time_window {
+            if let Some(f) = r.win_first {
+                tw.first_event = Some(tw.first_event.map_or(f, |x| x.min(f)));
+            }
+            if let Some(l) = r.win_last {
+                tw.last_event = Some(tw.last_event.map_or(l, |x| x.max(l)));
+            }
+        }
+        skipped.append(&mut r.skipped);
+        lost.append(&mut r.lost);
+        unused.append(&mut r.unused);
+        iocs.extend(r.ioc_units.into_iter().zip(r.ioc_hits));
+    }
+    skipped.sort_by_key(|s| s.0);
+    summary.files = (source.streams() - skipped.len()) as u64;
+    for (f, reason) in skipped {
+        summary.files_skipped.push(Skipped {
+            path: source.stream_name(f),
+            reason,
+            records: 0,
+        });
+    }
+    // Lost records per file: the units of a file are consecutive.
+    lost.sort_by_key(|l| l.0);
+    let mut last_file = None;
+    for (_, f, n, reason) in lost {
+        match summary.files_with_record_errors.last_mut() {
+            Some(last) if last_file == Some(f) => last.records += n,
+            _ => summary.files_with_record_errors.push(Skipped {
+                path: source.stream_name(f),
+                reason,
+                records: n,
+            }),
+        }
+        last_file = Some(f);
+    }
+    unused.sort_by_key(|u| u.0);
+    let mut last_file = None;
+    for (_, f, n) in unused {
+        match summary.files_with_damaged_unused_chunks.last_mut() {
+            Some(last) if last_file == Some(f) => last.chunks += n,
+            _ => summary
+                .files_with_damaged_unused_chunks
+                .push(tracehunt_report::UnusedChunks {
+                    path: source.stream_name(f),
+                    chunks: n,
+                }),
+        }
+        last_file = Some(f);
+    }
+    iocs.sort_by_key(|h| h.0);
+    Ok(iocs.into_iter().map(|(_, h)| h).collect())
+}
+
+/// Attributes `observed` with `kb`, the observation window being the
+/// hunt's event-time span (with a time window: the span of the events in
+/// it), so groups whose dated ATT&CK reporting is far from it rank lower.
+pub fn attribute(kb: &ActorKb, observed: &EvidenceSet, summary: &Summary) -> Attribution {
+    let span = match &summary.time_window {
+        Some(tw) => (tw.first_event, tw.last_event),
+        None => (summary.first_event, summary.last_event),
+    };
+    let window = match span {
+        (Some(f), Some(l)) => Window::from_dates(&f.to_rfc3339(), &l.to_rfc3339()),
+        _ => None,
+    };
+    Attributor::new(kb).attribute_in(observed, window)
+}

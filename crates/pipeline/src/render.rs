@@ -1,0 +1,70 @@
+//! What workers render per detection for the chosen output format.
+
+use tracehunt_engine::Ruleset;
+use tracehunt_report::Detection;
+
+/// What the output format needs rendered per detection (known before the
+/// scan, so workers render in parallel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Render {
+    /// `detection_json` and a newline.
+    Jsonl,
+    /// `detection_json` (the writer adds the separators).
+    Json,
+    /// The CSV timeline row.
+    Csv,
+    /// The text table row.
+    Table,
+    /// Nothing: STIX and Navigator aggregate from the index.
+    Nothing,
+}
+
+impl Render {
+    /// What `format` needs rendered per detection.
+    pub fn of(format: OutputFormat) -> Self {
+        match format {
+            OutputFormat::Jsonl => Render::Jsonl,
+            OutputFormat::Json => Render::Json,
+            OutputFormat::Csv => Render::Csv,
+            OutputFormat::Table => Render::Table,
+            OutputFormat::Stix | OutputFormat::Navigator => Render::Nothing,
+        }
+    }
+}
+
+/// The ordered output formats of a hunt ([`crate::sink::write_ordered`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Text table: detection rows, the summary, IOC hits, the attribution.
+    Table,
+    /// One JSON object per detection per line, then one per IOC hit.
+    Jsonl,
+    /// One JSON document: summary, detections, attribution, IOC hits.
+    Json,
+    /// Timesketch-compatible CSV timeline.
+    Csv,
+    /// STIX 2.1 bundle.
+    Stix,
+    /// ATT&CK Navigator layer (format 4.5).
+    Navigator,
+}
+
+/// Appends `d`'s output bytes for `mode` to `out`.
+pub(crate) fn render(
+    mode: Render,
+    rs: &Ruleset,
+    d: &Detection,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    match mode {
+        Render::Jsonl => {
+            tracehunt_report::write_detection_json(out, rs, d)?;
+            out.push(b'\n');
+        }
+        Render::Json => tracehunt_report::write_detection_json(out, rs, d)?,
+        Render::Csv => tracehunt_report::csv_row(rs, d, out)?,
+        Render::Table => tracehunt_report::write_table_row(out, rs, d)?,
+        Render::Nothing => {}
+    }
+    Ok(())
+}

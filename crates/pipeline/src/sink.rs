@@ -1,0 +1,144 @@
+//! Sinks: the hunt's ordered output in the chosen format, written to any
+//! `Write` the caller hands in (a file, stdout, a buffer).
+
+use crate::ioc::Feeds;
+use crate::render::OutputFormat;
+use crate::{PipelineError, Scanned};
+use std::io::Write;
+use tracehunt_attack::ActorKb;
+use tracehunt_attribution::Attribution;
+use tracehunt_engine::Ruleset;
+use tracehunt_report::Summary;
+
+/// Everything the ordered output needs besides the detections.
+pub struct Context<'a> {
+    /// The rules the detections index.
+    pub ruleset: &'a Ruleset,
+    /// The ATT&CK knowledge base (IOC actors, STIX, Navigator).
+    pub kb: &'a ActorKb,
+    /// The hunt's summary (counted by [`crate::scan`]).
+    pub summary: &'a Summary,
+    /// The attribution of the whole hunt.
+    pub attribution: &'a Attribution,
+    /// The IOC feeds, when any was given (their section and counts).
+    pub feeds: Option<&'a Feeds>,
+    /// Table format: at most this many detection (and IOC hit) rows.
+    pub max_rows: usize,
+    /// Navigator format: the group to overlay (id, name or alias).
+    pub overlay: Option<&'a str>,
+}
+
+/// Writes the hunt in `format` to `out`: detections in output order (time,
+/// then input order), with the summary, IOC hits and attribution where the
+/// format has them. `scanned` must have been rendered for `format`
+/// ([`crate::HuntConfig::new`]).
+///
+/// # Errors
+/// Writing `out` failed, the temporary files could not be read back, or
+/// (Navigator) the overlay names no ATT&CK group.
+pub fn write_ordered<W: Write>(
+    out: &mut W,
+    format: OutputFormat,
+    scanned: &Scanned,
+    cx: &Context<'_>,
+) -> Result<(), PipelineError> {
+    let (rs, summary, attribution) = (cx.ruleset, cx.summary, cx.attribution);
+    let ioc_dets = &scanned.ioc_hits;
+    let mut buf = Vec::new();
+    // The output bytes of one detection, from the spill or rendered now.
+    let mut emit = |out: &mut W, e: &crate::Entry| -> Result<(), PipelineError> {
+        buf.clear();
+        scanned.output_bytes(rs, e, &mut buf)?;
+        out.write_all(&buf)?;
+        Ok(())
+    };
+    let mut pass = scanned.entries();
+    match format {
+        OutputFormat::Table => {
+            if summary.detections > 0 {
+                tracehunt_report::write_table_header(out)?;
+            }
+            for e in pass.by_ref().take(cx.max_rows) {
+                emit(out, &e)?;
+            }
+            tracehunt_report::write_table_summary(
+                out,
+                summary.detections as usize,
+                summary,
+                cx.max_rows,
+            )?;
+            if let Some(f) = cx.feeds {
+                crate::ioc::write_table(out, f, ioc_dets, cx.max_rows)?;
+            }
+            crate::evidence::write_attribution_table(out, attribution, 5)?;
+        }
+        OutputFormat::Jsonl => {
+            for e in pass.by_ref() {
+                emit(out, &e)?;
+            }
+            crate::ioc::write_jsonl(out, cx.kb, ioc_dets)?;
+        }
+        OutputFormat::Stix => {
+            let views = pass.by_ref().map(|e| e.view(scanned.hosts()));
+            let input = crate::stix::input(cx.kb, rs, views, ioc_dets, attribution, summary);
+            tracehunt_report::write_stix_bundle(out, &input)?;
+        }
+        OutputFormat::Navigator => {
+            let layer = crate::navigator::layer(
+                cx.kb,
+                rs,
+                pass.by_ref().map(|e| e.view(scanned.hosts())),
+                cx.overlay,
+                "tracehunt hunt",
+            )?;
+            serde_json::to_writer_pretty(&mut *out, &layer)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Csv => {
+            let mut head = Vec::new();
+            tracehunt_report::csv_header(&mut head)?;
+            out.write_all(&head)?;
+            for e in pass.by_ref() {
+                emit(out, &e)?;
+            }
+        }
+        OutputFormat::Json => {
+            // Streamed: one detection at a time, never the whole document
+            // as a JSON tree in memory.
+            out.write_all(b"{\n\"summary\": ")?;
+            serde_json::to_writer_pretty(&mut *out, summary)?;
+            out.write_all(b",\n\"detections\": [")?;
+            for (i, e) in pass.by_ref().enumerate() {
+                out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+                emit(out, &e)?;
+            }
+            out.write_all(b"\n],\n\"attribution\": ")?;
+            serde_json::to_writer_pretty(
+                &mut *out,
+                &crate::evidence::attribution_json(attribution, 10),
+            )?;
+            out.write_all(b",\n\"attribution_verdict\": ")?;
+            serde_json::to_writer_pretty(
+                &mut *out,
+                &serde_json::json!({
+                    "confident": attribution.confident,
+                    "reason": attribution.reason,
+                    "unresolved_techniques": attribution.unresolved,
+                }),
+            )?;
+            if let Some(f) = cx.feeds {
+                out.write_all(b",\n\"ioc\": ")?;
+                serde_json::to_writer_pretty(&mut *out, &crate::ioc::summary_json(f, ioc_dets))?;
+                out.write_all(b",\n\"ioc_hits\": ")?;
+                let hits: Vec<serde_json::Value> = ioc_dets
+                    .iter()
+                    .map(|d| crate::ioc::hit_json(cx.kb, d))
+                    .collect();
+                serde_json::to_writer_pretty(&mut *out, &hits)?;
+            }
+            out.write_all(b"\n}\n")?;
+        }
+    }
+    pass.finish().map_err(PipelineError::Index)?;
+    Ok(())
+}
