@@ -2,7 +2,8 @@
 //! thread; per unit, events → rule hits and IOC hits → index entries and
 //! rendered bytes in the spill.
 
-use crate::entry::{Entry, Loc, NO_HOST, PIECE};
+use crate::context::{Contexts, NO_CONTEXT};
+use crate::entry::{Entry, Loc, PIECE};
 use crate::render::{render, Render};
 use crate::source::{Source, WorkUnit};
 use crate::spill::Spill;
@@ -11,28 +12,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracehunt_engine::Scanner;
 use tracehunt_report::Detection;
-
-/// The run's host table, shared by the workers (a worker asks it only for
-/// hosts it has not seen yet): host ids are global from the start, so an
-/// index entry needs no rewriting once it is written to a sorted run.
-#[derive(Default)]
-pub(crate) struct Hosts {
-    pub(crate) names: Vec<String>,
-    pub(crate) ids: std::collections::HashMap<String, u32>,
-}
-
-impl Hosts {
-    /// The id of host `h`, added if new.
-    fn id(&mut self, h: &str) -> u32 {
-        if let Some(&i) = self.ids.get(h) {
-            return i;
-        }
-        let i = self.names.len() as u32;
-        self.names.push(h.to_owned());
-        self.ids.insert(h.to_owned(), i);
-        i
-    }
-}
 
 /// What one worker thread produced over the units it scanned (one per
 /// thread, whatever the number of units: nothing is kept per unit or per
@@ -53,8 +32,11 @@ pub(crate) struct Acc<'s> {
     /// [`Acc::globalize`].
     pub(crate) mem: Vec<Detection>,
     pub(crate) mem_entries: Vec<Entry>,
-    /// The shared host table and this worker's cache of it.
-    pub(crate) hosts: &'s std::sync::Mutex<Hosts>,
+    /// The shared context table and this worker's cache of it (by key text).
+    pub(crate) hosts: &'s std::sync::Mutex<Contexts>,
+    /// Scratch for [`Acc::context_id`].
+    pub(crate) entity_buf: Vec<(tracehunt_incidents::EntityKind, String)>,
+    pub(crate) key_buf: String,
     pub(crate) host_ids: std::collections::HashMap<String, u32>,
     /// Rendered bytes not yet appended to the spill, and the first entry
     /// whose offset is relative to them.
@@ -99,7 +81,7 @@ impl<'s> Acc<'s> {
     pub(crate) fn new(
         run_store: &'s Spill,
         run_cap: usize,
-        hosts: &'s std::sync::Mutex<Hosts>,
+        hosts: &'s std::sync::Mutex<Contexts>,
     ) -> Self {
         Acc {
             events: 0,
@@ -112,6 +94,8 @@ impl<'s> Acc<'s> {
             mem: Vec::new(),
             mem_entries: Vec::new(),
             hosts,
+            entity_buf: Vec::new(),
+            key_buf: String::new(),
             host_ids: std::collections::HashMap::new(),
             piece: Vec::new(),
             piece_from: 0,
@@ -132,16 +116,37 @@ impl<'s> Acc<'s> {
         }
     }
 
-    /// The run-wide id of a host.
-    fn host_id(&mut self, h: Option<&str>) -> u32 {
-        let Some(h) = h else { return NO_HOST };
-        if let Some(&i) = self.host_ids.get(h) {
+    /// The run-wide context id of an event: its host and rare entities
+    /// ([`crate::context`]). The shared table is asked only for contexts
+    /// this worker has not seen yet.
+    fn context_id(&mut self, ev: &tracehunt_event::Event) -> u32 {
+        self.entity_buf.clear();
+        tracehunt_incidents::extract(ev, &mut self.entity_buf);
+        let host = ev.meta.computer.as_deref();
+        if host.is_none() && self.entity_buf.is_empty() {
+            return NO_CONTEXT;
+        }
+        // The cache key: host, then each entity, NUL-separated (NUL occurs
+        // in neither: hosts and entity values are normalised text).
+        self.key_buf.clear();
+        self.key_buf.push_str(host.unwrap_or("\u{1}"));
+        for (k, v) in &self.entity_buf {
+            self.key_buf.push('\0');
+            self.key_buf.push_str(k.as_str());
+            self.key_buf.push('\0');
+            self.key_buf.push_str(v);
+        }
+        if let Some(&i) = self.host_ids.get(self.key_buf.as_str()) {
             return i;
         }
         // A poisoned lock only means another worker panicked; the table
-        // itself is consistent (one push and one insert).
-        let i = self.hosts.lock().unwrap_or_else(|e| e.into_inner()).id(h);
-        self.host_ids.insert(h.to_owned(), i);
+        // itself is consistent (interning pushes then inserts).
+        let i = self
+            .hosts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .id(host, &self.entity_buf);
+        self.host_ids.insert(self.key_buf.clone(), i);
         i
     }
 
@@ -313,7 +318,7 @@ fn scan_records(
             if rs.rule(rule).level_rank < cfg.min_rank && !correlated {
                 continue;
             }
-            let host = *host.get_or_insert_with(|| r.host_id(ev.meta.computer.as_deref()));
+            let host = *host.get_or_insert_with(|| r.context_id(&ev));
             let mut entry = Entry::new(ts, rule, host, (ui, seq), Loc::Mem(r.mem.len() as u32));
             seq += 1;
             if !correlated && cfg.render == Render::Nothing {
@@ -379,7 +384,7 @@ pub(crate) fn run_workers<'s>(
     source: &dyn Source,
     cfg: &ScanCfg,
     (spill, run_store, run_cap): (&'s Spill, &'s Spill, usize),
-    hosts: &'s std::sync::Mutex<Hosts>,
+    hosts: &'s std::sync::Mutex<Contexts>,
     progress: &dyn crate::Progress,
 ) -> Vec<Acc<'s>> {
     pool.broadcast(|_| {

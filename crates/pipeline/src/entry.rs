@@ -1,12 +1,11 @@
 //! The index entry of one detection and where its output bytes are.
 
+use crate::context::Contexts;
 use chrono::{DateTime, Utc};
 use tracehunt_report::DetectionRef;
 
 /// Events with no time sort last: their key is past every real time.
 pub(crate) const NO_TIME: (i64, u32) = (i64::MAX, u32::MAX);
-/// Host id of a detection without `System/Computer`.
-pub(crate) const NO_HOST: u32 = u32::MAX;
 /// A worker appends its rendered detections to the spill in pieces of about
 /// this size (or one piece per unit).
 pub(crate) const PIECE: usize = 256 << 10;
@@ -34,8 +33,9 @@ pub struct Entry {
     pub(crate) nanos: u32,
     /// Rule index in the ruleset.
     pub(crate) rule: u32,
-    /// Index in the run's host table, or [`NO_HOST`].
-    pub(crate) host: u32,
+    /// Id in the run's context table (host and entities of the event,
+    /// [`crate::context`]), or [`NO_CONTEXT`](crate::context::NO_CONTEXT).
+    pub(crate) ctx: u32,
     /// Work unit (file, then chunk order) and place of the detection in
     /// it: the tie break that keeps equal times in input order (unique, so
     /// an unstable sort needs no scratch memory and gives one order).
@@ -57,7 +57,7 @@ impl Entry {
     pub(crate) fn new(
         time: Option<DateTime<Utc>>,
         rule: usize,
-        host: u32,
+        ctx: u32,
         (unit, seq): (u32, u32),
         loc: Loc,
     ) -> Self {
@@ -66,7 +66,7 @@ impl Entry {
             secs,
             nanos,
             rule: rule as u32,
-            host,
+            ctx,
             unit,
             seq,
             off: 0,
@@ -115,12 +115,12 @@ impl Entry {
         }
     }
 
-    /// Rule, time and host name (from `hosts`, the hunt's host table).
-    pub fn view<'a>(&self, hosts: &'a [String]) -> DetectionRef<'a> {
+    /// Rule, time and host name (from `cx`, the hunt's context table).
+    pub fn view<'a>(&self, cx: &'a Contexts) -> DetectionRef<'a> {
         DetectionRef {
             rule: self.rule as usize,
             timestamp: self.timestamp(),
-            computer: hosts.get(self.host as usize).map(String::as_str),
+            computer: cx.host(self.ctx),
         }
     }
 }
@@ -134,6 +134,16 @@ impl Entry {
     /// Index of the detection's rule in the ruleset.
     pub fn rule(&self) -> usize {
         self.rule as usize
+    }
+
+    /// The detection's context id (host and entities, [`crate::context`]).
+    pub fn context(&self) -> u32 {
+        self.ctx
+    }
+
+    /// Event time as (seconds since the Unix epoch, nanoseconds), `None` if the event had none.
+    pub fn time_parts(&self) -> Option<(i64, u32)> {
+        (self.key() != NO_TIME).then_some((self.secs, self.nanos))
     }
 }
 
@@ -166,7 +176,7 @@ mod tests {
         assert_eq!(v, by_key);
         for x in v.into_iter().flatten() {
             let (s, n) = time_key(Some(x));
-            let e = Entry::new(Some(x), 0, NO_HOST, (0, 0), Loc::Mem(7));
+            let e = Entry::new(Some(x), 0, crate::context::NO_CONTEXT, (0, 0), Loc::Mem(7));
             assert_eq!((e.secs, e.nanos), (s, n));
             assert_eq!(e.timestamp(), Some(x));
             assert!(matches!(e.loc(), Loc::Mem(7)));

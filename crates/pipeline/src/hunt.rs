@@ -1,8 +1,9 @@
 //! The batch hunt's middle stages: detection on the worker threads, the
 //! merge of what they found, correlation and `min_rank`; then attribution.
 
-use crate::detect::{run_workers, Hosts, ScanCfg};
-use crate::entry::{Entry, Loc, NO_HOST};
+use crate::context::Contexts;
+use crate::detect::{run_workers, ScanCfg};
+use crate::entry::{Entry, Loc};
 use crate::index::{Merge, Run};
 use crate::ioc::IocDetection;
 use crate::render::{render, OutputFormat, Render};
@@ -62,14 +63,14 @@ impl Progress for NoProgress {}
 
 /// The detections of a hunt after correlation and `min_rank`: sorted
 /// index runs over the spilled output bytes, plus the detections kept
-/// whole, the host table and the IOC hits. Stream the entries in output
+/// whole, the context table (hosts, entities) and the IOC hits. Stream the entries in output
 /// order with [`Scanned::entries`] (one k-way merge per call).
 pub struct Scanned {
     runs: Vec<Run>,
     run_store: SpillReader,
     spill: SpillReader,
     mem: Vec<Detection>,
-    hosts: Vec<String>,
+    contexts: Contexts,
     render: Render,
     /// IOC hits in time order (events without a time last).
     pub ioc_hits: Vec<IocDetection>,
@@ -86,9 +87,9 @@ impl Scanned {
         Merge::new(&self.runs, &self.run_store)
     }
 
-    /// Host names by host id ([`Entry::view`]).
-    pub fn hosts(&self) -> &[String] {
-        &self.hosts
+    /// The context table: host and entities of each detection ([`Entry::view`]).
+    pub fn contexts(&self) -> &Contexts {
+        &self.contexts
     }
 
     /// Appends the output bytes of `e` (rendered by the workers for the
@@ -118,7 +119,7 @@ impl Scanned {
     /// Reading the index back failed.
     pub fn views(&self) -> Result<Vec<DetectionRef<'_>>, PipelineError> {
         let mut pass = self.entries();
-        let v = pass.by_ref().map(|e| e.view(&self.hosts)).collect();
+        let v = pass.by_ref().map(|e| e.view(&self.contexts)).collect();
         pass.finish().map_err(PipelineError::Index)?;
         Ok(v)
     }
@@ -167,7 +168,7 @@ pub fn scan(
     let spill = Spill::new(crate::spill::mem_limit());
     // The index entries' sorted runs ([`crate::index`]).
     let run_store = Spill::new(crate::spill::mem_limit());
-    let hosts = std::sync::Mutex::new(Hosts::default());
+    let hosts = std::sync::Mutex::new(Contexts::default());
     let run_cap = crate::index::run_budget(pool.current_num_threads());
     let accs = run_workers(
         pool,
@@ -186,10 +187,7 @@ pub fn scan(
             run_store.len(),
         ),
     );
-    let Hosts {
-        names: mut hosts,
-        ids: mut host_ids,
-    } = std::mem::take(&mut *hosts.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut contexts = std::mem::take(&mut *hosts.lock().unwrap_or_else(|e| e.into_inner()));
     let mut mem: Vec<Detection> = Vec::new();
     let mut mem_entries: Vec<Entry> = Vec::new();
     let mut runs: Vec<Run> = Vec::new();
@@ -220,16 +218,7 @@ pub fn scan(
         if rs.rule(d.rule).level_rank < cfg.min_rank {
             continue;
         }
-        let host = match d.computer.as_deref() {
-            None => NO_HOST,
-            Some(h) => {
-                let n = hosts.len() as u32;
-                *host_ids.entry(h.to_owned()).or_insert_with_key(|h| {
-                    hosts.push(h.clone());
-                    n
-                })
-            }
-        };
+        let host = contexts.id(d.computer.as_deref(), &[]);
         // Unit past every input unit: after the detections of the same
         // time, in the order the correlator produced them.
         hits.push(Entry::new(
@@ -243,21 +232,20 @@ pub fn scan(
     }
     hits.sort_unstable_by_key(Entry::order);
     runs.push(Run::Mem(hits));
-    drop(host_ids);
     let temp_file_error = spill.disk_error().or_else(|| run_store.disk_error());
     let scanned = Scanned {
         runs,
         run_store: run_store.into_reader(),
         spill: spill.into_reader(),
         mem,
-        hosts,
+        contexts,
         render: cfg.render,
         ioc_hits: Vec::new(),
         correlation,
         temp_file_error,
     };
     let mut pass = scanned.entries();
-    summary.count(rs, pass.by_ref().map(|e| e.view(&scanned.hosts)));
+    summary.count(rs, pass.by_ref().map(|e| e.view(&scanned.contexts)));
     pass.finish().map_err(PipelineError::Index)?;
     crate::ioc::sort_by_time(&mut ioc_hits);
     Ok(Scanned {

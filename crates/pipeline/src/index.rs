@@ -82,7 +82,7 @@ pub fn write_run(entries: &mut [Entry], store: &Spill, bytes: &mut Vec<u8>) -> i
 
 fn encode(e: &Entry, out: &mut Vec<u8>) {
     out.extend_from_slice(&e.secs.to_le_bytes());
-    for x in [e.nanos, e.rule, e.host, e.unit, e.seq] {
+    for x in [e.nanos, e.rule, e.ctx, e.unit, e.seq] {
         out.extend_from_slice(&x.to_le_bytes());
     }
     out.extend_from_slice(&e.off.to_le_bytes());
@@ -104,7 +104,7 @@ fn decode(b: &[u8]) -> Entry {
         secs: i64::from_le_bytes(u64_at(0)),
         nanos: u32_at(8),
         rule: u32_at(12),
-        host: u32_at(16),
+        ctx: u32_at(16),
         unit: u32_at(20),
         seq: u32_at(24),
         off: u64::from_le_bytes(u64_at(28)),
@@ -237,7 +237,7 @@ mod tests {
             secs,
             nanos: 7,
             rule: unit * 3,
-            host: u32::MAX,
+            ctx: u32::MAX,
             unit,
             seq,
             off: (u64::from(unit) << 33) | u64::from(seq),
@@ -253,8 +253,8 @@ mod tests {
         assert_eq!(b.len(), ENTRY_BYTES);
         let d = decode(&b);
         assert_eq!(
-            (d.secs, d.nanos, d.rule, d.host, d.unit, d.seq, d.off, d.len),
-            (e.secs, e.nanos, e.rule, e.host, e.unit, e.seq, e.off, e.len)
+            (d.secs, d.nanos, d.rule, d.ctx, d.unit, d.seq, d.off, d.len),
+            (e.secs, e.nanos, e.rule, e.ctx, e.unit, e.seq, e.off, e.len)
         );
     }
 

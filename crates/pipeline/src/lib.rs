@@ -67,6 +67,7 @@
 //! assert!(line.contains("Security log cleared"), "{line}");
 //! ```
 
+pub mod context;
 pub mod correlation;
 mod detect;
 mod entry;

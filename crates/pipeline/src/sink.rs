@@ -79,7 +79,7 @@ pub fn write_ordered<W: Write>(
             crate::ioc::write_jsonl(out, cx.kb, ioc_dets)?;
         }
         OutputFormat::Stix => {
-            let views = pass.by_ref().map(|e| e.view(scanned.hosts()));
+            let views = pass.by_ref().map(|e| e.view(scanned.contexts()));
             let input = crate::stix::input(cx.kb, rs, views, ioc_dets, attribution, summary);
             tracehunt_report::write_stix_bundle(out, &input)?;
         }
@@ -87,7 +87,7 @@ pub fn write_ordered<W: Write>(
             let layer = crate::navigator::layer(
                 cx.kb,
                 rs,
-                pass.by_ref().map(|e| e.view(scanned.hosts())),
+                pass.by_ref().map(|e| e.view(scanned.contexts())),
                 cx.overlay,
                 "tracehunt hunt",
             )?;
