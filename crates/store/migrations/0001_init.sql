@@ -68,7 +68,7 @@ CREATE TABLE detections (
     level       TEXT NOT NULL,
     incident_id TEXT REFERENCES incidents(id) DEFERRABLE INITIALLY DEFERRED,
     hunt_id     INTEGER NOT NULL REFERENCES hunt_runs(id) DEFERRABLE INITIALLY DEFERRED,
-    UNIQUE (rule_id, event_key)
+    UNIQUE (event_key, rule_id)             -- key first: random bytes, comparisons end early
 );
 
 CREATE TABLE entities (
