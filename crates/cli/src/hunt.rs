@@ -90,8 +90,49 @@ pub struct HuntArgs {
     /// with any other format.
     #[arg(long, value_name = "GROUP")]
     pub overlay: Option<String>,
+    /// Also record the hunt in this store (SQLite; created if missing):
+    /// the run, its sources, rules, detections, incidents, attributions and
+    /// actor sightings, in one transaction. Re-hunting the same files adds
+    /// nothing. Read it back with `tracehunt incidents`, `actors`, `actor`,
+    /// `export stix`.
+    #[arg(long, value_name = "PATH", env = "TRACEHUNT_STORE")]
+    pub store: Option<PathBuf>,
+    /// Incidents: a host's detections further apart than this start a new
+    /// incident (`90m`, `1h`, `3600s`, `2d`).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub session_gap: i64,
+    /// Incidents: the longest time one host's detections may span in one
+    /// incident before a new one starts (same forms as --session-gap).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub max_span: i64,
+    /// Incidents: an entity (user, IP, logon id, process GUID, hash,
+    /// domain) seen in more host groups than this is too common to merge
+    /// incidents across hosts (a domain controller, a NAT address).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub entity_ceiling: usize,
     #[command(flatten)]
     pub rule_opts: RuleOpts,
+}
+
+/// Parses a duration: a whole number with a unit `s`, `m`, `h` or `d`
+/// (`90m`, `1h`); a bare number is seconds. Returns seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 's')) => (&t[..i], 1),
+        Some((i, 'm')) => (&t[..i], 60),
+        Some((i, 'h')) => (&t[..i], 3600),
+        Some((i, 'd')) => (&t[..i], 86_400),
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| {
+            format!("`{s}` is not a duration: use a whole number with s, m, h or d (90m, 1h, 2d)")
+        })
 }
 
 /// Prints rule-loading errors (not warnings) to stderr: the first `max`, then a count.
@@ -207,6 +248,7 @@ impl Format {
 
 pub fn run(a: HuntArgs) -> Result<u8> {
     let start = Instant::now();
+    let start_time = chrono::Utc::now();
     // Fresh-user finding: `--overlay` without the Navigator format was silently ignored.
     // clap's `requires` can only demand that `--format` be present, not its value; so checked
     // here, before any work, as the same usage error (exit 1).
@@ -275,6 +317,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         to: a.to,
         min_rank: a.min_level as u8,
         iocs: feeds.as_ref().map(|f| f.set.clone()),
+        store_records: a.store.is_some(),
         ..HuntConfig::new(format.output())
     };
     let source = FileSource::plan(&files, pool.current_num_threads());
@@ -317,6 +360,16 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             )
         );
     }
+    let incidents = tracehunt_pipeline::incident::group(
+        &scanned,
+        rs,
+        &kb,
+        tracehunt_incidents::Config {
+            session_gap_secs: a.session_gap,
+            max_span_secs: a.max_span,
+            entity_ceiling: a.entity_ceiling,
+        },
+    )?;
     let observed = scanned.evidence(rs)?;
     let attribution = tracehunt_pipeline::attribute(&kb, &observed, &summary);
     debug_mem_note(debug_mem, "summary and attribution", "");
@@ -341,11 +394,21 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         feeds: feeds.as_ref(),
         max_rows: a.max_rows,
         overlay: a.overlay.as_deref(),
+        incidents: Some(&incidents),
     };
     sink::write_ordered(&mut out, format.output(), &scanned, &cx)?;
     out.flush()?;
     debug_mem_note(debug_mem, "output written", "");
     drop(out);
+    if let Some(path) = &a.store {
+        crate::store_cmd::record_hunt(
+            path,
+            &a,
+            start_time,
+            (&loaded, &kb),
+            (&scanned, &incidents, &summary),
+        )?;
+    }
     if format != Format::Table && !a.quiet {
         stderr_summary(
             &summary,

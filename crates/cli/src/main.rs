@@ -14,6 +14,7 @@ mod input;
 mod ioc_cmd;
 mod navigator_cmd;
 mod rules;
+mod store_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -58,6 +59,31 @@ enum Command {
         after_help = "Examples:\n  tracehunt navigator samples/evtx --output layer.json\n  tracehunt navigator logs/ --rules sigma/rules --overlay G0009 -o layer.json"
     )]
     Navigator(hunt::HuntArgs),
+    /// Incidents recorded in the store (`hunt --store`), newest first.
+    #[command(
+        after_help = "Examples:\n  tracehunt incidents --store hunts.db\n  tracehunt incidents --store hunts.db --since 2024-01-01 --format json"
+    )]
+    Incidents(store_cmd::IncidentsArgs),
+    /// One stored incident; `--false-positive` marks it (a negative
+    /// sighting, left out of actor statistics).
+    #[command(
+        after_help = "Examples:\n  tracehunt incident inc-3048121c0ea6ec4e --store hunts.db\n  tracehunt incident inc-3048121c0ea6ec4e --store hunts.db --false-positive"
+    )]
+    Incident(store_cmd::IncidentArgs),
+    /// Actors (ATT&CK intrusion sets) sighted in the store: incidents,
+    /// hosts, first/last seen, activity per month.
+    #[command(
+        after_help = "Examples:\n  tracehunt actors --store hunts.db\n  tracehunt actors --store hunts.db --ranks 3 --min-confidence 20 --format json"
+    )]
+    Actors(store_cmd::ActorsArgs),
+    /// One actor's history in the store: its incidents and evidence over time.
+    #[command(
+        after_help = "Examples:\n  tracehunt actor G0009 --store hunts.db\n  tracehunt actor 'Deep Panda' --store hunts.db --format json"
+    )]
+    Actor(store_cmd::ActorArgs),
+    /// Export the store.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Evaluation tools.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -67,6 +93,14 @@ enum Command {
     /// ATT&CK knowledge-base tools.
     #[command(subcommand)]
     Attack(AttackCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ExportCommand {
+    /// The store as a STIX 2.1 bundle: incidents, sightings of intrusion
+    /// sets with confidence, indicators; ids stable across exports.
+    #[command(after_help = "Examples:\n  tracehunt export stix --store hunts.db -o bundle.json")]
+    Stix(store_cmd::ExportStixArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,6 +184,11 @@ fn main() -> ExitCode {
         Command::Hunt(a) => hunt::run(a),
         Command::Attribute(a) => attribute::run(a),
         Command::Navigator(a) => navigator_cmd::run(a),
+        Command::Incidents(a) => store_cmd::incidents(a),
+        Command::Incident(a) => store_cmd::incident(a),
+        Command::Actors(a) => store_cmd::actors(a),
+        Command::Actor(a) => store_cmd::actor(a),
+        Command::Export(ExportCommand::Stix(a)) => store_cmd::export_stix(a),
         Command::Eval(EvalCommand::Attribution(a)) => eval_cmd::run(a),
         Command::Rules(RulesCommand::Check(a)) => rules::check(a),
         Command::Attack(AttackCommand::Snapshot { bundle, output }) => {

@@ -24,6 +24,16 @@ pub struct RuleOpts {
 
 pub use tracehunt_pipeline::Loaded;
 
+/// The bytes of the rule file a rule came from (`RuleMeta::file`): the
+/// built-in pack's text, or the file read again from disk.
+pub fn rule_file_text(file: &str) -> Option<Vec<u8>> {
+    BUILTIN_RULES
+        .iter()
+        .find(|(name, _)| *name == file)
+        .map(|(_, text)| text.as_bytes().to_vec())
+        .or_else(|| std::fs::read(file).ok())
+}
+
 /// Rule counts in the words `hunt` and `rules check` share: `loaded`
 /// (parsed and compiled), `active` (used: logsource mapped to an event
 /// source and level at or above the minimum), `skipped` (loaded, not

@@ -63,6 +63,11 @@ pub(crate) struct Acc<'s> {
     /// IOC hits and the unit of each.
     pub(crate) ioc_hits: Vec<crate::ioc::IocDetection>,
     pub(crate) ioc_units: Vec<u32>,
+    /// Store records not yet appended to the key spill.
+    pub(crate) key_piece: Vec<u8>,
+    pub(crate) key_spill: &'s Spill,
+    /// Per-unit coverage (only when a store is a sink).
+    pub(crate) unit_stats: Vec<UnitStat>,
 }
 
 pub(crate) struct ScanCfg {
@@ -75,11 +80,27 @@ pub(crate) struct ScanCfg {
     pub(crate) correlated: Vec<bool>,
     /// What workers render per detection.
     pub(crate) render: Render,
+    /// Record each reported detection's [`crate::keys::StoreRec`] and each
+    /// unit's [`UnitStat`] (a store is a sink).
+    pub(crate) keys: bool,
+    /// Rules whose detections are not reported (correlation `generate: false`).
+    pub(crate) suppressed: Vec<bool>,
+}
+
+/// Per unit, when a store is a sink: what the store's coverage needs.
+#[derive(Debug, Clone)]
+pub(crate) struct UnitStat {
+    pub(crate) unit: u32,
+    pub(crate) stream: usize,
+    pub(crate) events: u64,
+    pub(crate) first: Option<DateTime<Utc>>,
+    pub(crate) last: Option<DateTime<Utc>>,
+    pub(crate) lost: u64,
 }
 
 impl<'s> Acc<'s> {
     pub(crate) fn new(
-        run_store: &'s Spill,
+        (run_store, key_spill): (&'s Spill, &'s Spill),
         run_cap: usize,
         hosts: &'s std::sync::Mutex<Contexts>,
     ) -> Self {
@@ -113,6 +134,9 @@ impl<'s> Acc<'s> {
             win_last: None,
             ioc_hits: Vec::new(),
             ioc_units: Vec::new(),
+            key_piece: Vec::new(),
+            key_spill,
+            unit_stats: Vec::new(),
         }
     }
 
@@ -165,7 +189,7 @@ impl<'s> Acc<'s> {
         if self.entries.len() >= self.run_cap {
             self.flush_piece(spill);
             self.write_run();
-        } else if self.piece.len() >= PIECE {
+        } else if self.piece.len() >= PIECE || self.key_piece.len() >= PIECE {
             self.flush_piece(spill);
         }
     }
@@ -200,6 +224,12 @@ impl<'s> Acc<'s> {
         }
         self.piece.clear();
         self.piece_from = self.entries.len();
+        if !self.key_piece.is_empty() && self.spill_error.is_none() {
+            if let Err(e) = self.key_spill.append(&self.key_piece) {
+                self.spill_error = Some(e.to_string());
+            }
+        }
+        self.key_piece.clear();
     }
 
     /// Ends the worker's index: its runs, the last one (sorted, in memory)
@@ -259,6 +289,14 @@ fn scan_records(
     let mut first_lost = None;
     let mut unused = 0u64;
     let mut seq = 0u32;
+    let mut stat = UnitStat {
+        unit: ui,
+        stream: file,
+        events: 0,
+        first: None,
+        last: None,
+        lost: 0,
+    };
     for rec in records {
         let ev = match rec {
             Ok(ev) => ev,
@@ -288,10 +326,13 @@ fn scan_records(
             }
         };
         r.events += 1;
+        stat.events += 1;
         let ts = ev.meta.timestamp;
         if let Some(t) = ts {
             r.first = Some(r.first.map_or(t, |f| f.min(t)));
             r.last = Some(r.last.map_or(t, |l| l.max(t)));
+            stat.first = Some(stat.first.map_or(t, |f| f.min(t)));
+            stat.last = Some(stat.last.map_or(t, |l| l.max(t)));
         }
         let in_window = match ts {
             Some(t) => cfg.from.is_none_or(|f| t >= f) && cfg.to.is_none_or(|to| t <= to),
@@ -313,12 +354,23 @@ fn scan_records(
         }
         let mut fields: Option<Arc<Vec<(String, serde_json::Value)>>> = None;
         let mut host = None;
+        let mut key = None;
         for &rule in &hits {
             let correlated = cfg.correlated[rule];
             if rs.rule(rule).level_rank < cfg.min_rank && !correlated {
                 continue;
             }
             let host = *host.get_or_insert_with(|| r.context_id(&ev));
+            if cfg.keys && rs.rule(rule).level_rank >= cfg.min_rank && !cfg.suppressed[rule] {
+                crate::keys::StoreRec {
+                    time: ts.map(|t| (t.timestamp(), t.timestamp_subsec_nanos())),
+                    rule: rule as u32,
+                    ctx: host,
+                    stream: file as u32,
+                    key: *key.get_or_insert_with(|| crate::keys::event_key(&ev)),
+                }
+                .encode(&mut r.key_piece);
+            }
             let mut entry = Entry::new(ts, rule, host, (ui, seq), Loc::Mem(r.mem.len() as u32));
             seq += 1;
             if !correlated && cfg.render == Render::Nothing {
@@ -366,6 +418,10 @@ fn scan_records(
         }
         r.after_event(spill);
     }
+    if cfg.keys {
+        stat.lost = lost;
+        r.unit_stats.push(stat);
+    }
     if lost > 0 {
         r.lost
             .push((ui, file, lost, first_lost.unwrap_or_default()));
@@ -383,13 +439,13 @@ pub(crate) fn run_workers<'s>(
     rs: &tracehunt_engine::Ruleset,
     source: &dyn Source,
     cfg: &ScanCfg,
-    (spill, run_store, run_cap): (&'s Spill, &'s Spill, usize),
+    (spill, run_store, key_spill, run_cap): (&'s Spill, &'s Spill, &'s Spill, usize),
     hosts: &'s std::sync::Mutex<Contexts>,
     progress: &dyn crate::Progress,
 ) -> Vec<Acc<'s>> {
     pool.broadcast(|_| {
         let mut sc = Scanner::new(rs);
-        let mut acc = Acc::new(run_store, run_cap, hosts);
+        let mut acc = Acc::new((run_store, key_spill), run_cap, hosts);
         while let Some(unit) = source.next_unit() {
             let i = unit.index as usize;
             let name: Arc<str> = Arc::from(source.stream_name(unit.stream));
@@ -401,6 +457,7 @@ pub(crate) fn run_workers<'s>(
         }
         acc.piece = Vec::new();
         acc.run_bytes = Vec::new();
+        acc.key_piece = Vec::new();
         acc.host_ids = std::collections::HashMap::new();
         acc
     })

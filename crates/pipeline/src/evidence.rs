@@ -138,11 +138,23 @@ pub fn write_attribution_table<W: Write>(
     a: &Attribution,
     top: usize,
 ) -> std::io::Result<()> {
+    write_attribution_heading(w, "Attribution (ATT&CK intrusion sets)")?;
+    write_attribution_body(w, a, top)
+}
+
+/// The heading line of an attribution section: `── {title} ───…`.
+pub fn write_attribution_heading<W: Write>(w: &mut W, title: &str) -> std::io::Result<()> {
     writeln!(w)?;
-    writeln!(
-        w,
-        "── Attribution (ATT&CK intrusion sets) ─────────────────"
-    )?;
+    let pad = 56usize.saturating_sub(title.chars().count() + 4).max(3);
+    writeln!(w, "── {title} {}", "─".repeat(pad))
+}
+
+/// An attribution's verdict and its top `top` candidates with their evidence.
+pub fn write_attribution_body<W: Write>(
+    w: &mut W,
+    a: &Attribution,
+    top: usize,
+) -> std::io::Result<()> {
     writeln!(w, "Verdict: {}", a.reason)?;
     for c in a.candidates.iter().take(top) {
         let aliases: Vec<&str> = c

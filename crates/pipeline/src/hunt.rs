@@ -2,7 +2,7 @@
 //! merge of what they found, correlation and `min_rank`; then attribution.
 
 use crate::context::Contexts;
-use crate::detect::{run_workers, ScanCfg};
+use crate::detect::{run_workers, ScanCfg, UnitStat};
 use crate::entry::{Entry, Loc};
 use crate::index::{Merge, Run};
 use crate::ioc::IocDetection;
@@ -32,6 +32,10 @@ pub struct HuntConfig {
     pub iocs: Option<Arc<tracehunt_ioc::IocSet>>,
     /// What workers render per detection (from the output format).
     pub render: Render,
+    /// Also record what a store needs: each reported detection's event
+    /// identity ([`crate::keys`]) and each stream's coverage
+    /// ([`Scanned::streams`]).
+    pub store_records: bool,
 }
 
 impl HuntConfig {
@@ -43,6 +47,7 @@ impl HuntConfig {
             min_rank: 0,
             iocs: None,
             render: Render::of(format),
+            store_records: false,
         }
     }
 }
@@ -78,6 +83,31 @@ pub struct Scanned {
     pub correlation: crate::correlation::Outcome,
     /// Why the detections stayed in memory (no temporary file could be created).
     pub temp_file_error: Option<String>,
+    /// Per stream (file) read, in stream order, when
+    /// [`HuntConfig::store_records`] was set: events, time range, records lost.
+    pub streams: Vec<StreamStat>,
+    keys: SpillReader,
+    key_bytes: u64,
+    /// Indexes into `mem` of the correlation hits reported.
+    corr_hits: Vec<usize>,
+}
+
+/// Coverage of one stream (file) of the source: what a store records so
+/// that activity over time can be divided by what was looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamStat {
+    /// Stream index ([`Source::stream_name`]).
+    pub stream: usize,
+    /// Display name (path).
+    pub name: String,
+    /// Events read.
+    pub events: u64,
+    /// Earliest event time.
+    pub first: Option<DateTime<Utc>>,
+    /// Latest event time.
+    pub last: Option<DateTime<Utc>>,
+    /// Records lost (damaged, cut short).
+    pub lost: u64,
 }
 
 impl Scanned {
@@ -109,6 +139,36 @@ impl Scanned {
                 .read(off, len as usize, out)
                 .map_err(PipelineError::SpillRead)?,
             Loc::Mem(i) => render(self.render, rs, &self.mem[i as usize], out)?,
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with every reported detection's store record (workers'
+    /// order, not output order), then with every correlation hit's
+    /// detection.
+    ///
+    /// # Errors
+    /// Reading the key spill back failed, or `f` failed.
+    pub fn for_each_store_record<E: From<PipelineError>>(
+        &self,
+        mut f: impl FnMut(StoreItem<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        const BATCH: usize = 4096 * crate::keys::REC_BYTES;
+        let mut buf = Vec::new();
+        let mut off = 0u64;
+        while off < self.key_bytes {
+            let len = (self.key_bytes - off).min(BATCH as u64) as usize;
+            buf.clear();
+            self.keys
+                .read(off, len, &mut buf)
+                .map_err(PipelineError::SpillRead)?;
+            for rec in buf.chunks_exact(crate::keys::REC_BYTES) {
+                f(StoreItem::Event(crate::keys::StoreRec::decode(rec)))?;
+            }
+            off += len as u64;
+        }
+        for &i in &self.corr_hits {
+            f(StoreItem::Correlation(&self.mem[i]))?;
         }
         Ok(())
     }
@@ -164,10 +224,16 @@ pub fn scan(
             .map(|r| loaded.correlations.is_referenced(r))
             .collect(),
         render: cfg.render,
+        keys: cfg.store_records,
+        suppressed: (0..rs.len())
+            .map(|r| loaded.correlations.is_suppressed(r))
+            .collect(),
     };
     let spill = Spill::new(crate::spill::mem_limit());
     // The index entries' sorted runs ([`crate::index`]).
     let run_store = Spill::new(crate::spill::mem_limit());
+    // What a store needs of each detection ([`crate::keys`]).
+    let key_spill = Spill::new(crate::spill::mem_limit());
     let hosts = std::sync::Mutex::new(Contexts::default());
     let run_cap = crate::index::run_budget(pool.current_num_threads());
     let accs = run_workers(
@@ -175,7 +241,7 @@ pub fn scan(
         rs,
         source,
         &scfg,
-        (&spill, &run_store, run_cap),
+        (&spill, &run_store, &key_spill, run_cap),
         &hosts,
         progress,
     );
@@ -191,7 +257,15 @@ pub fn scan(
     let mut mem: Vec<Detection> = Vec::new();
     let mut mem_entries: Vec<Entry> = Vec::new();
     let mut runs: Vec<Run> = Vec::new();
-    let mut ioc_hits = collect(source, accs, summary, &mut runs, &mut mem, &mut mem_entries)?;
+    let mut stats = Vec::new();
+    let mut ioc_hits = collect(
+        source,
+        accs,
+        summary,
+        (&mut runs, &mut stats),
+        &mut mem,
+        &mut mem_entries,
+    )?;
     // Equal times keep file, chunk and record order (`Entry::order`).
     mem_entries.sort_unstable_by_key(Entry::order);
     // Sigma correlations over the time-sorted hits of the rules they
@@ -214,6 +288,7 @@ pub fn scan(
     });
     runs.push(Run::Mem(mem_entries));
     let mut hits: Vec<Entry> = Vec::new();
+    let mut corr_hits = Vec::new();
     for (k, d) in added.into_iter().enumerate() {
         if rs.rule(d.rule).level_rank < cfg.min_rank {
             continue;
@@ -228,11 +303,16 @@ pub fn scan(
             (u32::MAX, k as u32),
             Loc::Mem(mem.len() as u32),
         ));
+        corr_hits.push(mem.len());
         mem.push(d);
     }
     hits.sort_unstable_by_key(Entry::order);
     runs.push(Run::Mem(hits));
-    let temp_file_error = spill.disk_error().or_else(|| run_store.disk_error());
+    let temp_file_error = spill
+        .disk_error()
+        .or_else(|| run_store.disk_error())
+        .or_else(|| key_spill.disk_error());
+    let key_bytes = key_spill.len();
     let scanned = Scanned {
         runs,
         run_store: run_store.into_reader(),
@@ -243,6 +323,10 @@ pub fn scan(
         ioc_hits: Vec::new(),
         correlation,
         temp_file_error,
+        streams: stream_stats(source, stats),
+        keys: key_spill.into_reader(),
+        key_bytes,
+        corr_hits,
     };
     let mut pass = scanned.entries();
     summary.count(rs, pass.by_ref().map(|e| e.view(&scanned.contexts)));
@@ -261,7 +345,7 @@ fn collect(
     source: &dyn Source,
     accs: Vec<crate::detect::Acc<'_>>,
     summary: &mut Summary,
-    runs: &mut Vec<Run>,
+    (runs, stats): (&mut Vec<Run>, &mut Vec<UnitStat>),
     mem: &mut Vec<Detection>,
     mem_entries: &mut Vec<Entry>,
 ) -> Result<Vec<IocDetection>, PipelineError> {
@@ -297,6 +381,7 @@ fn collect(
         lost.append(&mut r.lost);
         unused.append(&mut r.unused);
         iocs.extend(r.ioc_units.into_iter().zip(r.ioc_hits));
+        stats.append(&mut r.unit_stats);
     }
     skipped.sort_by_key(|s| s.0);
     summary.files = (source.streams() - skipped.len()) as u64;
@@ -337,6 +422,39 @@ fn collect(
     }
     iocs.sort_by_key(|h| h.0);
     Ok(iocs.into_iter().map(|(_, h)| h).collect())
+}
+
+/// Per-unit coverage merged per stream, in stream order.
+fn stream_stats(source: &dyn Source, mut units: Vec<UnitStat>) -> Vec<StreamStat> {
+    units.sort_by_key(|u| u.unit);
+    let mut out: Vec<StreamStat> = Vec::new();
+    for u in units {
+        match out.last_mut() {
+            Some(s) if s.stream == u.stream => {
+                s.events += u.events;
+                s.lost += u.lost;
+                s.first = [s.first, u.first].into_iter().flatten().min();
+                s.last = [s.last, u.last].into_iter().flatten().max();
+            }
+            _ => out.push(StreamStat {
+                stream: u.stream,
+                name: source.stream_name(u.stream),
+                events: u.events,
+                first: u.first,
+                last: u.last,
+                lost: u.lost,
+            }),
+        }
+    }
+    out
+}
+
+/// One detection for a store ([`Scanned::for_each_store_record`]).
+pub enum StoreItem<'a> {
+    /// A rule hit on an event.
+    Event(crate::keys::StoreRec),
+    /// A Sigma correlation hit (no single event: its own detection).
+    Correlation(&'a Detection),
 }
 
 /// Attributes `observed` with `kb`, the observation window being the

@@ -73,18 +73,22 @@ mod detect;
 mod entry;
 pub mod evidence;
 mod hunt;
+pub mod incident;
+pub mod incident_out;
 pub mod index;
 pub mod ioc;
+pub mod keys;
 pub mod navigator;
 mod render;
 pub mod sink;
 pub mod source;
 pub mod spill;
 pub mod stix;
+pub mod store_sink;
 
 pub use entry::Entry;
 pub use evidence::evidence;
-pub use hunt::{attribute, scan, HuntConfig, NoProgress, Progress, Scanned};
+pub use hunt::{attribute, scan, HuntConfig, NoProgress, Progress, Scanned, StoreItem, StreamStat};
 pub use render::{OutputFormat, Render};
 pub use source::{FileSource, Records, Source, WorkUnit};
 
@@ -203,6 +207,9 @@ pub enum PipelineError {
     /// Serialising JSON output failed.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// The store sink failed (the store's path and what failed are in it).
+    #[error(transparent)]
+    Store(#[from] tracehunt_store::StoreError),
 }
 
 impl PipelineError {

@@ -1,6 +1,7 @@
 //! Sinks: the hunt's ordered output in the chosen format, written to any
 //! `Write` the caller hands in (a file, stdout, a buffer).
 
+use crate::incident::Incidents;
 use crate::ioc::Feeds;
 use crate::render::OutputFormat;
 use crate::{PipelineError, Scanned};
@@ -9,6 +10,9 @@ use tracehunt_attack::ActorKb;
 use tracehunt_attribution::Attribution;
 use tracehunt_engine::Ruleset;
 use tracehunt_report::Summary;
+
+/// Incidents listed in the table (the JSON lists every one).
+pub const INCIDENT_ROWS: usize = 20;
 
 /// Everything the ordered output needs besides the detections.
 pub struct Context<'a> {
@@ -26,6 +30,9 @@ pub struct Context<'a> {
     pub max_rows: usize,
     /// Navigator format: the group to overlay (id, name or alias).
     pub overlay: Option<&'a str>,
+    /// The hunt's incidents ([`crate::incident::group`]): a table section,
+    /// the JSON `incidents` array and STIX `incident` objects.
+    pub incidents: Option<&'a Incidents>,
 }
 
 /// Writes the hunt in `format` to `out`: detections in output order (time,
@@ -67,10 +74,24 @@ pub fn write_ordered<W: Write>(
                 summary,
                 cx.max_rows,
             )?;
+            if let Some(inc) = cx.incidents {
+                crate::incident_out::write_table(out, inc, rs, INCIDENT_ROWS)?;
+            }
             if let Some(f) = cx.feeds {
                 crate::ioc::write_table(out, f, ioc_dets, cx.max_rows)?;
             }
-            crate::evidence::write_attribution_table(out, attribution, 5)?;
+            if let Some(inc) = cx.incidents {
+                crate::evidence::write_attribution_heading(
+                    out,
+                    &format!(
+                        "Aggregate attribution of the whole collection ({}; see each incident's own above)",
+                        tracehunt_report::counted(inc.reports.len() as u64, "incident", "incidents")
+                    ),
+                )?;
+                crate::evidence::write_attribution_body(out, attribution, 5)?;
+            } else {
+                crate::evidence::write_attribution_table(out, attribution, 5)?;
+            }
         }
         OutputFormat::Jsonl => {
             for e in pass.by_ref() {
@@ -112,7 +133,13 @@ pub fn write_ordered<W: Write>(
                 out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
                 emit(out, &e)?;
             }
-            out.write_all(b"\n],\n\"attribution\": ")?;
+            out.write_all(b"\n],\n")?;
+            if let Some(inc) = cx.incidents {
+                out.write_all(b"\"incidents\": ")?;
+                serde_json::to_writer_pretty(&mut *out, &crate::incident_out::json(inc, rs))?;
+                out.write_all(b",\n\"attribution_scope\": \"aggregate: all detections of the collection together; each incident has its own attribution\",\n")?;
+            }
+            out.write_all(b"\"attribution\": ")?;
             serde_json::to_writer_pretty(
                 &mut *out,
                 &crate::evidence::attribution_json(attribution, 10),

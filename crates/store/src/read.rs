@@ -10,7 +10,7 @@ use crate::records::CandidateRec;
 use crate::{corrupt, sql, sql_err, ts, Result, Store};
 
 /// The best-ranked attribution candidate of an incident.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TopCandidate {
     /// ATT&CK group id.
     pub group_id: String,
@@ -21,7 +21,7 @@ pub struct TopCandidate {
 }
 
 /// One stored incident ([`Store::incidents`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct IncidentRow {
     /// The caller's deterministic id.
     pub id: String,
@@ -62,7 +62,7 @@ pub struct IncidentRow {
 }
 
 /// Detections of one rule in an incident.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RuleCount {
     /// Rule id.
     pub rule_id: String,
@@ -73,7 +73,7 @@ pub struct RuleCount {
 }
 
 /// One incident with its parts ([`Store::incident`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct IncidentDetail {
     /// The incident.
     pub incident: IncidentRow,
@@ -87,7 +87,7 @@ pub struct IncidentDetail {
 
 /// One ATT&CK group's sightings, aggregated ([`Store::actors`]). Statistics count only
 /// sightings whose incident is not false positive.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ActorRow {
     /// ATT&CK group id.
     pub group_id: String,
@@ -112,7 +112,7 @@ pub struct ActorRow {
 }
 
 /// One sighting of a group, in [`ActorHistory`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ActorSighting {
     /// Incident id.
     pub incident_id: String,
@@ -140,7 +140,7 @@ pub struct ActorSighting {
 }
 
 /// A group's history ([`Store::actor`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ActorHistory {
     /// ATT&CK group id.
     pub group_id: String,
@@ -153,7 +153,7 @@ pub struct ActorHistory {
 }
 
 /// One committed hunt ([`Store::hunts`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct HuntRow {
     /// Row id.
     pub id: i64,
@@ -180,7 +180,7 @@ pub struct HuntRow {
 }
 
 /// One source read by one hunt ([`Store::sources`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SourceRow {
     /// Hunt that read it.
     pub hunt_id: i64,

@@ -74,7 +74,7 @@ pub struct DetectionRec<'a> {
 }
 
 /// One attribution candidate of an incident.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct CandidateRec {
     /// 1 = best candidate.
     pub rank: u32,

@@ -1,0 +1,427 @@
+//! `hunt --store`, and the commands that read the store: `incidents`,
+//! `incident`, `actors`, `actor`, `export stix`.
+
+use crate::hunt::HuntArgs;
+use crate::TextOrJson;
+use anyhow::{Context, Result};
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::Args;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use tracehunt_attack::ActorKb;
+use tracehunt_pipeline::incident::Incidents;
+use tracehunt_pipeline::{Loaded, Scanned};
+use tracehunt_report::{counted, terminal_safe, Summary};
+use tracehunt_store::Store;
+
+/// `--store` of the read commands.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArg {
+    /// The store (SQLite file written by `hunt --store`).
+    #[arg(long, value_name = "PATH", env = "TRACEHUNT_STORE")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArg {
+    /// Opens the store for reading: it must exist (a read command never
+    /// creates an empty store by mistake).
+    fn open(&self) -> Result<Store> {
+        let Some(p) = &self.store else {
+            anyhow::bail!("no store given: use --store PATH or set TRACEHUNT_STORE");
+        };
+        if !p.is_file() {
+            anyhow::bail!(
+                "no store at {} (`tracehunt hunt LOGS --store {}` creates it)",
+                p.display(),
+                p.display()
+            );
+        }
+        Ok(Store::open(p)?)
+    }
+}
+
+fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or("-".to_owned(), |t| {
+        t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    })
+}
+
+fn join(v: &[String], max: usize) -> String {
+    let mut s = v
+        .iter()
+        .take(max)
+        .map(|x| terminal_safe(x).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if v.len() > max {
+        s.push_str(&format!(" and {} more", v.len() - max));
+    }
+    if s.is_empty() {
+        s.push('-');
+    }
+    s
+}
+
+/// Writes one hunt to the store at `path` (created if missing) and says
+/// what was new on stderr.
+pub fn record_hunt(
+    path: &Path,
+    a: &HuntArgs,
+    started_at: DateTime<Utc>,
+    (loaded, kb): (&Loaded, &ActorKb),
+    (scanned, incidents, summary): (&Scanned, &Incidents, &Summary),
+) -> Result<()> {
+    let mut store = Store::open(path)?;
+    let parameters = serde_json::json!({
+        "paths": a.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "rules": a.rules.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "min_level": format!("{:?}", a.min_level).to_lowercase(),
+        "from": a.from.map(|t| t.to_rfc3339()),
+        "to": a.to.map(|t| t.to_rfc3339()),
+        "ioc": a.ioc.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "session_gap_secs": a.session_gap,
+        "max_span_secs": a.max_span,
+        "entity_ceiling": a.entity_ceiling,
+    });
+    // Hidden, for the SIGKILL test: stall this long (ms) after every
+    // 10,000 detections written, so a test can kill the process mid-write.
+    let stall = std::env::var("TRACEHUNT_TEST_STORE_STALL_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    let on_rows = |n: u64| {
+        if let Some(ms) = stall {
+            eprintln!("tracehunt: store: {n} detections written");
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+    };
+    let rule_text = |file: &str| crate::rules::rule_file_text(file);
+    let tool_version = format!("tracehunt {}", env!("CARGO_PKG_VERSION"));
+    let meta = tracehunt_pipeline::store_sink::HuntMeta {
+        started_at,
+        tool_version: &tool_version,
+        parameters,
+        rule_text: &rule_text,
+        on_rows: &on_rows,
+    };
+    let stats = tracehunt_pipeline::store_sink::write_store(
+        &mut store, &meta, loaded, kb, scanned, incidents, summary,
+    )
+    .with_context(|| format!("recording the hunt in {}", path.display()))?;
+    if !a.quiet {
+        eprintln!(
+            "tracehunt: store {}: hunt #{}: {} new ({} already stored), {} ({} new), {}",
+            path.display(),
+            stats.hunt_id,
+            counted(stats.detections_new, "detection", "detections"),
+            stats.detections_duplicate,
+            counted(stats.incidents, "incident", "incidents"),
+            stats.incidents_new,
+            counted(
+                stats.sightings_new,
+                "new actor sighting",
+                "new actor sightings"
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// `tracehunt incidents`.
+#[derive(Args, Debug)]
+pub struct IncidentsArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// Only incidents whose last detection is at or after this time
+    /// (same forms as `hunt --from`).
+    #[arg(long, value_name = "TIME", value_parser = crate::hunt::parse_time)]
+    since: Option<DateTime<Utc>>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    format: TextOrJson,
+}
+
+/// Lists the stored incidents, newest first.
+pub fn incidents(a: IncidentsArgs) -> Result<u8> {
+    let store = a.store.open()?;
+    let rows = store.incidents(a.since)?;
+    let mut out = std::io::stdout().lock();
+    if a.format == TextOrJson::Json {
+        serde_json::to_writer_pretty(&mut out, &rows)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    writeln!(
+        out,
+        "{}",
+        counted(rows.len() as u64, "incident", "incidents")
+    )?;
+    for r in &rows {
+        writeln!(
+            out,
+            "{}  {:<8}  {} → {}  {}  hosts: {}{}",
+            r.id,
+            r.max_level,
+            time(r.first_seen),
+            time(r.last_seen),
+            counted(r.detections, "detection", "detections"),
+            join(&r.hosts, 3),
+            if r.false_positive {
+                "  [false positive]"
+            } else {
+                ""
+            }
+        )?;
+        match &r.top {
+            Some(t) => writeln!(
+                out,
+                "    top candidate: {} {} (confidence {}); {}",
+                t.group_id, t.group_name, t.confidence, r.verdict
+            )?,
+            None => writeln!(out, "    {}", r.verdict)?,
+        }
+    }
+    Ok(0)
+}
+
+/// `tracehunt incident ID`.
+#[derive(Args, Debug)]
+pub struct IncidentArgs {
+    /// Incident id (`inc-…`, from `tracehunt incidents` or the hunt's output).
+    id: String,
+    #[command(flatten)]
+    store: StoreArg,
+    /// Mark the incident a false positive: it then counts as a negative
+    /// sighting and is left out of the actor statistics.
+    #[arg(long, conflicts_with = "not_false_positive")]
+    false_positive: bool,
+    /// Remove a false-positive mark.
+    #[arg(long)]
+    not_false_positive: bool,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    format: TextOrJson,
+}
+
+/// Shows one incident (and marks it when asked).
+pub fn incident(a: IncidentArgs) -> Result<u8> {
+    let mut store = a.store.open()?;
+    if a.false_positive || a.not_false_positive {
+        if !store.set_false_positive(&a.id, a.false_positive)? {
+            anyhow::bail!("no incident {} in the store", a.id);
+        }
+        eprintln!(
+            "tracehunt: incident {} {}",
+            a.id,
+            if a.false_positive {
+                "marked false positive"
+            } else {
+                "no longer marked false positive"
+            }
+        );
+    }
+    let Some(d) = store.incident(&a.id)? else {
+        anyhow::bail!("no incident {} in the store", a.id);
+    };
+    let mut out = std::io::stdout().lock();
+    if a.format == TextOrJson::Json {
+        serde_json::to_writer_pretty(&mut out, &d)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    let r = &d.incident;
+    writeln!(
+        out,
+        "{}  {}  {} → {}{}",
+        r.id,
+        r.max_level,
+        time(r.first_seen),
+        time(r.last_seen),
+        if r.false_positive {
+            "  [false positive]"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(out, "hosts: {}", join(&r.hosts, 20))?;
+    writeln!(out, "users: {}", join(&r.users, 20))?;
+    writeln!(out, "tactics: {}", join(&r.tactics, 20))?;
+    writeln!(out, "techniques: {}", join(&r.techniques, 30))?;
+    writeln!(out, "detections: {}", r.detections)?;
+    for rc in &d.rules {
+        writeln!(
+            out,
+            "  {} ×{}  {}",
+            rc.rule_id,
+            rc.detections,
+            terminal_safe(rc.title.as_deref().unwrap_or(""))
+        )?;
+    }
+    writeln!(out, "verdict: {}", r.verdict)?;
+    for c in &d.candidates {
+        writeln!(
+            out,
+            "  {}. {} {}  confidence {} ({})",
+            c.rank, c.group_id, c.group_name, c.confidence, c.confidence_label
+        )?;
+    }
+    Ok(0)
+}
+
+/// `tracehunt actors`.
+#[derive(Args, Debug)]
+pub struct ActorsArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// Count sightings up to this candidate rank per incident (1: only
+    /// each incident's top candidate).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    ranks: u32,
+    /// Only sightings with at least this confidence (0–100).
+    #[arg(long, default_value_t = 0, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100))]
+    min_confidence: u8,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    format: TextOrJson,
+}
+
+/// Lists the actors seen, with incidents, hosts, first/last seen and
+/// activity per month (false positives counted apart).
+pub fn actors(a: ActorsArgs) -> Result<u8> {
+    let store = a.store.open()?;
+    let rows = store.actors(a.ranks.max(1), a.min_confidence)?;
+    let mut out = std::io::stdout().lock();
+    if a.format == TextOrJson::Json {
+        serde_json::to_writer_pretty(&mut out, &rows)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    writeln!(
+        out,
+        "{} (top {} of each incident, confidence ≥ {})",
+        counted(rows.len() as u64, "actor", "actors"),
+        counted(u64::from(a.ranks.max(1)), "candidate", "candidates"),
+        a.min_confidence
+    )?;
+    for r in &rows {
+        let months: Vec<String> = r.months.iter().map(|(m, n)| format!("{m}:{n}")).collect();
+        writeln!(
+            out,
+            "{} {}  {}  {} → {}  max confidence {}{}",
+            r.group_id,
+            r.group_name,
+            counted(r.incidents, "incident", "incidents"),
+            time(r.first_seen),
+            time(r.last_seen),
+            r.max_confidence,
+            if r.false_positive_incidents > 0 {
+                format!("  ({} false positive)", r.false_positive_incidents)
+            } else {
+                String::new()
+            }
+        )?;
+        writeln!(out, "    hosts: {}", join(&r.hosts, 5))?;
+        writeln!(out, "    per month: {}", months.join(" "))?;
+    }
+    Ok(0)
+}
+
+/// `tracehunt actor G0009`.
+#[derive(Args, Debug)]
+pub struct ActorArgs {
+    /// ATT&CK group id, name or alias (`G0009`, `Deep Panda`, `Shell Crew`).
+    query: String,
+    #[command(flatten)]
+    store: StoreArg,
+    /// ATT&CK bundle to resolve names and aliases (default: built-in snapshot).
+    #[arg(long, value_name = "FILE")]
+    attack: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    format: TextOrJson,
+}
+
+/// One actor's history: every incident it was a candidate for, over time.
+pub fn actor(a: ActorArgs) -> Result<u8> {
+    let store = a.store.open()?;
+    let kb = crate::hunt::load_kb(&a.attack)?;
+    let id = kb
+        .group_by_name_or_alias(&a.query)
+        .map_or(a.query.clone(), |g| g.id.clone());
+    let Some(h) = store.actor(&id)? else {
+        anyhow::bail!("{} was never sighted in this store", a.query);
+    };
+    let mut out = std::io::stdout().lock();
+    if a.format == TextOrJson::Json {
+        serde_json::to_writer_pretty(&mut out, &h)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    writeln!(
+        out,
+        "{} {}: {}",
+        h.group_id,
+        h.group_name,
+        counted(h.sightings.len() as u64, "sighting", "sightings")
+    )?;
+    for s in &h.sightings {
+        writeln!(
+            out,
+            "  {} → {}  {}  rank {}  confidence {}{}  hosts: {}",
+            time(s.first_seen),
+            time(s.last_seen),
+            s.incident_id,
+            s.rank,
+            s.confidence,
+            if s.false_positive {
+                "  [false positive]"
+            } else {
+                ""
+            },
+            join(&s.hosts, 3)
+        )?;
+        if let Some(serde_json::Value::Array(ev)) = &s.evidence {
+            let ids: Vec<String> = ev
+                .iter()
+                .take(6)
+                .filter_map(|e| e.get("id").and_then(|v| v.as_str()).map(str::to_owned))
+                .collect();
+            writeln!(out, "      evidence: {}", join(&ids, 6))?;
+        }
+    }
+    Ok(0)
+}
+
+/// `tracehunt export stix`.
+#[derive(Args, Debug)]
+pub struct ExportStixArgs {
+    #[command(flatten)]
+    store: StoreArg,
+    /// Write the bundle here instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// The store as a STIX 2.1 bundle.
+pub fn export_stix(a: ExportStixArgs) -> Result<u8> {
+    let store = a.store.open()?;
+    let bundle = store.export_stix(Utc::now())?;
+    match &a.output {
+        Some(p) => {
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+            );
+            serde_json::to_writer_pretty(&mut f, &bundle)?;
+            writeln!(f)?;
+            f.flush()?;
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &bundle)?;
+            writeln!(out)?;
+            if std::io::stdout().is_terminal() {
+                out.flush()?;
+            }
+        }
+    }
+    Ok(0)
+}

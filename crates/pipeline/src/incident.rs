@@ -1,0 +1,192 @@
+//! The incidents stage: detections grouped into incidents (per host by
+//! session gap and span cap, then merged across hosts by shared rare
+//! entities; `tracehunt-incidents`), each attributed on its own evidence.
+//!
+//! The whole-collection attribution of [`crate::attribute`] stays
+//! available, labelled as an aggregate: on a collection of unrelated hosts
+//! and scenarios it mixes evidence that belongs to different intrusions.
+
+use crate::context::Contexts;
+use crate::ioc::IocDetection;
+use crate::{PipelineError, Scanned};
+use std::collections::BTreeSet;
+use tracehunt_attack::ActorKb;
+use tracehunt_attribution::{Attribution, Attributor, Window};
+use tracehunt_engine::Ruleset;
+use tracehunt_incidents::{Config, EntityKind, Grouper, Grouping, Incident, Names};
+
+/// One incident with what an analyst triages it by.
+#[derive(Debug, Clone)]
+pub struct IncidentReport {
+    /// Hosts, users, entities, time range, level, detection and rule counts.
+    pub incident: Incident,
+    /// ATT&CK tactics of the incident's rules (`initial-access`, …), sorted.
+    pub tactics: Vec<String>,
+    /// ATT&CK techniques of the incident's rules, sorted.
+    pub techniques: Vec<String>,
+    /// Indexes into [`Scanned::ioc_hits`] of the IOC hits inside the incident
+    /// (its hosts, its time range plus the session gap).
+    pub ioc_hits: Vec<usize>,
+    /// The incident's own attribution: its rules' evidence, its IOC hits'
+    /// actors, and its time range as the observation window.
+    pub attribution: Attribution,
+}
+
+/// The incidents of a hunt.
+#[derive(Debug, Clone)]
+pub struct Incidents {
+    /// Incidents in time order (first detection; untimed last), ties by id.
+    pub reports: Vec<IncidentReport>,
+    /// The grouping parameters used.
+    pub config: Config,
+    /// Host groups formed before the merges by shared entities.
+    pub host_groups: usize,
+    /// Merges of host groups by shared entities.
+    pub merges: usize,
+    /// Entities not used to merge because they occur in more host groups
+    /// than `config.entity_ceiling`.
+    pub entities_over_ceiling: usize,
+    /// IOC hits outside every incident (a host or time without detections).
+    pub ioc_hits_outside: usize,
+    grouping: Grouping,
+}
+
+impl Incidents {
+    /// Index into [`Incidents::reports`] of the incident holding a detection
+    /// or IOC hit on `host` at `time` (`None` when it is in none).
+    pub fn incident_of(
+        &self,
+        host: Option<&str>,
+        time: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Option<usize> {
+        self.grouping.incident_of(host, time)
+    }
+
+    /// The reports sorted for triage: highest level first, then time, then id.
+    pub fn by_severity(&self) -> Vec<&IncidentReport> {
+        let mut v: Vec<&IncidentReport> = self.reports.iter().collect();
+        v.sort_by(|a, b| {
+            let (x, y) = (&a.incident, &b.incident);
+            y.max_level
+                .cmp(&x.max_level)
+                .then_with(|| match (x.first, y.first) {
+                    (Some(p), Some(q)) => p.cmp(&q),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                })
+                .then_with(|| x.id.cmp(&y.id))
+        });
+        v
+    }
+}
+
+/// Names for the grouper: hosts and entities from the context table,
+/// rule ids from the ruleset.
+struct NameTable<'a> {
+    cx: &'a Contexts,
+    rs: &'a Ruleset,
+}
+
+impl Names for NameTable<'_> {
+    fn host(&self, id: u32) -> Option<&str> {
+        self.cx.host_name(id)
+    }
+
+    fn entity(&self, id: u32) -> (EntityKind, &str) {
+        self.cx.entity(id)
+    }
+
+    fn rule_id(&self, rule: u32) -> &str {
+        &self.rs.rule(rule as usize).id
+    }
+}
+
+/// Groups the detections of `scanned` into incidents with `config` (one
+/// pass over the index in output order; memory per open host group, not
+/// per detection) and attributes each incident with `kb`.
+///
+/// # Errors
+/// Reading the index back failed.
+pub fn group(
+    scanned: &Scanned,
+    rs: &Ruleset,
+    kb: &ActorKb,
+    config: Config,
+) -> Result<Incidents, PipelineError> {
+    let cx = scanned.contexts();
+    let mut grouper = Grouper::new(config);
+    let mut pass = scanned.entries();
+    for e in pass.by_ref() {
+        let ctx = e.context();
+        grouper.push(
+            e.time_parts(),
+            cx.host_id(ctx),
+            e.rule() as u32,
+            rs.rule(e.rule()).level_rank,
+            cx.entities(ctx),
+        );
+    }
+    pass.finish().map_err(PipelineError::Index)?;
+    let grouping = grouper.finish(&NameTable { cx, rs });
+    // IOC hits join the incident of their host and time.
+    let mut iocs: Vec<Vec<usize>> = vec![Vec::new(); grouping.incidents.len()];
+    let mut outside = 0;
+    for (i, h) in scanned.ioc_hits.iter().enumerate() {
+        match grouping.incident_of(h.computer.as_deref(), h.timestamp) {
+            Some(k) => iocs[k].push(i),
+            None => outside += 1,
+        }
+    }
+    let attributor = Attributor::new(kb);
+    let reports = grouping
+        .incidents
+        .iter()
+        .zip(iocs)
+        .map(|(inc, ioc_hits)| report(&attributor, rs, inc, ioc_hits, &scanned.ioc_hits))
+        .collect();
+    Ok(Incidents {
+        reports,
+        config,
+        host_groups: grouping.host_groups,
+        merges: grouping.merges,
+        entities_over_ceiling: grouping.entities_over_ceiling,
+        ioc_hits_outside: outside,
+        grouping,
+    })
+}
+
+/// One incident's tactics, techniques and attribution.
+fn report(
+    attributor: &Attributor<'_>,
+    rs: &Ruleset,
+    inc: &Incident,
+    ioc_hits: Vec<usize>,
+    all_iocs: &[IocDetection],
+) -> IncidentReport {
+    let mut tactics = BTreeSet::new();
+    let mut techniques = BTreeSet::new();
+    for &(r, _) in &inc.rules {
+        let m = rs.rule(r as usize);
+        tactics.extend(m.tactics.iter().cloned());
+        techniques.extend(m.techniques.iter().cloned());
+    }
+    let rules = inc
+        .rules
+        .iter()
+        .flat_map(|&(r, n)| std::iter::repeat_n(r as usize, n as usize));
+    let mut observed = crate::evidence(rs, rules);
+    let hits: Vec<IocDetection> = ioc_hits.iter().map(|&i| all_iocs[i].clone()).collect();
+    observed.iocs = crate::ioc::observations(&hits);
+    let window = match (inc.first, inc.last) {
+        (Some(f), Some(l)) => Window::from_dates(&f.to_rfc3339(), &l.to_rfc3339()),
+        _ => None,
+    };
+    IncidentReport {
+        incident: inc.clone(),
+        tactics: tactics.into_iter().collect(),
+        techniques: techniques.into_iter().collect(),
+        ioc_hits,
+        attribution: attributor.attribute_in(&observed, window),
+    }
+}

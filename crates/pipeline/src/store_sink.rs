@@ -1,0 +1,281 @@
+//! The store sink: one hunt written to a `tracehunt-store` (SQLite) in one
+//! transaction: the run, its sources (coverage), rules, detections (once
+//! per rule and event identity), incidents with their attributions,
+//! sightings of the candidate intrusion sets, and IOC hits.
+
+use crate::hunt::StoreItem;
+use crate::incident::{IncidentReport, Incidents};
+use crate::incident_out::level_word;
+use crate::{Loaded, PipelineError, Scanned};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::Read;
+use tracehunt_attack::ActorKb;
+use tracehunt_report::Summary;
+use tracehunt_store::{
+    CandidateRec, DetectionRec, HuntRun, HuntStats, IncidentRec, IocHitRec, RuleRec, SightingRec,
+    SourceRec, Store,
+};
+
+/// Candidates of an incident stored with their evidence.
+pub const STORED_CANDIDATES: usize = 5;
+/// Candidates of an incident recorded as sightings of their intrusion set
+/// (rank 1 is the incident's attribution; ranks 2–3 let an analyst see
+/// close alternatives over time).
+pub const SIGHTED_CANDIDATES: usize = 3;
+/// Bytes read from each end of a source file for its content hash.
+pub const HASH_SAMPLE: u64 = 1 << 20;
+
+/// Who ran the hunt and how (the `hunt_runs` row).
+pub struct HuntMeta<'a> {
+    /// When the hunt started.
+    pub started_at: DateTime<Utc>,
+    /// `tracehunt <version>`.
+    pub tool_version: &'a str,
+    /// The hunt's parameters (paths, rule folders, levels, windows…).
+    pub parameters: serde_json::Value,
+    /// The text of a rule file by its name (built-in rules, or a file to
+    /// read again), for the rules' content hashes.
+    pub rule_text: &'a dyn Fn(&str) -> Option<Vec<u8>>,
+    /// Called with the number of detections written so far, every 10,000.
+    pub on_rows: &'a dyn Fn(u64),
+}
+
+/// Hex SHA-256 of `bytes`.
+fn sha256_hex(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The content hash of a source file: hex SHA-256 of its size (8 bytes,
+/// little-endian), its first and its last [`HASH_SAMPLE`] bytes (the whole
+/// file when smaller than twice that). An EVTX header and its newest chunks
+/// change whenever the log does, so this identifies a log's content without
+/// reading gigabytes twice. `None` when the file cannot be read.
+pub fn source_hash(path: &std::path::Path) -> Option<String> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let size = f.metadata().ok()?.len();
+    let mut h = Sha256::new();
+    h.update(size.to_le_bytes());
+    let mut buf = Vec::new();
+    if size <= 2 * HASH_SAMPLE {
+        f.read_to_end(&mut buf).ok()?;
+        h.update(&buf);
+    } else {
+        f.by_ref().take(HASH_SAMPLE).read_to_end(&mut buf).ok()?;
+        f.seek(SeekFrom::Start(size - HASH_SAMPLE)).ok()?;
+        f.take(HASH_SAMPLE).read_to_end(&mut buf).ok()?;
+        h.update(&buf);
+    }
+    Some(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The format of a source file by content (`evtx`, `json-array`, `json-lines`).
+fn source_format(path: &std::path::Path) -> String {
+    let mut head = Vec::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f
+            .take(tracehunt_readers::SNIFF_LEN as u64)
+            .read_to_end(&mut head);
+    }
+    match tracehunt_readers::sniff(&head) {
+        Some(tracehunt_readers::Format::Evtx) => "evtx",
+        Some(tracehunt_readers::Format::JsonArray) => "json-array",
+        Some(tracehunt_readers::Format::JsonLines) => "json-lines",
+        _ => "unknown",
+    }
+    .to_owned()
+}
+
+/// Writes one hunt to `store` in one transaction (nothing of it is kept
+/// if any write fails, or the process dies before the commit). Returns
+/// what was new.
+///
+/// # Errors
+/// A store error (the path and what failed are in it), or reading the
+/// hunt's temporary files back failed.
+pub fn write_store(
+    store: &mut Store,
+    meta: &HuntMeta<'_>,
+    loaded: &Loaded,
+    kb: &ActorKb,
+    scanned: &Scanned,
+    incidents: &Incidents,
+    summary: &Summary,
+) -> Result<HuntStats, PipelineError> {
+    let rs = &loaded.ruleset;
+    let rules = rule_records(loaded, meta.rule_text);
+    let mut all = Sha256::new();
+    for r in &rules {
+        all.update(format!("{}\0{}\0", r.rule_id, r.content_hash).as_bytes());
+    }
+    let run = HuntRun {
+        started_at: meta.started_at,
+        tool_version: meta.tool_version.to_owned(),
+        ruleset_hash: all.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        attack_version: kb.label().unwrap_or("unknown").to_owned(),
+        parameters: meta.parameters.clone(),
+    };
+    let mut w = store.begin_hunt(&run)?;
+    for s in &scanned.streams {
+        let path = std::path::Path::new(&s.name);
+        w.add_source(&SourceRec {
+            path: s.name.clone(),
+            content_hash: source_hash(path).unwrap_or_else(|| sha256_hex(s.name.as_bytes())),
+            format: source_format(path),
+            first_event: s.first,
+            last_event: s.last,
+            events_read: s.events,
+            records_lost: s.lost,
+        })?;
+    }
+    for r in &rules {
+        w.add_rule(r)?;
+    }
+    for r in &incidents.reports {
+        w.add_incident(&incident_record(r))?;
+    }
+    let cx = scanned.contexts();
+    let incident_id = |host: Option<&str>, t: Option<DateTime<Utc>>| {
+        incidents
+            .incident_of(host, t)
+            .map(|k| incidents.reports[k].incident.id.as_str())
+    };
+    let mut rows = 0u64;
+    scanned.for_each_store_record(|item| -> Result<(), PipelineError> {
+        let (rule, key, time, host, source) = match item {
+            StoreItem::Event(r) => {
+                let host = cx.host(r.ctx);
+                let name = scanned
+                    .streams
+                    .binary_search_by_key(&(r.stream as usize), |s| s.stream)
+                    .map_or("", |i| scanned.streams[i].name.as_str());
+                (r.rule as usize, r.key, r.timestamp(), host, name)
+            }
+            StoreItem::Correlation(d) => {
+                let mut h = Sha256::new();
+                h.update(rs.rule(d.rule).id.as_bytes());
+                h.update(format!("\0{:?}\0{:?}\0", d.timestamp, d.computer).as_bytes());
+                h.update(serde_json::to_vec(&*d.fields).unwrap_or_default());
+                let mut key = [0u8; 16];
+                key.copy_from_slice(&h.finalize()[..16]);
+                (d.rule, key, d.timestamp, d.computer.as_deref(), &*d.source)
+            }
+        };
+        let m = rs.rule(rule);
+        w.add_detection(&DetectionRec {
+            rule_id: &m.id,
+            event_key: key,
+            time,
+            host,
+            source,
+            level: m.level,
+            incident_id: incident_id(host, time),
+        })?;
+        rows += 1;
+        if rows.is_multiple_of(10_000) {
+            (meta.on_rows)(rows);
+        }
+        Ok(())
+    })?;
+    for h in &scanned.ioc_hits {
+        let actor = h
+            .hit
+            .actors
+            .first()
+            .map(|a| a.attack_id.clone().unwrap_or_else(|| a.name.clone()));
+        w.add_ioc_hit(&IocHitRec {
+            incident_id: incident_id(h.computer.as_deref(), h.timestamp).map(str::to_owned),
+            indicator_type: h.hit.kind.as_str().to_owned(),
+            value: h.hit.value.clone(),
+            feed: h
+                .hit
+                .sources
+                .first()
+                .map_or(String::new(), |s| s.feed.clone()),
+            actor,
+            time: h.timestamp,
+            host: h.computer.clone(),
+        })?;
+    }
+    Ok(w.commit(Utc::now(), summary.events)?)
+}
+
+/// Every loaded rule with the SHA-256 of the file it came from.
+fn rule_records(loaded: &Loaded, rule_text: &dyn Fn(&str) -> Option<Vec<u8>>) -> Vec<RuleRec> {
+    let rs = &loaded.ruleset;
+    let mut file_hash: HashMap<&str, String> = HashMap::new();
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..rs.len() {
+        let m = rs.rule(i);
+        let hash = file_hash
+            .entry(m.file.as_str())
+            .or_insert_with(|| {
+                rule_text(&m.file).map_or_else(|| sha256_hex(m.file.as_bytes()), |b| sha256_hex(&b))
+            })
+            .clone();
+        if seen.insert((m.id.clone(), hash.clone())) {
+            out.push(RuleRec {
+                rule_id: m.id.clone(),
+                content_hash: hash,
+                title: m.title.clone(),
+                level: m.level.to_owned(),
+            });
+        }
+    }
+    out
+}
+
+/// The store's record of one incident: its candidates (top
+/// [`STORED_CANDIDATES`]) and sightings (top [`SIGHTED_CANDIDATES`]).
+fn incident_record(r: &IncidentReport) -> IncidentRec {
+    let i = &r.incident;
+    let a = &r.attribution;
+    IncidentRec {
+        id: i.id.clone(),
+        first_seen: i.first,
+        last_seen: i.last,
+        hosts: i.hosts.clone(),
+        users: i.users.clone(),
+        entities: i
+            .entities
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+            .collect(),
+        max_level: level_word(i.max_level).to_owned(),
+        detections: i.detections,
+        tactics: r.tactics.clone(),
+        techniques: r.techniques.clone(),
+        verdict: a.reason.clone(),
+        confident: a.confident,
+        candidates: a
+            .candidates
+            .iter()
+            .take(STORED_CANDIDATES)
+            .map(|c| CandidateRec {
+                rank: c.rank as u32,
+                group_id: c.id.clone(),
+                group_name: c.name.clone(),
+                probability: c.probability,
+                confidence: c.confidence,
+                confidence_label: c.confidence_label.clone(),
+                evidence: serde_json::to_value(&c.matched).unwrap_or_default(),
+            })
+            .collect(),
+        sightings: a
+            .candidates
+            .iter()
+            .take(SIGHTED_CANDIDATES)
+            .map(|c| SightingRec {
+                group_id: c.id.clone(),
+                group_name: c.name.clone(),
+                state: None,
+                rank: c.rank as u32,
+                confidence: c.confidence,
+            })
+            .collect(),
+    }
+}
