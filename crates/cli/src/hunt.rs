@@ -371,7 +371,8 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         },
     )?;
     let observed = scanned.evidence(rs)?;
-    let attribution = tracehunt_pipeline::attribute(&kb, &observed, &summary);
+    let mut attribution = tracehunt_pipeline::attribute(&kb, &observed, &summary);
+    tracehunt_pipeline::incident::aggregate_verdict(&incidents, &mut attribution);
     debug_mem_note(debug_mem, "summary and attribution", "");
     summary.elapsed_ms = start.elapsed().as_millis() as u64;
 

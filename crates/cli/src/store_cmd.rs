@@ -84,10 +84,11 @@ pub fn record_hunt(
         "entity_ceiling": a.entity_ceiling,
     });
     // Hidden, for the SIGKILL test: stall this long (ms) after every
-    // 10,000 detections written, so a test can kill the process mid-write.
-    let stall = std::env::var("TRACEHUNT_TEST_STORE_STALL_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok());
+    // TRACEHUNT_TEST_STORE_STALL_EVERY detections written (default
+    // 10,000), so a test can kill the process mid-write.
+    let env_u64 = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    let stall = env_u64("TRACEHUNT_TEST_STORE_STALL_MS");
+    let progress_every = env_u64("TRACEHUNT_TEST_STORE_STALL_EVERY").unwrap_or(10_000);
     let on_rows = |n: u64| {
         if let Some(ms) = stall {
             eprintln!("tracehunt: store: {n} detections written");
@@ -102,6 +103,7 @@ pub fn record_hunt(
         parameters,
         rule_text: &rule_text,
         on_rows: &on_rows,
+        progress_every,
     };
     let stats = tracehunt_pipeline::store_sink::write_store(
         &mut store, &meta, loaded, kb, scanned, incidents, summary,
@@ -109,10 +111,11 @@ pub fn record_hunt(
     .with_context(|| format!("recording the hunt in {}", path.display()))?;
     if !a.quiet {
         eprintln!(
-            "tracehunt: store {}: hunt #{}: {} new ({} already stored), {} ({} new), {}",
+            "tracehunt: store {}: hunt #{}: {} new {} ({} already stored), {} ({} new), {}",
             path.display(),
             stats.hunt_id,
-            counted(stats.detections_new, "detection", "detections"),
+            stats.detections_new,
+            crate::hunt::plural(stats.detections_new, "detection", "detections"),
             stats.detections_duplicate,
             counted(stats.incidents, "incident", "incidents"),
             stats.incidents_new,

@@ -115,7 +115,15 @@ fn table_output_shows_summary_and_attribution() {
         "{text}"
     );
     assert!(text.contains("Events read:       248"));
-    assert!(text.contains("── Attribution"));
+    // The collection-wide attribution is labelled as the aggregate it is,
+    // after the incidents (each attributed on its own).
+    let inc = text
+        .find("── Incidents (10 incidents, by severity)")
+        .expect(&text);
+    let agg = text
+        .find("── Aggregate attribution of the whole collection (10 incidents;")
+        .expect(&text);
+    assert!(inc < agg);
     assert!(text.contains("Top hosts:"));
 }
 

@@ -81,6 +81,42 @@ impl Incidents {
     }
 }
 
+/// Makes the whole-collection attribution `a` an honest aggregate: with
+/// more than one incident it is a verdict only when every incident's top
+/// candidate is its top candidate; otherwise `confident` is false and the
+/// reason says which candidates the incidents point to (a collection of
+/// unrelated hosts and scenarios gets no single verdict).
+pub fn aggregate_verdict(incidents: &Incidents, a: &mut Attribution) {
+    if incidents.reports.len() <= 1 {
+        return;
+    }
+    let mut tops: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for r in &incidents.reports {
+        if let Some(c) = r.attribution.candidates.first() {
+            *tops.entry(c.id.as_str()).or_default() += 1;
+        }
+    }
+    let agg_top = a.candidates.first().map(|c| c.id.as_str());
+    if tops.len() == 1 && agg_top.is_some_and(|t| tops.contains_key(t)) {
+        return;
+    }
+    let mut by_count: Vec<(&str, usize)> = tops.into_iter().collect();
+    by_count.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
+    let shown: Vec<String> = by_count
+        .iter()
+        .take(5)
+        .map(|(g, n)| format!("{g} in {n}"))
+        .collect();
+    a.confident = false;
+    a.reason = format!(
+        "no verdict for the collection as a whole: its {} incidents point to different candidates (top candidate {}{}); see each incident's own attribution. Ranking of all detections together: {}",
+        incidents.reports.len(),
+        shown.join(", "),
+        if by_count.len() > 5 { ", …" } else { "" },
+        a.reason
+    );
+}
+
 /// Names for the grouper: hosts and entities from the context table,
 /// rule ids from the ruleset.
 struct NameTable<'a> {

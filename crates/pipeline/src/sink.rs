@@ -101,7 +101,15 @@ pub fn write_ordered<W: Write>(
         }
         OutputFormat::Stix => {
             let views = pass.by_ref().map(|e| e.view(scanned.contexts()));
-            let input = crate::stix::input(cx.kb, rs, views, ioc_dets, attribution, summary);
+            let input = crate::stix::input(
+                cx.kb,
+                rs,
+                views,
+                ioc_dets,
+                attribution,
+                summary,
+                cx.incidents,
+            );
             tracehunt_report::write_stix_bundle(out, &input)?;
         }
         OutputFormat::Navigator => {

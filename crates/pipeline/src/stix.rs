@@ -1,6 +1,7 @@
 //! The STIX sink: assemble the STIX 2.1 bundle from detections, IOC hits and the
 //! attribution (the writer is `tracehunt_report::write_stix_bundle`).
 
+use crate::incident::Incidents;
 use crate::ioc::IocDetection;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -8,7 +9,8 @@ use tracehunt_attack::ActorKb;
 use tracehunt_attribution::{resolve_actor, Attribution, EvidenceKind, IocObservation};
 use tracehunt_engine::Ruleset;
 use tracehunt_report::{
-    DetectionRef, GroupAttribution, IndicatorSighting, StixInput, Summary, TechniqueSighting,
+    DetectionRef, GroupAttribution, IncidentStix, IndicatorSighting, StixInput, Summary,
+    TechniqueSighting,
 };
 
 /// At most this many candidates are written as `intrusion-set` + `attributed-to`.
@@ -125,16 +127,10 @@ pub fn indicator_sightings(kb: &ActorKb, dets: &[IocDetection]) -> Vec<Indicator
     v
 }
 
-/// The bundle input: techniques, indicators, the top candidates with their STIX confidence.
-pub fn input<'a>(
-    kb: &ActorKb,
-    rs: &Ruleset,
-    dets: impl IntoIterator<Item = DetectionRef<'a>>,
-    iocs: &[IocDetection],
-    attribution: &Attribution,
-    summary: &Summary,
-) -> StixInput {
-    let groups = attribution
+/// The candidates of `attribution` written as `intrusion-set` + relationship: at most
+/// [`TOP_GROUPS`], the top one and those with a confidence above 0.
+fn group_attributions(attribution: &Attribution) -> Vec<GroupAttribution> {
+    attribution
         .candidates
         .iter()
         .take(TOP_GROUPS)
@@ -171,7 +167,62 @@ pub fn input<'a>(
                 ),
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The `incident` objects of the hunt's incidents, each with its own candidates.
+fn incident_objects(incidents: &Incidents, rs: &Ruleset) -> Vec<IncidentStix> {
+    incidents
+        .reports
+        .iter()
+        .map(|r| {
+            let i = &r.incident;
+            let t = |t: Option<DateTime<Utc>>| t.map_or("-".to_owned(), |t| t.to_rfc3339());
+            let rules: Vec<&str> = i
+                .rules
+                .iter()
+                .take(5)
+                .map(|&(k, _)| rs.rule(k as usize).title.as_str())
+                .collect();
+            IncidentStix {
+                id: i.id.clone(),
+                name: format!(
+                    "{} incident on {}",
+                    crate::incident_out::level_word(i.max_level),
+                    i.hosts.join(", ")
+                ),
+                description: format!(
+                    "tracehunt incident {}: {} detections from {} to {} on {}; users: {}; rules: {}; verdict: {}",
+                    i.id,
+                    i.detections,
+                    t(i.first),
+                    t(i.last),
+                    i.hosts.join(", "),
+                    if i.users.is_empty() { "-".to_owned() } else { i.users.join(", ") },
+                    rules.join("; "),
+                    r.attribution.reason
+                ),
+                first_seen: i.first,
+                last_seen: i.last,
+                hosts: i.hosts.clone(),
+                detections: i.detections,
+                groups: group_attributions(&r.attribution),
+            }
+        })
+        .collect()
+}
+
+/// The bundle input: techniques, indicators, the top candidates with their STIX confidence,
+/// and the incidents with theirs.
+pub fn input<'a>(
+    kb: &ActorKb,
+    rs: &Ruleset,
+    dets: impl IntoIterator<Item = DetectionRef<'a>>,
+    iocs: &[IocDetection],
+    attribution: &Attribution,
+    summary: &Summary,
+    incidents: Option<&Incidents>,
+) -> StixInput {
     // With --from/--to the sightings are of the events in the window: its range.
     let (first_event, last_event) = match &summary.time_window {
         Some(tw) => (tw.first_event, tw.last_event),
@@ -183,6 +234,7 @@ pub fn input<'a>(
         last_event,
         techniques: technique_sightings(kb, rs, dets),
         indicators: indicator_sightings(kb, iocs),
-        groups,
+        groups: group_attributions(attribution),
+        incidents: incidents.map_or_else(Vec::new, |inc| incident_objects(inc, rs)),
     }
 }

@@ -38,8 +38,11 @@ pub struct HuntMeta<'a> {
     /// The text of a rule file by its name (built-in rules, or a file to
     /// read again), for the rules' content hashes.
     pub rule_text: &'a dyn Fn(&str) -> Option<Vec<u8>>,
-    /// Called with the number of detections written so far, every 10,000.
+    /// Called with the number of detections written so far, every
+    /// `progress_every` (at least 1).
     pub on_rows: &'a dyn Fn(u64),
+    /// See `on_rows`.
+    pub progress_every: u64,
 }
 
 /// Hex SHA-256 of `bytes`.
@@ -175,7 +178,7 @@ pub fn write_store(
             incident_id: incident_id(host, time),
         })?;
         rows += 1;
-        if rows.is_multiple_of(10_000) {
+        if rows.is_multiple_of(meta.progress_every.max(1)) {
             (meta.on_rows)(rows);
         }
         Ok(())

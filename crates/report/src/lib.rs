@@ -49,8 +49,8 @@ mod navigator;
 mod stix;
 pub use navigator::{navigator_layer, LayerTechnique, Overlay, COLOR_BOTH, COLOR_GROUP_ONLY};
 pub use stix::{
-    ioc_pattern, stix_bundle, stix_id, write_stix_bundle, GroupAttribution, IndicatorSighting,
-    StixInput, TechniqueSighting, STIX_NAMESPACE,
+    ioc_pattern, stix_bundle, stix_id, write_stix_bundle, GroupAttribution, IncidentStix,
+    IndicatorSighting, StixInput, TechniqueSighting, STIX_NAMESPACE,
 };
 
 /// One rule firing on one event.

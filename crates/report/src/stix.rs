@@ -84,6 +84,30 @@ pub struct GroupAttribution {
     pub description: String,
 }
 
+/// One incident of the hunt, with its own attribution candidates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentStix {
+    /// tracehunt incident id (`inc-…`); the STIX id is `stix_id("incident", id)`,
+    /// as in the store's export.
+    pub id: String,
+    /// Short name (level, hosts).
+    pub name: String,
+    /// Time range, hosts, users, rules, verdict.
+    pub description: String,
+    /// First detection time.
+    pub first_seen: Option<DateTime<Utc>>,
+    /// Last detection time.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Hosts (`where_sighted_refs` of its sightings).
+    pub hosts: Vec<String>,
+    /// Detections (the sightings' `count`).
+    pub detections: u64,
+    /// Candidates: each an `intrusion-set`, a `sighting` of it in this
+    /// incident and a `related-to` relationship incident → intrusion set,
+    /// both with the candidate's confidence.
+    pub groups: Vec<GroupAttribution>,
+}
+
 /// Everything [`write_stix_bundle`] needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StixInput {
@@ -98,8 +122,10 @@ pub struct StixInput {
     pub techniques: Vec<TechniqueSighting>,
     /// Matched IOCs.
     pub indicators: Vec<IndicatorSighting>,
-    /// Attribution candidates, best first.
+    /// Attribution candidates of the whole collection (an aggregate), best first.
     pub groups: Vec<GroupAttribution>,
+    /// The hunt's incidents.
+    pub incidents: Vec<IncidentStix>,
 }
 
 /// `<type>--<UUIDv5(namespace, key)>`.
@@ -326,6 +352,68 @@ pub fn stix_bundle(input: &StixInput) -> J {
     }
     for g in extra_groups {
         objects.push(intrusion_set(&common, &group_ids[g], g, g, &[]));
+    }
+    let mut incident_groups: BTreeMap<&str, &GroupAttribution> = BTreeMap::new();
+    for inc in &input.incidents {
+        let iid = stix_id("incident", &inc.id);
+        let mut o = common("incident", &iid);
+        o.insert("name".into(), json!(inc.name));
+        o.insert("description".into(), json!(inc.description));
+        objects.push(J::Object(o));
+        for g in &inc.groups {
+            let is = stix_id("intrusion-set", &g.id);
+            if !group_ids.contains_key(g.id.as_str()) {
+                incident_groups.entry(g.id.as_str()).or_insert(g);
+            }
+            let mut s = common(
+                "sighting",
+                &stix_id("sighting", &format!("{}|{}", g.id, inc.id)),
+            );
+            s.insert("sighting_of_ref".into(), json!(is));
+            seen(&mut s, inc.detections.max(1), inc.first_seen, inc.last_seen);
+            let mut w: Vec<J> = where_refs(&inc.hosts)
+                .into_iter()
+                .map(|x| json!(x))
+                .collect();
+            if w.is_empty() {
+                w.push(json!(tool));
+            }
+            s.insert("where_sighted_refs".into(), J::Array(w));
+            s.insert("confidence".into(), json!(g.confidence.min(100)));
+            s.insert(
+                "description".into(),
+                json!(format!(
+                    "{} sighted in tracehunt incident {}: {}",
+                    g.id, inc.id, g.description
+                )),
+            );
+            objects.push(J::Object(s));
+            let mut rel = common(
+                "relationship",
+                &stix_id("relationship", &format!("related-to|{}|{}", inc.id, g.id)),
+            );
+            rel.insert("relationship_type".into(), json!("related-to"));
+            rel.insert("source_ref".into(), json!(iid));
+            rel.insert("target_ref".into(), json!(is));
+            rel.insert("confidence".into(), json!(g.confidence.min(100)));
+            rel.insert(
+                "description".into(),
+                json!(format!(
+                    "Attribution of incident {}: {}",
+                    inc.id, g.description
+                )),
+            );
+            objects.push(J::Object(rel));
+        }
+    }
+    for g in incident_groups.values() {
+        objects.push(intrusion_set(
+            &common,
+            &stix_id("intrusion-set", &g.id),
+            &g.id,
+            &g.name,
+            &g.aliases,
+        ));
     }
 
     json!({

@@ -21,6 +21,14 @@ const INSERT_DETECTION: &str = "INSERT OR IGNORE INTO detections \
 const WIDEN: &str = "first_seen = coalesce(min(first_seen, ?2), first_seen, ?2), \
      last_seen = coalesce(max(last_seen, ?3), last_seen, ?3)";
 
+/// Whether an incident update changes anything (SET expressions see the old
+/// row): `updated_at` moves only then, so re-hunting the same files leaves
+/// every incident as it was.
+const CHANGED: &str = "(?2 IS NOT NULL AND (first_seen IS NULL OR ?2 < first_seen)) \
+     OR (?3 IS NOT NULL AND (last_seen IS NULL OR ?3 > last_seen)) \
+     OR hosts IS NOT ?4 OR users IS NOT ?5 OR max_level IS NOT ?6 OR detections < ?7 \
+     OR tactics IS NOT ?8 OR techniques IS NOT ?9 OR verdict IS NOT ?10 OR confident IS NOT ?11";
+
 /// SQLite integers are i64; counts above `i64::MAX` saturate.
 pub(crate) fn int(x: u64) -> i64 {
     i64::try_from(x).unwrap_or(i64::MAX)
@@ -224,7 +232,9 @@ impl HuntWriter<'_> {
                     .prepare_cached(&format!(
                         "UPDATE incidents SET {WIDEN}, hosts = ?4, users = ?5, max_level = ?6, \
                          detections = max(detections, ?7), tactics = ?8, techniques = ?9, \
-                         verdict = ?10, confident = ?11, updated_at = ?12 WHERE id = ?1"
+                         verdict = ?10, confident = ?11, \
+                         updated_at = CASE WHEN {CHANGED} THEN ?12 ELSE updated_at END \
+                         WHERE id = ?1"
                     ))
                     .and_then(|mut st| {
                         st.execute(params![

@@ -1,0 +1,503 @@
+//! Incidents and the store, end to end (issue #14): incidents on the bundled
+//! samples (always present) and on EVTX-ATTACK-SAMPLES and Mordor (when
+//! `../shared/corpora` is there); two hunts into one store, a rerun that
+//! changes nothing, a false positive, a hunt killed with SIGKILL while it
+//! writes the store, and the store's STIX export checked by the `stix2`
+//! library.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn corpora() -> Option<PathBuf> {
+    let p = root().join("../shared/corpora");
+    if p.join("sigma/rules").is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipped: ../shared/corpora not present");
+        None
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    bin()
+        .args(args)
+        .current_dir(root())
+        .env_remove("TRACEHUNT_STORE")
+        .output()
+        .expect("run tracehunt")
+}
+
+fn ok(out: &Output) -> &[u8] {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    &out.stdout
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(ok(out)).expect("valid JSON")
+}
+
+fn sigma_rules(c: &Path) -> Vec<String> {
+    ["rules", "rules-emerging-threats", "rules-threat-hunting"]
+        .iter()
+        .flat_map(|d| {
+            [
+                "--rules".to_owned(),
+                c.join("sigma").join(d).display().to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// (hosts joined, detections) of every incident, sorted.
+fn incident_shapes(v: &Value) -> Vec<(String, u64)> {
+    let mut s: Vec<(String, u64)> = v["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let hosts: Vec<&str> = i["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h.as_str().unwrap())
+                .collect();
+            (hosts.join("+"), i["detections"].as_u64().unwrap())
+        })
+        .collect();
+    s.sort();
+    s
+}
+
+#[test]
+fn bundled_samples_form_ten_incidents_one_per_host_session() {
+    let v = json_of(&run(&["hunt", "samples/evtx", "--format", "json"]));
+    let shapes = incident_shapes(&v);
+    let want: Vec<(String, u64)> = [
+        ("FS03.offsec.lan", 2),
+        ("FS03.offsec.lan", 2),
+        ("FS03.offsec.lan", 5),
+        ("FS03.offsec.lan", 91),
+        ("fs01.offsec.lan", 3),
+        ("fs02.offsec.lan", 2),
+        ("fs03vuln.offsec.lan", 6),
+        ("jump01.offsec.lan", 2),
+        ("srvdefender01.offsec.lan", 46),
+        ("win10-02.offsec.lan", 2),
+    ]
+    .iter()
+    .map(|(h, n)| (h.to_string(), *n))
+    .collect();
+    assert_eq!(shapes, want);
+    let inc = v["incidents"].as_array().unwrap();
+    // Every detection is in exactly one incident.
+    let total: u64 = inc.iter().map(|i| i["detections"].as_u64().unwrap()).sum();
+    assert_eq!(total, v["summary"]["detections"].as_u64().unwrap());
+    assert_eq!(total, 161);
+    // Each incident is attributed on its own; they do not agree, so the
+    // collection gets no single verdict (it was one ranking for all 10
+    // unrelated files before incidents).
+    let tops: std::collections::BTreeSet<&str> = inc
+        .iter()
+        .map(|i| i["attribution"][0]["id"].as_str().unwrap())
+        .collect();
+    assert!(tops.len() >= 5, "{tops:?}");
+    assert_eq!(v["attribution_verdict"]["confident"], false);
+    assert!(v["attribution_verdict"]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("no verdict for the collection as a whole: its 10 incidents"));
+    assert!(v["attribution_scope"]
+        .as_str()
+        .unwrap()
+        .starts_with("aggregate"));
+    // Ids are content-derived: the same incident hunted from a subfolder has the same id.
+    let sub = json_of(&run(&[
+        "hunt",
+        "samples/evtx/TA0006-Credential Access",
+        "--format",
+        "json",
+    ]));
+    for i in sub["incidents"].as_array().unwrap() {
+        assert!(inc.iter().any(|j| j["id"] == i["id"]), "{}", i["id"]);
+    }
+    // The mimikatz incident (the only critical one) with its user and tactics.
+    let crit: Vec<&Value> = inc
+        .iter()
+        .filter(|i| i["max_level"] == "critical")
+        .collect();
+    assert_eq!(crit.len(), 1);
+    assert_eq!(crit[0]["hosts"][0], "FS03.offsec.lan");
+    assert_eq!(crit[0]["users"][0], "offsec\\admmig");
+    assert!(crit[0]["tactics"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("credential-access")));
+}
+
+#[test]
+fn session_gap_and_span_flags_change_the_grouping() {
+    // Sessions may last a year with gaps of 300 days: one group per host,
+    // and six hosts share the admin account offsec\admmig (in at most 8
+    // host groups: rare enough to merge them).
+    let long = ["--session-gap", "300d", "--max-span", "365d"];
+    let hunt = |extra: &[&str]| {
+        let mut a = vec!["hunt", "samples/evtx", "--format", "json"];
+        a.extend_from_slice(&long);
+        a.extend_from_slice(extra);
+        incident_shapes(&json_of(&run(&a)))
+    };
+    assert_eq!(
+        hunt(&[]),
+        [
+            (
+                "FS03.offsec.lan+fs01.offsec.lan+fs03vuln.offsec.lan+jump01.offsec.lan+srvdefender01.offsec.lan+win10-02.offsec.lan".to_owned(),
+                159
+            ),
+            ("fs02.offsec.lan".to_owned(), 2)
+        ]
+    );
+    // With a ceiling of 1 host group no entity is rare enough: one incident per host.
+    let per_host = hunt(&["--entity-ceiling", "1"]);
+    assert_eq!(per_host.len(), 7, "{per_host:?}");
+    assert!(per_host.contains(&("FS03.offsec.lan".to_owned(), 100)));
+    let bad = run(&["hunt", "samples/evtx", "--session-gap", "an hour"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a duration"));
+}
+
+#[test]
+fn evtx_attack_samples_and_mordor_incidents() {
+    let Some(c) = corpora() else { return };
+    let rules = sigma_rules(&c);
+    let hunt = |paths: &[&Path]| {
+        let mut args: Vec<String> = vec!["hunt".into()];
+        args.extend(paths.iter().map(|p| p.display().to_string()));
+        args.extend(rules.iter().cloned());
+        args.extend(["--format".into(), "json".into()]);
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        json_of(&run(&a))
+    };
+    let eas = c.join("evtx-attack-samples");
+    let v = hunt(&[&eas]);
+    let inc = v["incidents"].as_array().unwrap();
+    assert_eq!(inc.len(), 159);
+    let total: u64 = inc.iter().map(|i| i["detections"].as_u64().unwrap()).sum();
+    assert_eq!(total, 1249);
+    let mut per_host: BTreeMap<String, u64> = BTreeMap::new();
+    for i in inc {
+        let hosts = i["hosts"].as_array().unwrap();
+        // Unrelated sample files share no rare entity within an hour: no merges.
+        assert_eq!(hosts.len(), 1, "{i}");
+        *per_host
+            .entry(hosts[0].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(per_host.len(), 22);
+    assert_eq!(per_host["MSEDGEWIN10"], 62);
+    assert_eq!(per_host["IEWIN7"], 40);
+    assert_eq!(per_host["DC1.insecurebank.local"], 10);
+
+    // Mordor: the SMB lateral-movement datasets merge workstations by shared logons.
+    let mordor = c.join("mordor");
+    let m = hunt(&[&mordor]);
+    let shapes = incident_shapes(&m);
+    assert_eq!(shapes.len(), 51);
+    assert!(shapes.contains(&(
+        "MORDORDC.theshire.local+WORKSTATION6.theshire.local".to_owned(),
+        27
+    )));
+    assert!(shapes.contains(&(
+        "WORKSTATION5.theshire.local+WORKSTATION6.theshire.local".to_owned(),
+        54
+    )));
+
+    // Both collections together: one ranking gave a "clear lead" for Wizard
+    // Spider; now 210 incidents with their own verdicts and no collection verdict.
+    let mixed = hunt(&[&eas, &mordor]);
+    assert_eq!(mixed["incidents"].as_array().unwrap().len(), 210);
+    assert_eq!(mixed["attribution_verdict"]["confident"], false);
+}
+
+/// `tracehunt actors --format json` as group id → (incidents, hosts, first, last).
+fn actors(store: &Path) -> BTreeMap<String, (u64, Vec<String>, String, String)> {
+    let v = json_of(&run(&[
+        "actors",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["group_id"].as_str().unwrap().to_owned(),
+                (
+                    a["incidents"].as_u64().unwrap(),
+                    a["hosts"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|h| h.as_str().unwrap().to_owned())
+                        .collect(),
+                    a["first_seen"].as_str().unwrap_or("").to_owned(),
+                    a["last_seen"].as_str().unwrap_or("").to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn hunt_into(store: &Path, folder: &str) -> Output {
+    let out = run(&[
+        "hunt",
+        folder,
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "jsonl",
+        "--output",
+        store.with_extension("jsonl").to_str().unwrap(),
+    ]);
+    ok(&out);
+    out
+}
+
+#[test]
+fn two_hunts_into_one_store_then_actors_and_a_rerun_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("hunts.db");
+    let first = hunt_into(&store, "samples/evtx/TA0005-Defense Evasion");
+    assert!(String::from_utf8_lossy(&first.stderr)
+        .contains("hunt #1: 93 new detections (0 already stored), 2 incidents (2 new)"));
+    hunt_into(&store, "samples/evtx/TA0007-Discovery");
+    let a = actors(&store);
+    // Each incident's top candidate: APT41 tops one incident in each folder.
+    assert_eq!(a.len(), 3, "{a:?}");
+    let apt41 = &a["G0096"];
+    assert_eq!(apt41.0, 2);
+    assert_eq!(apt41.1, ["FS03.offsec.lan", "fs03vuln.offsec.lan"]);
+    assert!(apt41.2.starts_with("2021-10-25T18:04:30"), "{}", apt41.2);
+    assert!(apt41.3.starts_with("2021-12-07T14:54:25"), "{}", apt41.3);
+    assert_eq!(a["G0016"].0, 1);
+    assert_eq!(a["G0102"].0, 1);
+    let incidents = json_of(&run(&[
+        "incidents",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(incidents.as_array().unwrap().len(), 4);
+
+    // Rerunning a folder adds nothing and changes no statistic.
+    let again = hunt_into(&store, "samples/evtx/TA0005-Defense Evasion");
+    assert!(
+        String::from_utf8_lossy(&again.stderr)
+            .contains("hunt #3: 0 new detections (93 already stored), 2 incidents (0 new), 0 new actor sightings"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(actors(&store), a);
+    let after = json_of(&run(&[
+        "incidents",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(after, incidents);
+
+    // A false positive counts apart and leaves the statistics.
+    let fp = run(&[
+        "incident",
+        "inc-2a04a44f0dc63a22",
+        "--store",
+        store.to_str().unwrap(),
+        "--false-positive",
+    ]);
+    ok(&fp);
+    let b = actors(&store);
+    assert_eq!(b["G0096"].0, 1);
+    assert_eq!(b["G0096"].1, ["fs03vuln.offsec.lan"]);
+    let v = json_of(&run(&[
+        "actors",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let apt41 = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["group_id"] == "G0096")
+        .unwrap();
+    assert_eq!(apt41["false_positive_incidents"], 1);
+    // The actor's history names both incidents, the false positive marked; by alias too.
+    let h = json_of(&run(&[
+        "actor",
+        "Wicked Panda",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(h["group_id"], "G0096");
+    let s = h["sightings"].as_array().unwrap();
+    assert_eq!(s.len(), 2);
+    assert_eq!(s.iter().filter(|x| x["false_positive"] == true).count(), 1);
+    // An unknown incident is an error naming it; a read command never creates a store.
+    let bad = run(&[
+        "incident",
+        "inc-0000000000000000",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no incident inc-0000000000000000"));
+    let missing = dir.path().join("none.db");
+    let bad = run(&["actors", "--store", missing.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(!missing.exists());
+}
+
+#[test]
+fn sigkill_while_writing_the_store_leaves_the_previous_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("hunts.db");
+    hunt_into(&store, "samples/evtx/TA0007-Discovery");
+    let state = |s: &Path| {
+        (
+            json_of(&run(&[
+                "incidents",
+                "--store",
+                s.to_str().unwrap(),
+                "--format",
+                "json",
+            ])),
+            actors(s),
+        )
+    };
+    let before = state(&store);
+    // Stall after every 20 detections written, and kill at the first stall:
+    // 20 of the 161 rows are in the open transaction.
+    let mut child = bin()
+        .args([
+            "hunt",
+            "samples/evtx",
+            "--store",
+            store.to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "--output",
+            dir.path().join("out.jsonl").to_str().unwrap(),
+        ])
+        .current_dir(root())
+        .env("TRACEHUNT_TEST_STORE_STALL_MS", "60000")
+        .env("TRACEHUNT_TEST_STORE_STALL_EVERY", "20")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let saw = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("store: 20 detections written"));
+    assert!(saw, "the hunt never reached the store write");
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert_eq!(state(&store), before);
+    // The store is usable afterwards: the same hunt now lands whole.
+    let out = hunt_into(&store, "samples/evtx");
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("153 new detections (8 already stored), 10 incidents (8 new)"));
+}
+
+#[test]
+fn store_exports_a_valid_stable_stix_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("hunts.db");
+    hunt_into(&store, "samples/evtx");
+    let export = |name: &str| {
+        let p = dir.path().join(name);
+        ok(&run(&[
+            "export",
+            "stix",
+            "--store",
+            store.to_str().unwrap(),
+            "--output",
+            p.to_str().unwrap(),
+        ]));
+        std::fs::read(p).unwrap()
+    };
+    let a = export("a.json");
+    let b = export("b.json");
+    assert_eq!(a, b, "two exports of the same store differ");
+    let v: Value = serde_json::from_slice(&a).unwrap();
+    let objs = v["objects"].as_array().unwrap();
+    let count = |t: &str| objs.iter().filter(|o| o["type"] == t).count();
+    assert_eq!(count("incident"), 10);
+    // The top 3 candidates of each incident are sighted.
+    assert_eq!(count("sighting"), 30);
+    // The hunt's own STIX output names the incidents with the same ids.
+    let hunt = run(&["hunt", "samples/evtx", "--format", "stix"]);
+    let h: Value = serde_json::from_slice(ok(&hunt)).unwrap();
+    let ids = |v: &Value| -> std::collections::BTreeSet<String> {
+        v["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["type"] == "incident")
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&h), ids(&v));
+    let have = Command::new("python3")
+        .args(["-c", "import stix2"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        eprintln!("skipped: stix2 not installed (pip install stix2)");
+        return;
+    }
+    for (name, bytes) in [("store", &a), ("hunt", &hunt.stdout)] {
+        let p = dir.path().join(format!("{name}.check.json"));
+        std::fs::write(&p, bytes).unwrap();
+        let check = Command::new("python3")
+            .args([
+                "-c",
+                "import sys, stix2\n\
+                 b = stix2.parse(open(sys.argv[1]).read(), allow_custom=False)\n\
+                 print(sum(1 for o in b.objects if o.type == 'incident'))",
+                p.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "stix2 rejected the {name} bundle: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "10");
+    }
+}
