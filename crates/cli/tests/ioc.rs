@@ -143,7 +143,21 @@ fn planted_eset_ioc_makes_its_actor_the_top_candidate() {
         .expect("IOC evidence on the top candidate");
     assert_eq!(ev["id"], TURLA_SHA1);
     assert_eq!(ev["observed_as"][0], "Turla Group");
-    assert_eq!(v["attribution_verdict"]["confident"], true);
+    // The IOC hit opens an incident of its own (its host has no Sigma
+    // detection), attributed to Turla with a verdict; the collection, whose
+    // other 10 incidents point elsewhere, gets none.
+    let incidents = v["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 11);
+    let with_ioc: Vec<&Value> = incidents.iter().filter(|i| i["ioc_hits"] == 1).collect();
+    assert_eq!(with_ioc.len(), 1);
+    assert_eq!(with_ioc[0]["detections"], 0);
+    assert_eq!(with_ioc[0]["attribution"][0]["id"], "G0010");
+    assert_eq!(with_ioc[0]["attribution_verdict"]["confident"], true);
+    assert_eq!(v["attribution_verdict"]["confident"], false);
+    assert!(v["attribution_verdict"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("G0010 in 1"));
 
     // JSONL: the hit is a detection-shaped record after the rule detections.
     let out = run(&["hunt", "samples/evtx", plant, "--ioc", feed, "-q"]);

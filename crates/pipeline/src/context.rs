@@ -88,6 +88,11 @@ impl Contexts {
         self.contexts.get(ctx as usize).map_or(&[], |c| &c.1)
     }
 
+    /// Host id of host name `name`, when a detection was seen on it.
+    pub fn host_id_of(&self, name: &str) -> Option<u32> {
+        self.host_ids.get(name).copied()
+    }
+
     /// Host name of host id `h`.
     pub fn host_name(&self, h: u32) -> Option<&str> {
         self.hosts.get(h as usize).map(String::as_str)

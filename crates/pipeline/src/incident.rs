@@ -117,16 +117,25 @@ pub fn aggregate_verdict(incidents: &Incidents, a: &mut Attribution) {
     );
 }
 
-/// Names for the grouper: hosts and entities from the context table,
-/// rule ids from the ruleset.
+/// Names for the grouper: hosts and entities from the context table (plus
+/// hosts seen only in IOC hits), rule ids from the ruleset (plus one pseudo
+/// rule `ioc:<type>:<value>` per IOC hit, numbered from the ruleset's length).
 struct NameTable<'a> {
     cx: &'a Contexts,
     rs: &'a Ruleset,
+    /// Hosts of IOC hits unknown to the context table, from `extra_base`.
+    extra_hosts: Vec<&'a str>,
+    extra_base: u32,
+    /// Rule ids of the IOC pseudo rules.
+    ioc_rules: Vec<String>,
 }
 
 impl Names for NameTable<'_> {
     fn host(&self, id: u32) -> Option<&str> {
-        self.cx.host_name(id)
+        match id.checked_sub(self.extra_base) {
+            Some(k) => self.extra_hosts.get(k as usize).copied(),
+            None => self.cx.host_name(id),
+        }
     }
 
     fn entity(&self, id: u32) -> (EntityKind, &str) {
@@ -134,13 +143,21 @@ impl Names for NameTable<'_> {
     }
 
     fn rule_id(&self, rule: u32) -> &str {
-        &self.rs.rule(rule as usize).id
+        match (rule as usize).checked_sub(self.rs.len()) {
+            Some(k) => &self.ioc_rules[k],
+            None => &self.rs.rule(rule as usize).id,
+        }
     }
 }
 
-/// Groups the detections of `scanned` into incidents with `config` (one
-/// pass over the index in output order; memory per open host group, not
-/// per detection) and attributes each incident with `kb`.
+/// Level rank of an IOC hit (reported at level `high`).
+const IOC_LEVEL: u8 = 3;
+
+/// Groups the detections of `scanned` and its IOC hits (an IOC hit is a
+/// detection too: it joins or opens an incident of its host and time)
+/// into incidents with `config` (one pass over the index in output order;
+/// memory per open host group, not per detection) and attributes each
+/// incident with `kb`.
 ///
 /// # Errors
 /// Reading the index back failed.
@@ -151,9 +168,57 @@ pub fn group(
     config: Config,
 ) -> Result<Incidents, PipelineError> {
     let cx = scanned.contexts();
+    let mut names = NameTable {
+        cx,
+        rs,
+        extra_hosts: Vec::new(),
+        extra_base: u32::MAX / 2,
+        ioc_rules: Vec::new(),
+    };
+    // IOC hits in time order (`ioc_hits` is sorted), merged with the
+    // detections by time, no time last.
+    let mut extra: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    let iocs: Vec<(Option<(i64, u32)>, u32)> = scanned
+        .ioc_hits
+        .iter()
+        .map(|h| {
+            let host = match h.computer.as_deref() {
+                None => tracehunt_incidents::NO_HOST,
+                Some(name) => cx.host_id_of(name).unwrap_or_else(|| {
+                    *extra.entry(name).or_insert_with(|| {
+                        names.extra_hosts.push(name);
+                        names.extra_base + names.extra_hosts.len() as u32 - 1
+                    })
+                }),
+            };
+            names
+                .ioc_rules
+                .push(format!("ioc:{}:{}", h.hit.kind.as_str(), h.hit.value));
+            let t = h
+                .timestamp
+                .map(|t| (t.timestamp(), t.timestamp_subsec_nanos()));
+            (t, host)
+        })
+        .collect();
+    let later = |a: Option<(i64, u32)>, b: Option<(i64, u32)>| match (a, b) {
+        (Some(x), Some(y)) => x > y,
+        (None, Some(_)) => true,
+        _ => false,
+    };
     let mut grouper = Grouper::new(config);
+    let mut next_ioc = 0;
+    let mut push_iocs_before = |g: &mut Grouper, t: Option<Option<(i64, u32)>>| {
+        while let Some(&(it, host)) = iocs.get(next_ioc) {
+            if t.is_some_and(|t| !later(t, it)) {
+                break;
+            }
+            g.push(it, host, (rs.len() + next_ioc) as u32, IOC_LEVEL, &[]);
+            next_ioc += 1;
+        }
+    };
     let mut pass = scanned.entries();
     for e in pass.by_ref() {
+        push_iocs_before(&mut grouper, Some(e.time_parts()));
         let ctx = e.context();
         grouper.push(
             e.time_parts(),
@@ -164,13 +229,14 @@ pub fn group(
         );
     }
     pass.finish().map_err(PipelineError::Index)?;
-    let grouping = grouper.finish(&NameTable { cx, rs });
+    push_iocs_before(&mut grouper, None);
+    let grouping = grouper.finish(&names);
     // IOC hits join the incident of their host and time.
-    let mut iocs: Vec<Vec<usize>> = vec![Vec::new(); grouping.incidents.len()];
+    let mut ioc_of: Vec<Vec<usize>> = vec![Vec::new(); grouping.incidents.len()];
     let mut outside = 0;
     for (i, h) in scanned.ioc_hits.iter().enumerate() {
         match grouping.incident_of(h.computer.as_deref(), h.timestamp) {
-            Some(k) => iocs[k].push(i),
+            Some(k) => ioc_of[k].push(i),
             None => outside += 1,
         }
     }
@@ -178,7 +244,7 @@ pub fn group(
     let reports = grouping
         .incidents
         .iter()
-        .zip(iocs)
+        .zip(ioc_of)
         .map(|(inc, ioc_hits)| report(&attributor, rs, inc, ioc_hits, &scanned.ioc_hits))
         .collect();
     Ok(Incidents {
@@ -200,6 +266,16 @@ fn report(
     ioc_hits: Vec<usize>,
     all_iocs: &[IocDetection],
 ) -> IncidentReport {
+    // The IOC pseudo rules leave the rule list: IOC hits are listed apart.
+    let mut inc = inc.clone();
+    let ioc_detections: u64 = inc
+        .rules
+        .iter()
+        .filter(|(r, _)| *r as usize >= rs.len())
+        .map(|(_, n)| n)
+        .sum();
+    inc.rules.retain(|(r, _)| (*r as usize) < rs.len());
+    inc.detections -= ioc_detections;
     let mut tactics = BTreeSet::new();
     let mut techniques = BTreeSet::new();
     for &(r, _) in &inc.rules {
@@ -219,7 +295,7 @@ fn report(
         _ => None,
     };
     IncidentReport {
-        incident: inc.clone(),
+        incident: inc,
         tactics: tactics.into_iter().collect(),
         techniques: techniques.into_iter().collect(),
         ioc_hits,

@@ -123,16 +123,18 @@ fn write_one<W: Write>(w: &mut W, r: &IncidentReport, rs: &Ruleset) -> io::Resul
         .map(|&(r, c)| format!("{} ×{c}", terminal_safe(&rs.rule(r as usize).title)))
         .collect();
     let more = rules.len().saturating_sub(3);
-    writeln!(
-        w,
-        "      rules: {}{}",
-        shown.join("; "),
-        if more > 0 {
-            format!("; and {more} more")
-        } else {
-            String::new()
-        }
-    )?;
+    if !shown.is_empty() {
+        writeln!(
+            w,
+            "      rules: {}{}",
+            shown.join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            }
+        )?;
+    }
     if !r.ioc_hits.is_empty() {
         writeln!(
             w,
