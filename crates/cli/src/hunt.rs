@@ -262,6 +262,12 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             anyhow::bail!("--from ({f}) is after --to ({t}): the time window is empty");
         }
     }
+    // The store is opened (created, migrated) before any work: a bad path
+    // fails now, not after the whole hunt (fresh-user finding).
+    let mut store = match &a.store {
+        Some(p) => Some(crate::store_cmd::open_for_hunt(p, a.output.as_deref())?),
+        None => None,
+    };
     let threads = usize::from(a.threads.unwrap_or(0));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -401,9 +407,9 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     out.flush()?;
     debug_mem_note(debug_mem, "output written", "");
     drop(out);
-    if let Some(path) = &a.store {
+    if let Some(store) = &mut store {
         crate::store_cmd::record_hunt(
-            path,
+            store,
             &a,
             start_time,
             (&loaded, &kb),

@@ -172,6 +172,11 @@ pub enum TextOrJson {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // An empty TRACEHUNT_STORE means no store (clap would take it as a
+    // `--store` without a value and fail every command).
+    if std::env::var_os("TRACEHUNT_STORE").is_some_and(|v| v.is_empty()) {
+        std::env::remove_var("TRACEHUNT_STORE");
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -210,7 +215,10 @@ fn main() -> ExitCode {
             if broken_pipe {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("tracehunt: error: {e:#}");
+            // Not eprintln!: a closed or full stderr must not turn the
+            // error into a panic (exit 101).
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "tracehunt: error: {e:#}");
             ExitCode::from(EXIT_USAGE)
         }
     }

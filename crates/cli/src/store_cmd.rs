@@ -29,6 +29,12 @@ impl StoreArg {
         let Some(p) = &self.store else {
             anyhow::bail!("no store given: use --store PATH or set TRACEHUNT_STORE");
         };
+        if p.is_dir() {
+            anyhow::bail!("--store {} is a directory, not a store file", p.display());
+        }
+        if p.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
+            anyhow::bail!("{} is an empty file, not a store", p.display());
+        }
         if !p.is_file() {
             anyhow::bail!(
                 "no store at {} (`tracehunt hunt LOGS --store {}` creates it)",
@@ -46,32 +52,72 @@ fn time(t: Option<DateTime<Utc>>) -> String {
     })
 }
 
+/// `a, b and N more` of the first `max` items (terminal-safe), `-` for none.
 fn join(v: &[String], max: usize) -> String {
-    let mut s = v
-        .iter()
-        .take(max)
-        .map(|x| terminal_safe(x).into_owned())
-        .collect::<Vec<_>>()
-        .join(", ");
-    if v.len() > max {
-        s.push_str(&format!(" and {} more", v.len() - max));
+    if v.is_empty() {
+        return "-".to_owned();
     }
-    if s.is_empty() {
-        s.push('-');
-    }
-    s
+    tracehunt_pipeline::incident_out::list(v, max)
 }
 
-/// Writes one hunt to the store at `path` (created if missing) and says
-/// what was new on stderr.
+/// `--format json`: `v` pretty-printed, exit 0.
+fn json_out<T: serde::Serialize>(out: &mut impl Write, v: &T) -> Result<u8> {
+    serde_json::to_writer_pretty(&mut *out, v)?;
+    writeln!(out)?;
+    Ok(0)
+}
+
+/// Whether `a` and `b` name the same file (one may not exist yet).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let canon = |p: &Path| -> Option<PathBuf> {
+        if let Ok(c) = p.canonicalize() {
+            return Some(c);
+        }
+        let parent = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.canonicalize().ok()?,
+            _ => std::env::current_dir().ok()?,
+        };
+        Some(parent.join(p.file_name()?))
+    };
+    matches!((canon(a), canon(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Refuses an output file that is the store itself (it would be truncated).
+fn refuse_output_over_store(store: &Path, output: Option<&Path>) -> Result<()> {
+    if let Some(o) = output {
+        if same_file(store, o) {
+            anyhow::bail!(
+                "--output {} is the store file: choose another output path",
+                o.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Opens (creates, migrates) the store of `hunt --store PATH`, before any
+/// work; `output` (`--output`) must not be the store.
+pub fn open_for_hunt(p: &Path, output: Option<&Path>) -> Result<Store> {
+    refuse_output_over_store(p, output)?;
+    if p.is_dir() {
+        anyhow::bail!(
+            "--store {} is a directory: give the path of a store file (created if missing), e.g. {}",
+            p.display(),
+            p.join("hunts.db").display()
+        );
+    }
+    Ok(Store::open(p)?)
+}
+
+/// Writes one hunt to `store` and says what was new on stderr.
 pub fn record_hunt(
-    path: &Path,
+    store: &mut Store,
     a: &HuntArgs,
     started_at: DateTime<Utc>,
     (loaded, kb): (&Loaded, &ActorKb),
     (scanned, incidents, summary): (&Scanned, &Incidents, &Summary),
 ) -> Result<()> {
-    let mut store = Store::open(path)?;
+    let path = store.path().to_path_buf();
     let parameters = serde_json::json!({
         "paths": a.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "rules": a.rules.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -106,12 +152,12 @@ pub fn record_hunt(
         progress_every,
     };
     let stats = tracehunt_pipeline::store_sink::write_store(
-        &mut store, &meta, loaded, kb, scanned, incidents, summary,
+        store, &meta, loaded, kb, scanned, incidents, summary,
     )
     .with_context(|| format!("recording the hunt in {}", path.display()))?;
     if !a.quiet {
         eprintln!(
-            "tracehunt: store {}: hunt #{}: {} new {} ({} already stored), {} ({} new), {}",
+            "tracehunt: store {}: hunt #{}: {} new {} ({} already stored or repeated), {} ({} new), {}",
             path.display(),
             stats.hunt_id,
             stats.detections_new,
@@ -149,9 +195,7 @@ pub fn incidents(a: IncidentsArgs) -> Result<u8> {
     let rows = store.incidents(a.since)?;
     let mut out = std::io::stdout().lock();
     if a.format == TextOrJson::Json {
-        serde_json::to_writer_pretty(&mut out, &rows)?;
-        writeln!(out)?;
-        return Ok(0);
+        return json_out(&mut out, &rows);
     }
     writeln!(
         out,
@@ -227,9 +271,7 @@ pub fn incident(a: IncidentArgs) -> Result<u8> {
     };
     let mut out = std::io::stdout().lock();
     if a.format == TextOrJson::Json {
-        serde_json::to_writer_pretty(&mut out, &d)?;
-        writeln!(out)?;
-        return Ok(0);
+        return json_out(&mut out, &d);
     }
     let r = &d.incident;
     writeln!(
@@ -247,6 +289,13 @@ pub fn incident(a: IncidentArgs) -> Result<u8> {
     )?;
     writeln!(out, "hosts: {}", join(&r.hosts, 20))?;
     writeln!(out, "users: {}", join(&r.users, 20))?;
+    let entities: Vec<String> = d
+        .entities
+        .iter()
+        .filter(|(k, _)| k != "user")
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    writeln!(out, "entities: {}", join(&entities, 20))?;
     writeln!(out, "tactics: {}", join(&r.tactics, 20))?;
     writeln!(out, "techniques: {}", join(&r.techniques, 30))?;
     writeln!(out, "detections: {}", r.detections)?;
@@ -277,7 +326,7 @@ pub struct ActorsArgs {
     store: StoreArg,
     /// Count sightings up to this candidate rank per incident (1: only
     /// each incident's top candidate).
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     ranks: u32,
     /// Only sightings with at least this confidence (0–100).
     #[arg(long, default_value_t = 0, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100))]
@@ -294,9 +343,7 @@ pub fn actors(a: ActorsArgs) -> Result<u8> {
     let rows = store.actors(a.ranks.max(1), a.min_confidence)?;
     let mut out = std::io::stdout().lock();
     if a.format == TextOrJson::Json {
-        serde_json::to_writer_pretty(&mut out, &rows)?;
-        writeln!(out)?;
-        return Ok(0);
+        return json_out(&mut out, &rows);
     }
     writeln!(
         out,
@@ -355,9 +402,7 @@ pub fn actor(a: ActorArgs) -> Result<u8> {
     };
     let mut out = std::io::stdout().lock();
     if a.format == TextOrJson::Json {
-        serde_json::to_writer_pretty(&mut out, &h)?;
-        writeln!(out)?;
-        return Ok(0);
+        return json_out(&mut out, &h);
     }
     writeln!(
         out,
@@ -406,6 +451,9 @@ pub struct ExportStixArgs {
 
 /// The store as a STIX 2.1 bundle.
 pub fn export_stix(a: ExportStixArgs) -> Result<u8> {
+    if let Some(p) = &a.store.store {
+        refuse_output_over_store(p, a.output.as_deref())?;
+    }
     let store = a.store.open()?;
     let bundle = store.export_stix(Utc::now())?;
     match &a.output {

@@ -285,8 +285,9 @@ fn two_hunts_into_one_store_then_actors_and_a_rerun_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("hunts.db");
     let first = hunt_into(&store, "samples/evtx/TA0005-Defense Evasion");
-    assert!(String::from_utf8_lossy(&first.stderr)
-        .contains("hunt #1: 93 new detections (0 already stored), 2 incidents (2 new)"));
+    assert!(String::from_utf8_lossy(&first.stderr).contains(
+        "hunt #1: 93 new detections (0 already stored or repeated), 2 incidents (2 new)"
+    ));
     hunt_into(&store, "samples/evtx/TA0007-Discovery");
     let a = actors(&store);
     // Each incident's top candidate: APT41 tops one incident in each folder.
@@ -311,7 +312,7 @@ fn two_hunts_into_one_store_then_actors_and_a_rerun_changes_nothing() {
     let again = hunt_into(&store, "samples/evtx/TA0005-Defense Evasion");
     assert!(
         String::from_utf8_lossy(&again.stderr)
-            .contains("hunt #3: 0 new detections (93 already stored), 2 incidents (0 new), 0 new actor sightings"),
+            .contains("hunt #3: 0 new detections (93 already stored or repeated), 2 incidents (0 new), 0 new actor sightings"),
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
@@ -430,7 +431,7 @@ fn sigkill_while_writing_the_store_leaves_the_previous_state() {
     // The store is usable afterwards: the same hunt now lands whole.
     let out = hunt_into(&store, "samples/evtx");
     assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("153 new detections (8 already stored), 10 incidents (8 new)"));
+        .contains("153 new detections (8 already stored or repeated), 10 incidents (8 new)"));
 }
 
 #[test]
@@ -500,4 +501,252 @@ fn store_exports_a_valid_stable_stix_bundle() {
         );
         assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "10");
     }
+}
+
+/// A rule that fires on every Security 4624, and JSON-lines logons.
+fn logon_rule(dir: &Path) -> PathBuf {
+    let p = dir.join("logon.yml");
+    std::fs::write(
+        &p,
+        "title: Any logon\nid: 0e0e0e0e-1111-2222-3333-444444444444\nlevel: high\n\
+         tags: [attack.initial-access, attack.t1078]\n\
+         logsource: {product: windows, service: security}\n\
+         detection: {sel: {EventID: 4624}, condition: sel}\n",
+    )
+    .unwrap();
+    p
+}
+
+fn logons(path: &Path, times: &[&str]) {
+    let lines: Vec<String> = times
+        .iter()
+        .enumerate()
+        .map(|(k, t)| {
+            format!(
+                r#"{{"EventID": 4624, "Channel": "Security", "Computer": "pc1", "TimeCreated": "{t}", "EventRecordID": {k}, "TargetUserName": "bob"}}"#
+            )
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+fn hunt_rule_into(store: &Path, rule: &Path, paths: &[&Path], extra: &[&str]) -> String {
+    let mut args: Vec<String> = vec!["hunt".into()];
+    args.extend(paths.iter().map(|p| p.display().to_string()));
+    args.extend([
+        "--rules".into(),
+        rule.display().to_string(),
+        "--store".into(),
+        store.display().to_string(),
+        "--format".into(),
+        "jsonl".into(),
+        "--output".into(),
+        store.with_extension("out").display().to_string(),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&a);
+    String::from_utf8_lossy(ok(&out)).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn incremental_hunt_extends_the_stored_incident_instead_of_adding_one() {
+    // Breaker and fresh-user finding: day 1's log, then day 1 + day 2, gave two
+    // overlapping incidents and "2 incidents" for the same activity.
+    let dir = tempfile::tempdir().unwrap();
+    let rule = logon_rule(dir.path());
+    let (d1, d2) = (dir.path().join("day1.json"), dir.path().join("day2.json"));
+    logons(&d1, &["2024-03-01T10:00:00Z", "2024-03-01T10:30:00Z"]);
+    logons(&d2, &["2024-03-01T11:00:00Z"]);
+    let store = dir.path().join("s.db");
+    hunt_rule_into(&store, &rule, &[&d1], &[]);
+    let err = hunt_rule_into(&store, &rule, &[&d1, &d2], &[]);
+    assert!(err.contains("1 incident (0 new)"), "{err}");
+    let inc = json_of(&run(&[
+        "incidents",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let inc = inc.as_array().unwrap();
+    assert_eq!(inc.len(), 1);
+    assert_eq!(inc[0]["detections"], 3);
+    assert!(inc[0]["last_seen"]
+        .as_str()
+        .unwrap()
+        .starts_with("2024-03-01T11:00:00"));
+    // Regrouping the same detections with other parameters joins them too.
+    hunt_rule_into(&store, &rule, &[&d1, &d2], &["--session-gap", "1s"]);
+    let again = json_of(&run(&[
+        "incidents",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(again.as_array().unwrap().len(), 1, "{again}");
+    assert_eq!(again[0]["detections"], 3);
+    assert_eq!(actors(&store).values().map(|a| a.0).sum::<u64>(), 1);
+}
+
+#[test]
+fn min_level_then_full_hunt_keeps_ten_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.db");
+    let s = store.to_str().unwrap();
+    ok(&run(&[
+        "hunt",
+        "samples/evtx",
+        "--store",
+        s,
+        "--min-level",
+        "high",
+        "-f",
+        "jsonl",
+        "-o",
+        dir.path().join("a").to_str().unwrap(),
+    ]));
+    ok(&run(&[
+        "hunt",
+        "samples/evtx",
+        "--store",
+        s,
+        "-f",
+        "jsonl",
+        "-o",
+        dir.path().join("b").to_str().unwrap(),
+    ]));
+    let inc = json_of(&run(&["incidents", "--store", s, "--format", "json"]));
+    let inc = inc.as_array().unwrap();
+    assert_eq!(inc.len(), 10);
+    // Counts are the stored detections, each once.
+    let total: u64 = inc.iter().map(|i| i["detections"].as_u64().unwrap()).sum();
+    assert_eq!(total, 161);
+}
+
+#[test]
+fn out_of_range_event_year_does_not_break_the_store() {
+    // Breaker finding: an event of year -1 was stored as "-0001-…" and every
+    // later read of the store failed to decode it.
+    let dir = tempfile::tempdir().unwrap();
+    let rule = logon_rule(dir.path());
+    let log = dir.path().join("neg.json");
+    logons(
+        &log,
+        &[
+            "-0001-06-01T00:00:00Z",
+            "0000-01-01T00:00:00Z",
+            "2024-01-01T00:00:00Z",
+        ],
+    );
+    let store = dir.path().join("s.db");
+    hunt_rule_into(&store, &rule, &[&log], &[]);
+    let s = store.to_str().unwrap();
+    let inc = json_of(&run(&["incidents", "--store", s, "--format", "json"]));
+    assert!(!inc.as_array().unwrap().is_empty());
+    ok(&run(&["actors", "--store", s]));
+    let bundle = dir.path().join("b.json");
+    ok(&run(&[
+        "export",
+        "stix",
+        "--store",
+        s,
+        "-o",
+        bundle.to_str().unwrap(),
+    ]));
+    let v: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    for o in v["objects"].as_array().unwrap() {
+        for k in ["first_seen", "last_seen", "created"] {
+            if let Some(t) = o[k].as_str() {
+                assert!(
+                    !t.starts_with('-') && !t.starts_with("0000") && !t.starts_with('+'),
+                    "{o}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn output_over_the_store_and_bad_store_paths_are_refused_before_the_hunt() {
+    // Breaker findings: `-o` naming the store truncated it; a directory as
+    // store failed only after the whole hunt.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.db");
+    let s = store.to_str().unwrap();
+    hunt_into(&store, "samples/evtx/TA0007-Discovery");
+    let before = std::fs::read(&store).unwrap();
+    let out = run(&["hunt", "samples/evtx", "--store", s, "-o", s]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is the store file"));
+    let out = run(&["export", "stix", "--store", s, "-o", s]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read(&store).unwrap(), before);
+    let o = dir.path().join("never.jsonl");
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "--store",
+        dir.path().to_str().unwrap(),
+        "-o",
+        o.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
+    assert!(!o.exists(), "the hunt ran before the store was checked");
+    // An empty TRACEHUNT_STORE means no store.
+    let out = bin()
+        .args([
+            "hunt",
+            "samples/evtx",
+            "-f",
+            "jsonl",
+            "-o",
+            o.to_str().unwrap(),
+        ])
+        .current_dir(root())
+        .env("TRACEHUNT_STORE", "")
+        .output()
+        .unwrap();
+    ok(&out);
+}
+
+#[test]
+fn readers_open_the_store_while_a_hunt_writes() {
+    // Breaker finding: opening took a write lock to check migrations, so
+    // `incidents` failed with "database is locked" during a hunt.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.db");
+    let s = store.to_str().unwrap();
+    hunt_into(&store, "samples/evtx/TA0007-Discovery");
+    let mut child = bin()
+        .args([
+            "hunt",
+            "samples/evtx",
+            "--store",
+            s,
+            "-f",
+            "jsonl",
+            "-o",
+            dir.path().join("o").to_str().unwrap(),
+        ])
+        .current_dir(root())
+        .env("TRACEHUNT_TEST_STORE_STALL_MS", "60000")
+        .env("TRACEHUNT_TEST_STORE_STALL_EVERY", "20")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let saw = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("store: 20 detections written"));
+    assert!(saw);
+    let started = std::time::Instant::now();
+    let inc = json_of(&run(&["incidents", "--store", s, "--format", "json"]));
+    assert_eq!(inc.as_array().unwrap().len(), 2);
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

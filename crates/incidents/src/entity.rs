@@ -96,6 +96,9 @@ const STOP_USERS: &[&str] = &[
     "anonymous logon",
     "localservice",
     "networkservice",
+    // Service Control Manager's name for SYSTEM (7045 `AccountName`): a
+    // fresh-user finding merged two hosts' PsExec services through it.
+    "localsystem",
 ];
 
 /// Well-known logon ids: SYSTEM, NETWORK SERVICE, LOCAL SERVICE, none.
@@ -142,7 +145,7 @@ fn role_of(name: &str) -> Option<Role> {
 ///
 /// Stop values never become entities: empty values and `-`; the accounts
 /// `SYSTEM`, `LOCAL SERVICE`, `NETWORK SERVICE`, `ANONYMOUS LOGON` (also
-/// written `LocalService`/`NetworkService`) under any domain such as
+/// written `LocalService`/`NetworkService`, and `LocalSystem`) under any domain such as
 /// `NT AUTHORITY\`, and the virtual accounts `DWM-*` and `UMFD-*`; the logon
 /// ids `0x3e7`, `0x3e4`, `0x3e5` and `0x0`; the all-zero GUID; loopback
 /// (`127.0.0.0/8`, `::1`), unspecified (`0.0.0.0`, `::`) and link-local

@@ -30,8 +30,8 @@ fn rfc3339(t: Option<DateTime<Utc>>) -> J {
     })
 }
 
-/// `a, b, c and N more` of the first `max` items.
-fn list(items: &[String], max: usize) -> String {
+/// `a, b, c and N more` of the first `max` items, each made terminal-safe.
+pub fn list(items: &[String], max: usize) -> String {
     let mut s = items
         .iter()
         .take(max)
@@ -42,6 +42,16 @@ fn list(items: &[String], max: usize) -> String {
         s.push_str(&format!(" and {} more", items.len() - max));
     }
     s
+}
+
+/// A duration in its largest whole unit: `90 min`, `1 h`, `30 d`, `45 s`.
+pub fn duration_text(secs: i64) -> String {
+    match secs {
+        s if s > 0 && s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s > 0 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
 }
 
 /// The table section: incidents by severity (highest level first, then
@@ -66,9 +76,9 @@ pub fn write_table<W: Write>(
     let cfg = &incidents.config;
     writeln!(
         w,
-        "Grouped per host by a {} min session gap and a {} h span cap, merged across hosts by shared rare entities ({}, {}).",
-        cfg.session_gap_secs / 60,
-        cfg.max_span_secs / 3600,
+        "Grouped per host by a {} session gap and a {} span cap, merged across hosts by shared rare entities ({}, {}).",
+        duration_text(cfg.session_gap_secs),
+        duration_text(cfg.max_span_secs),
         counted(incidents.merges as u64, "merge", "merges"),
         counted(
             incidents.entities_over_ceiling as u64,
@@ -154,42 +164,52 @@ fn write_one<W: Write>(w: &mut W, r: &IncidentReport, rs: &Ruleset) -> io::Resul
     Ok(())
 }
 
-/// The `incidents` array of `--format json`: one object per incident in
-/// time order with `id`, `first`/`last` (RFC 3339), `hosts`, `users`,
+/// The `incidents` array of `--format json`, written one incident at a
+/// time (never the whole array as one JSON tree): one object per incident
+/// in time order with `id`, `first`/`last` (RFC 3339), `hosts`, `users`,
 /// `max_level`, `detections`, `rules` (id, title, level, detections),
 /// `tactics`, `techniques`, `entities` (kind, value), `ioc_hits` (count),
 /// its own `attribution` (top 5 candidates with evidence) and
 /// `attribution_verdict`.
-pub fn json(incidents: &Incidents, rs: &Ruleset) -> J {
-    J::Array(
-        incidents
-            .reports
-            .iter()
-            .map(|r| {
-                let i = &r.incident;
-                json!({
-                    "id": i.id,
-                    "first": rfc3339(i.first),
-                    "last": rfc3339(i.last),
-                    "hosts": i.hosts,
-                    "users": i.users,
-                    "max_level": level_word(i.max_level),
-                    "detections": i.detections,
-                    "rules": i.rules.iter().map(|&(rule, n)| {
-                        let m = rs.rule(rule as usize);
-                        json!({"id": m.id, "title": m.title, "level": m.level, "detections": n})
-                    }).collect::<Vec<_>>(),
-                    "tactics": r.tactics,
-                    "techniques": r.techniques,
-                    "entities": i.entities.iter().map(|(k, v)| json!({"kind": k.as_str(), "value": v})).collect::<Vec<_>>(),
-                    "ioc_hits": r.ioc_hits.len(),
-                    "attribution": crate::evidence::attribution_json(&r.attribution, 5),
-                    "attribution_verdict": {
-                        "confident": r.attribution.confident,
-                        "reason": r.attribution.reason,
-                    },
-                })
-            })
-            .collect(),
-    )
+///
+/// # Errors
+/// Writing `w` failed.
+pub fn write_json<W: Write>(w: &mut W, incidents: &Incidents, rs: &Ruleset) -> io::Result<()> {
+    w.write_all(b"[")?;
+    for (k, r) in incidents.reports.iter().enumerate() {
+        w.write_all(if k == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer_pretty(&mut *w, &one_json(r, rs)).map_err(io::Error::from)?;
+    }
+    w.write_all(if incidents.reports.is_empty() {
+        b"]"
+    } else {
+        b"\n]"
+    })
+}
+
+/// One incident as JSON (see [`write_json`]).
+fn one_json(r: &IncidentReport, rs: &Ruleset) -> J {
+    let i = &r.incident;
+    json!({
+        "id": i.id,
+        "first": rfc3339(i.first),
+        "last": rfc3339(i.last),
+        "hosts": i.hosts,
+        "users": i.users,
+        "max_level": level_word(i.max_level),
+        "detections": i.detections,
+        "rules": i.rules.iter().map(|&(rule, n)| {
+            let m = rs.rule(rule as usize);
+            json!({"id": m.id, "title": m.title, "level": m.level, "detections": n})
+        }).collect::<Vec<_>>(),
+        "tactics": r.tactics,
+        "techniques": r.techniques,
+        "entities": i.entities.iter().map(|(k, v)| json!({"kind": k.as_str(), "value": v})).collect::<Vec<_>>(),
+        "ioc_hits": r.ioc_hits.len(),
+        "attribution": crate::evidence::attribution_json(&r.attribution, 5),
+        "attribution_verdict": {
+            "confident": r.attribution.confident,
+            "reason": r.attribution.reason,
+        },
+    })
 }

@@ -144,7 +144,7 @@ pub fn write_ordered<W: Write>(
             out.write_all(b"\n],\n")?;
             if let Some(inc) = cx.incidents {
                 out.write_all(b"\"incidents\": ")?;
-                serde_json::to_writer_pretty(&mut *out, &crate::incident_out::json(inc, rs))?;
+                crate::incident_out::write_json(out, inc, rs)?;
                 out.write_all(b",\n\"attribution_scope\": \"aggregate: all detections of the collection together; each incident has its own attribution\",\n")?;
             }
             out.write_all(b"\"attribution\": ")?;

@@ -229,7 +229,9 @@ pub fn input<'a>(
         None => (summary.first_event, summary.last_event),
     };
     StixInput {
-        created: last_event.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        created: last_event
+            .filter(|t| (1..=9999).contains(&chrono::Datelike::year(t)))
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
         first_event,
         last_event,
         techniques: technique_sightings(kb, rs, dets),

@@ -45,6 +45,14 @@ pub struct HuntMeta<'a> {
     pub progress_every: u64,
 }
 
+/// A time the store keeps: years 0001–9999 (RFC 3339's four digits, which
+/// also keep the stored texts in time order); any other is stored as no
+/// time (a breaker's year -1 event made every later read of the store fail).
+pub fn storable(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    use chrono::Datelike;
+    t.filter(|t| (1..=9999).contains(&t.year()))
+}
+
 /// Hex SHA-256 of `bytes`.
 fn sha256_hex(bytes: &[u8]) -> String {
     let d = Sha256::digest(bytes);
@@ -128,8 +136,8 @@ pub fn write_store(
             path: s.name.clone(),
             content_hash: source_hash(path).unwrap_or_else(|| sha256_hex(s.name.as_bytes())),
             format: source_format(path),
-            first_event: s.first,
-            last_event: s.last,
+            first_event: storable(s.first),
+            last_event: storable(s.last),
             events_read: s.events,
             records_lost: s.lost,
         })?;
@@ -137,14 +145,16 @@ pub fn write_store(
     for r in &rules {
         w.add_rule(r)?;
     }
+    // The id each incident is stored under (an overlapping stored incident's, or its own).
+    let mut stored_ids = Vec::with_capacity(incidents.reports.len());
     for r in &incidents.reports {
-        w.add_incident(&incident_record(r))?;
+        stored_ids.push(w.add_incident(&incident_record(r))?);
     }
     let cx = scanned.contexts();
     let incident_id = |host: Option<&str>, t: Option<DateTime<Utc>>| {
         incidents
             .incident_of(host, t)
-            .map(|k| incidents.reports[k].incident.id.as_str())
+            .map(|k| stored_ids[k].as_str())
     };
     let mut rows = 0u64;
     scanned.for_each_store_record(|item| -> Result<(), PipelineError> {
@@ -171,7 +181,7 @@ pub fn write_store(
         w.add_detection(&DetectionRec {
             rule_id: &m.id,
             event_key: key,
-            time,
+            time: storable(time),
             host,
             source,
             level: m.level,
@@ -199,7 +209,7 @@ pub fn write_store(
                 .first()
                 .map_or(String::new(), |s| s.feed.clone()),
             actor,
-            time: h.timestamp,
+            time: storable(h.timestamp),
             host: h.computer.clone(),
         })?;
     }
@@ -239,8 +249,8 @@ fn incident_record(r: &IncidentReport) -> IncidentRec {
     let a = &r.attribution;
     IncidentRec {
         id: i.id.clone(),
-        first_seen: i.first,
-        last_seen: i.last,
+        first_seen: storable(i.first),
+        last_seen: storable(i.last),
         hosts: i.hosts.clone(),
         users: i.users.clone(),
         entities: i

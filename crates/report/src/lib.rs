@@ -475,10 +475,16 @@ pub fn write_jsonl<W: Write>(w: &mut W, rs: &Ruleset, dets: &[Detection]) -> io:
 /// from event data become spaces, so a log cannot inject terminal escape
 /// sequences or break the table layout.
 pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.chars().any(char::is_control) {
+    // Control characters, and the invisible format characters that reorder
+    // or hide text on a terminal (zero-width and bidi controls: `evil\u{202E}txt.exe`).
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if s.chars().any(unsafe_char) {
         std::borrow::Cow::Owned(
             s.chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
+                .map(|c| if unsafe_char(c) { ' ' } else { c })
                 .collect(),
         )
     } else {
@@ -893,7 +899,7 @@ pub fn write_table_summary<W: Write>(
     if !s.top_hosts.is_empty() {
         writeln!(w, "Top hosts:")?;
         for (h, n) in &s.top_hosts {
-            writeln!(w, "  {n:>6}  {h}")?;
+            writeln!(w, "  {n:>6}  {}", terminal_safe(h))?;
         }
     }
     writeln!(

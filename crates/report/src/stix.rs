@@ -234,7 +234,10 @@ pub fn stix_bundle(input: &StixInput) -> J {
                 first: Option<DateTime<Utc>>,
                 last: Option<DateTime<Utc>>| {
         o.insert("count".into(), json!(count.min(999_999_999)));
-        if let (Some(f), Some(l)) = (first, last) {
+        // STIX timestamps have four-digit years from 0001 (`stix2` rejects
+        // year 0000, which a damaged or crafted event can carry).
+        let stix_time = |t: &DateTime<Utc>| (1..=9999).contains(&chrono::Datelike::year(t));
+        if let (Some(f), Some(l)) = (first.filter(stix_time), last.filter(stix_time)) {
             o.insert("first_seen".into(), json!(ts(f)));
             o.insert("last_seen".into(), json!(ts(l.max(f))));
         }

@@ -115,7 +115,7 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 pub enum StoreError {
     /// An SQLite call failed: `what` says which step (e.g. `"insert detection"`,
     /// `"migration 0002_false_positive"`).
-    #[error("store {}: {what}: {source}", path.display())]
+    #[error("store {}: {what}", path.display())]
     Sqlite {
         /// The store file.
         path: PathBuf,
@@ -157,6 +157,11 @@ pub enum StoreError {
     },
 }
 
+/// How long a writer waits for another writer's hunt to commit (seconds).
+/// A hunt writes its store in one transaction, which takes about 10 s per
+/// million detections; a second hunt into the same store waits that long.
+pub const BUSY_TIMEOUT_SECS: u64 = 120;
+
 /// `Result` with [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -171,7 +176,7 @@ impl Store {
     /// Opens (creating if missing) the store file at `path` and migrates it to
     /// [`SCHEMA_VERSION`].
     ///
-    /// Sets `journal_mode=WAL`, `foreign_keys=ON`, `busy_timeout` 5 s and `synchronous=NORMAL`
+    /// Sets `journal_mode=WAL`, `foreign_keys=ON`, `busy_timeout` [`BUSY_TIMEOUT_SECS`] and `synchronous=NORMAL`
     /// (durable across application crashes; a power loss may lose the last committed hunts,
     /// never corrupt the file), a 64 MiB page cache, and 16 KiB pages for a new file. Each missing migration runs in its own `BEGIN IMMEDIATE`
     /// transaction, so concurrent openers migrate once.
@@ -212,7 +217,7 @@ impl Store {
     }
 
     fn setup(mut conn: Connection, path: PathBuf, version: u32) -> Result<Store> {
-        conn.busy_timeout(Duration::from_secs(5))
+        conn.busy_timeout(Duration::from_secs(BUSY_TIMEOUT_SECS))
             .map_err(sql(&path, "set busy_timeout"))?;
         // Only takes effect on a new (empty) file; must precede WAL.
         conn.execute_batch("PRAGMA page_size=16384;")
@@ -281,6 +286,11 @@ fn stored_version(conn: &Connection, path: &Path) -> Result<u32> {
 /// Applies `MIGRATIONS[found..target]`, each in its own immediate transaction that re-reads
 /// the version (another process may have migrated meanwhile).
 fn migrate(conn: &mut Connection, path: &Path, target: u32) -> Result<()> {
+    // Up to date: no write lock taken, so opening a store while a hunt
+    // writes to it (WAL: readers never wait for the writer) does not block.
+    if stored_version(conn, path)? == target {
+        return Ok(());
+    }
     loop {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

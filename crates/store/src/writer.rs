@@ -26,8 +26,14 @@ const WIDEN: &str = "first_seen = coalesce(min(first_seen, ?2), first_seen, ?2),
 /// every incident as it was.
 const CHANGED: &str = "(?2 IS NOT NULL AND (first_seen IS NULL OR ?2 < first_seen)) \
      OR (?3 IS NOT NULL AND (last_seen IS NULL OR ?3 > last_seen)) \
-     OR hosts IS NOT ?4 OR users IS NOT ?5 OR max_level IS NOT ?6 OR detections < ?7 \
+     OR hosts IS NOT ?4 OR users IS NOT ?5 OR max_level IS NOT ?6 \
      OR tactics IS NOT ?8 OR techniques IS NOT ?9 OR verdict IS NOT ?10 OR confident IS NOT ?11";
+
+/// Whether a sighting update changes anything (see [`CHANGED`]).
+const SIGHTING_CHANGED: &str = "(?2 IS NOT NULL AND (first_seen IS NULL OR ?2 < first_seen)) \
+     OR (?3 IS NOT NULL AND (last_seen IS NULL OR ?3 > last_seen)) \
+     OR group_name IS NOT ?4 OR (?5 IS NOT NULL AND state IS NOT ?5) OR rank IS NOT ?6 \
+     OR confidence IS NOT ?7";
 
 /// SQLite integers are i64; counts above `i64::MAX` saturate.
 pub(crate) fn int(x: u64) -> i64 {
@@ -46,6 +52,9 @@ pub struct HuntWriter<'a> {
     hunt_id: i64,
     started: String,
     stats: HuntStats,
+    /// Incidents added or updated by this hunt: their detection counts are
+    /// recounted from the stored detections at commit.
+    touched: HashSet<String>,
 }
 
 impl Store {
@@ -86,6 +95,7 @@ impl Store {
                 hunt_id,
                 ..HuntStats::default()
             },
+            touched: HashSet::new(),
         })
     }
 }
@@ -173,10 +183,28 @@ impl HuntWriter<'_> {
     /// the new values, state the new one when given.
     ///
     /// Errors: [`crate::StoreError::Sqlite`], e.g. a confidence above 100 or a rank of 0.
-    pub fn add_incident(&mut self, i: &IncidentRec) -> Result<()> {
+    ///
+    /// Returns the id the incident is stored under: its own, or — when its id
+    /// is not stored yet but a stored incident shares one of its hosts and
+    /// overlaps its time range — the oldest such incident's id. A later hunt
+    /// that sees more of the same logs (incremental hunting), or groups them
+    /// with other parameters, then extends the stored incident instead of
+    /// adding a second one that counts the same activity again. Detections
+    /// and IOC hits must name the returned id.
+    pub fn add_incident(&mut self, i: &IncidentRec) -> Result<String> {
         let path = self.path;
         let first = i.first_seen.map(ts);
         let last = i.last_seen.map(ts);
+        let stored_id = self.stored_incident_id(i, first.as_deref(), last.as_deref())?;
+        let renamed;
+        let i = match stored_id {
+            Some(id) if id != i.id => {
+                renamed = IncidentRec { id, ..i.clone() };
+                &renamed
+            }
+            _ => i,
+        };
+        self.touched.insert(i.id.clone());
         let old: Option<[String; 4]> = self
             .tx
             .prepare_cached("SELECT hosts, users, tactics, techniques FROM incidents WHERE id = ?1")
@@ -255,7 +283,45 @@ impl HuntWriter<'_> {
                     .map_err(sql(path, "update incident"))?;
             }
         }
-        self.add_incident_parts(i, first.as_deref(), last.as_deref())
+        self.add_incident_parts(i, first.as_deref(), last.as_deref())?;
+        Ok(i.id.clone())
+    }
+
+    /// The id under which `i` is stored: its own when stored; else the oldest
+    /// stored incident sharing a host whose time range overlaps `first..=last`
+    /// (RFC 3339 texts of one width compare as times); else `None` (new).
+    fn stored_incident_id(
+        &self,
+        i: &IncidentRec,
+        first: Option<&str>,
+        last: Option<&str>,
+    ) -> Result<Option<String>> {
+        let path = self.path;
+        let known: Option<String> = self
+            .tx
+            .prepare_cached("SELECT id FROM incidents WHERE id = ?1")
+            .and_then(|mut st| st.query_row([&i.id], |r| r.get(0)).optional())
+            .map_err(sql(path, "read incident"))?;
+        if known.is_some() {
+            return Ok(known);
+        }
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(None);
+        };
+        let hosts = serde_json::to_string(&i.hosts).unwrap_or_else(|_| "[]".into());
+        self.tx
+            .prepare_cached(
+                "SELECT id FROM incidents WHERE first_seen IS NOT NULL AND last_seen IS NOT NULL \
+                 AND first_seen <= ?2 AND last_seen >= ?1 \
+                 AND EXISTS (SELECT 1 FROM json_each(incidents.hosts) h \
+                             WHERE h.value IN (SELECT value FROM json_each(?3))) \
+                 ORDER BY created_at, id LIMIT 1",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![first, last, hosts], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(sql(path, "find overlapping incident"))
     }
 
     /// Entities, candidates and sightings of [`HuntWriter::add_incident`].
@@ -340,7 +406,8 @@ impl HuntWriter<'_> {
                         .prepare_cached(&format!(
                             "UPDATE sightings SET {WIDEN}, group_name = ?4, \
                              state = coalesce(?5, state), rank = ?6, confidence = ?7, \
-                             updated_at = ?8 WHERE id = ?1"
+                             updated_at = CASE WHEN {SIGHTING_CHANGED} THEN ?8 \
+                             ELSE updated_at END WHERE id = ?1"
                         ))
                         .and_then(|mut st| {
                             st.execute(params![
@@ -412,9 +479,26 @@ impl HuntWriter<'_> {
             path,
             hunt_id,
             stats,
+            touched,
             ..
         } = self;
         drop(detection);
+        // Detection counts from the stored detections (unique per rule and
+        // event), so repeats within a hunt or across hunts count once.
+        {
+            let mut st = tx
+                .prepare(
+                    "UPDATE incidents SET detections = \
+                     (SELECT count(*) FROM detections d WHERE d.incident_id = incidents.id) \
+                     WHERE id = ?1 AND EXISTS \
+                     (SELECT 1 FROM detections d WHERE d.incident_id = incidents.id)",
+                )
+                .map_err(sql(path, "recount incident detections"))?;
+            for id in &touched {
+                st.execute([id])
+                    .map_err(sql(path, "recount incident detections"))?;
+            }
+        }
         tx.execute(
             "UPDATE hunt_runs SET finished_at = ?2, events = ?3, detections = ?4, \
              detections_new = ?5, incidents = ?6 WHERE id = ?1",
