@@ -56,12 +56,19 @@
 //! let mut summary = Summary::default();
 //! let scanned = scan(&pool, &loaded, &source, &cfg, &mut summary, &NoProgress).unwrap();
 //! assert_eq!(summary.detections, 1);
-//! let mut out = Vec::new();
 //! let kb = tracehunt_attack::ActorKb::builtin();
+//! // Incidents: one, on pc1, with the user's entity.
+//! let incidents = tracehunt_pipeline::incident::group(
+//!     &scanned, &loaded.ruleset, kb, tracehunt_incidents::Config::default()).unwrap();
+//! assert_eq!(incidents.reports.len(), 1);
+//! assert_eq!(incidents.reports[0].incident.hosts, ["pc1"]);
+//! assert_eq!(incidents.reports[0].incident.users, ["bob"]);
 //! let observed = scanned.evidence(&loaded.ruleset).unwrap();
 //! let attribution = tracehunt_pipeline::attribute(kb, &observed, &summary);
 //! let ctx = sink::Context { ruleset: &loaded.ruleset, kb, summary: &summary,
-//!     attribution: &attribution, feeds: None, max_rows: 200, overlay: None };
+//!     attribution: &attribution, feeds: None, max_rows: 200, overlay: None,
+//!     incidents: Some(&incidents) };
+//! let mut out = Vec::new();
 //! sink::write_ordered(&mut out, OutputFormat::Jsonl, &scanned, &ctx).unwrap();
 //! let line = String::from_utf8(out).unwrap();
 //! assert!(line.contains("Security log cleared"), "{line}");
