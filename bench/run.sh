@@ -28,8 +28,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -d "$CORPORA/evtx-attack-samples" ] || { echo "need $CORPORA" >&2; exit 1; }
-cargo build --release -q -p tracehunt
-BIN=$ROOT/target/release/tracehunt
+# TRACEHUNT_BIN=path measures another build (e.g. a previous commit's) with the same corpus.
+if [ -n "${TRACEHUNT_BIN:-}" ]; then
+  BIN=$TRACEHUNT_BIN
+else
+  cargo build --release -q -p tracehunt
+  BIN=$ROOT/target/release/tracehunt
+fi
 RULES=(--rules "$CORPORA/sigma/rules" --rules "$CORPORA/sigma/rules-emerging-threats" --rules "$CORPORA/sigma/rules-threat-hunting")
 
 # --- corpus -------------------------------------------------------------------------------
@@ -87,5 +92,13 @@ measure "evtx all SigmaHQ rules" "$EDIR" "${RULES[@]}"; W1=$LAST_WALL
 measure "jsonl parse-only (ceiling)" "$JDIR" --parse-only; C2=$LAST_WALL
 measure "jsonl all SigmaHQ rules" "$JDIR" "${RULES[@]}"; W2=$LAST_WALL
 python3 -c "print(f'ratio to parse-only ceiling: EVTX {float($C1)/float($W1):.0%}, JSONL {float($C2)/float($W2):.0%}')"
+# The same hunts recording into a new store (issue #14: the store must not make a hunt > 10 % slower).
+if "$BIN" hunt --help | grep -q -- '--store'; then
+  SDIR=$(mktemp -d)
+  measure "evtx all rules + --store" "$EDIR" "${RULES[@]}" --store "$SDIR/evtx.db"; S1=$LAST_WALL
+  measure "jsonl all rules + --store" "$JDIR" "${RULES[@]}" --store "$SDIR/jsonl.db"; S2=$LAST_WALL
+  python3 -c "print(f'with --store vs without: EVTX {float($S1)/float($W1):.2f}x, JSONL {float($S2)/float($W2):.2f}x; store sizes: ' + '$(du -sh "$SDIR"/evtx.db* | awk '{print $1}' | paste -sd+), $(du -sh "$SDIR"/jsonl.db* | awk '{print $1}' | paste -sd+)')"
+  rm -rf "$SDIR"
+fi
 # The issue's small-corpus target: evtx-attack-samples with all rules, start-up included.
 measure "evtx-attack-samples (7,455)" "$CORPORA/evtx-attack-samples" "${RULES[@]}"

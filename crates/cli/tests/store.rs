@@ -750,3 +750,37 @@ fn readers_open_the_store_while_a_hunt_writes() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn full_context_table_groups_by_host_and_time_for_any_thread_count() {
+    // A million unique source addresses filled the context table, and which
+    // detections kept their entities depended on the threads: 484 incidents
+    // with one thread, 480 with two. Now a full table uses no entity at all.
+    let hunt = |threads: &str| {
+        let out = bin()
+            .args([
+                "hunt",
+                "samples/evtx",
+                "--format",
+                "table",
+                "--session-gap",
+                "300d",
+                "--max-span",
+                "365d",
+                "--threads",
+                threads,
+            ])
+            .current_dir(root())
+            .env("TRACEHUNT_CONTEXT_CAP", "3")
+            .output()
+            .unwrap();
+        let text = String::from_utf8(ok(&out).to_vec()).unwrap();
+        let start = text.find("── Incidents").unwrap();
+        let end = text.find("── Aggregate").unwrap();
+        text[start..end].to_owned()
+    };
+    let one = hunt("1");
+    assert_eq!(one, hunt("2"));
+    assert!(one.contains("── Incidents (7 incidents"), "{one}");
+    assert!(one.contains("Entity table full (over 3 host/entity combinations)"));
+}

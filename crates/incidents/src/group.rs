@@ -3,7 +3,7 @@
 
 use crate::entity::EntityKind;
 use crate::incident::{self, Grouping};
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 /// The host id meaning "no host"; such detections form the host
 /// [`NO_HOST_NAME`].
@@ -91,8 +91,8 @@ impl Group {
             level: 0,
             detections: 0,
             rules: Vec::new(),
-            rule_pos: HashMap::new(),
-            entities: HashSet::new(),
+            rule_pos: HashMap::default(),
+            entities: HashSet::default(),
         }
     }
 
@@ -143,8 +143,8 @@ impl Grouper {
             span_ns: i128::from(cfg.max_span_secs.max(0)) * NANOS,
             ceiling: cfg.entity_ceiling,
             groups: Vec::new(),
-            open: HashMap::new(),
-            untimed: HashMap::new(),
+            open: HashMap::default(),
+            untimed: HashMap::default(),
             seq: 0,
         }
     }

@@ -4,8 +4,9 @@
 use crate::entity::EntityKind;
 use crate::group::{from_nanos, Group, Names, NANOS, NO_HOST, NO_HOST_NAME};
 use chrono::{DateTime, SecondsFormat, Utc};
+use foldhash::HashMap;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Most entities (and users) listed per incident.
 pub const ENTITY_CAP: usize = 200;
@@ -172,7 +173,7 @@ pub(crate) fn build(
     });
     let host_groups = groups.len();
     // Entity → the host groups (positions in canonical order) holding it.
-    let mut holders: HashMap<(EntityKind, &str), Vec<usize>> = HashMap::new();
+    let mut holders: HashMap<(EntityKind, &str), Vec<usize>> = HashMap::default();
     for (pos, g) in groups.iter().enumerate() {
         for &e in &g.group.entities {
             let list = holders.entry(names.entity(e)).or_default();
@@ -235,7 +236,7 @@ pub(crate) fn build(
 
 /// Appends `-2`, `-3`… to repeated ids, in incident order.
 fn unique_ids(incidents: &mut [(Incident, Vec<usize>)]) {
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<String, usize> = HashMap::default();
     for (inc, _) in incidents.iter_mut() {
         let n = seen.entry(inc.id.clone()).or_insert(0);
         *n += 1;
@@ -250,7 +251,7 @@ fn incident(groups: &[Resolved<'_>], members: &[usize], names: &dyn Names) -> In
     let mut hosts = BTreeSet::new();
     let mut span: Option<(i128, i128)> = None;
     let (mut max_level, mut detections) = (0, 0);
-    let mut rules: HashMap<u32, (u64, u64)> = HashMap::new();
+    let mut rules: HashMap<u32, (u64, u64)> = HashMap::default();
     let mut entities: BTreeSet<(EntityKind, &str)> = BTreeSet::new();
     for &pos in members {
         let g = &groups[pos];

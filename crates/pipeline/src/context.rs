@@ -9,15 +9,26 @@
 //! they depend on thread scheduling: nothing in the output may depend on
 //! their values, only on the names they resolve to.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use tracehunt_incidents::EntityKind;
 
 /// Context id of a detection without host and without entities.
 pub const NO_CONTEXT: u32 = u32::MAX;
 
+/// Most (host, entity set) contexts a hunt keeps (about 60 MB at most):
+/// past it, detections get their host's context without entities, so
+/// memory stays bounded when every event carries unique values (a million
+/// logons from a million source addresses). Which detections came first
+/// depends on scheduling, so a hunt whose table filled uses no entities at
+/// all: incidents are grouped by host and time only, not merged across
+/// hosts ([`Contexts::capped`] says so; the incidents table prints it).
+pub const CONTEXT_CAP: usize = 1 << 17;
+
 /// Interned hosts, entities and (host, entity set) contexts of one hunt.
-#[derive(Default)]
 pub struct Contexts {
+    /// Most contexts with entities ([`CONTEXT_CAP`], or the hidden
+    /// environment variable `TRACEHUNT_CONTEXT_CAP` for tests).
+    cap: usize,
     hosts: Vec<String>,
     host_ids: HashMap<String, u32>,
     entities: Vec<(EntityKind, String)>,
@@ -25,6 +36,28 @@ pub struct Contexts {
     /// Per context: host id ([`tracehunt_incidents::NO_HOST`] for none) and entity ids.
     contexts: Vec<(u32, Box<[u32]>)>,
     context_ids: HashMap<(u32, Box<[u32]>), u32>,
+    /// Detection events given their host's context without entities because
+    /// the table was full (counted by the workers, added at the end).
+    pub(crate) capped: u64,
+}
+
+impl Default for Contexts {
+    fn default() -> Self {
+        let cap = std::env::var("TRACEHUNT_CONTEXT_CAP")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(CONTEXT_CAP);
+        Contexts {
+            cap,
+            hosts: Vec::new(),
+            host_ids: HashMap::default(),
+            entities: Vec::new(),
+            entity_ids: HashMap::default(),
+            contexts: Vec::new(),
+            context_ids: HashMap::default(),
+            capped: 0,
+        }
+    }
 }
 
 impl Contexts {
@@ -34,6 +67,15 @@ impl Contexts {
         if host.is_none() && entities.is_empty() {
             return NO_CONTEXT;
         }
+        let entities = if self.is_full() && !entities.is_empty() {
+            self.capped += 1;
+            if host.is_none() {
+                return NO_CONTEXT;
+            }
+            &[]
+        } else {
+            entities
+        };
         let h = match host {
             None => tracehunt_incidents::NO_HOST,
             Some(h) => match self.host_ids.get(h) {
@@ -102,6 +144,22 @@ impl Contexts {
     pub fn entity(&self, e: u32) -> (EntityKind, &str) {
         let (k, v) = &self.entities[e as usize];
         (*k, v)
+    }
+
+    /// How many detection events were given their host's context without
+    /// their entities because the table held [`CONTEXT_CAP`] contexts (0: none).
+    pub fn capped(&self) -> u64 {
+        self.capped
+    }
+
+    /// The table holds [`CONTEXT_CAP`] contexts: new ones get no entities.
+    pub fn is_full(&self) -> bool {
+        self.contexts.len() >= self.cap
+    }
+
+    /// The table's capacity ([`CONTEXT_CAP`] unless a test set another).
+    pub fn cap(&self) -> usize {
+        self.cap
     }
 
     /// Number of distinct contexts, hosts and entities (memory accounting).

@@ -37,7 +37,11 @@ pub(crate) struct Acc<'s> {
     /// Scratch for [`Acc::context_id`].
     pub(crate) entity_buf: Vec<(tracehunt_incidents::EntityKind, String)>,
     pub(crate) key_buf: String,
-    pub(crate) host_ids: std::collections::HashMap<String, u32>,
+    /// The shared context table is full ([`crate::context::CONTEXT_CAP`]).
+    pub(crate) contexts_full: bool,
+    /// Detection events given their host's context without entities.
+    pub(crate) without_entities: u64,
+    pub(crate) host_ids: foldhash::HashMap<String, u32>,
     /// Rendered bytes not yet appended to the spill, and the first entry
     /// whose offset is relative to them.
     pub(crate) piece: Vec<u8>,
@@ -117,7 +121,9 @@ impl<'s> Acc<'s> {
             hosts,
             entity_buf: Vec::new(),
             key_buf: String::new(),
-            host_ids: std::collections::HashMap::new(),
+            contexts_full: false,
+            without_entities: 0,
+            host_ids: foldhash::HashMap::default(),
             piece: Vec::new(),
             piece_from: 0,
             spill_error: None,
@@ -145,7 +151,22 @@ impl<'s> Acc<'s> {
     /// this worker has not seen yet.
     fn context_id(&mut self, ev: &tracehunt_event::Event) -> u32 {
         self.entity_buf.clear();
-        tracehunt_incidents::extract(ev, &mut self.entity_buf);
+        if self.contexts_full {
+            // The table is full: the host's context, without entities.
+            self.without_entities += 1;
+        } else {
+            tracehunt_incidents::extract(ev, &mut self.entity_buf);
+        }
+        // Logon ids and process GUIDs are local to one machine: equal values
+        // on two hosts are a coincidence, never a link, and same-host groups
+        // never merge directly; they would only grow the table.
+        self.entity_buf.retain(|(k, _)| {
+            !matches!(
+                k,
+                tracehunt_incidents::EntityKind::LogonId
+                    | tracehunt_incidents::EntityKind::ProcessGuid
+            )
+        });
         let host = ev.meta.computer.as_deref();
         if host.is_none() && self.entity_buf.is_empty() {
             return NO_CONTEXT;
@@ -165,11 +186,15 @@ impl<'s> Acc<'s> {
         }
         // A poisoned lock only means another worker panicked; the table
         // itself is consistent (interning pushes then inserts).
-        let i = self
-            .hosts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .id(host, &self.entity_buf);
+        let mut table = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let i = table.id(host, &self.entity_buf);
+        if table.is_full() && !self.contexts_full {
+            // From now on: host contexts only, and a cache that stops growing.
+            self.contexts_full = true;
+            self.host_ids.clear();
+            return i;
+        }
+        drop(table);
         self.host_ids.insert(self.key_buf.clone(), i);
         i
     }
@@ -458,7 +483,7 @@ pub(crate) fn run_workers<'s>(
         acc.piece = Vec::new();
         acc.run_bytes = Vec::new();
         acc.key_piece = Vec::new();
-        acc.host_ids = std::collections::HashMap::new();
+        acc.host_ids = foldhash::HashMap::default();
         acc
     })
 }

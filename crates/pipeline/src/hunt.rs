@@ -254,6 +254,7 @@ pub fn scan(
         ),
     );
     let mut contexts = std::mem::take(&mut *hosts.lock().unwrap_or_else(|e| e.into_inner()));
+    contexts.capped += accs.iter().map(|a| a.without_entities).sum::<u64>();
     let mut mem: Vec<Detection> = Vec::new();
     let mut mem_entries: Vec<Entry> = Vec::new();
     let mut runs: Vec<Run> = Vec::new();

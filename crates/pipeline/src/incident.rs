@@ -48,6 +48,11 @@ pub struct Incidents {
     pub entities_over_ceiling: usize,
     /// IOC hits outside every incident (a host or time without detections).
     pub ioc_hits_outside: usize,
+    /// Detection events left without entities because the context table was
+    /// full ([`crate::context::CONTEXT_CAP`]; 0: none); then no entity was used.
+    pub contexts_capped: u64,
+    /// The context table's capacity.
+    pub context_cap: usize,
     grouping: Grouping,
 }
 
@@ -172,6 +177,11 @@ pub fn group(
     config: Config,
 ) -> Result<Incidents, PipelineError> {
     let cx = scanned.contexts();
+    // A full context table gave entities to the detections that came first,
+    // which depends on thread scheduling: then no detection's entities are
+    // used, so incidents stay a function of the input (grouped by host and
+    // time only, no merges across hosts).
+    let use_entities = cx.capped() == 0;
     let mut names = NameTable {
         cx,
         rs,
@@ -229,7 +239,7 @@ pub fn group(
             cx.host_id(ctx),
             e.rule() as u32,
             rs.rule(e.rule()).level_rank,
-            cx.entities(ctx),
+            if use_entities { cx.entities(ctx) } else { &[] },
         );
     }
     pass.finish().map_err(PipelineError::Index)?;
@@ -258,6 +268,8 @@ pub fn group(
         merges: grouping.merges,
         entities_over_ceiling: grouping.entities_over_ceiling,
         ioc_hits_outside: outside,
+        contexts_capped: cx.capped(),
+        context_cap: cx.cap(),
         grouping,
     })
 }

@@ -86,6 +86,13 @@ pub fn write_table<W: Write>(
             "entities too common to merge"
         ),
     )?;
+    if incidents.contexts_capped > 0 {
+        writeln!(
+            w,
+            "Entity table full (over {} host/entity combinations): incidents grouped by host and time only, not merged across hosts.",
+            incidents.context_cap
+        )?;
+    }
     if n == 0 {
         writeln!(w, "  none")?;
     }

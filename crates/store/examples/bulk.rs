@@ -111,7 +111,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             id: id.clone(),
             first_seen: Some(base + Duration::seconds(k as i64)),
             last_seen: Some(base + Duration::seconds(n as i64 / 27)),
-            hosts: vec![hosts[k % HOSTS as usize].clone()],
+            // One host per incident: incidents sharing a host and a time
+            // range would be joined into the oldest (`add_incident`).
+            hosts: vec![format!("IH{k:05}.corp.example")],
             users: vec![format!("user{}", k % 100)],
             entities: vec![("user".into(), format!("user{}", k % 100))],
             max_level: "high".into(),
