@@ -249,19 +249,7 @@ impl Format {
 pub fn run(a: HuntArgs) -> Result<u8> {
     let start = Instant::now();
     let start_time = chrono::Utc::now();
-    // Fresh-user finding: `--overlay` without the Navigator format was silently ignored.
-    // clap's `requires` can only demand that `--format` be present, not its value; so checked
-    // here, before any work, as the same usage error (exit 1).
-    if let (Some(g), false) = (&a.overlay, a.format == Some(Format::Navigator)) {
-        anyhow::bail!(
-            "--overlay {g} only applies to an ATT&CK Navigator layer: add --format navigator (or run `tracehunt navigator`)"
-        );
-    }
-    if let (Some(f), Some(t)) = (a.from, a.to) {
-        if f > t {
-            anyhow::bail!("--from ({f}) is after --to ({t}): the time window is empty");
-        }
-    }
+    check_args(&a)?;
     // The store is opened (created, migrated) before any work: a bad path
     // fails now, not after the whole hunt (fresh-user finding).
     let mut store = match &a.store {
@@ -311,13 +299,13 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             files.iter().map(|f| f.as_os_str().len()).sum::<usize>()
         ),
     );
-    let format = a
-        .format
-        .unwrap_or(if a.output.is_none() && std::io::stdout().is_terminal() {
-            Format::Table
-        } else {
-            Format::Jsonl
-        });
+    // Table on a terminal, JSON lines otherwise.
+    let on_terminal = a.output.is_none() && std::io::stdout().is_terminal();
+    let format = a.format.unwrap_or(if on_terminal {
+        Format::Table
+    } else {
+        Format::Jsonl
+    });
     let cfg = HuntConfig {
         from: a.from,
         to: a.to,
@@ -327,21 +315,10 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         ..HuntConfig::new(format.output())
     };
     let source = FileSource::plan(&files, pool.current_num_threads());
-    let bar = if stderr_tty && !a.quiet && source.len() > 1 {
-        let pb = ProgressBar::new(source.len() as u64);
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} chunks/files {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        pb
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(stderr_tty && !a.quiet, source.len());
     // Files the walk could not list come first among the skipped files.
-    for e in &walk_errors {
-        summary.files_skipped.push(Skipped {
+    summary.files_skipped.extend(walk_errors.iter().map(|e| {
+        Skipped {
             path: e
                 .path
                 .as_ref()
@@ -349,18 +326,17 @@ pub fn run(a: HuntArgs) -> Result<u8> {
                 .unwrap_or_default(),
             reason: e.reason.clone(),
             records: 0,
-        });
-    }
+        }
+    }));
     let progress = CliProgress { bar, debug_mem };
     let scanned = tracehunt_pipeline::scan(&pool, &loaded, &source, &cfg, &mut summary, &progress)?;
     drop(source);
     progress.bar.finish_and_clear();
-    let corr = &scanned.correlation;
-    if corr.dropped > 0 && stderr_tty && !a.quiet {
+    if scanned.correlation.dropped > 0 && stderr_tty && !a.quiet {
         eprintln!(
             "tracehunt: correlation memory bound reached: {} dropped",
             counted(
-                corr.dropped,
+                scanned.correlation.dropped,
                 "event or window entry",
                 "events or window entries"
             )
@@ -432,6 +408,39 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         return Ok(crate::EXIT_NOTHING_READ);
     }
     Ok(0)
+}
+
+/// Flag combinations clap cannot check: usage errors (exit 1) before any work.
+fn check_args(a: &HuntArgs) -> Result<()> {
+    // Fresh-user finding: `--overlay` without the Navigator format was silently ignored.
+    // clap's `requires` can only demand that `--format` be present, not its value; so checked
+    // here, before any work, as the same usage error (exit 1).
+    if let (Some(g), false) = (&a.overlay, a.format == Some(Format::Navigator)) {
+        anyhow::bail!(
+            "--overlay {g} only applies to an ATT&CK Navigator layer: add --format navigator (or run `tracehunt navigator`)"
+        );
+    }
+    if let (Some(f), Some(t)) = (a.from, a.to) {
+        if f > t {
+            anyhow::bail!("--from ({f}) is after --to ({t}): the time window is empty");
+        }
+    }
+    Ok(())
+}
+
+/// The progress bar over `units` work units (hidden unless `show` and more than one).
+fn progress_bar(show: bool, units: usize) -> ProgressBar {
+    if !show || units <= 1 {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(units as u64);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} chunks/files {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
 }
 
 /// The summary before the scan: rule counts and the time window.

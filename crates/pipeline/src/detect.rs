@@ -199,6 +199,37 @@ impl<'s> Acc<'s> {
         i
     }
 
+    /// Counts a record error of a unit: a duplicate or damaged unused EVTX
+    /// chunk loses nothing; any other error stands for `e.records` lost
+    /// records (an EVTX chunk note with the count its header declares, or
+    /// none), counted by reason, the unit's first such error kept.
+    fn record_error(
+        &mut self,
+        e: &tracehunt_readers::RecordError,
+        (lost, first_lost, unused): (&mut u64, &mut Option<String>, &mut u64),
+    ) {
+        match e.kind {
+            // Its records were read from the first copy: nothing lost.
+            tracehunt_readers::RecordErrorKind::DuplicateChunk => self.duplicate_chunks += 1,
+            // Damaged bytes where no record was: nothing lost.
+            tracehunt_readers::RecordErrorKind::DamagedUnusedChunk => {
+                self.damaged_unused_chunks += 1;
+                *unused += 1;
+            }
+            _ => {
+                self.record_errors += e.records;
+                *lost += e.records;
+                if e.records > 0 {
+                    *self
+                        .record_reasons
+                        .entry(format!("{:?}", e.kind))
+                        .or_default() += e.records;
+                    first_lost.get_or_insert_with(|| format!("{}: {}", e.at, e.reason));
+                }
+            }
+        }
+    }
+
     /// Records a detection's index entry.
     fn push(&mut self, e: Entry) {
         match e.loc() {
@@ -325,28 +356,8 @@ fn scan_records(
     for rec in records {
         let ev = match rec {
             Ok(ev) => ev,
-            Err(e) if e.kind == tracehunt_readers::RecordErrorKind::DuplicateChunk => {
-                // Its records were read from the first copy: nothing lost.
-                r.duplicate_chunks += 1;
-                continue;
-            }
-            Err(e) if e.kind == tracehunt_readers::RecordErrorKind::DamagedUnusedChunk => {
-                // Damaged bytes where no record was: nothing lost.
-                r.damaged_unused_chunks += 1;
-                unused += 1;
-                continue;
-            }
             Err(e) => {
-                // One error can stand for several records (an EVTX chunk
-                // note with the count its header declares) or none.
-                r.record_errors += e.records;
-                lost += e.records;
-                if e.records > 0 {
-                    *r.record_reasons.entry(format!("{:?}", e.kind)).or_default() += e.records;
-                }
-                if first_lost.is_none() && e.records > 0 {
-                    first_lost = Some(format!("{}: {}", e.at, e.reason));
-                }
+                r.record_error(&e, (&mut lost, &mut first_lost, &mut unused));
                 continue;
             }
         };
