@@ -126,6 +126,16 @@ fn bundled_samples_form_ten_incidents_one_per_host_session() {
         .as_str()
         .unwrap()
         .starts_with("aggregate"));
+    let g = &v["incident_grouping"];
+    assert_eq!(
+        (
+            g["session_gap_secs"].as_i64(),
+            g["host_groups"].as_u64(),
+            g["merges"].as_u64()
+        ),
+        (Some(3600), Some(10), Some(0))
+    );
+    assert_eq!(g["entity_table_full"], false);
     // Ids are content-derived: the same incident hunted from a subfolder has the same id.
     let sub = json_of(&run(&[
         "hunt",

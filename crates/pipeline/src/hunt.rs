@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tracehunt_attack::ActorKb;
 use tracehunt_attribution::{Attribution, Attributor, EvidenceSet, Window};
 use tracehunt_engine::Ruleset;
-use tracehunt_report::{Detection, DetectionRef, Skipped, Summary};
+use tracehunt_report::{Detection, Skipped, Summary};
 
 /// What the detection stage needs besides the rules and the source.
 #[derive(Clone)]
@@ -171,17 +171,6 @@ impl Scanned {
             f(StoreItem::Correlation(&self.mem[i]))?;
         }
         Ok(())
-    }
-
-    /// Every detection's rule, time and host in output order.
-    ///
-    /// # Errors
-    /// Reading the index back failed.
-    pub fn views(&self) -> Result<Vec<DetectionRef<'_>>, PipelineError> {
-        let mut pass = self.entries();
-        let v = pass.by_ref().map(|e| e.view(&self.contexts)).collect();
-        pass.finish().map_err(PipelineError::Index)?;
-        Ok(v)
     }
 
     /// The attribution evidence of every detection ([`crate::evidence`]),

@@ -143,7 +143,20 @@ pub fn write_ordered<W: Write>(
             }
             out.write_all(b"\n],\n")?;
             if let Some(inc) = cx.incidents {
-                out.write_all(b"\"incidents\": ")?;
+                out.write_all(b"\"incident_grouping\": ")?;
+                serde_json::to_writer_pretty(
+                    &mut *out,
+                    &serde_json::json!({
+                        "session_gap_secs": inc.config.session_gap_secs,
+                        "max_span_secs": inc.config.max_span_secs,
+                        "entity_ceiling": inc.config.entity_ceiling,
+                        "host_groups": inc.host_groups,
+                        "merges": inc.merges,
+                        "entities_over_ceiling": inc.entities_over_ceiling,
+                        "entity_table_full": inc.contexts_capped > 0,
+                    }),
+                )?;
+                out.write_all(b",\n\"incidents\": ")?;
                 crate::incident_out::write_json(out, inc, rs)?;
                 out.write_all(b",\n\"attribution_scope\": \"aggregate: all detections of the collection together; each incident has its own attribution\",\n")?;
             }

@@ -101,11 +101,6 @@ impl<'f> FileSource<'f> {
         self.units.is_empty()
     }
 
-    /// Bytes of one planned unit (memory accounting).
-    pub fn unit_size() -> usize {
-        std::mem::size_of::<Unit>()
-    }
-
     /// The files read.
     pub fn files(&self) -> &'f [PathBuf] {
         self.files
