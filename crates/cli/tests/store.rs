@@ -390,6 +390,30 @@ fn two_hunts_into_one_store_then_actors_and_a_rerun_changes_nothing() {
     assert!(!missing.exists());
 }
 
+/// `hunt samples/evtx --store store` started and stopped inside its store
+/// transaction: it stalls after every 20 detections written (a hidden test
+/// hook) and this returns at the first stall, 20 of its 161 rows written.
+fn hunt_stalled_in_store_write(store: &Path, output: &Path) -> std::process::Child {
+    let mut child = bin()
+        .args(["hunt", "samples/evtx", "--store"])
+        .arg(store)
+        .args(["--format", "jsonl", "--output"])
+        .arg(output)
+        .current_dir(root())
+        .env("TRACEHUNT_TEST_STORE_STALL_MS", "60000")
+        .env("TRACEHUNT_TEST_STORE_STALL_EVERY", "20")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let saw = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("store: 20 detections written"));
+    assert!(saw, "the hunt never reached the store write");
+    child
+}
+
 #[test]
 fn sigkill_while_writing_the_store_leaves_the_previous_state() {
     let dir = tempfile::tempdir().unwrap();
@@ -408,32 +432,8 @@ fn sigkill_while_writing_the_store_leaves_the_previous_state() {
         )
     };
     let before = state(&store);
-    // Stall after every 20 detections written, and kill at the first stall:
-    // 20 of the 161 rows are in the open transaction.
-    let mut child = bin()
-        .args([
-            "hunt",
-            "samples/evtx",
-            "--store",
-            store.to_str().unwrap(),
-            "--format",
-            "jsonl",
-            "--output",
-            dir.path().join("out.jsonl").to_str().unwrap(),
-        ])
-        .current_dir(root())
-        .env("TRACEHUNT_TEST_STORE_STALL_MS", "60000")
-        .env("TRACEHUNT_TEST_STORE_STALL_EVERY", "20")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let saw = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.contains("store: 20 detections written"));
-    assert!(saw, "the hunt never reached the store write");
+    // Killed at the first stall: 20 of the 161 rows are in the open transaction.
+    let mut child = hunt_stalled_in_store_write(&store, &dir.path().join("out.jsonl"));
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     assert!(!status.success());
@@ -730,29 +730,7 @@ fn readers_open_the_store_while_a_hunt_writes() {
     let store = dir.path().join("s.db");
     let s = store.to_str().unwrap();
     hunt_into(&store, "samples/evtx/TA0007-Discovery");
-    let mut child = bin()
-        .args([
-            "hunt",
-            "samples/evtx",
-            "--store",
-            s,
-            "-f",
-            "jsonl",
-            "-o",
-            dir.path().join("o").to_str().unwrap(),
-        ])
-        .current_dir(root())
-        .env("TRACEHUNT_TEST_STORE_STALL_MS", "60000")
-        .env("TRACEHUNT_TEST_STORE_STALL_EVERY", "20")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let saw = BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
-        .any(|l| l.contains("store: 20 detections written"));
-    assert!(saw);
+    let mut child = hunt_stalled_in_store_write(&store, &dir.path().join("o"));
     let started = std::time::Instant::now();
     let inc = json_of(&run(&["incidents", "--store", s, "--format", "json"]));
     assert_eq!(inc.as_array().unwrap().len(), 2);
