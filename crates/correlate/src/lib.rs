@@ -1238,3 +1238,6 @@ pub fn number(s: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests;
+
+mod state;
+pub use state::WindowState;

@@ -10,6 +10,20 @@ use tracehunt_event::Event;
 /// Bytes of one encoded [`StoreRec`].
 pub const REC_BYTES: usize = 40;
 
+/// The identity of a correlation hit (it has no single event): the first 16
+/// bytes of the SHA-256 of its rule id, time and host (Debug forms) and its
+/// fields as JSON (group, window, contributing events). The same hit found
+/// twice has the same key.
+pub fn correlation_key(rule_id: &str, d: &tracehunt_report::Detection) -> [u8; 16] {
+    let mut h = Sha256::new();
+    h.update(rule_id.as_bytes());
+    h.update(format!("\0{:?}\0{:?}\0", d.timestamp, d.computer).as_bytes());
+    h.update(serde_json::to_vec(&*d.fields).unwrap_or_default());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&h.finalize()[..16]);
+    key
+}
+
 /// The identity of an event: the first 16 bytes of the SHA-256 of its
 /// `System` values (computer, channel, provider, EventID, EventRecordID,
 /// time) and every field as `name=value`, each NUL-terminated, in reader

@@ -174,12 +174,7 @@ pub fn write_store(
                 (r.rule as usize, r.key, r.timestamp(), host, name)
             }
             StoreItem::Correlation(d) => {
-                let mut h = Sha256::new();
-                h.update(rs.rule(d.rule).id.as_bytes());
-                h.update(format!("\0{:?}\0{:?}\0", d.timestamp, d.computer).as_bytes());
-                h.update(serde_json::to_vec(&*d.fields).unwrap_or_default());
-                let mut key = [0u8; 16];
-                key.copy_from_slice(&h.finalize()[..16]);
+                let key = crate::keys::correlation_key(&rs.rule(d.rule).id, d);
                 (d.rule, key, d.timestamp, d.computer.as_deref(), &*d.source)
             }
         };

@@ -1,0 +1,239 @@
+//! The scan stage: a worker thread turns one submitted batch of JSON lines
+//! into events and their rule and IOC hits (in parallel with the other
+//! workers); the ordered stage ([`crate::hunter`]) does the rest.
+
+use crate::rules::Rules;
+use chrono::{DateTime, Utc};
+use serde_json::Value as J;
+use std::sync::Arc;
+use std::time::Instant;
+use tracehunt_engine::Scanner;
+use tracehunt_incidents::EntityKind;
+use tracehunt_pipeline::ioc::IocDetection;
+use tracehunt_report::Detection;
+
+/// Called once a batch's outputs are written and flushed (and the store
+/// checkpointed when the batch carried a detection), with what became of
+/// its lines. A followed file commits its read offset here; the HTTP
+/// endpoint answers the request.
+pub type Done = Box<dyn FnOnce(&BatchResult) + Send>;
+
+/// Lines handed to the live hunt: one JSON event per line (evtx-JSON,
+/// Winlogbeat/ECS or flat NXLog/Mordor shape, as `hunt` reads them).
+pub struct Submission {
+    /// Where the lines came from (a path, `stdin`, `http`): the
+    /// detections' `source`.
+    pub source: Arc<str>,
+    /// The lines, without their newlines.
+    pub lines: Vec<String>,
+    /// Line number of `lines[0]` in its source (1-based), for errors.
+    pub first_line: u64,
+    /// Called when the batch is done ([`Done`]).
+    pub done: Option<Done>,
+}
+
+/// What became of one batch's lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BatchResult {
+    /// Lines read as events.
+    pub events: u64,
+    /// Lines that were not one JSON event (skipped; the others of the
+    /// batch are read).
+    pub rejected: u64,
+    /// The first [`REJECTED_LISTED`] of them, with line numbers and reasons.
+    pub errors: Vec<Rejected>,
+    /// Detections and IOC hits reported for the batch's events.
+    pub detections: u64,
+}
+
+/// A line that was not an event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rejected {
+    /// Its line number in the source.
+    pub line: u64,
+    /// Why (the JSON parser's message, or what the value was).
+    pub reason: String,
+}
+
+/// A submission with its place in the input order.
+pub(crate) struct Queued {
+    pub(crate) seq: u64,
+    pub(crate) rules: Arc<Rules>,
+    pub(crate) sub: Submission,
+    pub(crate) received: Instant,
+}
+
+/// One rule hit of an event.
+pub(crate) struct HitOut {
+    pub(crate) rule: usize,
+    /// The detection JSON object (no newline) when it is reported.
+    pub(crate) line: Option<Vec<u8>>,
+    /// The whole detection when a correlation reads the rule.
+    pub(crate) det: Option<Detection>,
+}
+
+/// An event with at least one hit.
+pub(crate) struct EventHits {
+    pub(crate) time: Option<DateTime<Utc>>,
+    pub(crate) host: Option<String>,
+    /// Entities of the event (users, IPs, hashes, domains…).
+    pub(crate) entities: Vec<(EntityKind, String)>,
+    /// The event's identity ([`tracehunt_pipeline::keys::event_key`]).
+    pub(crate) key: [u8; 16],
+    pub(crate) hits: Vec<HitOut>,
+    pub(crate) iocs: Vec<IocDetection>,
+}
+
+/// A scanned batch, on its way to the ordered stage.
+pub(crate) struct Scanned {
+    pub(crate) seq: u64,
+    pub(crate) rules: Arc<Rules>,
+    pub(crate) source: Arc<str>,
+    pub(crate) received: Instant,
+    pub(crate) result: BatchResult,
+    pub(crate) done: Option<Done>,
+    pub(crate) events: Vec<EventHits>,
+    /// Latest event time of the batch.
+    pub(crate) latest: Option<DateTime<Utc>>,
+}
+
+/// Most rejected lines listed per batch (all are counted).
+pub const REJECTED_LISTED: usize = 100;
+
+/// Parses one line into an event.
+fn parse(text: &str) -> Result<tracehunt_event::Event, String> {
+    let v: J = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    match &v {
+        J::Object(_) => tracehunt_readers::event_from_json_value(&v)
+            .ok_or_else(|| "a JSON object that is not an event".to_owned()),
+        other => Err(format!(
+            "a JSON {} where one event object per line was expected",
+            match other {
+                J::Array(_) => "array",
+                J::String(_) => "string",
+                J::Number(_) => "number",
+                J::Bool(_) => "boolean",
+                _ => "null",
+            }
+        )),
+    }
+}
+
+/// Scans one batch with `sc` (a scanner over `q.rules`' ruleset).
+pub(crate) fn scan_batch(sc: &mut Scanner<'_>, q: Queued, min_rank: u8) -> Scanned {
+    let Queued {
+        seq,
+        rules,
+        sub,
+        received,
+    } = q;
+    let rs = &rules.loaded.ruleset;
+    let mut result = BatchResult::default();
+    let mut events = Vec::new();
+    let mut latest: Option<DateTime<Utc>> = None;
+    let mut hits = Vec::new();
+    for (i, text) in sub.lines.iter().enumerate() {
+        let line = sub.first_line + i as u64;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let ev = match parse(text) {
+            Ok(ev) => ev,
+            Err(reason) => {
+                result.rejected += 1;
+                if result.errors.len() < REJECTED_LISTED {
+                    result.errors.push(Rejected { line, reason });
+                }
+                continue;
+            }
+        };
+        result.events += 1;
+        let ts = ev.meta.timestamp;
+        if let Some(t) = ts {
+            latest = Some(latest.map_or(t, |l| l.max(t)));
+        }
+        hits.clear();
+        sc.scan(&ev, &mut hits);
+        let mut iocs = Vec::new();
+        if let Some(set) = &rules.iocs {
+            tracehunt_pipeline::ioc::scan_event(set, &ev, &sub.source, &mut iocs);
+        }
+        let mut outs = Vec::new();
+        let mut fields: Option<Arc<Vec<(String, J)>>> = None;
+        for &rule in &hits {
+            let correlated = rules.correlated[rule];
+            let reported = rs.rule(rule).level_rank >= min_rank && !rules.suppressed[rule];
+            if !reported && !correlated {
+                continue;
+            }
+            let f = fields
+                .get_or_insert_with(|| {
+                    Arc::new(
+                        ev.fields()
+                            .map(|(k, v)| {
+                                (k.to_owned(), serde_json::to_value(v).unwrap_or_default())
+                            })
+                            .collect(),
+                    )
+                })
+                .clone();
+            let d = Detection {
+                rule,
+                timestamp: ts,
+                computer: ev.meta.computer.clone(),
+                channel: ev.meta.channel.clone(),
+                event_id: ev.meta.event_id,
+                record_id: ev.meta.record_id,
+                source: sub.source.clone(),
+                fields: f,
+            };
+            let line = reported.then(|| {
+                let mut out = Vec::new();
+                // Writing to a Vec cannot fail.
+                let _ = tracehunt_report::write_detection_json(&mut out, rs, &d);
+                out
+            });
+            outs.push(HitOut {
+                rule,
+                line,
+                det: correlated.then_some(d),
+            });
+        }
+        if outs.is_empty() && iocs.is_empty() {
+            continue;
+        }
+        let mut entities = Vec::new();
+        tracehunt_incidents::extract(&ev, &mut entities);
+        events.push(EventHits {
+            time: ts,
+            host: ev.meta.computer.clone(),
+            entities,
+            key: tracehunt_pipeline::keys::event_key(&ev),
+            hits: outs,
+            iocs,
+        });
+    }
+    Scanned {
+        seq,
+        rules,
+        source: sub.source,
+        received,
+        result,
+        done: sub.done,
+        events,
+        latest,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_rejects_what_is_not_one_event_object() {
+        assert!(parse("{\"EventID\": 1, \"Image\": \"x\"}").is_ok());
+        assert!(parse("[1,2]").unwrap_err().contains("array"));
+        assert!(parse("{\"a\":").unwrap_err().starts_with("not JSON"));
+        assert!(parse("42").unwrap_err().contains("number"));
+    }
+}
