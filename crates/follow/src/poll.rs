@@ -47,6 +47,8 @@ impl Follower {
     fn retire(&mut self, i: usize, note: Note) {
         let (id, path) = (self.files[i].id, self.files[i].path.clone());
         self.files[i].status = Status::Retired { idle_since: None };
+        // The path was followed: its absence is not reported as `NotFound`.
+        self.reported.insert((path.clone(), "open"));
         self.note(id, &path, note);
     }
 
@@ -241,6 +243,7 @@ impl Follower {
             if size < t.read_pos || (size > t.read_pos && !t.check_prefix(size)?) {
                 notes.push(Note::Truncated { at: t.read_pos });
                 t.restart(new_id);
+                t.check_prefix(size)?;
                 changed = true;
             }
             let before = t.read_pos;

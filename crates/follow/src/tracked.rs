@@ -203,20 +203,19 @@ impl Tracked {
         if end == self.committed {
             return true;
         }
-        let mut line = None;
-        while let Some(&(off, no)) = self.checkpoints.front() {
-            if off > end {
-                break;
+        let line = match self.checkpoints.binary_search_by_key(&end, |c| c.0) {
+            Ok(i) => {
+                let line = self.checkpoints[i].1;
+                self.checkpoints.drain(..=i);
+                Some(line)
             }
-            self.checkpoints.pop_front();
-            if off == end {
-                line = Some(no);
+            // Not a line boundary we delivered (unless its checkpoint was dropped).
+            Err(_) if end > self.dropped_upto => return false,
+            Err(i) => {
+                self.checkpoints.drain(..i);
+                None
             }
-        }
-        if line.is_none() && end > self.dropped_upto {
-            // Not a line boundary we delivered.
-            return false;
-        }
+        };
         self.committed = end;
         self.committed_line = line;
         true
