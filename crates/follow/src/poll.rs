@@ -164,9 +164,16 @@ impl Follower {
             .push(Tracked::new(id, path.to_path_buf(), o.ident, o.file, 0, 0));
     }
 
-    /// Reads every open file; closes drained retired ones; forgets closed files whose lines
-    /// are all committed.
+    /// Forgets closed files whose lines are all committed; reads every open file; closes
+    /// drained retired ones.
     pub(crate) fn read_all(&mut self, now: Instant) -> Vec<Batch> {
+        // Forgotten only now, so that the batch that said `Closed` could still be committed.
+        let before = self.files.len();
+        self.files
+            .retain(|t| !(t.status == Status::Closed && t.committed >= t.line_start));
+        if self.files.len() != before {
+            self.dirty = true;
+        }
         let mut out = Vec::new();
         for i in 0..self.files.len() {
             if self.files[i].handle.is_none() {
@@ -185,12 +192,6 @@ impl Follower {
                     notes,
                 });
             }
-        }
-        let before = self.files.len();
-        self.files
-            .retain(|t| !(t.status == Status::Closed && t.committed >= t.line_start));
-        if self.files.len() != before {
-            self.dirty = true;
         }
         let mut rest: Vec<Batch> = Vec::new();
         for (id, path, note) in std::mem::take(&mut self.notes) {
