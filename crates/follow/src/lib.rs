@@ -136,6 +136,7 @@ pub struct Follower {
     /// the one that replaced it).
     files: Vec<Tracked>,
     next_id: u32,
+    /// When the next glob rescan is due (`None`: never).
     next_rescan: Option<Instant>,
     /// Notes not yet handed out: (file, path, note).
     notes: Vec<(FileId, PathBuf, Note)>,
@@ -195,7 +196,7 @@ impl Follower {
             saved: None,
         };
         f.initial_scan(saved);
-        f.next_rescan = Some(Instant::now() + f.opts.rescan_interval);
+        f.next_rescan = f.rescan_after(Instant::now());
         Ok(f)
     }
 
@@ -281,13 +282,33 @@ impl Follower {
 
     fn new_id(&mut self) -> FileId {
         let id = FileId(self.next_id);
-        self.next_id += 1;
+        self.next_id = self.next_id.wrapping_add(1);
         id
     }
 
     /// Queues a note about `file` for the next poll's batches.
     fn note(&mut self, file: FileId, path: &Path, note: Note) {
         self.notes.push((file, path.to_path_buf(), note));
+    }
+
+    /// When the next glob rescan is due after one at `now`; `None` (never) for an interval
+    /// too long to add to `now`.
+    fn rescan_after(&self, now: Instant) -> Option<Instant> {
+        now.checked_add(self.opts.rescan_interval)
+    }
+
+    /// True when `path` is the state file or its temporary file, never followed even when a
+    /// pattern matches them.
+    fn is_state_file(&self, path: &Path) -> bool {
+        let Some(s) = &self.state_path else {
+            return false;
+        };
+        let (Some(name), Some(state_name)) = (path.file_name(), s.file_name()) else {
+            return false;
+        };
+        let mut tmp = state_name.to_os_string();
+        tmp.push(".tmp");
+        path.parent() == s.parent() && (name == state_name || name == tmp)
     }
 
     /// Takes the queued notes about `file`.

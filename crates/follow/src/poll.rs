@@ -1,5 +1,6 @@
 //! One poll: find new files, notice rotation and deletion, read what was appended.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -55,7 +56,7 @@ impl Follower {
     /// Opens the target paths not followed yet: plain paths on every poll, glob matches
     /// when a rescan is due.
     pub(crate) fn discover(&mut self, now: Instant) {
-        let due = self.next_rescan.is_none_or(|t| now >= t);
+        let due = self.next_rescan.is_some_and(|t| now >= t);
         let mut candidates: Vec<(PathBuf, bool)> = Vec::new();
         let mut failed = Vec::new();
         for t in &self.targets {
@@ -83,19 +84,26 @@ impl Follower {
             }
         }
         if due {
-            self.next_rescan = Some(now + self.opts.rescan_interval);
+            self.next_rescan = self.rescan_after(now);
         }
-        for (path, plain) in candidates {
-            if !self.is_active_path(&path) {
-                self.consider(&path, plain);
-            }
+        if candidates.is_empty() {
+            return;
         }
-    }
-
-    fn is_active_path(&self, path: &Path) -> bool {
-        self.files
-            .iter()
-            .any(|t| t.status == Status::Active && t.path == path)
+        let todo: Vec<(PathBuf, bool)> = {
+            let active: HashSet<&Path> = self
+                .files
+                .iter()
+                .filter(|t| t.status == Status::Active)
+                .map(|t| t.path.as_path())
+                .collect();
+            candidates
+                .into_iter()
+                .filter(|(p, _)| !active.contains(p.as_path()) && !self.is_state_file(p))
+                .collect()
+        };
+        for (path, plain) in todo {
+            self.consider(&path, plain);
+        }
     }
 
     /// A target path not followed under that name: the same file followed under another

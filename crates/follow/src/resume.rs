@@ -212,7 +212,7 @@ impl Follower {
             );
         }
         let mut seen = std::collections::HashSet::new();
-        out.retain(|(p, _)| seen.insert(p.clone()));
+        out.retain(|(p, _)| !self.is_state_file(p) && seen.insert(p.clone()));
         out
     }
 }

@@ -289,3 +289,42 @@ fn persist_without_state_path_does_nothing_and_state_survives_a_failed_persist()
     let err = f.persist().unwrap_err();
     assert!(matches!(&err, FollowError::Persist { path, .. } if path == &state));
 }
+
+#[test]
+fn state_file_matched_by_the_pattern_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, state) = (dir.path().join("a.json"), dir.path().join("state.json"));
+    append(&log, b"{}\n");
+    let pattern = dir.path().join("*.json*");
+    let mut f = Follower::open(&[&pattern], Some(&state), opts()).unwrap();
+    for _ in 0..3 {
+        let b = f.poll();
+        for x in &b {
+            assert_eq!(x.path, log);
+            f.commit(x.file, x.end_offset);
+        }
+        f.persist().unwrap();
+    }
+    assert_eq!(f.files().len(), 1);
+    drop(f);
+    let mut f = Follower::open(&[&pattern], Some(&state), opts()).unwrap();
+    assert_eq!(notes(&f.poll()), [Note::Resumed { offset: 3 }]);
+}
+
+#[test]
+fn huge_durations_do_not_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    append(&log, b"1\n");
+    let o = FollowOptions {
+        rescan_interval: Duration::MAX,
+        drain_grace: Duration::MAX,
+        poll_interval: Duration::MAX,
+        ..FollowOptions::default()
+    };
+    let mut f = Follower::open(&[dir.path().join("*.log")], None, o).unwrap();
+    assert_eq!(texts(&f.poll()), ["1"]);
+    fs::remove_file(&log).unwrap();
+    assert_eq!(notes(&f.poll()), [Note::Vanished]);
+    assert_eq!(f.files().len(), 1); // kept open: the grace never ends
+}
