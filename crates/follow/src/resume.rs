@@ -19,8 +19,12 @@ pub(crate) struct Opened {
     pub ident: Ident,
 }
 
-/// Opens a regular file and reads its identity.
+/// Opens a regular file and reads its identity. Anything else (a directory, a FIFO, whose
+/// `open` could block) is refused before it is opened.
 pub(crate) fn open_file(path: &Path) -> io::Result<Opened> {
+    if !fs::metadata(path)?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
     let file = File::open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {

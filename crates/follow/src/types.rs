@@ -15,7 +15,9 @@ pub enum Start {
     /// Read the whole file from offset 0.
     #[default]
     Beginning,
-    /// Skip what the file holds now; deliver only lines appended after `open`.
+    /// Skip the complete lines the file holds now; deliver the line in progress (if any)
+    /// and what is appended after `open`. Line numbers still count the skipped lines (the
+    /// file is read once at `open` to count them).
     End,
 }
 

@@ -339,3 +339,24 @@ fn commit_accepts_only_delivered_line_boundaries() {
     assert!(!f.commit(FileId(99), 3));
     assert_eq!(f.committed(id), Some(6));
 }
+
+#[test]
+fn fifo_and_directory_matches_are_noted_not_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.log");
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !status.is_ok_and(|s| s.success()) {
+        return; // no mkfifo here
+    }
+    fs::create_dir(dir.path().join("sub.log")).unwrap();
+    append(&dir.path().join("a.log"), b"a\n");
+    let mut f = open(&[&dir.path().join("*.log")], None);
+    let b = f.poll(); // would block forever if the FIFO were opened
+    assert_eq!(texts(&b), ["a"]);
+    let unreadable = notes(&b)
+        .iter()
+        .filter(|n| matches!(n, Note::Unreadable { .. }))
+        .count();
+    assert_eq!(unreadable, 2);
+    assert!(f.poll().is_empty()); // reported once
+}
