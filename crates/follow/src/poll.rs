@@ -21,23 +21,28 @@ impl Follower {
             if self.files[i].status != Status::Active {
                 continue;
             }
-            let path = self.files[i].path.clone();
-            match fs::metadata(&path) {
+            match fs::metadata(&self.files[i].path) {
                 Ok(m) if self.files[i].ident.same_inode(&m) => {
                     self.files[i].size = Some(m.len());
-                    self.clear_report(&path, "open");
+                    if !self.reported.is_empty() {
+                        let path = self.files[i].path.clone();
+                        self.clear_report(&path, "open");
+                    }
                 }
                 Ok(_) => {
+                    rotated.push(self.files[i].path.clone());
                     self.retire(i, Note::Rotated);
-                    rotated.push(path);
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => self.retire(i, Note::Vanished),
-                Err(e) => self.report(
-                    &path,
-                    Note::Unreadable {
-                        error: e.to_string(),
-                    },
-                ),
+                Err(e) => {
+                    let path = self.files[i].path.clone();
+                    self.report(
+                        &path,
+                        Note::Unreadable {
+                            error: e.to_string(),
+                        },
+                    )
+                }
             }
         }
         for path in rotated {

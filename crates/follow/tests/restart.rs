@@ -328,3 +328,60 @@ fn huge_durations_do_not_overflow() {
     assert_eq!(notes(&f.poll()), [Note::Vanished]);
     assert_eq!(f.files().len(), 1); // kept open: the grace never ends
 }
+
+/// A hand-written state entry for `path` (its real device and inode).
+fn entry(path: &Path, fp_len: u64, fp: u64, offset: u64, line: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).unwrap();
+    format!(
+        r#"{{"path":{:?},"dev":{},"ino":{},"fp_len":{fp_len},"fp":{fp},"offset":{offset},"line":{line}}}"#,
+        path.to_str().unwrap(),
+        m.dev(),
+        m.ino()
+    )
+}
+
+#[test]
+fn hostile_state_entries_restart_at_zero_or_resume_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let log = dir.path().join("a.log");
+    append(&log, b"ab\ncd\nef\n");
+    let fnv_empty = 0xcbf2_9ce4_8422_2325u64;
+    let cases = [
+        // (fp_len, fp, offset, line) → first delivered line, note
+        (
+            0,
+            fnv_empty,
+            1_000_000,
+            "null",
+            "ab",
+            Note::Truncated { at: 1_000_000 },
+        ),
+        (0, fnv_empty, 4, "null", "ab", Note::Truncated { at: 4 }),
+        (0, fnv_empty, 3, "null", "cd", Note::Resumed { offset: 3 }),
+        (0, fnv_empty, 6, "99", "ef", Note::Resumed { offset: 6 }),
+        (
+            4_000_000_000,
+            1,
+            3,
+            "1",
+            "ab",
+            Note::Replaced { saved_offset: 3 },
+        ),
+        (3, 12345, 3, "1", "ab", Note::Replaced { saved_offset: 3 }),
+    ];
+    for (fp_len, fp, offset, line, first, note) in cases {
+        let e = entry(&log, fp_len, fp, offset, line);
+        fs::write(&state, format!(r#"{{"version":1,"files":[{e}]}}"#)).unwrap();
+        let mut f = Follower::open(&[&log], Some(&state), opts()).unwrap();
+        let b = f.poll();
+        assert_eq!(texts(&b)[0], first, "{e}");
+        assert!(notes(&b).contains(&note), "{e}: {:?}", notes(&b));
+    }
+    // An unknown line count is counted again: "cd" is line 2.
+    let e = entry(&log, 0, fnv_empty, 3, "null");
+    fs::write(&state, format!(r#"{{"version":1,"files":[{e}]}}"#)).unwrap();
+    let mut f = Follower::open(&[&log], Some(&state), opts()).unwrap();
+    assert_eq!(f.poll()[0].lines[0].line_no, 2);
+}
