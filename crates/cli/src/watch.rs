@@ -1,0 +1,351 @@
+//! `tracehunt watch`: the live hunt. Flags, threads for the sources
+//! (followed files, stdin), the tokio runtime for the HTTP endpoint and the
+//! signals (SIGHUP reloads the rules, SIGINT/SIGTERM stop), stderr notes.
+
+use crate::hunt::{load_kb, parse_duration, MinLevel};
+use crate::rules::{self, RuleOpts};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tracehunt_follow::{FollowOptions, Follower, Start};
+use tracehunt_live::{Engine, IncidentConfig, JsonLines, LiveConfig, Metrics, Rules, Sink, Submission};
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// Files to follow (JSON lines as Winlogbeat, NXLog or Fluent Bit
+    /// write them); `*` and `?` allowed in the last path component
+    /// (`/var/log/winlogbeat/*.ndjson`). Rotation by rename and by
+    /// truncation is followed.
+    pub paths: Vec<PathBuf>,
+    /// Also read JSON lines from standard input (the hunt ends at its end
+    /// when nothing else is watched).
+    #[arg(long)]
+    pub stdin: bool,
+    /// Serve the HTTP endpoint here: `POST /v1/events` (JSON lines, bearer
+    /// token), `GET /v1/health`, `GET /metrics`. Loopback unless
+    /// `--allow-remote`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Allow --listen on a non-loopback address.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// File holding the bearer token of the HTTP endpoint (required with
+    /// --listen unless TRACEHUNT_TOKEN is set).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Largest HTTP request body in bytes (413 beyond).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub max_body: usize,
+    /// Where the read offsets of followed files are kept: a restart resumes
+    /// after the last event whose detections were written.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// On a first run (no --state file yet), start followed files at their
+    /// end instead of their beginning.
+    #[arg(long)]
+    pub from_end: bool,
+    /// Sigma rule file or directory (repeatable). Default: the built-in pack.
+    #[arg(long, short = 'r', value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// ATT&CK Enterprise STIX bundle (default: the built-in v18.1 snapshot).
+    #[arg(long, value_name = "FILE")]
+    pub attack: Option<PathBuf>,
+    /// IOC feed file or directory (repeatable), as for `hunt`.
+    #[arg(long, value_name = "FILE")]
+    pub ioc: Vec<PathBuf>,
+    /// Only report detections of rules at or above this level.
+    #[arg(long, value_enum, default_value = "informational")]
+    pub min_level: MinLevel,
+    /// Append the JSON lines here instead of writing them to standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Scan worker threads (default: all cores).
+    #[arg(long, short = 't', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+    /// Batches queued before sources wait and HTTP answers 503.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub queue: usize,
+    /// Incidents: a host's detections further apart than this start a new one.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub session_gap: i64,
+    /// Incidents: the longest time one incident may span on one host.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub max_span: i64,
+    /// Incidents: an entity on more hosts than this links none of them.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub entity_ceiling: usize,
+    /// No notes on stderr, only errors and the final summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub rule_opts: RuleOpts,
+}
+
+/// Notes to stderr that never panic on a closed stderr.
+fn note(quiet: bool, msg: &str) {
+    if !quiet {
+        let _ = writeln!(std::io::stderr(), "tracehunt watch: {msg}");
+    }
+}
+
+/// Rules, feeds and the knowledge base, loaded as `hunt` loads them.
+fn load(a: &WatchArgs) -> Result<(tracehunt_pipeline::Loaded, Option<Arc<tracehunt_ioc::IocSet>>, Arc<tracehunt_attack::ActorKb>)> {
+    let loaded = rules::load(&a.rules, &a.rule_opts)?;
+    if loaded.ruleset.active_len() == 0 {
+        bail!("no usable rule; see `tracehunt rules check`");
+    }
+    let feeds = crate::ioc_cmd::load(&a.ioc, true, false)?;
+    let kb = Arc::new(load_kb(&a.attack)?.into_owned());
+    Ok((loaded, feeds.map(|f| f.set), kb))
+}
+
+fn token(a: &WatchArgs) -> Result<String> {
+    let t = match &a.token_file {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("reading the token file {}", p.display()))?,
+        None => std::env::var("TRACEHUNT_TOKEN").unwrap_or_default(),
+    };
+    let t = t.trim().to_owned();
+    if t.len() < 16 {
+        bail!("--listen needs a bearer token of at least 16 characters (--token-file FILE or TRACEHUNT_TOKEN)");
+    }
+    Ok(t)
+}
+
+pub fn run(a: WatchArgs) -> Result<u8> {
+    if a.paths.is_empty() && !a.stdin && a.listen.is_none() {
+        bail!("nothing to watch: give files to follow, --stdin or --listen ADDR:PORT");
+    }
+    let token = match a.listen {
+        Some(addr) => {
+            if !addr.ip().is_loopback() && !a.allow_remote {
+                bail!("--listen {addr} is not a loopback address; add --allow-remote to serve it");
+            }
+            Some(token(&a)?)
+        }
+        None => None,
+    };
+    let (loaded, iocs, kb) = load(&a)?;
+    note(a.quiet, &format!("{} rules loaded ({} failed)", loaded.ruleset.active_len(), loaded.failed));
+    let rules = Rules::new(loaded, iocs, kb, 0);
+    let out: Box<dyn Sink> = match &a.output {
+        Some(p) => Box::new(JsonLines(std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("opening {}", p.display()))?,
+        ))),
+        None => Box::new(JsonLines(std::io::BufWriter::new(std::io::stdout()))),
+    };
+    let threads = a.threads.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    });
+    let cfg = LiveConfig {
+        threads,
+        queue_batches: a.queue.max(1),
+        min_rank: a.min_level as u8,
+        incidents: IncidentConfig {
+            session_gap_secs: a.session_gap,
+            max_span_secs: a.max_span,
+            entity_ceiling: a.entity_ceiling,
+            ..IncidentConfig::default()
+        },
+        ..LiveConfig::default()
+    };
+    let metrics = Arc::new(Metrics::new());
+    let engine = Arc::new(Engine::start(rules, cfg, vec![out], metrics));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut sources = Vec::new();
+    if !a.paths.is_empty() {
+        let opts = FollowOptions {
+            start: if a.from_end { Start::End } else { Start::Beginning },
+            ..FollowOptions::default()
+        };
+        let follower = Follower::open(&a.paths, a.state.as_deref(), opts)
+            .context("following the given files")?;
+        let (e, s, q) = (engine.clone(), stop.clone(), a.quiet);
+        sources.push(std::thread::spawn(move || follow(follower, &e, &s, q)));
+    }
+    let stdin_done = Arc::new(AtomicBool::new(false));
+    if a.stdin {
+        let (e, d) = (engine.clone(), stdin_done.clone());
+        std::thread::spawn(move || {
+            read_stdin(&e);
+            d.store(true, Ordering::SeqCst);
+        });
+    }
+    let only_stdin = a.paths.is_empty() && a.listen.is_none();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let served = rt.block_on(control(&a, &engine, token, only_stdin, &stdin_done))?;
+    stop.store(true, Ordering::SeqCst);
+    for s in sources {
+        s.join().map_err(|_| anyhow::anyhow!("the file follower stopped unexpectedly"))??;
+    }
+    drop(served);
+    let summary = engine.finish().context("live hunt")?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "tracehunt watch: {} events, {} rejected lines, {} detections, {} incidents opened, {} closed",
+        summary.events, summary.rejected, summary.detections, summary.incidents_opened, summary.incidents_closed
+    );
+    Ok(0)
+}
+
+/// Serves HTTP (when asked) and waits for a stop: SIGINT, SIGTERM, the end
+/// of stdin when it is the only source, or the engine failing. SIGHUP
+/// reloads the rules.
+async fn control(
+    a: &WatchArgs,
+    engine: &Arc<Engine>,
+    token: Option<String>,
+    only_stdin: bool,
+    stdin_done: &Arc<AtomicBool>,
+) -> Result<Option<()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut server = None;
+    if let (Some(addr), Some(token)) = (a.listen, token) {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        note(a.quiet, &format!("listening on http://{}", listener.local_addr()?));
+        let cfg = tracehunt_live::http::HttpConfig { token, max_body: a.max_body };
+        let mut rx = stop_rx.clone();
+        let shutdown = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        server = Some(tokio::spawn(tracehunt_live::http::serve(listener, engine.clone(), cfg, shutdown)));
+    }
+    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut poll = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => reload(a, engine),
+            _ = poll.tick() => {
+                if (only_stdin && stdin_done.load(Ordering::SeqCst)) || engine.failed() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    if let Some(s) = server {
+        s.await.context("HTTP server")?.context("HTTP server")?;
+    }
+    Ok(Some(()))
+}
+
+fn reload(a: &WatchArgs, engine: &Engine) {
+    let started = Instant::now();
+    match load(a) {
+        Ok((loaded, iocs, kb)) => {
+            let n = loaded.ruleset.active_len();
+            let g = engine.reload(loaded, iocs, kb);
+            note(a.quiet, &format!("SIGHUP: {n} rules reloaded (generation {g}) in {:.1} s", started.elapsed().as_secs_f64()));
+        }
+        Err(e) => {
+            engine.metrics().reload_failures.inc();
+            let _ = writeln!(std::io::stderr(), "tracehunt watch: SIGHUP: reload failed, the old rules stay: {e:#}");
+        }
+    }
+}
+
+/// Most lines per stdin batch.
+const STDIN_BATCH: usize = 4096;
+
+fn read_stdin(engine: &Engine) {
+    let stdin = std::io::stdin();
+    let mut r = std::io::BufReader::with_capacity(1 << 20, stdin.lock());
+    let mut line_no = 1u64;
+    loop {
+        let mut lines = Vec::new();
+        let first = line_no;
+        let mut eof = false;
+        // One line (blocking), then whatever is already buffered: low
+        // latency when events trickle, large batches when they pour.
+        loop {
+            let mut buf = Vec::new();
+            match r.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => {
+                    eof = true;
+                    break;
+                }
+                Ok(_) => {
+                    if buf.last() == Some(&b'\n') {
+                        buf.pop();
+                    }
+                    lines.push(String::from_utf8_lossy(&buf).into_owned());
+                    line_no += 1;
+                }
+            }
+            if r.buffer().is_empty() || lines.len() >= STDIN_BATCH {
+                break;
+            }
+        }
+        if !lines.is_empty() {
+            let sub = Submission { source: Arc::from("stdin"), lines, first_line: first, done: None };
+            if engine.submit(sub).is_err() {
+                return;
+            }
+        }
+        if eof {
+            return;
+        }
+    }
+}
+
+/// Persist the follow offsets at most this often.
+const PERSIST_EVERY: Duration = Duration::from_millis(200);
+
+fn follow(mut f: Follower, engine: &Engine, stop: &AtomicBool, quiet: bool) -> Result<()> {
+    let acks: Arc<Mutex<Vec<(tracehunt_follow::FileId, u64)>>> = Arc::default();
+    let mut persisted = Instant::now();
+    while !stop.load(Ordering::SeqCst) && !engine.failed() {
+        let batches = f.poll();
+        let more = batches.iter().any(|b| b.more);
+        for b in batches {
+            for n in &b.notes {
+                note(quiet, &format!("{}: {n:?}", b.path.display()));
+            }
+            let first_line = b.lines.first().map_or(0, |l| l.line_no);
+            let (file, end) = (b.file, b.end_offset);
+            let acks = acks.clone();
+            let sub = Submission {
+                source: Arc::from(b.path.display().to_string()),
+                lines: b.lines.into_iter().map(|l| l.text).collect(),
+                first_line,
+                done: Some(Box::new(move |_| {
+                    acks.lock().unwrap_or_else(|e| e.into_inner()).push((file, end));
+                })),
+            };
+            if engine.submit(sub).is_err() {
+                break;
+            }
+        }
+        let done: Vec<_> = std::mem::take(&mut *acks.lock().unwrap_or_else(|e| e.into_inner()));
+        for (file, end) in done {
+            f.commit(file, end);
+        }
+        if persisted.elapsed() >= PERSIST_EVERY {
+            f.persist().context("saving the follow state")?;
+            persisted = Instant::now();
+        }
+        if !more {
+            std::thread::sleep(f.poll_interval());
+        }
+    }
+    Ok(())
+}
