@@ -26,22 +26,44 @@ pub enum Action {
     Command(CommandAction),
 }
 
+/// The YAML shape of an action: a map with exactly one of these keys.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-enum RawAction {
-    Blocklist(RawBlocklist),
-    Crowdsec(RawCrowdsec),
-    Webhook(RawWebhook),
-    Command(RawCommand),
+#[serde(deny_unknown_fields)]
+struct RawAction {
+    #[serde(default)]
+    blocklist: Option<RawBlocklist>,
+    #[serde(default)]
+    crowdsec: Option<RawCrowdsec>,
+    #[serde(default)]
+    webhook: Option<RawWebhook>,
+    #[serde(default)]
+    command: Option<RawCommand>,
 }
 
 impl<'de> Deserialize<'de> for Action {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Action, D::Error> {
-        let checked = match RawAction::deserialize(d)? {
-            RawAction::Blocklist(r) => BlocklistAction::try_from(r).map(Action::Blocklist),
-            RawAction::Crowdsec(r) => CrowdsecAction::try_from(r).map(Action::Crowdsec),
-            RawAction::Webhook(r) => WebhookAction::try_from(r).map(Action::Webhook),
-            RawAction::Command(r) => CommandAction::try_from(r).map(Action::Command),
+        let r = RawAction::deserialize(d)?;
+        let given = [
+            r.blocklist.is_some(),
+            r.crowdsec.is_some(),
+            r.webhook.is_some(),
+            r.command.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(serde::de::Error::custom(
+                "an action is a map with exactly one key: blocklist, crowdsec, webhook or command",
+            ));
+        }
+        let checked = if let Some(r) = r.blocklist {
+            BlocklistAction::try_from(r).map(Action::Blocklist)
+        } else if let Some(r) = r.crowdsec {
+            CrowdsecAction::try_from(r).map(Action::Crowdsec)
+        } else if let Some(r) = r.webhook {
+            WebhookAction::try_from(r).map(Action::Webhook)
+        } else if let Some(r) = r.command {
+            CommandAction::try_from(r).map(Action::Command)
+        } else {
+            Err("empty action".to_owned())
         };
         checked.map_err(serde::de::Error::custom)
     }

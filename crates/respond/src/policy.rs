@@ -117,21 +117,69 @@ pub struct Allowlist {
     hashes: HashSet<String>,
 }
 
+/// One checked allowlist value, so that a bad one is reported at its line.
+struct Checked<T>(T);
+
+impl<'de> Deserialize<'de> for Checked<IpNet> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_net(&s).map(Checked).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Checked<Domain> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        normal_domain(&s)
+            .map(|d| Checked(Domain(d)))
+            .ok_or_else(|| serde::de::Error::custom(format!("allowlist: {s:?} is not a domain")))
+    }
+}
+
+impl<'de> Deserialize<'de> for Checked<Hash> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Indicator::new(IndicatorKind::Hash, s.as_str())
+            .normalized()
+            .map(|h| Checked(Hash(h.value)))
+            .map_err(|e| serde::de::Error::custom(format!("allowlist: {s:?}: {e}")))
+    }
+}
+
+struct Domain(String);
+struct Hash(String);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAllowlist {
     #[serde(default)]
-    ips: Vec<String>,
+    ips: Vec<Checked<IpNet>>,
     #[serde(default)]
-    domains: Vec<String>,
+    domains: Vec<Checked<Domain>>,
     #[serde(default)]
-    hashes: Vec<String>,
+    hashes: Vec<Checked<Hash>>,
 }
 
 impl<'de> Deserialize<'de> for Allowlist {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Allowlist, D::Error> {
         let raw = RawAllowlist::deserialize(d)?;
-        Allowlist::new(&raw.ips, &raw.domains, &raw.hashes).map_err(serde::de::Error::custom)
+        Ok(Allowlist {
+            nets: raw.ips.into_iter().map(|n| n.0).collect(),
+            domains: raw.domains.into_iter().map(|d| d.0 .0).collect(),
+            hashes: raw.hashes.into_iter().map(|h| h.0 .0).collect(),
+        })
+    }
+}
+
+/// An address (as a one-address network) or a CIDR network (host bits
+/// cleared).
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    match s.parse::<IpNet>() {
+        Ok(n) => Ok(n.trunc()),
+        Err(_) => s
+            .parse::<IpAddr>()
+            .map(|ip| IpNet::from(ip.to_canonical()))
+            .map_err(|_| format!("allowlist: {s:?} is not an IP address or CIDR network")),
     }
 }
 
@@ -144,16 +192,7 @@ impl Allowlist {
     pub fn new(ips: &[String], domains: &[String], hashes: &[String]) -> Result<Allowlist, String> {
         let mut a = Allowlist::default();
         for s in ips {
-            let net = match s.parse::<IpNet>() {
-                Ok(n) => n.trunc(),
-                Err(_) => {
-                    let ip: IpAddr = s.parse().map_err(|_| {
-                        format!("allowlist: {s:?} is not an IP address or CIDR network")
-                    })?;
-                    IpNet::from(ip.to_canonical())
-                }
-            };
-            a.nets.push(net);
+            a.nets.push(parse_net(s)?);
         }
         for s in domains {
             let d = normal_domain(s).ok_or_else(|| format!("allowlist: {s:?} is not a domain"))?;

@@ -38,6 +38,13 @@ pub enum RespondError {
 /// An indicator of the trigger: normalised, or the raw one and why not.
 type Ind = Result<Indicator, (Indicator, String)>;
 
+/// One indicator for an action: already decided (skipped), or to act on
+/// with its dedupe key.
+enum Step {
+    Done(ActionRecord),
+    Go(Indicator, String),
+}
+
 /// Evaluates a [`Policy`] against [`Trigger`]s.
 ///
 /// Not thread-safe by design (`&mut self`): the live engine owns one and
@@ -209,44 +216,48 @@ impl Responder {
         out
     }
 
-    /// The indicators of `inds` of the given kinds that pass the checks
-    /// common to every indicator action (valid, not allowlisted, not a
-    /// duplicate), with their dedupe keys; records the others in `out`.
-    fn eligible(
-        &self,
-        ctx: &Ctx<'_>,
-        kinds: &[IndicatorKind],
-        inds: &[Ind],
-        out: &mut Vec<ActionRecord>,
-    ) -> Vec<(Indicator, String)> {
-        let mut ok = Vec::new();
+    /// The indicators of `inds` of the given kinds, in order: those that
+    /// pass the checks common to every indicator action (valid, not
+    /// allowlisted, not a duplicate) as [`Step::Go`] with their dedupe key,
+    /// the others as their record.
+    fn eligible(&self, ctx: &Ctx<'_>, kinds: &[IndicatorKind], inds: &[Ind]) -> Vec<Step> {
+        let mut steps = Vec::new();
         let period = self.policy.dedupe.delta();
         for ind in inds {
             match ind {
                 Err((raw, why)) if kinds.contains(&raw.kind) => {
-                    out.push(ctx.record(Some(raw), Outcome::SkippedInvalid, why.clone()));
+                    steps.push(Step::Done(ctx.record(
+                        Some(raw),
+                        Outcome::SkippedInvalid,
+                        why.clone(),
+                    )));
                 }
                 Err(_) => {}
                 Ok(ind) if !kinds.contains(&ind.kind) => {}
                 Ok(ind) if self.policy.allowlist.allows(ind) => {
-                    out.push(ctx.record(
+                    let rec = ctx.record(
                         Some(ind),
                         Outcome::SkippedAllowlisted,
                         "in the allowlist".into(),
-                    ));
+                    );
+                    steps.push(Step::Done(rec));
                 }
                 Ok(ind) => {
                     let key = ctx.key_of(ind);
                     if self.dedupe.recent(&key, ctx.now, period) {
                         let detail = format!("already actioned within {}", self.policy.dedupe);
-                        out.push(ctx.record(Some(ind), Outcome::SkippedDuplicate, detail));
+                        steps.push(Step::Done(ctx.record(
+                            Some(ind),
+                            Outcome::SkippedDuplicate,
+                            detail,
+                        )));
                     } else {
-                        ok.push((ind.clone(), key));
+                        steps.push(Step::Go(ind.clone(), key));
                     }
                 }
             }
         }
-        ok
+        steps
     }
 
     /// Whether a trigger-keyed action is a duplicate; records it if so.
@@ -272,14 +283,21 @@ impl Responder {
         inds: &[Ind],
         out: &mut Vec<ActionRecord>,
     ) -> bool {
-        let eligible = self.eligible(ctx, &b.indicators, inds, out);
+        let steps = self.eligible(ctx, &b.indicators, inds);
         let expires = b.ttl.map(|ttl| ctx.now + ttl.delta());
         let until = expires.map_or("no expiry".to_owned(), |e| {
             format!("until {}", e.to_rfc3339())
         });
         let mut taken = Vec::new();
         let mut to_write = BTreeSet::new();
-        for (ind, key) in eligible {
+        for step in steps {
+            let (ind, key) = match step {
+                Step::Done(rec) => {
+                    out.push(rec);
+                    continue;
+                }
+                Step::Go(ind, key) => (ind, key),
+            };
             if self.policy.dry_run {
                 let detail = format!("would add to {} ({until})", b.path.display());
                 out.push(ctx.record(Some(&ind), Outcome::DryRun, detail));
@@ -371,7 +389,14 @@ impl Responder {
         inds: &[Ind],
         out: &mut Vec<ActionRecord>,
     ) {
-        for (ind, key) in self.eligible(ctx, &[IndicatorKind::Ip], inds, out) {
+        for step in self.eligible(ctx, &[IndicatorKind::Ip], inds) {
+            let (ind, key) = match step {
+                Step::Done(rec) => {
+                    out.push(rec);
+                    continue;
+                }
+                Step::Go(ind, key) => (ind, key),
+            };
             let reason = c.reason_template.render(&ctx.values(Some(&ind)));
             let args: Vec<String> = vec![
                 "decisions".into(),
@@ -443,7 +468,14 @@ impl Responder {
     ) {
         let program = OsStr::new(&c.program);
         if c.per_indicator {
-            for (ind, key) in self.eligible(ctx, &c.indicators, inds, out) {
+            for step in self.eligible(ctx, &c.indicators, inds) {
+                let (ind, key) = match step {
+                    Step::Done(rec) => {
+                        out.push(rec);
+                        continue;
+                    }
+                    Step::Go(ind, key) => (ind, key),
+                };
                 let args: Vec<String> = c
                     .args
                     .iter()
