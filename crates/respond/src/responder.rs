@@ -546,7 +546,7 @@ impl Responder {
                     format!("{size} bytes queued for {}", w.url),
                 ));
             }
-            Some(Err((_, why))) => {
+            Some(Err(why)) => {
                 out.push(ctx.record(None, Outcome::Dropped, format!("not queued: {why}")));
             }
             None => {}

@@ -103,7 +103,7 @@ impl StateFile {
         let mut seen = std::mem::take(&mut self.dedupe);
         if seen.len() > MAX_ENTRIES {
             let mut v: Vec<_> = seen.into_iter().collect();
-            v.sort_by(|a, b| b.1.cmp(&a.1));
+            v.sort_by_key(|(_, at)| std::cmp::Reverse(*at));
             v.truncate(MAX_ENTRIES);
             seen = v.into_iter().collect();
         }

@@ -51,12 +51,12 @@ impl Worker {
     /// Queues `d` without waiting.
     ///
     /// # Errors
-    /// Gives `d` back when the queue is full or the worker ended.
-    pub(crate) fn offer(&self, d: Delivery) -> Result<(), (Delivery, &'static str)> {
+    /// Why `d` was not queued: the queue is full or the worker ended.
+    pub(crate) fn offer(&self, d: Delivery) -> Result<(), &'static str> {
         match self.queue.try_send(d) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(d)) => Err((d, "queue full")),
-            Err(TrySendError::Disconnected(d)) => Err((d, "webhook worker ended")),
+            Err(TrySendError::Full(_)) => Err("queue full"),
+            Err(TrySendError::Disconnected(_)) => Err("webhook worker ended"),
         }
     }
 }
