@@ -119,3 +119,31 @@ impl StateFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn dedupe_table_is_bounded_and_evicts_the_oldest() {
+        let t0 = Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap();
+        let day = TimeDelta::days(2); // longer than the 100,000 s the keys span
+        let mut d = Dedupe::default();
+        for i in 0..MAX_ENTRIES {
+            d.mark(format!("k{i}"), t0 + TimeDelta::seconds(i as i64), day);
+        }
+        assert_eq!(d.len(), MAX_ENTRIES);
+        // All within the period: the oldest tenth goes to make room.
+        let now = t0 + TimeDelta::seconds(MAX_ENTRIES as i64);
+        d.mark("new".into(), now, day);
+        assert_eq!(d.len(), MAX_ENTRIES - MAX_ENTRIES / 10);
+        assert!(d.recent("new", now, day));
+        assert!(!d.recent("k0", now, day));
+        assert!(!d.recent(&format!("k{}", MAX_ENTRIES / 10), now, day));
+        assert!(d.recent(&format!("k{}", MAX_ENTRIES / 10 + 1), now, day));
+        // Keys past the period are dropped first.
+        d.prune(now + day - TimeDelta::seconds(1), day);
+        assert_eq!(d.len(), 1);
+    }
+}
