@@ -284,7 +284,10 @@ impl Responder {
         out: &mut Vec<ActionRecord>,
     ) -> bool {
         let steps = self.eligible(ctx, &b.indicators, inds);
-        let expires = b.ttl.map(|ttl| ctx.now + ttl.delta());
+        // Past the end of chrono's calendar: never expires (no panic).
+        let expires = b
+            .ttl
+            .and_then(|ttl| ctx.now.checked_add_signed(ttl.delta()));
         let until = expires.map_or("no expiry".to_owned(), |e| {
             format!("until {}", e.to_rfc3339())
         });
@@ -627,10 +630,10 @@ impl Responder {
     /// records of those finished (as [`completed`](Self::completed)), and
     /// writes the state file (live mode) if it changed.
     pub fn flush(&mut self, timeout: Duration) -> Vec<ActionRecord> {
-        let deadline = Instant::now() + timeout;
+        let start = Instant::now();
         let mut out = self.completed();
         while self.pending > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = timeout.saturating_sub(start.elapsed());
             match self.done_rx.recv_timeout(left) {
                 Ok(d) => self.finish(d, &mut out),
                 Err(_) => break,

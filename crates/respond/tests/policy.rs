@@ -232,3 +232,11 @@ fn indicators_are_checked_and_normalised() {
         );
     }
 }
+
+#[test]
+fn responder_and_records_can_move_to_another_thread() {
+    fn send<T: Send>() {}
+    send::<tracehunt_respond::Responder>();
+    send::<tracehunt_respond::ActionRecord>();
+    send::<Policy>();
+}
