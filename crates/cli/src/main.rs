@@ -15,6 +15,7 @@ mod ioc_cmd;
 mod navigator_cmd;
 mod rules;
 mod store_cmd;
+mod watch;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -59,6 +60,12 @@ enum Command {
         after_help = "Examples:\n  tracehunt navigator samples/evtx --output layer.json\n  tracehunt navigator logs/ --rules sigma/rules --overlay G0009 -o layer.json"
     )]
     Navigator(hunt::HuntArgs),
+    /// Hunt live: follow growing JSON-lines logs, read stdin or an HTTP
+    /// endpoint; each detection, incident and response action as it happens.
+    #[command(
+        after_help = "Examples:\n  tracehunt watch /var/log/winlogbeat/*.ndjson --state watch-state.json\n  tail -F events.jsonl | tracehunt watch --stdin --min-level high\n  TRACEHUNT_TOKEN=$(cat token) tracehunt watch --listen 127.0.0.1:8765 --rules sigma/rules\n  tracehunt watch logs/*.ndjson --policy respond.yml --action-log actions.jsonl --store hunts.db"
+    )]
+    Watch(watch::WatchArgs),
     /// Incidents recorded in the store (`hunt --store`), newest first.
     #[command(
         after_help = "Examples:\n  tracehunt incidents --store hunts.db\n  tracehunt incidents --store hunts.db --since 2024-01-01 --format json"
@@ -189,6 +196,7 @@ fn main() -> ExitCode {
         Command::Hunt(a) => hunt::run(a),
         Command::Attribute(a) => attribute::run(a),
         Command::Navigator(a) => navigator_cmd::run(a),
+        Command::Watch(a) => watch::run(a),
         Command::Incidents(a) => store_cmd::incidents(a),
         Command::Incident(a) => store_cmd::incident(a),
         Command::Actors(a) => store_cmd::actors(a),

@@ -12,7 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracehunt_follow::{FollowOptions, Follower, Start};
-use tracehunt_live::{Engine, IncidentConfig, JsonLines, LiveConfig, Metrics, Rules, Sink, Submission};
+use tracehunt_live::{
+    Engine, IncidentConfig, JsonLines, LiveConfig, Metrics, ResponseSink, Rules, Sink, StoreSink,
+    Submission,
+};
+use tracehunt_respond::{Policy, Responder};
 
 #[derive(Args, Debug)]
 pub struct WatchArgs {
@@ -78,11 +82,45 @@ pub struct WatchArgs {
     /// Incidents: an entity on more hosts than this links none of them.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub entity_ceiling: usize,
+    /// Also record detections and incidents in this store (SQLite; created
+    /// if missing), one transaction per checkpoint (`--store-interval`).
+    #[arg(long, value_name = "PATH", env = "TRACEHUNT_STORE")]
+    pub store: Option<PathBuf>,
+    /// Longest time between store checkpoints; acknowledgements (follow
+    /// offsets, HTTP answers) wait for the checkpoint.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration_ms)]
+    pub store_interval: Duration,
+    /// Response policy (YAML): which detections, IOC hits and incidents
+    /// trigger which actions (blocklists, CrowdSec, webhooks, commands).
+    /// Dry-run unless the policy says `dry_run: false`.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Force dry-run whatever the policy says (evaluate and log, act on nothing).
+    #[arg(long, requires = "policy")]
+    pub dry_run: bool,
+    /// Append one JSON line per response action taken or skipped here
+    /// (default: standard error).
+    #[arg(long, value_name = "FILE", requires = "policy")]
+    pub action_log: Option<PathBuf>,
     /// No notes on stderr, only errors and the final summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
     #[command(flatten)]
     pub rule_opts: RuleOpts,
+}
+
+/// A duration for the store interval: `250ms`, or what `--session-gap` takes.
+fn parse_duration_ms(s: &str) -> std::result::Result<Duration, String> {
+    if let Some(ms) = s.strip_suffix("ms") {
+        return ms
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|e| format!("{s}: {e}"));
+    }
+    let secs = parse_duration(s)?;
+    u64::try_from(secs)
+        .map(Duration::from_secs)
+        .map_err(|_| format!("{s}: negative"))
 }
 
 /// Notes to stderr that never panic on a closed stderr.
@@ -93,7 +131,13 @@ fn note(quiet: bool, msg: &str) {
 }
 
 /// Rules, feeds and the knowledge base, loaded as `hunt` loads them.
-fn load(a: &WatchArgs) -> Result<(tracehunt_pipeline::Loaded, Option<Arc<tracehunt_ioc::IocSet>>, Arc<tracehunt_attack::ActorKb>)> {
+fn load(
+    a: &WatchArgs,
+) -> Result<(
+    tracehunt_pipeline::Loaded,
+    Option<Arc<tracehunt_ioc::IocSet>>,
+    Arc<tracehunt_attack::ActorKb>,
+)> {
     let loaded = rules::load(&a.rules, &a.rule_opts)?;
     if loaded.ruleset.active_len() == 0 {
         bail!("no usable rule; see `tracehunt rules check`");
@@ -130,7 +174,14 @@ pub fn run(a: WatchArgs) -> Result<u8> {
         None => None,
     };
     let (loaded, iocs, kb) = load(&a)?;
-    note(a.quiet, &format!("{} rules loaded ({} failed)", loaded.ruleset.active_len(), loaded.failed));
+    note(
+        a.quiet,
+        &format!(
+            "{} rules loaded ({} failed)",
+            loaded.ruleset.active_len(),
+            loaded.failed
+        ),
+    );
     let rules = Rules::new(loaded, iocs, kb, 0);
     let out: Box<dyn Sink> = match &a.output {
         Some(p) => Box::new(JsonLines(std::io::BufWriter::new(
@@ -142,9 +193,50 @@ pub fn run(a: WatchArgs) -> Result<u8> {
         ))),
         None => Box::new(JsonLines(std::io::BufWriter::new(std::io::stdout()))),
     };
-    let threads = a.threads.map(usize::from).unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
-    });
+    let mut sinks = vec![out];
+    let metrics = Arc::new(Metrics::new());
+    if let Some(p) = &a.store {
+        let store = crate::store_cmd::open_for_hunt(p, a.output.as_deref())?;
+        let hash = format!("{} rules", rules.loaded.ruleset.active_len());
+        sinks.push(Box::new(StoreSink::new(store, a.store_interval, hash)));
+    }
+    if let Some(p) = &a.policy {
+        let text =
+            crate::input::read_text_file(p).with_context(|| format!("reading {}", p.display()))?;
+        let mut policy = Policy::from_yaml(&text, &p.display().to_string())?;
+        if a.dry_run {
+            policy.dry_run = true;
+        }
+        note(
+            a.quiet,
+            &format!(
+                "response policy {}: {} responses, {}",
+                p.display(),
+                policy.responses.len(),
+                if policy.dry_run {
+                    "dry-run"
+                } else {
+                    "LIVE: actions are taken"
+                }
+            ),
+        );
+        let responder = Responder::new(policy, chrono::Utc::now())?;
+        let log: Box<dyn Write + Send> = match &a.action_log {
+            Some(p) => Box::new(std::io::BufWriter::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .with_context(|| format!("opening {}", p.display()))?,
+            )),
+            None => Box::new(std::io::stderr()),
+        };
+        sinks.push(Box::new(ResponseSink::new(responder, log, metrics.clone())));
+    }
+    let threads = a
+        .threads
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let cfg = LiveConfig {
         threads,
         queue_batches: a.queue.max(1),
@@ -157,13 +249,16 @@ pub fn run(a: WatchArgs) -> Result<u8> {
         },
         ..LiveConfig::default()
     };
-    let metrics = Arc::new(Metrics::new());
-    let engine = Arc::new(Engine::start(rules, cfg, vec![out], metrics));
+    let engine = Arc::new(Engine::start(rules, cfg, sinks, metrics));
     let stop = Arc::new(AtomicBool::new(false));
     let mut sources = Vec::new();
     if !a.paths.is_empty() {
         let opts = FollowOptions {
-            start: if a.from_end { Start::End } else { Start::Beginning },
+            start: if a.from_end {
+                Start::End
+            } else {
+                Start::Beginning
+            },
             ..FollowOptions::default()
         };
         let follower = Follower::open(&a.paths, a.state.as_deref(), opts)
@@ -185,12 +280,12 @@ pub fn run(a: WatchArgs) -> Result<u8> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let served = rt.block_on(control(&a, &engine, token, only_stdin, &stdin_done))?;
+    rt.block_on(control(&a, &engine, token, only_stdin, &stdin_done))?;
     stop.store(true, Ordering::SeqCst);
     for s in sources {
-        s.join().map_err(|_| anyhow::anyhow!("the file follower stopped unexpectedly"))??;
+        s.join()
+            .map_err(|_| anyhow::anyhow!("the file follower stopped unexpectedly"))??;
     }
-    drop(served);
     let summary = engine.finish().context("live hunt")?;
     let _ = writeln!(
         std::io::stderr(),
@@ -209,7 +304,7 @@ async fn control(
     token: Option<String>,
     only_stdin: bool,
     stdin_done: &Arc<AtomicBool>,
-) -> Result<Option<()>> {
+) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut server = None;
@@ -217,13 +312,24 @@ async fn control(
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
-        note(a.quiet, &format!("listening on http://{}", listener.local_addr()?));
-        let cfg = tracehunt_live::http::HttpConfig { token, max_body: a.max_body };
+        note(
+            a.quiet,
+            &format!("listening on http://{}", listener.local_addr()?),
+        );
+        let cfg = tracehunt_live::http::HttpConfig {
+            token,
+            max_body: a.max_body,
+        };
         let mut rx = stop_rx.clone();
         let shutdown = async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        server = Some(tokio::spawn(tracehunt_live::http::serve(listener, engine.clone(), cfg, shutdown)));
+        server = Some(tokio::spawn(tracehunt_live::http::serve(
+            listener,
+            engine.clone(),
+            cfg,
+            shutdown,
+        )));
     }
     let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
@@ -245,7 +351,7 @@ async fn control(
     if let Some(s) = server {
         s.await.context("HTTP server")?.context("HTTP server")?;
     }
-    Ok(Some(()))
+    Ok(())
 }
 
 fn reload(a: &WatchArgs, engine: &Engine) {
@@ -254,11 +360,20 @@ fn reload(a: &WatchArgs, engine: &Engine) {
         Ok((loaded, iocs, kb)) => {
             let n = loaded.ruleset.active_len();
             let g = engine.reload(loaded, iocs, kb);
-            note(a.quiet, &format!("SIGHUP: {n} rules reloaded (generation {g}) in {:.1} s", started.elapsed().as_secs_f64()));
+            note(
+                a.quiet,
+                &format!(
+                    "SIGHUP: {n} rules reloaded (generation {g}) in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ),
+            );
         }
         Err(e) => {
             engine.metrics().reload_failures.inc();
-            let _ = writeln!(std::io::stderr(), "tracehunt watch: SIGHUP: reload failed, the old rules stay: {e:#}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "tracehunt watch: SIGHUP: reload failed, the old rules stay: {e:#}"
+            );
         }
     }
 }
@@ -296,7 +411,12 @@ fn read_stdin(engine: &Engine) {
             }
         }
         if !lines.is_empty() {
-            let sub = Submission { source: Arc::from("stdin"), lines, first_line: first, done: None };
+            let sub = Submission {
+                source: Arc::from("stdin"),
+                lines,
+                first_line: first,
+                done: None,
+            };
             if engine.submit(sub).is_err() {
                 return;
             }
@@ -328,7 +448,9 @@ fn follow(mut f: Follower, engine: &Engine, stop: &AtomicBool, quiet: bool) -> R
                 lines: b.lines.into_iter().map(|l| l.text).collect(),
                 first_line,
                 done: Some(Box::new(move |_| {
-                    acks.lock().unwrap_or_else(|e| e.into_inner()).push((file, end));
+                    acks.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((file, end));
                 })),
             };
             if engine.submit(sub).is_err() {

@@ -96,6 +96,8 @@ pub struct IncidentOut {
     pub actors: Vec<(String, String, u8)>,
     /// Whether the attribution is confident.
     pub confident: bool,
+    /// The attribution (top 3 candidates with evidence), once attributed.
+    pub attribution: Option<tracehunt_attribution::Attribution>,
 }
 
 /// Correlated detections remembered for correlation hit output (handles).
@@ -539,5 +541,6 @@ fn incident_out(o: &Open, status: &'static str) -> IncidentOut {
             })
             .unwrap_or_default(),
         confident,
+        attribution: o.attribution.clone(),
     }
 }

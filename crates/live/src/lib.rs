@@ -57,12 +57,16 @@ pub mod http;
 mod hunter;
 pub mod incidents;
 mod metrics;
+mod respond_sink;
 mod rules;
 mod scan;
+mod store_sink;
 
 pub use engine::{Engine, JsonLines, LiveConfig, LiveError, LiveSummary, Sink, SubmitError};
 pub use hunter::{DetectionOut, Emitted, IncidentOut};
 pub use incidents::IncidentConfig;
 pub use metrics::{Labels, Metrics};
+pub use respond_sink::ResponseSink;
 pub use rules::Rules;
 pub use scan::{BatchResult, Done, Rejected, Submission, REJECTED_LISTED};
+pub use store_sink::StoreSink;

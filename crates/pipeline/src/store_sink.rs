@@ -248,6 +248,7 @@ fn rule_records(loaded: &Loaded, rule_text: &dyn Fn(&str) -> Option<Vec<u8>>) ->
 fn incident_record(r: &IncidentReport) -> IncidentRec {
     let i = &r.incident;
     let a = &r.attribution;
+    let (candidates, sightings) = attribution_records(a);
     IncidentRec {
         id: i.id.clone(),
         first_seen: storable(i.first),
@@ -265,31 +266,42 @@ fn incident_record(r: &IncidentReport) -> IncidentRec {
         techniques: r.techniques.clone(),
         verdict: a.reason.clone(),
         confident: a.confident,
-        candidates: a
-            .candidates
-            .iter()
-            .take(STORED_CANDIDATES)
-            .map(|c| CandidateRec {
-                rank: c.rank as u32,
-                group_id: c.id.clone(),
-                group_name: c.name.clone(),
-                probability: c.probability,
-                confidence: c.confidence,
-                confidence_label: c.confidence_label.clone(),
-                evidence: serde_json::to_value(&c.matched).unwrap_or_default(),
-            })
-            .collect(),
-        sightings: a
-            .candidates
-            .iter()
-            .take(SIGHTED_CANDIDATES)
-            .map(|c| SightingRec {
-                group_id: c.id.clone(),
-                group_name: c.name.clone(),
-                state: None,
-                rank: c.rank as u32,
-                confidence: c.confidence,
-            })
-            .collect(),
+        candidates,
+        sightings,
     }
+}
+
+/// The stored attribution of an incident: its top candidates
+/// ([`STORED_CANDIDATES`], with evidence) and actor sightings (top
+/// [`SIGHTED_CANDIDATES`]; the state sponsor is not known here).
+pub fn attribution_records(
+    a: &tracehunt_attribution::Attribution,
+) -> (Vec<CandidateRec>, Vec<SightingRec>) {
+    let candidates = a
+        .candidates
+        .iter()
+        .take(STORED_CANDIDATES)
+        .map(|c| CandidateRec {
+            rank: c.rank as u32,
+            group_id: c.id.clone(),
+            group_name: c.name.clone(),
+            probability: c.probability,
+            confidence: c.confidence,
+            confidence_label: c.confidence_label.clone(),
+            evidence: serde_json::to_value(&c.matched).unwrap_or_default(),
+        })
+        .collect();
+    let sightings = a
+        .candidates
+        .iter()
+        .take(SIGHTED_CANDIDATES)
+        .map(|c| SightingRec {
+            group_id: c.id.clone(),
+            group_name: c.name.clone(),
+            state: None,
+            rank: c.rank as u32,
+            confidence: c.confidence,
+        })
+        .collect();
+    (candidates, sightings)
 }
