@@ -1,0 +1,195 @@
+//! The live engine end to end, in process: detections, correlations across
+//! batches and across a rule reload, incidents and their attribution.
+
+use serde_json::Value as J;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use tracehunt_live::{Engine, JsonLines, LiveConfig, LiveSummary, Metrics, Rules, Sink, Submission};
+use tracehunt_pipeline::Loaded;
+
+const BASE: &str = r#"
+title: Whoami run
+id: 5f0c3a35-0000-4000-8000-000000000001
+name: whoami_run
+logsource: {product: windows, category: process_creation}
+detection:
+  sel: {Image|endswith: '\whoami.exe'}
+  condition: sel
+level: medium
+tags: [attack.discovery, attack.t1033]
+"#;
+
+fn correlation(threshold: u32) -> String {
+    format!(
+        r#"
+title: Whoami burst
+id: 5f0c3a35-0000-4000-8000-0000000000c1
+correlation:
+  type: event_count
+  rules: [whoami_run]
+  group-by: [Computer]
+  timespan: 1h
+  condition: {{gte: {threshold}}}
+level: high
+"#
+    )
+}
+
+const OTHER: &str = r#"
+title: Net user
+id: 5f0c3a35-0000-4000-8000-000000000002
+logsource: {product: windows, category: process_creation}
+detection:
+  sel: {Image|endswith: '\net.exe'}
+  condition: sel
+level: low
+"#;
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().write(b)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+impl Buf {
+    fn lines(&self) -> Vec<J> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn rules(docs: &[(&str, &str)], generation: u64) -> (Loaded, Arc<tracehunt_attack::ActorKb>) {
+    let _ = generation;
+    (Loaded::from_yaml(docs), Arc::new(tracehunt_attack::ActorKb::builtin().clone()))
+}
+
+fn start(docs: &[(&str, &str)]) -> (Engine, Buf) {
+    let (loaded, kb) = rules(docs, 0);
+    assert_eq!(loaded.failed, 0, "{:?}", loaded.diagnostics);
+    let buf = Buf::default();
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(JsonLines(buf.clone()))];
+    let e = Engine::start(Rules::new(loaded, None, kb, 0), LiveConfig::default(), sinks, Arc::new(Metrics::new()));
+    (e, buf)
+}
+
+fn event(host: &str, image: &str, minute: u32) -> String {
+    serde_json::json!({
+        "EventID": 1,
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "Computer": host,
+        "Image": image,
+        "@timestamp": format!("2024-05-01T10:{minute:02}:00Z"),
+    })
+    .to_string()
+}
+
+fn submit(e: &Engine, lines: Vec<String>) {
+    let sub = Submission {
+        source: Arc::from("test"),
+        lines,
+        first_line: 1,
+        done: None,
+    };
+    assert!(e.submit(sub).is_ok());
+}
+
+fn of_kind<'a>(lines: &'a [J], kind: &str) -> Vec<&'a J> {
+    lines.iter().filter(|l| l["kind"] == kind).collect()
+}
+
+#[test]
+fn correlation_fires_across_batches_and_joins_the_hosts_incident() {
+    let corr = correlation(3);
+    let (e, buf) = start(&[("base.yml", BASE), ("corr.yml", &corr)]);
+    for m in 0..3 {
+        submit(&e, vec![event("WS1", r"C:\Windows\System32\whoami.exe", m)]);
+    }
+    let s: LiveSummary = e.finish().unwrap();
+    let lines = buf.lines();
+    // generate: false (the default): the base hits are not reported, the correlation is.
+    assert!(of_kind(&lines, "detection").is_empty());
+    let corr = of_kind(&lines, "correlation");
+    assert_eq!(corr.len(), 1);
+    assert_eq!(corr[0]["rule_title"], "Whoami burst");
+    assert_eq!(corr[0]["event"]["event_count"], 3);
+    assert_eq!(corr[0]["event"]["events"].as_array().unwrap().len(), 3);
+    let inc = of_kind(&lines, "incident");
+    assert_eq!(inc.last().unwrap()["status"], "closed");
+    assert_eq!(inc.last().unwrap()["incident_id"], corr[0]["incident_id"]);
+    assert_eq!((s.events, s.detections), (3, 1));
+}
+
+#[test]
+fn reload_keeps_the_window_of_an_unchanged_correlation() {
+    let corr = correlation(3);
+    let (e, buf) = start(&[("base.yml", BASE), ("corr.yml", &corr)]);
+    submit(&e, vec![event("WS1", r"C:\Windows\System32\whoami.exe", 0)]);
+    submit(&e, vec![event("WS1", r"C:\Windows\System32\whoami.exe", 1)]);
+    // A rule added: the correlation and the rule it reads are unchanged
+    // (the base rule's index moves: OTHER comes first).
+    let (loaded, kb) = rules(&[("other.yml", OTHER), ("base.yml", BASE), ("corr.yml", &corr)], 1);
+    assert_eq!(e.reload(loaded, None, kb), 1);
+    submit(&e, vec![event("WS1", r"C:\Windows\System32\whoami.exe", 2)]);
+    let s = e.finish().unwrap();
+    let lines = buf.lines();
+    assert_eq!(of_kind(&lines, "correlation").len(), 1, "two hits before the reload + one after");
+    assert_eq!(s.windows_dropped_by_reload, 0);
+}
+
+#[test]
+fn reload_drops_the_window_of_a_changed_correlation() {
+    let (e, buf) = start(&[("base.yml", BASE), ("corr.yml", &correlation(3))]);
+    submit(&e, vec![event("WS1", r"C:\Windows\System32\whoami.exe", 0)]);
+    submit(&e, vec![event("WS1", r"C:\Windows\System32\whoami.exe", 1)]);
+    let changed = correlation(2);
+    let (loaded, kb) = rules(&[("base.yml", BASE), ("corr.yml", &changed)], 1);
+    e.reload(loaded, None, kb);
+    submit(&e, vec![event("WS1", r"C:\Windows\System32\whoami.exe", 2)]);
+    let s = e.finish().unwrap();
+    // The new threshold (2) is not reached by the one hit after the reload.
+    assert!(of_kind(&buf.lines(), "correlation").is_empty());
+    assert_eq!(s.windows_dropped_by_reload, 1);
+}
+
+#[test]
+fn detections_carry_their_incident_and_bad_lines_are_counted_not_fatal() {
+    let (e, buf) = start(&[("base.yml", BASE), ("other.yml", OTHER)]);
+    let got = Arc::new(Mutex::new(None));
+    let g = got.clone();
+    let sub = Submission {
+        source: Arc::from("test"),
+        lines: vec![
+            event("WS1", r"C:\Windows\System32\whoami.exe", 0),
+            "{not json".into(),
+            "[1, 2]".into(),
+            event("WS1", r"C:\Windows\System32\net.exe", 1),
+            event("WS2", r"C:\Windows\System32\net.exe", 1),
+        ],
+        first_line: 10,
+        done: Some(Box::new(move |r| *g.lock().unwrap() = Some(r.clone()))),
+    };
+    assert!(e.submit(sub).is_ok());
+    let s = e.finish().unwrap();
+    let r = got.lock().unwrap().clone().expect("done called");
+    assert_eq!((r.events, r.rejected, r.detections), (3, 2, 3));
+    assert_eq!(r.errors.iter().map(|x| x.line).collect::<Vec<_>>(), [11, 12]);
+    assert!(r.errors[0].reason.starts_with("not JSON"));
+    let lines = buf.lines();
+    let dets = of_kind(&lines, "detection");
+    assert_eq!(dets.len(), 3);
+    // WS1's two detections share an incident; WS2 has its own.
+    assert_eq!(dets[0]["incident_id"], dets[1]["incident_id"]);
+    assert_ne!(dets[0]["incident_id"], dets[2]["incident_id"]);
+    let opened: Vec<_> = of_kind(&lines, "incident").into_iter().filter(|i| i["status"] == "opened").collect();
+    assert_eq!(opened.len(), 2);
+    assert_eq!(opened[0]["rules"].as_array().unwrap().len(), 2);
+    assert_eq!(opened[0]["tactics"], serde_json::json!(["discovery"]));
+    assert_eq!((s.incidents_opened, s.incidents_closed), (2, 2));
+}
