@@ -138,7 +138,12 @@ pub(crate) fn scan_batch(sc: &mut Scanner<'_>, q: Queued, min_rank: u8) -> Scann
             continue;
         }
         let ev = match parse(text) {
-            Ok(ev) => ev,
+            Ok(mut ev) => {
+                // As the batch JSON reader: the record's number in its
+                // source when the event carries no EventRecordID.
+                ev.meta.record_id.get_or_insert(line);
+                ev
+            }
             Err(reason) => {
                 result.rejected += 1;
                 if result.errors.len() < REJECTED_LISTED {
