@@ -420,10 +420,12 @@ impl Hunter {
     /// when their evidence changed).
     fn emit_incidents(&mut self, closed: Vec<Open>, out: &mut Vec<Emitted>) {
         let kb = self.rules.kb.clone();
-        let attributor = Attributor::new(&kb);
+        // Building an attributor indexes every ATT&CK group (milliseconds):
+        // only when some incident has new evidence, once per batch.
+        let mut attributor: Option<Attributor<'_>> = None;
         for mut o in closed {
             if o.evidence_changed {
-                attribute(&attributor, &mut o);
+                attribute(attributor.get_or_insert_with(|| Attributor::new(&kb)), &mut o);
             }
             out.push(Emitted::Incident(incident_out(&o, "closed")));
         }
@@ -432,7 +434,7 @@ impl Hunter {
             let mut status = if o.new { "opened" } else { "updated" };
             let evidence = o.evidence_changed;
             if evidence {
-                attribute(&attributor, o);
+                attribute(attributor.get_or_insert_with(|| Attributor::new(&kb)), o);
             }
             o.changed = false;
             o.new = false;
