@@ -76,7 +76,10 @@ fn detections_n(p: &Path) -> Vec<u64> {
 }
 
 fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap();
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(ok.success());
 }
 
@@ -118,9 +121,19 @@ fn watch_stdin_finds_what_hunt_finds_on_a_mordor_log() {
     let log = c.join("mordor/windows/defense_evasion/host/cmd_mshta_vbscript_execute_psh/cmd_mshta_vbscript_execute_psh_2020-10-2202580804.json");
     let rules = c.join("sigma/rules");
     let key = |l: &serde_json::Value| {
-        format!("{}|{}|{}|{}", l["rule_id"], l["timestamp"], l["computer"], l["record_id"])
+        format!(
+            "{}|{}|{}|{}",
+            l["rule_id"], l["timestamp"], l["computer"], l["record_id"]
+        )
     };
-    let hunt = bin().arg("hunt").arg(&log).arg("-r").arg(&rules).args(["--format", "jsonl", "-q"]).output().unwrap();
+    let hunt = bin()
+        .arg("hunt")
+        .arg(&log)
+        .arg("-r")
+        .arg(&rules)
+        .args(["--format", "jsonl", "-q"])
+        .output()
+        .unwrap();
     let mut hunted: Vec<String> = String::from_utf8(hunt.stdout)
         .unwrap()
         .lines()
@@ -133,13 +146,21 @@ fn watch_stdin_finds_what_hunt_finds_on_a_mordor_log() {
         .stdin(std::fs::File::open(&log).unwrap())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let mut watched: Vec<String> = lines.iter().filter(|l| l["kind"] == "detection").map(key).collect();
+    let mut watched: Vec<String> = lines
+        .iter()
+        .filter(|l| l["kind"] == "detection")
+        .map(key)
+        .collect();
     watched.sort();
     assert_eq!(hunted.len(), 23);
     assert_eq!(watched, hunted);
@@ -149,13 +170,19 @@ fn watch_stdin_finds_what_hunt_finds_on_a_mordor_log() {
     assert_eq!(incidents.last().unwrap()["status"], "closed");
     assert_eq!(incidents.last().unwrap()["detections"], 23);
     let summary = String::from_utf8_lossy(&out.stderr);
-    assert!(summary.contains("1127 events, 0 rejected lines, 23 detections"), "{summary}");
+    assert!(
+        summary.contains("1127 events, 0 rejected lines, 23 detections"),
+        "{summary}"
+    );
 }
 
 /// Lines of `log` wholly before byte `offset`.
 fn lines_before(log: &Path, offset: u64) -> u64 {
     let bytes = std::fs::read(log).unwrap();
-    bytes[..offset as usize].iter().filter(|&&b| b == b'\n').count() as u64
+    bytes[..offset as usize]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u64
 }
 
 fn persisted_offset(state: &Path) -> u64 {
@@ -164,7 +191,8 @@ fn persisted_offset(state: &Path) -> u64 {
 }
 
 #[test]
-fn watch_killed_with_sigkill_and_restarted_loses_no_event_and_repeats_none_before_the_persisted_offset() {
+fn watch_killed_with_sigkill_and_restarted_loses_no_event_and_repeats_none_before_the_persisted_offset(
+) {
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir(d.path().join("rules")).unwrap();
     std::fs::write(d.path().join("rules/whoami.yml"), WHOAMI).unwrap();
@@ -190,7 +218,10 @@ fn watch_killed_with_sigkill_and_restarted_loses_no_event_and_repeats_none_befor
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     let mut write = |from: u64, to: u64| {
         for chunk in (from..to).collect::<Vec<_>>().chunks(50) {
-            let text: String = chunk.iter().map(|&n| event("whoami.exe", n) + "\n").collect();
+            let text: String = chunk
+                .iter()
+                .map(|&n| event("whoami.exe", n) + "\n")
+                .collect();
             f.write_all(text.as_bytes()).unwrap();
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -198,7 +229,9 @@ fn watch_killed_with_sigkill_and_restarted_loses_no_event_and_repeats_none_befor
     let mut first = start("out1.jsonl");
     write(0, 1500);
     let out1 = d.path().join("out1.jsonl");
-    wait_until("first detections", 60, || detections_n(&out1).len() >= 700 && state.exists());
+    wait_until("first detections", 60, || {
+        detections_n(&out1).len() >= 700 && state.exists()
+    });
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
     write(1500, total);
@@ -206,26 +239,46 @@ fn watch_killed_with_sigkill_and_restarted_loses_no_event_and_repeats_none_befor
     let persisted_lines = lines_before(&log, offset);
     let mut second = start("out2.jsonl");
     let out2 = d.path().join("out2.jsonl");
-    wait_until("the last event's detection", 60, || detections_n(&out2).contains(&(total - 1)));
+    wait_until("the last event's detection", 60, || {
+        detections_n(&out2).contains(&(total - 1))
+    });
     signal(&second, "-TERM");
     assert!(second.wait().unwrap().success());
     let (a, b) = (detections_n(&out1), detections_n(&out2));
     let all: BTreeSet<u64> = a.iter().chain(&b).copied().collect();
     assert_eq!(all, (0..total).collect::<BTreeSet<u64>>(), "no event lost");
     // Nothing at or before the persisted offset is delivered again.
-    assert!(b.iter().all(|&n| n >= persisted_lines), "persisted {persisted_lines}, min again {:?}", b.iter().min());
+    assert!(
+        b.iter().all(|&n| n >= persisted_lines),
+        "persisted {persisted_lines}, min again {:?}",
+        b.iter().min()
+    );
     let repeated = b.iter().filter(|n| a.contains(n)).count();
-    eprintln!("persisted at line {persisted_lines} of {}; {repeated} repeated after the restart", a.len());
+    eprintln!(
+        "persisted at line {persisted_lines} of {}; {repeated} repeated after the restart",
+        a.len()
+    );
     // Each run's own output has no duplicate.
     assert_eq!(b.iter().collect::<BTreeSet<_>>().len(), b.len());
 }
 
 fn http(base: &str, path: &str, token: &str, body: Option<&str>) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
     let auth = format!("Bearer {token}");
     let mut r = match body {
-        Some(b) => agent.post(format!("{base}{path}")).header("Authorization", &auth).send(b).unwrap(),
-        None => agent.get(format!("{base}{path}")).header("Authorization", &auth).call().unwrap(),
+        Some(b) => agent
+            .post(format!("{base}{path}"))
+            .header("Authorization", &auth)
+            .send(b)
+            .unwrap(),
+        None => agent
+            .get(format!("{base}{path}"))
+            .header("Authorization", &auth)
+            .call()
+            .unwrap(),
     };
     (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
 }
@@ -247,12 +300,34 @@ fn watch_http_endpoint_reloads_rules_on_sighup_and_stops_on_sigterm() {
         .unwrap();
     let err = stderr_lines(&mut child);
     let line = expect_line(&err, "listening on http://");
-    let base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
-    let (code, body) = http(&base, "/v1/events", token, Some(&(event("whoami.exe", 1) + "\n" + &event("net.exe", 2))));
+    let base = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (code, body) = http(
+        &base,
+        "/v1/events",
+        token,
+        Some(&(event("whoami.exe", 1) + "\n" + &event("net.exe", 2))),
+    );
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((v["accepted"].as_u64(), v["detections"].as_u64()), (Some(2), Some(1)));
-    assert_eq!(http(&base, "/v1/events", "wrong-token-0123456789", Some(&event("whoami.exe", 3))).0, 401);
+    assert_eq!(
+        (v["accepted"].as_u64(), v["detections"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        http(
+            &base,
+            "/v1/events",
+            "wrong-token-0123456789",
+            Some(&event("whoami.exe", 3))
+        )
+        .0,
+        401
+    );
     // A second rule, then SIGHUP: net.exe is detected from now on.
     std::fs::write(rules.join("net.yml"), NET).unwrap();
     signal(&child, "-HUP");
@@ -279,9 +354,15 @@ fn watch_http_endpoint_reloads_rules_on_sighup_and_stops_on_sigterm() {
         .map(|l| l["rule_title"].as_str().unwrap())
         .collect();
     assert_eq!(titles, ["Whoami run", "Net run"]);
-    assert!(lines.iter().all(|l| l["source"] == "http" || l["kind"] == "incident"));
+    assert!(lines
+        .iter()
+        .all(|l| l["source"] == "http" || l["kind"] == "incident"));
     let rest: Vec<String> = err.try_iter().collect();
-    assert!(rest.iter().any(|l| l.contains("3 events, 0 rejected lines, 2 detections")), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("3 events, 0 rejected lines, 2 detections")),
+        "{rest:?}"
+    );
 }
 
 #[test]
@@ -315,7 +396,12 @@ fn watch_response_policy_blocks_in_live_mode_and_only_logs_in_dry_run() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         assert!(child.wait().unwrap().success());
         json_lines(&d.path().join(log))
     };
@@ -323,17 +409,107 @@ fn watch_response_policy_blocks_in_live_mode_and_only_logs_in_dry_run() {
     assert!(!block.exists(), "dry-run wrote the blocklist");
     let outcomes = |log: &[serde_json::Value]| -> Vec<(String, String)> {
         log.iter()
-            .map(|r| (r["outcome"].as_str().unwrap().to_owned(), r["indicator"]["value"].as_str().unwrap_or("").to_owned()))
+            .map(|r| {
+                (
+                    r["outcome"].as_str().unwrap().to_owned(),
+                    r["indicator"]["value"].as_str().unwrap_or("").to_owned(),
+                )
+            })
             .collect()
     };
     let dry = outcomes(&dry);
-    assert!(dry.contains(&("dry_run".into(), "203.0.113.9".into())), "{dry:?}");
-    assert!(dry.contains(&("skipped_allowlisted".into(), "198.51.100.7".into())), "{dry:?}");
+    assert!(
+        dry.contains(&("dry_run".into(), "203.0.113.9".into())),
+        "{dry:?}"
+    );
+    assert!(
+        dry.contains(&("skipped_allowlisted".into(), "198.51.100.7".into())),
+        "{dry:?}"
+    );
     let live = outcomes(&run(&[], "live.jsonl"));
     // Three detections of the same IP: blocked once, then duplicates.
-    assert_eq!(live.iter().filter(|o| o.0 == "taken").count(), 1, "{live:?}");
-    assert!(live.contains(&("skipped_duplicate".into(), "203.0.113.9".into())), "{live:?}");
+    assert_eq!(
+        live.iter().filter(|o| o.0 == "taken").count(),
+        1,
+        "{live:?}"
+    );
+    assert!(
+        live.contains(&("skipped_duplicate".into(), "203.0.113.9".into())),
+        "{live:?}"
+    );
     let listed = std::fs::read_to_string(&block).unwrap();
-    let entries: Vec<&str> = listed.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
+    let entries: Vec<&str> = listed
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
     assert_eq!(entries, ["203.0.113.9"]);
+}
+
+#[test]
+fn watch_readme_policy_example_loads() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme
+        .find("```yaml\ndry_run: false")
+        .expect("the README's policy example")
+        + 8;
+    let yaml = &readme[start..start + readme[start..].find("```").unwrap()];
+    let d = tempfile::tempdir().unwrap();
+    let policy = d.path().join("policy.yml");
+    std::fs::write(&policy, yaml).unwrap();
+    // --dry-run: the example's paths are not touched; empty stdin ends the run.
+    let out = bin()
+        .args(["watch", "--stdin", "--dry-run", "--policy"])
+        .arg(&policy)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("2 responses, dry-run"), "{err}");
+}
+
+#[test]
+fn watch_store_records_detections_once_across_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let rules = d.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(rules.join("whoami.yml"), WHOAMI).unwrap();
+    let store = d.path().join("hunts.db");
+    let input: String = (0..5).map(|n| event("whoami.exe", n) + "\n").collect();
+    for _ in 0..2 {
+        let mut child = bin()
+            .args(["watch", "--stdin", "-q", "-r"])
+            .arg(&rules)
+            .arg("--store")
+            .arg(&store)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    let out = bin()
+        .args(["incidents", "--format", "json", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let incidents = v
+        .as_array()
+        .or_else(|| v["incidents"].as_array())
+        .expect("incident list");
+    // The second run's incident overlaps the first (same host and time): one incident, 5 detections.
+    assert_eq!(incidents.len(), 1, "{v}");
+    assert_eq!(incidents[0]["detections"], 5, "{v}");
 }

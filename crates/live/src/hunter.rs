@@ -425,7 +425,10 @@ impl Hunter {
         let mut attributor: Option<Attributor<'_>> = None;
         for mut o in closed {
             if o.evidence_changed {
-                attribute(attributor.get_or_insert_with(|| Attributor::new(&kb)), &mut o);
+                attribute(
+                    attributor.get_or_insert_with(|| Attributor::new(&kb)),
+                    &mut o,
+                );
             }
             out.push(Emitted::Incident(incident_out(&o, "closed")));
         }

@@ -450,7 +450,7 @@ mod tests {
         let a = li.place(
             Some("A"),
             t("2024-01-01T10:00:00Z"),
-            &[ip.clone()],
+            std::slice::from_ref(&ip),
             "r",
             &mut closed,
         );
@@ -458,7 +458,7 @@ mod tests {
         let b = li.place(
             Some("B"),
             t("2024-01-01T10:10:00Z"),
-            &[ip.clone()],
+            std::slice::from_ref(&ip),
             "r",
             &mut closed,
         );

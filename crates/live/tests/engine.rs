@@ -4,7 +4,9 @@
 use serde_json::Value as J;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use tracehunt_live::{Engine, JsonLines, LiveConfig, LiveSummary, Metrics, Rules, Sink, Submission};
+use tracehunt_live::{
+    Engine, JsonLines, LiveConfig, LiveSummary, Metrics, Rules, Sink, Submission,
+};
 use tracehunt_pipeline::Loaded;
 
 const BASE: &str = r#"
@@ -67,7 +69,10 @@ impl Buf {
 
 fn rules(docs: &[(&str, &str)], generation: u64) -> (Loaded, Arc<tracehunt_attack::ActorKb>) {
     let _ = generation;
-    (Loaded::from_yaml(docs), Arc::new(tracehunt_attack::ActorKb::builtin().clone()))
+    (
+        Loaded::from_yaml(docs),
+        Arc::new(tracehunt_attack::ActorKb::builtin().clone()),
+    )
 }
 
 fn start(docs: &[(&str, &str)]) -> (Engine, Buf) {
@@ -75,7 +80,12 @@ fn start(docs: &[(&str, &str)]) -> (Engine, Buf) {
     assert_eq!(loaded.failed, 0, "{:?}", loaded.diagnostics);
     let buf = Buf::default();
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(JsonLines(buf.clone()))];
-    let e = Engine::start(Rules::new(loaded, None, kb, 0), LiveConfig::default(), sinks, Arc::new(Metrics::new()));
+    let e = Engine::start(
+        Rules::new(loaded, None, kb, 0),
+        LiveConfig::default(),
+        sinks,
+        Arc::new(Metrics::new()),
+    );
     (e, buf)
 }
 
@@ -134,12 +144,23 @@ fn reload_keeps_the_window_of_an_unchanged_correlation() {
     submit(&e, vec![event("WS1", r"C:\Windows\System32\whoami.exe", 1)]);
     // A rule added: the correlation and the rule it reads are unchanged
     // (the base rule's index moves: OTHER comes first).
-    let (loaded, kb) = rules(&[("other.yml", OTHER), ("base.yml", BASE), ("corr.yml", &corr)], 1);
+    let (loaded, kb) = rules(
+        &[
+            ("other.yml", OTHER),
+            ("base.yml", BASE),
+            ("corr.yml", &corr),
+        ],
+        1,
+    );
     assert_eq!(e.reload(loaded, None, kb), 1);
     submit(&e, vec![event("WS1", r"C:\Windows\System32\whoami.exe", 2)]);
     let s = e.finish().unwrap();
     let lines = buf.lines();
-    assert_eq!(of_kind(&lines, "correlation").len(), 1, "two hits before the reload + one after");
+    assert_eq!(
+        of_kind(&lines, "correlation").len(),
+        1,
+        "two hits before the reload + one after"
+    );
     assert_eq!(s.windows_dropped_by_reload, 0);
 }
 
@@ -179,7 +200,10 @@ fn detections_carry_their_incident_and_bad_lines_are_counted_not_fatal() {
     let s = e.finish().unwrap();
     let r = got.lock().unwrap().clone().expect("done called");
     assert_eq!((r.events, r.rejected, r.detections), (3, 2, 3));
-    assert_eq!(r.errors.iter().map(|x| x.line).collect::<Vec<_>>(), [11, 12]);
+    assert_eq!(
+        r.errors.iter().map(|x| x.line).collect::<Vec<_>>(),
+        [11, 12]
+    );
     assert!(r.errors[0].reason.starts_with("not JSON"));
     let lines = buf.lines();
     let dets = of_kind(&lines, "detection");
@@ -187,7 +211,10 @@ fn detections_carry_their_incident_and_bad_lines_are_counted_not_fatal() {
     // WS1's two detections share an incident; WS2 has its own.
     assert_eq!(dets[0]["incident_id"], dets[1]["incident_id"]);
     assert_ne!(dets[0]["incident_id"], dets[2]["incident_id"]);
-    let opened: Vec<_> = of_kind(&lines, "incident").into_iter().filter(|i| i["status"] == "opened").collect();
+    let opened: Vec<_> = of_kind(&lines, "incident")
+        .into_iter()
+        .filter(|i| i["status"] == "opened")
+        .collect();
     assert_eq!(opened.len(), 2);
     assert_eq!(opened[0]["rules"].as_array().unwrap().len(), 2);
     assert_eq!(opened[0]["tactics"], serde_json::json!(["discovery"]));

@@ -57,9 +57,20 @@ struct Server {
 fn server(cfg: LiveConfig, gate: Gate, max_body: usize) -> Server {
     let loaded = tracehunt_pipeline::Loaded::from_yaml(&[("r.yml", RULE)]);
     let kb = Arc::new(tracehunt_attack::ActorKb::builtin().clone());
-    let engine = Arc::new(Engine::start(Rules::new(loaded, None, kb, 0), cfg, vec![Box::new(gate)], Arc::new(Metrics::new())));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let engine = Arc::new(Engine::start(
+        Rules::new(loaded, None, kb, 0),
+        cfg,
+        vec![Box::new(gate)],
+        Arc::new(Metrics::new()),
+    ));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let http = HttpConfig {
@@ -102,7 +113,10 @@ fn post(base: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value)
     let mut resp = req.send(body).unwrap();
     let status = resp.status().as_u16();
     let text = resp.body_mut().read_to_string().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
 }
 
 fn event(n: u32) -> String {
@@ -120,8 +134,19 @@ fn missing_or_wrong_token_is_401_with_a_json_error() {
     let (code, body) = post(&s.base, None, &event(1));
     assert_eq!(code, 401);
     assert_eq!(body["error"], "missing or wrong bearer token");
-    assert_eq!(post(&s.base, Some("0123456789abcdef-test-tokeX"), &event(1)).0, 401);
-    assert_eq!(post(&s.base, Some("0123456789abcdef-test-token-longer"), &event(1)).0, 401);
+    assert_eq!(
+        post(&s.base, Some("0123456789abcdef-test-tokeX"), &event(1)).0,
+        401
+    );
+    assert_eq!(
+        post(
+            &s.base,
+            Some("0123456789abcdef-test-token-longer"),
+            &event(1)
+        )
+        .0,
+        401
+    );
     // Metrics need the token too.
     let r = agent().get(format!("{}/metrics", s.base)).call().unwrap();
     assert_eq!(r.status().as_u16(), 401);
@@ -144,13 +169,23 @@ fn oversized_body_is_413_and_nothing_is_queued() {
 fn malformed_lines_are_reported_and_the_good_lines_of_the_same_body_kept() {
     let gate = Gate::default();
     let s = server(LiveConfig::default(), gate.clone(), 1 << 20);
-    let body = format!("{}\n{{broken\n{}\n\n\"a string\"\n{}\n", event(1), event(2), event(3));
+    let body = format!(
+        "{}\n{{broken\n{}\n\n\"a string\"\n{}\n",
+        event(1),
+        event(2),
+        event(3)
+    );
     let (code, v) = post(&s.base, Some(TOKEN), &body);
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["accepted"], 3);
     assert_eq!(v["rejected"], 2);
     assert_eq!(v["detections"], 3);
-    let lines: Vec<u64> = v["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    let lines: Vec<u64> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(lines, [2, 5]);
     // The answer comes after the batch's outputs were flushed.
     assert_eq!(gate.detections(), 3);
@@ -169,9 +204,13 @@ fn malformed_lines_are_reported_and_the_good_lines_of_the_same_body_kept() {
     assert!(text.contains("tracehunt_events_total 3"), "{text}");
     assert!(text.contains("tracehunt_lines_rejected_total 4"), "{text}");
     assert!(text.contains("tracehunt_detections_total 3"), "{text}");
-    assert!(text.contains("tracehunt_alert_latency_seconds_count"), "{text}");
+    assert!(
+        text.contains("tracehunt_alert_latency_seconds_count"),
+        "{text}"
+    );
     let mut h = agent().get(format!("{}/v1/health", s.base)).call().unwrap();
-    let health: serde_json::Value = serde_json::from_str(&h.body_mut().read_to_string().unwrap()).unwrap();
+    let health: serde_json::Value =
+        serde_json::from_str(&h.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(health["status"], "ok");
 }
 
@@ -195,8 +234,15 @@ fn full_queue_answers_503_with_retry_after_and_loses_nothing_accepted() {
                 let mut req = agent().post(format!("{base}/v1/events"));
                 req = req.header("Authorization", format!("Bearer {TOKEN}"));
                 let mut resp = req.send(event(n)).unwrap();
-                let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
-                (resp.status().as_u16(), retry, resp.body_mut().read_to_string().unwrap())
+                let retry = resp
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                (
+                    resp.status().as_u16(),
+                    retry,
+                    resp.body_mut().read_to_string().unwrap(),
+                )
             })
         })
         .collect();
@@ -207,7 +253,9 @@ fn full_queue_answers_503_with_retry_after_and_loses_nothing_accepted() {
     let busy: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
     assert!(!busy.is_empty(), "{answers:?}");
     assert_eq!(ok + busy.len() as u64, 12, "{answers:?}");
-    assert!(busy.iter().all(|a| a.1.as_deref() == Some("1") && a.2.contains("queue full")));
+    assert!(busy
+        .iter()
+        .all(|a| a.1.as_deref() == Some("1") && a.2.contains("queue full")));
     // Every accepted request's event was detected; none of the refused.
     assert_eq!(gate.detections(), ok);
 }

@@ -172,6 +172,11 @@ fn nftables_file_passes_nft_check() {
             "nft -c -f rejected the file: {}",
             String::from_utf8_lossy(&out.stderr)
         ),
+        // CI installs nftables and sets TRACEHUNT_REQUIRE_NFT=1: there a
+        // missing nft is a failure, not a skip.
+        Err(e) if std::env::var_os("TRACEHUNT_REQUIRE_NFT").is_some() => {
+            panic!("nft not runnable ({e}) but TRACEHUNT_REQUIRE_NFT is set")
+        }
         Err(e) => eprintln!("nft not runnable here ({e}); nftables syntax not checked"),
     }
 }
