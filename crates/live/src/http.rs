@@ -6,7 +6,8 @@
 //!   "detections": k}` — malformed lines are reported and skipped, the good
 //!   lines of the same body are kept; `400` when no line is an event;
 //!   `401` without the right token; `413` over the body cap; `503` with
-//!   `Retry-After` when the queue is full (backpressure, nothing queued).
+//!   `Retry-After` when the queue is full or [`MAX_IN_FLIGHT`] requests are
+//!   being read or processed (backpressure, nothing queued).
 //! - `GET /v1/health`: `{"status":"ok","rules_generation","queue_depth"}`, no token.
 //! - `GET /metrics`: the Prometheus text ([`crate::Metrics`]), bearer token required.
 //!
@@ -33,14 +34,24 @@ pub struct HttpConfig {
     pub max_body: usize,
 }
 
+/// Most `POST /v1/events` requests read or processed at once; more get 503
+/// (with the body cap, this bounds the memory of bodies in flight:
+/// 16 × 16 MiB by default).
+pub const MAX_IN_FLIGHT: usize = 16;
+
 struct AppState {
     engine: Arc<Engine>,
     cfg: HttpConfig,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// The router: `/v1/events`, `/v1/health`, `/metrics`.
 pub fn router(engine: Arc<Engine>, cfg: HttpConfig) -> Router {
-    let state = Arc::new(AppState { engine, cfg });
+    let state = Arc::new(AppState {
+        engine,
+        cfg,
+        in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+    });
     Router::new()
         .route("/v1/events", post(events))
         .route("/v1/health", get(health))
@@ -96,6 +107,16 @@ async fn events(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body)
             "missing or wrong bearer token",
         );
     }
+    let Ok(_permit) = st.in_flight.clone().try_acquire_owned() else {
+        let mut r = error(
+            &m,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests in flight: retry later",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return r;
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

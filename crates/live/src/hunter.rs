@@ -118,6 +118,9 @@ pub(crate) struct Hunter {
     pub(crate) clock: Option<DateTime<Utc>>,
     /// Window groups dropped by reloads.
     pub(crate) reload_dropped: u64,
+    /// `Some(i)` for each correlation `i`: resuming the window state on the
+    /// same set (once per correlated hit).
+    identity: Vec<Option<usize>>,
 }
 
 struct DetFields<'a>(&'a Detection);
@@ -150,7 +153,6 @@ fn splice(mut obj: Vec<u8>, kind: &str, incident: &str) -> Vec<u8> {
 impl Hunter {
     pub(crate) fn new(rules: Arc<Rules>, cfg: IncidentConfig, min_rank: u8) -> Self {
         Hunter {
-            rules,
             window: None,
             incidents: LiveIncidents::new(cfg),
             recent: VecDeque::new(),
@@ -158,6 +160,8 @@ impl Hunter {
             min_rank,
             clock: None,
             reload_dropped: 0,
+            identity: (0..rules.loaded.correlations.len()).map(Some).collect(),
+            rules,
         }
     }
 
@@ -177,6 +181,7 @@ impl Hunter {
             self.reload_dropped += dropped;
             self.window = Some(c.into_state());
         }
+        self.identity = (0..new.loaded.correlations.len()).map(Some).collect();
         self.rules = new;
     }
 
@@ -247,8 +252,7 @@ impl Hunter {
             return Vec::new();
         }
         let state = self.window.take().unwrap_or_default();
-        let identity: Vec<Option<usize>> = (0..cs.len()).map(Some).collect();
-        let (mut c, _) = Correlator::resume(cs, state, &identity);
+        let (mut c, _) = Correlator::resume(cs, state, &self.identity);
         let hits = f(&mut c);
         self.window = Some(c.into_state());
         hits
@@ -434,7 +438,7 @@ impl Hunter {
         }
         for o in self.incidents.changed() {
             let before = top_ids(o);
-            let mut status = if o.new { "opened" } else { "updated" };
+            let status = if o.new { "opened" } else { "updated" };
             let evidence = o.evidence_changed;
             if evidence {
                 attribute(attributor.get_or_insert_with(|| Attributor::new(&kb)), o);
@@ -445,9 +449,6 @@ impl Hunter {
             // ranking is emitted (the detections themselves were).
             if status == "updated" && !evidence && before == top_ids(o) {
                 continue;
-            }
-            if status == "updated" && !evidence {
-                status = "updated";
             }
             out.push(Emitted::Incident(incident_out(o, status)));
         }

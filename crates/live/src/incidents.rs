@@ -187,6 +187,10 @@ pub(crate) struct LiveIncidents {
     by_entity: HashMap<(EntityKind, String), (Vec<usize>, BTreeSet<String>)>,
     pub(crate) opened: u64,
     pub(crate) closed: u64,
+    /// Slots placed into since the last [`LiveIncidents::changed`].
+    touched: Vec<usize>,
+    /// The event time `close_idle` last scanned at.
+    idle_scan: Option<DateTime<Utc>>,
 }
 
 /// The content id of an incident opened by a detection of `rule_id` on
@@ -224,9 +228,30 @@ impl LiveIncidents {
         self.slots[slot].as_mut().expect("open slot")
     }
 
-    /// Open incidents that changed since the last call, marked unchanged.
-    pub(crate) fn changed(&mut self) -> impl Iterator<Item = &mut Open> {
-        self.slots.iter_mut().flatten().filter(|o| o.changed)
+    /// Open incidents that changed since the last call (each once, in
+    /// the order they were first touched); the caller clears their flags.
+    pub(crate) fn changed(&mut self) -> Vec<&mut Open> {
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.sort_unstable();
+        touched.dedup();
+        let mut out = Vec::new();
+        let mut rest: &mut [Option<Open>] = &mut self.slots;
+        let mut base = 0;
+        for s in touched {
+            let tail = std::mem::take(&mut rest);
+            let Some((_, after)) = tail.split_at_mut_checked(s - base) else {
+                break;
+            };
+            let Some((slot, after)) = after.split_first_mut() else {
+                break;
+            };
+            if let Some(o) = slot.as_mut().filter(|o| o.changed) {
+                out.push(o);
+            }
+            rest = after;
+            base = s + 1;
+        }
+        out
     }
 
     fn fits(&self, o: &Open, t: Option<DateTime<Utc>>) -> bool {
@@ -253,6 +278,7 @@ impl LiveIncidents {
         if let Some(&s) = self.by_host.get(host) {
             if self.fits(self.slots[s].as_ref().expect("open"), t) {
                 self.note_entities(s, host, entities);
+                self.touched.push(s);
                 return s;
             }
             // The host's session ended: that incident closes.
@@ -276,9 +302,7 @@ impl LiveIncidents {
             }
             None => {
                 if self.slots.len() - self.free.len() >= self.cfg.max_open {
-                    if let Some(oldest) = self.least_recent() {
-                        out.push(self.close(oldest));
-                    }
+                    self.close_least_recent(out);
                 }
                 let o = Open {
                     id: incident_id(host, t, rule_id),
@@ -311,6 +335,7 @@ impl LiveIncidents {
         };
         self.by_host.insert(host.to_owned(), s);
         self.note_entities(s, host, entities);
+        self.touched.push(s);
         s
     }
 
@@ -336,20 +361,36 @@ impl LiveIncidents {
         }
     }
 
-    fn least_recent(&self) -> Option<usize> {
-        self.slots
+    /// At the open-incident cap: closes the least recently active tenth
+    /// (at least one) in one pass, so a flood of new hosts costs O(1)
+    /// amortised per incident rather than a scan each.
+    fn close_least_recent(&mut self, out: &mut Vec<Open>) {
+        let mut by_age: Vec<(Option<DateTime<Utc>>, usize)> = self
+            .slots
             .iter()
             .enumerate()
             .filter_map(|(i, o)| o.as_ref().map(|o| (o.last, i)))
-            .min()
-            .map(|(_, i)| i)
+            .collect();
+        let n = (by_age.len() / 10).max(1).min(by_age.len());
+        if n < by_age.len() {
+            by_age.select_nth_unstable(n);
+        }
+        let mut oldest: Vec<(Option<DateTime<Utc>>, usize)> = by_age[..n].to_vec();
+        oldest.sort_unstable();
+        for (_, s) in oldest {
+            out.push(self.close(s));
+        }
     }
 
     /// Closes slot `s`: its host and entity links go.
     fn close(&mut self, s: usize) -> Open {
         let o = self.slots[s].take().expect("open slot");
         self.free.push(s);
-        self.by_host.retain(|_, v| *v != s);
+        for h in &o.hosts {
+            if self.by_host.get(h) == Some(&s) {
+                self.by_host.remove(h);
+            }
+        }
         for e in &o.entities {
             if let Some((slots, _)) = self.by_entity.get_mut(e) {
                 slots.retain(|&x| x != s);
@@ -365,6 +406,15 @@ impl LiveIncidents {
     /// Closes every incident idle for longer than the session gap at event
     /// time `clock`.
     pub(crate) fn close_idle(&mut self, clock: DateTime<Utc>, out: &mut Vec<Open>) {
+        // A scan of every open incident, at most once per second of event
+        // time (an incident closes up to a second after its gap ends).
+        if self
+            .idle_scan
+            .is_some_and(|t| clock < t + chrono::Duration::seconds(1) && clock >= t)
+        {
+            return;
+        }
+        self.idle_scan = Some(clock);
         let gap = chrono::Duration::seconds(self.cfg.session_gap_secs);
         let idle: Vec<usize> = self
             .slots
@@ -486,5 +536,30 @@ mod tests {
         li.close_idle("2024-01-01T11:00:01Z".parse().unwrap(), &mut closed);
         assert_eq!(closed.len(), 1);
         assert_eq!(li.open_count(), 0);
+    }
+
+    #[test]
+    fn a_flood_of_hosts_stays_under_the_open_cap_closing_the_least_recent() {
+        let cfg = IncidentConfig {
+            max_open: 10,
+            ..IncidentConfig::default()
+        };
+        let mut li = LiveIncidents::new(cfg);
+        let mut closed = Vec::new();
+        for i in 0..25u32 {
+            let at = t(&format!("2024-01-01T10:{i:02}:00Z"));
+            let s = li.place(Some(&format!("H{i}")), at, &[], "r", &mut closed);
+            li.get_mut(s).widen(at);
+            assert!(li.open_count() <= 10);
+        }
+        assert_eq!(li.open_count() + closed.len(), 25);
+        // The closed ones are the oldest hosts, in order.
+        let hosts: Vec<&str> = closed.iter().map(|o| o.hosts[0].as_str()).collect();
+        let want: Vec<String> = (0..closed.len()).map(|i| format!("H{i}")).collect();
+        assert_eq!(hosts, want);
+        // Each open incident was touched once: changed() lists each once.
+        let changed = li.changed().len();
+        assert_eq!(changed, li.open_count());
+        assert!(li.changed().is_empty(), "touched list drained");
     }
 }
