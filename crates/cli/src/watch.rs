@@ -438,7 +438,7 @@ fn follow(mut f: Follower, engine: &Engine, stop: &AtomicBool, quiet: bool) -> R
         let more = batches.iter().any(|b| b.more);
         for b in batches {
             for n in &b.notes {
-                note(quiet, &format!("{}: {n:?}", b.path.display()));
+                note(quiet, &format!("{}: {n}", b.path.display()));
             }
             let first_line = b.lines.first().map_or(0, |l| l.line_no);
             let (file, end) = (b.file, b.end_offset);

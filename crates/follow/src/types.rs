@@ -182,6 +182,42 @@ pub enum Note {
     },
 }
 
+impl std::fmt::Display for Note {
+    /// One line for an operator, e.g. `line 12 longer than the line cap, skipped (bytes 100..2000000)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Note::Resumed { offset } => write!(f, "resumed at byte {offset} (saved state)"),
+            Note::Rotated => write!(f, "rotated: reading the rest of the old file, then the new one from its start"),
+            Note::Vanished => write!(f, "gone from its path: reading the rest of the open file"),
+            Note::Truncated { at } => write!(f, "truncated (was read to byte {at}): reading again from its start"),
+            Note::Closed { end_offset } => write!(f, "closed after reading it to byte {end_offset}"),
+            Note::IncompleteTail { bytes } => {
+                write!(f, "closed with {bytes} bytes after its last newline, not read (an incomplete last line)")
+            }
+            Note::LineTooLong { line_no, start_offset, end_offset } => write!(
+                f,
+                "line {line_no} longer than the line cap, skipped (bytes {start_offset}..{end_offset})"
+            ),
+            Note::InvalidUtf8 { line_no } => write!(f, "line {line_no} is not valid UTF-8: read with U+FFFD replacements"),
+            Note::NotFound => write!(f, "not found (yet): followed once it appears"),
+            Note::Unreadable { error } => write!(f, "unreadable: {error}"),
+            Note::Replaced { saved_offset } => write!(
+                f,
+                "another file than the saved one (saved offset {saved_offset}): reading it from its start"
+            ),
+            Note::Recovered { saved_path, offset } => write!(
+                f,
+                "the file saved as {} (rotated while not running): finishing it from byte {offset}",
+                saved_path.display()
+            ),
+            Note::Lost { saved_offset } => write!(
+                f,
+                "the saved file is gone: its lines after byte {saved_offset} cannot be read"
+            ),
+        }
+    }
+}
+
 /// Why [`Follower::open`](crate::Follower::open) or
 /// [`Follower::persist`](crate::Follower::persist) failed. Problems with one followed file are
 /// never errors: they are [`Note`]s.
