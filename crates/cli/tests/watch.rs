@@ -513,3 +513,42 @@ fn watch_store_records_detections_once_across_runs() {
     assert_eq!(incidents.len(), 1, "{v}");
     assert_eq!(incidents[0]["detections"], 5, "{v}");
 }
+
+#[test]
+fn watch_reports_ioc_hits_in_the_incident_of_their_event() {
+    let d = tempfile::tempdir().unwrap();
+    let rules = d.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(rules.join("whoami.yml"), WHOAMI).unwrap();
+    let feed = d.path().join("feed.txt");
+    std::fs::write(&feed, "203.0.113.9\n").unwrap();
+    let input: String = [event("whoami.exe", 1), event("notepad.exe", 2)].join("\n") + "\n";
+    let mut child = bin()
+        .args(["watch", "--stdin", "-q", "-r"])
+        .arg(&rules)
+        .arg("--ioc")
+        .arg(&feed)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let hits: Vec<_> = lines.iter().filter(|l| l["kind"] == "ioc_hit").collect();
+    // Both events carry the listed address; only the first fires the rule.
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0]["ioc"]["value"], "203.0.113.9");
+    assert_eq!(hits[0]["rule_id"], "ioc:ip:203.0.113.9");
+    let det = lines.iter().find(|l| l["kind"] == "detection").unwrap();
+    assert_eq!(hits[0]["incident_id"], det["incident_id"]);
+    assert_eq!(hits[1]["incident_id"], det["incident_id"], "same host and session");
+    let closed = lines.iter().rfind(|l| l["kind"] == "incident").unwrap();
+    assert_eq!(closed["ioc_hits"], 2);
+    assert_eq!(closed["detections"], 3);
+}
