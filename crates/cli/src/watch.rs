@@ -251,6 +251,8 @@ pub fn run(a: WatchArgs) -> Result<u8> {
     };
     let engine = Arc::new(Engine::start(rules, cfg, sinks, metrics));
     let stop = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(AtomicBool::new(false));
+    let acks: Acks = Arc::default();
     let mut sources = Vec::new();
     if !a.paths.is_empty() {
         let opts = FollowOptions {
@@ -263,8 +265,16 @@ pub fn run(a: WatchArgs) -> Result<u8> {
         };
         let follower = Follower::open(&a.paths, a.state.as_deref(), opts)
             .context("following the given files")?;
-        let (e, s, q) = (engine.clone(), stop.clone(), a.quiet);
-        sources.push(std::thread::spawn(move || follow(follower, &e, &s, q)));
+        let (e, s, fl, q, ac) = (
+            engine.clone(),
+            stop.clone(),
+            failed.clone(),
+            a.quiet,
+            acks.clone(),
+        );
+        sources.push(std::thread::spawn(move || {
+            follow(follower, &ac, &e, (&s, &fl), q)
+        }));
     }
     let stdin_done = Arc::new(AtomicBool::new(false));
     if a.stdin {
@@ -280,13 +290,34 @@ pub fn run(a: WatchArgs) -> Result<u8> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(control(&a, &engine, token, only_stdin, &stdin_done))?;
+    rt.block_on(control(
+        &a,
+        &engine,
+        token,
+        only_stdin,
+        (&stdin_done, &failed),
+    ))?;
     stop.store(true, Ordering::SeqCst);
+    let mut followers = Vec::new();
+    let mut source_error = None;
     for s in sources {
-        s.join()
-            .map_err(|_| anyhow::anyhow!("the file follower stopped unexpectedly"))??;
+        match s.join() {
+            Ok(Ok(f)) => followers.push(f),
+            Ok(Err(e)) => source_error = Some(e),
+            Err(_) => {
+                source_error = Some(anyhow::anyhow!("the file follower stopped unexpectedly"))
+            }
+        }
     }
     let summary = engine.finish().context("live hunt")?;
+    // Everything queued is written: its positions are committed and saved.
+    for mut f in followers {
+        commit_acks(&mut f, &acks);
+        f.persist().context("saving the follow state")?;
+    }
+    if let Some(e) = source_error {
+        return Err(e);
+    }
     let _ = writeln!(
         std::io::stderr(),
         "tracehunt watch: {} events, {} rejected lines, {} detections, {} incidents opened, {} closed",
@@ -303,7 +334,7 @@ async fn control(
     engine: &Arc<Engine>,
     token: Option<String>,
     only_stdin: bool,
-    stdin_done: &Arc<AtomicBool>,
+    (stdin_done, failed): (&Arc<AtomicBool>, &Arc<AtomicBool>),
 ) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -341,7 +372,10 @@ async fn control(
             _ = int.recv() => break,
             _ = hup.recv() => reload(a, engine),
             _ = poll.tick() => {
-                if (only_stdin && stdin_done.load(Ordering::SeqCst)) || engine.failed() {
+                if (only_stdin && stdin_done.load(Ordering::SeqCst))
+                    || engine.failed()
+                    || failed.load(Ordering::SeqCst)
+                {
                     break;
                 }
             }
@@ -430,8 +464,28 @@ fn read_stdin(engine: &Engine) {
 /// Persist the follow offsets at most this often.
 const PERSIST_EVERY: Duration = Duration::from_millis(200);
 
-fn follow(mut f: Follower, engine: &Engine, stop: &AtomicBool, quiet: bool) -> Result<()> {
-    let acks: Arc<Mutex<Vec<(tracehunt_follow::FileId, u64)>>> = Arc::default();
+/// Read positions acknowledged by the engine, not yet committed to the follower.
+type Acks = Arc<Mutex<Vec<(tracehunt_follow::FileId, u64)>>>;
+
+/// Commits the acknowledged positions.
+fn commit_acks(f: &mut Follower, acks: &Acks) {
+    let done: Vec<_> = std::mem::take(&mut *acks.lock().unwrap_or_else(|e| e.into_inner()));
+    for (file, end) in done {
+        f.commit(file, end);
+    }
+}
+
+/// Polls the follower and submits its lines until `stop`; gives the
+/// follower back (its last positions are committed after the engine has
+/// drained the queue). On an error (the state file cannot be saved) sets
+/// `failed`, which stops the watch.
+fn follow(
+    mut f: Follower,
+    acks: &Acks,
+    engine: &Engine,
+    (stop, failed): (&AtomicBool, &AtomicBool),
+    quiet: bool,
+) -> Result<Follower> {
     let mut persisted = Instant::now();
     while !stop.load(Ordering::SeqCst) && !engine.failed() {
         let batches = f.poll();
@@ -457,17 +511,17 @@ fn follow(mut f: Follower, engine: &Engine, stop: &AtomicBool, quiet: bool) -> R
                 break;
             }
         }
-        let done: Vec<_> = std::mem::take(&mut *acks.lock().unwrap_or_else(|e| e.into_inner()));
-        for (file, end) in done {
-            f.commit(file, end);
-        }
+        commit_acks(&mut f, acks);
         if persisted.elapsed() >= PERSIST_EVERY {
-            f.persist().context("saving the follow state")?;
+            if let Err(e) = f.persist() {
+                failed.store(true, Ordering::SeqCst);
+                return Err(anyhow::Error::new(e).context("saving the follow state"));
+            }
             persisted = Instant::now();
         }
         if !more {
             std::thread::sleep(f.poll_interval());
         }
     }
-    Ok(())
+    Ok(f)
 }

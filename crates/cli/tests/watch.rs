@@ -532,7 +532,12 @@ fn watch_reports_ioc_hits_in_the_incident_of_their_event() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
@@ -547,8 +552,51 @@ fn watch_reports_ioc_hits_in_the_incident_of_their_event() {
     assert_eq!(hits[0]["rule_id"], "ioc:ip:203.0.113.9");
     let det = lines.iter().find(|l| l["kind"] == "detection").unwrap();
     assert_eq!(hits[0]["incident_id"], det["incident_id"]);
-    assert_eq!(hits[1]["incident_id"], det["incident_id"], "same host and session");
+    assert_eq!(
+        hits[1]["incident_id"], det["incident_id"],
+        "same host and session"
+    );
     let closed = lines.iter().rfind(|l| l["kind"] == "incident").unwrap();
     assert_eq!(closed["ioc_hits"], 2);
     assert_eq!(closed["detections"], 3);
+}
+
+#[test]
+fn watch_stopped_with_sigterm_and_restarted_repeats_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("rules")).unwrap();
+    std::fs::write(d.path().join("rules/whoami.yml"), WHOAMI).unwrap();
+    let log = d.path().join("events.ndjson");
+    let state = d.path().join("state.json");
+    let append = |from: u64, to: u64| {
+        let text: String = (from..to).map(|n| event("whoami.exe", n) + "\n").collect();
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    let run = |out: &str, last: u64| {
+        let out = d.path().join(out);
+        let child = bin()
+            .arg("watch")
+            .arg(&log)
+            .arg("--state")
+            .arg(&state)
+            .arg("-r")
+            .arg(d.path().join("rules"))
+            .arg("-o")
+            .arg(&out)
+            .arg("-q")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until("the last detection", 60, || detections_n(&out).contains(&last));
+        signal(&child, "-TERM");
+        let mut child = child;
+        assert!(child.wait().unwrap().success());
+        detections_n(&out)
+    };
+    append(0, 500);
+    assert_eq!(run("out1.jsonl", 499), (0..500).collect::<Vec<_>>());
+    append(500, 600);
+    // The clean stop saved the offset after the last written detection.
+    assert_eq!(run("out2.jsonl", 599), (500..600).collect::<Vec<_>>());
 }
