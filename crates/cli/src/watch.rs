@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracehunt_follow::{FollowOptions, Follower, Start};
 use tracehunt_live::{
-    Engine, IncidentConfig, JsonLines, LiveConfig, Metrics, ResponseSink, Rules, Sink, StoreSink,
-    Submission,
+    Engine, IncidentConfig, JsonLines, LiveConfig, Metrics, Rejected, ResponseSink, Rules, Sink,
+    StoreSink, Submission,
 };
 use tracehunt_respond::{Policy, Responder};
 
@@ -278,9 +278,9 @@ pub fn run(a: WatchArgs) -> Result<u8> {
     }
     let stdin_done = Arc::new(AtomicBool::new(false));
     if a.stdin {
-        let (e, d) = (engine.clone(), stdin_done.clone());
+        let (e, d, q) = (engine.clone(), stdin_done.clone(), a.quiet);
         std::thread::spawn(move || {
-            read_stdin(&e);
+            read_stdin(&e, q);
             d.store(true, Ordering::SeqCst);
         });
     }
@@ -415,27 +415,85 @@ fn reload(a: &WatchArgs, engine: &Engine) {
 /// Most lines per stdin batch.
 const STDIN_BATCH: usize = 4096;
 
-fn read_stdin(engine: &Engine) {
+/// Longest stdin line read (bytes); a longer one is skipped to its newline
+/// and reported, so a stream without newlines cannot grow memory.
+const STDIN_MAX_LINE: u64 = 16 << 20;
+
+/// Reads one line of at most [`STDIN_MAX_LINE`] bytes into `buf` (without
+/// its newline). `Ok(None)` at end of input; `Ok(Some(false))` for a line
+/// that was too long (skipped through its newline).
+fn stdin_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let n = std::io::Read::take(&mut *r, STDIN_MAX_LINE + 1).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        return Ok(Some(true));
+    }
+    if (buf.len() as u64) <= STDIN_MAX_LINE {
+        // The last line, without a newline.
+        return Ok(Some(true));
+    }
+    // Too long: skip the rest of it, a buffer at a time.
+    loop {
+        let (skip, done) = {
+            let avail = r.fill_buf()?;
+            if avail.is_empty() {
+                break;
+            }
+            match avail.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (avail.len(), false),
+            }
+        };
+        r.consume(skip);
+        if done {
+            break;
+        }
+    }
+    buf.clear();
+    Ok(Some(false))
+}
+
+fn read_stdin(engine: &Engine, quiet: bool) {
     let stdin = std::io::stdin();
     let mut r = std::io::BufReader::with_capacity(1 << 20, stdin.lock());
     let mut line_no = 1u64;
+    let mut buf = Vec::new();
     loop {
         let mut lines = Vec::new();
+        let mut rejected = Vec::new();
         let first = line_no;
         let mut eof = false;
         // One line (blocking), then whatever is already buffered: low
         // latency when events trickle, large batches when they pour.
         loop {
-            let mut buf = Vec::new();
-            match r.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => {
+            match stdin_line(&mut r, &mut buf) {
+                Ok(None) => {
                     eof = true;
                     break;
                 }
-                Ok(_) => {
-                    if buf.last() == Some(&b'\n') {
-                        buf.pop();
+                Err(e) => {
+                    note(false, &format!("stdin: {e}; stopped reading it"));
+                    eof = true;
+                    break;
+                }
+                Ok(Some(fits)) => {
+                    if !fits {
+                        note(
+                            quiet,
+                            &format!(
+                                "stdin: line {line_no} longer than {STDIN_MAX_LINE} bytes, skipped"
+                            ),
+                        );
+                        rejected.push(Rejected {
+                            line: line_no,
+                            reason: format!("longer than {STDIN_MAX_LINE} bytes"),
+                        });
                     }
+                    // A skipped line stays as an empty line: numbers stay right.
                     lines.push(String::from_utf8_lossy(&buf).into_owned());
                     line_no += 1;
                 }
@@ -450,6 +508,7 @@ fn read_stdin(engine: &Engine) {
                 lines,
                 first_line: first,
                 done: None,
+                rejected,
             };
             if engine.submit(sub).is_err() {
                 return;
@@ -497,15 +556,36 @@ fn follow(
             let first_line = b.lines.first().map_or(0, |l| l.line_no);
             let (file, end) = (b.file, b.end_offset);
             let acks = acks.clone();
+            // Lines skipped by the follower (too long) are rejected lines
+            // here, and their places stay empty so line numbers stay right.
+            let rejected: Vec<Rejected> = b
+                .notes
+                .iter()
+                .filter_map(|n| match n {
+                    tracehunt_follow::Note::LineTooLong { line_no, .. } => Some(Rejected {
+                        line: *line_no,
+                        reason: "longer than the line cap (1 MiB)".into(),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            let mut lines = Vec::with_capacity(b.lines.len());
+            for l in b.lines {
+                while first_line + (lines.len() as u64) < l.line_no {
+                    lines.push(String::new());
+                }
+                lines.push(l.text);
+            }
             let sub = Submission {
                 source: Arc::from(b.path.display().to_string()),
-                lines: b.lines.into_iter().map(|l| l.text).collect(),
+                lines,
                 first_line,
                 done: Some(Box::new(move |_| {
                     acks.lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .push((file, end));
                 })),
+                rejected,
             };
             if engine.submit(sub).is_err() {
                 break;

@@ -570,7 +570,11 @@ fn watch_stopped_with_sigterm_and_restarted_repeats_nothing() {
     let state = d.path().join("state.json");
     let append = |from: u64, to: u64| {
         let text: String = (from..to).map(|n| event("whoami.exe", n) + "\n").collect();
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         f.write_all(text.as_bytes()).unwrap();
     };
     let run = |out: &str, last: u64| {
@@ -588,7 +592,9 @@ fn watch_stopped_with_sigterm_and_restarted_repeats_nothing() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        wait_until("the last detection", 60, || detections_n(&out).contains(&last));
+        wait_until("the last detection", 60, || {
+            detections_n(&out).contains(&last)
+        });
         signal(&child, "-TERM");
         let mut child = child;
         assert!(child.wait().unwrap().success());

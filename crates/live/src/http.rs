@@ -155,6 +155,7 @@ async fn events(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body)
         done: Some(Box::new(move |r: &BatchResult| {
             let _ = tx.send(r.clone());
         })),
+        rejected: Vec::new(),
     };
     match st.engine.try_submit(sub) {
         Ok(()) => {}

@@ -44,7 +44,7 @@
 //! let sinks: Vec<Box<dyn Sink>> = vec![Box::new(JsonLines(Shared(out.clone())))];
 //! let engine = Engine::start(rules, LiveConfig::default(), sinks, Arc::new(Metrics::new()));
 //! let line = r#"{"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS1", "Image": "C:\\Windows\\System32\\whoami.exe", "@timestamp": "2024-05-01T10:00:00Z"}"#;
-//! let sub = Submission { source: Arc::from("doc"), lines: vec![line.to_owned()], first_line: 1, done: None };
+//! let sub = Submission { source: Arc::from("doc"), lines: vec![line.to_owned()], first_line: 1, done: None, rejected: Vec::new() };
 //! assert!(engine.submit(sub).is_ok());
 //! let summary = engine.finish().unwrap();
 //! assert_eq!((summary.events, summary.detections), (1, 1));

@@ -30,6 +30,9 @@ pub struct Submission {
     pub first_line: u64,
     /// Called when the batch is done ([`Done`]).
     pub done: Option<Done>,
+    /// Lines the source already rejected (too long to read): counted and
+    /// reported with the batch's own rejected lines.
+    pub rejected: Vec<Rejected>,
 }
 
 /// What became of one batch's lines.
@@ -129,6 +132,12 @@ pub(crate) fn scan_batch(sc: &mut Scanner<'_>, q: Queued, min_rank: u8) -> Scann
     } = q;
     let rs = &rules.loaded.ruleset;
     let mut result = BatchResult::default();
+    for r in &sub.rejected {
+        result.rejected += 1;
+        if result.errors.len() < REJECTED_LISTED {
+            result.errors.push(r.clone());
+        }
+    }
     let mut events = Vec::new();
     let mut latest: Option<DateTime<Utc>> = None;
     let mut hits = Vec::new();

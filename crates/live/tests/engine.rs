@@ -106,6 +106,7 @@ fn submit(e: &Engine, lines: Vec<String>) {
         lines,
         first_line: 1,
         done: None,
+        rejected: Vec::new(),
     };
     assert!(e.submit(sub).is_ok());
 }
@@ -195,6 +196,7 @@ fn detections_carry_their_incident_and_bad_lines_are_counted_not_fatal() {
         ],
         first_line: 10,
         done: Some(Box::new(move |r| *g.lock().unwrap() = Some(r.clone()))),
+        rejected: Vec::new(),
     };
     assert!(e.submit(sub).is_ok());
     let s = e.finish().unwrap();
