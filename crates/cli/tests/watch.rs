@@ -606,3 +606,44 @@ fn watch_stopped_with_sigterm_and_restarted_repeats_nothing() {
     // The clean stop saved the offset after the last written detection.
     assert_eq!(run("out2.jsonl", 599), (500..600).collect::<Vec<_>>());
 }
+
+#[test]
+fn watch_stdin_line_over_the_cap_is_rejected_and_the_next_line_read() {
+    let d = tempfile::tempdir().unwrap();
+    let rules = d.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(rules.join("whoami.yml"), WHOAMI).unwrap();
+    let mut child = bin()
+        .args(["watch", "--stdin", "-r"])
+        .arg(&rules)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // 17 MiB without a newline (the cap is 16 MiB), then an event.
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..17 {
+            input.write_all(&chunk).unwrap();
+        }
+        input.write_all(b"\n").unwrap();
+        input.write_all((event("whoami.exe", 7) + "\n").as_bytes()).unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stdin: line 1 longer than 16777216 bytes, skipped"), "{err}");
+    assert!(err.contains("1 events, 1 rejected lines, 1 detections"), "{err}");
+    assert_eq!(detections_n_text(&String::from_utf8(out.stdout).unwrap()), [7]);
+}
+
+fn detections_n_text(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["kind"] == "detection")
+        .map(|l| l["event"]["n"].as_u64().unwrap())
+        .collect()
+}
