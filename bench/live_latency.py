@@ -80,7 +80,7 @@ def main():
         cmd += ["-r", r]
     if a.mode == "file":
         cmd += [log, "--state", os.path.join(tmp, "state.json")]
-        ready = "rules loaded"
+        ready = "tracehunt watch: rules: "
     else:
         cmd += ["--listen", "127.0.0.1:0"]
         ready = "listening on http://"

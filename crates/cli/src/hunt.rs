@@ -136,7 +136,7 @@ pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
 }
 
 /// Prints rule-loading errors (not warnings) to stderr: the first `max`, then a count.
-fn report_rule_errors(diags: &[tracehunt_sigma::Diagnostic], max: usize) {
+pub fn report_rule_errors(diags: &[tracehunt_sigma::Diagnostic], max: usize) {
     let errors: Vec<_> = diags
         .iter()
         .filter(|d| d.severity == tracehunt_sigma::Severity::Error)

@@ -16,6 +16,7 @@ use tracehunt_live::{
     Engine, IncidentConfig, JsonLines, LiveConfig, Metrics, Rejected, ResponseSink, Rules, Sink,
     StoreSink, Submission,
 };
+use tracehunt_report::counted;
 use tracehunt_respond::{Policy, Responder};
 
 #[derive(Args, Debug)]
@@ -130,6 +131,25 @@ fn note(quiet: bool, msg: &str) {
     }
 }
 
+/// Rule errors (TH codes, file, line) and the rule counts in `hunt`'s words, on stderr.
+fn report_rules(a: &WatchArgs, loaded: &tracehunt_pipeline::Loaded) {
+    crate::hunt::report_rule_errors(&loaded.diagnostics, 20);
+    let c = rules::RuleCounts::of(loaded, a.min_level as u8);
+    let summary = tracehunt_report::Summary {
+        rules_loaded: c.loaded,
+        rules_active: c.active,
+        rules_skipped: c.skipped(),
+        rules_skipped_by_reason: c.skipped_by_reason.clone(),
+        rules_failed: c.failed,
+        rules_with_unresolved_placeholder: c.unresolved_placeholder,
+        ..Default::default()
+    };
+    note(
+        a.quiet,
+        &format!("rules: {}", tracehunt_report::rules_line(&summary)),
+    );
+}
+
 /// Rules, feeds and the knowledge base, loaded as `hunt` loads them.
 fn load(
     a: &WatchArgs,
@@ -174,14 +194,7 @@ pub fn run(a: WatchArgs) -> Result<u8> {
         None => None,
     };
     let (loaded, iocs, kb) = load(&a)?;
-    note(
-        a.quiet,
-        &format!(
-            "{} rules loaded ({} failed)",
-            loaded.ruleset.active_len(),
-            loaded.failed
-        ),
-    );
+    report_rules(&a, &loaded);
     let rules = Rules::new(loaded, iocs, kb, 0);
     let out: Box<dyn Sink> = match &a.output {
         Some(p) => Box::new(JsonLines(std::io::BufWriter::new(
@@ -197,8 +210,16 @@ pub fn run(a: WatchArgs) -> Result<u8> {
     let metrics = Arc::new(Metrics::new());
     if let Some(p) = &a.store {
         let store = crate::store_cmd::open_for_hunt(p, a.output.as_deref())?;
-        let hash = format!("{} rules", rules.loaded.ruleset.active_len());
-        sinks.push(Box::new(StoreSink::new(store, a.store_interval, hash)));
+        let run = tracehunt_store::HuntRun {
+            started_at: chrono::Utc::now(),
+            tool_version: format!("tracehunt {}", env!("CARGO_PKG_VERSION")),
+            ruleset_hash: tracehunt_pipeline::store_sink::ruleset_hash(&rules.loaded, &|f| {
+                rules::rule_file_text(f)
+            }),
+            attack_version: rules.kb.label().unwrap_or("unknown").to_owned(),
+            parameters: serde_json::Value::Null,
+        };
+        sinks.push(Box::new(StoreSink::new(store, a.store_interval, run)));
     }
     if let Some(p) = &a.policy {
         let text =
@@ -263,8 +284,13 @@ pub fn run(a: WatchArgs) -> Result<u8> {
             },
             ..FollowOptions::default()
         };
-        let follower = Follower::open(&a.paths, a.state.as_deref(), opts)
+        let mut follower = Follower::open(&a.paths, a.state.as_deref(), opts)
             .context("following the given files")?;
+        // A state file that cannot be written fails now, not at the first
+        // save (fresh-user finding: detection went quiet until Ctrl-C).
+        follower
+            .persist()
+            .context("--state: the follow state file cannot be written")?;
         let (e, s, fl, q, ac) = (
             engine.clone(),
             stop.clone(),
@@ -320,8 +346,12 @@ pub fn run(a: WatchArgs) -> Result<u8> {
     }
     let _ = writeln!(
         std::io::stderr(),
-        "tracehunt watch: {} events, {} rejected lines, {} detections, {} incidents opened, {} closed",
-        summary.events, summary.rejected, summary.detections, summary.incidents_opened, summary.incidents_closed
+        "tracehunt watch: {}, {}, {}, {} opened, {} closed",
+        counted(summary.events, "event", "events"),
+        counted(summary.rejected, "rejected line", "rejected lines"),
+        counted(summary.detections, "detection", "detections"),
+        counted(summary.incidents_opened, "incident", "incidents"),
+        summary.incidents_closed
     );
     Ok(0)
 }
@@ -392,6 +422,7 @@ fn reload(a: &WatchArgs, engine: &Engine) {
     let started = Instant::now();
     match load(a) {
         Ok((loaded, iocs, kb)) => {
+            report_rules(a, &loaded);
             let n = loaded.ruleset.active_len();
             let g = engine.reload(loaded, iocs, kb);
             note(
@@ -409,6 +440,29 @@ fn reload(a: &WatchArgs, engine: &Engine) {
                 "tracehunt watch: SIGHUP: reload failed, the old rules stay: {e:#}"
             );
         }
+    }
+}
+
+/// Most rejected lines named on stderr per batch (all are counted).
+const REJECTED_SHOWN: usize = 10;
+
+/// Names a batch's rejected lines on stderr: `source line N: reason`
+/// (fresh-user finding: stdin and files only counted them).
+fn report_rejected(source: &str, r: &tracehunt_live::BatchResult) {
+    let mut err = std::io::stderr().lock();
+    for e in r.errors.iter().take(REJECTED_SHOWN) {
+        let _ = writeln!(
+            err,
+            "tracehunt watch: {source} line {}: {}",
+            e.line, e.reason
+        );
+    }
+    if r.rejected > REJECTED_SHOWN as u64 {
+        let _ = writeln!(
+            err,
+            "tracehunt watch: {source}: {} more rejected lines in this batch",
+            r.rejected - REJECTED_SHOWN as u64
+        );
     }
 }
 
@@ -507,7 +561,7 @@ fn read_stdin(engine: &Engine, quiet: bool) {
                 source: Arc::from("stdin"),
                 lines,
                 first_line: first,
-                done: None,
+                done: Some(Box::new(|r| report_rejected("stdin", r))),
                 rejected,
             };
             if engine.submit(sub).is_err() {
@@ -576,11 +630,13 @@ fn follow(
                 }
                 lines.push(l.text);
             }
+            let name = b.path.display().to_string();
             let sub = Submission {
-                source: Arc::from(b.path.display().to_string()),
+                source: Arc::from(name.as_str()),
                 lines,
                 first_line,
-                done: Some(Box::new(move |_| {
+                done: Some(Box::new(move |r| {
+                    report_rejected(&name, r);
                     acks.lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .push((file, end));

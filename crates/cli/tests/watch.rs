@@ -171,7 +171,8 @@ fn watch_stdin_finds_what_hunt_finds_on_a_mordor_log() {
     assert_eq!(incidents.last().unwrap()["detections"], 23);
     let summary = String::from_utf8_lossy(&out.stderr);
     assert!(
-        summary.contains("1127 events, 0 rejected lines, 23 detections"),
+        summary
+            .contains("1127 events, 0 rejected lines, 23 detections, 1 incident opened, 1 closed"),
         "{summary}"
     );
 }
@@ -629,15 +630,26 @@ fn watch_stdin_line_over_the_cap_is_rejected_and_the_next_line_read() {
             input.write_all(&chunk).unwrap();
         }
         input.write_all(b"\n").unwrap();
-        input.write_all((event("whoami.exe", 7) + "\n").as_bytes()).unwrap();
+        input
+            .write_all((event("whoami.exe", 7) + "\n").as_bytes())
+            .unwrap();
     });
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("stdin: line 1 longer than 16777216 bytes, skipped"), "{err}");
-    assert!(err.contains("1 events, 1 rejected lines, 1 detections"), "{err}");
-    assert_eq!(detections_n_text(&String::from_utf8(out.stdout).unwrap()), [7]);
+    assert!(
+        err.contains("stdin: line 1 longer than 16777216 bytes, skipped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 event, 1 rejected line, 1 detection, 1 incident opened"),
+        "{err}"
+    );
+    assert_eq!(
+        detections_n_text(&String::from_utf8(out.stdout).unwrap()),
+        [7]
+    );
 }
 
 fn detections_n_text(text: &str) -> Vec<u64> {
@@ -646,4 +658,53 @@ fn detections_n_text(text: &str) -> Vec<u64> {
         .filter(|l| l["kind"] == "detection")
         .map(|l| l["event"]["n"].as_u64().unwrap())
         .collect()
+}
+
+#[test]
+fn watch_unwritable_state_file_fails_at_start_not_at_the_first_save() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("events.ndjson");
+    std::fs::write(&log, "").unwrap();
+    let out = bin()
+        .arg("watch")
+        .arg(&log)
+        .arg("--state")
+        .arg(d.path().join("missing-dir/state.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--state: the follow state file cannot be written"), "{err}");
+    // The OS error once, not twice.
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[test]
+fn watch_names_rule_errors_and_rejected_lines_on_stderr() {
+    let d = tempfile::tempdir().unwrap();
+    let rules = d.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(rules.join("whoami.yml"), WHOAMI).unwrap();
+    std::fs::write(
+        rules.join("broken.yml"),
+        "title: Broken\nid: 5f0c3a35-0000-4000-8000-0000000000bb\nlogsource: {product: windows, category: process_creation}\ndetection:\n  sel: {Image: x}\n  condition: sel and nope\n",
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["watch", "--stdin", "-r"])
+        .arg(&rules)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = format!("hello\n{}\n{{\"a\":1}}\n", event("whoami.exe", 1));
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TH004") && err.contains("broken.yml"), "{err}");
+    assert!(err.contains("rules: 1 loaded, 1 active, 0 skipped, 1 failed"), "{err}");
+    assert!(err.contains("stdin line 1: not JSON"), "{err}");
+    assert!(err.contains("stdin line 3: a JSON object that is not an event"), "{err}");
+    assert!(err.contains("1 event, 2 rejected lines, 1 detection"), "{err}");
 }

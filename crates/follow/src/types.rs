@@ -244,7 +244,7 @@ pub enum FollowError {
         reason: String,
     },
     /// Writing the state file failed (the previous state file, if any, is unchanged).
-    #[error("writing follow state file {path:?}: {source}")]
+    #[error("writing follow state file {}", path.display())]
     Persist {
         /// The state file.
         path: PathBuf,

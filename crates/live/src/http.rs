@@ -56,6 +56,8 @@ pub fn router(engine: Arc<Engine>, cfg: HttpConfig) -> Router {
         .route("/v1/events", post(events))
         .route("/v1/health", get(health))
         .route("/metrics", get(metrics))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
         .with_state(state)
 }
 
@@ -193,9 +195,35 @@ async fn events(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body)
         "detections": r.detections,
     });
     if r.events == 0 {
-        v["error"] = json!("no line of the body is a JSON event");
+        let one_line = !text.trim_end().contains('\n');
+        let glued = r
+            .errors
+            .first()
+            .is_some_and(|e| e.reason.contains("trailing characters"));
+        v["error"] = json!(if one_line && glued {
+            "no line of the body is a JSON event: the body is one line of several JSON values; \
+             were its newlines removed (curl -d)? Send it with curl --data-binary"
+        } else {
+            "no line of the body is a JSON event"
+        });
     }
     (code, Json(v)).into_response()
+}
+
+async fn not_found(State(st): State<Arc<AppState>>) -> Response {
+    error(
+        st.engine.metrics(),
+        StatusCode::NOT_FOUND,
+        "no such endpoint: POST /v1/events, GET /v1/health, GET /metrics",
+    )
+}
+
+async fn method_not_allowed(State(st): State<Arc<AppState>>) -> Response {
+    error(
+        st.engine.metrics(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed: POST /v1/events, GET /v1/health, GET /metrics",
+    )
 }
 
 async fn health(State(st): State<Arc<AppState>>) -> Response {

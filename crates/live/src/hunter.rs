@@ -434,6 +434,11 @@ impl Hunter {
                     &mut o,
                 );
             }
+            // Opened and closed within one batch: it is announced first, so
+            // every incident has an `opened` line (and responses see it).
+            if o.new {
+                out.push(Emitted::Incident(incident_out(&o, "opened")));
+            }
             out.push(Emitted::Incident(incident_out(&o, "closed")));
         }
         for o in self.incidents.changed() {
@@ -475,6 +480,36 @@ fn attribute(attributor: &Attributor<'_>, o: &mut Open) {
     o.evidence_changed = false;
 }
 
+/// A time as the detection lines write it (RFC 3339, UTC `Z`, as many
+/// fraction digits as needed).
+fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// The top candidates for an incident line: who, how likely, and which
+/// pieces of evidence matched (ids and how), without the per-item
+/// statistics `hunt --format json` carries (an incident line stays a few
+/// hundred bytes, not 20 KB: fresh-user finding).
+fn attribution_brief(a: &tracehunt_attribution::Attribution) -> J {
+    J::Array(
+        a.candidates
+            .iter()
+            .take(TOP)
+            .map(|c| {
+                json!({
+                    "rank": c.rank,
+                    "id": c.id,
+                    "name": c.name,
+                    "probability": c.probability,
+                    "confidence": c.confidence,
+                    "confidence_label": c.confidence_label,
+                    "matched": c.matched.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
 fn incident_out(o: &Open, status: &'static str) -> IncidentOut {
     let mut tactics: Vec<String> = o.rules.values().flat_map(|r| r.tactics.clone()).collect();
     tactics.sort();
@@ -492,11 +527,7 @@ fn incident_out(o: &Open, status: &'static str) -> IncidentOut {
         by_kind.entry(k.as_str()).or_default().push(v);
     }
     let (attribution, confident, reason) = match &o.attribution {
-        Some(a) => (
-            tracehunt_pipeline::evidence::attribution_json(a, TOP),
-            a.confident,
-            a.reason.clone(),
-        ),
+        Some(a) => (attribution_brief(a), a.confident, a.reason.clone()),
         None => (J::Array(Vec::new()), false, String::new()),
     };
     let rules: Vec<J> = o
@@ -509,8 +540,8 @@ fn incident_out(o: &Open, status: &'static str) -> IncidentOut {
         "status": status,
         "incident_id": o.id,
         "hosts": o.hosts,
-        "first_seen": o.first.map(|t| t.to_rfc3339()),
-        "last_seen": o.last.map(|t| t.to_rfc3339()),
+        "first_seen": o.first.map(time_text),
+        "last_seen": o.last.map(time_text),
         "level": level,
         "detections": o.detections + o.ioc_hits,
         "ioc_hits": o.ioc_hits,

@@ -66,7 +66,7 @@ pub use engine::{Engine, JsonLines, LiveConfig, LiveError, LiveSummary, Sink, Su
 pub use hunter::{DetectionOut, Emitted, IncidentOut};
 pub use incidents::IncidentConfig;
 pub use metrics::{Labels, Metrics};
-pub use respond_sink::ResponseSink;
+pub use respond_sink::{is_internal_ip, ResponseSink};
 pub use rules::Rules;
 pub use scan::{BatchResult, Done, Rejected, Submission, REJECTED_LISTED};
 pub use store_sink::StoreSink;

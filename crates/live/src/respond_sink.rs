@@ -63,9 +63,40 @@ fn level(word: &str) -> Option<Level> {
     })
 }
 
+/// Whether `text` is an address of the organisation's own networks or of
+/// the host itself (RFC 1918, RFC 6598 shared space, loopback, link-local,
+/// unspecified, IPv6 unique local RFC 4193): never a blocklist candidate from
+/// an event's fields, since the event names its own host's addresses beside
+/// the remote ones (fresh-user finding: a 5156 event's own `SourceAddress`
+/// was blocked). An IOC feed listing such an address still acts on it.
+pub fn is_internal_ip(text: &str) -> bool {
+    match text.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => {
+            let o = a.octets();
+            a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+        }
+        Ok(std::net::IpAddr::V6(a)) => {
+            let s = a.segments();
+            a.is_loopback()
+                || a.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || a.to_ipv4_mapped()
+                    .is_some_and(|v4| is_internal_ip(&v4.to_string()))
+        }
+        Err(_) => false,
+    }
+}
+
 fn indicators(entities: &[(EntityKind, String)]) -> Vec<Indicator> {
     entities
         .iter()
+        .filter(|(k, v)| !(*k == EntityKind::Ip && is_internal_ip(v)))
         .filter_map(|(k, v)| {
             let kind = match k {
                 EntityKind::Ip => IndicatorKind::Ip,
@@ -159,5 +190,45 @@ impl Drop for ResponseSink {
         let records = self.responder.flush(Duration::from_secs(5));
         let _ = self.write(records);
         let _ = self.log.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_never_indicators_from_event_fields() {
+        for ip in [
+            "10.1.2.3",
+            "192.168.2.5",
+            "172.16.0.1",
+            "100.64.1.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:192.168.1.1",
+            "0.0.0.0",
+        ] {
+            assert!(is_internal_ip(ip), "{ip}");
+        }
+        for ip in [
+            "168.63.129.16",
+            "203.0.113.9",
+            "8.8.8.8",
+            "2001:db8::1",
+            "100.128.0.1",
+        ] {
+            assert!(!is_internal_ip(ip), "{ip}");
+        }
+        let e = vec![
+            (EntityKind::Ip, "192.168.2.5".to_owned()),
+            (EntityKind::Ip, "168.63.129.16".to_owned()),
+            (EntityKind::User, "corp\\alice".to_owned()),
+        ];
+        let got: Vec<String> = indicators(&e).into_iter().map(|i| i.value).collect();
+        assert_eq!(got, ["168.63.129.16"]);
     }
 }

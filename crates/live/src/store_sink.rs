@@ -35,7 +35,7 @@ pub struct StoreSink {
     last: Instant,
     session: DateTime<Utc>,
     checkpoint: u64,
-    ruleset_hash: String,
+    run: HuntRun,
     detections: Vec<PendingDetection>,
     incidents: Vec<IncidentRec>,
     /// Live incident id → stored id (a stored incident overlapping it).
@@ -43,16 +43,18 @@ pub struct StoreSink {
 }
 
 impl StoreSink {
-    /// A sink over `store`, committing at most every `interval`.
-    /// `ruleset_hash` names the rules (as a batch hunt records it).
-    pub fn new(store: Store, interval: Duration, ruleset_hash: String) -> Self {
+    /// A sink over `store`, committing at most every `interval`. `run`
+    /// names the tool, rules and ATT&CK version as a batch hunt records
+    /// them; each checkpoint's row takes its start time and parameters
+    /// from the checkpoint.
+    pub fn new(store: Store, interval: Duration, run: HuntRun) -> Self {
         StoreSink {
             store,
             interval,
             last: Instant::now(),
             session: Utc::now(),
             checkpoint: 0,
-            ruleset_hash,
+            run,
             detections: Vec::new(),
             incidents: Vec::new(),
             stored_ids: HashMap::new(),
@@ -100,14 +102,12 @@ impl StoreSink {
         self.checkpoint += 1;
         let run = HuntRun {
             started_at: Utc::now(),
-            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-            ruleset_hash: self.ruleset_hash.clone(),
-            attack_version: String::new(),
             parameters: serde_json::json!({
                 "mode": "watch",
                 "session": self.session.to_rfc3339(),
                 "checkpoint": self.checkpoint,
             }),
+            ..self.run.clone()
         };
         let mut w = self.store.begin_hunt(&run)?;
         for rec in self.incidents.drain(..) {

@@ -222,3 +222,27 @@ fn detections_carry_their_incident_and_bad_lines_are_counted_not_fatal() {
     assert_eq!(opened[0]["tactics"], serde_json::json!(["discovery"]));
     assert_eq!((s.incidents_opened, s.incidents_closed), (2, 2));
 }
+
+#[test]
+fn an_incident_opened_and_closed_in_one_batch_still_has_its_opened_line() {
+    let (e, buf) = start(&[("base.yml", BASE), ("other.yml", OTHER)]);
+    // Two hours apart on one host, in one batch: the first session closes
+    // when the second detection arrives.
+    let late = serde_json::json!({
+        "EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS1",
+        "Image": r"C:\Windows\System32\net.exe", "@timestamp": "2024-05-01T12:30:00Z",
+    })
+    .to_string();
+    submit(&e, vec![event("WS1", r"C:\Windows\System32\whoami.exe", 0), late]);
+    let s = e.finish().unwrap();
+    let lines = buf.lines();
+    let seq: Vec<(String, String)> = of_kind(&lines, "incident")
+        .iter()
+        .map(|i| (i["incident_id"].as_str().unwrap().to_owned(), i["status"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(seq.len(), 4, "{seq:?}");
+    assert_eq!((seq[0].1.as_str(), seq[1].1.as_str()), ("opened", "closed"));
+    assert_eq!(seq[0].0, seq[1].0);
+    assert_ne!(seq[0].0, seq[2].0);
+    assert_eq!((s.incidents_opened, s.incidents_closed), (2, 2));
+}

@@ -151,6 +151,21 @@ fn missing_or_wrong_token_is_401_with_a_json_error() {
     let r = agent().get(format!("{}/metrics", s.base)).call().unwrap();
     assert_eq!(r.status().as_u16(), 401);
     assert_eq!(gate.detections(), 0);
+    // Other paths and methods: JSON errors too, counted.
+    let mut r = agent().get(format!("{}/foo", s.base)).call().unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(r
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+        .starts_with("{\"error\":\"no such endpoint"));
+    let mut r = agent().get(format!("{}/v1/events", s.base)).call().unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert!(r
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+        .starts_with("{\"error\":\"method not allowed"));
 }
 
 #[test]

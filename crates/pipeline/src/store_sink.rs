@@ -114,14 +114,10 @@ pub fn write_store(
 ) -> Result<HuntStats, PipelineError> {
     let rs = &loaded.ruleset;
     let rules = rule_records(loaded, meta.rule_text);
-    let mut all = Sha256::new();
-    for r in &rules {
-        all.update(format!("{}\0{}\0", r.rule_id, r.content_hash).as_bytes());
-    }
     let run = HuntRun {
         started_at: meta.started_at,
         tool_version: meta.tool_version.to_owned(),
-        ruleset_hash: all.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        ruleset_hash: hash_rules(&rules),
         attack_version: kb.label().unwrap_or("unknown").to_owned(),
         parameters: meta.parameters.clone(),
     };
@@ -215,6 +211,21 @@ pub fn write_store(
         })?;
     }
     Ok(w.commit(Utc::now(), summary.events)?)
+}
+
+/// The `ruleset_hash` of a hunt run: SHA-256 (hex) over every rule's id and
+/// the SHA-256 of its file, in ruleset order; `rule_text` gives a rule file's
+/// bytes (the built-in pack's from the binary).
+pub fn ruleset_hash(loaded: &Loaded, rule_text: &dyn Fn(&str) -> Option<Vec<u8>>) -> String {
+    hash_rules(&rule_records(loaded, rule_text))
+}
+
+fn hash_rules(rules: &[RuleRec]) -> String {
+    let mut all = Sha256::new();
+    for r in rules {
+        all.update(format!("{}\0{}\0", r.rule_id, r.content_hash).as_bytes());
+    }
+    all.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every loaded rule with the SHA-256 of the file it came from.
