@@ -674,7 +674,10 @@ fn watch_unwritable_state_file_fails_at_start_not_at_the_first_save() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--state: the follow state file cannot be written"), "{err}");
+    assert!(
+        err.contains("--state: the follow state file cannot be written"),
+        "{err}"
+    );
     // The OS error once, not twice.
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
@@ -699,12 +702,26 @@ fn watch_names_rule_errors_and_rejected_lines_on_stderr() {
         .spawn()
         .unwrap();
     let input = format!("hello\n{}\n{{\"a\":1}}\n", event("whoami.exe", 1));
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("TH004") && err.contains("broken.yml"), "{err}");
-    assert!(err.contains("rules: 1 loaded, 1 active, 0 skipped, 1 failed"), "{err}");
+    assert!(
+        err.contains("rules: 1 loaded, 1 active, 0 skipped, 1 failed"),
+        "{err}"
+    );
     assert!(err.contains("stdin line 1: not JSON"), "{err}");
-    assert!(err.contains("stdin line 3: a JSON object that is not an event"), "{err}");
-    assert!(err.contains("1 event, 2 rejected lines, 1 detection"), "{err}");
+    assert!(
+        err.contains("stdin line 3: a JSON object that is not an event"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 event, 2 rejected lines, 1 detection"),
+        "{err}"
+    );
 }

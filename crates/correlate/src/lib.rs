@@ -699,6 +699,20 @@ fn expr(e: &ConditionExpr, handles: &[Vec<String>]) -> Result<Expr, String> {
     })
 }
 
+/// `t + span`, saturating at the last representable time: an event dated at
+/// the edge of the calendar (`+262142-12-31`) must not overflow (breaker
+/// finding: the live mode panicked).
+fn plus(t: DateTime<Utc>, span: chrono::Duration) -> DateTime<Utc> {
+    t.checked_add_signed(span)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `t - span`, saturating at the first representable time.
+fn minus(t: DateTime<Utc>, span: chrono::Duration) -> DateTime<Utc> {
+    t.checked_sub_signed(span)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// Memory bounds of a [`Correlator`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -1022,7 +1036,7 @@ impl<'s> Correlator<'s> {
             let past = self.groups[ci]
                 .get(&key)
                 .and_then(|g| g.start)
-                .is_some_and(|s| ts > s + span);
+                .is_some_and(|s| ts > plus(s, span));
             if past {
                 self.close(ci, &key, out);
             }
@@ -1034,7 +1048,7 @@ impl<'s> Correlator<'s> {
             }
             self.live += 1;
             self.stats.peak_groups = self.stats.peak_groups.max(self.live);
-            let first = ts + span;
+            let first = plus(ts, span);
             let g = Group {
                 start: Some(ts),
                 slots: vec![None; c.inputs.len()],
@@ -1050,7 +1064,7 @@ impl<'s> Correlator<'s> {
         let fired: Option<(f64, Vec<Entry>)> = match c.kind {
             CorrelationType::Temporal | CorrelationType::TemporalOrdered => {
                 let ordered = c.kind == CorrelationType::TemporalOrdered;
-                let horizon = ts - span;
+                let horizon = minus(ts, span);
                 for s in g.slots.iter_mut() {
                     if s.as_ref().is_some_and(|(start, _, _)| *start < horizon) {
                         *s = None;
@@ -1125,7 +1139,7 @@ impl<'s> Correlator<'s> {
             _ => {
                 if !c.on_close {
                     // Sliding: evict entries before the window.
-                    let horizon = ts - span;
+                    let horizon = minus(ts, span);
                     while g.entries.front().is_some_and(|e| e.ts < horizon) {
                         let e = g.entries.pop_front().expect("front");
                         unaccount(g, &e);
@@ -1158,9 +1172,9 @@ impl<'s> Correlator<'s> {
         // Deadline: sliding groups die when their newest entry leaves the
         // window; close-mode groups close at start + timespan.
         let deadline = if c.on_close {
-            g.start.unwrap_or(ts) + span
+            plus(g.start.unwrap_or(ts), span)
         } else {
-            ts + span
+            plus(ts, span)
         };
         if let Some((v, entries)) = fired {
             self.groups[ci].remove(&key);

@@ -422,7 +422,10 @@ fn stage(
                 // Event time moves on with the wall clock while nothing comes.
                 if let Some(clock) = st.hunter.clock {
                     let now = clock
-                        + chrono::Duration::from_std(last_input.elapsed()).unwrap_or_default();
+                        .checked_add_signed(
+                            chrono::Duration::from_std(last_input.elapsed()).unwrap_or_default(),
+                        )
+                        .unwrap_or(clock);
                     if ticked_at.is_none_or(|t| now > t) {
                         st.hunter.tick(now, &mut st.out);
                         st.emit()?;

@@ -211,7 +211,12 @@ impl Hunter {
         for e in std::mem::take(&mut b.events) {
             detections += self.event(e, &b.source, out, &mut closed);
         }
-        if let Some(t) = b.latest {
+        // The event clock (closing windows and incidents) follows event
+        // times, but not ones more than a day past the wall clock: one
+        // event dated 9999 would otherwise close every later incident at
+        // once (breaker finding).
+        let horizon = Utc::now() + chrono::Duration::days(1);
+        if let Some(t) = b.latest.filter(|&t| t <= horizon) {
             self.clock = Some(self.clock.map_or(t, |c| c.max(t)));
         }
         if let Some(now) = self.clock {

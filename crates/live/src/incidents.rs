@@ -260,7 +260,12 @@ impl LiveIncidents {
         };
         let gap = chrono::Duration::seconds(self.cfg.session_gap_secs);
         let span = chrono::Duration::seconds(self.cfg.max_span_secs);
-        t <= last + gap && t >= first - gap && t - first <= span && last - t <= span
+        // Checked: times at the edge of the calendar must not overflow
+        // (breaker finding: a `+262142-12-31` event panicked the stage).
+        last.checked_add_signed(gap).is_none_or(|x| t <= x)
+            && first.checked_sub_signed(gap).is_none_or(|x| t >= x)
+            && t.signed_duration_since(first) <= span
+            && last.signed_duration_since(t) <= span
     }
 
     /// The incident a detection on `host` at `t` with `entities` belongs
@@ -408,10 +413,11 @@ impl LiveIncidents {
     pub(crate) fn close_idle(&mut self, clock: DateTime<Utc>, out: &mut Vec<Open>) {
         // A scan of every open incident, at most once per second of event
         // time (an incident closes up to a second after its gap ends).
-        if self
-            .idle_scan
-            .is_some_and(|t| clock < t + chrono::Duration::seconds(1) && clock >= t)
-        {
+        if self.idle_scan.is_some_and(|t| {
+            clock >= t
+                && t.checked_add_signed(chrono::Duration::seconds(1))
+                    .is_none_or(|x| clock < x)
+        }) {
             return;
         }
         self.idle_scan = Some(clock);
@@ -422,7 +428,10 @@ impl LiveIncidents {
             .enumerate()
             .filter_map(|(i, o)| {
                 o.as_ref()
-                    .filter(|o| o.last.is_some_and(|l| l + gap < clock))
+                    .filter(|o| {
+                        o.last
+                            .is_some_and(|l| l.checked_add_signed(gap).is_some_and(|x| x < clock))
+                    })
                     .map(|_| i)
             })
             .collect();

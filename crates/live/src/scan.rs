@@ -140,6 +140,8 @@ pub(crate) fn scan_batch(sc: &mut Scanner<'_>, q: Queued, min_rank: u8) -> Scann
     }
     let mut events = Vec::new();
     let mut latest: Option<DateTime<Utc>> = None;
+    // Times more than a day past the wall clock do not move the event clock.
+    let horizon = Utc::now() + chrono::Duration::days(1);
     let mut hits = Vec::new();
     for (i, text) in sub.lines.iter().enumerate() {
         let line = sub.first_line + i as u64;
@@ -163,7 +165,7 @@ pub(crate) fn scan_batch(sc: &mut Scanner<'_>, q: Queued, min_rank: u8) -> Scann
         };
         result.events += 1;
         let ts = ev.meta.timestamp;
-        if let Some(t) = ts {
+        if let Some(t) = ts.filter(|&t| t <= horizon) {
             latest = Some(latest.map_or(t, |l| l.max(t)));
         }
         hits.clear();

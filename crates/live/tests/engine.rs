@@ -2,6 +2,7 @@
 //! batches and across a rule reload, incidents and their attribution.
 
 use serde_json::Value as J;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use tracehunt_live::{
@@ -233,16 +234,99 @@ fn an_incident_opened_and_closed_in_one_batch_still_has_its_opened_line() {
         "Image": r"C:\Windows\System32\net.exe", "@timestamp": "2024-05-01T12:30:00Z",
     })
     .to_string();
-    submit(&e, vec![event("WS1", r"C:\Windows\System32\whoami.exe", 0), late]);
+    submit(
+        &e,
+        vec![event("WS1", r"C:\Windows\System32\whoami.exe", 0), late],
+    );
     let s = e.finish().unwrap();
     let lines = buf.lines();
     let seq: Vec<(String, String)> = of_kind(&lines, "incident")
         .iter()
-        .map(|i| (i["incident_id"].as_str().unwrap().to_owned(), i["status"].as_str().unwrap().to_owned()))
+        .map(|i| {
+            (
+                i["incident_id"].as_str().unwrap().to_owned(),
+                i["status"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(seq.len(), 4, "{seq:?}");
     assert_eq!((seq[0].1.as_str(), seq[1].1.as_str()), ("opened", "closed"));
     assert_eq!(seq[0].0, seq[1].0);
     assert_ne!(seq[0].0, seq[2].0);
     assert_eq!((s.incidents_opened, s.incidents_closed), (2, 2));
+}
+
+fn event_at(host: &str, image: &str, time: &str) -> String {
+    serde_json::json!({
+        "EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": host,
+        "Image": image, "@timestamp": time,
+    })
+    .to_string()
+}
+
+#[test]
+fn times_at_the_edges_of_the_calendar_do_not_panic_the_stage() {
+    let corr = correlation(2);
+    let (e, buf) = start(&[
+        ("base.yml", BASE),
+        ("corr.yml", &corr),
+        ("other.yml", OTHER),
+    ]);
+    let whoami = r"C:\Windows\System32\whoami.exe";
+    submit(
+        &e,
+        vec![event_at(
+            "X",
+            r"C:\Windows\System32\net.exe",
+            "+262142-12-31T23:59:59Z",
+        )],
+    );
+    submit(
+        &e,
+        vec![
+            event_at("Y", whoami, "-262143-01-01T00:00:00Z"),
+            event_at("Y", whoami, "-262143-01-01T00:00:01Z"),
+        ],
+    );
+    submit(
+        &e,
+        vec![
+            event_at("Z", whoami, "+262142-12-31T23:59:58Z"),
+            event_at("Z", whoami, "+262142-12-31T23:59:59Z"),
+        ],
+    );
+    let s = e.finish().expect("no stage panic");
+    assert_eq!(s.events, 5);
+    let lines = buf.lines();
+    assert_eq!(of_kind(&lines, "detection").len(), 1, "the net.exe rule");
+    assert_eq!(of_kind(&lines, "correlation").len(), 2, "Y and Z bursts");
+}
+
+#[test]
+fn a_far_future_event_does_not_close_later_incidents() {
+    let (e, buf) = start(&[("base.yml", BASE), ("other.yml", OTHER)]);
+    submit(
+        &e,
+        vec![event_at(
+            "X",
+            r"C:\Windows\System32\net.exe",
+            "9999-12-31T00:00:00Z",
+        )],
+    );
+    let now = chrono::Utc::now();
+    for i in 0..5 {
+        let t = (now + chrono::Duration::seconds(i)).to_rfc3339();
+        submit(
+            &e,
+            vec![event_at("WS1", r"C:\Windows\System32\whoami.exe", &t)],
+        );
+    }
+    e.finish().unwrap();
+    let lines = buf.lines();
+    let ws1: BTreeSet<&str> = of_kind(&lines, "detection")
+        .iter()
+        .filter(|d| d["computer"] == "WS1")
+        .map(|d| d["incident_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ws1.len(), 1, "five detections 1 s apart are one incident");
 }
