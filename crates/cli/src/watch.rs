@@ -181,6 +181,7 @@ fn token(a: &WatchArgs) -> Result<String> {
 }
 
 pub fn run(a: WatchArgs) -> Result<u8> {
+    raise_open_files_limit();
     if a.paths.is_empty() && !a.stdin && a.listen.is_none() {
         bail!("nothing to watch: give files to follow, --stdin or --listen ADDR:PORT");
     }
@@ -272,7 +273,6 @@ pub fn run(a: WatchArgs) -> Result<u8> {
     };
     let engine = Arc::new(Engine::start(rules, cfg, sinks, metrics));
     let stop = Arc::new(AtomicBool::new(false));
-    let failed = Arc::new(AtomicBool::new(false));
     let acks: Acks = Arc::default();
     let mut sources = Vec::new();
     if !a.paths.is_empty() {
@@ -291,16 +291,8 @@ pub fn run(a: WatchArgs) -> Result<u8> {
         follower
             .persist()
             .context("--state: the follow state file cannot be written")?;
-        let (e, s, fl, q, ac) = (
-            engine.clone(),
-            stop.clone(),
-            failed.clone(),
-            a.quiet,
-            acks.clone(),
-        );
-        sources.push(std::thread::spawn(move || {
-            follow(follower, &ac, &e, (&s, &fl), q)
-        }));
+        let (e, s, q, ac) = (engine.clone(), stop.clone(), a.quiet, acks.clone());
+        sources.push(std::thread::spawn(move || follow(follower, &ac, &e, &s, q)));
     }
     let stdin_done = Arc::new(AtomicBool::new(false));
     if a.stdin {
@@ -316,20 +308,13 @@ pub fn run(a: WatchArgs) -> Result<u8> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(control(
-        &a,
-        &engine,
-        token,
-        only_stdin,
-        (&stdin_done, &failed),
-    ))?;
+    rt.block_on(control(&a, &engine, token, only_stdin, &stdin_done))?;
     stop.store(true, Ordering::SeqCst);
     let mut followers = Vec::new();
     let mut source_error = None;
     for s in sources {
         match s.join() {
-            Ok(Ok(f)) => followers.push(f),
-            Ok(Err(e)) => source_error = Some(e),
+            Ok(f) => followers.push(f),
             Err(_) => {
                 source_error = Some(anyhow::anyhow!("the file follower stopped unexpectedly"))
             }
@@ -364,7 +349,7 @@ async fn control(
     engine: &Arc<Engine>,
     token: Option<String>,
     only_stdin: bool,
-    (stdin_done, failed): (&Arc<AtomicBool>, &Arc<AtomicBool>),
+    stdin_done: &Arc<AtomicBool>,
 ) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -404,7 +389,6 @@ async fn control(
             _ = poll.tick() => {
                 if (only_stdin && stdin_done.load(Ordering::SeqCst))
                     || engine.failed()
-                    || failed.load(Ordering::SeqCst)
                 {
                     break;
                 }
@@ -412,10 +396,28 @@ async fn control(
         }
     }
     let _ = stop_tx.send(true);
-    if let Some(s) = server {
-        s.await.context("HTTP server")?.context("HTTP server")?;
+    if let Some(mut s) = server {
+        // Graceful, but not forever: a client holding a connection open
+        // must not keep the watch from stopping (breaker finding).
+        tokio::select! {
+            r = &mut s => r.context("HTTP server")?.context("HTTP server")?,
+            _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
+                s.abort();
+                note(a.quiet, "HTTP connections still open at shutdown: closed");
+            }
+        }
     }
     Ok(())
+}
+
+/// Files with a rule that failed to load (error diagnostics).
+fn failing_files(loaded: &tracehunt_pipeline::Loaded) -> std::collections::BTreeSet<String> {
+    loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == tracehunt_sigma::Severity::Error)
+        .map(|d| d.file.clone())
+        .collect()
 }
 
 fn reload(a: &WatchArgs, engine: &Engine) {
@@ -423,6 +425,24 @@ fn reload(a: &WatchArgs, engine: &Engine) {
     match load(a) {
         Ok((loaded, iocs, kb)) => {
             report_rules(a, &loaded);
+            // A rule file that loaded before and fails now (an edit in
+            // progress, a typo) would silently drop its rules: the reload is
+            // refused and the running rules stay (breaker finding).
+            let before = failing_files(&engine.rules().loaded);
+            let broken: Vec<String> = failing_files(&loaded)
+                .difference(&before)
+                .cloned()
+                .collect();
+            if !broken.is_empty() {
+                engine.metrics().reload_failures.inc();
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "tracehunt watch: SIGHUP: reload refused, the running rules stay: {} newly failing ({}); fix and send SIGHUP again",
+                    counted(broken.len() as u64, "rule file", "rule files"),
+                    broken.join(", ")
+                );
+                return;
+            }
             let n = loaded.ruleset.active_len();
             let g = engine.reload(loaded, iocs, kb);
             note(
@@ -440,6 +460,21 @@ fn reload(a: &WatchArgs, engine: &Engine) {
                 "tracehunt watch: SIGHUP: reload failed, the old rules stay: {e:#}"
             );
         }
+    }
+}
+
+/// How long open HTTP connections may take to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Raises the soft limit of open files to the hard limit: a watch holds a
+/// descriptor per followed file and HTTP connection (breaker finding: 1,100
+/// matching files stopped the follower at the default 1,024).
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current < l.maximum {
+        l.current = l.maximum;
+        let _ = setrlimit(Resource::Nofile, l);
     }
 }
 
@@ -590,16 +625,16 @@ fn commit_acks(f: &mut Follower, acks: &Acks) {
 
 /// Polls the follower and submits its lines until `stop`; gives the
 /// follower back (its last positions are committed after the engine has
-/// drained the queue). On an error (the state file cannot be saved) sets
-/// `failed`, which stops the watch.
+/// drained the queue). A failed save of the state is reported and retried.
 fn follow(
     mut f: Follower,
     acks: &Acks,
     engine: &Engine,
-    (stop, failed): (&AtomicBool, &AtomicBool),
+    stop: &AtomicBool,
     quiet: bool,
-) -> Result<Follower> {
+) -> Follower {
     let mut persisted = Instant::now();
+    let mut save_failing: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) && !engine.failed() {
         let batches = f.poll();
         let more = batches.iter().any(|b| b.more);
@@ -649,9 +684,23 @@ fn follow(
         }
         commit_acks(&mut f, acks);
         if persisted.elapsed() >= PERSIST_EVERY {
-            if let Err(e) = f.persist() {
-                failed.store(true, Ordering::SeqCst);
-                return Err(anyhow::Error::new(e).context("saving the follow state"));
+            // A failed save (disk full, out of descriptors, the directory
+            // gone for a moment) is reported and retried: following goes
+            // on, and a crash meanwhile repeats more lines, losing none
+            // (breaker finding: the follower stopped silently).
+            match f.persist() {
+                Ok(()) => {
+                    if save_failing.take().is_some() {
+                        note(false, "the follow state is saved again");
+                    }
+                }
+                Err(e) => {
+                    if save_failing.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(10))
+                    {
+                        note(false, &format!("{e:#}: retrying; following goes on"));
+                        save_failing = Some(Instant::now());
+                    }
+                }
             }
             persisted = Instant::now();
         }
@@ -659,5 +708,5 @@ fn follow(
             std::thread::sleep(f.poll_interval());
         }
     }
-    Ok(f)
+    f
 }

@@ -39,6 +39,14 @@ pub struct HttpConfig {
 /// 16 × 16 MiB by default).
 pub const MAX_IN_FLIGHT: usize = 16;
 
+/// Longest time a request body may take to arrive (408 beyond).
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Most lines in one body (413 beyond): with the body cap, this bounds the
+/// memory of a request's lines (breaker finding: 16 MiB of one-character
+/// lines took 80 MB each as separate strings).
+pub const MAX_LINES: usize = 200_000;
+
 struct AppState {
     engine: Arc<Engine>,
     cfg: HttpConfig,
@@ -61,7 +69,9 @@ pub fn router(engine: Arc<Engine>, cfg: HttpConfig) -> Router {
         .with_state(state)
 }
 
-/// Serves [`router`] on `listener` until `shutdown` completes.
+/// Serves [`router`] on `listener` until `shutdown` completes, with at most
+/// [`crate::conn::MAX_CONNECTIONS`] connections open and each closed after
+/// [`crate::conn::IDLE_READ`] without input.
 ///
 /// # Errors
 /// The server failed (accepting connections).
@@ -71,6 +81,11 @@ pub async fn serve(
     cfg: HttpConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listener = crate::conn::CappedListener::new(
+        listener,
+        crate::conn::MAX_CONNECTIONS,
+        crate::conn::IDLE_READ,
+    );
     axum::serve(listener, router(engine, cfg))
         .with_graceful_shutdown(shutdown)
         .await
@@ -89,9 +104,15 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
     else {
         return false;
     };
-    let Some(given) = v.strip_prefix("Bearer ") else {
+    // RFC 9110 §11.1: the scheme is case-insensitive; RFC 6750 §2.1: one
+    // or more spaces before the token.
+    let Some((scheme, given)) = v.trim().split_once(' ') else {
         return false;
     };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return false;
+    }
+    let given = given.trim_start_matches(' ');
     let (a, b) = (given.as_bytes(), token.as_bytes());
     let mut diff = a.len() ^ b.len();
     for (i, &x) in b.iter().enumerate() {
@@ -130,9 +151,17 @@ async fn events(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body)
             &format!("body over {} bytes", st.cfg.max_body),
         );
     }
-    let bytes = match to_bytes(body, st.cfg.max_body).await {
-        Ok(b) => b,
+    let read = tokio::time::timeout(BODY_TIMEOUT, to_bytes(body, st.cfg.max_body)).await;
+    let bytes = match read {
+        Ok(Ok(b)) => b,
         Err(_) => {
+            return error(
+                &m,
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time (60 s)",
+            )
+        }
+        Ok(Err(_)) => {
             return error(
                 &m,
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -141,6 +170,13 @@ async fn events(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body)
         }
     };
     let text = String::from_utf8_lossy(&bytes);
+    if text.lines().count() > MAX_LINES {
+        return error(
+            &m,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("more than {MAX_LINES} lines in one body: send smaller batches"),
+        );
+    }
     let lines: Vec<String> = text.lines().map(str::to_owned).collect();
     if lines.iter().all(|l| l.trim().is_empty()) {
         return error(

@@ -52,6 +52,7 @@
 //! assert!(text.contains(r#""rule_title":"Whoami""#) && text.contains(r#""kind":"incident""#));
 //! ```
 
+pub mod conn;
 mod engine;
 pub mod http;
 mod hunter;
