@@ -339,19 +339,35 @@ fn watch_http_endpoint_reloads_rules_on_sighup_and_stops_on_sigterm() {
     // net.yml broken by an edit: the reload is refused, the running rules stay.
     std::fs::write(rules.join("net.yml"), "title: [unclosed").unwrap();
     signal(&child, "-HUP");
-    expect_line(&err, "reload refused, the running rules stay: 1 rule file newly failing");
+    expect_line(
+        &err,
+        "reload refused, the running rules stay: 1 rule file newly failing",
+    );
     let (_, metrics) = http(&base, "/metrics", token, None);
-    assert!(metrics.contains("tracehunt_rule_reload_failures_total 1"), "{metrics}");
-    assert!(metrics.contains("tracehunt_rules_generation 1"), "{metrics}");
+    assert!(
+        metrics.contains("tracehunt_rule_reload_failures_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tracehunt_rules_generation 1"),
+        "{metrics}"
+    );
     // Lowercase scheme and extra spaces are a bearer token too (RFC 9110, RFC 6750).
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
     let mut r = agent
         .post(format!("{base}/v1/events"))
         .header("Authorization", format!("bearer   {token}"))
         .send(event("net.exe", 5))
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert!(r.body_mut().read_to_string().unwrap().contains("\"detections\":1"));
+    assert!(r
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+        .contains("\"detections\":1"));
     signal(&child, "-TERM");
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());

@@ -17,39 +17,85 @@ use tracehunt_respond::{
 /// How often blocks past their TTL are removed.
 const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 
-/// Feeds the response policy and logs its actions.
+/// Triggers waiting for the responder thread; beyond, new ones are dropped
+/// (counted as `dropped`) rather than stalling the hunt.
+pub const TRIGGER_QUEUE: usize = 10_000;
+
+enum Msg {
+    Trigger(Box<Trigger>),
+    Tick,
+}
+
+/// Feeds the response policy and logs its actions. The responder runs on a
+/// thread of its own: a command or `cscli` action that takes seconds never
+/// delays detections, other sinks or acknowledgements (breaker finding: a
+/// `sleep 3` command held every HTTP answer for 14.6 s).
 pub struct ResponseSink {
-    responder: Responder,
-    log: Box<dyn Write + Send>,
+    tx: Option<std::sync::mpsc::SyncSender<Msg>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     metrics: Arc<Metrics>,
-    expired_at: Instant,
 }
 
 impl ResponseSink {
     /// A sink acting with `responder`, logging to `log` (JSON lines of
     /// [`ActionRecord`]), counting outcomes in `metrics`.
     pub fn new(responder: Responder, log: Box<dyn Write + Send>, metrics: Arc<Metrics>) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(TRIGGER_QUEUE);
+        let m = metrics.clone();
+        let thread = std::thread::Builder::new()
+            .name("live-respond".into())
+            .spawn(move || respond(responder, log, &m, &rx))
+            .expect("spawning the responder thread");
         ResponseSink {
-            responder,
-            log,
+            tx: Some(tx),
+            thread: Some(thread),
             metrics,
-            expired_at: Instant::now(),
         }
     }
+}
 
-    fn write(&mut self, records: Vec<ActionRecord>) -> io::Result<()> {
+/// The responder thread: triggers in order, webhook results and expiry
+/// as they come; at the end, waits up to 5 s for pending webhooks.
+fn respond(
+    mut responder: Responder,
+    mut log: Box<dyn Write + Send>,
+    metrics: &Metrics,
+    rx: &std::sync::mpsc::Receiver<Msg>,
+) {
+    let mut expired_at = Instant::now();
+    let write = |log: &mut Box<dyn Write + Send>, records: Vec<ActionRecord>| {
         for r in records {
             let outcome = serde_json::to_value(r.outcome).unwrap_or_default();
             Metrics::inc(
-                &self.metrics.actions,
+                &metrics.actions,
                 "outcome",
                 outcome.as_str().unwrap_or("other"),
             );
-            serde_json::to_writer(&mut self.log, &r)?;
-            self.log.write_all(b"\n")?;
+            // A failing action log must not stop the responses.
+            let _ = serde_json::to_writer(&mut *log, &r);
+            let _ = log.write_all(b"\n");
         }
-        Ok(())
+        let _ = log.flush();
+    };
+    loop {
+        let msg = rx.recv_timeout(EXPIRE_EVERY);
+        let mut records = Vec::new();
+        match msg {
+            Ok(Msg::Trigger(t)) => records.extend(responder.handle(&t, Utc::now())),
+            Ok(Msg::Tick) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        records.extend(responder.completed());
+        if expired_at.elapsed() >= EXPIRE_EVERY {
+            records.extend(responder.expire(Utc::now()));
+            expired_at = Instant::now();
+        }
+        if !records.is_empty() {
+            write(&mut log, records);
+        }
     }
+    let records = responder.flush(Duration::from_secs(5));
+    write(&mut log, records);
 }
 
 fn level(word: &str) -> Option<Level> {
@@ -169,27 +215,29 @@ impl Sink for ResponseSink {
             Emitted::Incident(i) if i.status == "closed" => return Ok(()),
             Emitted::Incident(i) => incident_trigger(i),
         };
-        let records = self.responder.handle(&t, Utc::now());
-        self.write(records)
+        if let Some(tx) = &self.tx {
+            if tx.try_send(Msg::Trigger(Box::new(t))).is_err() {
+                Metrics::inc(&self.metrics.actions, "outcome", "dropped");
+            }
+        }
+        Ok(())
     }
 
     fn flush(&mut self, _force: bool) -> io::Result<bool> {
-        let mut records = self.responder.completed();
-        if self.expired_at.elapsed() >= EXPIRE_EVERY {
-            records.extend(self.responder.expire(Utc::now()));
-            self.expired_at = Instant::now();
+        if let Some(tx) = &self.tx {
+            let _ = tx.try_send(Msg::Tick);
         }
-        self.write(records)?;
-        self.log.flush()?;
         Ok(true)
     }
 }
 
 impl Drop for ResponseSink {
     fn drop(&mut self) {
-        let records = self.responder.flush(Duration::from_secs(5));
-        let _ = self.write(records);
-        let _ = self.log.flush();
+        // The thread takes what is queued, then waits for pending webhooks.
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

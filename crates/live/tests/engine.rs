@@ -330,3 +330,69 @@ fn a_far_future_event_does_not_close_later_incidents() {
         .collect();
     assert_eq!(ws1.len(), 1, "five detections 1 s apart are one incident");
 }
+
+#[test]
+fn slow_response_commands_do_not_hold_back_detections_or_acknowledgements() {
+    let (loaded, kb) = rules(&[("base.yml", BASE)], 0);
+    let policy = tracehunt_respond::Policy::from_yaml(
+        "dry_run: false\nresponses:\n  - name: slow\n    when: { kinds: [detection] }\n    actions:\n      - command: { argv: [\"/bin/sleep\", \"3\"], timeout: 10s }\n",
+        "slow.yml",
+    )
+    .unwrap();
+    let responder = tracehunt_respond::Responder::new(policy, chrono::Utc::now()).unwrap();
+    let log = Buf::default();
+    let metrics = Arc::new(Metrics::new());
+    let buf = Buf::default();
+    let sinks: Vec<Box<dyn Sink>> = vec![
+        Box::new(JsonLines(buf.clone())),
+        Box::new(tracehunt_live::ResponseSink::new(
+            responder,
+            Box::new(log.clone()),
+            metrics.clone(),
+        )),
+    ];
+    let e = Engine::start(
+        Rules::new(loaded, None, kb, 0),
+        LiveConfig::default(),
+        sinks,
+        metrics,
+    );
+    let started = std::time::Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (i, host) in ["A", "B"].into_iter().enumerate() {
+        let tx = tx.clone();
+        let sub = Submission {
+            source: Arc::from("test"),
+            lines: vec![event(host, r"C:\Windows\System32\whoami.exe", i as u32)],
+            first_line: 1,
+            done: Some(Box::new(move |_| {
+                tx.send(std::time::Instant::now()).unwrap()
+            })),
+            rejected: Vec::new(),
+        };
+        assert!(e.submit(sub).is_ok());
+    }
+    let acked: Vec<_> = (0..2).map(|_| rx.recv().unwrap()).collect();
+    // Two 3 s commands in a row would take 6 s; the acknowledgements come
+    // long before the first one ends.
+    assert!(
+        acked
+            .iter()
+            .all(|t| t.duration_since(started) < std::time::Duration::from_millis(2500)),
+        "{:?}",
+        acked
+            .iter()
+            .map(|t| t.duration_since(started))
+            .collect::<Vec<_>>()
+    );
+    let got = buf.lines();
+    assert_eq!(of_kind(&got, "detection").len(), 2, "{got:?}");
+    e.finish().unwrap();
+    // At the end the responder ran both (one per host).
+    let taken = log
+        .lines()
+        .iter()
+        .filter(|r| r["outcome"] == "taken")
+        .count();
+    assert_eq!(taken, 2);
+}
