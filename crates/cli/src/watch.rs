@@ -163,7 +163,16 @@ fn load(
         bail!("no usable rule; see `tracehunt rules check`");
     }
     let feeds = crate::ioc_cmd::load(&a.ioc, true, false)?;
-    let kb = Arc::new(load_kb(&a.attack)?.into_owned());
+    // The built-in knowledge base never changes: one copy for every reload
+    // (the live stage then keeps its attributor across reloads).
+    static BUILTIN: std::sync::OnceLock<Arc<tracehunt_attack::ActorKb>> =
+        std::sync::OnceLock::new();
+    let kb = match &a.attack {
+        None => BUILTIN
+            .get_or_init(|| Arc::new(tracehunt_attack::ActorKb::builtin().clone()))
+            .clone(),
+        Some(_) => Arc::new(load_kb(&a.attack)?.into_owned()),
+    };
     Ok((loaded, feeds.map(|f| f.set), kb))
 }
 

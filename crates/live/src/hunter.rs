@@ -6,8 +6,9 @@ use crate::rules::Rules;
 use crate::scan::{EventHits, Scanned};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value as J};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use tracehunt_attribution::Attribution;
 use tracehunt_attribution::Attributor;
 use tracehunt_correlate::{same_field, CorrelationHit, Correlator, Fields, WindowState};
 use tracehunt_incidents::EntityKind;
@@ -121,6 +122,8 @@ pub(crate) struct Hunter {
     /// `Some(i)` for each correlation `i`: resuming the window state on the
     /// same set (once per correlated hit).
     identity: Vec<Option<usize>>,
+    /// Attributions by [`evidence_key`] (this generation's rules and knowledge base).
+    attributions: HashMap<String, Attribution>,
 }
 
 struct DetFields<'a>(&'a Detection);
@@ -161,6 +164,7 @@ impl Hunter {
             clock: None,
             reload_dropped: 0,
             identity: (0..rules.loaded.correlations.len()).map(Some).collect(),
+            attributions: HashMap::new(),
             rules,
         }
     }
@@ -169,8 +173,9 @@ impl Hunter {
         self.incidents.open_count()
     }
 
-    pub(crate) fn generation(&self) -> u64 {
-        self.rules.generation
+    /// The knowledge base of the rules in use (the stage's attributor is built on it).
+    pub(crate) fn kb(&self) -> Arc<tracehunt_attack::ActorKb> {
+        self.rules.kb.clone()
     }
 
     /// Switches to `new` rules, keeping the windows of unchanged correlations.
@@ -182,6 +187,7 @@ impl Hunter {
             self.window = Some(c.into_state());
         }
         self.identity = (0..new.loaded.correlations.len()).map(Some).collect();
+        self.attributions.clear();
         self.rules = new;
     }
 
@@ -202,7 +208,12 @@ impl Hunter {
     }
 
     /// Processes one batch in input order; appends what it emits.
-    pub(crate) fn process(&mut self, b: &mut Scanned, out: &mut Vec<Emitted>) {
+    pub(crate) fn process(
+        &mut self,
+        b: &mut Scanned,
+        out: &mut Vec<Emitted>,
+        att: &Attributor<'_>,
+    ) {
         if b.rules.generation != self.rules.generation {
             self.switch(b.rules.clone());
         }
@@ -225,27 +236,32 @@ impl Hunter {
             self.incidents.close_idle(now, &mut closed);
         }
         b.result.detections = detections;
-        self.emit_incidents(closed, out);
+        self.emit_incidents(closed, out, att);
     }
 
     /// Idle time: correlation windows and incidents close as if event time
     /// had moved on to `now`.
-    pub(crate) fn tick(&mut self, now: DateTime<Utc>, out: &mut Vec<Emitted>) {
+    pub(crate) fn tick(
+        &mut self,
+        now: DateTime<Utc>,
+        out: &mut Vec<Emitted>,
+        att: &Attributor<'_>,
+    ) {
         let mut closed = Vec::new();
         let hits = self.with_correlator(|c| c.advance_to(now));
         self.correlation_hits(hits, out, &mut closed);
         self.incidents.close_idle(now, &mut closed);
-        self.emit_incidents(closed, out);
+        self.emit_incidents(closed, out, att);
     }
 
     /// End of input: open windows close (what fires on close fires), every
     /// incident closes.
-    pub(crate) fn finish(&mut self, out: &mut Vec<Emitted>) {
+    pub(crate) fn finish(&mut self, out: &mut Vec<Emitted>, att: &Attributor<'_>) {
         let mut closed = Vec::new();
         let hits = self.with_correlator(|c| c.flush());
         self.correlation_hits(hits, out, &mut closed);
         self.incidents.close_all(&mut closed);
-        self.emit_incidents(closed, out);
+        self.emit_incidents(closed, out, att);
     }
 
     fn with_correlator(
@@ -427,17 +443,10 @@ impl Hunter {
 
     /// Emits incidents closed now, then open ones that changed (re-attributed
     /// when their evidence changed).
-    fn emit_incidents(&mut self, closed: Vec<Open>, out: &mut Vec<Emitted>) {
-        let kb = self.rules.kb.clone();
-        // Building an attributor indexes every ATT&CK group (milliseconds):
-        // only when some incident has new evidence, once per batch.
-        let mut attributor: Option<Attributor<'_>> = None;
+    fn emit_incidents(&mut self, closed: Vec<Open>, out: &mut Vec<Emitted>, att: &Attributor<'_>) {
         for mut o in closed {
             if o.evidence_changed {
-                attribute(
-                    attributor.get_or_insert_with(|| Attributor::new(&kb)),
-                    &mut o,
-                );
+                attribute(att, &mut self.attributions, &mut o);
             }
             // Opened and closed within one batch: it is announced first, so
             // every incident has an `opened` line (and responses see it).
@@ -451,7 +460,7 @@ impl Hunter {
             let status = if o.new { "opened" } else { "updated" };
             let evidence = o.evidence_changed;
             if evidence {
-                attribute(attributor.get_or_insert_with(|| Attributor::new(&kb)), o);
+                attribute(att, &mut self.attributions, o);
             }
             o.changed = false;
             o.new = false;
@@ -472,15 +481,53 @@ fn top_ids(o: &Open) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn attribute(attributor: &Attributor<'_>, o: &mut Open) {
-    let window = match (o.first, o.last) {
-        (Some(f), Some(l)) => {
-            tracehunt_attribution::Window::from_dates(&f.to_rfc3339(), &l.to_rfc3339())
+/// Most attributions remembered by evidence (cleared when full or on reload).
+const ATTRIBUTIONS_KEPT: usize = 4096;
+
+/// What an incident's attribution depends on: its rules and their counts,
+/// its IOCs, and its window as the attribution reads it (year and month).
+/// Equal keys give equal attributions, so a flood of the same activity on
+/// many hosts is attributed once (breaker finding: 50,000 hosts spent most
+/// of their time in the attribution).
+fn evidence_key(o: &Open) -> String {
+    let mut k = String::new();
+    for (id, r) in &o.rules {
+        k.push_str(&format!("{id}:{};", r.count));
+    }
+    let mut iocs: Vec<String> = o
+        .iocs
+        .iter()
+        .map(|d| format!("{}:{}", d.hit.kind, d.hit.value))
+        .collect();
+    iocs.sort();
+    k.push('|');
+    k.push_str(&iocs.join(";"));
+    let month =
+        |t: Option<DateTime<Utc>>| t.map(|t| t.format("%Y-%m").to_string()).unwrap_or_default();
+    k.push_str(&format!("|{}|{}", month(o.first), month(o.last)));
+    k
+}
+
+fn attribute(attributor: &Attributor<'_>, cache: &mut HashMap<String, Attribution>, o: &mut Open) {
+    let key = evidence_key(o);
+    let a = match cache.get(&key) {
+        Some(a) => a.clone(),
+        None => {
+            let window = match (o.first, o.last) {
+                (Some(f), Some(l)) => {
+                    tracehunt_attribution::Window::from_dates(&f.to_rfc3339(), &l.to_rfc3339())
+                }
+                _ => None,
+            };
+            let mut a = attributor.attribute_in(&o.evidence(), window);
+            a.candidates.truncate(TOP);
+            if cache.len() >= ATTRIBUTIONS_KEPT {
+                cache.clear();
+            }
+            cache.insert(key, a.clone());
+            a
         }
-        _ => None,
     };
-    let mut a = attributor.attribute_in(&o.evidence(), window);
-    a.candidates.truncate(TOP);
     o.attribution = Some(a);
     o.evidence_changed = false;
 }
