@@ -11,6 +11,7 @@
 //! * **Mordor / nxlog flat** — a top-level `EventID` with System and
 //!   EventData fields side by side (`Channel`, `Hostname`, `SourceName`, …).
 
+use crate::channel::canonical_channel;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value as J};
 use tracehunt_event::{Event, EventMeta, Value};
@@ -18,75 +19,6 @@ use tracehunt_event::{Event, EventMeta, Value};
 /// Nesting deeper than this is dropped instead of flattened (guards
 /// hand-built values; parsed JSON is already limited to 128 levels).
 const MAX_DEPTH: usize = 64;
-
-/// Windows channel names in their canonical casing. A channel that matches
-/// one of these ignoring ASCII case is rewritten to it (Mordor has both
-/// `Security` and `security`). Sources: SigmaHQ `tests/thor.yml`
-/// (`WinEventLog:` sources) and channels seen in the sample corpora.
-const CANONICAL_CHANNELS: &[&str] = &[
-    "Application",
-    "Security",
-    "System",
-    "Setup",
-    "ForwardedEvents",
-    "Windows PowerShell",
-    "PowerShellCore/Operational",
-    "DNS Server",
-    "Directory Service",
-    "Microsoft-Windows-Sysmon/Operational",
-    "Microsoft-Windows-PowerShell/Operational",
-    "Microsoft-Windows-WMI-Activity/Operational",
-    "Microsoft-Windows-TaskScheduler/Operational",
-    "Microsoft-Windows-Windows Defender/Operational",
-    "Microsoft-Windows-CodeIntegrity/Operational",
-    "Microsoft-Windows-DHCP-Server/Operational",
-    "Microsoft-Windows-NTLM/Operational",
-    "Microsoft-Windows-PrintService/Admin",
-    "Microsoft-Windows-PrintService/Operational",
-    "Microsoft-Windows-SMBServer/Connectivity",
-    "Microsoft-Windows-SMBServer/Security",
-    "Microsoft-Windows-SmbClient/Connectivity",
-    "Microsoft-Windows-SmbClient/Security",
-    "Microsoft-Windows-Bits-Client/Operational",
-    "Microsoft-Windows-DNS-Client/Operational",
-    "Microsoft-Windows-WinRM/Operational",
-    "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational",
-    "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational",
-    "Microsoft-Windows-RemoteDesktopServices-RdpCoreTS/Operational",
-    "Microsoft-Windows-Windows Firewall With Advanced Security/Firewall",
-    "Microsoft-Windows-AppLocker/EXE and DLL",
-    "Microsoft-Windows-AppLocker/MSI and Script",
-    "Microsoft-Windows-AppLocker/Packaged app-Deployment",
-    "Microsoft-Windows-AppLocker/Packaged app-Execution",
-    "Microsoft-Windows-LSA/Operational",
-    "Microsoft-Windows-Security-Mitigations/KernelMode",
-    "Microsoft-Windows-Security-Mitigations/UserMode",
-    "Microsoft-Windows-Shell-Core/Operational",
-    "Microsoft-Windows-OpenSSH/Operational",
-    "Microsoft-Windows-AppXDeployment-Server/Operational",
-    "Microsoft-Windows-Kernel-ShimEngine/Operational",
-    "Microsoft-Windows-Application-Experience/Program-Telemetry",
-];
-
-/// The canonical casing of a well-known Windows channel name, or the name
-/// unchanged (trimmed) if it is not one of the known channels.
-///
-/// ```
-/// assert_eq!(tracehunt_readers::canonical_channel("security"), "Security");
-/// assert_eq!(
-///     tracehunt_readers::canonical_channel("microsoft-windows-sysmon/operational"),
-///     "Microsoft-Windows-Sysmon/Operational"
-/// );
-/// assert_eq!(tracehunt_readers::canonical_channel("My/Custom"), "My/Custom");
-/// ```
-pub fn canonical_channel(name: &str) -> &str {
-    let t = name.trim();
-    CANONICAL_CHANNELS
-        .iter()
-        .find(|c| c.eq_ignore_ascii_case(t))
-        .copied()
-        .unwrap_or(t)
-}
 
 /// Turns one JSON record into an [`Event`], detecting its shape.
 ///
@@ -125,24 +57,24 @@ pub fn canonical_channel(name: &str) -> &str {
 /// UTC from `TimeCreated`/`@timestamp`). `meta.record_id` is left `None`
 /// when the record has no record id; the file readers then set it.
 ///
+/// An event labelled `Channel: ForwardedEvents` (a WEF collector's log)
+/// whose provider tells its source channel
+/// ([`FORWARDED_SOURCES`](crate::FORWARDED_SOURCES)) gets that channel, in
+/// `Channel` and `meta.channel`, and keeps the label as `CollectorChannel`.
+///
 /// Returns `None` for anything else (not an object, or no known shape).
 pub fn event_from_json_value(v: &J) -> Option<Event> {
     let obj = v.as_object()?;
-    if let Some(J::Object(e)) = obj.get("Event") {
-        if e.get("System").is_some_and(J::is_object) {
-            return Some(from_evtx_json(e));
-        }
-    }
-    if obj.get("System").is_some_and(J::is_object) {
-        return Some(from_evtx_json(obj));
-    }
-    if let Some(J::Object(w)) = obj.get("winlog") {
-        return Some(from_winlogbeat(obj, w));
-    }
-    if obj.contains_key("EventID") {
-        return Some(from_flat(obj));
-    }
-    None
+    let ev = match obj.get("Event") {
+        Some(J::Object(e)) if e.get("System").is_some_and(J::is_object) => from_evtx_json(e),
+        _ if obj.get("System").is_some_and(J::is_object) => from_evtx_json(obj),
+        _ => match obj.get("winlog") {
+            Some(J::Object(w)) => from_winlogbeat(obj, w),
+            _ if obj.contains_key("EventID") => from_flat(obj),
+            _ => return None,
+        },
+    };
+    Some(crate::channel::unforward(ev))
 }
 
 /// Converts a JSON scalar to a [`Value`] (objects/arrays are handled by the
