@@ -21,6 +21,8 @@
 //!   JSON lines and JSON arrays are both streamed (one line / one array
 //!   element in memory at a time, at most 64 MiB each); a damaged line or
 //!   element is one error and its neighbours are still read.
+//!   Velociraptor's `parse_evtx` rows are read as evtx-JSON (by content:
+//!   a top-level `System`).
 //! * **`ForwardedEvents`**: an event labelled with a WEF collector's
 //!   channel gets the channel its provider writes to
 //!   ([`FORWARDED_SOURCES`]), so logsource routing and `Channel` filters
