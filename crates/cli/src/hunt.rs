@@ -530,6 +530,14 @@ fn stderr_summary(
             f.path
         );
     }
+    for f in &summary.files_with_incomplete_events {
+        eprintln!(
+            "tracehunt: {} without an EventID or a time in {} (first: {}): scanned, but rules whose logsource names EventIDs cannot match them",
+            counted(f.events, "event", "events"),
+            f.path,
+            f.first
+        );
+    }
     eprintln!(
         "tracehunt: {} in {} ({} skipped, {} skipped), {}{}, {:.2} s",
         counted(summary.events, "event", "events"),

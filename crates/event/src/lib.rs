@@ -141,7 +141,9 @@ pub struct EventMeta {
     pub timestamp: Option<DateTime<Utc>>,
     /// `System/Computer`, `winlog.computer_name`/`host.name`, `Hostname`.
     pub computer: Option<String>,
-    /// `System/Channel` as written in the log (e.g. `Microsoft-Windows-Sysmon/Operational`).
+    /// `System/Channel` as written in the log (e.g. `Microsoft-Windows-Sysmon/Operational`);
+    /// for an event labelled `ForwardedEvents` (a WEF collector's log), the channel its
+    /// provider writes to when the readers can tell it.
     pub channel: Option<String>,
     /// `System/Provider/@Name`.
     pub provider: Option<String>,

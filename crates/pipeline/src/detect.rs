@@ -59,6 +59,10 @@ pub(crate) struct Acc<'s> {
     pub(crate) lost: Vec<(u32, usize, u64, String)>,
     /// Units with damaged unused EVTX chunk slots: (unit, file, slots).
     pub(crate) unused: Vec<(u32, usize, u64)>,
+    /// Events read without a numeric EventID or a time ([`missing_header`]).
+    pub(crate) incomplete_events: u64,
+    /// Units with such events: (unit, file, events, the first one).
+    pub(crate) incomplete: Vec<(u32, usize, u64, String)>,
     pub(crate) first: Option<DateTime<Utc>>,
     pub(crate) last: Option<DateTime<Utc>>,
     /// Time range of the events in the `--from`/`--to` window.
@@ -134,6 +138,8 @@ impl<'s> Acc<'s> {
             damaged_unused_chunks: 0,
             lost: Vec::new(),
             unused: Vec::new(),
+            incomplete_events: 0,
+            incomplete: Vec::new(),
             first: None,
             last: None,
             win_first: None,
@@ -344,6 +350,8 @@ fn scan_records(
     let mut lost = 0u64;
     let mut first_lost = None;
     let mut unused = 0u64;
+    let mut incomplete = 0u64;
+    let mut first_incomplete = None;
     let mut seq = 0u32;
     let mut stat = UnitStat {
         unit: ui,
@@ -363,6 +371,13 @@ fn scan_records(
         };
         r.events += 1;
         stat.events += 1;
+        if let Some(what) = missing_header(&ev) {
+            incomplete += 1;
+            first_incomplete.get_or_insert_with(|| match ev.meta.record_id {
+                Some(id) => format!("record {id}: {what}"),
+                None => what.to_owned(),
+            });
+        }
         let ts = ev.meta.timestamp;
         if let Some(t) = ts {
             r.first = Some(r.first.map_or(t, |f| f.min(t)));
@@ -464,6 +479,26 @@ fn scan_records(
     }
     if unused > 0 {
         r.unused.push((ui, file, unused));
+    }
+    if incomplete > 0 {
+        r.incomplete_events += incomplete;
+        r.incomplete
+            .push((ui, file, incomplete, first_incomplete.unwrap_or_default()));
+    }
+}
+
+/// What an event lacks of the header every Windows event has: a numeric
+/// EventID and a time. Such an event is scanned, but rules whose logsource
+/// names EventIDs never meet it, and without a time it sorts last and is
+/// outside every `--from`/`--to` window; the summary counts it so it is not
+/// passed silently (issue #20: Velociraptor's rows were read with neither,
+/// 0 detections and no warning).
+fn missing_header(ev: &tracehunt_event::Event) -> Option<&'static str> {
+    match (ev.meta.event_id.is_none(), ev.meta.timestamp.is_none()) {
+        (false, false) => None,
+        (true, false) => Some("no EventID"),
+        (false, true) => Some("no time"),
+        (true, true) => Some("no EventID and no time"),
     }
 }
 

@@ -342,6 +342,7 @@ fn collect(
     let mut skipped: Vec<(usize, String)> = Vec::new();
     let mut lost: Vec<(u32, usize, u64, String)> = Vec::new();
     let mut unused: Vec<(u32, usize, u64)> = Vec::new();
+    let mut incomplete: Vec<(u32, usize, u64, String)> = Vec::new();
     let mut iocs: Vec<(u32, IocDetection)> = Vec::new();
     for mut r in accs {
         runs.extend(r.globalize(mem, mem_entries)?);
@@ -350,6 +351,7 @@ fn collect(
         summary.records_skipped += r.record_errors;
         summary.duplicate_chunks_skipped += r.duplicate_chunks;
         summary.damaged_unused_chunks_skipped += r.damaged_unused_chunks;
+        summary.events_incomplete += r.incomplete_events;
         for (k, n) in r.record_reasons {
             *summary.records_skipped_by_reason.entry(k).or_default() += n;
         }
@@ -370,6 +372,7 @@ fn collect(
         skipped.append(&mut r.skipped);
         lost.append(&mut r.lost);
         unused.append(&mut r.unused);
+        incomplete.append(&mut r.incomplete);
         iocs.extend(r.ioc_units.into_iter().zip(r.ioc_hits));
         stats.append(&mut r.unit_stats);
     }
@@ -406,6 +409,22 @@ fn collect(
                 .push(tracehunt_report::UnusedChunks {
                     path: source.stream_name(f),
                     chunks: n,
+                }),
+        }
+        last_file = Some(f);
+    }
+    // Events without EventID or time per file, the first one of the file kept.
+    incomplete.sort_by_key(|l| l.0);
+    let mut last_file = None;
+    for (_, f, n, first) in incomplete {
+        match summary.files_with_incomplete_events.last_mut() {
+            Some(last) if last_file == Some(f) => last.events += n,
+            _ => summary
+                .files_with_incomplete_events
+                .push(tracehunt_report::IncompleteEvents {
+                    path: source.stream_name(f),
+                    events: n,
+                    first,
                 }),
         }
         last_file = Some(f);

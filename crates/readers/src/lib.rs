@@ -21,6 +21,12 @@
 //!   JSON lines and JSON arrays are both streamed (one line / one array
 //!   element in memory at a time, at most 64 MiB each); a damaged line or
 //!   element is one error and its neighbours are still read.
+//!   Velociraptor's `parse_evtx` rows are read as evtx-JSON (by content:
+//!   a top-level `System`).
+//! * **`ForwardedEvents`**: an event labelled with a WEF collector's
+//!   channel gets the channel its provider writes to
+//!   ([`FORWARDED_SOURCES`]), so logsource routing and `Channel` filters
+//!   see its source channel; the label is kept as `CollectorChannel`.
 //! * **Field names** follow Sigma (see [`event_from_json_value`]):
 //!   `EventID`, `Channel`, `Computer`, `Provider_Name`, EventData/UserData
 //!   fields by leaf name, repeated `Data` for unnamed data.
@@ -48,6 +54,7 @@
 //! assert!(err.to_string().starts_with("inline.jsonl: line 2:"));
 //! ```
 
+mod channel;
 mod error;
 mod evtx_reader;
 mod json_reader;
@@ -55,13 +62,17 @@ mod jsonl_ranges;
 mod shape;
 mod utf16;
 
+pub use channel::{
+    canonical_channel, forwarded_source_channel, ForwardedSource, COLLECTOR_CHANNEL_FIELD,
+    FORWARDED_SOURCES,
+};
 pub use error::{Location, ReadError, RecordError, RecordErrorKind, WalkError};
 pub use evtx_reader::EvtxChunks;
 pub use jsonl_ranges::{
     plan_json_lines, plan_json_lines_bytes, JsonLinesRange, JsonLinesRanges, LineRange,
     JSON_LINES_RANGE_BYTES,
 };
-pub use shape::{canonical_channel, event_from_json_value};
+pub use shape::event_from_json_value;
 
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};

@@ -5,88 +5,24 @@
 //! * **evtx-JSON** — what the `evtx` crate (and `evtx_dump -o json`) renders:
 //!   `{"Event": {"System": {...}, "EventData": {...} | "UserData": {...}}}`.
 //!   Also accepted without the `Event` wrapper, and with
-//!   `separate_json_attributes` (`Provider_attributes`, …).
+//!   `separate_json_attributes` (`Provider_attributes`, …). Velociraptor's
+//!   `parse_evtx` rows are this shape without the wrapper and without
+//!   `#attributes`: `System.Provider.Name`, `System.EventID.Value`,
+//!   `System.TimeCreated.SystemTime` in epoch seconds, `EventData` as a map
+//!   (or `Data` as a list of `Name`/`Value` items), a top-level `Message`.
 //! * **Winlogbeat / ECS** — a top-level `winlog` object
 //!   (`winlog.event_data.*`, `winlog.event_id`, `winlog.channel`, …).
 //! * **Mordor / nxlog flat** — a top-level `EventID` with System and
 //!   EventData fields side by side (`Channel`, `Hostname`, `SourceName`, …).
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use crate::channel::canonical_channel;
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value as J};
 use tracehunt_event::{Event, EventMeta, Value};
 
 /// Nesting deeper than this is dropped instead of flattened (guards
 /// hand-built values; parsed JSON is already limited to 128 levels).
 const MAX_DEPTH: usize = 64;
-
-/// Windows channel names in their canonical casing. A channel that matches
-/// one of these ignoring ASCII case is rewritten to it (Mordor has both
-/// `Security` and `security`). Sources: SigmaHQ `tests/thor.yml`
-/// (`WinEventLog:` sources) and channels seen in the sample corpora.
-const CANONICAL_CHANNELS: &[&str] = &[
-    "Application",
-    "Security",
-    "System",
-    "Setup",
-    "ForwardedEvents",
-    "Windows PowerShell",
-    "PowerShellCore/Operational",
-    "DNS Server",
-    "Directory Service",
-    "Microsoft-Windows-Sysmon/Operational",
-    "Microsoft-Windows-PowerShell/Operational",
-    "Microsoft-Windows-WMI-Activity/Operational",
-    "Microsoft-Windows-TaskScheduler/Operational",
-    "Microsoft-Windows-Windows Defender/Operational",
-    "Microsoft-Windows-CodeIntegrity/Operational",
-    "Microsoft-Windows-DHCP-Server/Operational",
-    "Microsoft-Windows-NTLM/Operational",
-    "Microsoft-Windows-PrintService/Admin",
-    "Microsoft-Windows-PrintService/Operational",
-    "Microsoft-Windows-SMBServer/Connectivity",
-    "Microsoft-Windows-SMBServer/Security",
-    "Microsoft-Windows-SmbClient/Connectivity",
-    "Microsoft-Windows-SmbClient/Security",
-    "Microsoft-Windows-Bits-Client/Operational",
-    "Microsoft-Windows-DNS-Client/Operational",
-    "Microsoft-Windows-WinRM/Operational",
-    "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational",
-    "Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational",
-    "Microsoft-Windows-RemoteDesktopServices-RdpCoreTS/Operational",
-    "Microsoft-Windows-Windows Firewall With Advanced Security/Firewall",
-    "Microsoft-Windows-AppLocker/EXE and DLL",
-    "Microsoft-Windows-AppLocker/MSI and Script",
-    "Microsoft-Windows-AppLocker/Packaged app-Deployment",
-    "Microsoft-Windows-AppLocker/Packaged app-Execution",
-    "Microsoft-Windows-LSA/Operational",
-    "Microsoft-Windows-Security-Mitigations/KernelMode",
-    "Microsoft-Windows-Security-Mitigations/UserMode",
-    "Microsoft-Windows-Shell-Core/Operational",
-    "Microsoft-Windows-OpenSSH/Operational",
-    "Microsoft-Windows-AppXDeployment-Server/Operational",
-    "Microsoft-Windows-Kernel-ShimEngine/Operational",
-    "Microsoft-Windows-Application-Experience/Program-Telemetry",
-];
-
-/// The canonical casing of a well-known Windows channel name, or the name
-/// unchanged (trimmed) if it is not one of the known channels.
-///
-/// ```
-/// assert_eq!(tracehunt_readers::canonical_channel("security"), "Security");
-/// assert_eq!(
-///     tracehunt_readers::canonical_channel("microsoft-windows-sysmon/operational"),
-///     "Microsoft-Windows-Sysmon/Operational"
-/// );
-/// assert_eq!(tracehunt_readers::canonical_channel("My/Custom"), "My/Custom");
-/// ```
-pub fn canonical_channel(name: &str) -> &str {
-    let t = name.trim();
-    CANONICAL_CHANNELS
-        .iter()
-        .find(|c| c.eq_ignore_ascii_case(t))
-        .copied()
-        .unwrap_or(t)
-}
 
 /// Turns one JSON record into an [`Event`], detecting its shape.
 ///
@@ -103,7 +39,13 @@ pub fn canonical_channel(name: &str) -> &str {
 ///    `Security/@UserID`). `EventData` and `UserData/<Wrapper>` children are
 ///    named by leaf; unnamed `Data` items become repeated `Data` fields;
 ///    `#text` takes its parent's name; `xmlns` attributes are dropped;
-///    `RenderingInfo` contributes only `Message`.
+///    `RenderingInfo` contributes only `Message`. Velociraptor's
+///    `parse_evtx` rows read the same way: System children without
+///    `#attributes` (`Provider.Name` → `Provider_Name`), `EventID.Value`,
+///    `TimeCreated.SystemTime` in epoch seconds (rendered as RFC 3339 text,
+///    UTC), a numeric `Keywords` as `0x…` hex, `Data` lists of
+///    `{"Name": …, "Value": …}` items as named fields, and a top-level
+///    non-empty `Message`.
 /// 2. **Winlogbeat / ECS**: an object with a `winlog` object.
 ///    `winlog.event_data.*` and `winlog.user_data.*` by leaf;
 ///    `EventID` from `winlog.event_id` (else `event.code`), `Channel`,
@@ -125,24 +67,24 @@ pub fn canonical_channel(name: &str) -> &str {
 /// UTC from `TimeCreated`/`@timestamp`). `meta.record_id` is left `None`
 /// when the record has no record id; the file readers then set it.
 ///
+/// An event labelled `Channel: ForwardedEvents` (a WEF collector's log)
+/// whose provider tells its source channel
+/// ([`FORWARDED_SOURCES`](crate::FORWARDED_SOURCES)) gets that channel, in
+/// `Channel` and `meta.channel`, and keeps the label as `CollectorChannel`.
+///
 /// Returns `None` for anything else (not an object, or no known shape).
 pub fn event_from_json_value(v: &J) -> Option<Event> {
     let obj = v.as_object()?;
-    if let Some(J::Object(e)) = obj.get("Event") {
-        if e.get("System").is_some_and(J::is_object) {
-            return Some(from_evtx_json(e));
-        }
-    }
-    if obj.get("System").is_some_and(J::is_object) {
-        return Some(from_evtx_json(obj));
-    }
-    if let Some(J::Object(w)) = obj.get("winlog") {
-        return Some(from_winlogbeat(obj, w));
-    }
-    if obj.contains_key("EventID") {
-        return Some(from_flat(obj));
-    }
-    None
+    let ev = match obj.get("Event") {
+        Some(J::Object(e)) if e.get("System").is_some_and(J::is_object) => from_evtx_json(e),
+        _ if obj.get("System").is_some_and(J::is_object) => from_evtx_json(obj),
+        _ => match obj.get("winlog") {
+            Some(J::Object(w)) => from_winlogbeat(obj, w),
+            _ if obj.contains_key("EventID") => from_flat(obj),
+            _ => return None,
+        },
+    };
+    Some(crate::channel::unforward(ev))
 }
 
 /// Converts a JSON scalar to a [`Value`] (objects/arrays are handled by the
@@ -211,13 +153,49 @@ fn flatten_children(ev: &mut Event, container: &J) {
                 }
                 // `#text` directly under EventData: unnamed text content.
                 let name = if k == "#text" { "Data" } else { k.as_str() };
-                flatten(ev, name, c, 1);
+                match c {
+                    J::Array(items) if name == "Data" => flatten_data_items(ev, items),
+                    _ => flatten(ev, name, c, 1),
+                }
             }
         }
         J::Null => {}
-        // `"EventData": "text"` or an array: unnamed data.
+        J::Array(items) => flatten_data_items(ev, items),
+        // `"EventData": "text"`: unnamed data.
         other => flatten(ev, "Data", other, 1),
     }
+}
+
+/// `<Data Name="X">v</Data>` items as a list of `{"Name": "X", "Value": v}`
+/// objects (Velociraptor's `parse_evtx` when it does not turn them into a
+/// map; also `""` or `#text` for the value): each is the field `X`. Any
+/// other item is unnamed data, as before.
+fn flatten_data_items(ev: &mut Event, items: &[J]) {
+    for item in items {
+        match named_item(item) {
+            Some((name, value)) => match value {
+                Some(v) => flatten(ev, name, v, 2),
+                None => ev.push(name, Value::Null),
+            },
+            None => flatten(ev, "Data", item, 2),
+        }
+    }
+}
+
+/// A `{"Name": "X", "Value": v}` item (value also under `""` or `#text`,
+/// or absent): its name and value.
+fn named_item(item: &J) -> Option<(&str, Option<&J>)> {
+    let m = item.as_object()?;
+    let name = m.get("Name")?.as_str().filter(|n| !n.trim().is_empty())?;
+    let mut value = None;
+    for (k, v) in m {
+        match k.as_str() {
+            "Name" => {}
+            "Value" | "" | "#text" if value.is_none() => value = Some(v),
+            _ => return None,
+        }
+    }
+    Some((name, value))
 }
 
 /// The attributes map of a System child: `X.#attributes`, or the value of
@@ -232,11 +210,12 @@ fn attrs<'a>(sys: &'a Map<String, J>, key: &str) -> Option<&'a Map<String, J>> {
     }
 }
 
-/// `EventID` as an integer: JSON number, numeric string, or `{"#text": …}`.
-/// Qualifiers are dropped; values beyond 16 bits keep their low 16 bits.
+/// `EventID` as an integer: JSON number, numeric string, `{"#text": …}`
+/// (the `evtx` crate) or `{"Value": …}` (Velociraptor). Qualifiers are
+/// dropped; values beyond 16 bits keep their low 16 bits.
 fn event_id_value(v: &J) -> Option<Value> {
     let inner = match v {
-        J::Object(m) => m.get("#text")?,
+        J::Object(m) => m.get("#text").or_else(|| m.get("Value"))?,
         other => other,
     };
     let n = match inner {
@@ -272,7 +251,8 @@ fn from_evtx_json(e: &Map<String, J>) -> Event {
                     if k == "Provider_attributes" && sys.contains_key("Provider") {
                         continue;
                     }
-                    if let Some(a) = attrs(sys, "Provider") {
+                    // Velociraptor: `"Provider": {"Name": …, "Guid": …}`.
+                    if let Some(a) = attrs(sys, "Provider").or_else(|| plain_attrs(v)) {
                         for (ak, av) in a {
                             if !is_xmlns(ak) && !av.is_null() {
                                 flatten(&mut ev, &format!("Provider_{ak}"), av, 2);
@@ -290,12 +270,30 @@ fn from_evtx_json(e: &Map<String, J>) -> Event {
                     if k == "TimeCreated_attributes" && sys.contains_key("TimeCreated") {
                         continue;
                     }
-                    match attrs(sys, "TimeCreated").and_then(|a| a.get("SystemTime")) {
+                    let system_time = attrs(sys, "TimeCreated")
+                        .or_else(|| plain_attrs(v))
+                        .and_then(|a| a.get("SystemTime"));
+                    match system_time {
+                        // Velociraptor: epoch seconds.
+                        Some(J::Number(n)) => match epoch_time(n) {
+                            Some(t) => ev.push(
+                                "TimeCreated",
+                                Value::Str(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+                            ),
+                            None => ev.push("TimeCreated", scalar(&J::Number(n.clone()))),
+                        },
                         Some(t) => flatten(&mut ev, "TimeCreated", t, 2),
                         None => flatten(&mut ev, "TimeCreated", v, 2),
                     }
                 }
                 "Channel" => push_channel(&mut ev, v),
+                // Velociraptor writes the 64-bit mask as a number; EVTX renders it as hex.
+                "Keywords" if v.is_number() => {
+                    match v.as_u64().or_else(|| v.as_i64().map(|i| i as u64)) {
+                        Some(k) => ev.push("Keywords", Value::Str(format!("0x{k:x}"))),
+                        None => flatten(&mut ev, "Keywords", v, 1),
+                    }
+                }
                 _ => {
                     let base = k.strip_suffix("_attributes").unwrap_or(k);
                     flatten(&mut ev, base, v, 1);
@@ -323,6 +321,13 @@ fn from_evtx_json(e: &Map<String, J>) -> Event {
                     flatten(&mut ev, "Message", m, 1);
                 }
             }
+            // Velociraptor: the rendered message beside System ("" without
+            // a message database).
+            "Message" => {
+                if !v.is_null() && v.as_str().is_none_or(|m| !m.is_empty()) {
+                    flatten(&mut ev, "Message", v, 1);
+                }
+            }
             _ if k.ends_with("_attributes") || is_xmlns(k) => {}
             // ProcessingErrorData, DebugData, BinaryEventData, …
             _ => flatten_children(&mut ev, v),
@@ -334,6 +339,46 @@ fn from_evtx_json(e: &Map<String, J>) -> Event {
         .and_then(parse_time);
     fill_meta(&mut ev, ts);
     ev
+}
+
+/// A System child written as a plain object of what EVTX has as
+/// attributes (Velociraptor: `"Provider": {"Name": …}`,
+/// `"TimeCreated": {"SystemTime": …}`); `None` for the `evtx` crate's
+/// `#attributes` form and for anything that is not an object.
+fn plain_attrs(v: &J) -> Option<&Map<String, J>> {
+    v.as_object().filter(|m| !m.contains_key("#attributes"))
+}
+
+/// Epoch seconds (`1549462715.946133`, Velociraptor's `SystemTime`) as a
+/// UTC time. The fraction is read from the number's decimal text, so the
+/// digits written are kept (to the nanosecond) rather than rounded
+/// through `f64`. `None` for a fractional time before 1970 and for one
+/// out of range.
+fn epoch_time(n: &serde_json::Number) -> Option<DateTime<Utc>> {
+    if let Some(i) = n.as_i64() {
+        return DateTime::from_timestamp(i, 0);
+    }
+    let text = n.to_string();
+    if text.starts_with('-') {
+        return None;
+    }
+    let (secs, nanos) = match text.split_once('.') {
+        Some((whole, frac)) if !text.contains(['e', 'E']) => {
+            let digits: String = frac.chars().take(9).collect();
+            let nanos = format!("{digits:0<9}").parse::<u32>().ok()?;
+            (whole.parse::<i64>().ok()?, nanos)
+        }
+        _ => {
+            let f = n.as_f64()?;
+            if !f.is_finite() || f.abs() > 1e15 {
+                return None;
+            }
+            let secs = f.floor();
+            let nanos = ((f - secs) * 1e9).round().min(999_999_999.0);
+            (secs as i64, nanos as u32)
+        }
+    };
+    DateTime::from_timestamp(secs, nanos)
 }
 
 fn get_path<'a>(v: &'a Map<String, J>, path: &[&str]) -> Option<&'a J> {

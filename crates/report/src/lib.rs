@@ -136,6 +136,19 @@ pub struct UnusedChunks {
     pub chunks: u64,
 }
 
+/// A file with events read without a numeric EventID or without a time
+/// (scanned, but see [`Summary::events_incomplete`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IncompleteEvents {
+    /// Path of the file.
+    pub path: String,
+    /// Such events in it.
+    pub events: u64,
+    /// The first one: its record id (`EventRecordID`, else the line or
+    /// element number the reader gave it) and what it lacks.
+    pub first: String,
+}
+
 /// Per-rule count for the summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleCount {
@@ -182,6 +195,18 @@ pub struct Summary {
     /// (`records` is always 0: none lost). Omitted from JSON when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files_with_damaged_unused_chunks: Vec<UnusedChunks>,
+    /// Events read (counted in `events`) without a numeric EventID or
+    /// without a time, which every Windows event has: a record whose shape
+    /// kept them where the reader did not find them. They are scanned, but
+    /// rules whose logsource names EventIDs cannot match an event without
+    /// one, and an event without a time sorts last and is outside every
+    /// `--from`/`--to` window. Omitted from JSON when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub events_incomplete: u64,
+    /// The files those events are in, in input order. Omitted from JSON
+    /// when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files_with_incomplete_events: Vec<IncompleteEvents>,
     /// Rules loaded: parsed and compiled (the same figure `rules check`
     /// reports as loaded), `rules_active + rules_skipped`.
     pub rules_loaded: u64,
@@ -859,6 +884,16 @@ pub fn write_table_summary<W: Write>(
             counted(f.chunks, "unused chunk slot", "unused chunk slots"),
             f.path
         )?;
+    }
+    if s.events_incomplete > 0 {
+        writeln!(
+            w,
+            "Events incomplete: {} without an EventID or a time (scanned, but rules whose logsource names EventIDs cannot match them; without a time they sort last and --from/--to leave them out)",
+            s.events_incomplete
+        )?;
+        for f in s.files_with_incomplete_events.iter().take(10) {
+            writeln!(w, "  - {} in {} (first: {})", f.events, f.path, f.first)?;
+        }
     }
     writeln!(w, "Rules:             {}", rules_line(s))?;
     write!(w, "Detections:        {}", s.detections)?;
