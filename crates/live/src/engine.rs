@@ -26,6 +26,13 @@ pub struct LiveConfig {
     /// refused (HTTP: 503). Memory is bounded by this times the largest
     /// batch (the HTTP body cap, a follow poll's read cap).
     pub queue_batches: usize,
+    /// Most bytes of queued lines (each line counted with 64 bytes of
+    /// overhead) from submission until its batch is processed; beyond,
+    /// submitters wait or are refused like a full queue. Bounds memory
+    /// whatever the batch shape (breaker finding: 4 MiB polls of 2-byte
+    /// lines grew a watch to 4 GB). A batch larger than the budget is
+    /// taken alone.
+    pub queue_bytes: usize,
     /// Lowest reported level rank (0 informational … 4 critical).
     pub min_rank: u8,
     /// Incident grouping.
@@ -40,6 +47,7 @@ impl Default for LiveConfig {
         LiveConfig {
             threads: 2,
             queue_batches: 256,
+            queue_bytes: 256 << 20,
             min_rank: 0,
             incidents: IncidentConfig::default(),
             idle_tick: Duration::from_millis(250),
@@ -75,6 +83,11 @@ impl<W: Write + Send> Sink for JsonLines<W> {
         self.0.flush()?;
         Ok(true)
     }
+}
+
+/// What a submission counts against [`LiveConfig::queue_bytes`].
+fn cost(s: &Submission) -> usize {
+    256 + s.lines.iter().map(|l| l.len() + 64).sum::<usize>()
 }
 
 /// Why a submission was not taken.
@@ -124,6 +137,9 @@ struct Intake {
 /// drains the queue, closes open windows and incidents and returns the summary.
 pub struct Engine {
     intake: Mutex<Intake>,
+    /// Bytes of lines submitted and not processed yet ([`LiveConfig::queue_bytes`]).
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    queue_bytes: usize,
     rules: RwLock<Arc<Rules>>,
     metrics: Arc<Metrics>,
     queue: Receiver<Queued>,
@@ -155,9 +171,11 @@ impl Engine {
         let hunter = Hunter::new(rules.clone(), cfg.incidents, cfg.min_rank);
         let m = metrics.clone();
         let tick = cfg.idle_tick;
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let f = in_flight.clone();
         let stage = std::thread::Builder::new()
             .name("live-order".into())
-            .spawn(move || stage(srx, hunter, sinks, m, tick))
+            .spawn(move || stage(srx, hunter, sinks, m, tick, f))
             .expect("spawning the ordered stage");
         metrics.rules_generation.set(rules.generation as i64);
         Engine {
@@ -166,6 +184,8 @@ impl Engine {
                 next_seq: 0,
             }),
             rules: RwLock::new(rules),
+            in_flight,
+            queue_bytes: cfg.queue_bytes.max(1),
             metrics,
             queue: rx,
             workers: Mutex::new(workers),
@@ -199,14 +219,22 @@ impl Engine {
         let Some(tx) = &intake.tx else {
             return Err(SubmitError::Closed(s));
         };
+        let cost = cost(&s);
+        let used = self.in_flight.load(std::sync::atomic::Ordering::Acquire);
+        if used > 0 && used + cost > self.queue_bytes {
+            return Err(SubmitError::Full(s));
+        }
         let q = Queued {
             seq,
             rules: self.rules(),
             sub: s,
             received: Instant::now(),
+            cost,
         };
         match tx.try_send(q) {
             Ok(()) => {
+                self.in_flight
+                    .fetch_add(cost, std::sync::atomic::Ordering::AcqRel);
                 intake.next_seq += 1;
                 self.metrics.batches.inc();
                 self.metrics.queue_depth.set(self.queue.len() as i64);
@@ -318,6 +346,7 @@ fn worker(rx: Receiver<Queued>, tx: Sender<Scanned>, min_rank: u8) {
 
 struct Stage {
     hunter: Hunter,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
     sinks: Vec<Box<dyn Sink>>,
     metrics: Arc<Metrics>,
     summary: LiveSummary,
@@ -364,6 +393,8 @@ impl Stage {
     }
 
     fn batch(&mut self, mut b: Scanned, att: &Attributor<'_>) -> Result<(), LiveError> {
+        self.in_flight
+            .fetch_sub(b.cost, std::sync::atomic::Ordering::AcqRel);
         self.hunter.process(&mut b, &mut self.out, att);
         self.emit()?;
         let r = std::mem::take(&mut b.result);
@@ -412,12 +443,14 @@ fn stage(
     sinks: Vec<Box<dyn Sink>>,
     metrics: Arc<Metrics>,
     tick: Duration,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 ) -> Result<LiveSummary, LiveError> {
     let mut kb = hunter.kb();
     let mut st = Stage {
         hunter,
         sinks,
         metrics,
+        in_flight,
         summary: LiveSummary::default(),
         waiting: Vec::new(),
         out: Vec::new(),

@@ -60,6 +60,8 @@ pub struct Rejected {
 
 /// A submission with its place in the input order.
 pub(crate) struct Queued {
+    /// Its weight against the byte budget, given back when processed.
+    pub(crate) cost: usize,
     pub(crate) seq: u64,
     pub(crate) rules: Arc<Rules>,
     pub(crate) sub: Submission,
@@ -89,6 +91,7 @@ pub(crate) struct EventHits {
 
 /// A scanned batch, on its way to the ordered stage.
 pub(crate) struct Scanned {
+    pub(crate) cost: usize,
     pub(crate) seq: u64,
     pub(crate) rules: Arc<Rules>,
     pub(crate) source: Arc<str>,
@@ -125,6 +128,7 @@ fn parse(text: &str) -> Result<tracehunt_event::Event, String> {
 /// Scans one batch with `sc` (a scanner over `q.rules`' ruleset).
 pub(crate) fn scan_batch(sc: &mut Scanner<'_>, q: Queued, min_rank: u8) -> Scanned {
     let Queued {
+        cost,
         seq,
         rules,
         sub,
@@ -230,6 +234,7 @@ pub(crate) fn scan_batch(sc: &mut Scanner<'_>, q: Queued, min_rank: u8) -> Scann
         });
     }
     Scanned {
+        cost,
         seq,
         rules,
         source: sub.source,
