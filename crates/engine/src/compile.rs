@@ -928,109 +928,122 @@ fn compile_item(
         ));
     }
     let mut matchers = Vec::new();
+    // Where each value's matchers (its variants) end, for `|all`.
+    let mut ends = Vec::with_capacity(item.values.len());
     for v in &item.values {
-        if let Some(part) = time_part {
-            let n = number_of(v).ok_or((
-                Code::InvalidValue,
-                format!("time modifier needs a number, got `{v}`"),
-            ))?;
-            matchers.push(Matcher::Time {
-                part,
-                op: num_op.unwrap_or(NumOp::Eq),
-                n,
-            });
-            continue;
-        }
-        if let Some(op) = num_op {
-            let n = number_of(v).ok_or((
-                Code::InvalidValue,
-                format!("numeric comparison needs a number, got `{v}`"),
-            ))?;
-            matchers.push(Matcher::Num { op, n });
-            continue;
-        }
-        match v {
-            SigmaValue::Null => matchers.push(Matcher::Null),
-            SigmaValue::Bool(b) => matchers.push(Matcher::Str {
-                op: StrOp::Exact(if *b { "true" } else { "false" }.into()),
-                cased: false,
-            }),
-            SigmaValue::Integer(_) | SigmaValue::Float(_)
-                if !has_string_mods(mods) && field.is_some() =>
-            {
-                let n = number_of(v).unwrap_or(f64::NAN);
-                // Numeric equality, falling back to text for non-numeric values.
-                matchers.push(Matcher::Num { op: NumOp::Eq, n });
-                matchers.push(Matcher::Str {
-                    op: StrOp::Exact(v.to_string().to_lowercase().into()),
-                    cased: false,
+        'value: {
+            if let Some(part) = time_part {
+                let n = number_of(v).ok_or((
+                    Code::InvalidValue,
+                    format!("time modifier needs a number, got `{v}`"),
+                ))?;
+                matchers.push(Matcher::Time {
+                    part,
+                    op: num_op.unwrap_or(NumOp::Eq),
+                    n,
                 });
+                break 'value;
             }
-            SigmaValue::Integer(_) | SigmaValue::Float(_) => {
-                let s = SigmaString::new(&v.to_string());
-                string_matchers(&s, mods, field.is_none(), opts, cased, &mut matchers, warn)?;
+            if let Some(op) = num_op {
+                let n = number_of(v).ok_or((
+                    Code::InvalidValue,
+                    format!("numeric comparison needs a number, got `{v}`"),
+                ))?;
+                matchers.push(Matcher::Num { op, n });
+                break 'value;
             }
-            SigmaValue::String(s) => {
-                if has(Modifier::Re) {
-                    let mut flags = String::new();
-                    if has(Modifier::IgnoreCase) {
-                        flags.push('i');
-                    }
-                    if has(Modifier::Multiline) {
-                        flags.push('m');
-                    }
-                    if has(Modifier::DotAll) {
-                        flags.push('s');
-                    }
-                    let pat = if flags.is_empty() {
-                        s.original.clone()
-                    } else {
-                        format!("(?{flags}){}", s.original)
-                    };
-                    matchers.push(Matcher::Regex(regex(&pat, opts)?));
-                } else if has(Modifier::Cidr) {
-                    let net: ipnet::IpNet = s
-                        .original
-                        .trim()
-                        .parse()
-                        .or_else(|_| {
-                            s.original
-                                .trim()
-                                .parse::<std::net::IpAddr>()
-                                .map(ipnet::IpNet::from)
-                        })
-                        .map_err(|_| {
-                            (
-                                Code::InvalidValue,
-                                format!("`{}` is not a CIDR network", s.original),
-                            )
-                        })?;
-                    matchers.push(Matcher::Cidr(net));
-                } else if has(Modifier::FieldRef) {
-                    let mode = if has(Modifier::Contains) {
-                        RefMode::Contains
-                    } else if has(Modifier::StartsWith) {
-                        RefMode::Starts
-                    } else if has(Modifier::EndsWith) {
-                        RefMode::Ends
-                    } else {
-                        RefMode::Exact
-                    };
-                    matchers.push(Matcher::FieldRef {
-                        other: interner.id(&s.original),
-                        mode,
-                        cased,
+            match v {
+                SigmaValue::Null => matchers.push(Matcher::Null),
+                SigmaValue::Bool(b) => matchers.push(Matcher::Str {
+                    op: StrOp::Exact(if *b { "true" } else { "false" }.into()),
+                    cased: false,
+                }),
+                SigmaValue::Integer(_) | SigmaValue::Float(_)
+                    if !has_string_mods(mods) && field.is_some() =>
+                {
+                    let n = number_of(v).unwrap_or(f64::NAN);
+                    // Numeric equality, falling back to text for non-numeric values.
+                    matchers.push(Matcher::Num { op: NumOp::Eq, n });
+                    matchers.push(Matcher::Str {
+                        op: StrOp::Exact(v.to_string().to_lowercase().into()),
+                        cased: false,
                     });
-                } else {
-                    string_matchers(s, mods, field.is_none(), opts, cased, &mut matchers, warn)?;
+                }
+                SigmaValue::Integer(_) | SigmaValue::Float(_) => {
+                    let s = SigmaString::new(&v.to_string());
+                    string_matchers(&s, mods, field.is_none(), opts, cased, &mut matchers, warn)?;
+                }
+                SigmaValue::String(s) => {
+                    if has(Modifier::Re) {
+                        let mut flags = String::new();
+                        if has(Modifier::IgnoreCase) {
+                            flags.push('i');
+                        }
+                        if has(Modifier::Multiline) {
+                            flags.push('m');
+                        }
+                        if has(Modifier::DotAll) {
+                            flags.push('s');
+                        }
+                        let pat = if flags.is_empty() {
+                            s.original.clone()
+                        } else {
+                            format!("(?{flags}){}", s.original)
+                        };
+                        matchers.push(Matcher::Regex(regex(&pat, opts)?));
+                    } else if has(Modifier::Cidr) {
+                        let net: ipnet::IpNet = s
+                            .original
+                            .trim()
+                            .parse()
+                            .or_else(|_| {
+                                s.original
+                                    .trim()
+                                    .parse::<std::net::IpAddr>()
+                                    .map(ipnet::IpNet::from)
+                            })
+                            .map_err(|_| {
+                                (
+                                    Code::InvalidValue,
+                                    format!("`{}` is not a CIDR network", s.original),
+                                )
+                            })?;
+                        matchers.push(Matcher::Cidr(net));
+                    } else if has(Modifier::FieldRef) {
+                        let mode = if has(Modifier::Contains) {
+                            RefMode::Contains
+                        } else if has(Modifier::StartsWith) {
+                            RefMode::Starts
+                        } else if has(Modifier::EndsWith) {
+                            RefMode::Ends
+                        } else {
+                            RefMode::Exact
+                        };
+                        matchers.push(Matcher::FieldRef {
+                            other: interner.id(&s.original),
+                            mode,
+                            cased,
+                        });
+                    } else {
+                        string_matchers(
+                            s,
+                            mods,
+                            field.is_none(),
+                            opts,
+                            cased,
+                            &mut matchers,
+                            warn,
+                        )?;
+                    }
                 }
             }
         }
+        ends.push(matchers.len() as u32);
     }
     Ok(Item::Values {
         field,
         matchers,
-        all: has(Modifier::All),
+        all: has(Modifier::All).then(|| ends.into_boxed_slice()),
         negate: has(Modifier::Neq),
     })
 }
