@@ -996,7 +996,8 @@ fn hunt_and_rules_check_report_the_same_rule_counts() {
         )
     };
     std::fs::write(dir.path().join("a.yml"), rule("A", "windows", "low")).unwrap();
-    // Same id (the title, without `id:`): parsed, then dropped as a duplicate (TH013).
+    // The same document again (no `id:`): parsed, then dropped as a duplicate (TH013);
+    // a different rule with the same title would be kept.
     std::fs::write(dir.path().join("a2.yml"), rule("A", "windows", "low")).unwrap();
     std::fs::write(dir.path().join("b.yml"), rule("B", "windows", "high")).unwrap();
     std::fs::write(dir.path().join("l.yml"), rule("L", "linux", "high")).unwrap();
@@ -1261,4 +1262,43 @@ fn counts_of_one_read_in_the_singular() {
     let out = run(&["rules", "check", rules]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("1 file, rules: 1 loaded, 1 active"), "{text}");
+}
+
+/// Issue #20 item 6: rules without an `id` were de-duplicated by title, so
+/// a second, different rule with the same title was dropped as a duplicate
+/// (TH013) and its 7 detections on the samples were lost. Both rules run
+/// now (19 + 7 detections, under distinct rule ids); a copy of the same
+/// document in another file is still skipped as a duplicate.
+#[test]
+fn rules_without_id_sharing_a_title_both_fire_on_the_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = |eids: &str| {
+        format!(
+            "title: Security activity\nlogsource: {{product: windows, service: security}}\ndetection:\n  sel:\n    EventID: {eids}\n  condition: sel\nlevel: low\n"
+        )
+    };
+    std::fs::write(dir.path().join("a.yml"), rule("5140")).unwrap();
+    std::fs::write(dir.path().join("b.yml"), rule("[4624, 1102]")).unwrap();
+    std::fs::write(dir.path().join("c.yml"), rule("5140")).unwrap();
+    let rd = dir.path().to_str().unwrap();
+    let v = json_of(&run(&[
+        "hunt",
+        "samples/evtx",
+        "-r",
+        rd,
+        "--format",
+        "json",
+    ]));
+    let s = &v["summary"];
+    assert_eq!(s["detections"], 26);
+    assert_eq!(s["rules_loaded"], 3);
+    assert_eq!(s["rules_active"], 2);
+    assert_eq!(s["rules_skipped_by_reason"]["duplicate_id"], 1);
+    let dets = v["detections"].as_array().unwrap();
+    assert_eq!(count_rule(dets, "Security activity"), 19);
+    let b_id = format!(
+        "Security activity ({}:1)",
+        dir.path().join("b.yml").display()
+    );
+    assert_eq!(count_rule(dets, &b_id), 7, "{:?}", s["top_rules"]);
 }

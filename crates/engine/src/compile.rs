@@ -250,8 +250,14 @@ type CErr = (Code, String);
 ///
 /// Partial success: each rule that cannot be compiled becomes a
 /// [`Diagnostic`] and is left out; rules whose logsource is not mapped are
-/// kept inactive with a `TH010` warning; a second rule with an id already
-/// seen is dropped with `TH013`.
+/// kept inactive with a `TH010` warning. Duplicate ids: the first copy of
+/// an id that compiles is kept, a later copy is dropped with `TH013` (a
+/// copy after one that failed to compile is compiled: issue #20). Rules
+/// without an `id` are never de-duplicated by title: each is kept, its
+/// [`RuleMeta::id`] the title, or for a later rule whose title is already
+/// an id, the title with its file and line (`Title (rules/x.yml:3)`); only a
+/// document equal to an id-less rule already kept (the same rule loaded
+/// twice, e.g. one file copied) is dropped with `TH013`.
 pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut interner = Interner {
@@ -259,27 +265,43 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
     };
     let mut meta = Vec::new();
     let mut rules = Vec::new();
+    // Ids of the rules kept.
     let mut seen_ids = HashSet::new();
+    // Rules without an id that were kept, by title (to tell a copy of one).
+    let mut untitled: HashMap<String, Vec<tracehunt_sigma::ast::SigmaRule>> = HashMap::new();
     // Distinct sources, keyed by their content.
     let mut source_keys: BTreeMap<String, usize> = BTreeMap::new();
     let mut sources: Vec<CompiledSource> = Vec::new();
 
     for doc in docs {
         let r = &doc.rule;
-        let id = r.id.clone().unwrap_or_else(|| r.title.clone());
-        let label = Some(id.clone());
-        if !seen_ids.insert(id.clone()) {
+        let duplicate = match &r.id {
+            Some(id) => seen_ids
+                .contains(id)
+                .then_some("a rule with this id was already loaded; this copy is skipped"),
+            None => untitled
+                .get(&r.title)
+                .is_some_and(|kept| kept.contains(r))
+                .then_some(
+                    "this rule (no `id`) is identical to one already loaded; this copy is skipped",
+                ),
+        };
+        if let Some(msg) = duplicate {
             diags.push(
-                Diagnostic::new(
-                    Code::DuplicateId,
-                    &doc.file,
-                    Some(doc.line),
-                    "a rule with this id was already loaded; this copy is skipped",
-                )
-                .with_rule(label),
+                Diagnostic::new(Code::DuplicateId, &doc.file, Some(doc.line), msg)
+                    .with_rule(Some(r.id.clone().unwrap_or_else(|| r.title.clone()))),
             );
             continue;
         }
+        let id = match &r.id {
+            Some(id) => id.clone(),
+            None if seen_ids.contains(&r.title) => {
+                format!("{} ({}:{})", r.title, doc.file, doc.line)
+            }
+            None => r.title.clone(),
+        };
+        // Diagnostics name the rule by its id, or its title (they give the file and line).
+        let label = Some(r.id.clone().unwrap_or_else(|| r.title.clone()));
         let mut warn = Vec::new();
         let compiled = compile_rule(r, opts, &mut interner, &mut warn);
         let compiled = match compiled {
@@ -320,6 +342,10 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
                 )
                 .with_rule(label),
             ),
+        }
+        seen_ids.insert(id.clone());
+        if r.id.is_none() {
+            untitled.entry(r.title.clone()).or_default().push(r.clone());
         }
         meta.push(rule_meta(&doc, id, active));
         rules.push(compiled);
