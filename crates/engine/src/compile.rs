@@ -852,6 +852,12 @@ fn compile_det(
     warn: &mut Vec<CErr>,
 ) -> Result<Det, CErr> {
     Ok(match d {
+        // pySigma refuses an empty detection ("Detection is empty"; an
+        // empty list fails its conversion): `sel: {}` matched every event
+        // and `sel: []` none, with no diagnostic (issue #20).
+        Detection::AllOf(items) if items.is_empty() => return Err(empty_selection("map")),
+        Detection::AnyOf(ds) if ds.is_empty() => return Err(empty_selection("list")),
+        Detection::Keywords(vals) if vals.is_empty() => return Err(empty_selection("list")),
         Detection::AllOf(items) => Det::AllOf(
             items
                 .iter()
@@ -888,6 +894,17 @@ fn compile_det(
             ))
         }
     })
+}
+
+/// The error for an empty selection map or list (`sel: {}`, `sel: []`,
+/// also inside a list of maps).
+fn empty_selection(what: &str) -> CErr {
+    (
+        Code::InvalidRule,
+        format!(
+            "empty {what}: a selection needs at least one field or value (an empty one would match every event or none); the rule is not loaded"
+        ),
+    )
 }
 
 /// Lowers one `field|modifiers: values` item.

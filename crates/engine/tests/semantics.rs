@@ -555,3 +555,39 @@ fn rules_without_id_sharing_a_title_both_fire() {
     let second = sysmon(1, &[("CommandLine", s("hostname"))]);
     assert_eq!(fired_ids(&rs, &second), ["Recon (b.yml:1)"]);
 }
+
+/// Issue #20 item 9: an empty selection (`sel: {}`) matched every event
+/// and `sel: []` none, without a diagnostic. Like pySigma ("Detection is
+/// empty"), an empty selection map or list is an error (TH002, the rule is
+/// not used), also inside a list of maps; the other rules still load.
+#[test]
+fn empty_selection_is_an_error_not_a_match_on_every_event() {
+    let rule = |n: u32, sel: &str| {
+        format!(
+            "title: E{n}\nid: 00000000-0000-4000-8000-0000000000e{n}\nlogsource: {PC}\ndetection:\n  sel: {sel}\n  condition: sel\nlevel: high\n"
+        )
+    };
+    let sels = ["{}", "[]", "[{}]", "[{Image: x}, {}]", "[[]]"];
+    let texts: Vec<String> = sels
+        .iter()
+        .enumerate()
+        .map(|(i, s)| rule(i as u32, s))
+        .collect();
+    let good = rule(9, "{CommandLine|contains: whoami}");
+    let mut files: Vec<(&str, &str)> = texts.iter().map(|t| ("e.yml", t.as_str())).collect();
+    files.push(("g.yml", &good));
+    let (rs, d) = compile_files(&files);
+    assert_eq!(d.len(), sels.len(), "{d:?}");
+    for (d, n) in d.iter().zip(0..) {
+        assert_eq!(d.code, tracehunt_sigma::Code::InvalidRule, "{d}");
+        assert_eq!(d.severity, tracehunt_sigma::Severity::Error);
+        assert_eq!(
+            d.rule.as_deref(),
+            Some(format!("00000000-0000-4000-8000-0000000000e{n}").as_str())
+        );
+        assert!(d.message.starts_with("selection `sel`: empty "), "{d}");
+    }
+    assert_eq!(rs.len(), 1);
+    let ev = sysmon(1, &[("CommandLine", s("cmd /c dir"))]);
+    assert!(fired_ids(&rs, &ev).is_empty());
+}
