@@ -518,6 +518,14 @@ fn stderr_summary(
             f.reason
         );
     }
+    if let Some(n) = summary
+        .time_window
+        .as_ref()
+        .map(|tw| tw.events_without_time)
+        .filter(|n| *n > 0)
+    {
+        eprintln!("tracehunt: {}", tracehunt_report::untimed_note(n));
+    }
     // Named per file, like lost records (was one total without a file).
     for f in &summary.files_with_damaged_unused_chunks {
         eprintln!(

@@ -1302,3 +1302,66 @@ fn rules_without_id_sharing_a_title_both_fire_on_the_samples() {
     );
     assert_eq!(count_rule(dets, &b_id), 7, "{:?}", s["top_rules"]);
 }
+
+/// A JSON-lines log (Mordor flat shape) in a temporary directory, and a
+/// rule folder with one rule firing on `whoami`.
+fn whoami_jsonl(lines: &[String]) -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.jsonl");
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("whoami.yml"),
+        "title: Whoami\nid: 00000000-0000-4000-8000-0000000020a9\nlogsource: {product: windows}\ndetection:\n  sel:\n    CommandLine|contains: whoami\n  condition: sel\nlevel: high\n",
+    )
+    .unwrap();
+    let (log, rules) = (log.display().to_string(), rules.display().to_string());
+    (dir, log, rules)
+}
+
+/// Issue #20 item 9: with `--from`/`--to`, events without a time dropped
+/// out of the window silently. They are still not scanned (a window cannot
+/// place them) but counted: `time_window.events_without_time` in JSON, a
+/// line in the table summary and on stderr with a machine format.
+#[test]
+fn events_without_a_time_are_counted_when_a_time_window_is_given() {
+    let ev = |cmd: &str, ts: Option<&str>| {
+        let ts = ts.map_or(String::new(), |t| format!(", \"@timestamp\": \"{t}\""));
+        format!("{{\"EventID\": 4688, \"Channel\": \"Security\", \"CommandLine\": \"{cmd}\"{ts}}}")
+    };
+    let (_dir, log, rules) = whoami_jsonl(&[
+        ev("whoami", Some("2021-01-01T10:00:00Z")),
+        ev("whoami", Some("2021-02-01T10:00:00Z")),
+        ev("whoami", None),
+        ev("dir", None),
+    ]);
+    let window = ["--from", "2021-01-01", "--to", "2021-01-01"];
+    let mut args = vec!["hunt", &log, "-r", &rules, "--format", "json"];
+    args.extend(window);
+    let s = &json_of(&run(&args))["summary"];
+    assert_eq!((&s["events"], &s["events_scanned"]), (&4.into(), &1.into()));
+    assert_eq!(s["detections"], 1);
+    assert_eq!(s["time_window"]["events_without_time"], 2);
+    // Without a window every event is scanned, and no window is reported.
+    let s = &json_of(&run(&["hunt", &log, "-r", &rules, "--format", "json"]))["summary"];
+    assert_eq!(
+        (&s["events_scanned"], &s["detections"]),
+        (&4.into(), &3.into())
+    );
+    assert!(s.get("time_window").is_none());
+    let mut args = vec!["hunt", &log, "-r", &rules, "--format", "table"];
+    args.extend(window);
+    let text = String::from_utf8(run(&args).stdout).unwrap();
+    assert!(
+        text.contains("  - 2 events without a time left out of the window (not scanned)\n"),
+        "{text}"
+    );
+    let mut args = vec!["hunt", &log, "-r", &rules, "--format", "jsonl"];
+    args.extend(window);
+    let err = String::from_utf8(run(&args).stderr).unwrap();
+    assert!(
+        err.contains("tracehunt: 2 events without a time left out of the window (not scanned)\n"),
+        "{err}"
+    );
+}

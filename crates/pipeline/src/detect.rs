@@ -64,6 +64,8 @@ pub(crate) struct Acc<'s> {
     /// Time range of the events in the `--from`/`--to` window.
     pub(crate) win_first: Option<DateTime<Utc>>,
     pub(crate) win_last: Option<DateTime<Utc>>,
+    /// Events without a time, left out because `--from`/`--to` was given.
+    pub(crate) untimed_out: u64,
     /// IOC hits and the unit of each.
     pub(crate) ioc_hits: Vec<crate::ioc::IocDetection>,
     pub(crate) ioc_units: Vec<u32>,
@@ -138,6 +140,7 @@ impl<'s> Acc<'s> {
             last: None,
             win_first: None,
             win_last: None,
+            untimed_out: 0,
             ioc_hits: Vec::new(),
             ioc_units: Vec::new(),
             key_piece: Vec::new(),
@@ -375,6 +378,9 @@ fn scan_records(
             None => cfg.from.is_none() && cfg.to.is_none(),
         };
         if !in_window {
+            // Counted: a window cannot place an event without a time (issue
+            // #20: they dropped out silently).
+            r.untimed_out += u64::from(ts.is_none());
             continue;
         }
         r.scanned += 1;

@@ -21,7 +21,8 @@ use tracehunt_report::{Detection, Skipped, Summary};
 #[derive(Clone)]
 pub struct HuntConfig {
     /// Only scan events at or after this time (events without a time are
-    /// scanned only when neither bound is set).
+    /// scanned only when neither bound is set; otherwise they are counted in
+    /// [`TimeWindow::events_without_time`](tracehunt_report::TimeWindow::events_without_time)).
     pub from: Option<DateTime<Utc>>,
     /// Only scan events at or before this time.
     pub to: Option<DateTime<Utc>>,
@@ -366,6 +367,7 @@ fn collect(
             if let Some(l) = r.win_last {
                 tw.last_event = Some(tw.last_event.map_or(l, |x| x.max(l)));
             }
+            tw.events_without_time += r.untimed_out;
         }
         skipped.append(&mut r.skipped);
         lost.append(&mut r.lost);

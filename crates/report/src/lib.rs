@@ -112,6 +112,9 @@ pub struct TimeWindow {
     pub first_event: Option<DateTime<Utc>>,
     /// Latest event time in the window.
     pub last_event: Option<DateTime<Utc>>,
+    /// Events read that have no time: a window cannot place them, so they
+    /// were not scanned (counted in `events`, not in `events_scanned`).
+    pub events_without_time: u64,
 }
 
 /// A file that was not read, or only partly.
@@ -730,6 +733,15 @@ pub fn rules_line(s: &Summary) -> String {
     )
 }
 
+/// The note for [`TimeWindow::events_without_time`]: `"3 events without a
+/// time left out of the window (not scanned)"`.
+pub fn untimed_note(n: u64) -> String {
+    format!(
+        "{} without a time left out of the window (not scanned)",
+        counted(n, "event", "events")
+    )
+}
+
 /// `n` with the noun agreeing: `counted(1, "file", "files")` → `"1 file"`, `counted(2, …)` →
 /// `"2 files"` (fresh-user finding: "1 entries" and similar in user-facing output).
 pub fn counted(n: u64, one: &str, many: &str) -> String {
@@ -811,6 +823,9 @@ pub fn write_table_summary<W: Write>(
                 bound(tw.from),
                 bound(tw.to)
             )?,
+        }
+        if tw.events_without_time > 0 {
+            writeln!(w, "  - {}", untimed_note(tw.events_without_time))?;
         }
     }
     writeln!(w, "Files skipped:     {}", s.files_skipped.len())?;
