@@ -1365,3 +1365,77 @@ fn events_without_a_time_are_counted_when_a_time_window_is_given() {
         "{err}"
     );
 }
+
+/// Issue #20 item 9: `-v` named only the first lost record of each file
+/// (the README says losses are reported per record). With `-v` every loss
+/// is listed under its file's line, in file order, the same for any
+/// thread count and however the file is cut into ranges; past 10,000 the
+/// rest are counted. Without `-v`, one line per file as before.
+#[test]
+fn verbose_lists_every_record_loss_not_only_the_first() {
+    let good = |i: usize| {
+        format!("{{\"EventID\": 4688, \"Channel\": \"Security\", \"CommandLine\": \"whoami {i}\"}}")
+    };
+    // Line 1 good, then 25,000 damaged lines (every third line good).
+    let mut lines = vec![good(0)];
+    let mut bad_lines = Vec::new();
+    for i in 1..=37_500 {
+        if i % 3 == 0 {
+            lines.push(good(i));
+        } else {
+            lines.push(format!("{{\"EventID\": {i}, \"Channel\": }}"));
+            bad_lines.push(lines.len());
+        }
+    }
+    assert_eq!(bad_lines.len(), 25_000);
+    let (_dir, log, rules) = whoami_jsonl(&lines);
+    let hunt = |threads: &str, range: &str, verbose: bool| {
+        let mut args = vec![
+            "hunt", &log, "-r", &rules, "--format", "jsonl", "-t", threads,
+        ];
+        if verbose {
+            args.push("-v");
+        }
+        let o = bin()
+            .args(&args)
+            .env("TRACEHUNT_JSONL_RANGE_BYTES", range)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.stdout.iter().filter(|b| **b == b'\n').count(), 12_501);
+        String::from_utf8(o.stderr).unwrap()
+    };
+    let plain = hunt("1", "1000000000", false);
+    let file_line = format!("tracehunt: 25000 records lost in {log} (first: line 2: invalid JSON");
+    assert!(plain.contains(&file_line), "{plain}");
+    assert!(!plain.contains("tracehunt:   - "), "{plain}");
+    let verbose = hunt("1", "1000000000", true);
+    let listed: Vec<&str> = verbose
+        .lines()
+        .filter_map(|l| l.strip_prefix("tracehunt:   - "))
+        .collect();
+    assert_eq!(listed.len(), 10_000);
+    for (l, n) in listed.iter().zip(&bad_lines) {
+        assert!(l.starts_with(&format!("line {n}: invalid JSON")), "{l}");
+        assert!(l.ends_with(" (1 record)"), "{l}");
+    }
+    assert!(verbose.contains(&file_line), "{verbose}");
+    assert!(
+        verbose.contains("tracehunt:   … 15000 more losses not listed (the first 10000 are)\n"),
+        "{verbose}"
+    );
+    // The same list when the file is read in 64 KiB ranges by 1 and 3 threads.
+    let without_time = |s: &str| -> String {
+        s.lines()
+            .filter(|l| !l.ends_with(" s"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for threads in ["1", "3"] {
+        assert_eq!(
+            without_time(&hunt(threads, "65536", true)),
+            without_time(&verbose),
+            "--threads {threads}"
+        );
+    }
+}

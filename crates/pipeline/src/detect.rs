@@ -57,6 +57,12 @@ pub(crate) struct Acc<'s> {
     pub(crate) damaged_unused_chunks: u64,
     /// Units with lost records: (unit, file, records lost, first reason).
     pub(crate) lost: Vec<(u32, usize, u64, String)>,
+    /// With [`ScanCfg::list_losses`]: every error that lost records, as
+    /// ((unit, error number in unit), file, where and why, records), at
+    /// most the first [`crate::hunt::LOSS_LIST_CAP`] in input order (kept
+    /// below twice that, cut back when reached), and how many there were.
+    pub(crate) losses: Vec<((u32, u32), usize, String, u64)>,
+    pub(crate) losses_seen: u64,
     /// Units with damaged unused EVTX chunk slots: (unit, file, slots).
     pub(crate) unused: Vec<(u32, usize, u64)>,
     pub(crate) first: Option<DateTime<Utc>>,
@@ -91,6 +97,8 @@ pub(crate) struct ScanCfg {
     pub(crate) keys: bool,
     /// Rules whose detections are not reported (correlation `generate: false`).
     pub(crate) suppressed: Vec<bool>,
+    /// Keep every loss ([`crate::HuntConfig::list_losses`]).
+    pub(crate) list_losses: bool,
 }
 
 /// Per unit, when a store is a sink: what the store's coverage needs.
@@ -135,6 +143,8 @@ impl<'s> Acc<'s> {
             duplicate_chunks: 0,
             damaged_unused_chunks: 0,
             lost: Vec::new(),
+            losses: Vec::new(),
+            losses_seen: 0,
             unused: Vec::new(),
             first: None,
             last: None,
@@ -205,12 +215,13 @@ impl<'s> Acc<'s> {
     /// Counts a record error of a unit: a duplicate or damaged unused EVTX
     /// chunk loses nothing; any other error stands for `e.records` lost
     /// records (an EVTX chunk note with the count its header declares, or
-    /// none), counted by reason, the unit's first such error kept.
+    /// none), counted by reason, the unit's first such error kept. Returns
+    /// the records this error lost.
     fn record_error(
         &mut self,
         e: &tracehunt_readers::RecordError,
         (lost, first_lost, unused): (&mut u64, &mut Option<String>, &mut u64),
-    ) {
+    ) -> u64 {
         match e.kind {
             // Its records were read from the first copy: nothing lost.
             tracehunt_readers::RecordErrorKind::DuplicateChunk => self.duplicate_chunks += 1,
@@ -229,7 +240,20 @@ impl<'s> Acc<'s> {
                         .or_default() += e.records;
                     first_lost.get_or_insert_with(|| format!("{}: {}", e.at, e.reason));
                 }
+                return e.records;
             }
+        }
+        0
+    }
+
+    /// Keeps one loss for [`crate::Scanned::losses`] (see [`Acc::losses`]).
+    fn keep_loss(&mut self, at: (u32, u32), file: usize, what: String, records: u64) {
+        let cap = crate::hunt::LOSS_LIST_CAP;
+        self.losses_seen += 1;
+        self.losses.push((at, file, what, records));
+        if self.losses.len() >= 2 * cap {
+            self.losses.sort_unstable_by_key(|l| l.0);
+            self.losses.truncate(cap);
         }
     }
 
@@ -348,6 +372,7 @@ fn scan_records(
     let mut first_lost = None;
     let mut unused = 0u64;
     let mut seq = 0u32;
+    let mut error_seq = 0u32;
     let mut stat = UnitStat {
         unit: ui,
         stream: file,
@@ -360,7 +385,11 @@ fn scan_records(
         let ev = match rec {
             Ok(ev) => ev,
             Err(e) => {
-                r.record_error(&e, (&mut lost, &mut first_lost, &mut unused));
+                let n = r.record_error(&e, (&mut lost, &mut first_lost, &mut unused));
+                if n > 0 && cfg.list_losses {
+                    r.keep_loss((ui, error_seq), file, format!("{}: {}", e.at, e.reason), n);
+                    error_seq += 1;
+                }
                 continue;
             }
         };
