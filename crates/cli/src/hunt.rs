@@ -58,7 +58,7 @@ pub struct HuntArgs {
     pub to: Option<DateTime<Utc>>,
     /// Worker threads, 1–1024 (default: all cores). Output is the same
     /// whatever the count.
-    #[arg(long, short = 't', value_name = "N", value_parser = clap::value_parser!(u16).range(0..=1024))]
+    #[arg(long, short = 't', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
     /// No progress bar, summary or warnings on stderr: only errors, and a
     /// one-line count of the rules that failed to load (if any).

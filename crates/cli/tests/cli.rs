@@ -1439,3 +1439,30 @@ fn verbose_lists_every_record_loss_not_only_the_first() {
         );
     }
 }
+
+/// Issue #20 item 9: `--threads 0` was accepted although the help says
+/// 1–1024 (0 is not documented as "all cores": leaving the flag out is).
+#[test]
+fn threads_zero_is_rejected_as_the_help_says() {
+    let out = run(&["hunt", "samples/evtx", "--threads", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--threads") && err.contains("1..=1024"),
+        "{err}"
+    );
+    let help = String::from_utf8(run(&["hunt", "--help"]).stdout).unwrap();
+    assert!(
+        help.contains("Worker threads, 1–1024 (default: all cores)"),
+        "{help}"
+    );
+    let v = json_of(&run(&[
+        "hunt",
+        "samples/evtx",
+        "--threads",
+        "1",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(v["summary"]["files"], 10);
+}
