@@ -629,15 +629,26 @@ fn watch_stdin_line_over_the_cap_is_rejected_and_the_next_line_read() {
             input.write_all(&chunk).unwrap();
         }
         input.write_all(b"\n").unwrap();
-        input.write_all((event("whoami.exe", 7) + "\n").as_bytes()).unwrap();
+        input
+            .write_all((event("whoami.exe", 7) + "\n").as_bytes())
+            .unwrap();
     });
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("stdin: line 1 longer than 16777216 bytes, skipped"), "{err}");
-    assert!(err.contains("1 events, 1 rejected lines, 1 detections"), "{err}");
-    assert_eq!(detections_n_text(&String::from_utf8(out.stdout).unwrap()), [7]);
+    assert!(
+        err.contains("stdin: line 1 longer than 16777216 bytes, skipped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 events, 1 rejected lines, 1 detections"),
+        "{err}"
+    );
+    assert_eq!(
+        detections_n_text(&String::from_utf8(out.stdout).unwrap()),
+        [7]
+    );
 }
 
 fn detections_n_text(text: &str) -> Vec<u64> {
