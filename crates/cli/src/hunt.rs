@@ -527,6 +527,10 @@ fn stderr_summary(
     {
         eprintln!("tracehunt: {}", tracehunt_report::untimed_note(n));
     }
+    // Issue #20: read past damaged EVTX signatures with no word of it.
+    for f in &summary.files_with_repaired_signatures {
+        eprintln!("tracehunt: {}", tracehunt_report::repaired_note(f));
+    }
     // Named per file, like lost records (was one total without a file).
     for f in &summary.files_with_damaged_unused_chunks {
         eprintln!(

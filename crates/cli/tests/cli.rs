@@ -1466,3 +1466,49 @@ fn threads_zero_is_rejected_as_the_help_says() {
     ]));
     assert_eq!(v["summary"]["files"], 10);
 }
+
+/// Issue #20 item 9: a file whose `ElfFile` signature, or a chunk whose
+/// `ElfChnk` signature, was damaged was read past with no word of it. The
+/// repairs lose nothing (the same 97 events and detections as the intact
+/// file, no record skipped) and are reported: `evtx_signatures_repaired`
+/// and `files_with_repaired_signatures` in JSON, one line per file in the
+/// table and on stderr.
+#[test]
+fn repaired_evtx_signatures_are_reported() {
+    let src = root().join(
+        "samples/evtx/EVTX_full_APT_attack_steps/ID4688-5140-5145-WMIexec execution via SMB (GLOBAL).evtx",
+    );
+    let mut bytes = std::fs::read(&src).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let intact = dir.path().join("intact.evtx");
+    std::fs::write(&intact, &bytes).unwrap();
+    bytes[0] ^= 0x41; // ElfFile -> ...
+    bytes[4096 + 65536] ^= 0x10; // chunk 1: ElfChnk -> UlfChnk
+    let damaged = dir.path().join("damaged.evtx");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let hunt = |p: &Path, format: &str| run(&["hunt", p.to_str().unwrap(), "--format", format]);
+    let a = json_of(&hunt(&intact, "json"));
+    let v = json_of(&hunt(&damaged, "json"));
+    let s = &v["summary"];
+    assert_eq!(
+        (&s["events"], &s["records_skipped"]),
+        (&97.into(), &0.into())
+    );
+    assert_eq!(s["detections"], a["summary"]["detections"]);
+    assert!(a["summary"].get("evtx_signatures_repaired").is_none());
+    assert_eq!(s["evtx_signatures_repaired"], 2);
+    let files = s["files_with_repaired_signatures"].as_array().unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0]["path"], damaged.display().to_string());
+    assert_eq!(files[0]["signatures"], 2);
+    let first = "file header: the file signature is damaged (not `ElfFile\\0`): the file was recognised by its first chunk's signature and read; nothing is lost by that";
+    assert_eq!(files[0]["first"], first);
+    let line = format!(
+        "2 damaged EVTX signatures repaired in {} (first: {first})",
+        damaged.display()
+    );
+    let err = String::from_utf8(hunt(&damaged, "jsonl").stderr).unwrap();
+    assert!(err.contains(&format!("tracehunt: {line}\n")), "{err}");
+    let text = String::from_utf8(hunt(&damaged, "table").stdout).unwrap();
+    assert!(text.contains(&format!("  - {line}\n")), "{text}");
+}

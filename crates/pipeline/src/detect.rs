@@ -65,6 +65,10 @@ pub(crate) struct Acc<'s> {
     pub(crate) losses_seen: u64,
     /// Units with damaged unused EVTX chunk slots: (unit, file, slots).
     pub(crate) unused: Vec<(u32, usize, u64)>,
+    /// Damaged EVTX signatures read past (nothing lost by that).
+    pub(crate) signatures_repaired: u64,
+    /// Units with such signatures: (unit, file, signatures, first one).
+    pub(crate) repaired: Vec<(u32, usize, u64, String)>,
     pub(crate) first: Option<DateTime<Utc>>,
     pub(crate) last: Option<DateTime<Utc>>,
     /// Time range of the events in the `--from`/`--to` window.
@@ -146,6 +150,8 @@ impl<'s> Acc<'s> {
             losses: Vec::new(),
             losses_seen: 0,
             unused: Vec::new(),
+            signatures_repaired: 0,
+            repaired: Vec::new(),
             first: None,
             last: None,
             win_first: None,
@@ -213,14 +219,20 @@ impl<'s> Acc<'s> {
     }
 
     /// Counts a record error of a unit: a duplicate or damaged unused EVTX
-    /// chunk loses nothing; any other error stands for `e.records` lost
+    /// chunk and a repaired EVTX signature (the unit's count and first one
+    /// kept in `repaired`) lose nothing; any other error stands for `e.records` lost
     /// records (an EVTX chunk note with the count its header declares, or
     /// none), counted by reason, the unit's first such error kept. Returns
     /// the records this error lost.
     fn record_error(
         &mut self,
         e: &tracehunt_readers::RecordError,
-        (lost, first_lost, unused): (&mut u64, &mut Option<String>, &mut u64),
+        (lost, first_lost, unused, repaired): (
+            &mut u64,
+            &mut Option<String>,
+            &mut u64,
+            &mut (u64, Option<String>),
+        ),
     ) -> u64 {
         match e.kind {
             // Its records were read from the first copy: nothing lost.
@@ -229,6 +241,14 @@ impl<'s> Acc<'s> {
             tracehunt_readers::RecordErrorKind::DamagedUnusedChunk => {
                 self.damaged_unused_chunks += 1;
                 *unused += 1;
+            }
+            // Read past a damaged signature: nothing lost by that.
+            tracehunt_readers::RecordErrorKind::RepairedSignature => {
+                self.signatures_repaired += 1;
+                repaired.0 += 1;
+                repaired
+                    .1
+                    .get_or_insert_with(|| format!("{}: {}", e.at, e.reason));
             }
             _ => {
                 self.record_errors += e.records;
@@ -371,6 +391,7 @@ fn scan_records(
     let mut lost = 0u64;
     let mut first_lost = None;
     let mut unused = 0u64;
+    let mut repaired = (0u64, None);
     let mut seq = 0u32;
     let mut error_seq = 0u32;
     let mut stat = UnitStat {
@@ -385,7 +406,8 @@ fn scan_records(
         let ev = match rec {
             Ok(ev) => ev,
             Err(e) => {
-                let n = r.record_error(&e, (&mut lost, &mut first_lost, &mut unused));
+                let n =
+                    r.record_error(&e, (&mut lost, &mut first_lost, &mut unused, &mut repaired));
                 if n > 0 && cfg.list_losses {
                     r.keep_loss((ui, error_seq), file, format!("{}: {}", e.at, e.reason), n);
                     error_seq += 1;
@@ -499,6 +521,9 @@ fn scan_records(
     }
     if unused > 0 {
         r.unused.push((ui, file, unused));
+    }
+    if let (n @ 1.., Some(first)) = repaired {
+        r.repaired.push((ui, file, n, first));
     }
 }
 

@@ -372,6 +372,7 @@ fn collect(
     let mut skipped: Vec<(usize, String)> = Vec::new();
     let mut lost: Vec<(u32, usize, u64, String)> = Vec::new();
     let mut unused: Vec<(u32, usize, u64)> = Vec::new();
+    let mut repaired: Vec<(u32, usize, u64, String)> = Vec::new();
     let mut iocs: Vec<(u32, IocDetection)> = Vec::new();
     let mut all_losses = Vec::new();
     let mut losses_seen = 0u64;
@@ -382,6 +383,7 @@ fn collect(
         summary.records_skipped += r.record_errors;
         summary.duplicate_chunks_skipped += r.duplicate_chunks;
         summary.damaged_unused_chunks_skipped += r.damaged_unused_chunks;
+        summary.evtx_signatures_repaired += r.signatures_repaired;
         for (k, n) in r.record_reasons {
             *summary.records_skipped_by_reason.entry(k).or_default() += n;
         }
@@ -403,6 +405,7 @@ fn collect(
         skipped.append(&mut r.skipped);
         lost.append(&mut r.lost);
         unused.append(&mut r.unused);
+        repaired.append(&mut r.repaired);
         all_losses.append(&mut r.losses);
         losses_seen += r.losses_seen;
         iocs.extend(r.ioc_units.into_iter().zip(r.ioc_hits));
@@ -455,6 +458,23 @@ fn collect(
                     path: source.stream_name(f),
                     chunks: n,
                 }),
+        }
+        last_file = Some(f);
+    }
+    repaired.sort_by_key(|u| u.0);
+    let mut last_file = None;
+    for (_, f, n, first) in repaired {
+        match summary.files_with_repaired_signatures.last_mut() {
+            Some(last) if last_file == Some(f) => last.signatures += n,
+            _ => {
+                summary
+                    .files_with_repaired_signatures
+                    .push(tracehunt_report::RepairedSignatures {
+                        path: source.stream_name(f),
+                        signatures: n,
+                        first,
+                    })
+            }
         }
         last_file = Some(f);
     }

@@ -139,6 +139,18 @@ pub struct UnusedChunks {
     pub chunks: u64,
 }
 
+/// An EVTX file read past damaged signatures
+/// ([`Summary::files_with_repaired_signatures`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepairedSignatures {
+    /// Path of the file.
+    pub path: String,
+    /// Damaged signatures read past in it (the file's, its chunks').
+    pub signatures: u64,
+    /// The first of them: where and what.
+    pub first: String,
+}
+
 /// Per-rule count for the summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleCount {
@@ -185,6 +197,18 @@ pub struct Summary {
     /// (`records` is always 0: none lost). Omitted from JSON when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files_with_damaged_unused_chunks: Vec<UnusedChunks>,
+    /// Damaged EVTX signatures read past
+    /// (`RecordErrorKind::RepairedSignature`): a file header whose
+    /// `ElfFile\0` is damaged (the file was recognised by its first chunk)
+    /// or a chunk whose `ElfChnk\0` is, read with it restored. The repair
+    /// loses nothing (records the damage lost are counted in
+    /// `records_skipped`). Omitted from JSON when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub evtx_signatures_repaired: u64,
+    /// The files those signatures were in, in input order, with how many
+    /// each and the first. Omitted from JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files_with_repaired_signatures: Vec<RepairedSignatures>,
     /// Rules loaded: parsed and compiled (the same figure `rules check`
     /// reports as loaded), `rules_active + rules_skipped`.
     pub rules_loaded: u64,
@@ -742,6 +766,21 @@ pub fn untimed_note(n: u64) -> String {
     )
 }
 
+/// The note for one file of [`Summary::files_with_repaired_signatures`]:
+/// `"1 damaged EVTX signature repaired in x.evtx (first: file header: …)"`.
+pub fn repaired_note(f: &RepairedSignatures) -> String {
+    format!(
+        "{} repaired in {} (first: {})",
+        counted(
+            f.signatures,
+            "damaged EVTX signature",
+            "damaged EVTX signatures"
+        ),
+        f.path,
+        f.first
+    )
+}
+
 /// `n` with the noun agreeing: `counted(1, "file", "files")` → `"1 file"`, `counted(2, …)` →
 /// `"2 files"` (fresh-user finding: "1 entries" and similar in user-facing output).
 pub fn counted(n: u64, one: &str, many: &str) -> String {
@@ -874,6 +913,9 @@ pub fn write_table_summary<W: Write>(
             counted(f.chunks, "unused chunk slot", "unused chunk slots"),
             f.path
         )?;
+    }
+    for f in s.files_with_repaired_signatures.iter().take(10) {
+        writeln!(w, "  - {}", repaired_note(f))?;
     }
     writeln!(w, "Rules:             {}", rules_line(s))?;
     write!(w, "Detections:        {}", s.detections)?;
