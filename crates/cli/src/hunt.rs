@@ -12,7 +12,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 use tracehunt_attack::ActorKb;
-use tracehunt_pipeline::{sink, FileSource, HuntConfig, OutputFormat};
+use tracehunt_pipeline::{sink, FileSource, HuntConfig, Loss, OutputFormat};
 use tracehunt_report::{counted, Skipped, Summary, TimeWindow};
 
 /// Sigma rule levels, lowest first.
@@ -58,7 +58,7 @@ pub struct HuntArgs {
     pub to: Option<DateTime<Utc>>,
     /// Worker threads, 1–1024 (default: all cores). Output is the same
     /// whatever the count.
-    #[arg(long, short = 't', value_name = "N", value_parser = clap::value_parser!(u16).range(0..=1024))]
+    #[arg(long, short = 't', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
     /// No progress bar, summary or warnings on stderr: only errors, and a
     /// one-line count of the rules that failed to load (if any).
@@ -66,7 +66,8 @@ pub struct HuntArgs {
     pub quiet: bool,
     /// More detail on stderr: every rule error (not just the first 20),
     /// every rule with an `expand` placeholder without value (TH011), every
-    /// IOC feed file's unusable entries and warnings.
+    /// IOC feed file's unusable entries and warnings, every record loss of
+    /// each file (not just the first; up to 10,000).
     #[arg(long, short = 'v', conflicts_with = "quiet")]
     pub verbose: bool,
     /// Read every event but evaluate no rule: measures the reading ceiling
@@ -312,6 +313,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         min_rank: a.min_level as u8,
         iocs: feeds.as_ref().map(|f| f.set.clone()),
         store_records: a.store.is_some(),
+        list_losses: a.verbose,
         ..HuntConfig::new(format.output())
     };
     let source = FileSource::plan(&files, pool.current_num_threads());
@@ -392,13 +394,19 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             (&scanned, &incidents, &summary),
         )?;
     }
+    let losses = a
+        .verbose
+        .then_some((&scanned.losses[..], scanned.losses_not_listed));
     if format != Format::Table && !a.quiet {
         stderr_summary(
             &summary,
-            &loaded,
+            (&loaded, losses),
             feeds.is_some().then_some(scanned.ioc_hits.len()),
             stderr_tty,
         );
+    } else if a.verbose {
+        // The table lists the first 10 files with losses on stdout; `-v` names every loss.
+        report_lost(&summary, losses);
     }
     if summary.files == 0 {
         eprintln!("tracehunt: nothing could be read from the given paths");
@@ -503,20 +511,25 @@ fn report_rules(a: &HuntArgs, loaded: &rules::Loaded, summary: &Summary, stderr_
 /// of IOC hits when feeds were given.
 fn stderr_summary(
     summary: &Summary,
-    loaded: &rules::Loaded,
+    (loaded, losses): (&rules::Loaded, Option<(&[Loss], u64)>),
     ioc_hits: Option<usize>,
     stderr_tty: bool,
 ) {
     for f in &summary.files_skipped {
         eprintln!("tracehunt: skipped {}: {}", f.path, f.reason);
     }
-    for f in &summary.files_with_record_errors {
-        eprintln!(
-            "tracehunt: {} lost in {} (first: {})",
-            counted(f.records, "record", "records"),
-            f.path,
-            f.reason
-        );
+    report_lost(summary, losses);
+    if let Some(n) = summary
+        .time_window
+        .as_ref()
+        .map(|tw| tw.events_without_time)
+        .filter(|n| *n > 0)
+    {
+        eprintln!("tracehunt: {}", tracehunt_report::untimed_note(n));
+    }
+    // Issue #20: read past damaged EVTX signatures with no word of it.
+    for f in &summary.files_with_repaired_signatures {
+        eprintln!("tracehunt: {}", tracehunt_report::repaired_note(f));
     }
     // Named per file, like lost records (was one total without a file).
     for f in &summary.files_with_damaged_unused_chunks {
@@ -560,6 +573,39 @@ fn stderr_summary(
             loaded.files,
             plural(loaded.files as u64, "file", "files"),
             tracehunt_report::rules_line(summary)
+        );
+    }
+}
+
+/// Each file with lost records on stderr: how many and the first loss;
+/// with `-v` (`losses`: [`Scanned::losses`](tracehunt_pipeline::Scanned::losses)
+/// and how many were not listed) every loss of the file under it (issue
+/// #20: `-v` named only the first).
+fn report_lost(summary: &Summary, losses: Option<(&[Loss], u64)>) {
+    let mut rest = losses.map_or(&[][..], |l| l.0);
+    for f in &summary.files_with_record_errors {
+        eprintln!(
+            "tracehunt: {} lost in {} (first: {})",
+            counted(f.records, "record", "records"),
+            f.path,
+            f.reason
+        );
+        // Losses come in file order, as the files do.
+        let n = rest.iter().take_while(|l| l.path == f.path).count();
+        for l in &rest[..n] {
+            eprintln!(
+                "tracehunt:   - {} ({})",
+                l.reason,
+                counted(l.records, "record", "records")
+            );
+        }
+        rest = &rest[n..];
+    }
+    if let Some((_, n)) = losses.filter(|l| l.1 > 0) {
+        eprintln!(
+            "tracehunt:   … {} not listed (the first {} are)",
+            counted(n, "more loss", "more losses"),
+            tracehunt_pipeline::LOSS_LIST_CAP
         );
     }
 }

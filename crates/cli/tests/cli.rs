@@ -996,7 +996,8 @@ fn hunt_and_rules_check_report_the_same_rule_counts() {
         )
     };
     std::fs::write(dir.path().join("a.yml"), rule("A", "windows", "low")).unwrap();
-    // Same id (the title, without `id:`): parsed, then dropped as a duplicate (TH013).
+    // The same document again (no `id:`): parsed, then dropped as a duplicate (TH013);
+    // a different rule with the same title would be kept.
     std::fs::write(dir.path().join("a2.yml"), rule("A", "windows", "low")).unwrap();
     std::fs::write(dir.path().join("b.yml"), rule("B", "windows", "high")).unwrap();
     std::fs::write(dir.path().join("l.yml"), rule("L", "linux", "high")).unwrap();
@@ -1261,4 +1262,253 @@ fn counts_of_one_read_in_the_singular() {
     let out = run(&["rules", "check", rules]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("1 file, rules: 1 loaded, 1 active"), "{text}");
+}
+
+/// Issue #20 item 6: rules without an `id` were de-duplicated by title, so
+/// a second, different rule with the same title was dropped as a duplicate
+/// (TH013) and its 7 detections on the samples were lost. Both rules run
+/// now (19 + 7 detections, under distinct rule ids); a copy of the same
+/// document in another file is still skipped as a duplicate.
+#[test]
+fn rules_without_id_sharing_a_title_both_fire_on_the_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = |eids: &str| {
+        format!(
+            "title: Security activity\nlogsource: {{product: windows, service: security}}\ndetection:\n  sel:\n    EventID: {eids}\n  condition: sel\nlevel: low\n"
+        )
+    };
+    std::fs::write(dir.path().join("a.yml"), rule("5140")).unwrap();
+    std::fs::write(dir.path().join("b.yml"), rule("[4624, 1102]")).unwrap();
+    std::fs::write(dir.path().join("c.yml"), rule("5140")).unwrap();
+    let rd = dir.path().to_str().unwrap();
+    let v = json_of(&run(&[
+        "hunt",
+        "samples/evtx",
+        "-r",
+        rd,
+        "--format",
+        "json",
+    ]));
+    let s = &v["summary"];
+    assert_eq!(s["detections"], 26);
+    assert_eq!(s["rules_loaded"], 3);
+    assert_eq!(s["rules_active"], 2);
+    assert_eq!(s["rules_skipped_by_reason"]["duplicate_id"], 1);
+    let dets = v["detections"].as_array().unwrap();
+    assert_eq!(count_rule(dets, "Security activity"), 19);
+    let b_id = format!(
+        "Security activity ({}:1)",
+        dir.path().join("b.yml").display()
+    );
+    assert_eq!(count_rule(dets, &b_id), 7, "{:?}", s["top_rules"]);
+}
+
+/// A JSON-lines log (Mordor flat shape) in a temporary directory, and a
+/// rule folder with one rule firing on `whoami`.
+fn whoami_jsonl(lines: &[String]) -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.jsonl");
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("whoami.yml"),
+        "title: Whoami\nid: 00000000-0000-4000-8000-0000000020a9\nlogsource: {product: windows}\ndetection:\n  sel:\n    CommandLine|contains: whoami\n  condition: sel\nlevel: high\n",
+    )
+    .unwrap();
+    let (log, rules) = (log.display().to_string(), rules.display().to_string());
+    (dir, log, rules)
+}
+
+/// Issue #20 item 9: with `--from`/`--to`, events without a time dropped
+/// out of the window silently. They are still not scanned (a window cannot
+/// place them) but counted: `time_window.events_without_time` in JSON, a
+/// line in the table summary and on stderr with a machine format.
+#[test]
+fn events_without_a_time_are_counted_when_a_time_window_is_given() {
+    let ev = |cmd: &str, ts: Option<&str>| {
+        let ts = ts.map_or(String::new(), |t| format!(", \"@timestamp\": \"{t}\""));
+        format!("{{\"EventID\": 4688, \"Channel\": \"Security\", \"CommandLine\": \"{cmd}\"{ts}}}")
+    };
+    let (_dir, log, rules) = whoami_jsonl(&[
+        ev("whoami", Some("2021-01-01T10:00:00Z")),
+        ev("whoami", Some("2021-02-01T10:00:00Z")),
+        ev("whoami", None),
+        ev("dir", None),
+    ]);
+    let window = ["--from", "2021-01-01", "--to", "2021-01-01"];
+    let mut args = vec!["hunt", &log, "-r", &rules, "--format", "json"];
+    args.extend(window);
+    let s = &json_of(&run(&args))["summary"];
+    assert_eq!((&s["events"], &s["events_scanned"]), (&4.into(), &1.into()));
+    assert_eq!(s["detections"], 1);
+    assert_eq!(s["time_window"]["events_without_time"], 2);
+    // Without a window every event is scanned, and no window is reported.
+    let s = &json_of(&run(&["hunt", &log, "-r", &rules, "--format", "json"]))["summary"];
+    assert_eq!(
+        (&s["events_scanned"], &s["detections"]),
+        (&4.into(), &3.into())
+    );
+    assert!(s.get("time_window").is_none());
+    let mut args = vec!["hunt", &log, "-r", &rules, "--format", "table"];
+    args.extend(window);
+    let text = String::from_utf8(run(&args).stdout).unwrap();
+    assert!(
+        text.contains("  - 2 events without a time left out of the window (not scanned)\n"),
+        "{text}"
+    );
+    let mut args = vec!["hunt", &log, "-r", &rules, "--format", "jsonl"];
+    args.extend(window);
+    let err = String::from_utf8(run(&args).stderr).unwrap();
+    assert!(
+        err.contains("tracehunt: 2 events without a time left out of the window (not scanned)\n"),
+        "{err}"
+    );
+}
+
+/// Issue #20 item 9: `-v` named only the first lost record of each file
+/// (the README says losses are reported per record). With `-v` every loss
+/// is listed under its file's line, in file order, the same for any
+/// thread count and however the file is cut into ranges; past 10,000 the
+/// rest are counted. Without `-v`, one line per file as before.
+#[test]
+fn verbose_lists_every_record_loss_not_only_the_first() {
+    let good = |i: usize| {
+        format!("{{\"EventID\": 4688, \"Channel\": \"Security\", \"CommandLine\": \"whoami {i}\"}}")
+    };
+    // Line 1 good, then 25,000 damaged lines (every third line good).
+    let mut lines = vec![good(0)];
+    let mut bad_lines = Vec::new();
+    for i in 1..=37_500 {
+        if i % 3 == 0 {
+            lines.push(good(i));
+        } else {
+            lines.push(format!("{{\"EventID\": {i}, \"Channel\": }}"));
+            bad_lines.push(lines.len());
+        }
+    }
+    assert_eq!(bad_lines.len(), 25_000);
+    let (_dir, log, rules) = whoami_jsonl(&lines);
+    let hunt = |threads: &str, range: &str, verbose: bool| {
+        let mut args = vec![
+            "hunt", &log, "-r", &rules, "--format", "jsonl", "-t", threads,
+        ];
+        if verbose {
+            args.push("-v");
+        }
+        let o = bin()
+            .args(&args)
+            .env("TRACEHUNT_JSONL_RANGE_BYTES", range)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.stdout.iter().filter(|b| **b == b'\n').count(), 12_501);
+        String::from_utf8(o.stderr).unwrap()
+    };
+    let plain = hunt("1", "1000000000", false);
+    let file_line = format!("tracehunt: 25000 records lost in {log} (first: line 2: invalid JSON");
+    assert!(plain.contains(&file_line), "{plain}");
+    assert!(!plain.contains("tracehunt:   - "), "{plain}");
+    let verbose = hunt("1", "1000000000", true);
+    let listed: Vec<&str> = verbose
+        .lines()
+        .filter_map(|l| l.strip_prefix("tracehunt:   - "))
+        .collect();
+    assert_eq!(listed.len(), 10_000);
+    for (l, n) in listed.iter().zip(&bad_lines) {
+        assert!(l.starts_with(&format!("line {n}: invalid JSON")), "{l}");
+        assert!(l.ends_with(" (1 record)"), "{l}");
+    }
+    assert!(verbose.contains(&file_line), "{verbose}");
+    assert!(
+        verbose.contains("tracehunt:   … 15000 more losses not listed (the first 10000 are)\n"),
+        "{verbose}"
+    );
+    // The same list when the file is read in 64 KiB ranges by 1 and 3 threads.
+    let without_time = |s: &str| -> String {
+        s.lines()
+            .filter(|l| !l.ends_with(" s"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for threads in ["1", "3"] {
+        assert_eq!(
+            without_time(&hunt(threads, "65536", true)),
+            without_time(&verbose),
+            "--threads {threads}"
+        );
+    }
+}
+
+/// Issue #20 item 9: `--threads 0` was accepted although the help says
+/// 1–1024 (0 is not documented as "all cores": leaving the flag out is).
+#[test]
+fn threads_zero_is_rejected_as_the_help_says() {
+    let out = run(&["hunt", "samples/evtx", "--threads", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--threads") && err.contains("1..=1024"),
+        "{err}"
+    );
+    let help = String::from_utf8(run(&["hunt", "--help"]).stdout).unwrap();
+    assert!(
+        help.contains("Worker threads, 1–1024 (default: all cores)"),
+        "{help}"
+    );
+    let v = json_of(&run(&[
+        "hunt",
+        "samples/evtx",
+        "--threads",
+        "1",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(v["summary"]["files"], 10);
+}
+
+/// Issue #20 item 9: a file whose `ElfFile` signature, or a chunk whose
+/// `ElfChnk` signature, was damaged was read past with no word of it. The
+/// repairs lose nothing (the same 97 events and detections as the intact
+/// file, no record skipped) and are reported: `evtx_signatures_repaired`
+/// and `files_with_repaired_signatures` in JSON, one line per file in the
+/// table and on stderr.
+#[test]
+fn repaired_evtx_signatures_are_reported() {
+    let src = root().join(
+        "samples/evtx/EVTX_full_APT_attack_steps/ID4688-5140-5145-WMIexec execution via SMB (GLOBAL).evtx",
+    );
+    let mut bytes = std::fs::read(&src).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let intact = dir.path().join("intact.evtx");
+    std::fs::write(&intact, &bytes).unwrap();
+    bytes[0] ^= 0x41; // ElfFile -> ...
+    bytes[4096 + 65536] ^= 0x10; // chunk 1: ElfChnk -> UlfChnk
+    let damaged = dir.path().join("damaged.evtx");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let hunt = |p: &Path, format: &str| run(&["hunt", p.to_str().unwrap(), "--format", format]);
+    let a = json_of(&hunt(&intact, "json"));
+    let v = json_of(&hunt(&damaged, "json"));
+    let s = &v["summary"];
+    assert_eq!(
+        (&s["events"], &s["records_skipped"]),
+        (&97.into(), &0.into())
+    );
+    assert_eq!(s["detections"], a["summary"]["detections"]);
+    assert!(a["summary"].get("evtx_signatures_repaired").is_none());
+    assert_eq!(s["evtx_signatures_repaired"], 2);
+    let files = s["files_with_repaired_signatures"].as_array().unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0]["path"], damaged.display().to_string());
+    assert_eq!(files[0]["signatures"], 2);
+    let first = "file header: the file signature is damaged (not `ElfFile\\0`): the file was recognised by its first chunk's signature and read; nothing is lost by that";
+    assert_eq!(files[0]["first"], first);
+    let line = format!(
+        "2 damaged EVTX signatures repaired in {} (first: {first})",
+        damaged.display()
+    );
+    let err = String::from_utf8(hunt(&damaged, "jsonl").stderr).unwrap();
+    assert!(err.contains(&format!("tracehunt: {line}\n")), "{err}");
+    let text = String::from_utf8(hunt(&damaged, "table").stdout).unwrap();
+    assert!(text.contains(&format!("  - {line}\n")), "{text}");
 }

@@ -250,8 +250,14 @@ type CErr = (Code, String);
 ///
 /// Partial success: each rule that cannot be compiled becomes a
 /// [`Diagnostic`] and is left out; rules whose logsource is not mapped are
-/// kept inactive with a `TH010` warning; a second rule with an id already
-/// seen is dropped with `TH013`.
+/// kept inactive with a `TH010` warning. Duplicate ids: the first copy of
+/// an id that compiles is kept, a later copy is dropped with `TH013` (a
+/// copy after one that failed to compile is compiled: issue #20). Rules
+/// without an `id` are never de-duplicated by title: each is kept, its
+/// [`RuleMeta::id`] the title, or for a later rule whose title is already
+/// an id, the title with its file and line (`Title (rules/x.yml:3)`); only a
+/// document equal to an id-less rule already kept (the same rule loaded
+/// twice, e.g. one file copied) is dropped with `TH013`.
 pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut interner = Interner {
@@ -259,27 +265,43 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
     };
     let mut meta = Vec::new();
     let mut rules = Vec::new();
+    // Ids of the rules kept.
     let mut seen_ids = HashSet::new();
+    // Rules without an id that were kept, by title (to tell a copy of one).
+    let mut untitled: HashMap<String, Vec<tracehunt_sigma::ast::SigmaRule>> = HashMap::new();
     // Distinct sources, keyed by their content.
     let mut source_keys: BTreeMap<String, usize> = BTreeMap::new();
     let mut sources: Vec<CompiledSource> = Vec::new();
 
     for doc in docs {
         let r = &doc.rule;
-        let id = r.id.clone().unwrap_or_else(|| r.title.clone());
-        let label = Some(id.clone());
-        if !seen_ids.insert(id.clone()) {
+        let duplicate = match &r.id {
+            Some(id) => seen_ids
+                .contains(id)
+                .then_some("a rule with this id was already loaded; this copy is skipped"),
+            None => untitled
+                .get(&r.title)
+                .is_some_and(|kept| kept.contains(r))
+                .then_some(
+                    "this rule (no `id`) is identical to one already loaded; this copy is skipped",
+                ),
+        };
+        if let Some(msg) = duplicate {
             diags.push(
-                Diagnostic::new(
-                    Code::DuplicateId,
-                    &doc.file,
-                    Some(doc.line),
-                    "a rule with this id was already loaded; this copy is skipped",
-                )
-                .with_rule(label),
+                Diagnostic::new(Code::DuplicateId, &doc.file, Some(doc.line), msg)
+                    .with_rule(Some(r.id.clone().unwrap_or_else(|| r.title.clone()))),
             );
             continue;
         }
+        let id = match &r.id {
+            Some(id) => id.clone(),
+            None if seen_ids.contains(&r.title) => {
+                format!("{} ({}:{})", r.title, doc.file, doc.line)
+            }
+            None => r.title.clone(),
+        };
+        // Diagnostics name the rule by its id, or its title (they give the file and line).
+        let label = Some(r.id.clone().unwrap_or_else(|| r.title.clone()));
         let mut warn = Vec::new();
         let compiled = compile_rule(r, opts, &mut interner, &mut warn);
         let compiled = match compiled {
@@ -320,6 +342,10 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
                 )
                 .with_rule(label),
             ),
+        }
+        seen_ids.insert(id.clone());
+        if r.id.is_none() {
+            untitled.entry(r.title.clone()).or_default().push(r.clone());
         }
         meta.push(rule_meta(&doc, id, active));
         rules.push(compiled);
@@ -826,6 +852,12 @@ fn compile_det(
     warn: &mut Vec<CErr>,
 ) -> Result<Det, CErr> {
     Ok(match d {
+        // pySigma refuses an empty detection ("Detection is empty"; an
+        // empty list fails its conversion): `sel: {}` matched every event
+        // and `sel: []` none, with no diagnostic (issue #20).
+        Detection::AllOf(items) if items.is_empty() => return Err(empty_selection("map")),
+        Detection::AnyOf(ds) if ds.is_empty() => return Err(empty_selection("list")),
+        Detection::Keywords(vals) if vals.is_empty() => return Err(empty_selection("list")),
         Detection::AllOf(items) => Det::AllOf(
             items
                 .iter()
@@ -862,6 +894,17 @@ fn compile_det(
             ))
         }
     })
+}
+
+/// The error for an empty selection map or list (`sel: {}`, `sel: []`,
+/// also inside a list of maps).
+fn empty_selection(what: &str) -> CErr {
+    (
+        Code::InvalidRule,
+        format!(
+            "empty {what}: a selection needs at least one field or value (an empty one would match every event or none); the rule is not loaded"
+        ),
+    )
 }
 
 /// Lowers one `field|modifiers: values` item.
@@ -928,109 +971,122 @@ fn compile_item(
         ));
     }
     let mut matchers = Vec::new();
+    // Where each value's matchers (its variants) end, for `|all`.
+    let mut ends = Vec::with_capacity(item.values.len());
     for v in &item.values {
-        if let Some(part) = time_part {
-            let n = number_of(v).ok_or((
-                Code::InvalidValue,
-                format!("time modifier needs a number, got `{v}`"),
-            ))?;
-            matchers.push(Matcher::Time {
-                part,
-                op: num_op.unwrap_or(NumOp::Eq),
-                n,
-            });
-            continue;
-        }
-        if let Some(op) = num_op {
-            let n = number_of(v).ok_or((
-                Code::InvalidValue,
-                format!("numeric comparison needs a number, got `{v}`"),
-            ))?;
-            matchers.push(Matcher::Num { op, n });
-            continue;
-        }
-        match v {
-            SigmaValue::Null => matchers.push(Matcher::Null),
-            SigmaValue::Bool(b) => matchers.push(Matcher::Str {
-                op: StrOp::Exact(if *b { "true" } else { "false" }.into()),
-                cased: false,
-            }),
-            SigmaValue::Integer(_) | SigmaValue::Float(_)
-                if !has_string_mods(mods) && field.is_some() =>
-            {
-                let n = number_of(v).unwrap_or(f64::NAN);
-                // Numeric equality, falling back to text for non-numeric values.
-                matchers.push(Matcher::Num { op: NumOp::Eq, n });
-                matchers.push(Matcher::Str {
-                    op: StrOp::Exact(v.to_string().to_lowercase().into()),
-                    cased: false,
+        'value: {
+            if let Some(part) = time_part {
+                let n = number_of(v).ok_or((
+                    Code::InvalidValue,
+                    format!("time modifier needs a number, got `{v}`"),
+                ))?;
+                matchers.push(Matcher::Time {
+                    part,
+                    op: num_op.unwrap_or(NumOp::Eq),
+                    n,
                 });
+                break 'value;
             }
-            SigmaValue::Integer(_) | SigmaValue::Float(_) => {
-                let s = SigmaString::new(&v.to_string());
-                string_matchers(&s, mods, field.is_none(), opts, cased, &mut matchers, warn)?;
+            if let Some(op) = num_op {
+                let n = number_of(v).ok_or((
+                    Code::InvalidValue,
+                    format!("numeric comparison needs a number, got `{v}`"),
+                ))?;
+                matchers.push(Matcher::Num { op, n });
+                break 'value;
             }
-            SigmaValue::String(s) => {
-                if has(Modifier::Re) {
-                    let mut flags = String::new();
-                    if has(Modifier::IgnoreCase) {
-                        flags.push('i');
-                    }
-                    if has(Modifier::Multiline) {
-                        flags.push('m');
-                    }
-                    if has(Modifier::DotAll) {
-                        flags.push('s');
-                    }
-                    let pat = if flags.is_empty() {
-                        s.original.clone()
-                    } else {
-                        format!("(?{flags}){}", s.original)
-                    };
-                    matchers.push(Matcher::Regex(regex(&pat, opts)?));
-                } else if has(Modifier::Cidr) {
-                    let net: ipnet::IpNet = s
-                        .original
-                        .trim()
-                        .parse()
-                        .or_else(|_| {
-                            s.original
-                                .trim()
-                                .parse::<std::net::IpAddr>()
-                                .map(ipnet::IpNet::from)
-                        })
-                        .map_err(|_| {
-                            (
-                                Code::InvalidValue,
-                                format!("`{}` is not a CIDR network", s.original),
-                            )
-                        })?;
-                    matchers.push(Matcher::Cidr(net));
-                } else if has(Modifier::FieldRef) {
-                    let mode = if has(Modifier::Contains) {
-                        RefMode::Contains
-                    } else if has(Modifier::StartsWith) {
-                        RefMode::Starts
-                    } else if has(Modifier::EndsWith) {
-                        RefMode::Ends
-                    } else {
-                        RefMode::Exact
-                    };
-                    matchers.push(Matcher::FieldRef {
-                        other: interner.id(&s.original),
-                        mode,
-                        cased,
+            match v {
+                SigmaValue::Null => matchers.push(Matcher::Null),
+                SigmaValue::Bool(b) => matchers.push(Matcher::Str {
+                    op: StrOp::Exact(if *b { "true" } else { "false" }.into()),
+                    cased: false,
+                }),
+                SigmaValue::Integer(_) | SigmaValue::Float(_)
+                    if !has_string_mods(mods) && field.is_some() =>
+                {
+                    let n = number_of(v).unwrap_or(f64::NAN);
+                    // Numeric equality, falling back to text for non-numeric values.
+                    matchers.push(Matcher::Num { op: NumOp::Eq, n });
+                    matchers.push(Matcher::Str {
+                        op: StrOp::Exact(v.to_string().to_lowercase().into()),
+                        cased: false,
                     });
-                } else {
-                    string_matchers(s, mods, field.is_none(), opts, cased, &mut matchers, warn)?;
+                }
+                SigmaValue::Integer(_) | SigmaValue::Float(_) => {
+                    let s = SigmaString::new(&v.to_string());
+                    string_matchers(&s, mods, field.is_none(), opts, cased, &mut matchers, warn)?;
+                }
+                SigmaValue::String(s) => {
+                    if has(Modifier::Re) {
+                        let mut flags = String::new();
+                        if has(Modifier::IgnoreCase) {
+                            flags.push('i');
+                        }
+                        if has(Modifier::Multiline) {
+                            flags.push('m');
+                        }
+                        if has(Modifier::DotAll) {
+                            flags.push('s');
+                        }
+                        let pat = if flags.is_empty() {
+                            s.original.clone()
+                        } else {
+                            format!("(?{flags}){}", s.original)
+                        };
+                        matchers.push(Matcher::Regex(regex(&pat, opts)?));
+                    } else if has(Modifier::Cidr) {
+                        let net: ipnet::IpNet = s
+                            .original
+                            .trim()
+                            .parse()
+                            .or_else(|_| {
+                                s.original
+                                    .trim()
+                                    .parse::<std::net::IpAddr>()
+                                    .map(ipnet::IpNet::from)
+                            })
+                            .map_err(|_| {
+                                (
+                                    Code::InvalidValue,
+                                    format!("`{}` is not a CIDR network", s.original),
+                                )
+                            })?;
+                        matchers.push(Matcher::Cidr(net));
+                    } else if has(Modifier::FieldRef) {
+                        let mode = if has(Modifier::Contains) {
+                            RefMode::Contains
+                        } else if has(Modifier::StartsWith) {
+                            RefMode::Starts
+                        } else if has(Modifier::EndsWith) {
+                            RefMode::Ends
+                        } else {
+                            RefMode::Exact
+                        };
+                        matchers.push(Matcher::FieldRef {
+                            other: interner.id(&s.original),
+                            mode,
+                            cased,
+                        });
+                    } else {
+                        string_matchers(
+                            s,
+                            mods,
+                            field.is_none(),
+                            opts,
+                            cased,
+                            &mut matchers,
+                            warn,
+                        )?;
+                    }
                 }
             }
         }
+        ends.push(matchers.len() as u32);
     }
     Ok(Item::Values {
         field,
         matchers,
-        all: has(Modifier::All),
+        all: has(Modifier::All).then(|| ends.into_boxed_slice()),
         negate: has(Modifier::Neq),
     })
 }

@@ -86,10 +86,20 @@ pub(crate) enum Matcher {
 pub(crate) enum Item {
     /// Field (or `None` = keyword search over every field) with values: OR
     /// over values, or AND when `all`. `neq` negates the whole item.
+    ///
+    /// One value may compile to several matchers, its variants (`windash`
+    /// dashes, `base64offset` offsets, `expand` values, a number's numeric
+    /// and text forms): the value matches when any of them does, also under
+    /// `all` (pySigma's `SigmaExpansion` is an OR inside the AND).
     Values {
         field: Option<FieldId>,
+        /// The matchers of every value, value after value.
         matchers: Vec<Matcher>,
-        all: bool,
+        /// `|all`: where each value's variants end in `matchers`
+        /// (exclusive, ascending, the last one `matchers.len()`): every
+        /// value must match through one of its variants. `None`: any
+        /// matcher matching is enough.
+        all: Option<Box<[u32]>>,
         negate: bool,
     },
     /// `field|exists: bool`.
@@ -260,15 +270,33 @@ impl Item {
                         }
                     }
                 };
-                let r = if *all {
-                    !matchers.is_empty() && matchers.iter().all(|m| one(m, view))
-                } else {
-                    matchers.iter().any(|m| one(m, view))
+                let r = match all {
+                    Some(ends) => {
+                        !ends.is_empty()
+                            && value_groups(matchers, ends)
+                                .all(|variants| variants.iter().any(|m| one(m, view)))
+                    }
+                    None => matchers.iter().any(|m| one(m, view)),
                 };
                 r != *negate
             }
         }
     }
+}
+
+/// The matchers of each value of an `|all` item (see [`Item::Values`]):
+/// `matchers` cut at `ends`.
+pub(crate) fn value_groups<'a>(
+    matchers: &'a [Matcher],
+    ends: &'a [u32],
+) -> impl Iterator<Item = &'a [Matcher]> + 'a {
+    let mut start = 0usize;
+    ends.iter().map(move |&end| {
+        let end = (end as usize).clamp(start, matchers.len());
+        let group = &matchers[start..end];
+        start = end;
+        group
+    })
 }
 
 impl Det {

@@ -112,10 +112,13 @@ fn item_needles(i: &Item) -> Option<Needles> {
             ..
         } => {
             let tag = |ns: Vec<String>| ns.into_iter().map(|n| (*field, n)).collect();
-            if *all {
-                best(matchers.iter().filter_map(matcher_needles).map(tag))
-            } else {
-                union(matchers.iter().map(|m| matcher_needles(m).map(tag)))
+            let any_of = |ms: &[Matcher]| union(ms.iter().map(|m| matcher_needles(m).map(tag)));
+            match all {
+                // Every value must match, each through one of its variants:
+                // a value's needles are the union of its variants'; the item
+                // takes the most selective value.
+                Some(ends) => best(crate::matcher::value_groups(matchers, ends).filter_map(any_of)),
+                None => any_of(matchers),
             }
         }
     }
@@ -193,7 +196,7 @@ fn item_event_ids(i: &Item, eventid: FieldId) -> Option<Vec<u32>> {
         Item::Values {
             field: Some(f),
             matchers,
-            all: false,
+            all: None,
             negate: false,
         } if *f == eventid && !matchers.is_empty() => {
             let mut ids = matchers

@@ -553,3 +553,46 @@ fn event_id_routing_matches_unfiltered_evaluation_on_hostile_json_lines() {
     eprintln!("{n} hostile JSON events, {hits} detections, identical");
     assert!(hits > 200, "{hits}");
 }
+
+/// Issue #20 item 5: `|all` with `windash` or `base64offset` required every
+/// variant of each value (it never matched); now each value matches through
+/// any of its variants, and the prefilter's needles for such a value are the
+/// union of its variants' (one variant's needle alone is not necessary):
+/// with and without the prefilter the same events fire, and the expected ones.
+#[test]
+fn all_with_windash_or_base64offset_matches_any_variant_of_each_value() {
+    let dets = [
+        "  sel:\n    CommandLine|windash|contains|all:\n      - ' -nop '\n      - ' -encodedcommand '\n  condition: sel",
+        "  sel:\n    CommandLine|windash|contains|all: ' -encodedcommand '\n  condition: sel",
+        "  sel:\n    CommandLine|base64offset|contains|all:\n      - '/bin/bash'\n      - 'curl'\n  condition: sel",
+        // A plain `|contains|all` keeps its meaning (one variant per value).
+        "  sel:\n    CommandLine|contains|all:\n      - ' -nop '\n      - ' -encodedcommand '\n  condition: sel",
+    ];
+    let rules: String = dets.iter().enumerate().map(|(i, d)| rule(i, d)).collect();
+    let (fast, slow) = ruleset_pair(&rules);
+    let cases: [(&str, &[usize]); 9] = [
+        ("powershell -nop -encodedcommand AAA", &[0, 1, 3]),
+        ("powershell /nop /encodedcommand AAA", &[0, 1]),
+        ("powershell -nop /encodedcommand AAA", &[0, 1]),
+        ("powershell \u{2013}nop \u{2015}encodedcommand AAA", &[0, 1]),
+        ("powershell -nop AAA", &[]),
+        ("powershell /encodedcommand AAA", &[1]),
+        // `/bin/bash` at offset 1, `curl` at offset 2.
+        ("sh -c IC9iaW4vYmFzaA== eHhjdXJs", &[2]),
+        ("sh -c L2Jpbi9iYXNo", &[]),
+        ("/bin/bash curl", &[]),
+    ];
+    let mut sc = Scanner::new(&fast);
+    let mut out = Vec::new();
+    for (cmd, want) in cases {
+        out.clear();
+        sc.scan(&sysmon1(&[("CommandLine", cmd)]), &mut out);
+        out.sort_unstable();
+        assert_eq!(out, want, "{cmd}");
+    }
+    let events = cases
+        .iter()
+        .map(|(cmd, _)| (cmd.to_string(), sysmon1(&[("CommandLine", cmd)])));
+    let (n, hits) = compare(&fast, &slow, events);
+    assert_eq!((n, hits), (9, 11));
+}

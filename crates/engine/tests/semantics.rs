@@ -467,3 +467,127 @@ fn long_s_in_a_wildcard_value_is_not_s() {
         &sysmon(1, &[("CommandLine", s("C:\\System32"))])
     ));
 }
+
+/// Compiles `(file, yaml)` pairs in order, as `hunt` does with a rules folder.
+fn compile_files(files: &[(&str, &str)]) -> (Ruleset, Vec<tracehunt_sigma::Diagnostic>) {
+    let mut docs = Vec::new();
+    for (name, text) in files {
+        let f = tracehunt_sigma::load_rules(name, text);
+        assert!(f.diagnostics.is_empty(), "{name}: {:?}", f.diagnostics);
+        docs.extend(f.rules);
+    }
+    compile(docs, &CompileOptions::default())
+}
+
+/// Hits of `rs` on `ev`, as rule ids.
+fn fired_ids(rs: &Ruleset, ev: &Event) -> Vec<String> {
+    let mut out = Vec::new();
+    Scanner::new(rs).scan(ev, &mut out);
+    out.iter().map(|&r| rs.rule(r).id.clone()).collect()
+}
+
+/// Issue #20 item 6: when the first copy of an id failed to compile, the
+/// id was taken and a later valid copy was skipped as a duplicate (TH013):
+/// the rule was lost. The first copy that compiles is kept; a copy after a
+/// kept one is still dropped with TH013.
+#[test]
+fn later_copy_of_an_id_is_kept_when_the_first_copy_fails_to_compile() {
+    let rule = |value: &str| {
+        format!(
+            "title: Whoami\nid: 00000000-0000-4000-8000-0000000000a1\nlogsource: {PC}\ndetection:\n  sel:\n    {value}\n  condition: sel\nlevel: high\n"
+        )
+    };
+    let (rs, d) = compile_files(&[
+        ("a.yml", &rule("CommandLine|re: '(unclosed'")),
+        ("b.yml", &rule("CommandLine|contains: 'whoami'")),
+        ("c.yml", &rule("CommandLine|contains: 'hostname'")),
+    ]);
+    let codes: Vec<(&str, &str)> = d
+        .iter()
+        .map(|d| (d.code.as_str(), d.file.as_str()))
+        .collect();
+    assert_eq!(codes, [("TH006", "a.yml"), ("TH013", "c.yml")]);
+    assert_eq!(rs.len(), 1);
+    assert_eq!(rs.rule(0).file, "b.yml");
+    let ev = sysmon(1, &[("CommandLine", s("cmd /c whoami"))]);
+    assert_eq!(
+        fired_ids(&rs, &ev),
+        ["00000000-0000-4000-8000-0000000000a1"]
+    );
+    assert!(!fires(&rs, &sysmon(1, &[("CommandLine", s("hostname"))])));
+}
+
+/// Issue #20 item 6: rules without an `id` were de-duplicated by title, so
+/// a different rule with the same title was dropped (its detections lost,
+/// its own errors hidden behind TH013). Both are kept and both fire, under
+/// distinct ids; a second copy of the same document is still one rule.
+#[test]
+fn rules_without_id_sharing_a_title_both_fire() {
+    let rule = |value: &str| {
+        format!(
+            "title: Recon\nlogsource: {PC}\ndetection:\n  sel:\n    {value}\n  condition: sel\nlevel: high\n"
+        )
+    };
+    let whoami = rule("CommandLine|contains: 'whoami'");
+    let (rs, d) = compile_files(&[
+        ("a.yml", &whoami),
+        ("b.yml", &rule("CommandLine|contains: 'hostname'")),
+        ("c.yml", &rule("CommandLine|re: '(unclosed'")),
+        ("d.yml", &whoami),
+    ]);
+    let codes: Vec<(&str, &str, Option<&str>)> = d
+        .iter()
+        .map(|d| (d.code.as_str(), d.file.as_str(), d.rule.as_deref()))
+        .collect();
+    // The broken third rule shows its own error (was TH013), and the copy of
+    // the first is the only duplicate.
+    assert_eq!(
+        codes,
+        [
+            ("TH006", "c.yml", Some("Recon")),
+            ("TH013", "d.yml", Some("Recon"))
+        ]
+    );
+    let ids: Vec<&str> = rs.rules().iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["Recon", "Recon (b.yml:1)"]);
+    let both = sysmon(1, &[("CommandLine", s("cmd /c whoami & hostname"))]);
+    assert_eq!(fired_ids(&rs, &both), ["Recon", "Recon (b.yml:1)"]);
+    let second = sysmon(1, &[("CommandLine", s("hostname"))]);
+    assert_eq!(fired_ids(&rs, &second), ["Recon (b.yml:1)"]);
+}
+
+/// Issue #20 item 9: an empty selection (`sel: {}`) matched every event
+/// and `sel: []` none, without a diagnostic. Like pySigma ("Detection is
+/// empty"), an empty selection map or list is an error (TH002, the rule is
+/// not used), also inside a list of maps; the other rules still load.
+#[test]
+fn empty_selection_is_an_error_not_a_match_on_every_event() {
+    let rule = |n: u32, sel: &str| {
+        format!(
+            "title: E{n}\nid: 00000000-0000-4000-8000-0000000000e{n}\nlogsource: {PC}\ndetection:\n  sel: {sel}\n  condition: sel\nlevel: high\n"
+        )
+    };
+    let sels = ["{}", "[]", "[{}]", "[{Image: x}, {}]", "[[]]"];
+    let texts: Vec<String> = sels
+        .iter()
+        .enumerate()
+        .map(|(i, s)| rule(i as u32, s))
+        .collect();
+    let good = rule(9, "{CommandLine|contains: whoami}");
+    let mut files: Vec<(&str, &str)> = texts.iter().map(|t| ("e.yml", t.as_str())).collect();
+    files.push(("g.yml", &good));
+    let (rs, d) = compile_files(&files);
+    assert_eq!(d.len(), sels.len(), "{d:?}");
+    for (d, n) in d.iter().zip(0..) {
+        assert_eq!(d.code, tracehunt_sigma::Code::InvalidRule, "{d}");
+        assert_eq!(d.severity, tracehunt_sigma::Severity::Error);
+        assert_eq!(
+            d.rule.as_deref(),
+            Some(format!("00000000-0000-4000-8000-0000000000e{n}").as_str())
+        );
+        assert!(d.message.starts_with("selection `sel`: empty "), "{d}");
+    }
+    assert_eq!(rs.len(), 1);
+    let ev = sysmon(1, &[("CommandLine", s("cmd /c dir"))]);
+    assert!(fired_ids(&rs, &ev).is_empty());
+}

@@ -57,17 +57,29 @@ pub(crate) struct Acc<'s> {
     pub(crate) damaged_unused_chunks: u64,
     /// Units with lost records: (unit, file, records lost, first reason).
     pub(crate) lost: Vec<(u32, usize, u64, String)>,
+    /// With [`ScanCfg::list_losses`]: every error that lost records, as
+    /// ((unit, error number in unit), file, where and why, records), at
+    /// most the first [`crate::hunt::LOSS_LIST_CAP`] in input order (kept
+    /// below twice that, cut back when reached), and how many there were.
+    pub(crate) losses: Vec<((u32, u32), usize, String, u64)>,
+    pub(crate) losses_seen: u64,
     /// Units with damaged unused EVTX chunk slots: (unit, file, slots).
     pub(crate) unused: Vec<(u32, usize, u64)>,
     /// Events read without a numeric EventID or a time ([`missing_header`]).
     pub(crate) incomplete_events: u64,
     /// Units with such events: (unit, file, events, the first one).
     pub(crate) incomplete: Vec<(u32, usize, u64, String)>,
+    /// Damaged EVTX signatures read past (nothing lost by that).
+    pub(crate) signatures_repaired: u64,
+    /// Units with such signatures: (unit, file, signatures, first one).
+    pub(crate) repaired: Vec<(u32, usize, u64, String)>,
     pub(crate) first: Option<DateTime<Utc>>,
     pub(crate) last: Option<DateTime<Utc>>,
     /// Time range of the events in the `--from`/`--to` window.
     pub(crate) win_first: Option<DateTime<Utc>>,
     pub(crate) win_last: Option<DateTime<Utc>>,
+    /// Events without a time, left out because `--from`/`--to` was given.
+    pub(crate) untimed_out: u64,
     /// IOC hits and the unit of each.
     pub(crate) ioc_hits: Vec<crate::ioc::IocDetection>,
     pub(crate) ioc_units: Vec<u32>,
@@ -93,6 +105,8 @@ pub(crate) struct ScanCfg {
     pub(crate) keys: bool,
     /// Rules whose detections are not reported (correlation `generate: false`).
     pub(crate) suppressed: Vec<bool>,
+    /// Keep every loss ([`crate::HuntConfig::list_losses`]).
+    pub(crate) list_losses: bool,
 }
 
 /// Per unit, when a store is a sink: what the store's coverage needs.
@@ -137,13 +151,18 @@ impl<'s> Acc<'s> {
             duplicate_chunks: 0,
             damaged_unused_chunks: 0,
             lost: Vec::new(),
+            losses: Vec::new(),
+            losses_seen: 0,
             unused: Vec::new(),
             incomplete_events: 0,
             incomplete: Vec::new(),
+            signatures_repaired: 0,
+            repaired: Vec::new(),
             first: None,
             last: None,
             win_first: None,
             win_last: None,
+            untimed_out: 0,
             ioc_hits: Vec::new(),
             ioc_units: Vec::new(),
             key_piece: Vec::new(),
@@ -206,14 +225,21 @@ impl<'s> Acc<'s> {
     }
 
     /// Counts a record error of a unit: a duplicate or damaged unused EVTX
-    /// chunk loses nothing; any other error stands for `e.records` lost
+    /// chunk and a repaired EVTX signature (the unit's count and first one
+    /// kept in `repaired`) lose nothing; any other error stands for `e.records` lost
     /// records (an EVTX chunk note with the count its header declares, or
-    /// none), counted by reason, the unit's first such error kept.
+    /// none), counted by reason, the unit's first such error kept. Returns
+    /// the records this error lost.
     fn record_error(
         &mut self,
         e: &tracehunt_readers::RecordError,
-        (lost, first_lost, unused): (&mut u64, &mut Option<String>, &mut u64),
-    ) {
+        (lost, first_lost, unused, repaired): (
+            &mut u64,
+            &mut Option<String>,
+            &mut u64,
+            &mut (u64, Option<String>),
+        ),
+    ) -> u64 {
         match e.kind {
             // Its records were read from the first copy: nothing lost.
             tracehunt_readers::RecordErrorKind::DuplicateChunk => self.duplicate_chunks += 1,
@@ -221,6 +247,14 @@ impl<'s> Acc<'s> {
             tracehunt_readers::RecordErrorKind::DamagedUnusedChunk => {
                 self.damaged_unused_chunks += 1;
                 *unused += 1;
+            }
+            // Read past a damaged signature: nothing lost by that.
+            tracehunt_readers::RecordErrorKind::RepairedSignature => {
+                self.signatures_repaired += 1;
+                repaired.0 += 1;
+                repaired
+                    .1
+                    .get_or_insert_with(|| format!("{}: {}", e.at, e.reason));
             }
             _ => {
                 self.record_errors += e.records;
@@ -232,7 +266,20 @@ impl<'s> Acc<'s> {
                         .or_default() += e.records;
                     first_lost.get_or_insert_with(|| format!("{}: {}", e.at, e.reason));
                 }
+                return e.records;
             }
+        }
+        0
+    }
+
+    /// Keeps one loss for [`crate::Scanned::losses`] (see [`Acc::losses`]).
+    fn keep_loss(&mut self, at: (u32, u32), file: usize, what: String, records: u64) {
+        let cap = crate::hunt::LOSS_LIST_CAP;
+        self.losses_seen += 1;
+        self.losses.push((at, file, what, records));
+        if self.losses.len() >= 2 * cap {
+            self.losses.sort_unstable_by_key(|l| l.0);
+            self.losses.truncate(cap);
         }
     }
 
@@ -352,7 +399,9 @@ fn scan_records(
     let mut unused = 0u64;
     let mut incomplete = 0u64;
     let mut first_incomplete = None;
+    let mut repaired = (0u64, None);
     let mut seq = 0u32;
+    let mut error_seq = 0u32;
     let mut stat = UnitStat {
         unit: ui,
         stream: file,
@@ -365,7 +414,12 @@ fn scan_records(
         let ev = match rec {
             Ok(ev) => ev,
             Err(e) => {
-                r.record_error(&e, (&mut lost, &mut first_lost, &mut unused));
+                let n =
+                    r.record_error(&e, (&mut lost, &mut first_lost, &mut unused, &mut repaired));
+                if n > 0 && cfg.list_losses {
+                    r.keep_loss((ui, error_seq), file, format!("{}: {}", e.at, e.reason), n);
+                    error_seq += 1;
+                }
                 continue;
             }
         };
@@ -390,6 +444,9 @@ fn scan_records(
             None => cfg.from.is_none() && cfg.to.is_none(),
         };
         if !in_window {
+            // Counted: a window cannot place an event without a time (issue
+            // #20: they dropped out silently).
+            r.untimed_out += u64::from(ts.is_none());
             continue;
         }
         r.scanned += 1;
@@ -479,6 +536,9 @@ fn scan_records(
     }
     if unused > 0 {
         r.unused.push((ui, file, unused));
+    }
+    if let (n @ 1.., Some(first)) = repaired {
+        r.repaired.push((ui, file, n, first));
     }
     if incomplete > 0 {
         r.incomplete_events += incomplete;

@@ -21,7 +21,8 @@ use tracehunt_report::{Detection, Skipped, Summary};
 #[derive(Clone)]
 pub struct HuntConfig {
     /// Only scan events at or after this time (events without a time are
-    /// scanned only when neither bound is set).
+    /// scanned only when neither bound is set; otherwise they are counted in
+    /// [`TimeWindow::events_without_time`](tracehunt_report::TimeWindow::events_without_time)).
     pub from: Option<DateTime<Utc>>,
     /// Only scan events at or before this time.
     pub to: Option<DateTime<Utc>>,
@@ -36,6 +37,24 @@ pub struct HuntConfig {
     /// identity ([`crate::keys`]) and each stream's coverage
     /// ([`Scanned::streams`]).
     pub store_records: bool,
+    /// Name every record loss, not only the first of each file
+    /// ([`Scanned::losses`], `hunt -v`).
+    pub list_losses: bool,
+}
+
+/// Most losses [`Scanned::losses`] names (the first in input order); the
+/// others are counted in [`Scanned::losses_not_listed`].
+pub const LOSS_LIST_CAP: usize = 10_000;
+
+/// One error that lost records ([`Scanned::losses`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loss {
+    /// The stream (file) it is in.
+    pub path: String,
+    /// Where in it (record, line, chunk…) and why.
+    pub reason: String,
+    /// Records it lost.
+    pub records: u64,
 }
 
 impl HuntConfig {
@@ -48,6 +67,7 @@ impl HuntConfig {
             iocs: None,
             render: Render::of(format),
             store_records: false,
+            list_losses: false,
         }
     }
 }
@@ -86,6 +106,12 @@ pub struct Scanned {
     /// Per stream (file) read, in stream order, when
     /// [`HuntConfig::store_records`] was set: events, time range, records lost.
     pub streams: Vec<StreamStat>,
+    /// With [`HuntConfig::list_losses`]: every error that lost records, in
+    /// input order (file, then place in it), at most [`LOSS_LIST_CAP`].
+    /// Empty otherwise (the summary names each file's first loss).
+    pub losses: Vec<Loss>,
+    /// Losses past [`LOSS_LIST_CAP`], not in [`Scanned::losses`].
+    pub losses_not_listed: u64,
     keys: SpillReader,
     key_bytes: u64,
     /// Indexes into `mem` of the correlation hits reported.
@@ -217,6 +243,7 @@ pub fn scan(
         suppressed: (0..rs.len())
             .map(|r| loaded.correlations.is_suppressed(r))
             .collect(),
+        list_losses: cfg.list_losses,
     };
     let spill = Spill::new(crate::spill::mem_limit());
     // The index entries' sorted runs ([`crate::index`]).
@@ -248,11 +275,12 @@ pub fn scan(
     let mut mem_entries: Vec<Entry> = Vec::new();
     let mut runs: Vec<Run> = Vec::new();
     let mut stats = Vec::new();
+    let mut losses = (Vec::new(), 0);
     let mut ioc_hits = collect(
         source,
         accs,
         summary,
-        (&mut runs, &mut stats),
+        (&mut runs, &mut stats, &mut losses),
         &mut mem,
         &mut mem_entries,
     )?;
@@ -314,6 +342,8 @@ pub fn scan(
         correlation,
         temp_file_error,
         streams: stream_stats(source, stats),
+        losses: losses.0,
+        losses_not_listed: losses.1,
         keys: key_spill.into_reader(),
         key_bytes,
         corr_hits,
@@ -335,7 +365,7 @@ fn collect(
     source: &dyn Source,
     accs: Vec<crate::detect::Acc<'_>>,
     summary: &mut Summary,
-    (runs, stats): (&mut Vec<Run>, &mut Vec<UnitStat>),
+    (runs, stats, losses): (&mut Vec<Run>, &mut Vec<UnitStat>, &mut (Vec<Loss>, u64)),
     mem: &mut Vec<Detection>,
     mem_entries: &mut Vec<Entry>,
 ) -> Result<Vec<IocDetection>, PipelineError> {
@@ -343,7 +373,10 @@ fn collect(
     let mut lost: Vec<(u32, usize, u64, String)> = Vec::new();
     let mut unused: Vec<(u32, usize, u64)> = Vec::new();
     let mut incomplete: Vec<(u32, usize, u64, String)> = Vec::new();
+    let mut repaired: Vec<(u32, usize, u64, String)> = Vec::new();
     let mut iocs: Vec<(u32, IocDetection)> = Vec::new();
+    let mut all_losses = Vec::new();
+    let mut losses_seen = 0u64;
     for mut r in accs {
         runs.extend(r.globalize(mem, mem_entries)?);
         summary.events += r.events;
@@ -352,6 +385,7 @@ fn collect(
         summary.duplicate_chunks_skipped += r.duplicate_chunks;
         summary.damaged_unused_chunks_skipped += r.damaged_unused_chunks;
         summary.events_incomplete += r.incomplete_events;
+        summary.evtx_signatures_repaired += r.signatures_repaired;
         for (k, n) in r.record_reasons {
             *summary.records_skipped_by_reason.entry(k).or_default() += n;
         }
@@ -368,11 +402,15 @@ fn collect(
             if let Some(l) = r.win_last {
                 tw.last_event = Some(tw.last_event.map_or(l, |x| x.max(l)));
             }
+            tw.events_without_time += r.untimed_out;
         }
         skipped.append(&mut r.skipped);
         lost.append(&mut r.lost);
         unused.append(&mut r.unused);
         incomplete.append(&mut r.incomplete);
+        repaired.append(&mut r.repaired);
+        all_losses.append(&mut r.losses);
+        losses_seen += r.losses_seen;
         iocs.extend(r.ioc_units.into_iter().zip(r.ioc_hits));
         stats.append(&mut r.unit_stats);
     }
@@ -399,6 +437,19 @@ fn collect(
         }
         last_file = Some(f);
     }
+    // Each worker kept its first losses in input order: the first
+    // `LOSS_LIST_CAP` of all are among them.
+    all_losses.sort_unstable_by_key(|l| l.0);
+    all_losses.truncate(LOSS_LIST_CAP);
+    losses.1 = losses_seen - all_losses.len() as u64;
+    losses.0 = all_losses
+        .into_iter()
+        .map(|(_, f, reason, records)| Loss {
+            path: source.stream_name(f),
+            reason,
+            records,
+        })
+        .collect();
     unused.sort_by_key(|u| u.0);
     let mut last_file = None;
     for (_, f, n) in unused {
@@ -426,6 +477,23 @@ fn collect(
                     events: n,
                     first,
                 }),
+        }
+        last_file = Some(f);
+    }
+    repaired.sort_by_key(|u| u.0);
+    let mut last_file = None;
+    for (_, f, n, first) in repaired {
+        match summary.files_with_repaired_signatures.last_mut() {
+            Some(last) if last_file == Some(f) => last.signatures += n,
+            _ => {
+                summary
+                    .files_with_repaired_signatures
+                    .push(tracehunt_report::RepairedSignatures {
+                        path: source.stream_name(f),
+                        signatures: n,
+                        first,
+                    })
+            }
         }
         last_file = Some(f);
     }

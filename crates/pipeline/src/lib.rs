@@ -95,7 +95,10 @@ pub mod store_sink;
 
 pub use entry::Entry;
 pub use evidence::evidence;
-pub use hunt::{attribute, scan, HuntConfig, NoProgress, Progress, Scanned, StoreItem, StreamStat};
+pub use hunt::{
+    attribute, scan, HuntConfig, Loss, NoProgress, Progress, Scanned, StoreItem, StreamStat,
+    LOSS_LIST_CAP,
+};
 pub use render::{OutputFormat, Render};
 pub use source::{FileSource, Records, Source, WorkUnit};
 

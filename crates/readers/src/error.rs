@@ -84,6 +84,8 @@ pub enum Location {
     Line(u64),
     /// An element of a JSON array file, by its 0-based index.
     Element(u64),
+    /// The EVTX file header (its first 4 KiB).
+    FileHeader,
 }
 
 impl fmt::Display for Location {
@@ -106,6 +108,7 @@ impl fmt::Display for Location {
             Location::Chunk(c) => write!(f, "chunk {c}"),
             Location::Line(l) => write!(f, "line {l}"),
             Location::Element(i) => write!(f, "element {i}"),
+            Location::FileHeader => write!(f, "file header"),
         }
     }
 }
@@ -144,6 +147,13 @@ pub enum RecordErrorKind {
     /// into a zeroed, unused chunk after the last used one). Skipped; no
     /// record is lost ([`RecordError::records`] is 0). One error per slot.
     DamagedUnusedChunk,
+    /// A damaged EVTX signature that reading went past: the file header's
+    /// `ElfFile\0` (the file was recognised by its first chunk's signature
+    /// at 4 KiB) or a chunk's `ElfChnk\0` (the slot was read as a chunk with
+    /// its signature restored, and records were found in it). The repair
+    /// itself loses nothing ([`RecordError::records`] is 0); records the
+    /// damage did lose have their own errors. One per damaged signature.
+    RepairedSignature,
 }
 
 /// A per-record failure: one record (or EVTX chunk) was skipped, and the
@@ -170,7 +180,8 @@ pub struct RecordError {
     /// minus those recovered (e.g. 145 for a zeroed chunk); 0 when nothing
     /// was lost
     /// ([`RecordErrorKind::DuplicateChunk`],
-    /// [`RecordErrorKind::DamagedUnusedChunk`], a cut after the last record).
+    /// [`RecordErrorKind::DamagedUnusedChunk`],
+    /// [`RecordErrorKind::RepairedSignature`], a cut after the last record).
     pub records: u64,
 }
 

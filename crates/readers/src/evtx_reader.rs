@@ -59,6 +59,8 @@ pub(crate) const FILE_HEADER_SIZE: u64 = 4096;
 const CHUNK_HEADER_SIZE: usize = 512;
 /// Chunk signature.
 const CHUNK_MAGIC: &[u8; 8] = b"ElfChnk\0";
+/// File signature.
+const FILE_MAGIC: &[u8; 8] = b"ElfFile\0";
 /// Record signature.
 const RECORD_MAGIC: &[u8; 4] = b"**\0\0";
 /// Record header (24 bytes) + trailing size copy (4 bytes): the smallest record.
@@ -690,6 +692,10 @@ pub struct EvtxChunks {
     units: Vec<Unit>,
     settings: Arc<ParserSettings>,
     header_crc_ok: bool,
+    /// The file header starts with `ElfFile\0` (else the file was
+    /// recognised by its first chunk: a [`RecordErrorKind::RepairedSignature`]
+    /// note comes with unit 0).
+    magic_ok: bool,
     file_len: u64,
 }
 
@@ -727,6 +733,7 @@ impl EvtxChunks {
             units,
             settings: Arc::new(settings),
             header_crc_ok,
+            magic_ok: header.starts_with(FILE_MAGIC),
             file_len: len,
         })
     }
@@ -762,6 +769,28 @@ impl EvtxChunks {
     /// inside the `evtx` crate is caught and reported as
     /// [`RecordErrorKind::ParserPanic`].
     pub fn chunk(&self, i: usize) -> Vec<Result<Event, RecordError>> {
+        let mut items = self.unit_items(i);
+        if i == 0 && !self.magic_ok {
+            // Issue #20: the file was read past its damaged signature with
+            // no word of it.
+            items.insert(
+                0,
+                Err(RecordError::new(
+                    &self.path,
+                    Location::FileHeader,
+                    RecordErrorKind::RepairedSignature,
+                    "the file signature is damaged (not `ElfFile\\0`): the file was recognised \
+                     by its first chunk's signature and read; nothing is lost by that",
+                )
+                .with_records(0)),
+            );
+        }
+        items
+    }
+
+    /// The items of unit `i` (see [`EvtxChunks::chunk`]), without the file
+    /// header's note.
+    fn unit_items(&self, i: usize) -> Vec<Result<Event, RecordError>> {
         let Some(unit) = self.units.get(i) else {
             return Vec::new();
         };
@@ -1231,6 +1260,23 @@ fn read_chunk(ctx: &ChunkCtx<'_>, bytes: Vec<u8>, signature_ok: bool) -> Vec<Ite
     let ok_count = found.iter().filter(|f| f.result.is_ok()).count() as u64;
     let final_ids = ok_ids(&found);
     let err_count = found.iter().filter(|f| f.result.is_err()).count() as u64;
+    if !signature_ok && ok_count > 0 {
+        // Issue #20: a repaired chunk signature was not reported when every
+        // record the header lists was recovered.
+        items.push(
+            err(
+                Location::Chunk(ctx.number),
+                RecordErrorKind::RepairedSignature,
+                format!(
+                    "chunk {} at file offset {:#x} has a damaged signature (not `ElfChnk\\0`): \
+                     read as a chunk with its signature restored, {ok_count} records recovered; \
+                     nothing is lost by the repair itself",
+                    ctx.number, ctx.offset
+                ),
+            )
+            .map_err(|e| e.with_records(0)),
+        );
+    }
     for f in found {
         items.push(match f.result {
             Ok(ev) => Ok(ev),

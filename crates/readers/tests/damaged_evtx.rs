@@ -925,3 +925,50 @@ fn appended_copy_made_unused_zero_slot_a_loss() {
     assert_eq!(errs.len(), 1, "{errs:#?}");
     assert_eq!(errs[0].kind, RecordErrorKind::DuplicateChunk);
 }
+
+/// Issue #20 item 9: a damaged file signature (`ElfFile\0`, the file found
+/// by its first chunk) or chunk signature (`ElfChnk\0`, the chunk read
+/// with it restored) was read past with no word of it when every record
+/// came back. Each repair is now one `RepairedSignature` note that loses
+/// nothing (`records` 0), naming the file header or the chunk; the records
+/// are those of the undamaged file.
+#[test]
+fn repaired_file_and_chunk_signatures_are_reported() {
+    let orig = sample(MULTI);
+    let (original, errs) = read("orig", &orig);
+    assert!(errs.is_empty(), "{errs:#?}");
+    let mut chunk1 = orig.clone();
+    chunk1[HDR + CHUNK] ^= 0x10;
+    // (Both the file's and the first chunk's signature damaged: not
+    // recognised as EVTX at all.)
+    let mut both = flip(&orig, 0, 0x41);
+    both[HDR + CHUNK] ^= 0x10;
+    for (name, bytes, notes) in [
+        ("file magic", flip(&orig, 0, 0x41), vec!["file header"]),
+        ("chunk 1 magic", chunk1, vec!["chunk 1"]),
+        ("both", both, vec!["file header", "chunk 1"]),
+    ] {
+        let (ev, errs) = read(name, &bytes);
+        assert_eq!(ev, original, "{name}: {errs:#?}");
+        let at: Vec<String> = errs.iter().map(|e| e.at.to_string()).collect();
+        assert_eq!(at, notes, "{name}: {errs:#?}");
+        for e in &errs {
+            assert_eq!(e.kind, RecordErrorKind::RepairedSignature, "{name}: {e}");
+            assert_eq!(e.records, 0, "{name}: {e}");
+        }
+    }
+    let (_, errs) = read("chunk 1 magic", &{
+        let mut v = orig.clone();
+        v[HDR + CHUNK] ^= 0x10;
+        v
+    });
+    assert!(
+        errs[0].reason.starts_with(&format!(
+            "chunk 1 at file offset {:#x} has a damaged signature (not `ElfChnk\\0`): read as a \
+             chunk with its signature restored, 16 records recovered",
+            HDR + CHUNK
+        )),
+        "{}",
+        errs[0]
+    );
+}

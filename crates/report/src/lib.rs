@@ -112,6 +112,9 @@ pub struct TimeWindow {
     pub first_event: Option<DateTime<Utc>>,
     /// Latest event time in the window.
     pub last_event: Option<DateTime<Utc>>,
+    /// Events read that have no time: a window cannot place them, so they
+    /// were not scanned (counted in `events`, not in `events_scanned`).
+    pub events_without_time: u64,
 }
 
 /// A file that was not read, or only partly.
@@ -146,6 +149,18 @@ pub struct IncompleteEvents {
     pub events: u64,
     /// The first one: its record id (`EventRecordID`, else the line or
     /// element number the reader gave it) and what it lacks.
+    pub first: String,
+}
+
+/// An EVTX file read past damaged signatures
+/// ([`Summary::files_with_repaired_signatures`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepairedSignatures {
+    /// Path of the file.
+    pub path: String,
+    /// Damaged signatures read past in it (the file's, its chunks').
+    pub signatures: u64,
+    /// The first of them: where and what.
     pub first: String,
 }
 
@@ -207,6 +222,18 @@ pub struct Summary {
     /// when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files_with_incomplete_events: Vec<IncompleteEvents>,
+    /// Damaged EVTX signatures read past
+    /// (`RecordErrorKind::RepairedSignature`): a file header whose
+    /// `ElfFile\0` is damaged (the file was recognised by its first chunk)
+    /// or a chunk whose `ElfChnk\0` is, read with it restored. The repair
+    /// loses nothing (records the damage lost are counted in
+    /// `records_skipped`). Omitted from JSON when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub evtx_signatures_repaired: u64,
+    /// The files those signatures were in, in input order, with how many
+    /// each and the first. Omitted from JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files_with_repaired_signatures: Vec<RepairedSignatures>,
     /// Rules loaded: parsed and compiled (the same figure `rules check`
     /// reports as loaded), `rules_active + rules_skipped`.
     pub rules_loaded: u64,
@@ -755,6 +782,30 @@ pub fn rules_line(s: &Summary) -> String {
     )
 }
 
+/// The note for [`TimeWindow::events_without_time`]: `"3 events without a
+/// time left out of the window (not scanned)"`.
+pub fn untimed_note(n: u64) -> String {
+    format!(
+        "{} without a time left out of the window (not scanned)",
+        counted(n, "event", "events")
+    )
+}
+
+/// The note for one file of [`Summary::files_with_repaired_signatures`]:
+/// `"1 damaged EVTX signature repaired in x.evtx (first: file header: …)"`.
+pub fn repaired_note(f: &RepairedSignatures) -> String {
+    format!(
+        "{} repaired in {} (first: {})",
+        counted(
+            f.signatures,
+            "damaged EVTX signature",
+            "damaged EVTX signatures"
+        ),
+        f.path,
+        f.first
+    )
+}
+
 /// `n` with the noun agreeing: `counted(1, "file", "files")` → `"1 file"`, `counted(2, …)` →
 /// `"2 files"` (fresh-user finding: "1 entries" and similar in user-facing output).
 pub fn counted(n: u64, one: &str, many: &str) -> String {
@@ -837,6 +888,9 @@ pub fn write_table_summary<W: Write>(
                 bound(tw.to)
             )?,
         }
+        if tw.events_without_time > 0 {
+            writeln!(w, "  - {}", untimed_note(tw.events_without_time))?;
+        }
     }
     writeln!(w, "Files skipped:     {}", s.files_skipped.len())?;
     for f in &s.files_skipped {
@@ -894,6 +948,9 @@ pub fn write_table_summary<W: Write>(
         for f in s.files_with_incomplete_events.iter().take(10) {
             writeln!(w, "  - {} in {} (first: {})", f.events, f.path, f.first)?;
         }
+    }
+    for f in s.files_with_repaired_signatures.iter().take(10) {
+        writeln!(w, "  - {}", repaired_note(f))?;
     }
     writeln!(w, "Rules:             {}", rules_line(s))?;
     write!(w, "Detections:        {}", s.detections)?;

@@ -39,7 +39,9 @@ pub enum Code {
     /// TH012: a document is parsed but (part of it) is not evaluated, e.g. a
     /// correlation with a window mode other than `sliding`.
     NotEvaluated,
-    /// TH013: the same rule id was loaded twice; the later copy is skipped.
+    /// TH013: the same rule id was loaded twice (or a rule without an `id`
+    /// identical to one already loaded); the later copy is skipped. The
+    /// first copy that compiles is the one kept.
     DuplicateId,
     /// TH014: a filter or correlation refers to a rule that is not loaded
     /// (by `id` or `name`), or a filter names a rule of another logsource.
