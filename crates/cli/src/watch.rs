@@ -189,23 +189,8 @@ fn token(a: &WatchArgs) -> Result<String> {
     Ok(t)
 }
 
-pub fn run(a: WatchArgs) -> Result<u8> {
-    raise_open_files_limit();
-    if a.paths.is_empty() && !a.stdin && a.listen.is_none() {
-        bail!("nothing to watch: give files to follow, --stdin or --listen ADDR:PORT");
-    }
-    let token = match a.listen {
-        Some(addr) => {
-            if !addr.ip().is_loopback() && !a.allow_remote {
-                bail!("--listen {addr} is not a loopback address; add --allow-remote to serve it");
-            }
-            Some(token(&a)?)
-        }
-        None => None,
-    };
-    let (loaded, iocs, kb) = load(&a)?;
-    report_rules(&a, &loaded);
-    let rules = Rules::new(loaded, iocs, kb, 0);
+/// The sinks: JSON lines (stdout or `--output`), the store, the response policy.
+fn sinks(a: &WatchArgs, rules: &Rules, metrics: &Arc<Metrics>) -> Result<Vec<Box<dyn Sink>>> {
     let out: Box<dyn Sink> = match &a.output {
         Some(p) => Box::new(JsonLines(std::io::BufWriter::new(
             std::fs::OpenOptions::new()
@@ -217,7 +202,6 @@ pub fn run(a: WatchArgs) -> Result<u8> {
         None => Box::new(JsonLines(std::io::BufWriter::new(std::io::stdout()))),
     };
     let mut sinks = vec![out];
-    let metrics = Arc::new(Metrics::new());
     if let Some(p) = &a.store {
         let store = crate::store_cmd::open_for_hunt(p, a.output.as_deref())?;
         let run = tracehunt_store::HuntRun {
@@ -264,6 +248,28 @@ pub fn run(a: WatchArgs) -> Result<u8> {
         };
         sinks.push(Box::new(ResponseSink::new(responder, log, metrics.clone())));
     }
+    Ok(sinks)
+}
+
+pub fn run(a: WatchArgs) -> Result<u8> {
+    raise_open_files_limit();
+    if a.paths.is_empty() && !a.stdin && a.listen.is_none() {
+        bail!("nothing to watch: give files to follow, --stdin or --listen ADDR:PORT");
+    }
+    let token = match a.listen {
+        Some(addr) => {
+            if !addr.ip().is_loopback() && !a.allow_remote {
+                bail!("--listen {addr} is not a loopback address; add --allow-remote to serve it");
+            }
+            Some(token(&a)?)
+        }
+        None => None,
+    };
+    let (loaded, iocs, kb) = load(&a)?;
+    report_rules(&a, &loaded);
+    let rules = Rules::new(loaded, iocs, kb, 0);
+    let metrics = Arc::new(Metrics::new());
+    let sinks = sinks(&a, &rules, &metrics)?;
     let threads = a
         .threads
         .map(usize::from)
