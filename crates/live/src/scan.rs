@@ -186,27 +186,8 @@ pub(crate) fn scan_batch(sc: &mut Scanner<'_>, q: Queued, min_rank: u8) -> Scann
             if !reported && !correlated {
                 continue;
             }
-            let f = fields
-                .get_or_insert_with(|| {
-                    Arc::new(
-                        ev.fields()
-                            .map(|(k, v)| {
-                                (k.to_owned(), serde_json::to_value(v).unwrap_or_default())
-                            })
-                            .collect(),
-                    )
-                })
-                .clone();
-            let d = Detection {
-                rule,
-                timestamp: ts,
-                computer: ev.meta.computer.clone(),
-                channel: ev.meta.channel.clone(),
-                event_id: ev.meta.event_id,
-                record_id: ev.meta.record_id,
-                source: sub.source.clone(),
-                fields: f,
-            };
+            // One copy of the event's fields, shared by all its detections.
+            let d = tracehunt_pipeline::detection_of(&ev, rule, &sub.source, &mut fields);
             let line = reported.then(|| {
                 let mut out = Vec::new();
                 // Writing to a Vec cannot fail.

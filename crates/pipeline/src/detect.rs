@@ -487,27 +487,7 @@ fn scan_records(
                 continue;
             }
             // One copy of the event's fields, shared by all its detections.
-            let fields = fields
-                .get_or_insert_with(|| {
-                    Arc::new(
-                        ev.fields()
-                            .map(|(k, v)| {
-                                (k.to_owned(), serde_json::to_value(v).unwrap_or_default())
-                            })
-                            .collect(),
-                    )
-                })
-                .clone();
-            let d = Detection {
-                rule,
-                timestamp: ts,
-                computer: ev.meta.computer.clone(),
-                channel: ev.meta.channel.clone(),
-                event_id: ev.meta.event_id,
-                record_id: ev.meta.record_id,
-                source: source.clone(),
-                fields,
-            };
+            let d = crate::detection_of(&ev, rule, source, &mut fields);
             if correlated {
                 r.mem.push(d);
             } else {

@@ -106,6 +106,37 @@ use tracehunt_correlate::CorrelationSet;
 use tracehunt_engine::{compile, CompileOptions, Ruleset};
 use tracehunt_sigma::Diagnostic;
 
+/// The [`Detection`](tracehunt_report::Detection) of `rule` on `ev`, read
+/// from `source`. `fields` caches the event's fields as JSON values: the
+/// first detection of an event converts them, later ones share them (the
+/// batch workers and the live scan both build detections this way).
+pub fn detection_of(
+    ev: &tracehunt_event::Event,
+    rule: usize,
+    source: &std::sync::Arc<str>,
+    fields: &mut Option<std::sync::Arc<Vec<(String, serde_json::Value)>>>,
+) -> tracehunt_report::Detection {
+    let fields = fields
+        .get_or_insert_with(|| {
+            std::sync::Arc::new(
+                ev.fields()
+                    .map(|(k, v)| (k.to_owned(), serde_json::to_value(v).unwrap_or_default()))
+                    .collect(),
+            )
+        })
+        .clone();
+    tracehunt_report::Detection {
+        rule,
+        timestamp: ev.meta.timestamp,
+        computer: ev.meta.computer.clone(),
+        channel: ev.meta.channel.clone(),
+        event_id: ev.meta.event_id,
+        record_id: ev.meta.record_id,
+        source: source.clone(),
+        fields,
+    }
+}
+
 /// Rules loaded and compiled, with everything that went wrong (the CLI
 /// reads them from disk or the built-in pack; [`Loaded::from_yaml`] from
 /// text).
