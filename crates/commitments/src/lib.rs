@@ -1,0 +1,11 @@
+//! Did a state's groups keep attacking after a dated commitment?
+//!
+//! (Crate docs are completed as the modules land.)
+
+pub mod analysis;
+pub mod changepoint;
+pub mod commitment;
+pub mod glm;
+pub mod rate;
+pub mod series;
+pub mod sponsors;
