@@ -58,6 +58,7 @@
 //! The crate does no I/O and no printing: callers hand it the JSON text.
 
 mod snapshot;
+mod sponsors;
 mod stix;
 mod v19;
 
@@ -66,6 +67,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+pub use sponsors::{StateSponsor, StateSponsors};
 pub use v19::{v19_mapping, V19Basis, V19Mapping};
 
 /// Errors raised while building an [`ActorKb`].

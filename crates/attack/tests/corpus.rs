@@ -269,3 +269,46 @@ fn sigma_technique_tags_resolve() {
         "unresolved sigma tags: {unresolved:?}"
     );
 }
+
+/// The committed state-sponsor table is what the MISP galaxy in the corpus gives
+/// (regenerate with `cargo run -p tracehunt-attack --example make-sponsors`, see
+/// `tracehunt_attack::StateSponsors`).
+#[test]
+fn committed_state_sponsors_match_galaxy() {
+    use tracehunt_attack::StateSponsors;
+    let (Some(actors), Some(sets)) = (
+        read("misp-galaxy/threat-actor.json"),
+        read("misp-galaxy/mitre-intrusion-set.json"),
+    ) else {
+        return;
+    };
+    let fresh = StateSponsors::from_misp_galaxy(&actors, &sets).expect("galaxy parses");
+    let builtin = StateSponsors::builtin();
+    assert_eq!(
+        &fresh, builtin,
+        "regenerate crates/attack/data/state-sponsors.tsv"
+    );
+    assert_eq!(builtin.len(), 126);
+    // Deep Panda (G0009) is named by the APT19 cluster ("G0009" among its synonyms): China.
+    let g9 = builtin.get("G0009").unwrap();
+    assert_eq!((g9.country.as_str(), g9.cluster.as_str()), ("CN", "APT19"));
+    assert_eq!(g9.state_name(), "China");
+    // Turla: named by the Turla cluster (RU), only "similar" to APT26 (CN): RU, disputed.
+    let turla = builtin.get("G0010").unwrap();
+    assert_eq!((turla.country.as_str(), turla.disputed), ("RU", true));
+    assert_eq!(builtin.get("G0032").unwrap().country, "KP"); // Lazarus Group
+    assert_eq!(builtin.get("G0016").unwrap().country, "RU"); // APT29
+    let cn = builtin.iter().filter(|(_, s)| s.country == "CN").count();
+    assert_eq!(cn, 50);
+    // Every id is a group of the built-in ATT&CK snapshot or a newer one (v19 galaxy).
+    let kb = ActorKb::builtin();
+    let known = builtin
+        .iter()
+        .filter(|(id, _)| kb.group(id).is_some())
+        .count();
+    assert!(
+        known >= 120,
+        "{known} of {} ids are v18.1 groups",
+        builtin.len()
+    );
+}

@@ -284,7 +284,8 @@ fn incident_record(r: &IncidentReport) -> IncidentRec {
 
 /// The stored attribution of an incident: its top candidates
 /// ([`STORED_CANDIDATES`], with evidence) and actor sightings (top
-/// [`SIGHTED_CANDIDATES`]; the state sponsor is not known here).
+/// [`SIGHTED_CANDIDATES`], each with its suspected state from the MISP galaxy:
+/// [`tracehunt_attack::StateSponsors::builtin`]).
 pub fn attribution_records(
     a: &tracehunt_attribution::Attribution,
 ) -> (Vec<CandidateRec>, Vec<SightingRec>) {
@@ -309,7 +310,9 @@ pub fn attribution_records(
         .map(|c| SightingRec {
             group_id: c.id.clone(),
             group_name: c.name.clone(),
-            state: None,
+            state: tracehunt_attack::StateSponsors::builtin()
+                .get(&c.id)
+                .map(|s| s.state_name()),
             rank: c.rank as u32,
             confidence: c.confidence,
         })
