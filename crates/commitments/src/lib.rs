@@ -8,4 +8,3 @@ pub mod commitment;
 pub mod glm;
 pub mod rate;
 pub mod series;
-pub mod sponsors;
