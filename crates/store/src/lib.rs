@@ -84,6 +84,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 mod read;
 mod records;
+mod stats;
 mod stix;
 mod writer;
 
@@ -95,6 +96,7 @@ pub use records::{
     CandidateRec, DetectionRec, HuntRun, HuntStats, IncidentRec, IocHitRec, RuleRec, SightingRec,
     SourceRec,
 };
+pub use stats::{DayCount, DetectionStats, HostCount, LevelCount, RuleTotal};
 pub use writer::HuntWriter;
 
 /// The migrations, in order: `MIGRATIONS[v]` takes a store from version `v` to `v + 1`.

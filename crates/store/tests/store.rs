@@ -451,3 +451,45 @@ fn bad_values_are_errors_not_panics() {
     let err = w.add_incident(&i).unwrap_err();
     assert!(err.to_string().contains("insert attribution"), "{err}");
 }
+
+#[test]
+fn detection_stats_count_levels_days_hosts_and_rules() {
+    let mut store = Store::open_in_memory().unwrap();
+    hunt(&mut store, t(5, 1, 12, 0), t(3, 1, 10, 0));
+    // A rerun over the same logs adds no detection, so no count.
+    hunt(&mut store, t(5, 2, 12, 0), t(3, 1, 10, 0));
+    let s = store.detection_stats(1).unwrap();
+    assert_eq!((s.detections, s.untimed), (3, 0));
+    assert_eq!(
+        s.levels,
+        [LevelCount {
+            level: "high".into(),
+            detections: 3,
+            rules: 2
+        }]
+    );
+    let days: Vec<(&str, u64)> = s
+        .days
+        .iter()
+        .map(|d| (d.day.as_str(), d.detections))
+        .collect();
+    assert_eq!(days, [("2024-03-01", 2), ("2024-04-02", 1)]);
+    // Top 1 host of level high: DC1, WS1 and WS2 have one each; the first by name wins.
+    assert_eq!(s.top_hosts.len(), 1);
+    assert_eq!(s.top_hosts[0].host, "DC1");
+    assert_eq!(
+        s.top_rules,
+        [RuleTotal {
+            rule_id: "r1".into(),
+            title: Some("LSASS access".into()),
+            level: "high".into(),
+            detections: 2,
+            hosts: 2
+        }]
+    );
+    let empty = Store::open_in_memory()
+        .unwrap()
+        .detection_stats(10)
+        .unwrap();
+    assert_eq!(empty, DetectionStats::default());
+}

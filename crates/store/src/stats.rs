@@ -1,0 +1,204 @@
+//! Aggregate counts over every stored detection: what a report's summary shows (detections
+//! and unique detections per level, per day, top hosts per level, top rules), in the manner of
+//! Hayabusa's HTML summary.
+
+use std::collections::BTreeMap;
+
+use crate::{Result, Store};
+
+/// Detections of one level.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LevelCount {
+    /// Sigma level (`critical`, `high`, `medium`, `low`, `informational`, or the rule's text).
+    pub level: String,
+    /// Stored detections (one per rule and event).
+    pub detections: u64,
+    /// Distinct rules among them (Hayabusa's "unique detections").
+    pub rules: u64,
+}
+
+/// Detections of one level on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DayCount {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Level.
+    pub level: String,
+    /// Detections.
+    pub detections: u64,
+}
+
+/// One host's detections of one level.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HostCount {
+    /// Level.
+    pub level: String,
+    /// Host name as logged.
+    pub host: String,
+    /// Detections.
+    pub detections: u64,
+}
+
+/// One rule's detections.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RuleTotal {
+    /// Rule id.
+    pub rule_id: String,
+    /// Title of the rule's first stored version (by content hash), if stored.
+    pub title: Option<String>,
+    /// Level of its detections (the most frequent, when versions differ).
+    pub level: String,
+    /// Detections.
+    pub detections: u64,
+    /// Distinct hosts (when versions of the rule had different levels: the most distinct
+    /// hosts of any one level).
+    pub hosts: u64,
+}
+
+/// Every stored detection, aggregated ([`Store::detection_stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DetectionStats {
+    /// Stored detections.
+    pub detections: u64,
+    /// Of which without a time.
+    pub untimed: u64,
+    /// Per level, most detections first.
+    pub levels: Vec<LevelCount>,
+    /// Per day and level, by day.
+    pub days: Vec<DayCount>,
+    /// The `top` hosts of each level, most detections first.
+    pub top_hosts: Vec<HostCount>,
+    /// The `top` rules, most detections first (then by id).
+    pub top_rules: Vec<RuleTotal>,
+}
+
+impl Store {
+    /// Counts over all stored detections, keeping `top` hosts per level and `top` rules.
+    /// Errors: [`crate::StoreError::Sqlite`], [`crate::StoreError::Corrupt`].
+    pub fn detection_stats(&self, top: usize) -> Result<DetectionStats> {
+        let levels = self.rows(
+            "count detections per level",
+            "SELECT level, count(*), count(DISTINCT rule_id) FROM detections \
+             GROUP BY level ORDER BY 2 DESC, level",
+            [],
+            |c| {
+                Ok(LevelCount {
+                    level: c.get(0, "detections.level")?,
+                    detections: c.uint(1, "count")?,
+                    rules: c.uint(2, "count")?,
+                })
+            },
+        )?;
+        let untimed = self.rows(
+            "count untimed detections",
+            "SELECT count(*) FROM detections WHERE time IS NULL",
+            [],
+            |c| c.uint(0, "count"),
+        )?;
+        let days = self.rows(
+            "count detections per day",
+            "SELECT substr(time, 1, 10), level, count(*) FROM detections \
+             WHERE time IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
+            [],
+            |c| {
+                Ok(DayCount {
+                    day: c.get(0, "detections.time")?,
+                    level: c.get(1, "detections.level")?,
+                    detections: c.uint(2, "count")?,
+                })
+            },
+        )?;
+        let hosts = self.rows(
+            "count detections per host",
+            "SELECT level, coalesce(host, ''), count(*) FROM detections \
+             GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
+            [],
+            |c| {
+                Ok(HostCount {
+                    level: c.get(0, "detections.level")?,
+                    host: c.get(1, "detections.host")?,
+                    detections: c.uint(2, "count")?,
+                })
+            },
+        )?;
+        let mut kept: BTreeMap<String, usize> = BTreeMap::new();
+        let mut top_hosts: Vec<HostCount> = hosts
+            .into_iter()
+            .filter(|h| {
+                let n = kept.entry(h.level.clone()).or_default();
+                *n += 1;
+                *n <= top
+            })
+            .collect();
+        top_hosts.sort_by(|a, b| b.detections.cmp(&a.detections).then(a.host.cmp(&b.host)));
+        let top_rules = self.top_rules(top)?;
+        Ok(DetectionStats {
+            detections: levels.iter().map(|l| l.detections).sum(),
+            untimed: untimed.first().copied().unwrap_or(0),
+            levels,
+            days,
+            top_hosts,
+            top_rules,
+        })
+    }
+
+    /// The `top` rules by detections: one grouped scan, folded per rule here (a correlated
+    /// subquery per rule would scan the table once per rule: no index leads with `rule_id`).
+    fn top_rules(&self, top: usize) -> Result<Vec<RuleTotal>> {
+        let per_level = self.rows(
+            "count detections per rule",
+            "SELECT rule_id, level, count(*), count(DISTINCT host) FROM detections \
+             GROUP BY rule_id, level ORDER BY rule_id, level",
+            [],
+            |c| {
+                Ok((
+                    c.get::<String>(0, "detections.rule_id")?,
+                    c.get::<String>(1, "detections.level")?,
+                    c.uint(2, "count")?,
+                    c.uint(3, "count")?,
+                ))
+            },
+        )?;
+        let mut rules: Vec<RuleTotal> = Vec::new();
+        let mut best_level_count = 0;
+        for (rule_id, level, n, hosts) in per_level {
+            match rules.last_mut() {
+                Some(r) if r.rule_id == rule_id => {
+                    r.detections += n;
+                    r.hosts = r.hosts.max(hosts);
+                    if n > best_level_count {
+                        best_level_count = n;
+                        r.level = level;
+                    }
+                }
+                _ => {
+                    best_level_count = n;
+                    rules.push(RuleTotal {
+                        rule_id,
+                        title: None,
+                        level,
+                        detections: n,
+                        hosts,
+                    });
+                }
+            }
+        }
+        rules.sort_by(|a, b| {
+            b.detections
+                .cmp(&a.detections)
+                .then(a.rule_id.cmp(&b.rule_id))
+        });
+        rules.truncate(top);
+        for r in &mut rules {
+            r.title = self
+                .rows(
+                    "rule title",
+                    "SELECT title FROM rules WHERE rule_id = ?1 ORDER BY content_hash LIMIT 1",
+                    [&r.rule_id],
+                    |c| c.get::<String>(0, "rules.title"),
+                )?
+                .pop();
+        }
+        Ok(rules)
+    }
+}
