@@ -8,6 +8,7 @@
 //! to load (the others loaded; `hunt` runs with them and exits 0).
 
 mod attribute;
+mod commitments_cmd;
 mod eval_cmd;
 mod hunt;
 mod input;
@@ -88,6 +89,13 @@ enum Command {
         after_help = "Examples:\n  tracehunt actor G0009 --store hunts.db\n  tracehunt actor 'Deep Panda' --store hunts.db --format json"
     )]
     Actor(store_cmd::ActorArgs),
+    /// Did a state's groups change their activity at a dated commitment?
+    /// Exact rate ratios, segmented quasi-Poisson regression with a
+    /// pre-trend, competing dates and change points, with a verdict in words.
+    #[command(
+        after_help = "Examples:\n  tracehunt commitments --store hunts.db --state CN\n  tracehunt commitments --counts monthly.csv --state CN --format json\n  tracehunt commitments --store hunts.db --file my-commitments.yaml --period week --min-confidence 20"
+    )]
+    Commitments(commitments_cmd::CommitmentsArgs),
     /// Export the store.
     #[command(subcommand)]
     Export(ExportCommand),
@@ -201,6 +209,7 @@ fn main() -> ExitCode {
         Command::Incident(a) => store_cmd::incident(a),
         Command::Actors(a) => store_cmd::actors(a),
         Command::Actor(a) => store_cmd::actor(a),
+        Command::Commitments(a) => commitments_cmd::run(a),
         Command::Export(ExportCommand::Stix(a)) => store_cmd::export_stix(a),
         Command::Eval(EvalCommand::Attribution(a)) => eval_cmd::run(a),
         Command::Rules(RulesCommand::Check(a)) => rules::check(a),

@@ -25,7 +25,7 @@ pub struct StoreArg {
 impl StoreArg {
     /// Opens the store for reading: it must exist (a read command never
     /// creates an empty store by mistake).
-    fn open(&self) -> Result<Store> {
+    pub(crate) fn open(&self) -> Result<Store> {
         let Some(p) = &self.store else {
             anyhow::bail!("no store given: use --store PATH or set TRACEHUNT_STORE");
         };

@@ -2,6 +2,7 @@
 //!
 //! (Crate docs are completed as the modules land.)
 
+pub mod activity;
 pub mod analysis;
 pub mod changepoint;
 pub mod commitment;
