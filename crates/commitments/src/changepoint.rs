@@ -174,7 +174,7 @@ fn break_design(t: &[f64], tau: f64) -> Vec<Vec<f64>> {
 /// `None` when too few observations or no candidate could be fitted.
 pub fn trend_break(t: &[f64], y: &[f64], e: &[f64]) -> Option<TrendBreakFit> {
     let n = t.len();
-    if y.len() != n || e.len() != n || e.iter().any(|v| !(*v > 0.0)) {
+    if y.len() != n || e.len() != n || e.iter().any(|v| v.is_nan() || *v <= 0.0) {
         return None;
     }
     let m = MIN_SEGMENT.max((TRIM * n as f64).ceil() as usize);

@@ -236,9 +236,10 @@ fn weighted_gram(x: &[Vec<f64>], w: &[f64]) -> Vec<Vec<f64>> {
             }
         }
     }
-    for a in 0..p {
-        for b in 0..a {
-            g[b][a] = g[a][b];
+    for a in 1..p {
+        let (upper, lower) = g.split_at_mut(a);
+        for (b, row) in upper.iter_mut().enumerate() {
+            row[a] = lower[0][b];
         }
     }
     g
@@ -352,9 +353,9 @@ mod tests {
             vec![0.6, 1.0, 3.0],
         ];
         let inv = invert_spd(&a).unwrap();
-        for i in 0..3 {
+        for (i, row) in a.iter().enumerate() {
             for j in 0..3 {
-                let v: f64 = (0..3).map(|k| a[i][k] * inv[k][j]).sum();
+                let v: f64 = row.iter().zip(&inv).map(|(x, r)| x * r[j]).sum();
                 assert!((v - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
             }
         }

@@ -81,9 +81,8 @@ pub fn exact_rate_ratio(
     if bad_count(after_count) || bad_count(before_count) {
         return Err(RateError::Count(after_count, before_count));
     }
-    if !(after_exposure.is_finite() && after_exposure > 0.0)
-        || !(before_exposure.is_finite() && before_exposure > 0.0)
-    {
+    let good_exposure = |e: f64| e.is_finite() && e > 0.0;
+    if !good_exposure(after_exposure) || !good_exposure(before_exposure) {
         return Err(RateError::Exposure(after_exposure, before_exposure));
     }
     if !(level > 0.0 && level < 1.0) {
