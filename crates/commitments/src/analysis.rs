@@ -603,6 +603,24 @@ fn trend_clause(cp: &ChangePoints, t0: usize, unit: &str) -> String {
     }
 }
 
+/// A note when the quasi-Poisson errors disagree with the HAC errors about
+/// significance (HAC errors are anti-conservative with few periods).
+fn quasi_note(e: &Estimate, level: f64, z: f64) -> String {
+    let p_quasi = erfc((e.coef / e.se_quasi).abs() / std::f64::consts::SQRT_2);
+    if !p_quasi.is_finite() || (p_quasi < 1.0 - level) == e.significant(level) {
+        return String::new();
+    }
+    let (lo, hi) = (
+        (e.coef - z * e.se_quasi).exp(),
+        (e.coef + z * e.se_quasi).exp(),
+    );
+    let word = if e.significant(level) { "not " } else { "" };
+    format!(
+        ", {word}significant with quasi-Poisson errors (ratio CI {})",
+        fmt_ci(lo, hi)
+    )
+}
+
 /// The ITS clauses: level change, pre-trend, slope change.
 fn its_clauses(a: &DateAnalysis, unit: &str, out: &mut Vec<String>) {
     let pc = (a.level * 100.0).round();
@@ -616,15 +634,16 @@ fn its_clauses(a: &DateAnalysis, unit: &str, out: &mut Vec<String>) {
     };
     let l = &f.level_change;
     let ci = fmt_ci(l.ci_low, l.ci_high);
+    let note = quasi_note(l, a.level, z_value(a.level));
     out.push(if l.significant(a.level) {
         let dir = if l.coef < 0.0 { "drop" } else { "rise" };
         format!(
-            "significant level {dir} at {} (rate ratio {:.2}, {pc} % CI {ci})",
+            "significant level {dir} at {} (rate ratio {:.2}, {pc} % CI {ci}{note})",
             a.date, l.ratio
         )
     } else {
         format!(
-            "no significant level change at {} (rate ratio {:.2}, {pc} % CI {ci})",
+            "no significant level change at {} (rate ratio {:.2}, {pc} % CI {ci}{note})",
             a.date, l.ratio
         )
     });
@@ -665,7 +684,8 @@ fn its_clauses(a: &DateAnalysis, unit: &str, out: &mut Vec<String>) {
 
 /// A verdict in words for `name`'s commitment at `date`: when the change
 /// began according to the data alone (trend break), the level change at
-/// the date (HAC CI), the pre-trend, a significant slope change, the naive
+/// the date (HAC CI; flagged when the quasi-Poisson errors disagree about
+/// its significance), the pre-trend, a significant slope change, the naive
 /// rate ratio (flagged when it is significant while the level change is
 /// not: the earlier trend, not the commitment), the PELT change points and
 /// the best of the competing dates. Contains no NaN: undefined values are
