@@ -12,8 +12,9 @@ use clap::Args;
 use serde::Serialize;
 use tracehunt_attack::StateSponsors;
 use tracehunt_commitments::activity::{activity_series, Activity};
-use tracehunt_commitments::analysis::{self, ChangePoints, DateAnalysis, Options};
-use tracehunt_commitments::commitment::{Commitment, Commitments};
+use tracehunt_commitments::analysis::{self, Competing, DateAnalysis, Estimate, Options};
+use tracehunt_commitments::changepoint::ChangePoints;
+use tracehunt_commitments::commitment::{Commitment, Commitments, Kind};
 use tracehunt_commitments::series::{Period, Series};
 use tracehunt_store::Store;
 
@@ -102,8 +103,10 @@ pub struct CommitmentsReport {
     pub change_points: ChangePoints,
     /// One analysis per date.
     pub dates: Vec<DateReport>,
-    /// Competing dates compared (lower ΔQAIC fits better).
-    pub comparison: Vec<analysis::Comparison>,
+    /// Every date refitted on one common sample and ranked (lower ΔQAIC fits better).
+    pub comparison: Vec<Competing>,
+    /// Why the dates could not be compared, if so.
+    pub comparison_note: Option<String>,
     /// Assumptions common to every date.
     pub assumptions: Vec<String>,
 }
@@ -113,8 +116,10 @@ pub struct CommitmentsReport {
 pub struct DateReport {
     /// The entry.
     pub commitment: Commitment,
-    /// The analysis, or why there is none.
-    pub analysis: std::result::Result<DateAnalysis, String>,
+    /// The analysis (`null` when none: see `error`).
+    pub analysis: Option<DateAnalysis>,
+    /// Why there is no analysis.
+    pub error: Option<String>,
     /// The verdict in words.
     pub verdict: String,
 }
@@ -171,8 +176,8 @@ pub fn build(a: &CommitmentsArgs) -> Result<CommitmentsReport> {
         Some(p) => {
             let text = crate::input::read_text_file(p)
                 .with_context(|| format!("reading {}", p.display()))?;
-            let s = Series::from_csv(&text, a.period)
-                .with_context(|| format!("{}", p.display()))?;
+            let s =
+                Series::from_csv(&text, a.period).with_context(|| format!("{}", p.display()))?;
             (s, format!("counts per period from {}", p.display()), None)
         }
         None => {
@@ -185,44 +190,52 @@ pub fn build(a: &CommitmentsArgs) -> Result<CommitmentsReport> {
                 a.min_confidence,
                 period_word(a.period)
             );
-            (act.series, src, Some((act.incidents, act.incidents_uncovered)))
+            (
+                act.series,
+                src,
+                Some((act.incidents, act.incidents_uncovered)),
+            )
         }
     };
-    let opts = Options {
-        window: match a.window {
-            Some(0) => None,
-            Some(n) => Some(n),
-            None => Some(match a.period {
-                Period::Month => 12,
-                Period::Week => 52,
-            }),
-        },
-        anticipation: a.anticipation,
-        ..Options::default()
-    };
+    let mut opts = Options::for_period(a.period);
+    match a.window {
+        Some(0) => opts.window = None,
+        Some(n) => opts.window = Some(n),
+        None => {}
+    }
+    opts.anticipation = a.anticipation;
     let change_points = analysis::change_points(&series);
-    let analysed: Vec<(Commitment, std::result::Result<DateAnalysis, String>)> = entries
+    let named: Vec<(String, NaiveDate)> = entries
+        .iter()
+        .map(|c| (c.id.clone(), c.effective))
+        .collect();
+    let (comparison, comparison_note) = if named.len() > 1 {
+        match analysis::compare_dates(&series, &named, &opts) {
+            Ok(c) => (c, None),
+            Err(e) => (vec![], Some(e.to_string())),
+        }
+    } else {
+        (vec![], None)
+    };
+    let dates = entries
         .into_iter()
         .map(|c| {
             let r = analysis::analyse_date(&series, c.effective, &opts).map_err(|e| e.to_string());
-            (c, r)
-        })
-        .collect();
-    let ok: Vec<(String, DateAnalysis)> = analysed
-        .iter()
-        .filter_map(|(c, r)| Some((c.id.clone(), r.as_ref().ok()?.clone())))
-        .collect();
-    let comparison = analysis::compare(&ok);
-    let dates = analysed
-        .into_iter()
-        .map(|(c, r)| {
-            let verdict = match &r {
+            let mut verdict = match &r {
                 Ok(d) => analysis::verdict(&c.name, c.effective, d, &change_points, &comparison),
-                Err(e) => format!("not estimable at {}: {e}", c.effective),
+                Err(e) => format!("{} ({}): not estimable: {e}", c.name, c.effective),
+            };
+            if c.kind == Kind::Event {
+                verdict = verdict.replace(" the commitment", " the event");
+            }
+            let (analysis, error) = match r {
+                Ok(a) => (Some(a), None),
+                Err(e) => (None, Some(e)),
             };
             DateReport {
                 commitment: c,
-                analysis: r,
+                analysis,
+                error,
                 verdict,
             }
         })
@@ -236,6 +249,7 @@ pub fn build(a: &CommitmentsArgs) -> Result<CommitmentsReport> {
         change_points,
         dates,
         comparison,
+        comparison_note,
         assumptions: vec![
             "a period without coverage is unknown, not quiet: it is left out".into(),
             "counts are incidents, not events: one intrusion seen by many rules counts once".into(),
@@ -307,7 +321,23 @@ fn write_table(out: &mut impl Write, r: &CommitmentsReport) -> Result<()> {
             )?;
         }
     }
-    writeln!(out, "change points: {}", r.change_points.describe(s))?;
+    writeln!(
+        out,
+        "change points (PELT, Poisson cost): {}",
+        describe_points(&r.change_points)
+    )?;
+    if let Some(tb) = &r.change_points.trend_break {
+        writeln!(
+            out,
+            "trend break (data alone): {}{}",
+            tb.label,
+            if tb.fit.supported {
+                ""
+            } else {
+                " (not significant)"
+            }
+        )?;
+    }
     for d in &r.dates {
         writeln!(out)?;
         writeln!(
@@ -315,34 +345,127 @@ fn write_table(out: &mut impl Write, r: &CommitmentsReport) -> Result<()> {
             "{}  {} ({}, {:?})",
             d.commitment.effective, d.commitment.name, d.commitment.id, d.commitment.kind
         )?;
-        match &d.analysis {
-            Ok(a) => {
-                for line in a.describe() {
+        match (&d.analysis, &d.error) {
+            (Some(a), _) => {
+                for line in describe(a) {
                     writeln!(out, "  {line}")?;
                 }
             }
-            Err(e) => writeln!(out, "  not estimable: {e}")?,
+            (None, e) => writeln!(out, "  not estimable: {}", e.as_deref().unwrap_or("-"))?,
         }
         writeln!(out, "  verdict: {}", d.verdict)?;
     }
     if r.comparison.len() > 1 {
         writeln!(out)?;
-        writeln!(out, "dates compared (ΔQAIC, lower fits better):")?;
+        writeln!(
+            out,
+            "dates compared on one common sample (ΔQAIC, lower fits better; ≥ 2 favours the lower):"
+        )?;
         for c in &r.comparison {
-            writeln!(out, "  {c}")?;
+            match (c.delta_qaic, &c.level_change) {
+                (Some(d), Some(l)) => writeln!(
+                    out,
+                    "  {}  {:<22} ΔQAIC {d:>6.1}  level change {}",
+                    c.date,
+                    c.name,
+                    estimate(l)
+                )?,
+                _ => writeln!(
+                    out,
+                    "  {}  {:<22} not estimable: {}",
+                    c.date,
+                    c.name,
+                    c.note.as_deref().unwrap_or("-")
+                )?,
+            }
         }
+    } else if let Some(n) = &r.comparison_note {
+        writeln!(out)?;
+        writeln!(out, "dates not compared: {n}")?;
     }
     writeln!(out)?;
     writeln!(out, "assumptions:")?;
     let mut seen = std::collections::BTreeSet::new();
-    for line in r
-        .assumptions
-        .iter()
-        .chain(r.dates.iter().filter_map(|d| d.analysis.as_ref().ok()).flat_map(|a| &a.assumptions))
-    {
+    for line in r.assumptions.iter().chain(
+        r.dates
+            .iter()
+            .filter_map(|d| d.analysis.as_ref())
+            .flat_map(|a| &a.assumptions),
+    ) {
         if seen.insert(line) {
             writeln!(out, "  - {line}")?;
         }
     }
     Ok(())
+}
+
+fn describe_points(cp: &ChangePoints) -> String {
+    if cp.points.is_empty() {
+        return cp.note.clone().unwrap_or_else(|| "none".into());
+    }
+    cp.points
+        .iter()
+        .map(|p| {
+            format!(
+                "{} ({:.2} → {:.2} per source)",
+                p.label, p.rate_before, p.rate_after
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `0.58 (95 % CI 0.42–0.80, p 0.001)`.
+fn estimate(e: &Estimate) -> String {
+    format!(
+        "{:.2} (CI {:.2}–{:.2}, p {:.3})",
+        e.ratio, e.ci_low, e.ci_high, e.p_value
+    )
+}
+
+/// The figures of one date, one line each.
+fn describe(a: &DateAnalysis) -> Vec<String> {
+    let r = &a.rate;
+    let mut v = vec![format!(
+        "window: {} periods before, {} after (of {} in the window; {} left out)",
+        a.n_before,
+        a.n_after,
+        a.window_end.saturating_sub(a.window_start),
+        a.dropped.len()
+    )];
+    v.push(match (r.ratio, r.ci_high) {
+        (Some(x), Some(h)) => format!(
+            "naive rate ratio after/before: {x:.2} (exact {:.0} % CI {:.2}–{h:.2}, p {:.3}); \
+             rates {:.2} → {:.2} per source",
+            a.level * 100.0,
+            r.ci_low,
+            r.p_value,
+            r.before_rate,
+            r.after_rate
+        ),
+        _ => format!(
+            "naive rates {:.2} before, {:.2} after per source (no ratio)",
+            r.before_rate, r.after_rate
+        ),
+    });
+    match &a.its {
+        Some(f) => {
+            v.push(format!(
+                "segmented quasi-Poisson (HAC {} lags, dispersion {:.2}): pre-trend ×{} per period",
+                f.hac_lags,
+                f.dispersion,
+                estimate(&f.pre_trend)
+            ));
+            v.push(format!("  level change ×{}", estimate(&f.level_change)));
+            v.push(format!(
+                "  slope change ×{} per period",
+                estimate(&f.slope_change)
+            ));
+        }
+        None => v.push(format!(
+            "segmented regression not estimable: {}",
+            a.its_note.as_deref().unwrap_or("-")
+        )),
+    }
+    v
 }

@@ -743,27 +743,42 @@ pub fn verdict(
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
         if let Some(b) = best {
-            let others: Vec<String> = ranked
+            let others: Vec<&&Competing> = ranked.iter().filter(|c| c.name != b.name).collect();
+            let close: Vec<String> = others
                 .iter()
-                .filter(|c| c.name != b.name)
+                .filter(|c| c.delta_qaic.unwrap_or(0.0) < 2.0)
                 .map(|c| format!("{} +{:.1}", c.name, c.delta_qaic.unwrap_or(0.0)))
                 .collect();
-            let close = ranked
+            let far: Vec<String> = others
                 .iter()
-                .filter(|c| c.name != b.name)
-                .all(|c| c.delta_qaic.unwrap_or(0.0) < 2.0);
-            let head = if close {
-                "competing dates not distinguishable (ΔQAIC < 2); nominally best".to_string()
+                .filter(|c| c.delta_qaic.unwrap_or(0.0) >= 2.0)
+                .map(|c| format!("{} +{:.1}", c.name, c.delta_qaic.unwrap_or(0.0)))
+                .collect();
+            let mut clause = if far.is_empty() {
+                format!(
+                    "competing dates not distinguishable (ΔQAIC < 2); nominally best: {} {} (ΔQAIC {})",
+                    b.name,
+                    b.date,
+                    close.join(", ")
+                )
+            } else if close.is_empty() {
+                format!(
+                    "best-fitting date: {} {} (ΔQAIC {})",
+                    b.name,
+                    b.date,
+                    far.join(", ")
+                )
             } else {
-                "best-fitting date".to_string()
+                format!(
+                    "best-fitting date: {} {}, not distinguishable from {} (ΔQAIC < 2); worse: {}",
+                    b.name,
+                    b.date,
+                    close.join(", "),
+                    far.join(", ")
+                )
             };
-            parts.push(format!(
-                "{head}: {} {} (ΔQAIC {}; common dispersion {:.2})",
-                b.name,
-                b.date,
-                others.join(", "),
-                b.common_dispersion
-            ));
+            clause.push_str(&format!(" (common dispersion {:.2})", b.common_dispersion));
+            parts.push(clause);
         }
     }
     format!("{name} ({date}): {}", parts.join("; "))
