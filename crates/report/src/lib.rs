@@ -45,6 +45,7 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use tracehunt_engine::{RuleMeta, Ruleset};
 
+pub mod html;
 mod navigator;
 mod stix;
 pub use navigator::{navigator_layer, LayerTechnique, Overlay, COLOR_BOTH, COLOR_GROUP_ONLY};
