@@ -14,6 +14,7 @@ mod hunt;
 mod input;
 mod ioc_cmd;
 mod navigator_cmd;
+mod report_cmd;
 mod rules;
 mod store_cmd;
 mod watch;
@@ -96,6 +97,12 @@ enum Command {
         after_help = "Examples:\n  tracehunt commitments --store hunts.db --state CN\n  tracehunt commitments --counts monthly.csv --state CN --format json\n  tracehunt commitments --store hunts.db --file my-commitments.yaml --period week --min-confidence 20"
     )]
     Commitments(commitments_cmd::CommitmentsArgs),
+    /// The store as one self-contained HTML report (no script, no network):
+    /// detections, incidents, heatmap, actors over time, commitment charts.
+    #[command(
+        after_help = "Examples:\n  tracehunt report --store hunts.db --output report.html\n  tracehunt report --store hunts.db -o report.html --state CN --state RU"
+    )]
+    Report(report_cmd::ReportArgs),
     /// Export the store.
     #[command(subcommand)]
     Export(ExportCommand),
@@ -210,6 +217,7 @@ fn main() -> ExitCode {
         Command::Actors(a) => store_cmd::actors(a),
         Command::Actor(a) => store_cmd::actor(a),
         Command::Commitments(a) => commitments_cmd::run(a),
+        Command::Report(a) => report_cmd::run(a),
         Command::Export(ExportCommand::Stix(a)) => store_cmd::export_stix(a),
         Command::Eval(EvalCommand::Attribution(a)) => eval_cmd::run(a),
         Command::Rules(RulesCommand::Check(a)) => rules::check(a),

@@ -13,11 +13,12 @@ use clap::Args;
 use tracehunt_attack::{ActorKb, StateSponsors};
 use tracehunt_commitments::commitment::Kind;
 use tracehunt_commitments::series::Series;
+use tracehunt_report::counted;
+use tracehunt_report::html::LevelCount as HtmlLevel;
 use tracehunt_report::html::{
     self, ActorTimeline, CandidateView, ChartDate, CommitmentChart, FittedSegment, HeatCell,
     HtmlReport, IncidentView, LevelTop, RuleView, SummaryView, TacticColumn,
 };
-use tracehunt_report::{counted, LevelCount as HtmlLevel};
 use tracehunt_store::Store;
 
 use crate::commitments_cmd::{CommitmentsArgs, CommitmentsReport};
@@ -42,7 +43,7 @@ pub struct ReportArgs {
     #[arg(long, default_value_t = 0, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100))]
     min_confidence: u8,
     /// At most this many incidents in the incidents section (most severe, then newest).
-    #[arg(long, default_value_t = 200, value_name = "N")]
+    #[arg(long, default_value_t = 100, value_name = "N")]
     max_incidents: usize,
 }
 
@@ -115,16 +116,20 @@ fn from_store(store: &Store, max_incidents: usize) -> Result<HtmlReport> {
         let Ok(day) = chrono::NaiveDate::parse_from_str(&d.day, "%Y-%m-%d") else {
             continue;
         };
-        let hour = day.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp() / 3600);
+        let hour = day
+            .and_hms_opt(0, 0, 0)
+            .map_or(0, |t| t.and_utc().timestamp() / 3600);
         hours.entry(hour).or_default()[html::level_rank(&d.level)] += d.detections;
     }
     let per_level = |items: Vec<(String, String, u64)>| -> Vec<LevelTop> {
         let mut m: BTreeMap<usize, LevelTop> = BTreeMap::new();
         for (level, label, n) in items {
-            let e = m.entry(usize::MAX - html::level_rank(&level)).or_insert(LevelTop {
-                level,
-                items: vec![],
-            });
+            let e = m
+                .entry(usize::MAX - html::level_rank(&level))
+                .or_insert(LevelTop {
+                    level,
+                    items: vec![],
+                });
             e.items.push((label, n));
         }
         m.into_values().collect()
@@ -143,7 +148,9 @@ fn from_store(store: &Store, max_incidents: usize) -> Result<HtmlReport> {
     }
     Ok(HtmlReport {
         title: format!("tracehunt report: {}", store.path().display()),
-        generated_at: chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        generated_at: chrono::Utc::now()
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string(),
         tool_version: format!("tracehunt {}", env!("CARGO_PKG_VERSION")),
         summary,
         levels: stats
@@ -248,13 +255,31 @@ fn evidence_lines(v: &serde_json::Value) -> Vec<String> {
         .map(|m| match m {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Object(o) => {
-                let id = o.get("id").and_then(|x| x.as_str()).unwrap_or("");
-                let how = o
-                    .get("via")
-                    .or_else(|| o.get("sources"))
-                    .map(|x| x.to_string())
+                let text = |k: &str| o.get(k).and_then(|x| x.as_str()).unwrap_or("");
+                let via: Vec<String> = o
+                    .get("sources")
+                    .and_then(|x| x.as_array())
+                    .map(|v| {
+                        v.iter()
+                            .map(|src| {
+                                let kind = src.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+                                match src.get("software").and_then(|k| k.as_str()) {
+                                    Some(sw) => format!("{kind} {sw}"),
+                                    None => kind.to_owned(),
+                                }
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default();
-                format!("{id} {how}").trim().to_owned()
+                let users = o.get("groups_using").and_then(|x| x.as_u64());
+                let mut line = format!("{} {} {}", text("kind"), text("id"), text("name"));
+                if !via.is_empty() {
+                    line.push_str(&format!(" — via {}", via.join(", ")));
+                }
+                if let Some(n) = users {
+                    line.push_str(&format!("; used by {n} groups"));
+                }
+                line.trim().to_owned()
             }
             other => other.to_string(),
         })
@@ -293,8 +318,29 @@ fn heatmap(kb: &ActorKb, incidents: &[tracehunt_store::IncidentRow]) -> Vec<Tact
             TacticColumn { tactic, techniques }
         })
         .collect();
-    out.sort_by_key(|c| html::tactic_order(&c.tactic));
+    out.sort_by_key(|c| tactic_order(&c.tactic));
     out
+}
+
+/// ATT&CK Enterprise tactic order (reconnaissance … impact), others after.
+fn tactic_order(t: &str) -> usize {
+    const ORDER: [&str; 14] = [
+        "reconnaissance",
+        "resource-development",
+        "initial-access",
+        "execution",
+        "persistence",
+        "privilege-escalation",
+        "defense-evasion",
+        "credential-access",
+        "discovery",
+        "lateral-movement",
+        "collection",
+        "command-and-control",
+        "exfiltration",
+        "impact",
+    ];
+    ORDER.iter().position(|o| *o == t).unwrap_or(ORDER.len())
 }
 
 fn actors(store: &Store) -> Result<Vec<ActorTimeline>> {
@@ -339,7 +385,9 @@ pub fn charts_of(rep: &CommitmentsReport) -> Vec<CommitmentChart> {
     let s: &Series = &rep.series;
     let labels: Vec<String> = (0..s.len()).map(|i| s.label(i)).collect();
     let covered = |i: usize| s.exposure[i] > 0.0;
-    let counts: Vec<Option<f64>> = (0..s.len()).map(|i| covered(i).then(|| s.counts[i])).collect();
+    let counts: Vec<Option<f64>> = (0..s.len())
+        .map(|i| covered(i).then(|| s.counts[i]))
+        .collect();
     let rates: Vec<Option<f64>> = (0..s.len())
         .map(|i| covered(i).then(|| s.counts[i] / s.exposure[i]))
         .collect();
@@ -374,15 +422,23 @@ pub fn charts_of(rep: &CommitmentsReport) -> Vec<CommitmentChart> {
         .map(|d| {
             let mut fitted = Vec::new();
             let mut assumptions = rep.assumptions.clone();
-            if let Ok(an) = &d.analysis {
+            if let Some(an) = &d.analysis {
                 // Fitted rates are per exposure unit: back to counts for the chart.
                 let to_counts = |v: &[(usize, f64)]| -> Vec<(usize, f64)> {
                     v.iter().map(|&(i, r)| (i, r * s.exposure[i])).collect()
                 };
-                let before: Vec<(usize, f64)> =
-                    an.fitted.iter().copied().filter(|(i, _)| *i < an.t0).collect();
-                let after: Vec<(usize, f64)> =
-                    an.fitted.iter().copied().filter(|(i, _)| *i >= an.t0).collect();
+                let before: Vec<(usize, f64)> = an
+                    .fitted
+                    .iter()
+                    .copied()
+                    .filter(|(i, _)| *i < an.t0)
+                    .collect();
+                let after: Vec<(usize, f64)> = an
+                    .fitted
+                    .iter()
+                    .copied()
+                    .filter(|(i, _)| *i >= an.t0)
+                    .collect();
                 fitted.push(FittedSegment {
                     label: "fitted before".into(),
                     points: to_counts(&before),

@@ -161,6 +161,40 @@ fn five_hunts_into_one_store_then_a_level_drop_at_the_us_china_commitment() {
         assert!(table.contains(needle), "{needle} missing:\n{table}");
     }
 
+    // The store's HTML report: every section, the three commitment charts of China with
+    // their verdicts, the one actor.
+    let html_path = dir.path().join("report.html");
+    let out = run(&[
+        "report",
+        "--store",
+        s,
+        "--output",
+        html_path.to_str().unwrap(),
+    ]);
+    ok(&out);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    for id in [
+        "summary",
+        "timeline",
+        "incidents",
+        "heatmap",
+        "actors",
+        "commitments",
+    ] {
+        assert!(
+            html.contains(&format!("id=\"{id}\"")),
+            "section {id} missing"
+        );
+    }
+    for date in ["2015-09-25", "2015-10-22", "2015-11-16"] {
+        assert!(
+            html.contains(&format!("significant level drop at {date}")),
+            "{date}"
+        );
+    }
+    assert!(html.contains("G0009") && html.contains("Deep Panda"));
+    assert!(!html.contains("<script"), "the report needs no script");
+
     // No Russian group in the store: every count is zero, and the tool says it cannot fit.
     let ru = run(&[
         "commitments",
