@@ -19,6 +19,7 @@ use tracehunt_commitments::series::{Period, Series};
 use tracehunt_store::Store;
 
 use crate::store_cmd::StoreArg;
+use tracehunt_report::{counted, terminal_safe};
 use crate::TextOrJson;
 
 /// `tracehunt commitments`.
@@ -157,11 +158,16 @@ pub fn build(a: &CommitmentsArgs) -> Result<CommitmentsReport> {
         }
         None => Commitments::builtin().clone(),
     };
-    let entries: Vec<Commitment> = if a.only.is_empty() {
+    let mut only: Vec<&String> = Vec::new();
+    for id in &a.only {
+        if !only.contains(&id) {
+            only.push(id);
+        }
+    }
+    let entries: Vec<Commitment> = if only.is_empty() {
         commitments.relevant_to(&code).cloned().collect()
     } else {
-        a.only
-            .iter()
+        only.iter()
             .map(|id| {
                 commitments.get(id).cloned().with_context(|| {
                     format!("--only {id}: no such commitment or event in the file")
@@ -291,7 +297,8 @@ fn from_store(store: &Store, code: &str, period: Period, min_conf: u8) -> Result
     let spans: Vec<(NaiveDate, NaiveDate)> = spans.into_values().collect();
     activity_series(period, &dates, &spans).with_context(|| {
         format!(
-            "{}: no incident and no source with event times in the store",
+            "{}: nothing to count: no incident of {code}'s groups with a time, and no source \
+             with event times",
             store.path().display()
         )
     })
@@ -343,7 +350,10 @@ fn write_table(out: &mut impl Write, r: &CommitmentsReport) -> Result<()> {
         writeln!(
             out,
             "{}  {} ({}, {:?})",
-            d.commitment.effective, d.commitment.name, d.commitment.id, d.commitment.kind
+            d.commitment.effective,
+            terminal_safe(&d.commitment.name),
+            terminal_safe(&d.commitment.id),
+            d.commitment.kind
         )?;
         match (&d.analysis, &d.error) {
             (Some(a), _) => {
@@ -353,7 +363,7 @@ fn write_table(out: &mut impl Write, r: &CommitmentsReport) -> Result<()> {
             }
             (None, e) => writeln!(out, "  not estimable: {}", e.as_deref().unwrap_or("-"))?,
         }
-        writeln!(out, "  verdict: {}", d.verdict)?;
+        writeln!(out, "  verdict: {}", terminal_safe(&d.verdict))?;
     }
     if r.comparison.len() > 1 {
         writeln!(out)?;
@@ -427,8 +437,8 @@ fn estimate(e: &Estimate) -> String {
 fn describe(a: &DateAnalysis) -> Vec<String> {
     let r = &a.rate;
     let mut v = vec![format!(
-        "window: {} periods before, {} after (of {} in the window; {} left out)",
-        a.n_before,
+        "window: {} before, {} after (of {} in the window; {} left out)",
+        counted(a.n_before as u64, "period", "periods"),
         a.n_after,
         a.window_end.saturating_sub(a.window_start),
         a.dropped.len()
@@ -463,8 +473,8 @@ fn describe(a: &DateAnalysis) -> Vec<String> {
             ));
         }
         None => v.push(format!(
-            "segmented regression not estimable: {}",
-            a.its_note.as_deref().unwrap_or("-")
+            "segmented regression: {}",
+            a.its_note.as_deref().unwrap_or("not estimable")
         )),
     }
     v

@@ -50,13 +50,33 @@ pub struct ReportArgs {
 /// Runs `tracehunt report`.
 pub fn run(a: ReportArgs) -> Result<u8> {
     let start = Instant::now();
+    // A bad state or commitments file is the user's error: say so before any work (breaker
+    // finding: both ended as a note inside the page and exit 0).
+    let mut states: Vec<String> = Vec::new();
+    for s in &a.states {
+        let code = StateSponsors::normalise_state(s).with_context(|| {
+            format!("--state {s:?}: not an ISO 3166-1 alpha-2 code or a known state name")
+        })?;
+        if !states.contains(&code) {
+            states.push(code);
+        }
+    }
+    if let Some(p) = &a.commitments {
+        let text = crate::input::read_text_file(p)
+            .with_context(|| format!("reading {}", p.display()))?;
+        tracehunt_commitments::commitment::Commitments::from_yaml(&text)
+            .with_context(|| format!("{}", p.display()))?;
+    }
     let store = a.store.open()?;
     let mut r = from_store(&store, a.max_incidents)?;
     let mut notes = Vec::new();
-    for state in &a.states {
+    for state in &states {
         match commitment_charts(&a, state) {
             Ok(c) => r.commitments.extend(c),
-            Err(e) => notes.push(format!("no commitment chart for {state}: {e:#}")),
+            Err(e) => {
+                eprintln!("tracehunt report: no commitment chart for {state}: {e:#}");
+                notes.push(format!("no commitment chart for {state}: {e:#}"));
+            }
         }
     }
     r.summary.notes.extend(notes);

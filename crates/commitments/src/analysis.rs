@@ -66,9 +66,10 @@ pub enum AnalysisError {
     /// The confidence level is not in (0, 1).
     #[error("confidence level {0} is not in (0, 1)")]
     Level(f64),
-    /// No covered period on one side of the date (within the window).
-    #[error("no covered period {0} the date within the window")]
-    OneSided(&'static str),
+    /// No covered period on one side of the date (within the window); the text says which
+    /// side and why.
+    #[error("{0}")]
+    OneSided(String),
 }
 
 /// One coefficient of the ITS fit. `ratio`, `ci_low`, `ci_high` are on the
@@ -202,7 +203,7 @@ struct Sample {
 }
 
 fn sample(series: &Series, t0: usize, transition: bool, opts: &Options) -> Sample {
-    let gap = usize::from(transition) + opts.anticipation;
+    let gap = usize::from(transition).saturating_add(opts.anticipation);
     let pre_end = t0.saturating_sub(gap);
     let w = opts.window.unwrap_or(usize::MAX);
     let lo = pre_end.saturating_sub(w);
@@ -319,10 +320,24 @@ pub fn analyse_date(
     let n_before = s.idx.iter().filter(|&&i| i < t0).count();
     let n_after = s.idx.len() - n_before;
     if n_before == 0 {
-        return Err(AnalysisError::OneSided("before"));
+        return Err(AnalysisError::OneSided(if t0 == 0 {
+            format!(
+                "the series starts after the date (first period {})",
+                series.label(0)
+            )
+        } else {
+            "no covered period before the date within the window".to_string()
+        }));
     }
     if n_after == 0 {
-        return Err(AnalysisError::OneSided("after"));
+        return Err(AnalysisError::OneSided(if t0 >= series.len() {
+            format!(
+                "the series ends before the date (last period {})",
+                series.label(series.len() - 1)
+            )
+        } else {
+            "no covered period after the date within the window".to_string()
+        }));
     }
     let sum = |after: bool, v: &[f64]| -> f64 {
         s.idx
@@ -488,7 +503,7 @@ pub fn compare_dates(
         .iter()
         .map(|(_, d)| {
             let (t0, tr) = series.index_of(*d);
-            (t0, usize::from(tr) + opts.anticipation)
+            (t0, usize::from(tr).saturating_add(opts.anticipation))
         })
         .collect();
     let lo = splits
@@ -504,13 +519,15 @@ pub fn compare_dates(
         .min(series.len());
     let idx: Vec<usize> = (lo..hi)
         .filter(|&i| series.exposure[i] > 0.0)
-        .filter(|&i| !splits.iter().any(|(t0, g)| i < *t0 && i + g >= *t0))
+        .filter(|&i| !splits.iter().any(|(t0, g)| i < *t0 && i.saturating_add(*g) >= *t0))
         .collect();
     if !splits
         .iter()
         .any(|(t0, _)| idx.iter().any(|&i| i < *t0) && idx.iter().any(|&i| i >= *t0))
     {
-        return Err(AnalysisError::OneSided("before or after every"));
+        return Err(AnalysisError::OneSided(
+            "no date has covered periods on both sides within the window".to_string(),
+        ));
     }
     let fits: Vec<Result<(ItsFit, PoissonFit), GlmError>> = splits
         .iter()
@@ -567,7 +584,10 @@ fn fmt_ci(lo: f64, hi: f64) -> String {
 /// The trend-break clause: when the change began relative to `t0`.
 fn trend_clause(cp: &ChangePoints, t0: usize, unit: &str) -> String {
     let Some(tb) = &cp.trend_break else {
-        return "the data alone are too short for a trend-break search".into();
+        return match &cp.note {
+            Some(n) => format!("no trend break from the data alone ({n})"),
+            None => "the data alone are too short for a trend-break search".into(),
+        };
     };
     if !tb.fit.supported {
         return format!(

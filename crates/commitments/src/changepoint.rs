@@ -26,6 +26,10 @@ pub const TRIM: f64 = 0.15;
 /// far stricter than the pointwise χ²₂ value 5.99.
 pub const SUP_LR_CRITICAL: f64 = 11.79;
 
+/// Trend-break candidates fitted one by one; a longer series is searched on a grid of about
+/// this many candidates, then every candidate around the grid's best.
+pub const FULL_SEARCH: usize = 240;
+
 fn cumsum(v: &[f64]) -> Vec<f64> {
     let mut c = Vec::with_capacity(v.len() + 1);
     c.push(0.0);
@@ -183,15 +187,29 @@ pub fn trend_break(t: &[f64], y: &[f64], e: &[f64]) -> Option<TrendBreakFit> {
     }
     let off: Vec<f64> = e.iter().map(|v| v.ln()).collect();
     let mut best: Option<(usize, PoissonFit)> = None;
-    for k in m..=n - m {
+    let consider = |k: usize, best: &mut Option<(usize, PoissonFit)>| {
         let Ok(fit) = fit_poisson(&break_design(t, t[k]), y, &off) else {
-            continue;
+            return;
         };
         if best
             .as_ref()
             .is_none_or(|(_, b)| fit.loglik > b.loglik + 1e-9)
         {
-            best = Some((k, fit));
+            *best = Some((k, fit));
+        }
+    };
+    // Every candidate up to FULL_SEARCH of them; beyond, a coarse grid then every candidate
+    // around its best (one fit costs O(n): a full search of 5,000 periods took minutes).
+    let candidates = n - 2 * m + 1;
+    let step = candidates.div_ceil(FULL_SEARCH).max(1);
+    for k in (m..=n - m).step_by(step) {
+        consider(k, &mut best);
+    }
+    if step > 1 {
+        if let Some(k0) = best.as_ref().map(|b| b.0) {
+            for k in k0.saturating_sub(step).max(m)..=(k0 + step).min(n - m) {
+                consider(k, &mut best);
+            }
         }
     }
     let (k, fit) = best?;

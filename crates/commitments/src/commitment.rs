@@ -94,6 +94,48 @@ pub struct Commitments {
 #[error("{0}")]
 pub struct CommitmentsError(pub String);
 
+/// Deepest flow nesting (`[`/`{`) and indentation (columns) accepted: a commitments file is
+/// two levels deep; the YAML parser's time grows with the square of the depth (breaker
+/// finding: 100,000 nested `[` ran for minutes).
+const MAX_DEPTH: usize = 64;
+const MAX_INDENT: usize = 256;
+
+fn check_nesting(text: &str) -> Result<(), CommitmentsError> {
+    let mut depth = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        if indent > MAX_INDENT {
+            return Err(CommitmentsError(format!(
+                "line {}: indented {indent} columns; at most {MAX_INDENT}",
+                i + 1
+            )));
+        }
+        // Quotes end with their line: an apostrophe in a plain scalar ("Jinping's") must not
+        // hide the rest of the file.
+        let mut quote = None::<char>;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') => break,
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(CommitmentsError(format!(
+                            "line {}: nested more than {MAX_DEPTH} levels deep",
+                            i + 1
+                        )));
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -117,12 +159,10 @@ impl Commitments {
     /// YAML or shape errors with their line and column; duplicate ids; an effective date
     /// before the signing date; a commitment without pledging states.
     pub fn from_yaml(text: &str) -> Result<Commitments, CommitmentsError> {
+        check_nesting(text)?;
         let f: File = yaml_serde::from_str(text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
-                .unwrap_or_default();
-            CommitmentsError(format!("{at}{e}"))
+            // The parser's message already ends with "at line L column C".
+            CommitmentsError(e.to_string())
         })?;
         let mut entries = f.commitments;
         let mut ids = std::collections::BTreeSet::new();
@@ -201,6 +241,12 @@ mod tests {
         .unwrap_err();
         assert!(e.0.contains("before signed"), "{e}");
         assert!(Commitments::from_yaml("").is_err());
+        let deep = format!("commitments: {}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e = Commitments::from_yaml(&deep).unwrap_err();
+        assert!(e.0.contains("line 1: nested more than 64"), "{e}");
+        let e = Commitments::from_yaml(&format!("commitments:\n{}- a\n", " ".repeat(300)))
+            .unwrap_err();
+        assert!(e.0.contains("line 2: indented 300"), "{e}");
         assert!(Commitments::from_yaml("commitments: 5").is_err());
     }
 }

@@ -147,6 +147,21 @@ pub struct Series {
     pub exposure: Vec<f64>,
 }
 
+/// Largest count per period: 2^40. Sums over a series stay exact in an `f64` (below 2^53
+/// for up to 8,192 periods at the maximum) and the exact tests stay finite (a count above
+/// 2^53 made the binomial bisection loop forever: breaker finding).
+pub const MAX_COUNT: f64 = 1_099_511_627_776.0;
+
+/// Most periods in a series (833 years of months, 192 of weeks): the trend-break search
+/// fits one regression per candidate period.
+pub const MAX_PERIODS: usize = 10_000;
+
+/// Smallest non-zero exposure (a subnormal exposure made rates infinite: breaker finding).
+pub const MIN_EXPOSURE: f64 = 1e-6;
+
+/// Largest exposure.
+pub const MAX_EXPOSURE: f64 = 1e12;
+
 impl Series {
     /// Builds a series of `counts.len()` consecutive periods from
     /// `first_start` (which must be a period start).
@@ -189,6 +204,12 @@ impl Series {
         if n == 0 {
             return Err(SeriesError::Empty);
         }
+        if n > MAX_PERIODS {
+            return Err(SeriesError::Value {
+                index: MAX_PERIODS,
+                message: format!("{n} periods; a series holds at most {MAX_PERIODS}"),
+            });
+        }
         for (what, got) in [
             ("exposure", self.exposure.len()),
             ("starts", self.starts.len()),
@@ -210,8 +231,14 @@ impl Series {
             if !c.is_finite() || c < 0.0 || c.fract() != 0.0 {
                 return Err(bad("count must be a non-negative integer"));
             }
+            if c > MAX_COUNT {
+                return Err(bad("count must be at most 2^40 (about 1.1e12)"));
+            }
             if !e.is_finite() || e < 0.0 {
                 return Err(bad("exposure must be finite and >= 0"));
+            }
+            if e != 0.0 && !(MIN_EXPOSURE..=MAX_EXPOSURE).contains(&e) {
+                return Err(bad("exposure must be 0 (no coverage) or between 1e-6 and 1e12"));
             }
             if i > 0 && self.starts[i] != self.period.next(self.starts[i - 1]) {
                 return Err(bad("period starts are not consecutive"));
@@ -300,12 +327,35 @@ impl Series {
                     format!("count {count} is not a non-negative integer"),
                 ));
             }
+            if count > MAX_COUNT {
+                return Err(csv_err(
+                    line,
+                    format!("count {count:e} is larger than 2^40 (about 1.1e12)"),
+                ));
+            }
             let exposure = match ec {
                 Some(c) => parse_num(get(c)?, "exposure").map_err(|m| csv_err(line, m))?,
                 None => 1.0,
             };
             if exposure < 0.0 {
                 return Err(csv_err(line, format!("exposure {exposure} is negative")));
+            }
+            if exposure != 0.0 && !(MIN_EXPOSURE..=MAX_EXPOSURE).contains(&exposure) {
+                return Err(csv_err(
+                    line,
+                    format!("exposure {exposure:e} is not 0 (no coverage) or between 1e-6 and 1e12"),
+                ));
+            }
+            if let Some((first, _, _)) = rows.first() {
+                if period_distance(period, *first, start) >= MAX_PERIODS {
+                    return Err(csv_err(
+                        line,
+                        format!(
+                            "period {} is {MAX_PERIODS} or more periods after the first row's; a series holds at most {MAX_PERIODS}",
+                            period.label(start)
+                        ),
+                    ));
+                }
             }
             if let Some((prev, _, _)) = rows.last() {
                 if start <= *prev {
@@ -340,7 +390,20 @@ impl Series {
 fn parse_num(s: &str, what: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
-        _ => Err(format!("{what} {s:?} is not a finite number")),
+        _ => {
+            let shown: String = s.chars().take(40).collect();
+            let more = if s.chars().count() > 40 { "…" } else { "" };
+            Err(format!("{what} {shown:?}{more} is not a finite number"))
+        }
+    }
+}
+
+/// Periods from `a` to `b` (an upper bound for weeks and months; 0 when `b <= a`).
+fn period_distance(period: Period, a: NaiveDate, b: NaiveDate) -> usize {
+    let days = (b - a).num_days().max(0) as usize;
+    match period {
+        Period::Week => days / 7,
+        Period::Month => days / 28,
     }
 }
 

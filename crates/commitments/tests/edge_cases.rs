@@ -120,11 +120,15 @@ fn date_outside_the_series_is_one_sided() {
     let s = monthly(vec![4.0; 24]);
     assert_eq!(
         analyse_date(&s, d(2010, 1, 1), &Options::default()),
-        Err(AnalysisError::OneSided("before"))
+        Err(AnalysisError::OneSided(
+            "the series starts after the date (first period 2013-01)".into()
+        ))
     );
     assert_eq!(
         analyse_date(&s, d(2020, 1, 1), &Options::default()),
-        Err(AnalysisError::OneSided("after"))
+        Err(AnalysisError::OneSided(
+            "the series ends before the date (last period 2014-12)".into()
+        ))
     );
     let bad = Options {
         level: 1.5,
@@ -258,4 +262,49 @@ fn pseudo_random_series_never_panic_nor_print_nan() {
         let s = Series::new(Period::Month, d(2014, 1, 1), counts, exposure).unwrap();
         let _ = verdict_of(&s);
     }
+}
+
+#[test]
+fn huge_anticipation_saturates_instead_of_wrapping() {
+    // Breaker finding: 1 + usize::MAX wrapped to 0 and the transition month was used.
+    let opts = Options {
+        anticipation: usize::MAX,
+        ..Options::default()
+    };
+    let s = monthly((0..60).map(|i| f64::from(10 + i % 3)).collect());
+    assert!(analyse_date(&s, d(2015, 9, 25), &opts).is_err());
+    let dates = [
+        ("a".to_string(), d(2014, 5, 19)),
+        ("b".to_string(), d(2015, 9, 25)),
+    ];
+    assert!(compare_dates(&s, &dates, &opts).is_err());
+}
+
+#[test]
+fn counts_beyond_2_pow_40_and_subnormal_exposures_are_refused_with_their_line() {
+    // Breaker findings: a count above 2^53 looped the exact test forever; an exposure of
+    // 5e-324 gave infinite rates and NaN in the verdict.
+    let big = "period,count\n2015-01,3\n2015-02,9007199254740993\n";
+    let e = Series::from_csv(big, Period::Month).unwrap_err().to_string();
+    assert!(e.contains("line 3") && e.contains("2^40"), "{e}");
+    let tiny = "period,count,exposure\n2015-01,3,1\n2015-02,3,5e-324\n";
+    let e = Series::from_csv(tiny, Period::Month).unwrap_err().to_string();
+    assert!(e.contains("line 3") && e.contains("exposure"), "{e}");
+    let far = "period,count\n0001-01,3\n9999-01,3\n";
+    let e = Series::from_csv(far, Period::Month).unwrap_err().to_string();
+    assert!(e.contains("line 3") && e.contains("at most 10000"), "{e}");
+}
+
+#[test]
+fn long_series_trend_break_is_searched_on_a_grid_in_bounded_time() {
+    // Breaker finding: 5,000 periods took 6.4 s (one fit per candidate).
+    let counts: Vec<f64> = (0..6000).map(|i| if i < 4000 { 20.0 } else { 5.0 }).collect();
+    let s = Series::new(Period::Month, d(1500, 1, 1), counts, vec![1.0; 6000]).unwrap();
+    let t = std::time::Instant::now();
+    let cp = change_points(&s);
+    let secs = t.elapsed().as_secs_f64();
+    let tb = cp.trend_break.expect("a trend break");
+    assert!((3990..=4010).contains(&tb.index), "{}", tb.index);
+    assert_eq!(cp.points.iter().map(|p| p.index).collect::<Vec<_>>(), [4000]);
+    eprintln!("6000 periods: {secs:.2} s");
 }
