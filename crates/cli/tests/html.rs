@@ -284,3 +284,99 @@ fn html_report_of_evtx_attack_samples_with_sigmahq_rules() {
     assert_eq!(s["events"], 7455);
     assert_eq!(s["detections"], 1249);
 }
+
+/// The sections `tracehunt report --store` fills (actors, commitments),
+/// with hostile text, open in Chromium without a console message.
+#[test]
+fn synthetic_report_with_actors_and_commitments_opens_in_chromium() {
+    use tracehunt_report::html::*;
+    let evil = r#"<script>alert("x")</script> & <img src=x onerror=alert(1)>"#;
+    let months = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+        v.iter().map(|(m, c)| ((*m).to_owned(), *c)).collect()
+    };
+    let labels: Vec<String> = (1..=24)
+        .map(|k| format!("{}-{:02}", 2022 + (k - 1) / 12, (k - 1) % 12 + 1))
+        .collect();
+    let counts: Vec<Option<f64>> = (0..24)
+        .map(|i| {
+            (i != 5).then_some(if i < 12 {
+                3.0 + (i % 3) as f64
+            } else {
+                9.0 + (i % 4) as f64
+            })
+        })
+        .collect();
+    let report = HtmlReport {
+        title: format!("store report {evil}"),
+        tool_version: "tracehunt test".into(),
+        actors: vec![
+            ActorTimeline {
+                group_id: "G0016".into(),
+                name: "APT29".into(),
+                state: Some("Russia".into()),
+                first_seen: "2022-01-03".into(),
+                last_seen: "2023-06-30".into(),
+                incidents: 7,
+                per_month: months(&[("2022-01", 2), ("2022-06", 1), ("2023-06", 4)]),
+            },
+            ActorTimeline {
+                group_id: "G9999".into(),
+                name: evil.into(),
+                state: None,
+                first_seen: "2022-03-01".into(),
+                last_seen: "2022-09-01".into(),
+                incidents: 1,
+                per_month: months(&[("2022-03", 1), ("2022-09", 3)]),
+            },
+        ],
+        commitments: vec![CommitmentChart {
+            title: format!("Sightings of G0016 per month {evil}"),
+            exposure: vec![1.0; 24],
+            rates: counts.clone(),
+            counts,
+            period_labels: labels,
+            dates: vec![
+                ChartDate {
+                    position: 12.0,
+                    label: format!("commitment {evil}"),
+                    competing: false,
+                },
+                ChartDate {
+                    position: 15.5,
+                    label: "competing event".into(),
+                    competing: true,
+                },
+            ],
+            fitted: vec![
+                FittedSegment {
+                    label: "before".into(),
+                    points: (0..12).map(|i| (i, 4.0)).collect(),
+                    dashed: false,
+                },
+                FittedSegment {
+                    label: "after".into(),
+                    points: (12..24).map(|i| (i, 10.5)).collect(),
+                    dashed: false,
+                },
+                FittedSegment {
+                    label: "counterfactual".into(),
+                    points: (12..24).map(|i| (i, 4.0)).collect(),
+                    dashed: true,
+                },
+            ],
+            change_points: vec![(12, evil.into())],
+            verdict: format!("rate rose after the date {evil}"),
+            assumptions: vec!["Poisson counts per month".into()],
+        }],
+        ..HtmlReport::default()
+    };
+    let doc = render(&report);
+    assert!(!doc.contains("<script") && !doc.contains("<img"));
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("synthetic.html");
+    std::fs::write(&page, &doc).unwrap();
+    if let Some(dom) = check_in_chromium(&page, "report-screenshot-synthetic.png") {
+        assert!(dom.contains("G0016 APT29 (Russia)"));
+        assert!(dom.contains("<polyline"));
+    }
+}

@@ -27,8 +27,10 @@ pub const INCIDENT_CARDS: usize = 200;
 const TOP: usize = 10;
 
 /// ATT&CK Enterprise tactics in kill-chain order (the heatmap's columns;
-/// other tactic names follow, sorted).
-pub const TACTIC_ORDER: [&str; 14] = [
+/// other tactic names follow, sorted); ATT&CK v19's `stealth` and
+/// `defense-impairment` (which SigmaHQ rules now tag instead of
+/// `defense-evasion`) next to `defense-evasion`.
+pub const TACTIC_ORDER: [&str; 16] = [
     "reconnaissance",
     "resource-development",
     "initial-access",
@@ -36,6 +38,8 @@ pub const TACTIC_ORDER: [&str; 14] = [
     "persistence",
     "privilege-escalation",
     "defense-evasion",
+    "stealth",
+    "defense-impairment",
     "credential-access",
     "discovery",
     "lateral-movement",
