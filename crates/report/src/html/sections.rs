@@ -215,23 +215,33 @@ fn summary(out: &mut String, r: &HtmlReport) {
     summary_table(out, s);
     out.push_str("</div><div><h3>Detections per level</h3>");
     out.push_str(
-        "<table><tr><th>level</th><th>detections</th><th>unique detections (rules)</th></tr>",
+        "<table><tr><th>level</th><th>detections</th><th>unique detections (rules)</th><th>share</th></tr>",
     );
-    let (mut total, mut unique) = (0u64, 0u64);
+    let total = r
+        .levels
+        .iter()
+        .fold(0u64, |a, l| a.saturating_add(l.detections));
+    let unique = r
+        .levels
+        .iter()
+        .fold(0u64, |a, l| a.saturating_add(l.unique));
     for l in &r.levels {
-        total = total.saturating_add(l.detections);
-        unique = unique.saturating_add(l.unique);
         w!(
             out,
-            r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
+            r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{:.1} %</td></tr>"#,
             level_badge(&l.level),
             l.detections,
-            l.unique
+            l.unique,
+            if total == 0 {
+                0.0
+            } else {
+                100.0 * l.detections as f64 / total as f64
+            }
         );
     }
     w!(
         out,
-        r#"<tr><th>total</th><th class="n">{total}</th><th class="n">{unique}</th></tr></table></div></div>"#
+        r#"<tr><th>total</th><th class="n">{total}</th><th class="n">{unique}</th><th></th></tr></table></div></div>"#
     );
     skipped(out, s);
     out.push_str(r#"<div class="grid">"#);
@@ -512,7 +522,7 @@ fn heatmap(out: &mut String, r: &HtmlReport) {
         .flat_map(|c| c.techniques.iter().map(|t| t.count))
         .max()
         .unwrap_or(0);
-    out.push_str(r#"<p class="note">Detections per technique under each tactic of the rules' ATT&amp;CK tags (a technique listed under every tactic its rule names); darker: more detections.</p><div class="heat">"#);
+    out.push_str(r#"<p class="note">Detections per ATT&amp;CK technique of the rules that fired, under its tactics (those its rule names when ATT&amp;CK lists them for the technique, else ATT&amp;CK's); rules tagged with a tactic only count as “(tactic only)”; darker: more detections; hover a cell for its rule count.</p><div class="heat">"#);
     for col in &r.heatmap {
         let total: u64 = col.techniques.iter().map(|t| t.count).sum();
         w!(
