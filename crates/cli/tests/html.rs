@@ -380,3 +380,26 @@ fn synthetic_report_with_actors_and_commitments_opens_in_chromium() {
         assert!(dom.contains("<polyline"));
     }
 }
+
+/// The console check itself: a page with a deliberate `console.error` and
+/// an uncaught error must be caught (else a Chromium whose log format
+/// changed would let every page pass).
+#[test]
+fn console_check_catches_a_deliberate_error() {
+    let Some(chrome) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("bad.html");
+    std::fs::write(
+        &page,
+        "<!DOCTYPE html><html><body><p>x</p><script>console.error('deliberate'); missingFn();</script></body></html>",
+    )
+    .unwrap();
+    let out = run_chromium(&chrome, &page, &["--dump-dom".to_owned()]);
+    let lines = console_lines(&out.stderr);
+    assert!(
+        lines.iter().any(|l| l.contains("deliberate"))
+            && lines.iter().any(|l| l.contains("Uncaught")),
+        "console messages not seen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
