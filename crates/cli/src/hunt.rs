@@ -243,8 +243,22 @@ impl Format {
             Format::Csv => OutputFormat::Csv,
             Format::Stix => OutputFormat::Stix,
             Format::Navigator => OutputFormat::Navigator,
+            Format::Html => OutputFormat::Html,
         }
     }
+}
+
+/// The HTML report's title: the hunted paths (at most 3 named).
+fn html_title(paths: &[std::path::PathBuf]) -> String {
+    let mut names: Vec<String> = paths
+        .iter()
+        .take(3)
+        .map(|p| p.display().to_string())
+        .collect();
+    if paths.len() > 3 {
+        names.push(format!("and {} more", paths.len() - 3));
+    }
+    format!("tracehunt hunt: {}", names.join(", "))
 }
 
 pub fn run(a: HuntArgs) -> Result<u8> {
@@ -371,6 +385,13 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
+    let html_meta = tracehunt_pipeline::html_out::HtmlMeta {
+        title: html_title(&a.paths),
+        generated_at: chrono::Utc::now()
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string(),
+        tool_version: concat!("tracehunt ", env!("CARGO_PKG_VERSION")).to_owned(),
+    };
     let cx = sink::Context {
         ruleset: rs,
         kb: &kb,
@@ -380,6 +401,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         max_rows: a.max_rows,
         overlay: a.overlay.as_deref(),
         incidents: Some(&incidents),
+        html: Some(&html_meta),
     };
     sink::write_ordered(&mut out, format.output(), &scanned, &cx)?;
     out.flush()?;

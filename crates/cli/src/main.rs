@@ -174,6 +174,8 @@ pub enum Format {
     Stix,
     /// ATT&CK Navigator layer (format 4.5) of the observed techniques.
     Navigator,
+    /// Self-contained HTML report (no script, nothing loaded from the network).
+    Html,
 }
 
 /// Output formats of `rules check` and `attribute`.

@@ -21,7 +21,7 @@
 //! - **Attribution** ([`attribute`], [`evidence`]): evidence from what fired
 //!   and the observation window → ranked ATT&CK intrusion sets.
 //! - **Sinks** ([`sink`]): the ordered output (table, JSON lines, JSON,
-//!   CSV, STIX 2.1, ATT&CK Navigator) written to any `Write`.
+//!   CSV, STIX 2.1, ATT&CK Navigator, HTML report) written to any `Write`.
 //!
 //! The library never prints, never exits and never touches a terminal:
 //! progress and stage notes go to a [`Progress`] the caller hands in, and
@@ -67,7 +67,7 @@
 //! let attribution = tracehunt_pipeline::attribute(kb, &observed, &summary);
 //! let ctx = sink::Context { ruleset: &loaded.ruleset, kb, summary: &summary,
 //!     attribution: &attribution, feeds: None, max_rows: 200, overlay: None,
-//!     incidents: Some(&incidents) };
+//!     incidents: Some(&incidents), html: None };
 //! let mut out = Vec::new();
 //! sink::write_ordered(&mut out, OutputFormat::Jsonl, &scanned, &ctx).unwrap();
 //! let line = String::from_utf8(out).unwrap();
@@ -79,6 +79,7 @@ pub mod correlation;
 mod detect;
 mod entry;
 pub mod evidence;
+pub mod html_out;
 mod hunt;
 pub mod incident;
 pub mod incident_out;

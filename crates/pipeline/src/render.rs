@@ -15,7 +15,7 @@ pub enum Render {
     Csv,
     /// The text table row.
     Table,
-    /// Nothing: STIX and Navigator aggregate from the index.
+    /// Nothing: STIX, Navigator and HTML aggregate from the index.
     Nothing,
 }
 
@@ -27,7 +27,7 @@ impl Render {
             OutputFormat::Json => Render::Json,
             OutputFormat::Csv => Render::Csv,
             OutputFormat::Table => Render::Table,
-            OutputFormat::Stix | OutputFormat::Navigator => Render::Nothing,
+            OutputFormat::Stix | OutputFormat::Navigator | OutputFormat::Html => Render::Nothing,
         }
     }
 }
@@ -47,6 +47,8 @@ pub enum OutputFormat {
     Stix,
     /// ATT&CK Navigator layer (format 4.5).
     Navigator,
+    /// The self-contained HTML report ([`tracehunt_report::html`]).
+    Html,
 }
 
 /// Appends `d`'s output bytes for `mode` to `out`.

@@ -33,6 +33,9 @@ pub struct Context<'a> {
     /// The hunt's incidents ([`crate::incident::group`]): a table section,
     /// the JSON `incidents` array and STIX `incident` objects.
     pub incidents: Option<&'a Incidents>,
+    /// HTML format: the report's title, time and tool version (`None`: a
+    /// default title, no time).
+    pub html: Option<&'a crate::html_out::HtmlMeta>,
 }
 
 /// Writes the hunt in `format` to `out`: detections in output order (time,
@@ -123,6 +126,7 @@ pub fn write_ordered<W: Write>(
             serde_json::to_writer_pretty(&mut *out, &layer)?;
             writeln!(out)?;
         }
+        OutputFormat::Html => crate::html_out::write(out, scanned, cx, &mut pass)?,
         OutputFormat::Csv => {
             let mut head = Vec::new();
             tracehunt_report::csv_header(&mut head)?;

@@ -131,18 +131,43 @@ pub(super) fn timeline_svg(out: &mut String, t: &Timeline) {
     );
 }
 
-/// Rows shown in the actors chart.
-pub(super) const ACTOR_ROWS: usize = 60;
+/// `YYYY-MM` as a month number (year × 12 + month − 1).
+fn month_number(m: &str) -> Option<i64> {
+    let (y, mo) = m.split_once('-')?;
+    let (y, mo): (i64, i64) = (y.parse().ok()?, mo.parse().ok()?);
+    ((0..=9999).contains(&y) && (1..=12).contains(&mo)).then_some(y * 12 + mo - 1)
+}
 
-/// The actors as Gantt-like bars: one row per actor from its first to its
-/// last month, each month with sightings shaded by its count.
-pub(super) fn actors_svg(out: &mut String, actors: &[ActorTimeline]) {
+fn month_label(k: i64) -> String {
+    format!("{:04}-{:02}", k.div_euclid(12), k.rem_euclid(12) + 1)
+}
+
+/// The actors chart's x axis: every month from the first to the last
+/// sighting when the labels are `YYYY-MM` and span at most 600 months,
+/// else the sorted labels that occur.
+pub(super) fn month_axis(actors: &[ActorTimeline]) -> Vec<String> {
     let mut months: Vec<&str> = actors
         .iter()
         .flat_map(|a| a.per_month.iter().map(|(m, _)| m.as_str()))
         .collect();
     months.sort_unstable();
     months.dedup();
+    let nums: Option<Vec<i64>> = months.iter().map(|m| month_number(m)).collect();
+    if let Some((lo, hi)) = nums.and_then(|v| Some((*v.iter().min()?, *v.iter().max()?))) {
+        if hi - lo < 600 {
+            return (lo..=hi).map(month_label).collect();
+        }
+    }
+    months.into_iter().map(str::to_owned).collect()
+}
+
+/// Rows shown in the actors chart.
+pub(super) const ACTOR_ROWS: usize = 60;
+
+/// The actors as Gantt-like bars: one row per actor from its first to its
+/// last month, each month with sightings shaded by its count.
+pub(super) fn actors_svg(out: &mut String, actors: &[ActorTimeline]) {
+    let months = month_axis(actors);
     if months.is_empty() {
         return;
     }
@@ -156,7 +181,15 @@ pub(super) fn actors_svg(out: &mut String, actors: &[ActorTimeline]) {
         .max()
         .unwrap_or(1)
         .max(1);
-    let pos = |m: &str| months.binary_search(&m).unwrap_or(0);
+    // The axis holds normalised `YYYY-MM` labels or, as a fallback, the raw ones.
+    let pos = |m: &str| {
+        let norm = month_number(m).map(month_label);
+        let find = |l: &str| months.binary_search_by(|x| x.as_str().cmp(l)).ok();
+        norm.as_deref()
+            .and_then(find)
+            .or_else(|| find(m))
+            .unwrap_or(0)
+    };
     w!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h:.0}" class="chart" role="img" aria-label="actors over time">"#

@@ -2,8 +2,8 @@
 
 use super::charts::{actors_svg, commitment_svg, num, timeline_svg, ACTOR_ROWS, SEGMENT_COLOURS};
 use super::{
-    escape, level_colour, level_rank, AttributionView, CandidateView, HtmlReport, LevelTop,
-    SummaryView, CSP, LEVELS,
+    escape, level_colour, level_rank, AttributionView, CandidateView, HtmlReport, IncidentView,
+    LevelTop, SummaryView, CSP, LEVELS,
 };
 
 /// Skipped files listed (the rest are counted).
@@ -215,23 +215,33 @@ fn summary(out: &mut String, r: &HtmlReport) {
     summary_table(out, s);
     out.push_str("</div><div><h3>Detections per level</h3>");
     out.push_str(
-        "<table><tr><th>level</th><th>detections</th><th>unique detections (rules)</th></tr>",
+        "<table><tr><th>level</th><th>detections</th><th>unique detections (rules)</th><th>share</th></tr>",
     );
-    let (mut total, mut unique) = (0u64, 0u64);
+    let total = r
+        .levels
+        .iter()
+        .fold(0u64, |a, l| a.saturating_add(l.detections));
+    let unique = r
+        .levels
+        .iter()
+        .fold(0u64, |a, l| a.saturating_add(l.unique));
     for l in &r.levels {
-        total = total.saturating_add(l.detections);
-        unique = unique.saturating_add(l.unique);
         w!(
             out,
-            r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
+            r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{:.1} %</td></tr>"#,
             level_badge(&l.level),
             l.detections,
-            l.unique
+            l.unique,
+            if total == 0 {
+                0.0
+            } else {
+                100.0 * l.detections as f64 / total as f64
+            }
         );
     }
     w!(
         out,
-        r#"<tr><th>total</th><th class="n">{total}</th><th class="n">{unique}</th></tr></table></div></div>"#
+        r#"<tr><th>total</th><th class="n">{total}</th><th class="n">{unique}</th><th></th></tr></table></div></div>"#
     );
     skipped(out, s);
     out.push_str(r#"<div class="grid">"#);
@@ -368,6 +378,87 @@ fn list(items: &[String]) -> String {
     }
 }
 
+/// Incidents unfolded at first (the most severe).
+const OPEN_INCIDENTS: usize = 3;
+
+fn span(i: &IncidentView) -> String {
+    format!(
+        "{} → {}",
+        i.first_seen.as_deref().unwrap_or("-"),
+        i.last_seen.as_deref().unwrap_or("-")
+    )
+}
+
+/// One line per incident: level, id (a link to its card), hosts, span,
+/// detections, tactics, top candidate.
+fn incident_table(out: &mut String, r: &HtmlReport) {
+    out.push_str("<table><tr><th>level</th><th>incident</th><th>hosts</th><th>time span (UTC)</th><th>detections</th><th>tactics</th><th>top candidate</th></tr>");
+    for i in &r.incidents {
+        let top = i.attribution.first().map_or("-".to_owned(), |c| {
+            format!(
+                "{} {} ({} %)",
+                escape(&c.group_id),
+                escape(&c.name),
+                c.confidence
+            )
+        });
+        w!(
+            out,
+            r##"<tr><td>{}</td><td><a href="#{id}"><code>{id}</code></a></td><td>{}</td><td>{}</td><td class="n">{}</td><td class="tags">{}</td><td>{top}</td></tr>"##,
+            level_badge(&i.max_level),
+            list(&i.hosts),
+            escape(&span(i)),
+            i.detections,
+            list(&i.tactics),
+            id = escape(&i.id),
+        );
+    }
+    out.push_str("</table>");
+}
+
+/// An incident's card (folded but for the first few): hosts, users, span,
+/// tactics, techniques, rules, its attribution with the evidence.
+fn incident_card(out: &mut String, i: &IncidentView, open: bool) {
+    w!(
+        out,
+        r#"<details class="inc" id="{}"{}><summary>{} <code>{}</code> — {}, {} detections</summary><table class="kv">"#,
+        escape(&i.id),
+        if open { " open" } else { "" },
+        level_badge(&i.max_level),
+        escape(&i.id),
+        list(&i.hosts),
+        i.detections
+    );
+    kv(out, "Hosts", &i.hosts.join(", "));
+    if !i.users.is_empty() {
+        kv(out, "Users", &i.users.join(", "));
+    }
+    kv(out, "Time span (UTC)", &span(i));
+    w!(
+        out,
+        "<tr><td>Tactics</td><td class=\"tags\">{}</td></tr><tr><td>Techniques</td><td class=\"tags\">{}</td></tr>",
+        list(&i.tactics),
+        list(&i.techniques)
+    );
+    out.push_str("<tr><td>Rules</td><td>");
+    for (k, rule) in i.top_rules.iter().enumerate() {
+        if k > 0 {
+            out.push_str("<br>");
+        }
+        w!(
+            out,
+            "{} {} ×{}",
+            level_badge(&rule.level),
+            escape(&rule.title),
+            rule.count
+        );
+    }
+    out.push_str("</td></tr></table>");
+    verdict(out, i.confident, &i.verdict);
+    candidates(out, &i.attribution);
+    out.push_str("</details>");
+}
+
 fn incidents(out: &mut String, r: &HtmlReport) {
     open(out, 2);
     if !r.incidents_note.is_empty() {
@@ -375,58 +466,21 @@ fn incidents(out: &mut String, r: &HtmlReport) {
     }
     if r.incidents.is_empty() {
         empty(out, "No incidents: no detections to group.");
-    } else if (r.incidents.len() as u64) < r.incidents_total {
+    } else {
         w!(
             out,
-            r#"<p class="note">{} incidents; the {} most severe are shown.</p>"#,
-            r.incidents_total,
-            r.incidents.len()
-        );
-    }
-    for i in &r.incidents {
-        w!(
-            out,
-            r#"<div class="inc"><h3>{} <code>{}</code></h3><table class="kv">"#,
-            level_badge(&i.max_level),
-            escape(&i.id)
-        );
-        kv(out, "Hosts", &i.hosts.join(", "));
-        if !i.users.is_empty() {
-            kv(out, "Users", &i.users.join(", "));
-        }
-        kv(
-            out,
-            "Time span (UTC)",
-            &format!(
-                "{} → {}",
-                i.first_seen.as_deref().unwrap_or("-"),
-                i.last_seen.as_deref().unwrap_or("-")
-            ),
-        );
-        kv(out, "Detections", &i.detections.to_string());
-        w!(
-            out,
-            "<tr><td>Tactics</td><td class=\"tags\">{}</td></tr><tr><td>Techniques</td><td class=\"tags\">{}</td></tr>",
-            list(&i.tactics),
-            list(&i.techniques)
-        );
-        out.push_str("<tr><td>Rules</td><td>");
-        for (k, rule) in i.top_rules.iter().enumerate() {
-            if k > 0 {
-                out.push_str("<br>");
+            r#"<p class="note">{} incidents, most severe first{}; each card below has its own attribution with the evidence.</p>"#,
+            r.incidents_total.max(r.incidents.len() as u64),
+            if (r.incidents.len() as u64) < r.incidents_total {
+                format!(" (the {} most severe shown)", r.incidents.len())
+            } else {
+                String::new()
             }
-            w!(
-                out,
-                "{} {} ×{}",
-                level_badge(&rule.level),
-                escape(&rule.title),
-                rule.count
-            );
+        );
+        incident_table(out, r);
+        for (k, i) in r.incidents.iter().enumerate() {
+            incident_card(out, i, k < OPEN_INCIDENTS);
         }
-        out.push_str("</td></tr></table>");
-        verdict(out, i.confident, &i.verdict);
-        candidates(out, &i.attribution);
-        out.push_str("</div>");
     }
     if let Some(a) = &r.collection_attribution {
         collection(out, a);
@@ -468,7 +522,7 @@ fn heatmap(out: &mut String, r: &HtmlReport) {
         .flat_map(|c| c.techniques.iter().map(|t| t.count))
         .max()
         .unwrap_or(0);
-    out.push_str(r#"<p class="note">Detections per technique under each tactic of the rules' ATT&amp;CK tags (a technique listed under every tactic its rule names); darker: more detections.</p><div class="heat">"#);
+    out.push_str(r#"<p class="note">Detections per ATT&amp;CK technique of the rules that fired, under its tactics (those its rule names when ATT&amp;CK lists them for the technique, else ATT&amp;CK's); rules tagged with a tactic only count as “(tactic only)”; darker: more detections; hover a cell for its rule count.</p><div class="heat">"#);
     for col in &r.heatmap {
         let total: u64 = col.techniques.iter().map(|t| t.count).sum();
         w!(

@@ -279,3 +279,21 @@ fn summary_view_of_a_summary() {
     assert!(doc.contains("logsource_not_mapped"));
     balanced(&doc);
 }
+
+#[test]
+fn actors_axis_is_every_month_between_the_sightings() {
+    let a = ActorTimeline {
+        group_id: "G1".into(),
+        per_month: vec![("2022-11".into(), 1), ("2023-2".into(), 2)],
+        ..ActorTimeline::default()
+    };
+    assert_eq!(
+        charts::month_axis(std::slice::from_ref(&a)),
+        ["2022-11", "2022-12", "2023-01", "2023-02"]
+    );
+    let b = ActorTimeline {
+        per_month: vec![("spring".into(), 1), ("2023-02".into(), 2)],
+        ..a
+    };
+    assert_eq!(charts::month_axis(&[b]), ["2023-02", "spring"]);
+}
