@@ -19,8 +19,8 @@ use tracehunt_commitments::series::{Period, Series};
 use tracehunt_store::Store;
 
 use crate::store_cmd::StoreArg;
-use tracehunt_report::{counted, terminal_safe};
 use crate::TextOrJson;
+use tracehunt_report::{counted, terminal_safe};
 
 /// `tracehunt commitments`.
 #[derive(Args, Debug)]

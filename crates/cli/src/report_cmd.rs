@@ -62,8 +62,8 @@ pub fn run(a: ReportArgs) -> Result<u8> {
         }
     }
     if let Some(p) = &a.commitments {
-        let text = crate::input::read_text_file(p)
-            .with_context(|| format!("reading {}", p.display()))?;
+        let text =
+            crate::input::read_text_file(p).with_context(|| format!("reading {}", p.display()))?;
         tracehunt_commitments::commitment::Commitments::from_yaml(&text)
             .with_context(|| format!("{}", p.display()))?;
     }
@@ -166,8 +166,25 @@ fn from_store(store: &Store, max_incidents: usize) -> Result<HtmlReport> {
     for i in ranked.into_iter().take(max_incidents) {
         views.push(incident_view(store, i)?);
     }
+    let (severe_rows, severe_total) = store.severe_detections(500)?;
+    let severe = html::SevereTable {
+        rows: severe_rows
+            .into_iter()
+            .map(|d| html::DetectionRow {
+                time: d
+                    .time
+                    .map(|t| t.get(..19).unwrap_or(&t).replace('T', " "))
+                    .unwrap_or_default(),
+                level: d.level,
+                host: d.host.unwrap_or_default(),
+                rule: d.rule,
+            })
+            .collect(),
+        total: severe_total,
+    };
     Ok(HtmlReport {
         title: format!("tracehunt report: {}", store.path().display()),
+        severe,
         generated_at: chrono::Utc::now()
             .format("%Y-%m-%d %H:%M:%S UTC")
             .to_string(),
@@ -202,9 +219,12 @@ fn from_store(store: &Store, max_incidents: usize) -> Result<HtmlReport> {
                 .collect(),
         ),
         heatmap: heatmap(kb, &incidents),
+        heatmap_note: "Incidents (not marked false positive) per ATT&CK technique they showed, \
+                       under ATT&CK's tactics for it; darker: more incidents."
+            .into(),
         incidents_total: incidents.len() as u64,
         incidents_note: "incidents as stored: detections grouped per host session and across \
-                         hosts by shared rare entities; the heatmap counts incidents per technique"
+                         hosts by shared rare entities"
             .into(),
         incidents: views,
         actors: actors(store)?,

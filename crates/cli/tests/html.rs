@@ -403,3 +403,58 @@ fn console_check_catches_a_deliberate_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `tracehunt report --store` over two hunts of the bundled samples: every section from the
+/// store (the actors sighted, a China chart or the sentence saying why there is none), in
+/// Chromium without a console message.
+#[test]
+fn store_report_of_two_hunts_opens_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("hunts.db");
+    let s = store.display().to_string();
+    for folder in [
+        "samples/evtx/TA0005-Defense Evasion",
+        "samples/evtx/TA0007-Discovery",
+    ] {
+        let out = dir.path().join("out.jsonl").display().to_string();
+        hunt(&[
+            "hunt".into(),
+            folder.into(),
+            "--store".into(),
+            s.clone(),
+            "-q".into(),
+            "--format".into(),
+            "jsonl".into(),
+            "--output".into(),
+            out,
+        ]);
+    }
+    let page = dir.path().join("store.html");
+    let (out, took) = hunt(&[
+        "report".into(),
+        "--store".into(),
+        s,
+        "--output".into(),
+        page.display().to_string(),
+    ]);
+    eprintln!(
+        "report --store: {} bytes in {took:?}; {}",
+        std::fs::metadata(&page).unwrap().len(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    // The samples store: 4 incidents; APT41 (China) tops two of them.
+    assert!(html.contains("G0096"), "APT41 among the actors");
+    assert!(html.contains("China"));
+    assert!(
+        !html.contains("0 loaded, 0 active"),
+        "no rule counts in a store report"
+    );
+    assert!(
+        html.contains("High and critical detections (5 in total)"),
+        "severe table from the store"
+    );
+    if let Some(dom) = check_in_chromium(&page, "report-screenshot-store.png") {
+        assert!(dom.contains("Incidents (not marked false positive) per ATT&amp;CK technique"));
+    }
+}

@@ -519,7 +519,11 @@ pub fn compare_dates(
         .min(series.len());
     let idx: Vec<usize> = (lo..hi)
         .filter(|&i| series.exposure[i] > 0.0)
-        .filter(|&i| !splits.iter().any(|(t0, g)| i < *t0 && i.saturating_add(*g) >= *t0))
+        .filter(|&i| {
+            !splits
+                .iter()
+                .any(|(t0, g)| i < *t0 && i.saturating_add(*g) >= *t0)
+        })
         .collect();
     if !splits
         .iter()

@@ -241,11 +241,15 @@ mod tests {
         .unwrap_err();
         assert!(e.0.contains("before signed"), "{e}");
         assert!(Commitments::from_yaml("").is_err());
-        let deep = format!("commitments: {}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let deep = format!(
+            "commitments: {}{}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
         let e = Commitments::from_yaml(&deep).unwrap_err();
         assert!(e.0.contains("line 1: nested more than 64"), "{e}");
-        let e = Commitments::from_yaml(&format!("commitments:\n{}- a\n", " ".repeat(300)))
-            .unwrap_err();
+        let e =
+            Commitments::from_yaml(&format!("commitments:\n{}- a\n", " ".repeat(300))).unwrap_err();
         assert!(e.0.contains("line 2: indented 300"), "{e}");
         assert!(Commitments::from_yaml("commitments: 5").is_err());
     }

@@ -238,7 +238,9 @@ impl Series {
                 return Err(bad("exposure must be finite and >= 0"));
             }
             if e != 0.0 && !(MIN_EXPOSURE..=MAX_EXPOSURE).contains(&e) {
-                return Err(bad("exposure must be 0 (no coverage) or between 1e-6 and 1e12"));
+                return Err(bad(
+                    "exposure must be 0 (no coverage) or between 1e-6 and 1e12",
+                ));
             }
             if i > 0 && self.starts[i] != self.period.next(self.starts[i - 1]) {
                 return Err(bad("period starts are not consecutive"));
@@ -343,7 +345,9 @@ impl Series {
             if exposure != 0.0 && !(MIN_EXPOSURE..=MAX_EXPOSURE).contains(&exposure) {
                 return Err(csv_err(
                     line,
-                    format!("exposure {exposure:e} is not 0 (no coverage) or between 1e-6 and 1e12"),
+                    format!(
+                        "exposure {exposure:e} is not 0 (no coverage) or between 1e-6 and 1e12"
+                    ),
                 ));
             }
             if let Some((first, _, _)) = rows.first() {

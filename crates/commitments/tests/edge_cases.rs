@@ -285,26 +285,37 @@ fn counts_beyond_2_pow_40_and_subnormal_exposures_are_refused_with_their_line() 
     // Breaker findings: a count above 2^53 looped the exact test forever; an exposure of
     // 5e-324 gave infinite rates and NaN in the verdict.
     let big = "period,count\n2015-01,3\n2015-02,9007199254740993\n";
-    let e = Series::from_csv(big, Period::Month).unwrap_err().to_string();
+    let e = Series::from_csv(big, Period::Month)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("line 3") && e.contains("2^40"), "{e}");
     let tiny = "period,count,exposure\n2015-01,3,1\n2015-02,3,5e-324\n";
-    let e = Series::from_csv(tiny, Period::Month).unwrap_err().to_string();
+    let e = Series::from_csv(tiny, Period::Month)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("line 3") && e.contains("exposure"), "{e}");
     let far = "period,count\n0001-01,3\n9999-01,3\n";
-    let e = Series::from_csv(far, Period::Month).unwrap_err().to_string();
+    let e = Series::from_csv(far, Period::Month)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("line 3") && e.contains("at most 10000"), "{e}");
 }
 
 #[test]
 fn long_series_trend_break_is_searched_on_a_grid_in_bounded_time() {
     // Breaker finding: 5,000 periods took 6.4 s (one fit per candidate).
-    let counts: Vec<f64> = (0..6000).map(|i| if i < 4000 { 20.0 } else { 5.0 }).collect();
+    let counts: Vec<f64> = (0..6000)
+        .map(|i| if i < 4000 { 20.0 } else { 5.0 })
+        .collect();
     let s = Series::new(Period::Month, d(1500, 1, 1), counts, vec![1.0; 6000]).unwrap();
     let t = std::time::Instant::now();
     let cp = change_points(&s);
     let secs = t.elapsed().as_secs_f64();
     let tb = cp.trend_break.expect("a trend break");
     assert!((3990..=4010).contains(&tb.index), "{}", tb.index);
-    assert_eq!(cp.points.iter().map(|p| p.index).collect::<Vec<_>>(), [4000]);
+    assert_eq!(
+        cp.points.iter().map(|p| p.index).collect::<Vec<_>>(),
+        [4000]
+    );
     eprintln!("6000 periods: {secs:.2} s");
 }

@@ -96,7 +96,7 @@ pub use records::{
     CandidateRec, DetectionRec, HuntRun, HuntStats, IncidentRec, IocHitRec, RuleRec, SightingRec,
     SourceRec,
 };
-pub use stats::{DayCount, DetectionStats, HostCount, LevelCount, RuleTotal};
+pub use stats::{DayCount, DetectionStats, HostCount, LevelCount, RuleTotal, SevereDetection};
 pub use writer::HuntWriter;
 
 /// The migrations, in order: `MIGRATIONS[v]` takes a store from version `v` to `v + 1`.

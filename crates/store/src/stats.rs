@@ -55,6 +55,19 @@ pub struct RuleTotal {
     pub hosts: u64,
 }
 
+/// One stored detection at level high or critical ([`Store::severe_detections`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SevereDetection {
+    /// Event time (RFC 3339 UTC text as stored), `None` when the event had none.
+    pub time: Option<String>,
+    /// `critical` or `high`.
+    pub level: String,
+    /// Host, if logged.
+    pub host: Option<String>,
+    /// Rule title (its first stored version's), else the rule id.
+    pub rule: String,
+}
+
 /// Every stored detection, aggregated ([`Store::detection_stats`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DetectionStats {
@@ -200,5 +213,34 @@ impl Store {
                 .pop();
         }
         Ok(rules)
+    }
+
+    /// The first `limit` detections at level critical or high, by time (untimed last), and
+    /// how many there are in all. Errors as [`Store::detection_stats`].
+    pub fn severe_detections(&self, limit: usize) -> Result<(Vec<SevereDetection>, u64)> {
+        let total = self.rows(
+            "count severe detections",
+            "SELECT count(*) FROM detections WHERE level IN ('critical', 'high')",
+            [],
+            |c| c.uint(0, "count"),
+        )?;
+        let rows = self.rows(
+            "list severe detections",
+            "SELECT d.time, d.level, d.host, \
+               coalesce((SELECT r.title FROM rules r WHERE r.rule_id = d.rule_id \
+                         ORDER BY r.content_hash LIMIT 1), d.rule_id) \
+             FROM detections d WHERE d.level IN ('critical', 'high') \
+             ORDER BY d.time IS NULL, d.time, d.id LIMIT ?1",
+            [i64::try_from(limit).unwrap_or(i64::MAX)],
+            |c| {
+                Ok(SevereDetection {
+                    time: c.get(0, "detections.time")?,
+                    level: c.get(1, "detections.level")?,
+                    host: c.get(2, "detections.host")?,
+                    rule: c.get(3, "rules.title")?,
+                })
+            },
+        )?;
+        Ok((rows, total.first().copied().unwrap_or(0)))
     }
 }

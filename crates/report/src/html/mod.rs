@@ -99,6 +99,9 @@ pub struct HtmlReport {
     /// ATT&CK tactic × technique counts of what fired, in ATT&CK tactic
     /// order (reconnaissance … impact, then any other tactic).
     pub heatmap: Vec<TacticColumn>,
+    /// What the heatmap counts, when not the default ("detections per technique of the
+    /// rules that fired"): the store's report counts incidents.
+    pub heatmap_note: String,
     /// The first detections at level high or critical, capped.
     pub severe: SevereTable,
     /// Incidents, most severe first (may be capped: see `incidents_total`).
@@ -411,8 +414,15 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Control characters, and the invisible format characters that reorder or hide text
+/// (zero-width marks, bidi embeddings, overrides and isolates: a host named
+/// `\u{202E}gnp.exe` displayed as `exe.png`, breaker finding).
 fn is_bad_control(c: char) -> bool {
-    (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        || matches!(
+            c,
+            '\u{FFFE}' | '\u{FFFF}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// The Content-Security-Policy of the page: nothing may load (no script,

@@ -97,14 +97,17 @@ fn summary_table(out: &mut String, s: &SummaryView) {
     if let Some(wn) = &s.time_window {
         kv(out, "Time window", wn);
     }
-    kv(
-        out,
-        "Rules",
-        &format!(
-            "{} loaded, {} active, {} skipped, {} failed",
-            s.rules_loaded, s.rules_active, s.rules_skipped, s.rules_failed
-        ),
-    );
+    // A report built from the store has no rule counts (each hunt had its own rules).
+    if s.rules_loaded + s.rules_failed > 0 {
+        kv(
+            out,
+            "Rules",
+            &format!(
+                "{} loaded, {} active, {} skipped, {} failed",
+                s.rules_loaded, s.rules_active, s.rules_skipped, s.rules_failed
+            ),
+        );
+    }
     kv(out, "Detections", &s.detections.to_string());
     kv(out, "Run time", &format!("{} ms", s.elapsed_ms));
     out.push_str("</table>");
@@ -522,7 +525,12 @@ fn heatmap(out: &mut String, r: &HtmlReport) {
         .flat_map(|c| c.techniques.iter().map(|t| t.count))
         .max()
         .unwrap_or(0);
-    out.push_str(r#"<p class="note">Detections per ATT&amp;CK technique of the rules that fired, under its tactics (those its rule names when ATT&amp;CK lists them for the technique, else ATT&amp;CK's); rules tagged with a tactic only count as “(tactic only)”; darker: more detections; hover a cell for its rule count.</p><div class="heat">"#);
+    if r.heatmap_note.is_empty() {
+        out.push_str(r#"<p class="note">Detections per ATT&amp;CK technique of the rules that fired, under its tactics (those its rule names when ATT&amp;CK lists them for the technique, else ATT&amp;CK's); rules tagged with a tactic only count as “(tactic only)”; darker: more detections; hover a cell for its rule count.</p>"#);
+    } else {
+        w!(out, r#"<p class="note">{}</p>"#, escape(&r.heatmap_note));
+    }
+    out.push_str(r#"<div class="heat">"#);
     for col in &r.heatmap {
         let total: u64 = col.techniques.iter().map(|t| t.count).sum();
         w!(

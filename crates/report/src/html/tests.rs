@@ -79,6 +79,7 @@ fn full() -> HtmlReport {
             level: "high".into(),
             items: vec![(EVIL.into(), 4)],
         }],
+        heatmap_note: String::new(),
         heatmap: vec![TacticColumn {
             tactic: "execution".into(),
             techniques: vec![HeatCell {
@@ -202,6 +203,8 @@ fn full_report_is_balanced_and_self_contained() {
 #[test]
 fn escape_replaces_control_characters() {
     assert_eq!(escape("a\u{0}b\tc\u{1b}"), "a\u{FFFD}b\tc\u{FFFD}");
+    // Bidi overrides and zero-width characters from the logs cannot reorder the page.
+    assert_eq!(escape("\u{202E}gnp.exe\u{200B}"), "\u{FFFD}gnp.exe\u{FFFD}");
     assert!(matches!(escape("plain"), Cow::Borrowed(_)));
 }
 
