@@ -110,7 +110,10 @@ fn from_store(store: &Store, max_incidents: usize) -> Result<HtmlReport> {
         let e = by_hash.entry(s.content_hash).or_default();
         e.0 = e.0.max(s.events_read);
         e.1 = e.1.max(s.records_lost);
-        first = first.min(s.first_event).or(first).or(s.first_event);
+        first = match (first, s.first_event) {
+            (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+            (a, b) => a.or(b),
+        };
         last = last.max(s.last_event);
     }
     let mut summary = SummaryView {

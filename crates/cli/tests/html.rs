@@ -271,6 +271,11 @@ fn html_report_of_the_bundled_samples() {
     assert!(page.contains("Impacket-Style Command Output File on ADMIN$ Share"));
     assert!(page.contains(r#"<section id="heatmap">"#));
     assert!(page.contains("lateral-movement"), "heatmap tactic");
+    // Candidates carry their suspected state (MISP galaxy): APT41 tops two incidents.
+    assert!(
+        page.contains("People&#39;s Republic of China"),
+        "APT41's state in the candidate tables"
+    );
 }
 
 #[test]

@@ -408,7 +408,9 @@ fn candidate_view(c: &Candidate) -> CandidateView {
     CandidateView {
         group_id: c.id.clone(),
         name: c.name.clone(),
-        state: None,
+        state: tracehunt_attack::StateSponsors::builtin()
+            .get(&c.id)
+            .map(|s| s.state_name()),
         confidence: c.confidence,
         label: c.confidence_label.clone(),
         evidence,
