@@ -375,8 +375,10 @@ impl ActorKb {
     /// `attack.g0009`; a revoked group id follows revoked-by).
     pub fn group(&self, id: &str) -> Option<&Group> {
         let id = strip_attack_prefix(id.trim()).to_ascii_uppercase();
-        let id = self.follow_revoked(&id)?;
-        self.groups.get(&id)
+        if let Some(g) = self.groups.get(&id) {
+            return Some(g);
+        }
+        self.groups.get(&self.follow_revoked(&id)?)
     }
 
     /// Group by id, primary name or alias, case-insensitively (`"shell crew"` → `G0009`).
@@ -398,8 +400,12 @@ impl ActorKb {
     /// revoked-by).
     pub fn software(&self, id: &str) -> Option<&Software> {
         let id = strip_attack_prefix(id.trim()).to_ascii_uppercase();
-        let id = self.follow_revoked(&id)?;
-        self.software.get(&id)
+        // The id itself first: a bundle may give software a technique-shaped id that the
+        // revoked-by map also holds (fuzz finding: malware "T1086" looked up to nothing).
+        if let Some(s) = self.software.get(&id) {
+            return Some(s);
+        }
+        self.software.get(&self.follow_revoked(&id)?)
     }
 
     /// Software by ATT&CK id (as [`ActorKb::software`]), primary name or alias,

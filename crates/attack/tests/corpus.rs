@@ -312,3 +312,18 @@ fn committed_state_sponsors_match_galaxy() {
         builtin.len()
     );
 }
+
+/// Fuzz finding (attack_kb): a malware object whose ATT&CK id ("T1086") is also a key of
+/// the revoked-by map did not look up to itself.
+#[test]
+fn software_with_an_id_the_revoked_by_map_holds_looks_up_to_itself() {
+    let text = include_str!("data/fuzz-software-id-also-revoked.json");
+    let kb = ActorKb::from_stix_json(text).expect("the bundle parses");
+    assert!(!kb.software_all().is_empty());
+    for id in kb.software_all().keys() {
+        assert_eq!(kb.software(id).map(|s| s.id.as_str()), Some(id.as_str()));
+    }
+    for id in kb.groups().keys() {
+        assert!(kb.group(id).is_some(), "group {id}");
+    }
+}
