@@ -56,12 +56,13 @@ pub struct StateSponsor {
 }
 
 impl StateSponsor {
-    /// A display name for the state: the CFR name, else a common English name of the code,
-    /// else the code itself.
+    /// A display name for the state: the common English name of the code (one name per
+    /// state: "China", never also "People's Republic of China"), else the CFR name, else the
+    /// code itself.
     pub fn state_name(&self) -> String {
-        self.cfr_sponsor
-            .clone()
-            .or_else(|| country_name(&self.country).map(str::to_owned))
+        country_name(&self.country)
+            .map(str::to_owned)
+            .or_else(|| self.cfr_sponsor.clone())
             .unwrap_or_else(|| self.country.clone())
     }
 }

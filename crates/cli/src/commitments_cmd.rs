@@ -38,7 +38,7 @@ pub struct CommitmentsArgs {
     /// The state whose groups are counted: ISO code or name (`CN`, `China`, `RU`).
     #[arg(long, default_value = "CN")]
     state: String,
-    /// Period of the series.
+    /// Period of the series: `month` or `week` (ISO weeks, `YYYY-Www` in a CSV).
     #[arg(long, default_value = "month", value_parser = parse_period)]
     period: Period,
     /// Count incidents whose top candidate has at least this confidence (0–100).
@@ -65,13 +65,14 @@ impl CommitmentsArgs {
     pub fn for_report(
         store: StoreArg,
         file: Option<PathBuf>,
+        counts: Option<PathBuf>,
         state: &str,
         min_confidence: u8,
     ) -> Self {
         CommitmentsArgs {
             store,
             file,
-            counts: None,
+            counts,
             state: state.to_owned(),
             period: Period::Month,
             min_confidence,
@@ -98,8 +99,8 @@ pub struct CommitmentsReport {
     pub source: String,
     /// The series analysed.
     pub series: Series,
-    /// Incidents counted, and of which in periods without coverage (store input only).
-    pub incidents: Option<(u64, u64)>,
+    /// Incidents counted (store input only).
+    pub incidents: Option<IncidentCounts>,
     /// Change points from the data alone.
     pub change_points: ChangePoints,
     /// One analysis per date.
@@ -110,6 +111,17 @@ pub struct CommitmentsReport {
     pub comparison_note: Option<String>,
     /// Assumptions common to every date.
     pub assumptions: Vec<String>,
+    /// What one unit of exposure is (`source`, `period`, `exposure unit`): rates are per it.
+    pub rate_unit: String,
+}
+
+/// The incidents behind a series from the store.
+#[derive(Debug, Serialize)]
+pub struct IncidentCounts {
+    /// Incidents counted.
+    pub counted: u64,
+    /// Of which in periods without coverage (left out of the analysis).
+    pub uncovered: u64,
 }
 
 /// One commitment or event, analysed.
@@ -170,7 +182,12 @@ pub fn build(a: &CommitmentsArgs) -> Result<CommitmentsReport> {
         only.iter()
             .map(|id| {
                 commitments.get(id).cloned().with_context(|| {
-                    format!("--only {id}: no such commitment or event in the file")
+                    let ids: Vec<&str> =
+                        commitments.entries.iter().map(|c| c.id.as_str()).collect();
+                    format!(
+                        "--only {id}: no such commitment or event in the file (ids: {})",
+                        ids.join(", ")
+                    )
                 })
             })
             .collect::<Result<_>>()?
@@ -199,9 +216,32 @@ pub fn build(a: &CommitmentsArgs) -> Result<CommitmentsReport> {
             (
                 act.series,
                 src,
-                Some((act.incidents, act.incidents_uncovered)),
+                Some(IncidentCounts {
+                    counted: act.incidents,
+                    uncovered: act.incidents_uncovered,
+                }),
             )
         }
+    };
+    let mut assumptions = vec![
+        "a period without coverage (exposure 0) is unknown, not quiet: it is left out".to_string(),
+    ];
+    let rate_unit = if incidents.is_some() {
+        assumptions.push(
+            "counts are incidents, not events: one intrusion seen by many rules counts once".into(),
+        );
+        assumptions.push(format!(
+            "an incident counts for {code} when its top attribution candidate is a group the MISP \
+             galaxy places in {code} (`country`; also groups the CFR tracker does not call \
+             state-sponsored) with confidence ≥ {} — raise --min-confidence to count only \
+             stronger attributions",
+            a.min_confidence
+        ));
+        "source"
+    } else if series.exposure.iter().all(|e| *e == 1.0 || *e == 0.0) {
+        "period"
+    } else {
+        "exposure unit"
     };
     let mut opts = Options::for_period(a.period);
     match a.window {
@@ -217,7 +257,10 @@ pub fn build(a: &CommitmentsArgs) -> Result<CommitmentsReport> {
         .collect();
     let (comparison, comparison_note) = if named.len() > 1 {
         match analysis::compare_dates(&series, &named, &opts) {
-            Ok(c) => (c, None),
+            Ok(c) => {
+                let note = comparison_words(&c, &series);
+                (c, Some(note))
+            }
             Err(e) => (vec![], Some(e.to_string())),
         }
     } else {
@@ -233,6 +276,16 @@ pub fn build(a: &CommitmentsArgs) -> Result<CommitmentsReport> {
             };
             if c.kind == Kind::Event {
                 verdict = verdict.replace(" the commitment", " the event");
+            }
+            if let (Ok(d), Some(tb)) = (&r, &change_points.trend_break) {
+                if tb.fit.supported && tb.index > d.window_start && tb.index + 3 < d.t0 {
+                    verdict.push_str(&format!(
+                        "; caution: the data's own trend break ({}) lies inside this fit's \
+                         pre-period, so its straight pre-trend is misspecified and the level \
+                         change is unreliable (narrow --window)",
+                        tb.label
+                    ));
+                }
             }
             let (analysis, error) = match r {
                 Ok(a) => (Some(a), None),
@@ -256,11 +309,43 @@ pub fn build(a: &CommitmentsArgs) -> Result<CommitmentsReport> {
         dates,
         comparison,
         comparison_note,
-        assumptions: vec![
-            "a period without coverage is unknown, not quiet: it is left out".into(),
-            "counts are incidents, not events: one intrusion seen by many rules counts once".into(),
-        ],
+        assumptions,
+        rate_unit: rate_unit.into(),
     })
+}
+
+/// What the comparison is and is not: one common sample (longer than each date's own fit,
+/// so its level changes differ from theirs), and the dates it cannot tell apart.
+fn comparison_words(c: &[Competing], series: &Series) -> String {
+    let n = c.first().map_or(0, |x| x.n_used);
+    let mut words = format!(
+        "the dates are refitted on one common sample ({n} {}s: the union of their windows, every \
+         date's transition periods left out), so a date's level change here can differ from its \
+         own fit above; only ΔQAIC compares them",
+        series.period.unit()
+    );
+    let mut same: Vec<Vec<&str>> = Vec::new();
+    for x in c {
+        let Some(l) = x.loglik else { continue };
+        match same.iter_mut().find(|g| {
+            c.iter()
+                .find(|y| y.name == g[0])
+                .and_then(|y| y.loglik)
+                .is_some_and(|m| (m - l).abs() < 1e-6 * (1.0 + l.abs()))
+        }) {
+            Some(g) => g.push(&x.name),
+            None => same.push(vec![&x.name]),
+        }
+    }
+    for g in same.iter().filter(|g| g.len() > 1) {
+        words.push_str(&format!(
+            "; {} are the same model once their transition periods are left out: the {} series \
+             cannot tell them apart",
+            g.join(", "),
+            period_word(series.period)
+        ));
+    }
+    words
 }
 
 fn period_word(p: Period) -> &'static str {
@@ -320,18 +405,18 @@ fn write_table(out: &mut impl Write, r: &CommitmentsReport) -> Result<()> {
             total
         )?;
     }
-    if let Some((n, uncovered)) = r.incidents {
+    if let Some(IncidentCounts { counted, uncovered }) = r.incidents {
         if uncovered > 0 {
             writeln!(
                 out,
-                "note: {uncovered} of {n} incidents fall in periods without coverage and are left out"
+                "note: {uncovered} of {counted} incidents fall in periods without coverage and are left out"
             )?;
         }
     }
     writeln!(
         out,
         "change points (PELT, Poisson cost): {}",
-        describe_points(&r.change_points)
+        describe_points(&r.change_points, &r.rate_unit)
     )?;
     if let Some(tb) = &r.change_points.trend_break {
         writeln!(
@@ -357,7 +442,7 @@ fn write_table(out: &mut impl Write, r: &CommitmentsReport) -> Result<()> {
         )?;
         match (&d.analysis, &d.error) {
             (Some(a), _) => {
-                for line in describe(a) {
+                for line in describe(a, &r.rate_unit) {
                     writeln!(out, "  {line}")?;
                 }
             }
@@ -371,6 +456,9 @@ fn write_table(out: &mut impl Write, r: &CommitmentsReport) -> Result<()> {
             out,
             "dates compared on one common sample (ΔQAIC, lower fits better; ≥ 2 favours the lower):"
         )?;
+        if let Some(n) = &r.comparison_note {
+            writeln!(out, "  ({n})")?;
+        }
         for c in &r.comparison {
             match (c.delta_qaic, &c.level_change) {
                 (Some(d), Some(l)) => writeln!(
@@ -409,7 +497,7 @@ fn write_table(out: &mut impl Write, r: &CommitmentsReport) -> Result<()> {
     Ok(())
 }
 
-fn describe_points(cp: &ChangePoints) -> String {
+fn describe_points(cp: &ChangePoints, unit: &str) -> String {
     if cp.points.is_empty() {
         return cp.note.clone().unwrap_or_else(|| "none".into());
     }
@@ -417,7 +505,7 @@ fn describe_points(cp: &ChangePoints) -> String {
         .iter()
         .map(|p| {
             format!(
-                "{} ({:.2} → {:.2} per source)",
+                "{} ({:.2} → {:.2} per {unit})",
                 p.label, p.rate_before, p.rate_after
             )
         })
@@ -434,7 +522,7 @@ fn estimate(e: &Estimate) -> String {
 }
 
 /// The figures of one date, one line each.
-fn describe(a: &DateAnalysis) -> Vec<String> {
+fn describe(a: &DateAnalysis, unit: &str) -> Vec<String> {
     let r = &a.rate;
     let mut v = vec![format!(
         "window: {} before, {} after (of {} in the window; {} left out)",
@@ -446,7 +534,7 @@ fn describe(a: &DateAnalysis) -> Vec<String> {
     v.push(match (r.ratio, r.ci_high) {
         (Some(x), Some(h)) => format!(
             "naive rate ratio after/before: {x:.2} (exact {:.0} % CI {:.2}–{h:.2}, p {:.3}); \
-             rates {:.2} → {:.2} per source",
+             rates {:.2} → {:.2} per {unit}",
             a.level * 100.0,
             r.ci_low,
             r.p_value,
@@ -454,7 +542,7 @@ fn describe(a: &DateAnalysis) -> Vec<String> {
             r.after_rate
         ),
         _ => format!(
-            "naive rates {:.2} before, {:.2} after per source (no ratio)",
+            "naive rates {:.2} before, {:.2} after per {unit} (no ratio)",
             r.before_rate, r.after_rate
         ),
     });

@@ -35,9 +35,13 @@ pub struct ReportArgs {
     /// States whose groups get a commitment chart (ISO code or name; repeatable).
     #[arg(long = "state", value_name = "STATE", default_value = "CN")]
     states: Vec<String>,
-    /// Commitments YAML for the charts (default: the built-in file).
+    /// Commitments YAML for the charts (default: the built-in file; `commitments --file`).
     #[arg(long, value_name = "FILE")]
     commitments: Option<PathBuf>,
+    /// Chart counts per period from a CSV (`period,count[,exposure]`, as `commitments
+    /// --counts`) instead of the store's incidents.
+    #[arg(long, value_name = "CSV")]
+    counts: Option<PathBuf>,
     /// Count incidents whose top candidate has at least this confidence (0–100) in the
     /// commitment charts.
     #[arg(long, default_value_t = 0, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100))]
@@ -72,7 +76,10 @@ pub fn run(a: ReportArgs) -> Result<u8> {
     let mut notes = Vec::new();
     for state in &states {
         match commitment_charts(&a, state) {
-            Ok(c) => r.commitments.extend(c),
+            Ok((c, missing)) => {
+                r.commitments.extend(c);
+                notes.extend(missing);
+            }
             Err(e) => {
                 eprintln!("tracehunt report: no commitment chart for {state}: {e:#}");
                 notes.push(format!("no commitment chart for {state}: {e:#}"));
@@ -116,7 +123,7 @@ fn from_store(store: &Store, max_incidents: usize) -> Result<HtmlReport> {
         };
         last = last.max(s.last_event);
     }
-    let mut summary = SummaryView {
+    let summary = SummaryView {
         events: by_hash.values().map(|v| v.0).sum(),
         events_scanned: by_hash.values().map(|v| v.0).sum(),
         files: by_hash.len() as u64,
@@ -126,14 +133,15 @@ fn from_store(store: &Store, max_incidents: usize) -> Result<HtmlReport> {
         last_event: last.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
         ..SummaryView::default()
     };
-    if let (Some(h0), Some(h1)) = (hunts.first(), hunts.last()) {
-        summary.notes.push(format!(
-            "{} stored from {} to {}; each source is counted once (by content), however many hunts read it",
+    let hunts_line = match (hunts.first(), hunts.last()) {
+        (Some(h0), Some(h1)) => format!(
+            " · {} stored from {} to {} (each source counted once, by content)",
             counted(hunts.len() as u64, "hunt", "hunts"),
             h0.started_at.format("%Y-%m-%d %H:%M"),
             h1.started_at.format("%Y-%m-%d %H:%M")
-        ));
-    }
+        ),
+        _ => " · no hunt stored".into(),
+    };
     let mut hours: BTreeMap<i64, [u64; 5]> = BTreeMap::new();
     for d in &stats.days {
         let Ok(day) = chrono::NaiveDate::parse_from_str(&d.day, "%Y-%m-%d") else {
@@ -188,20 +196,25 @@ fn from_store(store: &Store, max_incidents: usize) -> Result<HtmlReport> {
     Ok(HtmlReport {
         title: format!("tracehunt report: {}", store.path().display()),
         severe,
-        generated_at: chrono::Utc::now()
-            .format("%Y-%m-%d %H:%M:%S UTC")
-            .to_string(),
+        generated_at: format!(
+            "{}{hunts_line}",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
+        ),
         tool_version: format!("tracehunt {}", env!("CARGO_PKG_VERSION")),
         summary,
-        levels: stats
-            .levels
-            .iter()
-            .map(|l| HtmlLevel {
-                level: l.level.clone(),
-                detections: l.detections,
-                unique: l.rules,
-            })
-            .collect(),
+        levels: {
+            let mut v: Vec<HtmlLevel> = stats
+                .levels
+                .iter()
+                .map(|l| HtmlLevel {
+                    level: l.level.clone(),
+                    detections: l.detections,
+                    unique: l.rules,
+                })
+                .collect();
+            v.sort_by_key(|l| std::cmp::Reverse(html::level_rank(&l.level)));
+            v
+        },
         timeline: html::timeline_from_hours(&hours, stats.untimed),
         top_dates: html::top_dates_from_hours(&hours, 5),
         top_hosts_per_level: per_level(
@@ -410,15 +423,25 @@ fn actors(store: &Store) -> Result<Vec<ActorTimeline>> {
 }
 
 /// One chart per commitment (not per competing event) that concerns `state`.
-fn commitment_charts(a: &ReportArgs, state: &str) -> Result<Vec<CommitmentChart>> {
+fn commitment_charts(a: &ReportArgs, state: &str) -> Result<(Vec<CommitmentChart>, Vec<String>)> {
     let args = CommitmentsArgs::for_report(
         a.store.clone(),
         a.commitments.clone(),
+        a.counts.clone(),
         state,
         a.min_confidence,
     );
     let rep = crate::commitments_cmd::build(&args)?;
-    Ok(charts_of(&rep))
+    Ok((charts_of(&rep), unestimable(&rep)))
+}
+
+/// The dates of `rep` that could not be analysed, one sentence each (they get no chart).
+fn unestimable(rep: &CommitmentsReport) -> Vec<String> {
+    rep.dates
+        .iter()
+        .filter(|d| d.commitment.kind == Kind::Commitment && d.analysis.is_none())
+        .map(|d| format!("no commitment chart for {}: {}", rep.state, d.verdict))
+        .collect()
 }
 
 /// The charts of a commitments report: counts per period, every date as a line (events
@@ -444,9 +467,16 @@ pub fn charts_of(rep: &CommitmentsReport) -> Vec<CommitmentChart> {
         let frac = (d - start).num_days() as f64 / (next - start).num_days().max(1) as f64;
         (t0 - 1) as f64 + frac
     };
+    let first = s.starts.first().copied();
+    let end = s.starts.last().map(|l| s.period.next(*l));
     let dates: Vec<ChartDate> = rep
         .dates
         .iter()
+        .filter(|d| {
+            // A date outside the series would be pinned to an edge.
+            first.is_some_and(|f| d.commitment.effective >= f)
+                && end.is_some_and(|e| d.commitment.effective < e)
+        })
         .map(|d| ChartDate {
             position: position(d.commitment.effective),
             label: format!("{} {}", d.commitment.effective, d.commitment.id),
@@ -461,7 +491,7 @@ pub fn charts_of(rep: &CommitmentsReport) -> Vec<CommitmentChart> {
         .collect();
     rep.dates
         .iter()
-        .filter(|d| d.commitment.kind == Kind::Commitment)
+        .filter(|d| d.commitment.kind == Kind::Commitment && d.analysis.is_some())
         .map(|d| {
             let mut fitted = Vec::new();
             let mut assumptions = rep.assumptions.clone();

@@ -134,7 +134,7 @@ fn five_hunts_into_one_store_then_a_level_drop_at_the_us_china_commitment() {
         .all(|e| e.as_f64() == Some(1.0)));
     assert_eq!(
         v["incidents"],
-        serde_json::json!([expected.iter().sum::<f64>() as u64, 0])
+        serde_json::json!({"counted": expected.iter().sum::<f64>() as u64, "uncovered": 0})
     );
 
     let d = &v["dates"][0];

@@ -741,11 +741,17 @@ pub fn verdict(
         .its
         .as_ref()
         .is_some_and(|f| f.level_change.significant(a.level));
-    parts.push(if naive_sig && !level_sig && a.its.is_some() {
-        format!("{naive} — reflects the trend, not a change at the date")
-    } else {
-        naive
-    });
+    let slope_sig = a
+        .its
+        .as_ref()
+        .is_some_and(|f| f.slope_change.significant(a.level));
+    parts.push(
+        if naive_sig && !level_sig && !slope_sig && a.its.is_some() {
+            format!("{naive} — reflects the trend, not a change at the date")
+        } else {
+            naive
+        },
+    );
     parts.push(if cp.points.is_empty() {
         "no change points from the data alone".into()
     } else {

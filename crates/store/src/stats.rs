@@ -46,12 +46,12 @@ pub struct RuleTotal {
     pub rule_id: String,
     /// Title of the rule's first stored version (by content hash), if stored.
     pub title: Option<String>,
-    /// Level of its detections (the most frequent, when versions differ).
+    /// Level of these detections (a rule whose versions had different levels has one entry
+    /// per level).
     pub level: String,
     /// Detections.
     pub detections: u64,
-    /// Distinct hosts (when versions of the rule had different levels: the most distinct
-    /// hosts of any one level).
+    /// Distinct hosts of these detections.
     pub hosts: u64,
 }
 
@@ -81,7 +81,7 @@ pub struct DetectionStats {
     pub days: Vec<DayCount>,
     /// The `top` hosts of each level, most detections first.
     pub top_hosts: Vec<HostCount>,
-    /// The `top` rules, most detections first (then by id).
+    /// The `top` rules of each level, most detections first (then by id).
     pub top_rules: Vec<RuleTotal>,
 }
 
@@ -155,8 +155,8 @@ impl Store {
         })
     }
 
-    /// The `top` rules by detections: one grouped scan, folded per rule here (a correlated
-    /// subquery per rule would scan the table once per rule: no index leads with `rule_id`).
+    /// The `top` rules of each level by detections: one grouped scan (a correlated subquery
+    /// per rule would scan the table once per rule: no index leads with `rule_id`).
     fn top_rules(&self, top: usize) -> Result<Vec<RuleTotal>> {
         let per_level = self.rows(
             "count detections per rule",
@@ -172,36 +172,32 @@ impl Store {
                 ))
             },
         )?;
-        let mut rules: Vec<RuleTotal> = Vec::new();
-        let mut best_level_count = 0;
+        // One entry per (rule, level); the `top` of each level kept.
+        let mut by_level: BTreeMap<String, Vec<RuleTotal>> = BTreeMap::new();
         for (rule_id, level, n, hosts) in per_level {
-            match rules.last_mut() {
-                Some(r) if r.rule_id == rule_id => {
-                    r.detections += n;
-                    r.hosts = r.hosts.max(hosts);
-                    if n > best_level_count {
-                        best_level_count = n;
-                        r.level = level;
-                    }
-                }
-                _ => {
-                    best_level_count = n;
-                    rules.push(RuleTotal {
-                        rule_id,
-                        title: None,
-                        level,
-                        detections: n,
-                        hosts,
-                    });
-                }
-            }
+            by_level.entry(level.clone()).or_default().push(RuleTotal {
+                rule_id,
+                title: None,
+                level,
+                detections: n,
+                hosts,
+            });
+        }
+        let mut rules: Vec<RuleTotal> = Vec::new();
+        for mut v in by_level.into_values() {
+            v.sort_by(|a, b| {
+                b.detections
+                    .cmp(&a.detections)
+                    .then(a.rule_id.cmp(&b.rule_id))
+            });
+            v.truncate(top);
+            rules.extend(v);
         }
         rules.sort_by(|a, b| {
             b.detections
                 .cmp(&a.detections)
                 .then(a.rule_id.cmp(&b.rule_id))
         });
-        rules.truncate(top);
         for r in &mut rules {
             r.title = self
                 .rows(

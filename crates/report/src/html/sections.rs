@@ -347,8 +347,8 @@ fn candidates(out: &mut String, cands: &[CandidateView]) {
         } else {
             w!(
                 out,
-                "<details><summary>{} items</summary><ul>",
-                c.evidence.len()
+                "<details><summary>{}</summary><ul>",
+                crate::counted(c.evidence.len() as u64, "item", "items")
             );
             for e in &c.evidence {
                 w!(out, "<li>{}</li>", escape(e));
@@ -564,7 +564,7 @@ fn actors(out: &mut String, r: &HtmlReport) {
     if r.actors.is_empty() {
         empty(
             out,
-            "No actors recorded: run hunts with --store, then make this report with `tracehunt report --store`.",
+            "No actors in this report: actors over time come from the store (hunts with --store, then `tracehunt report --store PATH`).",
         );
         out.push_str("</section>\n");
         return;
