@@ -199,8 +199,17 @@ pub fn build(a: &CommitmentsArgs) -> Result<CommitmentsReport> {
         Some(p) => {
             let text = crate::input::read_text_file(p)
                 .with_context(|| format!("reading {}", p.display()))?;
-            let s =
-                Series::from_csv(&text, a.period).with_context(|| format!("{}", p.display()))?;
+            let s = Series::from_csv(&text, a.period).map_err(|e| {
+                let m = e.to_string();
+                let hint = if m.contains("ISO week") {
+                    " (a weekly series: add --period week)"
+                } else if m.contains("header") {
+                    " (the first line names the columns, comma-separated: period,count[,exposure])"
+                } else {
+                    ""
+                };
+                anyhow::anyhow!("{}: {m}{hint}", p.display())
+            })?;
             (s, format!("counts per period from {}", p.display()), None)
         }
         None => {

@@ -245,6 +245,16 @@ fn counts_from_csv_and_bad_input_is_named() {
         "{err}"
     );
 
+    // Hints for the two commonest CSV mistakes (fresh-user finding).
+    std::fs::write(&csv, "period;count\n2015-01;3\n").unwrap();
+    let bad = run(&["commitments", "--counts", csv.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("comma-separated: period,count"), "{err}");
+    std::fs::write(&csv, "period,count\n2015-W01,3\n").unwrap();
+    let bad = run(&["commitments", "--counts", csv.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("add --period week"), "{err}");
+
     let bad = run(&[
         "commitments",
         "--counts",
