@@ -179,7 +179,7 @@ fn every_section_has_its_id_and_empty_ones_say_why() {
     ] {
         assert!(doc.contains(&format!(r#"<section id="{id}">"#)), "{id}");
     }
-    assert!(doc.contains("No actors recorded: run hunts with --store"));
+    assert!(doc.contains("No actors in this report: actors over time come from the store"));
     assert!(doc.contains("No commitment analysis in this report"));
     assert!(doc.contains("No incidents"));
     assert!(doc.contains("No ATT&amp;CK technique"));
