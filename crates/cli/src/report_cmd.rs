@@ -374,29 +374,13 @@ fn heatmap(kb: &ActorKb, incidents: &[tracehunt_store::IncidentRow]) -> Vec<Tact
             TacticColumn { tactic, techniques }
         })
         .collect();
-    out.sort_by_key(|c| tactic_order(&c.tactic));
+    // The hunt report's column order (ATT&CK v19's stealth and defense-impairment included).
+    out.sort_by(|a, b| {
+        tracehunt_pipeline::html_out::tactic_rank(&a.tactic)
+            .cmp(&tracehunt_pipeline::html_out::tactic_rank(&b.tactic))
+            .then_with(|| a.tactic.cmp(&b.tactic))
+    });
     out
-}
-
-/// ATT&CK Enterprise tactic order (reconnaissance … impact), others after.
-fn tactic_order(t: &str) -> usize {
-    const ORDER: [&str; 14] = [
-        "reconnaissance",
-        "resource-development",
-        "initial-access",
-        "execution",
-        "persistence",
-        "privilege-escalation",
-        "defense-evasion",
-        "credential-access",
-        "discovery",
-        "lateral-movement",
-        "collection",
-        "command-and-control",
-        "exfiltration",
-        "impact",
-    ];
-    ORDER.iter().position(|o| *o == t).unwrap_or(ORDER.len())
 }
 
 fn actors(store: &Store) -> Result<Vec<ActorTimeline>> {

@@ -49,6 +49,14 @@ pub const TACTIC_ORDER: [&str; 16] = [
     "impact",
 ];
 
+/// Position of a tactic in [`TACTIC_ORDER`]; `usize::MAX` for any other name.
+pub fn tactic_rank(tactic: &str) -> usize {
+    TACTIC_ORDER
+        .iter()
+        .position(|x| *x == tactic)
+        .unwrap_or(usize::MAX)
+}
+
 /// The report's title, time and tool version (the hunt's output is
 /// otherwise a pure function of its input: the caller passes the clock).
 #[derive(Debug, Clone, Default)]
@@ -312,12 +320,7 @@ fn heatmap(kb: &ActorKb, rs: &Ruleset, by_rule: &BTreeMap<usize, u64>) -> Vec<Ta
             rules,
         });
     }
-    let rank = |t: &str| {
-        TACTIC_ORDER
-            .iter()
-            .position(|x| *x == t)
-            .unwrap_or(usize::MAX)
-    };
+    let rank = tactic_rank;
     let mut v: Vec<TacticColumn> = cols
         .into_iter()
         .map(|(tactic, mut techniques)| {
