@@ -16,7 +16,8 @@
 //!   statsmodels computes them;
 //! - [`analysis`]: the interrupted time series at a date (pre-trend, level change, slope
 //!   change; window, transition and anticipation periods left out), competing dates refitted
-//!   on one common sample and ranked by QAIC, and a verdict in words;
+//!   on one common sample and ranked by QAIC;
+//! - [`verdict`]: the verdict in words (also `analysis::verdict`);
 //! - [`changepoint`]: change points from the data alone (PELT with a Poisson cost, checked
 //!   against exact optimal partitioning) and the single trend break ("when did the decline
 //!   begin").
@@ -50,3 +51,4 @@ pub mod commitment;
 pub mod glm;
 pub mod rate;
 pub mod series;
+pub mod verdict;
