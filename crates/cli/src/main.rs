@@ -13,11 +13,14 @@ mod eval_cmd;
 mod hunt;
 mod input;
 mod ioc_cmd;
+mod nats_opts;
 mod navigator_cmd;
+mod publish_cmd;
 mod report_cmd;
 mod rules;
 mod store_cmd;
 mod watch;
+mod worker_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -68,6 +71,18 @@ enum Command {
         after_help = "Examples:\n  tracehunt watch /var/log/winlogbeat/*.ndjson --state watch-state.json\n  tail -F events.jsonl | tracehunt watch --stdin --min-level high\n  TRACEHUNT_TOKEN=$(cat token) tracehunt watch --listen 127.0.0.1:8765 --rules sigma/rules\n  tracehunt watch logs/*.ndjson --policy respond.yml --action-log actions.jsonl --store hunts.db"
     )]
     Watch(watch::WatchArgs),
+    /// Scale out: publish log files' events to a NATS JetStream stream,
+    /// partitioned by host, for `tracehunt worker`s to hunt.
+    #[command(
+        after_help = "Examples:\n  tracehunt publish logs/ --nats nats://n1:4222,nats://n2:4222,nats://n3:4222\n  tracehunt publish samples/evtx --nats nats://127.0.0.1:4222 --replicas 1"
+    )]
+    Publish(publish_cmd::PublishArgs),
+    /// Scale out: hunt the partitions of a JetStream events stream (leased,
+    /// one worker each) and publish detections and incidents, at least once.
+    #[command(
+        after_help = "Examples:\n  tracehunt worker --nats nats://n1:4222,nats://n2:4222 --partitions 0-7 --rules sigma/rules\n  tracehunt worker --partitions all --name w1 --store hunts.db --idle-exit 30s"
+    )]
+    Worker(worker_cmd::WorkerArgs),
     /// Incidents recorded in the store (`hunt --store`), newest first.
     #[command(
         after_help = "Examples:\n  tracehunt incidents --store hunts.db\n  tracehunt incidents --store hunts.db --since 2024-01-01 --format json"
@@ -214,6 +229,8 @@ fn main() -> ExitCode {
         Command::Attribute(a) => attribute::run(a),
         Command::Navigator(a) => navigator_cmd::run(a),
         Command::Watch(a) => watch::run(a),
+        Command::Publish(a) => publish_cmd::run(a),
+        Command::Worker(a) => worker_cmd::run(a),
         Command::Incidents(a) => store_cmd::incidents(a),
         Command::Incident(a) => store_cmd::incident(a),
         Command::Actors(a) => store_cmd::actors(a),

@@ -65,7 +65,8 @@ pub struct WatchArgs {
     /// Only report detections of rules at or above this level.
     #[arg(long, value_enum, default_value = "informational")]
     pub min_level: MinLevel,
-    /// Append the JSON lines here instead of writing them to standard output.
+    /// Append the JSON lines here (`-`: standard output) instead of writing
+    /// them to standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Scan worker threads (default: all cores).
@@ -127,12 +128,16 @@ fn parse_duration_ms(s: &str) -> std::result::Result<Duration, String> {
 /// Notes to stderr that never panic on a closed stderr.
 fn note(quiet: bool, msg: &str) {
     if !quiet {
-        let _ = writeln!(std::io::stderr(), "tracehunt watch: {msg}");
+        let cmd = NOTE_PREFIX.get().copied().unwrap_or("watch");
+        let _ = writeln!(std::io::stderr(), "tracehunt {cmd}: {msg}");
     }
 }
 
-/// Rule errors (TH codes, file, line) and the rule counts in `hunt`'s words, on stderr.
-fn report_rules(a: &WatchArgs, loaded: &tracehunt_pipeline::Loaded) {
+/// The command named in stderr notes (`watch`, or `worker` when it reuses them).
+pub(crate) static NOTE_PREFIX: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Rule errors (TH codes, file, line) and the rule counts, on stderr.
+pub(crate) fn report_rules(a: &WatchArgs, loaded: &tracehunt_pipeline::Loaded) {
     crate::hunt::report_rule_errors(&loaded.diagnostics, 20);
     let c = rules::RuleCounts::of(loaded, a.min_level as u8);
     let summary = tracehunt_report::Summary {
@@ -151,7 +156,7 @@ fn report_rules(a: &WatchArgs, loaded: &tracehunt_pipeline::Loaded) {
 }
 
 /// Rules, feeds and the knowledge base, loaded as `hunt` loads them.
-fn load(
+pub(crate) fn load(
     a: &WatchArgs,
 ) -> Result<(
     tracehunt_pipeline::Loaded,
@@ -189,19 +194,31 @@ fn token(a: &WatchArgs) -> Result<String> {
     Ok(t)
 }
 
-/// The sinks: JSON lines (stdout or `--output`), the store, the response policy.
-fn sinks(a: &WatchArgs, rules: &Rules, metrics: &Arc<Metrics>) -> Result<Vec<Box<dyn Sink>>> {
-    let out: Box<dyn Sink> = match &a.output {
-        Some(p) => Box::new(JsonLines(std::io::BufWriter::new(
+/// The sinks: JSON lines (`--output`, else stdout when `stdout` is true),
+/// the store, the response policy.
+pub(crate) fn sinks(
+    a: &WatchArgs,
+    rules: &Rules,
+    metrics: &Arc<Metrics>,
+    stdout: bool,
+) -> Result<Vec<Box<dyn Sink>>> {
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    match &a.output {
+        Some(p) if p.as_os_str() == "-" => {
+            sinks.push(Box::new(JsonLines(std::io::BufWriter::new(std::io::stdout()))))
+        }
+        Some(p) => sinks.push(Box::new(JsonLines(std::io::BufWriter::new(
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(p)
                 .with_context(|| format!("opening {}", p.display()))?,
-        ))),
-        None => Box::new(JsonLines(std::io::BufWriter::new(std::io::stdout()))),
-    };
-    let mut sinks = vec![out];
+        )))),
+        None if stdout => {
+            sinks.push(Box::new(JsonLines(std::io::BufWriter::new(std::io::stdout()))))
+        }
+        None => {}
+    }
     if let Some(p) = &a.store {
         let store = crate::store_cmd::open_for_hunt(p, a.output.as_deref())?;
         let run = tracehunt_store::HuntRun {
@@ -269,7 +286,7 @@ pub fn run(a: WatchArgs) -> Result<u8> {
     report_rules(&a, &loaded);
     let rules = Rules::new(loaded, iocs, kb, 0);
     let metrics = Arc::new(Metrics::new());
-    let sinks = sinks(&a, &rules, &metrics)?;
+    let sinks = sinks(&a, &rules, &metrics, true)?;
     let threads = a
         .threads
         .map(usize::from)

@@ -61,6 +61,7 @@ mod json_reader;
 mod jsonl_ranges;
 mod shape;
 mod utf16;
+pub mod wire;
 
 pub use channel::{
     canonical_channel, forwarded_source_channel, ForwardedSource, COLLECTOR_CHANNEL_FIELD,

@@ -75,6 +75,10 @@ const MAX_DEPTH: usize = 64;
 /// Returns `None` for anything else (not an object, or no known shape).
 pub fn event_from_json_value(v: &J) -> Option<Event> {
     let obj = v.as_object()?;
+    if obj.contains_key(crate::wire::MARK) {
+        // Already a reader's event (`tracehunt publish`): exactly as sent.
+        return crate::wire::from_value(v).ok();
+    }
     let ev = match obj.get("Event") {
         Some(J::Object(e)) if e.get("System").is_some_and(J::is_object) => from_evtx_json(e),
         _ if obj.get("System").is_some_and(J::is_object) => from_evtx_json(obj),

