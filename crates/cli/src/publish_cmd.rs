@@ -40,7 +40,11 @@ struct ReadCounts {
     records_lost: u64,
 }
 
-fn read_files(paths: Vec<PathBuf>, tx: tokio::sync::mpsc::Sender<Chunk>, quiet: bool) -> ReadCounts {
+fn read_files(
+    paths: Vec<PathBuf>,
+    tx: tokio::sync::mpsc::Sender<Chunk>,
+    quiet: bool,
+) -> ReadCounts {
     let mut c = ReadCounts::default();
     let (files, walk_errors) = tracehunt_readers::walk(&paths);
     for e in &walk_errors {
@@ -115,7 +119,10 @@ pub fn run(a: PublishArgs) -> Result<u8> {
             .join()
             .map_err(|_| anyhow::anyhow!("the reading thread stopped unexpectedly"))?;
         let stats = publisher.finish().await?;
-        client.flush().await.context("flushing the NATS connection")?;
+        client
+            .flush()
+            .await
+            .context("flushing the NATS connection")?;
         anyhow::Ok((stats, counts))
     })?;
     report(&a, &stats, &counts, started.elapsed().as_secs_f64());
@@ -127,7 +134,11 @@ pub fn run(a: PublishArgs) -> Result<u8> {
 
 fn report(a: &PublishArgs, s: &PublishStats, c: &ReadCounts, secs: f64) {
     let mut err = std::io::stderr().lock();
-    let rate = if secs > 0.0 { s.events as f64 / secs } else { 0.0 };
+    let rate = if secs > 0.0 {
+        s.events as f64 / secs
+    } else {
+        0.0
+    };
     let _ = writeln!(
         err,
         "tracehunt publish: {} from {} in {} ({} MB) to {} partitions of {} in {secs:.1} s ({rate:.0} events/s)",
@@ -156,10 +167,10 @@ fn report(a: &PublishArgs, s: &PublishStats, c: &ReadCounts, secs: f64) {
     if c.record_errors > 0 || c.unreadable > 0 {
         let _ = writeln!(
             err,
-            "tracehunt publish: {} unreadable, {} damaged ({} records lost)",
-            counted(c.unreadable, "path", "paths"),
-            counted(c.record_errors, "record error", "record errors"),
-            c.records_lost
+            "tracehunt publish: skipped {} and {} ({} lost)",
+            counted(c.unreadable, "unreadable path", "unreadable paths"),
+            counted(c.record_errors, "damaged record", "damaged records"),
+            counted(c.records_lost, "record", "records")
         );
     }
 }

@@ -204,9 +204,9 @@ pub(crate) fn sinks(
 ) -> Result<Vec<Box<dyn Sink>>> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     match &a.output {
-        Some(p) if p.as_os_str() == "-" => {
-            sinks.push(Box::new(JsonLines(std::io::BufWriter::new(std::io::stdout()))))
-        }
+        Some(p) if p.as_os_str() == "-" => sinks.push(Box::new(JsonLines(
+            std::io::BufWriter::new(std::io::stdout()),
+        ))),
         Some(p) => sinks.push(Box::new(JsonLines(std::io::BufWriter::new(
             std::fs::OpenOptions::new()
                 .create(true)
@@ -214,9 +214,9 @@ pub(crate) fn sinks(
                 .open(p)
                 .with_context(|| format!("opening {}", p.display()))?,
         )))),
-        None if stdout => {
-            sinks.push(Box::new(JsonLines(std::io::BufWriter::new(std::io::stdout()))))
-        }
+        None if stdout => sinks.push(Box::new(JsonLines(std::io::BufWriter::new(
+            std::io::stdout(),
+        )))),
         None => {}
     }
     if let Some(p) = &a.store {

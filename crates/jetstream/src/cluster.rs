@@ -62,7 +62,8 @@ impl Names {
     pub fn new(ns: Option<&str>) -> Result<Self, String> {
         if let Some(n) = ns {
             let ok = (1..=32).contains(&n.len())
-                && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
             if !ok {
                 return Err(format!(
                     "namespace {n:?}: use 1 to 32 letters, digits, '_' or '-'"
@@ -159,7 +160,11 @@ const PARTITIONS_KEY: &str = "tracehunt.partitions";
 ///
 /// # Errors
 /// No server could be reached within 10 s, or it refused the credentials.
-pub async fn connect(urls: &str, token: Option<String>, name: &str) -> Result<async_nats::Client, ClusterError> {
+pub async fn connect(
+    urls: &str,
+    token: Option<String>,
+    name: &str,
+) -> Result<async_nats::Client, ClusterError> {
     let list: Vec<async_nats::ServerAddr> = urls
         .split(',')
         .map(str::trim)
@@ -217,7 +222,10 @@ pub async fn ensure_events(
         .get_or_create_stream(cfg)
         .await
         .map_err(|e| setup(format!("creating the stream {name}"), e))?;
-    let info = s.info().await.map_err(|e| setup(format!("reading the stream {name}"), e))?;
+    let info = s
+        .info()
+        .await
+        .map_err(|e| setup(format!("reading the stream {name}"), e))?;
     let n = info
         .config
         .metadata

@@ -48,9 +48,7 @@ impl Lease {
                 .await
                 .map_err(|e| setup(format!("creating the lease bucket {bucket}"), e))?,
         };
-        let mut s = kv
-            .stream
-            .clone();
+        let mut s = kv.stream.clone();
         let ttl = match s.info().await {
             Ok(i) if !i.config.max_age.is_zero() => i.config.max_age,
             _ => ttl,
@@ -91,7 +89,11 @@ impl Lease {
         match entry {
             Some(e) if e.operation == kv::Operation::Put => {
                 if e.value == self.owner.as_bytes() {
-                    match self.kv.update(&key, self.owner.clone().into(), e.revision).await {
+                    match self
+                        .kv
+                        .update(&key, self.owner.clone().into(), e.revision)
+                        .await
+                    {
                         Ok(rev) => Ok(Ok(rev)),
                         Err(_) => Ok(Err(self.owner.clone())),
                     }
@@ -110,7 +112,11 @@ impl Lease {
     /// # Errors
     /// The bucket could not be reached (transient).
     pub async fn refresh(&self, p: u32, rev: u64) -> Result<Option<u64>, ClusterError> {
-        match self.kv.update(Self::key(p), self.owner.clone().into(), rev).await {
+        match self
+            .kv
+            .update(Self::key(p), self.owner.clone().into(), rev)
+            .await
+        {
             Ok(r) => Ok(Some(r)),
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
             Err(e) => Err(io(format!("refreshing the lease of partition {p}"), e)),

@@ -105,7 +105,11 @@ impl Publisher {
         mut cfg: PublisherConfig,
     ) -> Result<Self, ClusterError> {
         let partitions = ensure_events(&js, &cfg.names, &cfg.settings, true).await?;
-        let limit = client.server_info().max_payload.saturating_sub(4096).max(4096);
+        let limit = client
+            .server_info()
+            .max_payload
+            .saturating_sub(4096)
+            .max(4096);
         cfg.max_bytes = cfg.max_bytes.clamp(1, limit);
         cfg.max_events = cfg.max_events.max(1);
         cfg.window = cfg.window.max(1);
@@ -126,7 +130,12 @@ impl Publisher {
     ///
     /// # Errors
     /// A message could not be published after the retries.
-    pub async fn push(&mut self, source: &str, ordinal: u64, ev: &Event) -> Result<(), ClusterError> {
+    pub async fn push(
+        &mut self,
+        source: &str,
+        ordinal: u64,
+        ev: &Event,
+    ) -> Result<(), ClusterError> {
         let line = tracehunt_readers::wire::encode(ev);
         if line.len() + 1 > self.cfg.max_bytes {
             self.stats.too_large += 1;
@@ -140,7 +149,7 @@ impl Publisher {
             b.source == source
                 && b.host.as_deref() == host
                 && b.events < self.cfg.max_events
-                && b.text.len() + line.len() + 1 <= self.cfg.max_bytes
+                && b.text.len() + line.len() < self.cfg.max_bytes
         });
         if !fits {
             self.send_batch().await?;
@@ -174,7 +183,10 @@ impl Publisher {
         id.update(b.source.as_bytes());
         id.update(format!("\0{}\0{}", b.first, b.events).as_bytes());
         let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", format!("e:{}", hex(&id.finalize()[..16])).as_str());
+        headers.insert(
+            "Nats-Msg-Id",
+            format!("e:{}", hex(&id.finalize()[..16])).as_str(),
+        );
         headers.insert(SOURCE_HEADER, header_text(&b.source).as_str());
         headers.insert(FIRST_HEADER, b.first.to_string().as_str());
         let payload = Bytes::from(b.text);
@@ -182,7 +194,9 @@ impl Publisher {
             .js
             .send_publish(
                 subject.clone(),
-                Publish::build().headers(headers.clone()).payload(payload.clone()),
+                Publish::build()
+                    .headers(headers.clone())
+                    .payload(payload.clone()),
             )
             .await
             .ok();

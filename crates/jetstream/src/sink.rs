@@ -189,7 +189,10 @@ impl Sink for DetectionsSink {
         // A failed send is retried when settled (ack None).
         let ack = self
             .rt
-            .block_on(async move { js.send_publish(s, Publish::build().headers(h).payload(b)).await })
+            .block_on(async move {
+                js.send_publish(s, Publish::build().headers(h).payload(b))
+                    .await
+            })
             .ok();
         self.pending.push_back(Pending {
             subject,

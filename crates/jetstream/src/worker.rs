@@ -2,7 +2,9 @@
 //! their messages to the live pipeline in order and acknowledges each one
 //! after its outputs are published.
 
-use crate::cluster::{ensure_detections, ensure_events, setup, ClusterError, Names, StreamSettings};
+use crate::cluster::{
+    ensure_detections, ensure_events, setup, ClusterError, Names, StreamSettings,
+};
 use crate::lease::Lease;
 use crate::partition::PartitionSpec;
 use crate::publish::source_from_header;
@@ -133,7 +135,14 @@ impl Worker {
             .partitions
             .resolve(total)
             .map_err(ClusterError::Mismatch)?;
-        let lease = Lease::open(&js, &cfg.names, &cfg.owner, cfg.lease_ttl, cfg.settings.replicas).await?;
+        let lease = Lease::open(
+            &js,
+            &cfg.names,
+            &cfg.owner,
+            cfg.lease_ttl,
+            cfg.settings.replicas,
+        )
+        .await?;
         Ok(Worker {
             js,
             cfg,
@@ -182,7 +191,11 @@ impl Worker {
     ///
     /// # Errors
     /// The engine stopped (a sink failed) or a consumer could not be bound.
-    pub async fn run(&self, engine: Arc<Engine>, mut stop: watch::Receiver<bool>) -> Result<(), ClusterError> {
+    pub async fn run(
+        &self,
+        engine: Arc<Engine>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), ClusterError> {
         let (halt_tx, halt) = watch::channel(false);
         let start = Instant::now();
         let activity = Arc::new(Activity {
@@ -241,7 +254,9 @@ impl Worker {
             activity.last_ack_ms(),
         );
         if first != u64::MAX {
-            self.stats.busy_ms.store(last.saturating_sub(first), Ordering::Relaxed);
+            self.stats
+                .busy_ms
+                .store(last.saturating_sub(first), Ordering::Relaxed);
         }
         failure.map_or(Ok(()), Err)
     }
@@ -353,7 +368,11 @@ impl Partition {
 
     /// Consumes while the lease holds: returns the last lease revision and
     /// whether the lease was lost.
-    async fn consume(&self, mut rev: u64, halt: &mut watch::Receiver<bool>) -> Result<(u64, bool), ClusterError> {
+    async fn consume(
+        &self,
+        mut rev: u64,
+        halt: &mut watch::Receiver<bool>,
+    ) -> Result<(u64, bool), ClusterError> {
         let consumer = self.bind().await?;
         let mut messages = consumer
             .stream()
@@ -364,7 +383,11 @@ impl Partition {
             .await
             .map_err(|e| setup(format!("pulling partition {}", self.p), e))?;
         let (ack_tx, ack_rx) = mpsc::channel::<InFlight>(self.max_inflight);
-        let acker = tokio::spawn(ack_in_order(ack_rx, self.stats.clone(), self.activity.clone()));
+        let acker = tokio::spawn(ack_in_order(
+            ack_rx,
+            self.stats.clone(),
+            self.activity.clone(),
+        ));
         let ttl = self.lease.ttl();
         let mut refresh = tokio::time::interval(ttl / 3);
         refresh.tick().await;
@@ -406,7 +429,11 @@ impl Partition {
         result.map(|()| (rev, lost))
     }
 
-    async fn submit(&self, msg: Message, ack_tx: &mpsc::Sender<InFlight>) -> Result<(), ClusterError> {
+    async fn submit(
+        &self,
+        msg: Message,
+        ack_tx: &mpsc::Sender<InFlight>,
+    ) -> Result<(), ClusterError> {
         self.stats.messages.fetch_add(1, Ordering::Relaxed);
         let now = self.activity.touch();
         self.activity.first_ms.fetch_min(now, Ordering::Relaxed);

@@ -140,7 +140,10 @@ pub fn from_value(v: &J) -> Result<Event, String> {
     };
     let record_id = match o.get("record_id") {
         None | Some(J::Null) => None,
-        Some(n) => Some(n.as_u64().ok_or("\"record_id\" must be an unsigned integer")?),
+        Some(n) => Some(
+            n.as_u64()
+                .ok_or("\"record_id\" must be an unsigned integer")?,
+        ),
     };
     let meta = EventMeta {
         timestamp,
@@ -261,7 +264,10 @@ mod tests {
                 "(a)",
             ),
             (r#"{"tracehunt_event":1,"fields":[["a",[1]]]}"#, "(a)"),
-            (r#"{"tracehunt_event":1,"fields":[["a",1e400]]}"#, "not JSON"),
+            (
+                r#"{"tracehunt_event":1,"fields":[["a",1e400]]}"#,
+                "not JSON",
+            ),
         ] {
             let e = decode(line).unwrap_err();
             assert!(e.contains(part), "{line}: {e}");

@@ -1,0 +1,480 @@
+//! `tracehunt publish` and `tracehunt worker` against a real three-node NATS
+//! JetStream cluster (`scripts/nats-cluster.sh`, started by `.ci/run`):
+//! two workers share the partitions and together find what one `hunt`
+//! finds; a worker killed with SIGKILL and restarted loses no detection; a
+//! NATS node stopped mid-stream does not stop processing.
+//!
+//! Needs `TRACEHUNT_NATS_URLS`, `TRACEHUNT_NATS_TOKEN` and
+//! `TRACEHUNT_NATS_CLUSTER_DIR` (the lines `nats-cluster.sh start` prints);
+//! without them the tests skip, unless `TRACEHUNT_REQUIRE_NATS=1` (CI).
+
+use futures_util::StreamExt;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One test at a time: the node-stop test stops a node the others use.
+static CLUSTER: Mutex<()> = Mutex::new(());
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Cluster {
+    urls: String,
+    token: String,
+    dir: PathBuf,
+}
+
+fn cluster() -> Option<Cluster> {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (
+        get("TRACEHUNT_NATS_URLS"),
+        get("TRACEHUNT_NATS_TOKEN"),
+        get("TRACEHUNT_NATS_CLUSTER_DIR"),
+    ) {
+        (Some(urls), Some(token), Some(dir)) => Some(Cluster {
+            urls,
+            token,
+            dir: dir.into(),
+        }),
+        _ => {
+            assert!(
+                std::env::var("TRACEHUNT_REQUIRE_NATS").is_err(),
+                "TRACEHUNT_REQUIRE_NATS is set but no cluster is described (TRACEHUNT_NATS_URLS, _TOKEN, _CLUSTER_DIR)"
+            );
+            eprintln!("skipped: no NATS cluster (run scripts/nats-cluster.sh start DIR and export its lines)");
+            None
+        }
+    }
+}
+
+fn corpus() -> Option<(PathBuf, PathBuf)> {
+    let c = root().join("../shared/corpora");
+    let (logs, rules) = (c.join("evtx-attack-samples"), c.join("sigma/rules"));
+    if logs.is_dir() && rules.is_dir() {
+        Some((logs, rules))
+    } else {
+        eprintln!("skipped: ../shared/corpora not present");
+        None
+    }
+}
+
+/// A namespace no other test run uses.
+fn namespace(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{test}-{}-{nanos}", std::process::id())
+}
+
+impl Cluster {
+    fn cmd(&self, sub: &str, ns: &str) -> Command {
+        let mut c = bin();
+        c.arg(sub)
+            .args(["--nats", &self.urls, "--namespace", ns])
+            .env("TRACEHUNT_NATS_TOKEN", &self.token)
+            .env_remove("TRACEHUNT_STORE");
+        c
+    }
+
+    fn publish(&self, ns: &str, logs: &Path) -> Output {
+        let out = self.cmd("publish", ns).arg(logs).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn worker(&self, ns: &str, rules: &Path, extra: &[&str]) -> Command {
+        let mut c = self.cmd("worker", ns);
+        c.arg("-r").arg(rules).args(extra);
+        c
+    }
+
+    fn node(&self, what: &str, n: u32) {
+        let ok = Command::new(root().join("scripts/nats-cluster.sh"))
+            .args([what, self.dir.to_str().unwrap(), &n.to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "nats-cluster.sh {what} {n}");
+    }
+
+    fn rt(&self) -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    async fn js(&self) -> async_nats::jetstream::Context {
+        let servers: Vec<async_nats::ServerAddr> =
+            self.urls.split(',').map(|u| u.parse().unwrap()).collect();
+        let client = async_nats::ConnectOptions::new()
+            .token(self.token.clone())
+            .connect(servers)
+            .await
+            .unwrap();
+        async_nats::jetstream::new(client)
+    }
+
+    /// Every message of the namespace's DETECTIONS stream: (Nats-Msg-Id,
+    /// Tracehunt-Event-Key, the JSON payload).
+    fn detections(&self, ns: &str) -> Vec<(String, String, serde_json::Value)> {
+        self.rt().block_on(async {
+            let js = self.js().await;
+            let mut stream = js.get_stream(format!("{ns}_DETECTIONS")).await.unwrap();
+            let n = stream.info().await.unwrap().state.messages as usize;
+            let consumer = stream
+                .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+                .await
+                .unwrap();
+            let mut msgs = consumer.messages().await.unwrap();
+            let mut out = Vec::with_capacity(n);
+            while out.len() < n {
+                let m = tokio::time::timeout(Duration::from_secs(30), msgs.next())
+                    .await
+                    .expect("reading the detections stream timed out")
+                    .unwrap()
+                    .unwrap();
+                let h = |k: &str| {
+                    m.headers
+                        .as_ref()
+                        .and_then(|h| h.get(k))
+                        .map(|v| v.as_str().to_owned())
+                        .unwrap_or_default()
+                };
+                out.push((
+                    h("Nats-Msg-Id"),
+                    h("Tracehunt-Event-Key"),
+                    serde_json::from_slice(&m.payload).unwrap(),
+                ));
+            }
+            out
+        })
+    }
+
+    /// Messages of the events stream the partitions' consumers acknowledged
+    /// (sum of the ack floors' stream sequences is not a count; this is the
+    /// count of messages at or below each consumer's floor).
+    fn acked_messages(&self, ns: &str) -> (u64, u64) {
+        self.rt().block_on(async {
+            let js = self.js().await;
+            let mut stream = js.get_stream(format!("{ns}_EVENTS")).await.unwrap();
+            let total = stream.info().await.unwrap().state.messages;
+            let mut names = stream.consumer_names();
+            let mut acked = 0;
+            while let Some(Ok(name)) = names.next().await {
+                if let Ok(info) = stream.consumer_info(&name).await {
+                    acked += info
+                        .delivered
+                        .consumer_sequence
+                        .min(info.ack_floor.consumer_sequence);
+                }
+            }
+            (acked, total)
+        })
+    }
+
+    /// The node (1-3, from its server name `n1`…) leading a stream of the namespace.
+    fn leader(&self, ns: &str, stream: &str) -> u32 {
+        self.rt().block_on(async {
+            let js = self.js().await;
+            let mut stream = js.get_stream(format!("{ns}_{stream}")).await.unwrap();
+            let info = stream.info().await.unwrap();
+            let leader = info
+                .cluster
+                .as_ref()
+                .and_then(|c| c.leader.clone())
+                .unwrap();
+            leader.trim_start_matches('n').parse().unwrap()
+        })
+    }
+}
+
+/// (rule id, event key hex) of every rule hit a `hunt --store` of `logs` recorded.
+fn hunted(logs: &Path, rules: &Path, dir: &Path) -> BTreeSet<(String, String)> {
+    let db = dir.join("hunt.db");
+    let out = bin()
+        .arg("hunt")
+        .arg(logs)
+        .arg("-r")
+        .arg(rules)
+        .args(["-q", "--format", "jsonl", "--store"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut q = conn
+        .prepare("SELECT rule_id, hex(event_key) FROM detections")
+        .unwrap();
+    let rows = q
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap();
+    rows.map(|r| {
+        let (rule, key) = r.unwrap();
+        (rule, key.to_ascii_lowercase())
+    })
+    .collect()
+}
+
+/// (rule id, event key) of the rule hits in the stream, and how many
+/// Msg-Ids occur more than once.
+fn streamed(dets: &[(String, String, serde_json::Value)]) -> (BTreeSet<(String, String)>, usize) {
+    let mut ids = BTreeMap::new();
+    let mut set = BTreeSet::new();
+    for (id, key, v) in dets {
+        *ids.entry(id.clone()).or_insert(0usize) += 1;
+        if v["kind"] == "detection" || v["kind"] == "ioc_hit" {
+            set.insert((v["rule_id"].as_str().unwrap().to_owned(), key.clone()));
+        }
+    }
+    (set, ids.values().filter(|&&n| n > 1).count())
+}
+
+/// The stored rule hits, less the correlation rules (their store key is the
+/// correlation's, not an event's).
+fn without_correlations(
+    hunt: &BTreeSet<(String, String)>,
+    dets: &[(String, String, serde_json::Value)],
+) -> BTreeSet<(String, String)> {
+    let corr: BTreeSet<&str> = dets
+        .iter()
+        .filter(|d| d.2["kind"] == "correlation")
+        .filter_map(|d| d.2["rule_id"].as_str())
+        .collect();
+    hunt.iter()
+        .filter(|(r, _)| !corr.contains(r.as_str()))
+        .cloned()
+        .collect()
+}
+
+fn wait_ok(child: Child, what: &str) -> Output {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The worker's `stats {…}` line.
+fn stats(out: &Output) -> serde_json::Value {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find_map(|l| l.split_once(": stats ").map(|x| x.1))
+        .unwrap_or_else(|| panic!("no stats line: {err}"));
+    serde_json::from_str(line).unwrap()
+}
+
+#[test]
+fn two_workers_sharing_the_partitions_find_what_one_hunt_finds() {
+    let Some(c) = cluster() else { return };
+    let Some((logs, rules)) = corpus() else {
+        return;
+    };
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let d = tempfile::tempdir().unwrap();
+    let ns = namespace("two");
+    let want = hunted(&logs, &rules, d.path());
+    assert!(want.len() > 800, "{}", want.len());
+    let published = c.publish(&ns, &logs);
+    let err = String::from_utf8_lossy(&published.stderr);
+    assert!(err.contains("7455 events from 269 files"), "{err}");
+    let spawn = |parts: &str, out: &str| {
+        c.worker(
+            &ns,
+            &rules,
+            &["--partitions", parts, "--idle-exit", "3s", "-o"],
+        )
+        .arg(d.path().join(out))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let (a, b) = (spawn("0-7", "a.jsonl"), spawn("8-15", "b.jsonl"));
+    let (a, b) = (wait_ok(a, "worker a"), wait_ok(b, "worker b"));
+    let (sa, sb) = (stats(&a), stats(&b));
+    // Both took part, and between them read every event once.
+    assert!(sa["events"].as_u64().unwrap() > 0 && sb["events"].as_u64().unwrap() > 0);
+    assert_eq!(
+        sa["events"].as_u64().unwrap() + sb["events"].as_u64().unwrap(),
+        7455
+    );
+    let dets = c.detections(&ns);
+    let (got, repeated) = streamed(&dets);
+    assert_eq!(got, without_correlations(&want, &dets));
+    assert_eq!(repeated, 0, "the stream holds each detection once");
+    // One host's detections all come from one worker.
+    let hosts = |f: &str| -> BTreeSet<String> {
+        std::fs::read_to_string(d.path().join(f))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["kind"] == "detection")
+            .map(|v| v["computer"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let (ha, hb) = (hosts("a.jsonl"), hosts("b.jsonl"));
+    assert!(!ha.is_empty() && !hb.is_empty());
+    assert!(
+        ha.is_disjoint(&hb),
+        "{:?}",
+        ha.intersection(&hb).collect::<Vec<_>>()
+    );
+}
+
+impl Cluster {
+    /// Messages in the namespace's DETECTIONS stream (0 before it exists).
+    fn detections_count(&self, ns: &str) -> u64 {
+        self.rt().block_on(async {
+            let js = self.js().await;
+            match js.get_stream(format!("{ns}_DETECTIONS")).await {
+                Ok(mut s) => s.info().await.map_or(0, |i| i.state.messages),
+                Err(_) => 0,
+            }
+        })
+    }
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_worker_killed_with_sigkill_and_restarted_loses_no_detection() {
+    let Some(c) = cluster() else { return };
+    let Some((logs, rules)) = corpus() else {
+        return;
+    };
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let d = tempfile::tempdir().unwrap();
+    let ns = namespace("kill");
+    let want = hunted(&logs, &rules, d.path());
+    c.publish(&ns, &logs);
+    // One message in flight per partition, one scan thread: slow enough to
+    // be killed mid-stream.
+    let slow = ["--name", "k1", "--threads", "1", "--max-inflight", "1"];
+    let mut first = c
+        .worker(&ns, &rules, &slow)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the first detections", 120, || {
+        c.detections_count(&ns) >= 50
+    });
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let (acked, total) = c.acked_messages(&ns);
+    assert!(
+        acked < total,
+        "killed after the end ({acked} of {total} acknowledged)"
+    );
+    let before = c.detections_count(&ns);
+    // Restarted under the same name: its leases come back at once, and each
+    // partition resumes after its ack floor.
+    let again = c
+        .worker(&ns, &rules, &["--name", "k1", "--idle-exit", "3s"])
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let s = stats(&again);
+    let dets = c.detections(&ns);
+    let (got, repeated) = streamed(&dets);
+    assert_eq!(got, without_correlations(&want, &dets), "no detection lost");
+    assert_eq!(repeated, 0);
+    // The restarted worker read again what the first had not acknowledged:
+    // the detections it republished were dropped as duplicates, and counted.
+    let redone = s["messages"].as_u64().unwrap();
+    assert!(redone >= total - acked, "{redone} < {}", total - acked);
+    eprintln!(
+        "killed after {acked} of {total} messages and {before} detections; restarted worker: {} messages, {} duplicates dropped",
+        redone, s["duplicates"]
+    );
+}
+
+#[test]
+fn a_nats_node_stopped_mid_stream_does_not_stop_processing() {
+    let Some(c) = cluster() else { return };
+    let Some((logs, rules)) = corpus() else {
+        return;
+    };
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let d = tempfile::tempdir().unwrap();
+    let ns = namespace("node");
+    let want = hunted(&logs, &rules, d.path());
+    c.publish(&ns, &logs);
+    let worker = c
+        .worker(
+            &ns,
+            &rules,
+            &[
+                "--threads",
+                "1",
+                "--max-inflight",
+                "1",
+                "--idle-exit",
+                "10s",
+            ],
+        )
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the first detections", 120, || {
+        c.detections_count(&ns) >= 50
+    });
+    // Stop the node leading the detections stream: a new leader is elected
+    // and the worker's publishes (retried) and acknowledgements move to it.
+    let leader = c.leader(&ns, "DETECTIONS");
+    c.node("stop-node", leader);
+    let (acked, total) = c.acked_messages(&ns);
+    let at_stop = c.detections_count(&ns);
+    let out = worker.wait_with_output().unwrap();
+    c.node("start-node", leader);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        acked < total,
+        "the node stopped after the end ({acked} of {total})"
+    );
+    assert!(
+        c.detections_count(&ns) > at_stop,
+        "nothing was published after the stop"
+    );
+    let s = stats(&out);
+    assert_eq!(s["events"], 7455, "{s}");
+    let dets = c.detections(&ns);
+    let (got, repeated) = streamed(&dets);
+    assert_eq!(got, without_correlations(&want, &dets));
+    assert_eq!(repeated, 0);
+    eprintln!(
+        "node n{leader} stopped after {acked} of {total} messages, {at_stop} detections: {s}"
+    );
+}
