@@ -41,7 +41,8 @@ CONF
 start_node() {
     local n=$1
     conf "$n"
-    nats-server -c "$dir/n$n.conf" -P "$dir/n$n.pid" -l "$dir/n$n.log" &
+    # Detached from our stdout: `eval "$(nats-cluster.sh start …)"` must not wait for the servers.
+    nats-server -c "$dir/n$n.conf" -P "$dir/n$n.pid" -l "$dir/n$n.log" </dev/null >/dev/null 2>&1 &
     disown
 }
 
@@ -77,7 +78,10 @@ case $cmd in
 start)
     [ -f "$dir/token" ] || python3 -c 'import secrets; print(secrets.token_hex(16))' >"$dir/token"
     for n in 1 2 3; do start_node "$n"; done
-    ready $((base + 4000)) $((base + 4001)) $((base + 4002))
+    ready $((base + 4000)) $((base + 4001)) $((base + 4002)) || {
+        grep -h '\[FTL\]\|\[ERR\]' "$dir"/n*.log >&2 || true
+        exit 1
+    }
     echo "export TRACEHUNT_NATS_URLS=nats://127.0.0.1:$base,nats://127.0.0.1:$((base + 1)),nats://127.0.0.1:$((base + 2))"
     echo "export TRACEHUNT_NATS_TOKEN=$(cat "$dir/token")"
     echo "export TRACEHUNT_NATS_CLUSTER_DIR=$dir"

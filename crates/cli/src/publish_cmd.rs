@@ -149,6 +149,20 @@ fn report(a: &PublishArgs, s: &PublishStats, c: &ReadCounts, secs: f64) {
         s.partitions,
         a.nats.names().map(|n| n.events_stream()).unwrap_or_default(),
     );
+    if s.events > 0 && !a.quiet {
+        let load: Vec<String> = s
+            .per_partition
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(p, &n)| format!("{p}:{n}"))
+            .collect();
+        let _ = writeln!(
+            err,
+            "tracehunt publish: events per partition (partition:events): {}",
+            load.join(" ")
+        );
+    }
     if s.duplicates > 0 {
         let _ = writeln!(
             err,

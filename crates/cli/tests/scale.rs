@@ -478,3 +478,51 @@ fn a_nats_node_stopped_mid_stream_does_not_stop_processing() {
         "node n{leader} stopped after {acked} of {total} messages, {at_stop} detections: {s}"
     );
 }
+
+#[test]
+fn a_stopped_worker_s_partitions_are_taken_over_by_a_standby_without_loss() {
+    let Some(c) = cluster() else { return };
+    let Some((logs, rules)) = corpus() else { return };
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let d = tempfile::tempdir().unwrap();
+    let ns = namespace("move");
+    let want = hunted(&logs, &rules, d.path());
+    c.publish(&ns, &logs);
+    let slow = ["--threads", "1", "--max-inflight", "1"];
+    let active = c
+        .worker(&ns, &rules, &[&slow[..], &["--name", "active"]].concat())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the first detections", 120, || c.detections_count(&ns) >= 50);
+    // The standby waits for leases the active worker holds.
+    let standby = c
+        .worker(&ns, &rules, &["--name", "standby", "--idle-exit", "5s"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let ok = Command::new("kill")
+        .args(["-TERM", &active.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let a = wait_ok(active, "active worker (SIGTERM)");
+    let b = wait_ok(standby, "standby worker");
+    let (sa, sb) = (stats(&a), stats(&b));
+    let (_, total) = c.acked_messages(&ns);
+    // The standby took all 16 partitions after the clean stop released them
+    // and read what the active one had not acknowledged: each message was
+    // acknowledged once, by one of them.
+    assert_eq!(sb["leases_taken"], 16, "{sb}");
+    assert!(sb["events"].as_u64().unwrap() > 0);
+    assert_eq!(
+        sa["acked"].as_u64().unwrap() + sb["acked"].as_u64().unwrap(),
+        total,
+        "{sa} {sb}"
+    );
+    let dets = c.detections(&ns);
+    let (got, repeated) = streamed(&dets);
+    assert_eq!(got, without_correlations(&want, &dets));
+    assert_eq!(repeated, 0);
+}

@@ -64,6 +64,9 @@ pub struct PublishStats {
     pub first_too_large: Option<(String, u64)>,
     /// Partitions of the stream.
     pub partitions: u32,
+    /// Events acknowledged per partition (index = partition): how evenly
+    /// the hosts spread, i.e. how many workers can share the load.
+    pub per_partition: Vec<u64>,
 }
 
 struct Batch {
@@ -75,6 +78,7 @@ struct Batch {
 }
 
 struct Pending {
+    partition: u32,
     subject: String,
     headers: HeaderMap,
     payload: Bytes,
@@ -121,6 +125,7 @@ impl Publisher {
             pending: VecDeque::new(),
             stats: PublishStats {
                 partitions,
+                per_partition: vec![0; partitions as usize],
                 ..Default::default()
             },
         })
@@ -175,10 +180,8 @@ impl Publisher {
             return Ok(());
         };
         let host = b.host.as_deref();
-        let subject = self
-            .cfg
-            .names
-            .event_subject(partition_of(host, self.partitions), &host_token(host));
+        let partition = partition_of(host, self.partitions);
+        let subject = self.cfg.names.event_subject(partition, &host_token(host));
         let mut id = Sha256::new();
         id.update(b.source.as_bytes());
         id.update(format!("\0{}\0{}", b.first, b.events).as_bytes());
@@ -201,6 +204,7 @@ impl Publisher {
             .await
             .ok();
         self.pending.push_back(Pending {
+            partition,
             subject,
             headers,
             payload,
@@ -250,6 +254,9 @@ impl Publisher {
                 Ok(_) => {
                     self.stats.messages += 1;
                     self.stats.events += p.events;
+                    if let Some(n) = self.stats.per_partition.get_mut(p.partition as usize) {
+                        *n += p.events;
+                    }
                     self.stats.bytes += p.payload.len() as u64;
                     return Ok(());
                 }

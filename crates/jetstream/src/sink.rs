@@ -26,6 +26,15 @@ pub const EVENT_KEY_HEADER: &str = "Tracehunt-Event-Key";
 
 /// Publishes unacknowledged at once before the oldest are awaited.
 const WINDOW: usize = 512;
+/// A flush that is not forced waits for the stream's acknowledgements only
+/// when the oldest publish is this old (or the window half full); until
+/// then the engine holds the batches' acknowledgements (one round trip per
+/// 20 ms instead of one per batch).
+const SETTLE_AFTER: Duration = Duration::from_millis(20);
+/// Rule-hit ids remembered: a repeat among them (the same event in two
+/// files) is not published again — the first was acknowledged before any
+/// later batch is — and counts as a duplicate.
+const RECENT_IDS: usize = 100_000;
 /// Attempts per message (a publish or its acknowledgement timed out: the
 /// stream's leader moved, a node stopped) before the sink fails.
 const ATTEMPTS: u32 = 12;
@@ -36,7 +45,9 @@ pub struct SinkStats {
     /// Messages acknowledged by the stream as new.
     pub published: AtomicU64,
     /// Messages the stream had already (same `Nats-Msg-Id` inside its
-    /// duplicate window): re-published after a redelivery or a failover.
+    /// duplicate window): re-published after a redelivery or a failover;
+    /// and rule hits this sink published recently (the same event in two
+    /// files), not sent again.
     pub duplicates: AtomicU64,
     /// Publishes repeated after a timeout or error.
     pub retries: AtomicU64,
@@ -72,6 +83,7 @@ pub(crate) fn hex(b: &[u8]) -> String {
 }
 
 struct Pending {
+    sent: std::time::Instant,
     subject: String,
     headers: HeaderMap,
     payload: Bytes,
@@ -82,8 +94,10 @@ struct Pending {
 /// DETECTIONS stream, subject `detections.<partition>.<kind>` (the
 /// partition of the item's host; incidents: of their first host).
 /// [`Sink::flush`] returns only when the stream acknowledged everything
-/// emitted, so the engine acknowledges a batch's event message after its
-/// detections are stored in the cluster. Runs on the engine's ordered
+/// emitted (a flush that is not forced may answer "not yet" for up to
+/// 20 ms, holding the batches' acknowledgements), so the engine
+/// acknowledges a batch's event message after its detections are stored
+/// in the cluster. Runs on the engine's ordered
 /// thread and blocks on `rt` (never call it from inside the runtime).
 pub struct DetectionsSink {
     js: Context,
@@ -92,6 +106,8 @@ pub struct DetectionsSink {
     rt: Handle,
     pending: VecDeque<Pending>,
     stats: Arc<SinkStats>,
+    recent: std::collections::HashSet<String>,
+    recent_order: VecDeque<String>,
 }
 
 impl DetectionsSink {
@@ -104,7 +120,27 @@ impl DetectionsSink {
             rt,
             pending: VecDeque::new(),
             stats: Arc::default(),
+            recent: std::collections::HashSet::new(),
+            recent_order: VecDeque::new(),
         }
+    }
+
+    /// Whether rule-hit id `id` was published by this sink recently (and
+    /// remembers it).
+    fn seen(&mut self, id: &str) -> bool {
+        if !id.starts_with("d:") {
+            return false;
+        }
+        if !self.recent.insert(id.to_owned()) {
+            return true;
+        }
+        self.recent_order.push_back(id.to_owned());
+        if self.recent_order.len() > RECENT_IDS {
+            if let Some(old) = self.recent_order.pop_front() {
+                self.recent.remove(&old);
+            }
+        }
+        false
     }
 
     /// Its counters.
@@ -177,8 +213,13 @@ impl Sink for DetectionsSink {
         let subject = self
             .names
             .detection_subject(partition_of(host, self.partitions), kind);
+        let id = message_id(item);
+        if self.seen(&id) {
+            self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", message_id(item).as_str());
+        headers.insert("Nats-Msg-Id", id.as_str());
         if let Emitted::Detection(d) = item {
             headers.insert(EVENT_KEY_HEADER, hex(&d.event_key).as_str());
         }
@@ -195,6 +236,7 @@ impl Sink for DetectionsSink {
             })
             .ok();
         self.pending.push_back(Pending {
+            sent: std::time::Instant::now(),
             subject,
             headers,
             payload,
@@ -206,7 +248,14 @@ impl Sink for DetectionsSink {
         Ok(())
     }
 
-    fn flush(&mut self, _force: bool) -> io::Result<bool> {
+    fn flush(&mut self, force: bool) -> io::Result<bool> {
+        let due = self
+            .pending
+            .front()
+            .is_some_and(|p| p.sent.elapsed() >= SETTLE_AFTER);
+        if !(force || due || self.pending.len() >= WINDOW / 2) {
+            return Ok(self.pending.is_empty());
+        }
         while !self.pending.is_empty() {
             self.settle_front()?;
         }

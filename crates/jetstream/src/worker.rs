@@ -294,6 +294,20 @@ struct Partition {
 
 type InFlight = (Message, oneshot::Receiver<BatchResult>);
 
+/// Pull errors in a row (missed heartbeats, no responders) before the
+/// consumer is bound again.
+const MAX_PULL_ERRORS: u32 = 10;
+
+/// Why a partition stopped consuming.
+enum Ended {
+    /// Asked to stop; the lease (at this revision) is to be released.
+    Halted(u64),
+    /// The lease expired and another worker may hold it.
+    Lost,
+    /// The message stream ended or kept failing: bind again.
+    Unbound,
+}
+
 impl Partition {
     /// Takes the lease (waiting for it), consumes, and takes it again after
     /// losing it, until halted.
@@ -313,13 +327,18 @@ impl Partition {
                 }
             };
             self.stats.leases_taken.fetch_add(1, Ordering::Relaxed);
-            let (rev, lost) = self.consume(rev, &mut halt).await?;
-            if lost {
-                self.stats.leases_lost.fetch_add(1, Ordering::Relaxed);
-                continue;
+            match self.consume(rev, &mut halt).await? {
+                Ended::Halted(rev) => {
+                    let _ = self.lease.release(self.p, rev).await;
+                    return Ok(());
+                }
+                Ended::Lost => {
+                    self.stats.leases_lost.fetch_add(1, Ordering::Relaxed);
+                }
+                // The consumer went away (deleted, a cluster change): bind
+                // it again under the same lease (ours: taken back at once).
+                Ended::Unbound => tokio::time::sleep(wait).await,
             }
-            let _ = self.lease.release(self.p, rev).await;
-            return Ok(());
         }
     }
 
@@ -366,13 +385,12 @@ impl Partition {
             .map_err(|e| setup(format!("creating the consumer {name}"), e))
     }
 
-    /// Consumes while the lease holds: returns the last lease revision and
-    /// whether the lease was lost.
+    /// Consumes while the lease holds and the consumer is bound.
     async fn consume(
         &self,
         mut rev: u64,
         halt: &mut watch::Receiver<bool>,
-    ) -> Result<(u64, bool), ClusterError> {
+    ) -> Result<Ended, ClusterError> {
         let consumer = self.bind().await?;
         let mut messages = consumer
             .stream()
@@ -392,29 +410,37 @@ impl Partition {
         let mut refresh = tokio::time::interval(ttl / 3);
         refresh.tick().await;
         let mut refreshed = Instant::now();
-        let mut lost = false;
+        let mut ended = Ended::Unbound;
+        let mut errors_in_a_row = 0;
         let mut result = Ok(());
         loop {
             tokio::select! {
-                _ = halt.changed() => if *halt.borrow() { break },
+                _ = halt.changed() => if *halt.borrow() { ended = Ended::Halted(0); break },
                 _ = refresh.tick() => match self.lease.refresh(self.p, rev).await {
                     Ok(Some(r)) => { rev = r; refreshed = Instant::now(); }
-                    Ok(None) => { lost = true; break; }
+                    Ok(None) => { ended = Ended::Lost; break; }
                     // Unreachable bucket (a node restarting): keep going
                     // while the lease cannot have expired.
                     Err(_) if refreshed.elapsed() < ttl * 2 / 3 => {}
-                    Err(_) => { lost = true; break; }
+                    Err(_) => { ended = Ended::Lost; break; }
                 },
                 m = messages.next() => match m {
                     Some(Ok(msg)) => {
+                        errors_in_a_row = 0;
                         if let Err(e) = self.submit(msg, &ack_tx).await {
                             result = Err(e);
                             break;
                         }
                     }
                     // Heartbeats missed, a leader change: the stream
-                    // reconnects by itself; a closed stream is bound again.
-                    Some(Err(_)) => {}
+                    // recovers by itself; many errors in a row, or its end,
+                    // and the consumer is bound again.
+                    Some(Err(_)) => {
+                        errors_in_a_row += 1;
+                        if errors_in_a_row >= MAX_PULL_ERRORS {
+                            break;
+                        }
+                    }
                     None => break,
                 },
             }
@@ -426,7 +452,10 @@ impl Partition {
             Ok(Err(e)) => result = result.and(Err(e)),
             Err(e) => result = result.and(Err(setup("the acknowledging task", e))),
         }
-        result.map(|()| (rev, lost))
+        if let Ended::Halted(r) = &mut ended {
+            *r = rev;
+        }
+        result.map(|()| ended)
     }
 
     async fn submit(

@@ -110,6 +110,9 @@ pub const REJECTED_LISTED: usize = 100;
 fn parse(text: &str) -> Result<tracehunt_event::Event, String> {
     let v: J = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     match &v {
+        J::Object(o) if o.contains_key(tracehunt_readers::wire::MARK) => {
+            tracehunt_readers::wire::from_value(&v).map_err(|e| format!("a bad wire event: {e}"))
+        }
         J::Object(_) => tracehunt_readers::event_from_json_value(&v)
             .ok_or_else(|| "a JSON object that is not an event".to_owned()),
         other => Err(format!(

@@ -72,7 +72,11 @@ const MAX_DEPTH: usize = 64;
 /// ([`FORWARDED_SOURCES`](crate::FORWARDED_SOURCES)) gets that channel, in
 /// `Channel` and `meta.channel`, and keeps the label as `CollectorChannel`.
 ///
-/// Returns `None` for anything else (not an object, or no known shape).
+/// A wire object (`"tracehunt_event": 1`, [`crate::wire`]: what `tracehunt
+/// publish` sends) is decoded exactly as encoded, without any of the above.
+///
+/// Returns `None` for anything else (not an object, no known shape, or a
+/// wire object that does not decode).
 pub fn event_from_json_value(v: &J) -> Option<Event> {
     let obj = v.as_object()?;
     if obj.contains_key(crate::wire::MARK) {
