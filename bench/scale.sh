@@ -41,7 +41,7 @@ hunt_rate=$(python3 -c "print(round($events/$secs))")
 echo "hunt alone:  $events events in ${secs}s wall = $hunt_rate events/s (rule loading included), peak $(rss "$T")"
 
 publish() {
-  /usr/bin/time -v "$BIN" publish "$EDIR" --namespace "$1" 2>"$T"
+  /usr/bin/time -v "$BIN" publish "$EDIR" --namespace "$1" 2>"$T" || { cat "$T" >&2; exit 1; }
   grep 'events from' "$T" | sed 's/^tracehunt publish: /publish:     /'
   echo "             peak $(rss "$T")"
 }
@@ -53,9 +53,22 @@ ev=$(field "$s" events); busy=$(field "$s" busy_seconds)
 echo "1 worker:    $ev events in ${busy}s busy = $(python3 -c "print(round($ev/$busy))") events/s; wall $(wall "$W") (rule loading, 3 s idle exit); peak $(rss "$W"); $(field "$s" published) messages published, $(field "$s" duplicates) duplicates dropped"
 
 publish bench2
+# Split the partitions between the two workers by load (largest first onto
+# the lighter worker): a host's events stay on one partition, so a corpus
+# with few busy hosts cannot be split evenly by numbers alone.
+read -r PA PB < <(grep 'events per partition' "$T" | sed 's/.*: //' | python3 -c '
+import sys
+loads = sorted(((int(n), int(p)) for p, n in (x.split(":") for x in sys.stdin.read().split())), reverse=True)
+sets, tot = [[], []], [0, 0]
+for n, p in loads:
+    i = 0 if tot[0] <= tot[1] else 1
+    sets[i].append(p); tot[i] += n
+print(",".join(map(str, sorted(sets[0]))) or "0", ",".join(map(str, sorted(sets[1]))) or "1")
+')
+echo "             worker A partitions $PA, worker B partitions $PB"
 A=$(mktemp); B=$(mktemp)
-/usr/bin/time -v "$BIN" worker --namespace bench2 --partitions 0-7 --idle-exit 3s --threads "$THREADS" "${RULES[@]}" 2>"$A" &
-/usr/bin/time -v "$BIN" worker --namespace bench2 --partitions 8-15 --idle-exit 3s --threads "$THREADS" "${RULES[@]}" 2>"$B" &
+/usr/bin/time -v "$BIN" worker --namespace bench2 --partitions "$PA" --idle-exit 3s --threads "$THREADS" "${RULES[@]}" 2>"$A" &
+/usr/bin/time -v "$BIN" worker --namespace bench2 --partitions "$PB" --idle-exit 3s --threads "$THREADS" "${RULES[@]}" 2>"$B" &
 wait
 sa=$(stats_of "$A"); sb=$(stats_of "$B")
 ea=$(field "$sa" events); eb=$(field "$sb" events); ba=$(field "$sa" busy_seconds); bb=$(field "$sb" busy_seconds)

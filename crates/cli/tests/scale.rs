@@ -482,7 +482,9 @@ fn a_nats_node_stopped_mid_stream_does_not_stop_processing() {
 #[test]
 fn a_stopped_worker_s_partitions_are_taken_over_by_a_standby_without_loss() {
     let Some(c) = cluster() else { return };
-    let Some((logs, rules)) = corpus() else { return };
+    let Some((logs, rules)) = corpus() else {
+        return;
+    };
     let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let d = tempfile::tempdir().unwrap();
     let ns = namespace("move");
@@ -494,7 +496,9 @@ fn a_stopped_worker_s_partitions_are_taken_over_by_a_standby_without_loss() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("the first detections", 120, || c.detections_count(&ns) >= 50);
+    wait_until("the first detections", 120, || {
+        c.detections_count(&ns) >= 50
+    });
     // The standby waits for leases the active worker holds.
     let standby = c
         .worker(&ns, &rules, &["--name", "standby", "--idle-exit", "5s"])

@@ -225,7 +225,7 @@ impl Worker {
                 _ = stop.changed() => if *stop.borrow() { break },
                 _ = tick.tick() => {
                     if engine.failed() {
-                        failure = Some(ClusterError::Io { what: "the live pipeline".into(), why: "a sink failed (see above)".into() });
+                        failure = Some(ClusterError::Io { what: "the live pipeline".into(), why: "an output failed".into() });
                         break;
                     }
                     if tasks.iter().any(|t| t.is_finished()) {

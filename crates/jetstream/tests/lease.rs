@@ -47,7 +47,11 @@ async fn one_owner_at_a_time_and_release_hands_over() {
     // The same owner restarted takes its own lease back at once.
     let a_again = Lease::open(&js, &ns, "a", ttl, 3).await.unwrap();
     let rev3 = a_again.try_take(0).await.unwrap().unwrap();
-    assert_eq!(a.refresh(0, rev2).await.unwrap(), None, "the old revision is stale");
+    assert_eq!(
+        a.refresh(0, rev2).await.unwrap(),
+        None,
+        "the old revision is stale"
+    );
     // Released: b takes it.
     a_again.release(0, rev3).await.unwrap();
     assert!(b.try_take(0).await.unwrap().is_ok());
@@ -71,7 +75,10 @@ async fn an_unrefreshed_lease_expires_after_its_ttl() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let waited = start.elapsed();
-    assert!(waited >= Duration::from_millis(1500), "taken after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "taken after {waited:?}"
+    );
     // a learns it lost the lease at its next refresh.
     assert_eq!(a.refresh(7, rev).await.unwrap(), None);
 }
