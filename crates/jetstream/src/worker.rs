@@ -37,8 +37,9 @@ pub struct WorkerConfig {
     pub settings: StreamSettings,
     /// Messages per partition submitted and not yet acknowledged.
     pub max_inflight: usize,
-    /// Stop after this long with no message on any partition and nothing in
-    /// flight (batch-style runs, benchmarks); `None`: until stopped.
+    /// Stop after this long with no message on any partition, nothing in
+    /// flight and every partition leased and bound (batch-style runs,
+    /// benchmarks); `None`: until stopped.
     pub idle_exit: Option<Duration>,
 }
 
@@ -64,6 +65,8 @@ pub struct WorkerStats {
     pub leases_taken: AtomicU64,
     /// Partition leases lost (taken over after this worker could not refresh them).
     pub leases_lost: AtomicU64,
+    /// Consumers bound again after their message stream ended or kept failing.
+    pub rebinds: AtomicU64,
     /// Milliseconds from the first message to the last acknowledgement.
     pub busy_ms: AtomicU64,
     /// The detections sink's counters (published, duplicates, retries).
@@ -86,6 +89,7 @@ pub struct StatsSnapshot {
     pub publish_retries: u64,
     pub leases_taken: u64,
     pub leases_lost: u64,
+    pub rebinds: u64,
     pub busy_seconds: f64,
 }
 
@@ -106,6 +110,7 @@ impl WorkerStats {
             publish_retries: g(&self.sink.retries),
             leases_taken: g(&self.leases_taken),
             leases_lost: g(&self.leases_lost),
+            rebinds: g(&self.rebinds),
             busy_seconds: g(&self.busy_ms) as f64 / 1000.0,
         }
     }
@@ -203,6 +208,7 @@ impl Worker {
             last_ms: AtomicU64::new(0),
             first_ms: AtomicU64::new(u64::MAX),
             inflight: AtomicU64::new(0),
+            unbound: AtomicU64::new(self.partitions.len() as u64),
         });
         let mut tasks = Vec::new();
         for &p in &self.partitions {
@@ -234,7 +240,11 @@ impl Worker {
                     if let Some(idle) = self.cfg.idle_exit {
                         let now = start.elapsed().as_millis() as u64;
                         let last = activity.last_ms.load(Ordering::Relaxed);
-                        if activity.inflight.load(Ordering::Relaxed) == 0 && now.saturating_sub(last) >= idle.as_millis() as u64 {
+                        if activity.inflight.load(Ordering::Relaxed) == 0
+                            && activity.unbound.load(Ordering::Relaxed) == 0
+                            && now.saturating_sub(last) >= idle.as_millis() as u64
+                            && self.drained().await
+                        {
                             break;
                         }
                     }
@@ -262,12 +272,34 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Whether the server has nothing left for any of this worker's
+    /// partitions: no message pending delivery, none delivered and not
+    /// acknowledged (so an idle exit never leaves work behind a slow pull).
+    async fn drained(&self) -> bool {
+        let stream_name = self.cfg.names.events_stream();
+        let Ok(stream) = self.js.get_stream(&stream_name).await else {
+            return false;
+        };
+        for &p in &self.partitions {
+            match stream.consumer_info(self.cfg.names.consumer(p)).await {
+                Ok(i) if i.num_pending == 0 && i.num_ack_pending == 0 => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
 struct Activity {
     start: Instant,
     /// Last message received or acknowledged (ms since start).
     last_ms: AtomicU64,
     first_ms: AtomicU64,
     inflight: AtomicU64,
+    /// Partitions not leased and bound (waiting for a lease, binding, or
+    /// binding again): an idle exit waits for them.
+    unbound: AtomicU64,
 }
 
 impl Activity {
@@ -337,7 +369,10 @@ impl Partition {
                 }
                 // The consumer went away (deleted, a cluster change): bind
                 // it again under the same lease (ours: taken back at once).
-                Ended::Unbound => tokio::time::sleep(wait).await,
+                Ended::Unbound => {
+                    self.stats.rebinds.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                }
             }
         }
     }
@@ -400,6 +435,10 @@ impl Partition {
             .messages()
             .await
             .map_err(|e| setup(format!("pulling partition {}", self.p), e))?;
+        // Bound: the consumer's first pull is on its way (the idle exit may
+        // count this partition as caught up once nothing comes).
+        self.activity.touch();
+        self.activity.unbound.fetch_sub(1, Ordering::Relaxed);
         let (ack_tx, ack_rx) = mpsc::channel::<InFlight>(self.max_inflight);
         let acker = tokio::spawn(ack_in_order(
             ack_rx,
@@ -452,6 +491,7 @@ impl Partition {
             Ok(Err(e)) => result = result.and(Err(e)),
             Err(e) => result = result.and(Err(setup("the acknowledging task", e))),
         }
+        self.activity.unbound.fetch_add(1, Ordering::Relaxed);
         if let Ended::Halted(r) = &mut ended {
             *r = rev;
         }
