@@ -34,8 +34,10 @@ pub struct WorkerArgs {
     /// them (when this worker creates the lease bucket).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub lease_ttl: i64,
-    /// Stop after this long without a message (and nothing in flight):
-    /// for batch-style runs and benchmarks. Default: run until SIGINT/SIGTERM.
+    /// Stop after this long without a message, once every partition is
+    /// leased and its consumer has nothing pending or unacknowledged on the
+    /// server: for batch-style runs and benchmarks. Default: run until
+    /// SIGINT/SIGTERM.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub idle_exit: Option<i64>,
     /// Event messages per partition in flight (submitted, not yet acknowledged).
