@@ -10,7 +10,7 @@ set -eu  # no pipefail: `head` closing a pipe early is expected here
 cd "$(dirname "$0")/.."
 corpora=../shared/corpora
 out=fuzz/corpus
-targets="evtx_file evtx_chunk json_records sigma_rules sigma_condition stix_pattern misp_event ioc_csv stix_bundle attack_kb logsource_map"
+targets="evtx_file evtx_chunk json_records sigma_rules sigma_condition stix_pattern misp_event ioc_csv stix_bundle attack_kb logsource_map wire_event"
 for t in $targets; do
     mkdir -p "$out/$t"
     if [ -d "fuzz/corpus-seeds/$t" ] && [ -n "$(ls "fuzz/corpus-seeds/$t")" ]; then
@@ -54,6 +54,10 @@ if [ -d "$corpora/sigma/regression_data" ]; then
             { printf '\000'; cat "$f"; } > "$out/json_records/regression$n.json"
         done
 fi
+# Wire events (tracehunt publish) also reach the JSON reader.
+for f in fuzz/corpus-seeds/wire_event/*; do
+    { printf '\000'; cat "$f"; } > "$out/json_records/wire-$(basename "$f")"
+done
 # IOC feeds: our test fixtures, the ten smallest ESET MISP events, the
 # fixture bundle's patterns one per file, and a CSV made of a MISP event.
 cp crates/ioc/tests/fixtures/iocs.csv "$out/ioc_csv/fixture.csv"
