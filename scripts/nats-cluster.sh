@@ -11,13 +11,16 @@
 #
 # Node N listens for clients on 127.0.0.1:$((NATS_BASE_PORT + N - 1)) (base
 # 14222), for routes on +2000, for monitoring on +4000; its JetStream store is
-# DIR/nN. Clients must present the token in DIR/token.
+# DIR/nN. Clients must present the token in DIR/token. The base port is kept in
+# DIR/base, so stop-node/start-node need no NATS_BASE_PORT.
 set -euo pipefail
 cmd=${1:?usage: $0 start|stop|stop-node|start-node DIR [N]}
 dir=${2:?usage: $0 $cmd DIR [N]}
-base=${NATS_BASE_PORT:-14222}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# The base port: NATS_BASE_PORT, else the one this cluster was started with, else 14222.
+base=${NATS_BASE_PORT:-$(cat "$dir/base" 2>/dev/null || echo 14222)}
+echo "$base" >"$dir/base"
 
 conf() {
     local n=$1
@@ -74,8 +77,20 @@ stop_node() {
     rm -f "$pidf"
 }
 
+in_use() {
+    # Whether something listens on 127.0.0.1:$1 (a cluster left running).
+    python3 -c 'import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1"
+}
+
 case $cmd in
 start)
+    for p in $base $((base + 1)) $((base + 2)) $((base + 2000)) $((base + 2001)) $((base + 2002)) \
+        $((base + 4000)) $((base + 4001)) $((base + 4002)); do
+        if in_use "$p"; then
+            echo "nats cluster: port $p is in use (a cluster still running? scripts/nats-cluster.sh stop DIR, or NATS_BASE_PORT=...)" >&2
+            exit 1
+        fi
+    done
     [ -f "$dir/token" ] || python3 -c 'import secrets; print(secrets.token_hex(16))' >"$dir/token"
     for n in 1 2 3; do start_node "$n"; done
     ready $((base + 4000)) $((base + 4001)) $((base + 4002)) || {
@@ -89,7 +104,11 @@ start)
 stop) for n in 1 2 3; do stop_node "$n"; done ;;
 stop-node) stop_node "${3:?node 1-3}" ;;
 start-node)
-    start_node "${3:?node 1-3}"
+    if in_use $((base + ${3:?node 1-3} - 1)); then
+        echo "nats cluster: node $3's port $((base + $3 - 1)) is in use" >&2
+        exit 1
+    fi
+    start_node "$3"
     ready $((base + 4000 + ${3} - 1))
     ;;
 *) echo "unknown command $cmd" >&2; exit 2 ;;

@@ -23,8 +23,9 @@ pub struct NatsOpts {
     /// several deployments on one cluster (letters, digits, '_', '-').
     #[arg(long, value_name = "NAME")]
     pub namespace: Option<String>,
-    /// Partitions of the events stream, when this command creates it (a
-    /// publisher to an existing stream must give its count).
+    /// Partitions of the events stream when this command creates it (the
+    /// first `publish` or `worker` does; an existing stream keeps its count,
+    /// and `publish` refuses another).
     #[arg(long, value_name = "N", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(tracehunt_jetstream::MAX_PARTITIONS)))]
     pub partition_count: u32,

@@ -55,7 +55,9 @@ fn read_files(
         let iter = match tracehunt_readers::open(&path) {
             Ok(i) => i,
             Err(e) => {
-                eprintln!("tracehunt publish: {e}");
+                if !quiet {
+                    eprintln!("tracehunt publish: skipped: {e}");
+                }
                 c.unreadable += 1;
                 continue;
             }
@@ -98,7 +100,7 @@ pub fn run(a: PublishArgs) -> Result<u8> {
     let rt = runtime(2)?;
     let started = Instant::now();
     let (stats, counts) = rt.block_on(async {
-        let client = connect(&a.nats.nats, token, "tracehunt-publish").await?;
+        let client = connect(&a.nats.nats, token, "tracehunt-publish", None).await?;
         let js = async_nats::jetstream::new(client.clone());
         let cfg = PublisherConfig {
             names,
@@ -141,11 +143,11 @@ fn report(a: &PublishArgs, s: &PublishStats, c: &ReadCounts, secs: f64) {
     };
     let _ = writeln!(
         err,
-        "tracehunt publish: {} from {} in {} ({} MB) to {} partitions of {} in {secs:.1} s ({rate:.0} events/s)",
+        "tracehunt publish: {} from {} in {} ({}) to {} partitions of {} in {secs:.1} s ({rate:.0} events/s)",
         counted(s.events, "event", "events"),
         counted(c.files, "file", "files"),
         counted(s.messages, "message", "messages"),
-        s.bytes / 1_000_000,
+        size(s.bytes),
         s.partitions,
         a.nats.names().map(|n| n.events_stream()).unwrap_or_default(),
     );
@@ -182,9 +184,22 @@ fn report(a: &PublishArgs, s: &PublishStats, c: &ReadCounts, secs: f64) {
         let _ = writeln!(
             err,
             "tracehunt publish: skipped {} and {} ({} lost)",
-            counted(c.unreadable, "unreadable path", "unreadable paths"),
+            counted(
+                c.unreadable,
+                "path that is not a log or could not be read",
+                "paths that are not logs or could not be read"
+            ),
             counted(c.record_errors, "damaged record", "damaged records"),
             counted(c.records_lost, "record", "records")
         );
+    }
+}
+
+/// Bytes as `830 KB` or `569 MB`.
+fn size(b: u64) -> String {
+    if b < 1_000_000 {
+        format!("{} KB", b.div_ceil(1000))
+    } else {
+        format!("{} MB", b / 1_000_000)
     }
 }

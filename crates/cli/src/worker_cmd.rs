@@ -31,7 +31,8 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
     /// How long a dead worker's partitions wait before another worker takes
-    /// them (when this worker creates the lease bucket).
+    /// them. Set when the lease bucket is created (by the first worker); an
+    /// existing bucket keeps its TTL, printed at start.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub lease_ttl: i64,
     /// Stop after this long without a message, once every partition is
@@ -146,10 +147,21 @@ pub fn run(a: WorkerArgs) -> Result<u8> {
         max_inflight: usize::from(a.max_inflight),
         idle_exit: a.idle_exit.map(|s| Duration::from_secs(s.max(0) as u64)),
     };
+    let quiet = a.quiet;
+    let prefix = owner.clone();
+    let notify: tracehunt_jetstream::Notify =
+        Arc::new(move |m: String| note(quiet, &format!("{prefix}: {m}")));
     let mut worker = rt.block_on(async {
-        let client = connect(&a.nats.nats, token, &format!("tracehunt-worker {owner}")).await?;
+        let client = connect(
+            &a.nats.nats,
+            token,
+            &format!("tracehunt-worker {owner}"),
+            Some(notify.clone()),
+        )
+        .await?;
         Worker::connect(async_nats::jetstream::new(client), cfg).await
     })?;
+    worker.set_notify(notify);
     note(
         a.quiet,
         &format!(
@@ -205,7 +217,7 @@ pub fn run(a: WorkerArgs) -> Result<u8> {
     let s = worker.stats().snapshot();
     let _ = writeln!(
         std::io::stderr(),
-        "tracehunt worker: {owner}: {} ({} redelivered), {}, {}, {} published ({} duplicates dropped by the stream), {} opened, {} acknowledged in {:.1} s",
+        "tracehunt worker: {owner}: {} ({} redelivered), {}, {}, {} published (detections and incident changes; {} repeats not stored again), {} opened, {} acknowledged; busy {:.1} s (first message to last acknowledgement)",
         counted(s.messages, "message", "messages"),
         s.redelivered,
         counted(s.events, "event", "events"),

@@ -548,3 +548,108 @@ fn a_stopped_worker_s_partitions_are_taken_over_by_a_standby_without_loss() {
     assert_same(&got, &without_correlations(&want, &dets), "detections");
     assert_eq!(repeated, 0);
 }
+
+/// Events of the samples, hunted with the built-in rules (fast).
+fn samples() -> PathBuf {
+    root().join("samples/evtx")
+}
+
+#[test]
+fn workers_after_one_that_acknowledged_nothing_do_not_replay_the_stream() {
+    // Fresh-user finding: a consumer bound at sequence s that acknowledged
+    // nothing reports an ack floor of 0; the next owner rebound it at the
+    // stream's start and replayed every acknowledged message.
+    let Some(c) = cluster() else { return };
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let ns = namespace("replay");
+    c.publish(&ns, &samples());
+    let run = |name: &str| {
+        let out = c
+            .cmd("worker", &ns)
+            .args(["--name", name, "--idle-exit", "1s"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stats(&out)["messages"].as_u64().unwrap()
+    };
+    assert_eq!(run("r1"), 10, "the first worker reads every message");
+    for name in ["r2", "r3", "r4"] {
+        assert_eq!(run(name), 0, "{name} replayed acknowledged messages");
+    }
+}
+
+#[test]
+fn a_second_worker_with_a_running_worker_s_name_is_refused() {
+    // Fresh-user finding: two workers named alike held the same leases and
+    // replayed the stream over and over.
+    let Some(c) = cluster() else { return };
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let ns = namespace("names");
+    c.publish(&ns, &samples());
+    let mut first = c
+        .cmd("worker", &ns)
+        .args(["--name", "twin", "--lease-ttl", "3s"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = stderr_until(&mut first, "partition 15: taken");
+    assert!(err.contains("twin: partitions 0-15 of 16"), "{err}");
+    let second = c
+        .cmd("worker", &ns)
+        .args(["--name", "twin", "--idle-exit", "1s"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{text}");
+    assert!(text.contains("worker names must be unique"), "{text}");
+    // The first one is unharmed and stops cleanly, releasing the name: a
+    // new worker of that name then starts at once.
+    let ok = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let again = c
+        .cmd("worker", &ns)
+        .args(["--name", "twin", "--idle-exit", "1s"])
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+/// Reads a child's stderr until a line contains `needle`; returns what was read.
+fn stderr_until(child: &mut Child, needle: &str) -> String {
+    use std::io::BufRead;
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let l = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no stderr line with {needle:?}: {seen}"));
+        seen.push_str(&l);
+        seen.push('\n');
+        if l.contains(needle) {
+            return seen;
+        }
+    }
+}

@@ -157,6 +157,7 @@ const PARTITIONS_KEY: &str = "tracehunt.partitions";
 /// (`nats://127.0.0.1:4222,nats://127.0.0.1:4223`); the client moves to
 /// another server when one goes down. `token`: the servers' authorization
 /// token, if they require one; a `user:password@` in a URL works too.
+/// `notify` receives connection events (disconnected, connected again).
 ///
 /// # Errors
 /// No server could be reached within 10 s, or it refused the credentials.
@@ -164,6 +165,7 @@ pub async fn connect(
     urls: &str,
     token: Option<String>,
     name: &str,
+    notify: Option<crate::Notify>,
 ) -> Result<async_nats::Client, ClusterError> {
     let list: Vec<async_nats::ServerAddr> = urls
         .split(',')
@@ -185,12 +187,31 @@ pub async fn connect(
         .name(name)
         .connection_timeout(Duration::from_secs(10))
         .request_timeout(Some(Duration::from_secs(10)));
+    let has_token = token.is_some();
     if let Some(t) = token {
         opts = opts.token(t);
     }
-    opts.connect(list).await.map_err(|e| ClusterError::Connect {
-        urls: urls.to_owned(),
-        why: e.to_string(),
+    if let Some(n) = notify {
+        // Disconnections and reconnections (a node stopped) are noted; the
+        // client reconnects by itself.
+        opts = opts.event_callback(move |e| {
+            let n = n.clone();
+            async move { n(format!("NATS connection: {e}")) }
+        });
+    }
+    opts.connect(list).await.map_err(|e| {
+        let mut why = e.to_string();
+        if why.contains("authorization") && !has_token {
+            why.push_str(
+                " (the servers want a token: --nats-token-file FILE or TRACEHUNT_NATS_TOKEN)",
+            );
+        } else if why.contains("authorization") {
+            why.push_str(" (the token given was refused)");
+        }
+        ClusterError::Connect {
+            urls: urls.to_owned(),
+            why,
+        }
     })
 }
 

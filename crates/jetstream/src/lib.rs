@@ -55,7 +55,7 @@ pub use lease::Lease;
 pub use partition::{host_token, partition_of, PartitionSpec, MAX_PARTITIONS};
 pub use publish::{PublishStats, Publisher, PublisherConfig};
 pub use sink::{message_id, DetectionsSink, SinkStats};
-pub use worker::{StatsSnapshot, Worker, WorkerConfig, WorkerStats};
+pub use worker::{Notify, StatsSnapshot, Worker, WorkerConfig, WorkerStats};
 
 /// Header naming the file (or other source) an event message's events came from.
 pub const SOURCE_HEADER: &str = "Tracehunt-Source";

@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracehunt_live::{BatchResult, Engine, Submission};
 
+/// Where a worker's notes go (partition taken, waiting, lost, consumer
+/// bound again): the CLI prints them on stderr. Library code never prints.
+pub type Notify = Arc<dyn Fn(String) + Send + Sync>;
+
 /// How a worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -121,9 +125,12 @@ pub struct Worker {
     js: jetstream::Context,
     cfg: WorkerConfig,
     lease: Lease,
+    /// Revision of this process's presence under its name.
+    name_rev: u64,
     partitions: Vec<u32>,
     total: u32,
     stats: Arc<WorkerStats>,
+    notify: Notify,
 }
 
 impl Worker {
@@ -148,14 +155,22 @@ impl Worker {
             cfg.settings.replicas,
         )
         .await?;
+        let name_rev = lease.claim_name().await?;
         Ok(Worker {
             js,
             cfg,
             lease,
+            name_rev,
             partitions,
             total,
             stats: Arc::default(),
+            notify: Arc::new(|_| {}),
         })
+    }
+
+    /// Sends the worker's notes to `f` (default: nowhere).
+    pub fn set_notify(&mut self, f: Notify) {
+        self.notify = f;
     }
 
     /// The partitions this worker serves.
@@ -221,15 +236,25 @@ impl Worker {
                 stats: self.stats.clone(),
                 activity: activity.clone(),
                 max_inflight: self.cfg.max_inflight.max(1),
+                notify: self.notify.clone(),
             };
             tasks.push(tokio::spawn(part.serve(halt.clone())));
         }
         let mut failure = None;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut name_rev = self.name_rev;
+        let mut name_kept = Instant::now();
         loop {
             tokio::select! {
                 _ = stop.changed() => if *stop.borrow() { break },
                 _ = tick.tick() => {
+                    if name_kept.elapsed() >= self.lease.ttl() / 3 {
+                        match self.lease.keep_name(name_rev).await {
+                            Ok(r) => { name_rev = r; name_kept = Instant::now(); }
+                            Err(e @ ClusterError::Mismatch(_)) => { failure = Some(e); break; }
+                            Err(_) => {}
+                        }
+                    }
                     if engine.failed() {
                         failure = Some(ClusterError::Io { what: "the live pipeline".into(), why: "an output failed".into() });
                         break;
@@ -259,6 +284,7 @@ impl Worker {
                 Err(e) => failure = failure.or(Some(setup("a partition task", e))),
             }
         }
+        let _ = self.lease.release_name(name_rev).await;
         let (first, last) = (
             activity.first_ms.load(Ordering::Relaxed),
             activity.last_ack_ms(),
@@ -322,6 +348,7 @@ struct Partition {
     stats: Arc<WorkerStats>,
     activity: Arc<Activity>,
     max_inflight: usize,
+    notify: Notify,
 }
 
 type InFlight = (Message, oneshot::Receiver<BatchResult>);
@@ -345,13 +372,32 @@ impl Partition {
     /// losing it, until halted.
     async fn serve(self, mut halt: watch::Receiver<bool>) -> Result<(), ClusterError> {
         let wait = (self.lease.ttl() / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
+        let mut waiting_for: Option<String> = None;
         loop {
             if *halt.borrow() {
                 return Ok(());
             }
             let rev = match self.lease.try_take(self.p).await {
-                Ok(Ok(rev)) => rev,
-                Ok(Err(_)) | Err(_) => {
+                Ok(Ok(rev)) => {
+                    waiting_for = None;
+                    rev
+                }
+                Ok(Err(owner)) => {
+                    if owner != crate::lease::RELEASED
+                        && waiting_for.as_deref() != Some(owner.as_str())
+                    {
+                        (self.notify)(format!(
+                            "partition {}: waiting for the lease {owner} holds",
+                            self.p
+                        ));
+                        waiting_for = Some(owner);
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => continue,
+                        _ = halt.changed() => return Ok(()),
+                    }
+                }
+                Err(_) => {
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => continue,
                         _ = halt.changed() => return Ok(()),
@@ -366,11 +412,19 @@ impl Partition {
                 }
                 Ended::Lost => {
                     self.stats.leases_lost.fetch_add(1, Ordering::Relaxed);
+                    (self.notify)(format!(
+                        "partition {}: lease lost (not refreshed in time); taking it again when free",
+                        self.p
+                    ));
                 }
                 // The consumer went away (deleted, a cluster change): bind
                 // it again under the same lease (ours: taken back at once).
                 Ended::Unbound => {
                     self.stats.rebinds.fetch_add(1, Ordering::Relaxed);
+                    (self.notify)(format!(
+                        "partition {}: its message stream ended or kept failing; binding the consumer again",
+                        self.p
+                    ));
                     tokio::time::sleep(wait).await;
                 }
             }
@@ -391,20 +445,39 @@ impl Partition {
         let name = self.names.consumer(self.p);
         let deliver = match stream.consumer_info(&name).await {
             Ok(info) => {
-                let floor = info.ack_floor.stream_sequence;
+                // Resume after the ack floor; a consumer that acknowledged
+                // nothing since it was bound at sequence s reports a floor
+                // of 0, so it resumes at s (not at the stream's start:
+                // fresh-user finding, a takeover replayed acknowledged
+                // messages).
+                let start = match info.config.deliver_policy {
+                    DeliverPolicy::ByStartSequence { start_sequence } => start_sequence,
+                    _ => 1,
+                };
+                let resume = (info.ack_floor.stream_sequence + 1).max(start);
                 stream
                     .delete_consumer(&name)
                     .await
                     .map_err(|e| setup(format!("rebinding the consumer {name}"), e))?;
-                if floor == 0 {
+                (self.notify)(format!(
+                    "partition {}: taken, resuming at stream sequence {resume}",
+                    self.p
+                ));
+                if resume <= 1 {
                     DeliverPolicy::All
                 } else {
                     DeliverPolicy::ByStartSequence {
-                        start_sequence: floor + 1,
+                        start_sequence: resume,
                     }
                 }
             }
-            Err(_) => DeliverPolicy::All,
+            Err(_) => {
+                (self.notify)(format!(
+                    "partition {}: taken, from its first message",
+                    self.p
+                ));
+                DeliverPolicy::All
+            }
         };
         stream
             .create_consumer(pull::Config {

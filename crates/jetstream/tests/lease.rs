@@ -16,7 +16,7 @@ async fn js() -> Option<tracehunt_jetstream::async_nats::jetstream::Context> {
         return None;
     };
     let token = std::env::var("TRACEHUNT_NATS_TOKEN").ok();
-    let client = connect(&urls, token, "lease-test").await.unwrap();
+    let client = connect(&urls, token, "lease-test", None).await.unwrap();
     Some(tracehunt_jetstream::async_nats::jetstream::new(client))
 }
 
