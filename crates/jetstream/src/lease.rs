@@ -45,7 +45,7 @@ impl Lease {
         let bucket = names.lease_bucket();
         let kv = match js.get_key_value(&bucket).await {
             Ok(kv) => kv,
-            Err(_) => js
+            Err(_) => match js
                 .create_key_value(kv::Config {
                     bucket: bucket.clone(),
                     history: 1,
@@ -54,7 +54,14 @@ impl Lease {
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| setup(format!("creating the lease bucket {bucket}"), e))?,
+            {
+                Ok(kv) => kv,
+                // Another worker created it in between.
+                Err(e) => js
+                    .get_key_value(&bucket)
+                    .await
+                    .map_err(|_| setup(format!("creating the lease bucket {bucket}"), e))?,
+            },
         };
         let mut s = kv.stream.clone();
         let ttl = match s.info().await {

@@ -155,7 +155,21 @@ impl Worker {
             cfg.settings.replicas,
         )
         .await?;
-        let name_rev = lease.claim_name().await?;
+        // A bucket just created by another worker may not answer reads for
+        // a moment (503 no responders: CI finding): transient errors are
+        // retried, a name in use is not.
+        let mut attempt = 0;
+        let name_rev = loop {
+            match lease.claim_name().await {
+                Ok(r) => break r,
+                Err(e @ ClusterError::Mismatch(_)) => return Err(e),
+                Err(e) if attempt >= 8 => return Err(e),
+                Err(_) => {
+                    attempt += 1;
+                    tokio::time::sleep(crate::sink::backoff(attempt)).await;
+                }
+            }
+        };
         Ok(Worker {
             js,
             cfg,
