@@ -184,7 +184,11 @@ impl Publisher {
         let subject = self.cfg.names.event_subject(partition, &host_token(host));
         let mut id = Sha256::new();
         id.update(b.source.as_bytes());
-        id.update(format!("\0{}\0{}", b.first, b.events).as_bytes());
+        id.update(format!("\0{}\0{}\0", b.first, b.events).as_bytes());
+        // The events themselves too: two hosts' files at one path (or a file
+        // rewritten in place) are other messages (breaker finding: the
+        // second was dropped as "already in the stream").
+        id.update(b.text.as_bytes());
         let mut headers = HeaderMap::new();
         headers.insert(
             "Nats-Msg-Id",
