@@ -292,6 +292,15 @@ impl Worker {
         }
         let _ = halt_tx.send(true);
         for t in tasks {
+            if engine.failed() {
+                // The pipeline stopped: batches it still holds never finish,
+                // so their acknowledgements would be awaited for ever
+                // (breaker finding: a hang that ignored SIGTERM). Their
+                // messages stay unacknowledged and come back to the next owner.
+                t.abort();
+                let _ = t.await;
+                continue;
+            }
             match t.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => failure = failure.or(Some(e)),
