@@ -154,6 +154,10 @@ pub enum RecordErrorKind {
     /// itself loses nothing ([`RecordError::records`] is 0); records the
     /// damage did lose have their own errors. One per damaged signature.
     RepairedSignature,
+    /// A line of a text log (auditd, syslog, Zeek TSV, W3C, access log) that
+    /// does not parse in the file's format, or a line longer than the
+    /// reader's cap; the lines around it are still read.
+    InvalidLine,
 }
 
 /// A per-record failure: one record (or EVTX chunk) was skipped, and the

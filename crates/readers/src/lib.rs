@@ -54,14 +54,20 @@
 //! assert!(err.to_string().starts_with("inline.jsonl: line 2:"));
 //! ```
 
+mod auditd;
 mod channel;
+mod cloud;
 mod error;
 mod evtx_reader;
+mod foreign;
 mod json_reader;
 mod jsonl_ranges;
 mod shape;
+mod syslog;
 mod utf16;
+mod web;
 pub mod wire;
+mod zeek;
 
 pub use channel::{
     canonical_channel, forwarded_source_channel, ForwardedSource, COLLECTOR_CHANNEL_FIELD,
@@ -100,6 +106,16 @@ pub enum Format {
     /// JSON objects one after another: one per line (JSON lines / NDJSON),
     /// or pretty-printed and concatenated.
     JsonLines,
+    /// Raw Linux audit log (`type=… msg=audit(…)` records).
+    Auditd,
+    /// Syslog lines (RFC 3164 / 5424, `auth.log`), incl. Sysmon for Linux.
+    Syslog,
+    /// Zeek TSV log (`#separator` header).
+    ZeekTsv,
+    /// W3C extended log (IIS).
+    W3c,
+    /// Apache / Nginx common or combined access log.
+    AccessLog,
 }
 
 /// Tells the format of a file from its first bytes (pass at least the
@@ -164,7 +180,24 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
             }
         }
         b'{' => matches!(next_after(1), None | Some(b'"' | b'}')).then_some(Format::JsonLines),
-        _ => None,
+        _ => sniff_text(head),
+    }
+}
+
+/// The text formats, most specific first (syslog, the loosest, last).
+fn sniff_text(head: &[u8]) -> Option<Format> {
+    if auditd::sniff(head) {
+        Some(Format::Auditd)
+    } else if zeek::sniff(head) {
+        Some(Format::ZeekTsv)
+    } else if web::sniff_w3c(head) {
+        Some(Format::W3c)
+    } else if web::sniff_access(head) {
+        Some(Format::AccessLog)
+    } else if syslog::sniff(head) {
+        Some(Format::Syslog)
+    } else {
+        None
     }
 }
 
@@ -184,6 +217,7 @@ enum Inner {
     Evtx(Box<evtx_reader::EvtxRecords>),
     Array(json_reader::JsonArrayRecords<BufReader<Box<dyn Source>>>),
     Lines(json_reader::JsonLinesRecords<BufReader<Box<dyn Source>>>),
+    Text(Box<dyn Iterator<Item = Result<Event, RecordError>> + Send>),
     Done,
 }
 
@@ -227,6 +261,7 @@ impl Iterator for RecordIter {
                 }
             },
             Inner::Lines(r) => r.next(),
+            Inner::Text(r) => r.next(),
             Inner::Done => None,
         }
     }
@@ -289,10 +324,11 @@ fn from_source(path: &Path, mut src: Box<dyn Source>) -> Result<RecordIter, Read
                 path,
                 BufReader::with_capacity(1 << 16, src),
             )),
-            _ => Inner::Lines(json_reader::JsonLinesRecords::new(
+            Format::JsonLines => Inner::Lines(json_reader::JsonLinesRecords::new(
                 path,
                 BufReader::new(src),
             )),
+            text => text_inner(text, path, src),
         };
         return Ok(RecordIter {
             path: path.to_path_buf(),
@@ -323,11 +359,25 @@ fn from_source(path: &Path, mut src: Box<dyn Source>) -> Result<RecordIter, Read
             path,
             BufReader::new(src),
         )),
+        text => text_inner(text, path, src),
     };
     Ok(RecordIter {
         path: path.to_path_buf(),
         format,
         inner,
+    })
+}
+
+/// The reader of a text format (issue #21); JSON and EVTX never reach it.
+fn text_inner(format: Format, path: &Path, src: Box<dyn Source>) -> Inner {
+    let r: Box<dyn std::io::BufRead + Send> = Box::new(BufReader::new(src));
+    Inner::Text(match format {
+        Format::Auditd => auditd::records(path, r),
+        Format::Syslog => syslog::records(path, r),
+        Format::ZeekTsv => zeek::records(path, r),
+        Format::W3c => web::w3c_records(path, r),
+        Format::AccessLog => web::access_records(path, r),
+        Format::Evtx | Format::JsonArray | Format::JsonLines => Box::new(std::iter::empty()),
     })
 }
 

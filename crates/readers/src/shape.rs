@@ -89,7 +89,7 @@ pub fn event_from_json_value(v: &J) -> Option<Event> {
         _ => match obj.get("winlog") {
             Some(J::Object(w)) => from_winlogbeat(obj, w),
             _ if obj.contains_key("EventID") => from_flat(obj),
-            _ => return None,
+            _ => return crate::foreign::from_object(obj),
         },
     };
     Some(crate::channel::unforward(ev))

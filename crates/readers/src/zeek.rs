@@ -1,0 +1,24 @@
+//! zeek logs. Issue #21.
+
+use crate::error::RecordError;
+use std::io::BufRead;
+use std::path::Path;
+use tracehunt_event::Event;
+
+/// True when `head` (the first bytes of a file) is a zeek log.
+pub(crate) fn sniff(_head: &[u8]) -> bool {
+    false
+}
+
+/// The records of a zeek log.
+pub(crate) fn records(
+    _path: &Path,
+    _r: Box<dyn BufRead + Send>,
+) -> Box<dyn Iterator<Item = Result<Event, RecordError>> + Send> {
+    Box::new(std::iter::empty())
+}
+
+/// A Zeek JSON log record, or `None`.
+pub(crate) fn event_from_json(_obj: &serde_json::Map<String, serde_json::Value>) -> Option<Event> {
+    None
+}
