@@ -64,12 +64,24 @@ pub struct LogsourceMap {
 }
 
 const BUILTIN: &str = include_str!("../data/windows-logsources.yml");
+/// The non-Windows maps (issue #21), appended after the Windows one.
+const BUILTIN_FOREIGN: [(&str, &str); 3] = [
+    ("linux-logsources.yml", include_str!("../data/linux-logsources.yml")),
+    ("cloud-logsources.yml", include_str!("../data/cloud-logsources.yml")),
+    ("network-logsources.yml", include_str!("../data/network-logsources.yml")),
+];
 
 impl LogsourceMap {
     /// The built-in Windows mapping.
     pub fn builtin() -> Self {
-        // The built-in file is tested to parse (`builtin_map_parses`).
-        Self::from_yaml(BUILTIN).unwrap_or_default()
+        // The built-in files are tested to parse (`builtin_map_parses`).
+        let mut map = Self::from_yaml(BUILTIN).unwrap_or_default();
+        for (_, text) in BUILTIN_FOREIGN {
+            if let Ok(m) = Self::from_yaml(text) {
+                map.entries.extend(m.entries);
+            }
+        }
+        map
     }
 
     /// Parses a mapping file in the documented schema.
@@ -156,6 +168,11 @@ mod tests {
     fn builtin_map_parses() {
         let m = LogsourceMap::from_yaml(BUILTIN).expect("built-in map parses");
         assert!(m.entries().len() >= 10);
+        for (name, text) in BUILTIN_FOREIGN {
+            if let Err(e) = LogsourceMap::from_yaml(text) {
+                panic!("{name}: {e}");
+            }
+        }
     }
 
     #[test]
