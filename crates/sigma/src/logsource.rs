@@ -26,8 +26,10 @@ pub struct Source {
 /// One `(product, category | service)` entry of the mapping file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct LogsourceEntry {
-    /// Sigma `logsource.product`, e.g. `windows`.
-    pub product: String,
+    /// Sigma `logsource.product`, e.g. `windows`; absent for logsources
+    /// SigmaHQ writes without a product (`category: webserver`, `proxy`).
+    #[serde(default)]
+    pub product: Option<String>,
     /// Sigma `logsource.category`, e.g. `process_creation`.
     #[serde(default)]
     pub category: Option<String>,
@@ -66,9 +68,18 @@ pub struct LogsourceMap {
 const BUILTIN: &str = include_str!("../data/windows-logsources.yml");
 /// The non-Windows maps (issue #21), appended after the Windows one.
 const BUILTIN_FOREIGN: [(&str, &str); 3] = [
-    ("linux-logsources.yml", include_str!("../data/linux-logsources.yml")),
-    ("cloud-logsources.yml", include_str!("../data/cloud-logsources.yml")),
-    ("network-logsources.yml", include_str!("../data/network-logsources.yml")),
+    (
+        "linux-logsources.yml",
+        include_str!("../data/linux-logsources.yml"),
+    ),
+    (
+        "cloud-logsources.yml",
+        include_str!("../data/cloud-logsources.yml"),
+    ),
+    (
+        "network-logsources.yml",
+        include_str!("../data/network-logsources.yml"),
+    ),
 ];
 
 impl LogsourceMap {
@@ -125,14 +136,16 @@ impl LogsourceMap {
             _ => false,
         };
         let product_ok = |e: &LogsourceEntry| match &ls.product {
-            Some(p) => e.product.eq_ignore_ascii_case(p),
+            Some(p) => e
+                .product
+                .as_ref()
+                .is_some_and(|ep| ep.eq_ignore_ascii_case(p)),
             None => true,
         };
         let pick = |f: &dyn Fn(&LogsourceEntry) -> bool| -> Option<&[Source]> {
             let mut hits = self.entries.iter().filter(|e| product_ok(e) && f(e));
             let first = hits.next()?;
-            if ls.product.is_none() && hits.any(|e| !e.product.eq_ignore_ascii_case(&first.product))
-            {
+            if ls.product.is_none() && hits.any(|e| !eq(&e.product, &first.product)) {
                 return None;
             }
             Some(&first.sources)
@@ -146,7 +159,11 @@ impl LogsourceMap {
         let p = ls.product.as_ref()?;
         self.entries
             .iter()
-            .any(|e| e.product.eq_ignore_ascii_case(p))
+            .any(|e| {
+                e.product
+                    .as_ref()
+                    .is_some_and(|ep| ep.eq_ignore_ascii_case(p))
+            })
             .then_some(&self.any[..])
     }
 }
