@@ -97,7 +97,11 @@ pub(crate) struct CompiledRule {
 /// One distinct event source across all rules, with field renames
 /// resolved to interned ids.
 pub(crate) struct CompiledSource {
+    /// Lower-case channels; empty = any channel not in `not_channels`.
     pub(crate) channels: Vec<String>,
+    /// Lower-case channels never matched (issue #21: the channels of other
+    /// products, for a Windows source that names no channel).
+    pub(crate) not_channels: Vec<String>,
     pub(crate) event_ids: Vec<u32>,
     pub(crate) remap: HashMap<FieldId, FieldId>,
     /// Rules (indices) that apply to events of this source, ascending.
@@ -692,6 +696,11 @@ fn source_index(
         .collect();
     sources.push(CompiledSource {
         channels: s.channels.iter().map(|c| c.to_ascii_lowercase()).collect(),
+        not_channels: s
+            .not_channels
+            .iter()
+            .map(|c| c.to_ascii_lowercase())
+            .collect(),
         event_ids: s.event_ids.clone(),
         remap,
         rules: Vec::new(),

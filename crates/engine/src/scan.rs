@@ -254,7 +254,11 @@ impl<'r> Scanner<'r> {
         }
         let mut cands: Vec<(u32, u32)> = Vec::new();
         for (si, s) in self.rs.sources.iter().enumerate() {
-            let ch_ok = s.channels.is_empty() || s.channels.contains(&self.key);
+            let ch_ok = if s.channels.is_empty() {
+                !s.not_channels.contains(&self.key)
+            } else {
+                s.channels.contains(&self.key)
+            };
             let id_ok = s.event_ids.is_empty() || eid.is_some_and(|e| s.event_ids.contains(&e));
             if ch_ok && id_ok {
                 cands.extend(s.rules.iter().map(|&r| (r, si as u32)));

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 /// plus field renames for that source.
 ///
 /// An event belongs to the source when its channel is one of `channels`
-/// (ASCII case-insensitive; empty = any channel) and its EventID is one of
-/// `event_ids` (empty = any EventID).
+/// (ASCII case-insensitive; empty = any channel not in `not_channels`) and
+/// its EventID is one of `event_ids` (empty = any EventID).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
@@ -21,6 +21,13 @@ pub struct Source {
     /// (e.g. `Image` → `NewProcessName` for Security 4688).
     #[serde(default)]
     pub field_map: BTreeMap<String, String>,
+    /// Channels this source never matches, even when `channels` is empty
+    /// (ASCII case-insensitive). [`LogsourceMap`] fills it for Windows
+    /// sources that name no channel with every channel another product
+    /// claims (issue #21: a `product: windows` rule must never run on a
+    /// Linux, cloud or network event); a mapping file may set it too.
+    #[serde(default)]
+    pub not_channels: Vec<String>,
 }
 
 /// One `(product, category | service)` entry of the mapping file.
@@ -62,7 +69,19 @@ pub enum LogsourceError {
 #[derive(Debug, Clone, Default)]
 pub struct LogsourceMap {
     entries: Vec<LogsourceEntry>,
-    any: Vec<Source>,
+    /// Per product (lower case): what a rule naming only that product
+    /// means (see [`LogsourceMap::resolve`]).
+    product_any: BTreeMap<String, Vec<Source>>,
+}
+
+/// The product Windows rules name; every other product (and an entry with
+/// none) is foreign to Windows events.
+const WINDOWS: &str = "windows";
+
+fn is_windows(e: &LogsourceEntry) -> bool {
+    e.product
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case(WINDOWS))
 }
 
 const BUILTIN: &str = include_str!("../data/windows-logsources.yml");
@@ -92,7 +111,67 @@ impl LogsourceMap {
                 map.entries.extend(m.entries);
             }
         }
+        map.settle();
         map
+    }
+
+    /// Recomputes what depends on all entries together (issue #21):
+    ///
+    /// * the channels claimed by entries of a product other than Windows
+    ///   (and by entries with no product) become the `not_channels` of every
+    ///   Windows source that names no channel, so a Windows rule never runs
+    ///   on those events;
+    /// * per product, what the product alone means: for Windows any event
+    ///   not on those foreign channels; for another product every channel its
+    ///   entries list (EventIDs and field renames dropped; a product whose
+    ///   entries list no channel at all means nothing).
+    fn settle(&mut self) {
+        let mut foreign: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|e| !is_windows(e))
+            .flat_map(|e| e.sources.iter().flat_map(|s| s.channels.iter()))
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        foreign.sort();
+        foreign.dedup();
+        let mut product_any: BTreeMap<String, Vec<Source>> = BTreeMap::new();
+        for e in &mut self.entries {
+            let Some(p) = e.product.as_deref().map(str::to_ascii_lowercase) else {
+                continue;
+            };
+            if is_windows(e) {
+                for s in e.sources.iter_mut().filter(|s| s.channels.is_empty()) {
+                    for c in &foreign {
+                        if !s.not_channels.iter().any(|n| n.eq_ignore_ascii_case(c)) {
+                            s.not_channels.push(c.clone());
+                        }
+                    }
+                }
+                product_any.entry(p).or_insert_with(|| {
+                    vec![Source {
+                        not_channels: foreign.clone(),
+                        ..Source::default()
+                    }]
+                });
+            } else {
+                let any = product_any.entry(p).or_insert_with(|| {
+                    vec![Source {
+                        // Filled below; a source with no channel would mean any.
+                        channels: Vec::new(),
+                        ..Source::default()
+                    }]
+                });
+                for c in e.sources.iter().flat_map(|s| s.channels.iter()) {
+                    if !any[0].channels.iter().any(|x| x.eq_ignore_ascii_case(c)) {
+                        any[0].channels.push(c.clone());
+                    }
+                }
+            }
+        }
+        // A foreign product whose entries name no channel means no event.
+        product_any.retain(|p, v| p == WINDOWS || !v[0].channels.is_empty());
+        self.product_any = product_any;
     }
 
     /// Parses a mapping file in the documented schema.
@@ -102,10 +181,12 @@ impl LogsourceMap {
     pub fn from_yaml(text: &str) -> Result<Self, LogsourceError> {
         let f: MapFile =
             yaml_serde::from_str(text).map_err(|e| LogsourceError::Yaml(e.to_string()))?;
-        Ok(LogsourceMap {
+        let mut map = LogsourceMap {
             entries: f.logsources,
-            any: vec![Source::default()],
-        })
+            product_any: BTreeMap::new(),
+        };
+        map.settle();
+        Ok(map)
     }
 
     /// Adds the entries of another map (a user's mapping file) before the
@@ -114,6 +195,7 @@ impl LogsourceMap {
         let mut e = other.entries;
         e.append(&mut self.entries);
         self.entries = e;
+        self.settle();
     }
 
     /// All entries, in file order.
@@ -157,14 +239,9 @@ impl LogsourceMap {
             return pick(&|e| e.service.is_some() && eq(&e.service, &ls.service));
         }
         let p = ls.product.as_ref()?;
-        self.entries
-            .iter()
-            .any(|e| {
-                e.product
-                    .as_ref()
-                    .is_some_and(|ep| ep.eq_ignore_ascii_case(p))
-            })
-            .then_some(&self.any[..])
+        self.product_any
+            .get(&p.to_ascii_lowercase())
+            .map(Vec::as_slice)
     }
 }
 
@@ -225,6 +302,92 @@ mod tests {
     fn product_only_means_any_event_of_product() {
         let m = LogsourceMap::builtin();
         let s = m.resolve(&ls(Some("windows"), None, None)).unwrap();
-        assert_eq!(s, &[Source::default()]);
+        assert_eq!(s.len(), 1);
+        assert!(s[0].channels.is_empty() && s[0].event_ids.is_empty());
+    }
+
+    const TWO_PRODUCTS: &str = r#"
+logsources:
+  - product: windows
+    service: security
+    sources: [{channels: [Security]}]
+  - product: windows
+    category: anything
+    sources: [{}]
+  - product: windows
+    category: process_creation
+    sources: [{channels: [Security], event_ids: [4688]}]
+  - product: linux
+    service: auditd
+    sources: [{channels: ["linux:auditd"]}]
+  - product: linux
+    category: process_creation
+    sources: [{channels: ["linux:process_creation"]}, {channels: ["Linux-Sysmon/Operational"], event_ids: [1]}]
+  - category: webserver
+    sources: [{channels: ["webserver:access"]}]
+"#;
+
+    #[test]
+    fn windows_rules_without_a_channel_never_take_foreign_channels() {
+        let m = LogsourceMap::from_yaml(TWO_PRODUCTS).unwrap();
+        let foreign = [
+            "linux-sysmon/operational",
+            "linux:auditd",
+            "linux:process_creation",
+            "webserver:access",
+        ];
+        for s in [
+            m.resolve(&ls(Some("windows"), None, None)).unwrap(),
+            m.resolve(&ls(Some("windows"), Some("anything"), None))
+                .unwrap(),
+        ] {
+            assert!(s[0].channels.is_empty());
+            assert_eq!(s[0].not_channels, foreign);
+        }
+        // A Windows source that names its channels is left as it is.
+        let sec = m
+            .resolve(&ls(Some("windows"), None, Some("security")))
+            .unwrap();
+        assert!(sec[0].not_channels.is_empty());
+    }
+
+    #[test]
+    fn a_foreign_product_alone_means_its_own_channels_only() {
+        let m = LogsourceMap::from_yaml(TWO_PRODUCTS).unwrap();
+        let s = m.resolve(&ls(Some("linux"), None, None)).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(
+            s[0].channels,
+            [
+                "linux:auditd",
+                "linux:process_creation",
+                "Linux-Sysmon/Operational"
+            ]
+        );
+        assert!(s[0].event_ids.is_empty());
+        // Product-less entries answer product-less rules, and nothing else.
+        let w = m.resolve(&ls(None, Some("webserver"), None)).unwrap();
+        assert_eq!(w[0].channels, ["webserver:access"]);
+        assert!(m.resolve(&ls(Some("aws"), None, None)).is_none());
+        // Two products define process_creation: a rule without a product is unmapped.
+        assert!(m
+            .resolve(&ls(None, Some("process_creation"), None))
+            .is_none());
+    }
+
+    #[test]
+    fn builtin_map_windows_any_excludes_every_foreign_channel() {
+        let m = LogsourceMap::builtin();
+        let any = m.resolve(&ls(Some("windows"), None, None)).unwrap();
+        let foreign: usize = m
+            .entries()
+            .iter()
+            .filter(|e| !is_windows(e))
+            .map(|e| e.sources.iter().map(|s| s.channels.len()).sum::<usize>())
+            .sum();
+        assert!(any[0].not_channels.len() <= foreign);
+        for c in &any[0].not_channels {
+            assert!(!c.to_ascii_lowercase().starts_with("microsoft-windows"));
+        }
     }
 }
