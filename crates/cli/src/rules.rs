@@ -233,6 +233,24 @@ pub struct CheckArgs {
     pub opts: RuleOpts,
 }
 
+/// Per product (Sigma `logsource.product`; a rule without one under its
+/// category, e.g. `webserver`, or `-`): `(loaded, active)` rule counts,
+/// the rules of every level (issue #21: how many non-Windows rules run).
+pub fn by_product(loaded: &Loaded) -> BTreeMap<String, (u64, u64)> {
+    let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for m in loaded.ruleset.rules() {
+        let key = match (&m.product, &m.category) {
+            (Some(p), _) => p.clone(),
+            (None, Some(c)) => c.clone(),
+            (None, None) => "-".to_owned(),
+        };
+        let e = out.entry(key).or_default();
+        e.0 += 1;
+        e.1 += u64::from(m.active);
+    }
+    out
+}
+
 pub fn check(a: CheckArgs) -> Result<u8> {
     let t = std::time::Instant::now();
     let loaded = load(&a.paths, &a.opts)?;
@@ -258,9 +276,20 @@ pub fn check(a: CheckArgs) -> Result<u8> {
         rules_with_unresolved_placeholder: counts.unresolved_placeholder,
         ..Default::default()
     };
+    let products = by_product(&loaded);
     if a.format == crate::TextOrJson::Json {
+        let by_product: BTreeMap<&str, serde_json::Value> = products
+            .iter()
+            .map(|(p, (n, act))| {
+                (
+                    p.as_str(),
+                    serde_json::json!({"loaded": n, "active": act}),
+                )
+            })
+            .collect();
         let v = serde_json::json!({
             "files": loaded.files,
+            "rules_by_product": by_product,
             "rules_loaded": counts.loaded,
             "rules_active": counts.active,
             "rules_skipped": counts.skipped(),
@@ -289,6 +318,13 @@ pub fn check(a: CheckArgs) -> Result<u8> {
         if !by_code.is_empty() {
             let parts: Vec<String> = by_code.iter().map(|(c, n)| format!("{c}: {n}")).collect();
             writeln!(w, "diagnostics by code: {}", parts.join(", "))?;
+        }
+        if products.len() > 1 {
+            let parts: Vec<String> = products
+                .iter()
+                .map(|(p, (n, act))| format!("{p} {act}/{n}"))
+                .collect();
+            writeln!(w, "active/loaded by product: {}", parts.join(", "))?;
         }
     }
     w.flush()?;

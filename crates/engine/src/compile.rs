@@ -87,6 +87,11 @@ pub struct RuleMeta {
     pub line: u32,
     /// False when the logsource is not mapped: the rule never runs.
     pub active: bool,
+    /// Sigma `logsource.product`, lower-case (`windows`, `linux`, `aws`…);
+    /// `None` when the rule names none (SigmaHQ's webserver and proxy rules).
+    pub product: Option<String>,
+    /// Sigma `logsource.category`, lower-case, when present.
+    pub category: Option<String>,
 }
 
 pub(crate) struct CompiledRule {
@@ -231,6 +236,9 @@ impl RuleMeta {
             file,
             line,
             active: true,
+            // A correlation has no logsource of its own.
+            product: None,
+            category: None,
         }
     }
 }
@@ -771,6 +779,8 @@ fn rule_meta(doc: &RuleDoc, id: String, active: bool) -> RuleMeta {
         file: doc.file.clone(),
         line: doc.line,
         active,
+        product: r.logsource.product.as_deref().map(str::to_ascii_lowercase),
+        category: r.logsource.category.as_deref().map(str::to_ascii_lowercase),
     }
 }
 
