@@ -280,12 +280,7 @@ pub fn check(a: CheckArgs) -> Result<u8> {
     if a.format == crate::TextOrJson::Json {
         let by_product: BTreeMap<&str, serde_json::Value> = products
             .iter()
-            .map(|(p, (n, act))| {
-                (
-                    p.as_str(),
-                    serde_json::json!({"loaded": n, "active": act}),
-                )
-            })
+            .map(|(p, (n, act))| (p.as_str(), serde_json::json!({"loaded": n, "active": act})))
             .collect();
         let v = serde_json::json!({
             "files": loaded.files,

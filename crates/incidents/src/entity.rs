@@ -81,6 +81,38 @@ const FIELDS: &[(&str, Role)] = &[
     ("md5", Role::Hash),
     ("QueryName", Role::Domain),
     ("DestinationHostname", Role::Domain),
+    // Issue #21: the non-Windows readers keep each format's own names
+    // (nested JSON keys as dotted paths). Users:
+    ("userIdentity.arn", Role::User(None)),  // CloudTrail
+    ("user.username", Role::User(None)),     // Kubernetes audit
+    ("actor.alternateId", Role::User(None)), // Okta System Log
+    (
+        "protoPayload.authenticationInfo.principalEmail",
+        Role::User(None),
+    ), // GCP audit
+    ("actor", Role::User(None)),             // GitHub audit log
+    ("UserPrincipalName", Role::User(None)), // Azure sign-in (Sentinel)
+    ("properties.userPrincipalName", Role::User(None)), // Azure sign-in (Event Hub)
+    ("UserId", Role::User(None)),            // M365 unified audit
+    ("cs-username", Role::User(None)),       // W3C / access logs
+    ("acct", Role::User(None)),              // auditd PAM records
+    // Addresses:
+    ("sourceIPAddress", Role::Ip),                       // CloudTrail
+    ("sourceIPs", Role::Ip),                             // Kubernetes audit
+    ("client.ipAddress", Role::Ip),                      // Okta
+    ("protoPayload.requestMetadata.callerIp", Role::Ip), // GCP audit
+    ("actor_ip", Role::Ip),                              // GitHub
+    ("callerIpAddress", Role::Ip),                       // Azure activity / Event Hub
+    ("properties.ipAddress", Role::Ip),                  // Azure sign-in (Event Hub)
+    ("IPAddress", Role::Ip),                             // Azure sign-in (Sentinel)
+    ("ClientIP", Role::Ip),                              // M365 unified audit
+    ("c-ip", Role::Ip),                                  // W3C / access logs
+    ("id.orig_h", Role::Ip),                             // Zeek
+    ("id.resp_h", Role::Ip),                             // Zeek
+    ("addr", Role::Ip),                                  // auditd (USER_*, SOCKADDR)
+    // Names:
+    ("query", Role::Domain),   // Zeek dns
+    ("cs-host", Role::Domain), // W3C
 ];
 
 /// The domain fields combined with `TargetUserName` / `SubjectUserName`.
@@ -129,19 +161,23 @@ fn role_of(name: &str) -> Option<Role> {
 ///
 /// Source: the field names of the Windows Security audit events (4624,
 /// 4625, 4648, 4672, 4688, 4768/4769/4776 …), Sysmon (1, 3, 5, 8, 10, 15,
-/// 22 …) and PowerShell, as the readers name them (see `tracehunt-event`).
+/// 22 …) and PowerShell, as the readers name them (see `tracehunt-event`);
+/// for non-Windows events (issue #21) each format's own field names: the
+/// AWS CloudTrail record, Kubernetes audit Event, Okta System Log, GCP
+/// `AuditLog`, GitHub audit log, Azure/Entra and M365 audit schemas, Zeek's
+/// `id.orig_h`/`id.resp_h`, W3C `c-ip`/`cs-username`, auditd `acct`/`addr`.
 /// Field names compare ASCII case-insensitively with spaces ignored; every
 /// value of a repeated field counts; integer values are read as text
 /// (logon ids as numbers).
 ///
 /// | kind | fields | normal form |
 /// |---|---|---|
-/// | [`EntityKind::User`] | `TargetUserName`, `SubjectUserName`, `User`, `AccountName`, `TargetUser`, `SourceUser` | lowercase; `TargetUserName` / `SubjectUserName` prefixed `domain\` from the first usable `TargetDomainName` / `SubjectDomainName` |
-/// | [`EntityKind::Ip`] | `IpAddress`, `SourceIp`, `SourceAddress`, `ClientAddress`, `DestinationIp` | `::ffff:` stripped, parsed by `std::net::IpAddr` (else no entity), its display form |
+/// | [`EntityKind::User`] | `TargetUserName`, `SubjectUserName`, `User`, `AccountName`, `TargetUser`, `SourceUser`; non-Windows: `userIdentity.arn`, `user.username`, `actor.alternateId`, `protoPayload.authenticationInfo.principalEmail`, `actor`, `UserPrincipalName`, `properties.userPrincipalName`, `UserId`, `cs-username`, `acct` | lowercase; `TargetUserName` / `SubjectUserName` prefixed `domain\` from the first usable `TargetDomainName` / `SubjectDomainName` |
+/// | [`EntityKind::Ip`] | `IpAddress`, `SourceIp`, `SourceAddress`, `ClientAddress`, `DestinationIp`; non-Windows: `sourceIPAddress`, `sourceIPs`, `client.ipAddress`, `protoPayload.requestMetadata.callerIp`, `actor_ip`, `callerIpAddress`, `properties.ipAddress`, `IPAddress`, `ClientIP`, `c-ip`, `id.orig_h`, `id.resp_h`, `addr` | `::ffff:` stripped, parsed by `std::net::IpAddr` (else no entity), its display form |
 /// | [`EntityKind::LogonId`] | `TargetLogonId`, `SubjectLogonId`, `LogonId` | `0x` hex or decimal read as a `u64`, written `0x` + lowercase hex |
 /// | [`EntityKind::ProcessGuid`] | `ProcessGuid`, `ParentProcessGuid`, `SourceProcessGuid`, `TargetProcessGuid` | braces removed, lowercase; must be 8-4-4-4-12 hex digits |
 /// | [`EntityKind::Hash`] | `Hashes`, `Hash` (`ALG=hex,…` lists: every algorithm but `IMPHASH`), `sha256`, `sha1`, `md5` | lowercase; must be 32, 40 or 64 hex digits |
-/// | [`EntityKind::Domain`] | `QueryName`, `DestinationHostname` | lowercase, one trailing `.` removed; IP literals are not domains |
+/// | [`EntityKind::Domain`] | `QueryName`, `DestinationHostname`; non-Windows: `query` (Zeek dns), `cs-host` | lowercase, one trailing `.` removed; IP literals are not domains |
 ///
 /// Stop values never become entities: empty values and `-`; the accounts
 /// `SYSTEM`, `LOCAL SERVICE`, `NETWORK SERVICE`, `ANONYMOUS LOGON` (also
@@ -338,6 +374,46 @@ mod tests {
                 (EntityKind::Ip, "172.18.39.5".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn cloudtrail_zeek_and_web_fields_give_entities() {
+        // Field names as the issue #21 readers write them (dotted paths).
+        let trail = ev(&[
+            ("eventName", s("CreateAccessKey")),
+            (
+                "userIdentity.arn",
+                s("arn:aws:iam::012345678901:user/Alice"),
+            ),
+            ("sourceIPAddress", s("203.0.113.7")),
+            // Stratus pseudonymised addresses do not parse: no entity.
+            ("sourceIPAddress", s("075.050.255.67")),
+        ]);
+        assert_eq!(
+            run(&trail),
+            vec![
+                (
+                    EntityKind::User,
+                    "arn:aws:iam::012345678901:user/alice".to_owned()
+                ),
+                (EntityKind::Ip, "203.0.113.7".to_owned()),
+            ]
+        );
+        let zeek = ev(&[
+            ("id.orig_h", s("10.47.2.154")),
+            ("id.resp_h", s("10.47.1.10")),
+            ("query", s("WPAD.example.org.")),
+        ]);
+        assert_eq!(
+            run(&zeek),
+            vec![
+                (EntityKind::Ip, "10.47.2.154".to_owned()),
+                (EntityKind::Ip, "10.47.1.10".to_owned()),
+                (EntityKind::Domain, "wpad.example.org".to_owned()),
+            ]
+        );
+        let web = ev(&[("c-ip", s("83.149.9.216")), ("cs-username", s("-"))]);
+        assert_eq!(run(&web), vec![(EntityKind::Ip, "83.149.9.216".to_owned())]);
     }
 
     #[test]
