@@ -559,7 +559,10 @@ pub fn csv_safe(s: &str) -> std::borrow::Cow<'_, str> {
 /// Short "key: value" rendering of the most telling event fields, for
 /// `message` columns and the table.
 pub fn details(d: &Detection, max: usize) -> String {
-    const KEYS: [&str; 14] = [
+    // Windows names first; then (issue #21) the telling fields of the
+    // non-Windows formats under their own names, which Windows events do
+    // not carry (names compare exactly).
+    const KEYS: &[&str] = &[
         "CommandLine",
         "Image",
         "NewProcessName",
@@ -574,9 +577,40 @@ pub fn details(d: &Detection, max: usize) -> String {
         "IpAddress",
         "ShareName",
         "DestinationIp",
+        // auditd records and syslog lines
+        "type",
+        "exe",
+        "proctitle",
+        "message",
+        // CloudTrail, Kubernetes, Okta, GCP, GitHub, Azure, M365
+        "eventSource",
+        "eventName",
+        "userIdentity.arn",
+        "sourceIPAddress",
+        "verb",
+        "objectRef.resource",
+        "objectRef.name",
+        "user.username",
+        "eventType",
+        "actor.alternateId",
+        "protoPayload.methodName",
+        "action",
+        "actor",
+        "operationName",
+        "Operation",
+        "UserId",
+        // Zeek and web servers
+        "id.orig_h",
+        "id.resp_h",
+        "query",
+        "cs-method",
+        "cs-uri-stem",
+        "cs-uri-query",
+        "sc-status",
+        "c-ip",
     ];
     let mut out = String::new();
-    for k in KEYS {
+    for &k in KEYS {
         if let Some((_, v)) = d.fields.iter().find(|(n, _)| n == k) {
             let text = match v {
                 J::String(s) => s.clone(),
