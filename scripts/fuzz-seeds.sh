@@ -10,7 +10,7 @@ set -eu  # no pipefail: `head` closing a pipe early is expected here
 cd "$(dirname "$0")/.."
 corpora=../shared/corpora
 out=fuzz/corpus
-targets="evtx_file evtx_chunk json_records sigma_rules sigma_condition stix_pattern misp_event ioc_csv stix_bundle attack_kb logsource_map wire_event"
+targets="evtx_file evtx_chunk json_records sigma_rules sigma_condition stix_pattern misp_event ioc_csv stix_bundle attack_kb logsource_map wire_event text_logs"
 for t in $targets; do
     mkdir -p "$out/$t"
     if [ -d "fuzz/corpus-seeds/$t" ] && [ -n "$(ls "fuzz/corpus-seeds/$t")" ]; then
@@ -111,6 +111,17 @@ if [ -f "$bundle" ] && command -v jq >/dev/null; then
         "$bundle" 2>/dev/null |
         awk -v d="$out/attack_kb" '{ f = sprintf("%s/attack-slice-%d.json", d, NR); print > f; close(f) }' ||
         echo "attack_kb: jq slicing failed; hand-written seeds only" >&2
+fi
+
+
+# Text logs (issue #21): the first 4 KiB of each non-Windows text sample, behind a
+# selector byte 5 (no header: the file's own first line decides the format).
+if [ -d "$corpora/linux" ]; then
+    find "$corpora/linux" "$corpora/network" "$corpora/web" -type f \
+        \( -name '*.log' -o -name '*.txt' -o -name 'messages' \) 2>/dev/null | sort | head -60 |
+        while IFS= read -r f; do
+            { printf '\005'; head -c 4096 "$f"; } > "$out/text_logs/$(echo "$f" | md5sum | cut -c1-12)"
+        done
 fi
 
 for t in "$out"/*; do echo "$(basename "$t"): $(ls "$t" | wc -l) seeds"; done
