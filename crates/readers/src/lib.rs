@@ -23,6 +23,14 @@
 //!   element is one error and its neighbours are still read.
 //!   Velociraptor's `parse_evtx` rows are read as evtx-JSON (by content:
 //!   a top-level `System`).
+//! * **Cloud and SaaS audit records** (issue #21, `cloud/`): CloudTrail,
+//!   Kubernetes audit, Okta, GCP Cloud Audit, GitHub audit, Azure / Entra
+//!   sign-in, audit and activity logs, M365 unified audit and Defender rows,
+//!   recognised per record by marker fields; fields by full dotted path;
+//!   `meta.channel` is the route key (`aws:cloudtrail`, `kubernetes:audit`,
+//!   …). An envelope (`{"Records": [...]}`) gives one event per record.
+//! * **gzip** (`1f 8b`, e.g. CloudTrail `.json.gz` from S3): decompressed on
+//!   the fly and sniffed inside; never cut into JSON-lines ranges.
 //! * **`ForwardedEvents`**: an event labelled with a WEF collector's
 //!   channel gets the channel its provider writes to
 //!   ([`FORWARDED_SOURCES`]), so logsource routing and `Channel` filters
