@@ -129,7 +129,9 @@ pub enum RecordErrorKind {
     /// A JSON-lines line is not valid UTF-8.
     InvalidUtf8,
     /// Valid JSON, but not an event in any shape the reader knows
-    /// (evtx-JSON, Winlogbeat/ECS, Mordor flat).
+    /// (evtx-JSON, Winlogbeat/ECS, Mordor flat; the cloud audit shapes:
+    /// CloudTrail, Kubernetes audit, Okta, GCP audit, GitHub audit, Azure
+    /// sign-in/audit/activity, M365 audit or Defender).
     UnrecognisedShape,
     /// Reading the file failed part-way (I/O error).
     Io,

@@ -27,8 +27,65 @@ fn convert(path: &Path, at: Location, ordinal: u64, v: &serde_json::Value) -> It
             path,
             at,
             RecordErrorKind::UnrecognisedShape,
-            "JSON value is not an event in a known shape (evtx-JSON, Winlogbeat/ECS, Mordor flat)",
+            UNRECOGNISED,
         )),
+    }
+}
+
+/// The reason of an [`RecordErrorKind::UnrecognisedShape`] error: every
+/// shape the readers know.
+pub(crate) const UNRECOGNISED: &str = "JSON value is not an event in a known shape \
+     (evtx-JSON, Winlogbeat/ECS, Mordor flat, CloudTrail, Kubernetes audit, Okta, GCP audit, \
+     GitHub audit, Azure sign-in/audit/activity, M365 audit or Defender)";
+
+/// The records of an envelope (`{"Records": [...]}`: CloudTrail as
+/// delivered to S3; Azure's `{"records": [...]}`), one at a time, all at
+/// the envelope's location and with its ordinal as fallback record id.
+/// An element that is not an object is one
+/// [`RecordErrorKind::UnrecognisedShape`] error.
+pub(crate) struct EnvelopeRecords {
+    path: PathBuf,
+    at: Location,
+    ordinal: u64,
+    items: std::iter::Enumerate<std::vec::IntoIter<serde_json::Value>>,
+}
+
+impl EnvelopeRecords {
+    /// The envelope's records, or gives `v` back when it is no envelope.
+    fn of(
+        path: &Path,
+        at: Location,
+        ordinal: u64,
+        mut v: serde_json::Value,
+    ) -> Result<Self, serde_json::Value> {
+        match crate::cloud::envelope(&mut v) {
+            Some(items) => Ok(EnvelopeRecords {
+                path: path.to_path_buf(),
+                at,
+                ordinal,
+                items: items.into_iter().enumerate(),
+            }),
+            None => Err(v),
+        }
+    }
+}
+
+impl Iterator for EnvelopeRecords {
+    type Item = Item;
+    fn next(&mut self) -> Option<Item> {
+        let (i, v) = self.items.next()?;
+        if !v.is_object() {
+            return Some(Err(RecordError::new(
+                &self.path,
+                self.at,
+                RecordErrorKind::UnrecognisedShape,
+                format!(
+                    "element {i} of the Records envelope is {}, not an event object",
+                    kind_of(&v)
+                ),
+            )));
+        }
+        Some(convert(&self.path, self.at, self.ordinal, &v))
     }
 }
 
@@ -76,6 +133,8 @@ pub(crate) struct JsonArrayRecords<R> {
     /// checked to be valid JSON): every record and error is at that line,
     /// with that line as fallback record id, and no damage heuristics.
     on_line: Option<u64>,
+    /// The records of an element that is an envelope (`{"Records": [...]}`).
+    envelope: Option<Box<EnvelopeRecords>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -116,6 +175,7 @@ impl<R: BufRead> JsonArrayRecords<R> {
             nest: 0,
             recovery: None,
             on_line: None,
+            envelope: None,
         }
     }
 
@@ -287,7 +347,11 @@ impl<R: BufRead> JsonArrayRecords<R> {
                         self.bump(b'[');
                         self.nest += 1;
                     }
-                    Some(_) => return Ok(Some(self.element()?)),
+                    Some(_) => {
+                        if let Some(item) = self.element()? {
+                            return Ok(Some(item));
+                        }
+                    }
                 },
                 // Commas between arrays (`[…],[…]`, issue #6 trial: the
                 // second array was lost as "data after the closing ']'").
@@ -330,8 +394,9 @@ impl<R: BufRead> JsonArrayRecords<R> {
         }
     }
 
-    /// Reads one element (the cursor is on its first byte) and converts it.
-    fn element(&mut self) -> Result<Item, RecordError> {
+    /// Reads one element (the cursor is on its first byte) and converts it;
+    /// `None` for an envelope without records.
+    fn element(&mut self) -> Result<Option<Item>, RecordError> {
         let i = self.index;
         self.index += 1;
         let at = self.at(i);
@@ -383,13 +448,13 @@ impl<R: BufRead> JsonArrayRecords<R> {
             }
         };
         if total > MAX_RECORD_BYTES {
-            return Ok(Err(self.error(
+            return Ok(Some(Err(self.error(
                 at,
                 RecordErrorKind::InvalidJson,
                 format!(
                     "line {start_line}: element is {total} bytes, more than the {MAX_RECORD_BYTES}-byte record limit; skipped"
                 ),
-            )));
+            ))));
         }
         if end == ElementEnd::Eof && depth > 0 {
             // The array-not-closed error would only repeat this one.
@@ -404,7 +469,7 @@ impl<R: BufRead> JsonArrayRecords<R> {
                 .map(ToString::to_string)
                 .unwrap_or_default();
             if let Ok(first) = self.recover(buf, start_line, why, truncated) {
-                return Ok(first);
+                return Ok(Some(first));
             }
         }
         match res {
@@ -420,14 +485,22 @@ impl<R: BufRead> JsonArrayRecords<R> {
                         kind_of(&v)
                     ),
                 };
-                Ok(Err(self.error(
+                Ok(Some(Err(self.error(
                     at,
                     RecordErrorKind::UnrecognisedShape,
                     reason,
-                )))
+                ))))
             }
             Ok(v) if end == ElementEnd::Delimiter || end == ElementEnd::Eof => {
-                Ok(convert(&self.path, at, self.ordinal(i), &v))
+                let ordinal = self.ordinal(i);
+                match EnvelopeRecords::of(&self.path, at, ordinal, v) {
+                    Ok(mut env) => {
+                        let first = env.next();
+                        self.envelope = Some(Box::new(env));
+                        Ok(first)
+                    }
+                    Err(v) => Ok(Some(convert(&self.path, at, ordinal, &v))),
+                }
             }
             res => {
                 let why = match (&res, &end) {
@@ -440,7 +513,7 @@ impl<R: BufRead> JsonArrayRecords<R> {
                     (Err(e), _) => e.to_string(),
                     (Ok(_), _) => String::new(),
                 };
-                Ok(Err(self.error(
+                Ok(Some(Err(self.error(
                     at,
                     if end == ElementEnd::Eof && depth > 0 {
                         RecordErrorKind::Truncated
@@ -448,7 +521,7 @@ impl<R: BufRead> JsonArrayRecords<R> {
                         RecordErrorKind::InvalidJson
                     },
                     format!("line {start_line}: invalid JSON array element: {why}"),
-                )))
+                ))))
             }
         }
     }
@@ -624,6 +697,12 @@ impl<R: BufRead> JsonArrayRecords<R> {
 impl<R: BufRead> Iterator for JsonArrayRecords<R> {
     type Item = Item;
     fn next(&mut self) -> Option<Item> {
+        if let Some(env) = self.envelope.as_mut() {
+            match env.next() {
+                Some(item) => return Some(item),
+                None => self.envelope = None,
+            }
+        }
         if self.recovery.is_some() {
             if let Some(item) = self.recovered() {
                 return Some(item);
@@ -675,6 +754,8 @@ enum Queued {
     /// they were all converted at once, so a 10 MB line of `[0,0,…]` took
     /// 2.3 GB for its five million error records).
     Array(Box<JsonArrayRecords<std::io::Cursor<Vec<u8>>>>),
+    /// The records of an envelope value (`{"Records": [...]}`), one at a time.
+    Envelope(Box<EnvelopeRecords>),
 }
 
 impl<R: BufRead> JsonLinesRecords<R> {
@@ -822,8 +903,11 @@ impl<R: BufRead> JsonLinesRecords<R> {
             return Ok(());
         }
         let v = serde_json::from_slice::<serde_json::Value>(buf).map_err(invalid)?;
-        self.queue
-            .push_back(Queued::Item(convert(&self.path, at, start, &v)));
+        let q = match EnvelopeRecords::of(&self.path, at, start, v) {
+            Ok(env) => Queued::Envelope(Box::new(env)),
+            Err(v) => Queued::Item(convert(&self.path, at, start, &v)),
+        };
+        self.queue.push_back(q);
         Ok(())
     }
 
@@ -982,6 +1066,12 @@ impl<R: BufRead> Iterator for JsonLinesRecords<R> {
         loop {
             match self.queue.front_mut() {
                 Some(Queued::Array(a)) => match a.next() {
+                    Some(item) => return Some(item),
+                    None => {
+                        self.queue.pop_front();
+                    }
+                },
+                Some(Queued::Envelope(e)) => match e.next() {
                     Some(item) => return Some(item),
                     None => {
                         self.queue.pop_front();

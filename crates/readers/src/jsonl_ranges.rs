@@ -290,7 +290,12 @@ fn plan<R: Read>(src: &mut R, range_bytes: u64) -> std::io::Result<Option<Vec<Li
     };
     fill(&mut buf, &mut have, &mut eof)?;
     let head = &buf[..have.min(SNIFF_LEN)];
-    if utf16::detect(head).is_some() || sniff(head) != Some(Format::JsonLines) {
+    // gzip (`1f 8b`) is never cut into byte ranges: it is read whole
+    // through a decoder by `open` (issue #21).
+    if head.starts_with(&crate::gz::MAGIC)
+        || utf16::detect(head).is_some()
+        || sniff(head) != Some(Format::JsonLines)
+    {
         return Ok(None);
     }
     let mut ranges = Vec::new();
