@@ -1,5 +1,7 @@
 //! syslog logs. Issue #21.
 
+pub(crate) mod lines;
+
 use crate::error::RecordError;
 use std::io::BufRead;
 use std::path::Path;
