@@ -293,9 +293,25 @@ mod tests {
             .resolve(&ls(Some("windows"), Some("no_such_cat"), None))
             .is_none());
         assert!(m
-            .resolve(&ls(Some("linux"), Some("process_creation"), None))
+            .resolve(&ls(Some("no_such_product"), Some("process_creation"), None))
             .is_none());
         assert!(m.resolve(&ls(None, None, None)).is_none());
+    }
+
+    #[test]
+    fn linux_process_creation_means_sysmon_1_and_assembled_auditd() {
+        let m = LogsourceMap::builtin();
+        let s = m
+            .resolve(&ls(Some("linux"), Some("process_creation"), None))
+            .unwrap();
+        assert!(s
+            .iter()
+            .any(|s| s.event_ids == [1] && s.channels == ["Linux-Sysmon/Operational"]));
+        assert!(s
+            .iter()
+            .any(|s| s.event_ids.is_empty() && s.channels == ["linux:process_creation"]));
+        let a = m.resolve(&ls(Some("linux"), None, Some("auditd"))).unwrap();
+        assert_eq!(a[0].channels, ["linux:auditd"]);
     }
 
     #[test]
