@@ -1,5 +1,7 @@
 //! Web server access logs: W3C extended (IIS) and Apache/Nginx combined. Issue #21.
 
+pub(crate) mod lines;
+
 use crate::error::RecordError;
 use std::io::BufRead;
 use std::path::Path;
