@@ -471,3 +471,189 @@ fn zeek_tsv_data_before_fields_is_reported() {
     assert_eq!(errors.len(), 1);
     assert_eq!(line_of(&errors[0]), 2);
 }
+
+#[test]
+fn web_exact_counts_and_real_values() {
+    let Some(c) = corpora() else { return };
+    let web = c.join("web");
+
+    // Apache combined: 8,000 lines (`wc -l`; a Python regex for the
+    // combined format matches all 8,000), 11 of them `wp-login` requests.
+    let (format, events, errors) = read_all(&web.join("apache-elastic-examples/apache_logs"));
+    assert_eq!(format, Format::AccessLog);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(events.len(), 8_000);
+    for ev in &events {
+        assert_eq!(ev.meta.channel.as_deref(), Some("webserver:access"));
+        assert!(ev.meta.timestamp.is_some() && ev.has("cs-method") && ev.has("sc-status"));
+        assert_eq!(ev.meta.computer, None);
+    }
+    let wp: Vec<&Event> = events
+        .iter()
+        .filter(|e| text(e, "cs-uri-stem").is_some_and(|s| s.contains("wp-login")))
+        .collect();
+    assert_eq!(wp.len(), 11);
+    // Line 379: 144.76.194.187 - - [17/May/2015:13:05:28 +0000]
+    //           "GET /wp-login.php HTTP/1.0" 404 292 "-" "-"
+    let ev = wp[0];
+    assert_eq!(ev.meta.record_id, Some(379));
+    assert_eq!(text(ev, "c-ip").as_deref(), Some("144.76.194.187"));
+    assert_eq!(text(ev, "cs-method").as_deref(), Some("GET"));
+    assert_eq!(text(ev, "cs-uri-stem").as_deref(), Some("/wp-login.php"));
+    assert_eq!(text(ev, "cs-version").as_deref(), Some("HTTP/1.0"));
+    assert_eq!(
+        text(ev, "request").as_deref(),
+        Some("GET /wp-login.php HTTP/1.0")
+    );
+    assert_eq!(ev.first("sc-status"), Some(&Value::Int(404)));
+    assert_eq!(ev.first("sc-bytes"), Some(&Value::Int(292)));
+    assert!(!ev.has("cs-uri-query") && !ev.has("cs-user-agent") && !ev.has("cs-referer"));
+    assert_eq!(
+        ev.meta.timestamp.unwrap().to_rfc3339(),
+        "2015-05-17T13:05:28+00:00"
+    );
+    // Line 1: the referer and user agent of a combined line.
+    let ev = &events[0];
+    assert_eq!(
+        text(ev, "cs-referer").as_deref(),
+        Some("http://semicomplete.com/presentations/logstash-monitorama-2013/")
+    );
+    assert!(text(ev, "cs-user-agent")
+        .unwrap()
+        .starts_with("Mozilla/5.0 (Macintosh;"));
+
+    // IIS: 5 entries under 3 #Fields layouts; the last two (15 values under
+    // a 22-field header) are read with the file's first, 15-column layout.
+    let (format, events, errors) = read_all(&web.join("iis-beats/test.log"));
+    assert_eq!(format, Format::W3c);
+    assert!(errors.is_empty(), "{errors:?}");
+    let ids: Vec<u64> = events.iter().map(|e| e.meta.record_id.unwrap()).collect();
+    assert_eq!(ids, [5, 10, 15, 16, 17]);
+    let ev = &events[0];
+    assert_eq!(text(ev, "cs-uri-query").as_deref(), Some("q=100"));
+    assert_eq!(
+        text(ev, "cs-user-agent").as_deref(),
+        Some("Mozilla/5.0 (Windows NT 6.1; Win64; x64; rv:57.0) Gecko/20100101 Firefox/57.0")
+    );
+    assert_eq!(ev.meta.computer.as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        ev.meta.timestamp.unwrap().to_rfc3339(),
+        "2018-01-01T08:09:10+00:00"
+    );
+    assert_eq!(text(&events[1], "cs-host").as_deref(), Some("example.com"));
+    assert_eq!(events[1].meta.computer, None); // only s-sitename
+    assert_eq!(events[2].meta.computer.as_deref(), Some("MACHINE-NAME"));
+    assert_eq!(text(&events[2], "cs-version").as_deref(), Some("HTTP/1.1"));
+    // The Struts OGNL injections.
+    let ognl = &events[3];
+    assert_eq!(ognl.meta.computer.as_deref(), Some("10.44.0.136"));
+    assert_eq!(text(ognl, "c-ip").as_deref(), Some("10.50.6.188"));
+    assert_eq!(ognl.first("sc-status"), Some(&Value::Int(401)));
+    assert!(text(ognl, "cs-uri-query")
+        .unwrap()
+        .starts_with("redirect:${%23req%3d%23context.get('com.opensymphony.xwork2."));
+    assert_eq!(
+        text(ognl, "cs-user-agent").as_deref(),
+        Some("Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 5.1; Trident/4.0)")
+    );
+    let ognl = &events[4];
+    assert!(text(ognl, "cs-uri-stem")
+        .unwrap()
+        .contains("(@java.lang.Runtime@getRuntime()).exec('ipconfig')"));
+    assert_eq!(ognl.first("sc-win32-status"), Some(&Value::Int(2)));
+    assert!(!ognl.has("cs-uri-query"));
+}
+
+/// A W3C `#Fields` line mid-file applies to the entries after it; an entry
+/// that fits neither it nor an earlier layout is one error, neighbours kept.
+#[test]
+fn w3c_fields_change_mid_file_and_damaged_entries() {
+    let data = b"#Software: IIS\n#Fields: date time cs-method cs-uri-stem sc-status\n\
+2020-01-02 03:04:05 GET /a 200\n\
+2020-01-02 03:04:06 GET /b\n\
+#Fields: time c-ip cs-method cs-uri-stem cs(User-Agent) sc-status\n\
+#Date: 2020-01-03 00:00:00\n\
+03:04:07 10.0.0.1 POST /c curl/7.1+(x) 500\n\
+2020-01-02 03:04:08 GET /d 404\n\
+2020-13-02 03:04:09 GET /e 200\n\
+03:04:10 10.0.0.1 GET /\xff - 200\n\
+03:04:11 10.0.0.1 GET /f"
+        .to_vec();
+    let (events, errors) = read_bytes("u_ex200102.log", data);
+    let ids: Vec<u64> = events.iter().map(|e| e.meta.record_id.unwrap()).collect();
+    assert_eq!(ids, [3, 7, 8, 10]);
+    assert_eq!(text(&events[1], "c-ip").as_deref(), Some("10.0.0.1"));
+    assert_eq!(
+        text(&events[1], "cs-user-agent").as_deref(),
+        Some("curl/7.1 (x)")
+    );
+    assert_eq!(
+        events[1].meta.timestamp.unwrap().to_rfc3339(),
+        "2020-01-03T03:04:07+00:00"
+    );
+    // Line 8 has the first layout's 5 values.
+    assert_eq!(text(&events[2], "cs-uri-stem").as_deref(), Some("/d"));
+    assert_eq!(events[2].first("sc-status"), Some(&Value::Int(404)));
+    let got: Vec<(u64, RecordErrorKind)> = errors.iter().map(|e| (line_of(e), e.kind)).collect();
+    assert_eq!(
+        got,
+        [
+            (4, RecordErrorKind::InvalidLine),
+            (9, RecordErrorKind::InvalidLine),
+            (10, RecordErrorKind::InvalidUtf8),
+            (11, RecordErrorKind::Truncated),
+        ]
+    );
+    assert!(
+        errors[1].reason.contains("bad date"),
+        "{}",
+        errors[1].reason
+    );
+}
+
+/// Access-log lines that do not parse, a huge line and invalid UTF-8 are
+/// each reported; the lines around them are read.
+#[test]
+fn access_log_damaged_lines_are_reported_and_neighbours_kept() {
+    let good =
+        "10.0.0.1 - - [17/May/2015:10:05:03 +0200] \"GET /x?a=1 HTTP/1.1\" 200 5 \"-\" \"UA\"\n";
+    let mut data = good.as_bytes().to_vec(); // 1
+    data.extend_from_slice(b"10.0.0.1 - - [17/May/2015:10:05:03 +0200] \"GET /x HTTP/1.1 200 5\n"); // 2
+    data.extend_from_slice(b"10.0.0.1 - - [17/Mai/2015:10:05:03 +0200] \"GET / HTTP/1.1\" 200 5\n"); // 3
+    data.extend_from_slice(b"10.0.0.1 - - [17/May/2015:10:05:03 +0200] \"GET /");
+    data.extend(std::iter::repeat_n(b'a', 2 << 20));
+    data.extend_from_slice(b" HTTP/1.1\" 200 5\n"); // 4
+    data.extend_from_slice(
+        b"10.0.0.1 - - [17/May/2015:10:05:04 +0000] \"\\x16\\x03\\x01\" 400 0 \"-\" \"\xff\"\n",
+    ); // 5
+    data.extend_from_slice(good.as_bytes()); // 6
+    data.extend_from_slice(&good.as_bytes()[..40]); // 7, cut
+    let (events, errors) = read_bytes("access.log", data);
+    let ids: Vec<u64> = events.iter().map(|e| e.meta.record_id.unwrap()).collect();
+    assert_eq!(ids, [1, 5, 6]);
+    assert_eq!(text(&events[0], "cs-uri-query").as_deref(), Some("a=1"));
+    assert_eq!(
+        events[0].meta.timestamp.unwrap().to_rfc3339(),
+        "2015-05-17T08:05:03+00:00"
+    );
+    assert_eq!(
+        text(&events[1], "request").as_deref(),
+        Some("\\x16\\x03\\x01")
+    );
+    assert!(!events[1].has("cs-method"));
+    assert_eq!(
+        text(&events[1], "cs-user-agent").as_deref(),
+        Some("\u{fffd}")
+    );
+    let got: Vec<(u64, RecordErrorKind)> = errors.iter().map(|e| (line_of(e), e.kind)).collect();
+    assert_eq!(
+        got,
+        [
+            (2, RecordErrorKind::InvalidLine),
+            (3, RecordErrorKind::InvalidLine),
+            (4, RecordErrorKind::InvalidLine),
+            (5, RecordErrorKind::InvalidUtf8),
+            (7, RecordErrorKind::Truncated),
+        ]
+    );
+}
