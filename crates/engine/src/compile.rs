@@ -118,6 +118,9 @@ pub(crate) struct CompiledSource {
 /// Rule indices (`usize`) are stable for the life of the set and follow the
 /// order the rules were given in (duplicates by id dropped).
 pub struct Ruleset {
+    /// Lower-case channels of non-Windows sources, sorted
+    /// ([`LogsourceMap::foreign_channels`]).
+    pub(crate) foreign: Vec<String>,
     pub(crate) meta: Vec<RuleMeta>,
     pub(crate) rules: Vec<CompiledRule>,
     pub(crate) sources: Vec<CompiledSource>,
@@ -182,6 +185,13 @@ impl Ruleset {
     /// All rule metadata in index order.
     pub fn rules(&self) -> &[RuleMeta] {
         &self.meta
+    }
+
+    /// True when `channel` (any case) belongs to a non-Windows source of the
+    /// logsource map the set was compiled with (issue #21): such events
+    /// have no EventID by design.
+    pub fn is_foreign_channel(&self, channel: &str) -> bool {
+        tracehunt_sigma::channel_listed(&self.foreign, &channel.to_ascii_lowercase())
     }
 
     /// Index of the rule with this Sigma id.
@@ -380,6 +390,7 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
     };
     (
         Ruleset {
+            foreign: opts.logsources.foreign_channels().to_vec(),
             meta,
             rules,
             sources,

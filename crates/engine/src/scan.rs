@@ -255,7 +255,7 @@ impl<'r> Scanner<'r> {
         let mut cands: Vec<(u32, u32)> = Vec::new();
         for (si, s) in self.rs.sources.iter().enumerate() {
             let ch_ok = if s.channels.is_empty() {
-                !s.not_channels.contains(&self.key)
+                !tracehunt_sigma::channel_listed(&s.not_channels, &self.key)
             } else {
                 s.channels.contains(&self.key)
             };

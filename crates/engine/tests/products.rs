@@ -83,4 +83,8 @@ fn windows_rules_stay_off_linux_events_and_linux_rules_off_windows_events() {
     assert_eq!(hits(&rs, "Microsoft-Windows-Sysmon/Operational"), [0, 1]);
     // Channel casing does not matter for the gate either.
     assert_eq!(hits(&rs, "LINUX:AUDITD"), [3]);
+    // A channel of a claimed family that no entry lists (`linux:` is
+    // claimed through `linux:auditd`): no Windows rule, and no Linux rule
+    // either (none names it).
+    assert_eq!(hits(&rs, "linux:kern"), Vec::<usize>::new());
 }

@@ -425,7 +425,7 @@ fn scan_records(
         };
         r.events += 1;
         stat.events += 1;
-        if let Some(what) = missing_header(&ev) {
+        if let Some(what) = missing_header(&ev, rs) {
             incomplete += 1;
             first_incomplete.get_or_insert_with(|| match ev.meta.record_id {
                 Some(id) => format!("record {id}: {what}"),
@@ -532,9 +532,20 @@ fn scan_records(
 /// names EventIDs never meet it, and without a time it sorts last and is
 /// outside every `--from`/`--to` window; the summary counts it so it is not
 /// passed silently (issue #20: Velociraptor's rows were read with neither,
-/// 0 detections and no warning).
-fn missing_header(ev: &tracehunt_event::Event) -> Option<&'static str> {
-    match (ev.meta.event_id.is_none(), ev.meta.timestamp.is_none()) {
+/// 0 detections and no warning). An event of a non-Windows channel (issue
+/// #21: auditd, CloudTrail, Zeek…) has no EventID by design; only its time
+/// is asked for.
+fn missing_header(
+    ev: &tracehunt_event::Event,
+    rs: &tracehunt_engine::Ruleset,
+) -> Option<&'static str> {
+    let no_id = ev.meta.event_id.is_none()
+        && !ev
+            .meta
+            .channel
+            .as_deref()
+            .is_some_and(|c| rs.is_foreign_channel(c));
+    match (no_id, ev.meta.timestamp.is_none()) {
         (false, false) => None,
         (true, false) => Some("no EventID"),
         (false, true) => Some("no time"),

@@ -22,7 +22,8 @@ pub struct Source {
     #[serde(default)]
     pub field_map: BTreeMap<String, String>,
     /// Channels this source never matches, even when `channels` is empty
-    /// (ASCII case-insensitive). [`LogsourceMap`] fills it for Windows
+    /// (ASCII case-insensitive; an entry ending in `:` stands for every
+    /// channel starting with it, e.g. `zeek:`). [`LogsourceMap`] fills it for Windows
     /// sources that name no channel with every channel another product
     /// claims (issue #21: a `product: windows` rule must never run on a
     /// Linux, cloud or network event); a mapping file may set it too.
@@ -72,6 +73,15 @@ pub struct LogsourceMap {
     /// Per product (lower case): what a rule naming only that product
     /// means (see [`LogsourceMap::resolve`]).
     product_any: BTreeMap<String, Vec<Source>>,
+    /// Lower-case channels claimed by non-Windows entries, sorted.
+    foreign: Vec<String>,
+}
+
+/// True when lower-case `channel` is in `list`: equal to an entry, or
+/// starting with an entry that ends in `:` (a `product:` family).
+pub fn channel_listed(list: &[String], channel: &str) -> bool {
+    list.iter()
+        .any(|c| c == channel || (c.ends_with(':') && channel.starts_with(c.as_str())))
 }
 
 /// The product Windows rules name; every other product (and an entry with
@@ -126,12 +136,19 @@ impl LogsourceMap {
     ///   entries list (EventIDs and field renames dropped; a product whose
     ///   entries list no channel at all means nothing).
     fn settle(&mut self) {
+        // Each claimed channel, and for a `product:name` channel its
+        // `product:` family, so `zeek:weird` is foreign when `zeek:dns` is
+        // claimed even though no entry lists it.
         let mut foreign: Vec<String> = self
             .entries
             .iter()
             .filter(|e| !is_windows(e))
             .flat_map(|e| e.sources.iter().flat_map(|s| s.channels.iter()))
-            .map(|c| c.to_ascii_lowercase())
+            .flat_map(|c| {
+                let c = c.to_ascii_lowercase();
+                let family = c.find(':').map(|i| c[..=i].to_owned());
+                std::iter::once(c).chain(family)
+            })
             .collect();
         foreign.sort();
         foreign.dedup();
@@ -172,6 +189,20 @@ impl LogsourceMap {
         // A foreign product whose entries name no channel means no event.
         product_any.retain(|p, v| p == WINDOWS || !v[0].channels.is_empty());
         self.product_any = product_any;
+        self.foreign = foreign;
+    }
+
+    /// True when `channel` (any case) is claimed by a non-Windows entry
+    /// (`linux:auditd`, `aws:cloudtrail`, `Linux-Sysmon/Operational`…):
+    /// its events are not Windows events, and e.g. carry no EventID by design.
+    pub fn is_foreign_channel(&self, channel: &str) -> bool {
+        channel_listed(&self.foreign, &channel.to_ascii_lowercase())
+    }
+
+    /// The channels [`LogsourceMap::is_foreign_channel`] is true of,
+    /// lower-case and sorted.
+    pub fn foreign_channels(&self) -> &[String] {
+        &self.foreign
     }
 
     /// Parses a mapping file in the documented schema.
@@ -184,6 +215,7 @@ impl LogsourceMap {
         let mut map = LogsourceMap {
             entries: f.logsources,
             product_any: BTreeMap::new(),
+            foreign: Vec::new(),
         };
         map.settle();
         Ok(map)
@@ -348,8 +380,10 @@ logsources:
         let m = LogsourceMap::from_yaml(TWO_PRODUCTS).unwrap();
         let foreign = [
             "linux-sysmon/operational",
+            "linux:",
             "linux:auditd",
             "linux:process_creation",
+            "webserver:",
             "webserver:access",
         ];
         for s in [
