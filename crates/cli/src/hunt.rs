@@ -28,8 +28,11 @@ pub enum MinLevel {
 #[derive(Args, Debug)]
 pub struct HuntArgs {
     /// Log files or directories (walked recursively). Formats are detected
-    /// by content: EVTX, JSON lines, JSON arrays (evtx-crate JSON,
-    /// Winlogbeat/ECS, Mordor/nxlog flat).
+    /// by content: EVTX; JSON lines or arrays, also gzipped (Windows:
+    /// evtx-crate JSON, Winlogbeat/ECS, Mordor/nxlog flat; CloudTrail,
+    /// Kubernetes audit, Okta, GCP audit, GitHub audit, Azure/Entra, M365,
+    /// Zeek JSON); raw auditd; syslog/auth.log incl. Sysmon for Linux; Zeek
+    /// TSV; W3C extended (IIS); Apache/Nginx access logs.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Sigma rule file or directory (repeatable). Default: the built-in pack.

@@ -364,7 +364,7 @@ fn rules_only_meet_their_logsource() {
 
 #[test]
 fn unmapped_logsource_is_inactive_and_never_fires() {
-    let yaml = "title: L\nlogsource: {product: linux, category: process_creation}\ndetection:\n  sel:\n    Image|endswith: '/bash'\n  condition: sel\n";
+    let yaml = "title: L\nlogsource: {product: plan9, category: process_creation}\ndetection:\n  sel:\n    Image|endswith: '/bash'\n  condition: sel\n";
     let f = tracehunt_sigma::load_rules("l.yml", yaml);
     let (rs, d) = compile(f.rules, &CompileOptions::default());
     assert_eq!(d.len(), 1);

@@ -81,8 +81,15 @@ const FIELDS: &[(&str, Role)] = &[
     ("md5", Role::Hash),
     ("QueryName", Role::Domain),
     ("DestinationHostname", Role::Domain),
-    // Issue #21: the non-Windows readers keep each format's own names
-    // (nested JSON keys as dotted paths). Users:
+];
+
+/// Issue #21: field name → role for non-Windows events (route keys
+/// `product:name`, e.g. `aws:cloudtrail`: see [`is_foreign`]). Kept apart
+/// from [`FIELDS`] because names compare case-insensitively and some
+/// collide with Windows fields of another meaning (M365 `UserId`, a user
+/// name, vs the Windows System `UserID`, a SID).
+const FOREIGN_FIELDS: &[(&str, Role)] = &[
+    // Each format's own names (nested JSON keys as dotted paths). Users:
     ("userIdentity.arn", Role::User(None)),  // CloudTrail
     ("user.username", Role::User(None)),     // Kubernetes audit
     ("actor.alternateId", Role::User(None)), // Okta System Log
@@ -114,6 +121,13 @@ const FIELDS: &[(&str, Role)] = &[
     ("query", Role::Domain),   // Zeek dns
     ("cs-host", Role::Domain), // W3C
 ];
+
+/// True for an event of a non-Windows reader: its channel is a route key
+/// `product:name` (`linux:auditd`, `zeek:dns`); Windows channel names
+/// never contain `:`.
+fn is_foreign(ev: &Event) -> bool {
+    ev.meta.channel.as_deref().is_some_and(|c| c.contains(':'))
+}
 
 /// The domain fields combined with `TargetUserName` / `SubjectUserName`.
 const DOMAIN_FIELDS: [&str; 2] = ["TargetDomainName", "SubjectDomainName"];
@@ -150,9 +164,11 @@ fn name_eq(a: &str, b: &str) -> bool {
     }
 }
 
-fn role_of(name: &str) -> Option<Role> {
+fn role_of(name: &str, foreign: bool) -> Option<Role> {
+    let extra: &[(&str, Role)] = if foreign { FOREIGN_FIELDS } else { &[] };
     FIELDS
         .iter()
+        .chain(extra)
         .find(|(n, _)| name_eq(n, name))
         .map(|&(_, r)| r)
 }
@@ -165,7 +181,8 @@ fn role_of(name: &str) -> Option<Role> {
 /// for non-Windows events (issue #21) each format's own field names: the
 /// AWS CloudTrail record, Kubernetes audit Event, Okta System Log, GCP
 /// `AuditLog`, GitHub audit log, Azure/Entra and M365 audit schemas, Zeek's
-/// `id.orig_h`/`id.resp_h`, W3C `c-ip`/`cs-username`, auditd `acct`/`addr`.
+/// `id.orig_h`/`id.resp_h`, W3C `c-ip`/`cs-username`, auditd `acct`/`addr`
+/// — these only for events whose channel is a `product:name` route key.
 /// Field names compare ASCII case-insensitively with spaces ignored; every
 /// value of a repeated field counts; integer values are read as text
 /// (logon ids as numbers).
@@ -193,6 +210,7 @@ fn role_of(name: &str) -> Option<Role> {
 /// does not parse as its kind is skipped.
 pub fn extract(ev: &Event, out: &mut Vec<(EntityKind, String)>) {
     let start = out.len();
+    let foreign = is_foreign(ev);
     let mut domains: [Option<String>; 2] = [None, None];
     for (name, value) in ev.fields() {
         for (slot, field) in DOMAIN_FIELDS.iter().enumerate() {
@@ -207,7 +225,9 @@ pub fn extract(ev: &Event, out: &mut Vec<(EntityKind, String)>) {
     }
     let mut found = Vec::new();
     for (name, value) in ev.fields() {
-        let Some(role) = role_of(name) else { continue };
+        let Some(role) = role_of(name, foreign) else {
+            continue;
+        };
         found.clear();
         match role {
             Role::User(dom) => {
@@ -379,16 +399,24 @@ mod tests {
     #[test]
     fn cloudtrail_zeek_and_web_fields_give_entities() {
         // Field names as the issue #21 readers write them (dotted paths).
-        let trail = ev(&[
-            ("eventName", s("CreateAccessKey")),
-            (
-                "userIdentity.arn",
-                s("arn:aws:iam::012345678901:user/Alice"),
-            ),
-            ("sourceIPAddress", s("203.0.113.7")),
-            // Stratus pseudonymised addresses do not parse: no entity.
-            ("sourceIPAddress", s("075.050.255.67")),
-        ]);
+        let foreign = |fields: &[(&str, Value)], channel: &str| {
+            let mut e = ev(fields);
+            e.meta.channel = Some(channel.into());
+            e
+        };
+        let trail = foreign(
+            &[
+                ("eventName", s("CreateAccessKey")),
+                (
+                    "userIdentity.arn",
+                    s("arn:aws:iam::012345678901:user/Alice"),
+                ),
+                ("sourceIPAddress", s("203.0.113.7")),
+                // Stratus pseudonymised addresses do not parse: no entity.
+                ("sourceIPAddress", s("075.050.255.67")),
+            ],
+            "aws:cloudtrail",
+        );
         assert_eq!(
             run(&trail),
             vec![
@@ -399,11 +427,14 @@ mod tests {
                 (EntityKind::Ip, "203.0.113.7".to_owned()),
             ]
         );
-        let zeek = ev(&[
-            ("id.orig_h", s("10.47.2.154")),
-            ("id.resp_h", s("10.47.1.10")),
-            ("query", s("WPAD.example.org.")),
-        ]);
+        let zeek = foreign(
+            &[
+                ("id.orig_h", s("10.47.2.154")),
+                ("id.resp_h", s("10.47.1.10")),
+                ("query", s("WPAD.example.org.")),
+            ],
+            "zeek:dns",
+        );
         assert_eq!(
             run(&zeek),
             vec![
@@ -412,8 +443,25 @@ mod tests {
                 (EntityKind::Domain, "wpad.example.org".to_owned()),
             ]
         );
-        let web = ev(&[("c-ip", s("83.149.9.216")), ("cs-username", s("-"))]);
+        let web = foreign(
+            &[("c-ip", s("83.149.9.216")), ("cs-username", s("-"))],
+            "webserver:access",
+        );
         assert_eq!(run(&web), vec![(EntityKind::Ip, "83.149.9.216".to_owned())]);
+    }
+
+    #[test]
+    fn windows_user_id_sid_is_not_an_m365_user() {
+        // Regression: M365's `UserId` matched the Windows System `UserID`
+        // (a SID, case-insensitively) and merged unrelated hosts' incidents.
+        let mut e = ev(&[(
+            "UserID",
+            s("S-1-5-21-4230534742-2542757381-3142984815-1111"),
+        )]);
+        e.meta.channel = Some("Microsoft-Windows-PowerShell/Operational".into());
+        assert!(run(&e).is_empty());
+        e.meta.channel = Some("m365:audit".into());
+        assert_eq!(run(&e).len(), 1);
     }
 
     #[test]

@@ -20,9 +20,9 @@ pub enum ReadError {
         #[source]
         source: std::io::Error,
     },
-    /// The content is neither EVTX, a JSON array nor JSON lines
-    /// (e.g. `.pcap`, `.etl`, plain text, an empty file).
-    #[error("{}: not a supported log format (expected EVTX, a JSON array or JSON lines)", path.display())]
+    /// The content is in none of the formats [`crate::sniff`] knows
+    /// (e.g. `.pcap`, `.etl`, free text, an empty file).
+    #[error("{}: not a supported log format (expected EVTX, JSON (array or lines, gzip too), auditd, syslog, Zeek TSV, W3C extended or an access log)", path.display())]
     UnsupportedFormat {
         /// The file.
         path: PathBuf,
