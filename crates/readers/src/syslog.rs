@@ -23,8 +23,12 @@
 //!
 //! Time: RFC 5424 and ISO timestamps carry a year and an offset and are
 //! converted to UTC. RFC 3164 has neither: times are taken as UTC, and the
-//! year is the current year (UTC clock), or the year before when that would
-//! put the file's first line more than a day in the future; after that the
+//! year is that of the file's first dated time (an RFC 5424 or ISO line, or
+//! a Sysmon event's `SystemTime`) when one comes within the first
+//! 256 events (earlier lines are held back and moved into its year: at
+//! most a day after it), else the current year (UTC clock), or the year
+//! before when that would put the file's first line more than a day in the
+//! future; after that the
 //! year goes up by one each time the month goes back by more than six
 //! (December → January), so times of a log crossing New Year keep
 //! increasing. (The file's mtime is not available to a reader of bytes.)
@@ -43,7 +47,7 @@ pub(crate) mod lines;
 pub(crate) mod sysmon;
 
 use crate::error::{Location, RecordError, RecordErrorKind};
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc};
 use lines::{Line, Lines};
 use std::collections::VecDeque;
 use std::io::BufRead;
@@ -238,6 +242,41 @@ pub(crate) fn sniff(head: &[u8]) -> bool {
 struct YearGuess {
     year: Option<i32>,
     last_month: u32,
+    /// True once a dated time (RFC 5424, ISO, a Sysmon event's
+    /// `SystemTime`) fixed the year, or once the look-ahead gave up.
+    anchored: bool,
+}
+
+/// How many events a syslog reader holds back while the RFC 3164 year is
+/// only the clock's guess, waiting for a dated line to fix it.
+const YEAR_LOOKAHEAD: usize = 256;
+
+/// The RFC 3164 time `t` (read with a guessed year) moved to the year that
+/// puts it at most a day after `anchor`, the first dated time of the file.
+fn in_year_of(t: DateTime<Utc>, anchor: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let y = anchor.year();
+    let moved = at(
+        y,
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.nanosecond(),
+    )?;
+    if moved > anchor + chrono::Duration::days(1) {
+        at(
+            y - 1,
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.nanosecond(),
+        )
+    } else {
+        Some(moved)
+    }
 }
 
 impl YearGuess {
@@ -267,6 +306,13 @@ impl YearGuess {
         self.last_month = mo;
         at(year, mo, d, h, mi, s, ns)
     }
+
+    /// A dated time was read: later RFC 3164 lines take its year.
+    fn anchor(&mut self, t: DateTime<Utc>) {
+        self.anchored = true;
+        self.year = Some(t.year());
+        self.last_month = t.month();
+    }
 }
 
 fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, ns: u32) -> Option<DateTime<Utc>> {
@@ -288,6 +334,8 @@ pub(crate) struct SyslogRecords {
     lines: Lines,
     years: YearGuess,
     out: VecDeque<Result<Event, RecordError>>,
+    /// Places in `out` of events dated with a guessed year (while held).
+    guessed: Vec<usize>,
 }
 
 impl SyslogRecords {
@@ -298,9 +346,32 @@ impl SyslogRecords {
             years: YearGuess {
                 year: None,
                 last_month: 0,
+                anchored: false,
             },
             out: VecDeque::new(),
+            guessed: Vec::new(),
         }
+    }
+
+    /// The first dated time of the file: the events held with a guessed
+    /// year are moved into its year, and later lines follow it.
+    fn anchor(&mut self, t: DateTime<Utc>) {
+        if self.years.anchored {
+            return;
+        }
+        for &i in &self.guessed {
+            if let Some(Ok(ev)) = self.out.get_mut(i) {
+                ev.meta.timestamp = ev.meta.timestamp.and_then(|g| in_year_of(g, t));
+            }
+        }
+        self.guessed.clear();
+        self.years.anchor(t);
+    }
+
+    /// Gives up waiting for a dated line: the guesses stand.
+    fn release(&mut self) {
+        self.years.anchored = true;
+        self.guessed.clear();
     }
 
     fn err(&self, no: u64, kind: RecordErrorKind, reason: impl Into<String>) -> RecordError {
@@ -328,9 +399,21 @@ impl SyslogRecords {
             Some(b) => self.years.time(b),
             None => h.time,
         };
+        match (h.bsd.is_some(), time) {
+            (false, Some(t)) => self.anchor(t),
+            (true, Some(_)) if !self.years.anchored => self.guessed.push(self.out.len()),
+            _ => {}
+        }
         if sysmon::is_sysmon_xml(h.msg) {
             if let Some(p) = sysmon::parse(h.msg.trim()) {
                 let mut ev = p.event;
+                if h.bsd.is_some() {
+                    if let Some(t) = ev.meta.timestamp {
+                        // Its own `SystemTime` is dated: it fixes the year.
+                        self.guessed.pop_if(|&mut i| i == self.out.len());
+                        self.anchor(t);
+                    }
+                }
                 if ev.meta.computer.is_none() {
                     ev.meta.computer = h.host.map(str::to_owned);
                 }
@@ -415,8 +498,14 @@ impl Iterator for SyslogRecords {
     type Item = Result<Event, RecordError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while self.out.is_empty() {
-            match self.lines.next()? {
+        // While the RFC 3164 year is a guess, hold events back (up to
+        // YEAR_LOOKAHEAD) until a dated line fixes it.
+        while self.out.is_empty() || (!self.years.anchored && self.out.len() < YEAR_LOOKAHEAD) {
+            let Some(line) = self.lines.next() else {
+                self.release();
+                break;
+            };
+            match line {
                 Line::Io { no, error } => {
                     let e = self.err(no, RecordErrorKind::Io, format!("read failed: {error}"));
                     self.out.push_back(Err(e));
@@ -453,6 +542,9 @@ impl Iterator for SyslogRecords {
                     self.line(no, t, newline);
                 }
             }
+        }
+        if self.out.len() >= YEAR_LOOKAHEAD {
+            self.release();
         }
         self.out.pop_front()
     }

@@ -96,6 +96,37 @@ fn year_goes_up_at_new_year() {
 }
 
 #[test]
+fn rfc3164_year_comes_from_the_first_dated_line() {
+    // Regression (sysmon-elastic): the banner lines before the first Sysmon
+    // event were dated with the clock's year (2026) while the events said
+    // 2021. Held back, they now take the year of the first dated time.
+    let data = b"Oct 24 17:05:31 host sysmon[1]: banner\n\
+Oct 24 17:05:38 host a: plain\n\
+<13>1 2021-10-24T17:06:00Z host app - - - dated\n\
+Oct 24 17:07:00 host a: after\n\
+Jan  2 00:00:01 host a: next year\n";
+    let out = read(data);
+    let times: Vec<String> = out
+        .iter()
+        .map(|r| r.as_ref().unwrap().meta.timestamp.unwrap().to_rfc3339())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2021-10-24T17:05:31+00:00",
+            "2021-10-24T17:05:38+00:00",
+            "2021-10-24T17:06:00+00:00",
+            "2021-10-24T17:07:00+00:00",
+            "2022-01-02T00:00:01+00:00",
+        ]
+    );
+    // A line after the first dated time a day ahead of it is the year before.
+    let out = read(b"Dec 31 23:00:00 h a: x\n<13>1 2022-01-01T00:10:00Z h a - - - y\n");
+    let first = out[0].as_ref().unwrap().meta.timestamp.unwrap();
+    assert_eq!(first.to_rfc3339(), "2021-12-31T23:00:00+00:00");
+}
+
+#[test]
 fn damaged_lines_are_reported_and_neighbours_kept() {
     let mut data =
         b"Feb 21 21:54:44 localhost sshd[3402]: Accepted publickey for vagrant\n".to_vec();
