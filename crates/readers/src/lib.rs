@@ -1,9 +1,18 @@
-//! Readers that turn Windows event log files into [`tracehunt_event::Event`]s.
+//! Readers that turn Windows, Linux, cloud, network and web server logs into
+//! [`tracehunt_event::Event`]s.
 //!
 //! * **Format by content, not extension** ([`sniff`]): EVTX (`ElfFile\0`
 //!   magic), a JSON array (`[`), or JSON lines (`{`, one object per line or
-//!   pretty-printed objects one after another). A UTF-8 BOM is skipped.
-//!   Anything else (`.pcap`, `.etl`, text…) is a [`ReadError::UnsupportedFormat`].
+//!   pretty-printed objects one after another); then the text formats of
+//!   issue #21: raw auditd, Zeek TSV, W3C extended (IIS), Apache/Nginx
+//!   access logs, syslog (incl. Sysmon for Linux). A UTF-8 BOM is skipped;
+//!   gzip is decompressed while reading. Anything else (`.pcap`, `.etl`,
+//!   free text…) is a [`ReadError::UnsupportedFormat`].
+//! * **Non-Windows events** carry a route key `product:name` in
+//!   `meta.channel` (`linux:auditd`, `aws:cloudtrail`, `zeek:dns`,
+//!   `webserver:access`…; Sysmon for Linux keeps `Linux-Sysmon/Operational`)
+//!   and each format's own field names (nested JSON keys as dotted paths);
+//!   the logsource map sends each rule to its product's keys only.
 //! * **EVTX** through the `evtx` crate, one 64 KiB chunk at a time, with
 //!   recovery (see [`EvtxChunks`]): chunks are found by position and by
 //!   their `ElfChnk\0` signature (resynchronising after inserted, deleted
