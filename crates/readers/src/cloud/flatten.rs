@@ -17,7 +17,7 @@ pub(crate) const MAX_FIELDS: usize = 10_000;
 /// The longest JSON text kept for a subtree past [`MAX_DEPTH`].
 const MAX_TEXT: usize = 4096;
 
-/// Field added (an [`Value::Int`]) when a cloud record reached 10,000 fields
+/// Field added (an [`Value::Int`]) when a cloud record reached 10,000 fields: how
 /// many fields of the record were dropped.
 pub const DROPPED_FIELD: &str = "tracehunt.dropped_fields";
 
