@@ -742,7 +742,10 @@ fn watch_names_rule_errors_and_rejected_lines_on_stderr() {
         err.contains("rules: 1 loaded, 1 active, 0 skipped, 1 failed"),
         "{err}"
     );
-    assert!(err.contains("stdin line 1: not JSON"), "{err}");
+    assert!(
+        err.contains("stdin line 1: neither JSON nor a syslog, auditd or access-log line"),
+        "{err}"
+    );
     assert!(
         err.contains("stdin line 3: a JSON object that is not an event"),
         "{err}"

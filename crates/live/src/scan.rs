@@ -106,8 +106,19 @@ pub(crate) struct Scanned {
 /// Most rejected lines listed per batch (all are counted).
 pub const REJECTED_LISTED: usize = 100;
 
-/// Parses one line into an event.
+/// Parses one line into an event: a JSON object (any shape the readers
+/// know), or (issue #21) a line of a line-by-line text log the readers
+/// recognise on its own — syslog / auth.log (incl. Sysmon for Linux), one
+/// raw auditd record (records are not assembled into process events
+/// here), an Apache/Nginx access log line.
 fn parse(text: &str) -> Result<tracehunt_event::Event, String> {
+    if !text.trim_start().starts_with(['{', '[']) {
+        match parse_text_line(text) {
+            Ok(ev) => return Ok(ev),
+            Err(e) if serde_json::from_str::<J>(text).is_err() => return Err(e),
+            Err(_) => {} // a JSON scalar: said below
+        }
+    }
     let v: J = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     match &v {
         J::Object(o) if o.contains_key(tracehunt_readers::wire::MARK) => {
@@ -126,6 +137,24 @@ fn parse(text: &str) -> Result<tracehunt_event::Event, String> {
             }
         )),
     }
+}
+
+/// One text log line through the file readers (format by content).
+fn parse_text_line(text: &str) -> Result<tracehunt_event::Event, String> {
+    const NOT: &str = "neither JSON nor a syslog, auditd or access-log line";
+    let records = tracehunt_readers::open_bytes("line", text.as_bytes().to_vec())
+        .map_err(|_| NOT.to_owned())?;
+    let mut first_error = None;
+    for r in records {
+        match r {
+            Ok(ev) => return Ok(ev),
+            Err(e) if e.records > 0 => {
+                first_error.get_or_insert(e.reason);
+            }
+            Err(_) => {}
+        }
+    }
+    Err(first_error.unwrap_or_else(|| NOT.to_owned()))
 }
 
 /// Scans one batch with `sc` (a scanner over `q.rules`' ruleset).
@@ -240,5 +269,30 @@ mod tests {
         assert!(parse("[1,2]").unwrap_err().contains("array"));
         assert!(parse("{\"a\":").unwrap_err().starts_with("not JSON"));
         assert!(parse("42").unwrap_err().contains("number"));
+        assert!(parse("just words").unwrap_err().contains("neither JSON"));
+    }
+
+    #[test]
+    fn text_log_lines_are_events_too() {
+        // Issue #21: `watch` on auth.log, audit.log or an access log.
+        let ev = parse(
+            "Feb 21 21:54:44 web1 sshd[3402]: Failed password for root from 10.0.0.9 port 22 ssh2",
+        )
+        .unwrap();
+        assert_eq!(ev.meta.channel.as_deref(), Some("linux:syslog"));
+        assert_eq!(ev.meta.computer.as_deref(), Some("web1"));
+        assert_eq!(ev.first("program").and_then(|v| v.as_str()), Some("sshd"));
+        let ev = parse(
+            r#"type=EXECVE msg=audit(1364481363.243:24287): argc=2 a0="whoami" a1=2D2D68656C70"#,
+        )
+        .unwrap();
+        assert_eq!(ev.meta.channel.as_deref(), Some("linux:auditd"));
+        assert_eq!(ev.first("a1").and_then(|v| v.as_str()), Some("--help"));
+        let ev = parse(r#"83.149.9.216 - - [17/May/2015:10:05:03 +0000] "GET /wp-login.php?x=1 HTTP/1.1" 200 203 "-" "curl/8""#).unwrap();
+        assert_eq!(ev.meta.channel.as_deref(), Some("webserver:access"));
+        assert_eq!(
+            ev.first("cs-uri-stem").and_then(|v| v.as_str()),
+            Some("/wp-login.php")
+        );
     }
 }
