@@ -2,6 +2,7 @@
 //! JSON objects.
 
 use crate::error::{Location, RecordError, RecordErrorKind};
+use crate::gate::{self, BigPermit};
 use crate::shape;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -135,6 +136,9 @@ pub(crate) struct JsonArrayRecords<R> {
     on_line: Option<u64>,
     /// The records of an element that is an envelope (`{"Records": [...]}`).
     envelope: Option<Box<EnvelopeRecords>>,
+    /// Held while an element over [`gate::BIG_RECORD_BYTES`] is read and
+    /// its records are given out (issue #20 item 7).
+    permit: Option<BigPermit>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -176,6 +180,7 @@ impl<R: BufRead> JsonArrayRecords<R> {
             recovery: None,
             on_line: None,
             envelope: None,
+            permit: None,
         }
     }
 
@@ -427,6 +432,9 @@ impl<R: BufRead> JsonArrayRecords<R> {
             total += 1;
             if total <= MAX_RECORD_BYTES {
                 buf.push(b);
+                if total == gate::BIG_RECORD_BYTES + 1 {
+                    gate::hold_if_big(&mut self.permit, total);
+                }
             } else if !buf.is_empty() {
                 buf = Vec::new(); // too long: stop buffering, keep scanning
             }
@@ -708,6 +716,9 @@ impl<R: BufRead> Iterator for JsonArrayRecords<R> {
                 return Some(item);
             }
         }
+        // The records of the last big element are given out (and, in the
+        // usual loop, dropped): the next element may wait for the permit.
+        self.permit = None;
         match self.step() {
             Ok(item) => item,
             Err(e) => Some(Err(e)),
@@ -745,6 +756,10 @@ pub(crate) struct JsonLinesRecords<R> {
     /// Items already produced, given out before reading on (the elements
     /// of an array line, streamed; an error met while a value was open).
     queue: std::collections::VecDeque<Queued>,
+    /// Held from when a value (or a line being skipped) grows past
+    /// [`gate::BIG_RECORD_BYTES`] until its items are given out (issue #20
+    /// item 7).
+    permit: Option<BigPermit>,
 }
 
 /// What [`JsonLinesRecords`] gives out before reading on.
@@ -774,6 +789,7 @@ impl<R: BufRead> JsonLinesRecords<R> {
             done: false,
             pending_cr: false,
             queue: std::collections::VecDeque::new(),
+            permit: None,
         }
     }
 
@@ -825,6 +841,7 @@ impl<R: BufRead> JsonLinesRecords<R> {
                 line = Vec::new(); // too long: stop buffering, keep counting
             }
             total += take;
+            gate::hold_if_big(&mut self.permit, total);
             self.reader.consume(take);
             if end {
                 break;
@@ -1083,6 +1100,9 @@ impl<R: BufRead> Iterator for JsonLinesRecords<R> {
                     }
                 }
                 None => {
+                    // Every item of the last value is given out (and, in
+                    // the usual loop, dropped): a big next value may wait.
+                    self.permit = None;
                     if !self.fill() {
                         return None;
                     }
@@ -1139,7 +1159,12 @@ impl<R: BufRead> JsonLinesRecords<R> {
                 prev = Some((line[0], *last));
             }
             depth.feed(&line);
-            acc.extend_from_slice(&line);
+            if acc.is_empty() {
+                acc = line; // one line, one value (the usual case): no copy
+            } else {
+                acc.extend_from_slice(&line);
+            }
+            gate::hold_if_big(&mut self.permit, acc.len());
             // JSON strings cannot span lines, so an open string ends the value;
             // balanced brackets end it too.
             if depth.depth <= 0 || depth.in_string {
@@ -1216,5 +1241,58 @@ mod tests {
             errors.last().unwrap().reason,
             format!("element {n} of the JSON array on this line is a number, not an event object")
         );
+    }
+
+    /// Issue #20 item 7: every worker thread read its own big record at
+    /// once (eight 58 MB records: 0.82 GB at 1 thread, 4.2 GB at 8). A
+    /// record over `BIG_RECORD_BYTES` is now read under the process-wide
+    /// permit, held until the record after it is asked for; small records
+    /// never take it.
+    #[test]
+    fn big_json_records_take_the_process_wide_permit() {
+        let pad = "a".repeat(gate::BIG_RECORD_BYTES);
+        let text = format!(
+            "{{\"EventID\": 1, \"x\": \"{pad}\"}}\n{{\"EventID\": 2}}\n[{{\"EventID\": 3, \"x\": \"{pad}\"}}]\n"
+        );
+        let mut r = JsonLinesRecords::new(Path::new("big.jsonl"), std::io::Cursor::new(text));
+        let first = r.next().unwrap().unwrap();
+        assert_eq!(first.meta.event_id, Some(1));
+        assert!(r.permit.is_some(), "held while the big record is out");
+        let second = r.next().unwrap().unwrap();
+        assert_eq!(second.meta.event_id, Some(2));
+        assert!(r.permit.is_none(), "a small record does not hold it");
+        let third = r.next().unwrap().unwrap();
+        assert_eq!(third.meta.event_id, Some(3));
+        assert!(
+            r.permit.is_some(),
+            "an array line over the size holds it too"
+        );
+        assert!(r.next().is_none());
+        assert!(r.permit.is_none(), "released at the end");
+
+        // A whole-array file: the element's reader holds it.
+        let text = format!("[{{\"EventID\": 4, \"x\": \"{pad}\"}}, {{\"EventID\": 5}}]");
+        let mut a = JsonArrayRecords::new(Path::new("big.json"), std::io::Cursor::new(text));
+        assert_eq!(a.next().unwrap().unwrap().meta.event_id, Some(4));
+        assert!(a.permit.is_some());
+        assert_eq!(a.next().unwrap().unwrap().meta.event_id, Some(5));
+        assert!(a.permit.is_none());
+    }
+
+    /// Issue #20 item 7: a line over the 64 MiB limit was buffered by every
+    /// thread at once before it was skipped (0.23-0.94 GB); it is buffered
+    /// under the permit, which the error that reports it releases after.
+    #[test]
+    fn overlong_line_is_skipped_under_the_permit() {
+        let text = format!(
+            "{{\"x\": \"{}\"}}\n{{\"EventID\": 7}}\n",
+            "a".repeat(MAX_RECORD_BYTES + 10)
+        );
+        let mut r = JsonLinesRecords::new(Path::new("long.jsonl"), std::io::Cursor::new(text));
+        let e = r.next().unwrap().unwrap_err();
+        assert!(e.reason.contains("record limit; skipped"), "{}", e.reason);
+        assert!(r.permit.is_some());
+        assert_eq!(r.next().unwrap().unwrap().meta.event_id, Some(7));
+        assert!(r.permit.is_none());
     }
 }

@@ -77,6 +77,7 @@ mod cloud;
 mod error;
 mod evtx_reader;
 mod foreign;
+mod gate;
 mod gz;
 mod json_reader;
 mod jsonl_ranges;
