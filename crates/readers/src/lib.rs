@@ -72,6 +72,7 @@
 //! ```
 
 mod auditd;
+mod caps;
 mod channel;
 mod cloud;
 mod error;
@@ -204,8 +205,47 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
     }
 }
 
-/// The text formats, most specific first (syslog, the loosest, last).
+/// Leading lines that may be skipped to find a line-oriented text format.
+const MAX_LEADING_JUNK: usize = 3;
+
+/// The text formats, most specific first (syslog, the loosest, last). When
+/// the first line is none of them, up to [`MAX_LEADING_JUNK`] lines are
+/// skipped to find an auditd, access-log or syslog line that the next line
+/// confirms (breaker finding: a log starting mid-line — copytruncate, a cut
+/// file — was "not a supported log format" and every record was lost; now
+/// the junk lines are errors of their own and the rest is read).
 fn sniff_text(head: &[u8]) -> Option<Format> {
+    if let Some(f) = sniff_text_at(head) {
+        return Some(f);
+    }
+    let after_line = |b: &[u8]| memchr::memchr(b'\n', b).map(|i| b[i + 1..].to_vec());
+    let mut rest = head.to_vec();
+    for _ in 0..MAX_LEADING_JUNK {
+        rest = after_line(&rest)?;
+        let Some(f) = sniff_text_at(&rest)
+            .filter(|f| matches!(f, Format::Auditd | Format::AccessLog | Format::Syslog))
+        else {
+            continue;
+        };
+        // Confirmed by the next non-blank line (or the head ends here).
+        let body = rest
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0);
+        match after_line(&rest[body..]) {
+            Some(next) if next.iter().any(|b| !b.is_ascii_whitespace()) => {
+                if sniff_text_at(&next) == Some(f) {
+                    return Some(f);
+                }
+            }
+            _ => return Some(f),
+        }
+    }
+    None
+}
+
+/// The text format of the first non-blank line of `head`.
+fn sniff_text_at(head: &[u8]) -> Option<Format> {
     if auditd::sniff(head) {
         Some(Format::Auditd)
     } else if zeek::sniff(head) {

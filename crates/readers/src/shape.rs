@@ -15,6 +15,7 @@
 //! * **Mordor / nxlog flat** — a top-level `EventID` with System and
 //!   EventData fields side by side (`Channel`, `Hostname`, `SourceName`, …).
 
+use crate::caps::Budget;
 use crate::channel::canonical_channel;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value as J};
@@ -83,7 +84,8 @@ pub fn event_from_json_value(v: &J) -> Option<Event> {
         // Already a reader's event (`tracehunt publish`): exactly as sent.
         return crate::wire::from_value(v).ok();
     }
-    let ev = match obj.get("Event") {
+    REPEATS.set(Repeats::default());
+    let mut ev = match obj.get("Event") {
         Some(J::Object(e)) if e.get("System").is_some_and(J::is_object) => from_evtx_json(e),
         _ if obj.get("System").is_some_and(J::is_object) => from_evtx_json(obj),
         _ => match obj.get("winlog") {
@@ -92,6 +94,7 @@ pub fn event_from_json_value(v: &J) -> Option<Event> {
             _ => return crate::foreign::from_object(obj),
         },
     };
+    REPEATS.get().budget.finish(&mut ev);
     Some(crate::channel::unforward(ev))
 }
 
@@ -141,12 +144,46 @@ fn flatten(ev: &mut Event, name: &str, v: &J, depth: usize) {
             }
         }
         J::Array(a) => {
+            let r = REPEATS.get();
+            REPEATS.set(Repeats {
+                in_array: r.in_array + 1,
+                ..r
+            });
             for x in a {
                 flatten(ev, name, x, depth + 1);
             }
+            let r = REPEATS.get();
+            REPEATS.set(Repeats {
+                in_array: r.in_array - 1,
+                ..r
+            });
         }
-        s => ev.push(name, scalar(s)),
+        s => {
+            let mut r = REPEATS.get();
+            if r.in_array == 0 {
+                ev.push(name, scalar(s));
+            } else {
+                r.budget.push(ev, name, scalar(s));
+                REPEATS.set(r);
+            }
+        }
     }
+}
+
+/// The fields pushed from inside JSON arrays, whose names repeat once per
+/// element, are capped per event by a [`Budget`] (breaker finding, issue
+/// #21: a 1 MiB key over 3,000 array elements took 3.1 GB); the other
+/// fields each come from a key of the record, so they are bounded by its
+/// size. Kept per thread for the event being converted.
+#[derive(Clone, Copy, Default)]
+struct Repeats {
+    /// Arrays open around the value being flattened.
+    in_array: u32,
+    budget: Budget,
+}
+
+thread_local! {
+    static REPEATS: std::cell::Cell<Repeats> = std::cell::Cell::new(Repeats::default());
 }
 
 /// Flattens the children of a container (`EventData`, a `UserData`

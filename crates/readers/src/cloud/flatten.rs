@@ -1,5 +1,6 @@
 //! Nested JSON → fields named by their full dotted path, with caps.
 
+use crate::caps::{Budget, MAX_FIELDS, MAX_NAME_BYTES};
 use serde_json::{Map, Value as J};
 use tracehunt_event::{Event, Value};
 
@@ -9,27 +10,24 @@ use tracehunt_event::{Event, Value};
 /// a hostile 10,000-level value cannot exhaust the stack.
 pub(crate) const MAX_DEPTH: usize = 32;
 
-/// At most this many fields per event. Beyond it, fields are dropped and
-/// counted in [`DROPPED_FIELD`] (a huge `requestParameters` array of a
-/// `RunInstances` call must not make one event of millions of fields).
-pub(crate) const MAX_FIELDS: usize = 10_000;
-
 /// The longest JSON text kept for a subtree past [`MAX_DEPTH`].
 const MAX_TEXT: usize = 4096;
 
-/// Field added (an [`Value::Int`]) when a cloud record reached 10,000 fields: how
-/// many fields of the record were dropped.
-pub const DROPPED_FIELD: &str = "tracehunt.dropped_fields";
+pub use crate::caps::DROPPED_FIELD;
 
-/// Flattens records into one event under the caps.
+/// Flattens records into one event under the caps ([`Budget`]: at most
+/// 10,000 fields and 1 MiB of names per event).
 pub(crate) struct Flattener<'e> {
     pub(crate) ev: &'e mut Event,
-    dropped: u64,
+    budget: Budget,
 }
 
 impl<'e> Flattener<'e> {
     pub(crate) fn new(ev: &'e mut Event) -> Self {
-        Flattener { ev, dropped: 0 }
+        Flattener {
+            ev,
+            budget: Budget::default(),
+        }
     }
 
     /// Every top-level key of `obj`, flattened under its own name.
@@ -59,8 +57,8 @@ impl<'e> Flattener<'e> {
         match v {
             J::Object(m) => {
                 for (k, c) in m {
-                    if self.full() {
-                        self.dropped += count_leaves(c, 0);
+                    if self.full() || path.len() + k.len() >= MAX_NAME_BYTES {
+                        self.budget.dropped += count_leaves(c, 0);
                         continue;
                     }
                     let name = format!("{path}.{k}");
@@ -70,7 +68,7 @@ impl<'e> Flattener<'e> {
             J::Array(a) => {
                 for x in a {
                     if self.full() {
-                        self.dropped += count_leaves(x, 0);
+                        self.budget.dropped += count_leaves(x, 0);
                         continue;
                     }
                     self.value(path, x, depth + 1);
@@ -81,23 +79,20 @@ impl<'e> Flattener<'e> {
     }
 
     fn full(&self) -> bool {
-        self.ev.len() >= MAX_FIELDS
+        self.budget.full() || self.ev.len() >= MAX_FIELDS
     }
 
     pub(crate) fn push(&mut self, name: &str, v: Value) {
-        if self.full() {
-            self.dropped += 1;
+        if self.ev.len() >= MAX_FIELDS {
+            self.budget.dropped += 1;
         } else {
-            self.ev.push(name, v);
+            self.budget.push(self.ev, name, v);
         }
     }
 
     /// Adds [`DROPPED_FIELD`] when fields were dropped.
     pub(crate) fn finish(self) {
-        if self.dropped > 0 {
-            let n = i64::try_from(self.dropped).unwrap_or(i64::MAX);
-            self.ev.push(DROPPED_FIELD, Value::Int(n));
-        }
+        self.budget.finish(self.ev);
     }
 }
 

@@ -39,7 +39,7 @@
 //! JSON text (`InitiatedBy`, `TargetResources`, `Folders`, `Parameters`):
 //! the text is kept, and when it parses as a JSON object or array it is
 //! also flattened under the column's name (`TargetResources.displayName`).
-//! Caps: [`flatten::MAX_DEPTH`], [`flatten::MAX_FIELDS`] (dropped fields
+//! Caps: [`flatten::MAX_DEPTH`], [`MAX_FIELDS`](crate::caps::MAX_FIELDS), [`MAX_NAME_BYTES`](crate::caps::MAX_NAME_BYTES) (dropped fields
 //! counted in `tracehunt.dropped_fields`).
 //!
 //! # Meta

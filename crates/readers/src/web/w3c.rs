@@ -51,8 +51,12 @@ impl Col {
     }
 }
 
+/// Earlier `#Fields` layouts kept per file (the latest of each width).
+const MAX_EARLIER: usize = 16;
+
 /// Parser state: the `#Fields` layout in force, the earlier layouts of the
-/// file, and the `#Date` directive's date.
+/// file (at most [`MAX_EARLIER`], one per width), and the `#Date`
+/// directive's date.
 #[derive(Default)]
 pub(super) struct W3c {
     cols: Vec<Col>,
@@ -65,8 +69,15 @@ impl W3c {
         if let Some(f) = text.strip_prefix("#Fields:") {
             let cols: Vec<Col> = f.split_ascii_whitespace().map(Col::new).collect();
             if !self.cols.is_empty() && self.cols != cols {
+                // Only the latest earlier layout of each width is ever used,
+                // and at most MAX_EARLIER of them are kept (breaker finding:
+                // every #Fields line was compared with all earlier layouts,
+                // 20,000 of them took 48 s).
                 let old = std::mem::take(&mut self.cols);
-                self.earlier.retain(|c| *c != old && *c != cols);
+                self.earlier.retain(|c| c.len() != old.len());
+                if self.earlier.len() >= MAX_EARLIER {
+                    self.earlier.remove(0);
+                }
                 self.earlier.push(old);
             }
             self.cols = cols;

@@ -3,6 +3,7 @@
 //! (`@stream`, `@system`, `@proc`, dots written as underscores, epoch `ts`).
 
 use super::{channel_for, epoch_time};
+use crate::caps::{Budget, MAX_NAME_BYTES};
 use serde_json::{Map, Value as J};
 use tracehunt_event::{Event, EventMeta, Value};
 
@@ -54,27 +55,38 @@ fn scalar(v: &J) -> Option<Value> {
     })
 }
 
-fn push(ev: &mut Event, name: &str, v: &J) {
+/// Pushes `v` under `name` (arrays as repeated fields, objects by dotted
+/// names) within the event's [`Budget`]. Nested objects deeper than
+/// [`MAX_DEPTH`] are kept as one field of their JSON text.
+fn push(ev: &mut Event, b: &mut Budget, name: &str, v: &J, depth: usize) {
     match v {
         J::Array(items) => {
             for it in items {
                 if let Some(x) = scalar(it) {
-                    ev.push(name, x);
+                    b.push(ev, name, x);
                 }
             }
         }
-        J::Object(m) => {
+        J::Object(m) if depth < MAX_DEPTH => {
             for (k, v) in m {
-                push(ev, &format!("{name}.{k}"), v);
+                if b.full() || name.len() + k.len() >= MAX_NAME_BYTES {
+                    b.dropped += 1;
+                    continue;
+                }
+                push(ev, b, &format!("{name}.{k}"), v, depth + 1);
             }
         }
         other => {
             if let Some(x) = scalar(other) {
-                ev.push(name, x);
+                b.push(ev, name, x);
             }
         }
     }
 }
+
+/// Nesting past this many object levels is not flattened further (Zeek
+/// records nest two or three levels).
+const MAX_DEPTH: usize = 32;
 
 /// See [`super::event_from_json`].
 pub(super) fn event(obj: &Map<String, J>) -> Option<Event> {
@@ -92,12 +104,14 @@ pub(super) fn event(obj: &Map<String, J>) -> Option<Event> {
         Some(J::Number(n)) => epoch_time(&n.to_string()),
         _ => None,
     };
+    let mut b = Budget::default();
     for (k, v) in obj {
         match dotted(k) {
-            Some(d) if !obj.contains_key(&d) => push(&mut ev, &d, v),
-            _ => push(&mut ev, k, v),
+            Some(d) if !obj.contains_key(&d) => push(&mut ev, &mut b, &d, v, 0),
+            _ => push(&mut ev, &mut b, k, v, 0),
         }
     }
+    b.finish(&mut ev);
     ev.meta.computer = ev
         .first("id.orig_h")
         .and_then(Value::as_str)

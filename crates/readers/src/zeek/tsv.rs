@@ -2,6 +2,7 @@
 //! per line, values split by `#separator` and typed by `#types`.
 
 use super::{channel_for, epoch_time};
+use crate::caps::Budget;
 use crate::web::lines::{Line, LineParser};
 use std::borrow::Cow;
 use tracehunt_event::{Event, EventMeta, Value};
@@ -180,6 +181,7 @@ impl Tsv {
             channel: Some(self.channel.clone()),
             ..EventMeta::default()
         });
+        let mut b = Budget::default();
         for (i, raw) in text.split(self.separator.as_str()).enumerate() {
             let name = &*self.fields[i];
             if raw == self.unset_field {
@@ -200,7 +202,7 @@ impl Tsv {
                 // An empty container has no elements (like `[]` in Zeek
                 // JSON); an empty string is the empty string.
                 if !ty.container {
-                    ev.push(name, Value::Str(String::new()));
+                    b.push(&mut ev, name, Value::Str(String::new()));
                 }
                 continue;
             }
@@ -209,18 +211,23 @@ impl Tsv {
                     if el == self.unset_field {
                         continue;
                     }
+                    if b.full() {
+                        b.dropped += 1;
+                        continue;
+                    }
                     let v = self
                         .value(ty.base, el)
                         .map_err(|e| format!("{name}: {e}"))?;
-                    ev.push(name, v);
+                    b.push(&mut ev, name, v);
                 }
             } else {
                 let v = self
                     .value(ty.base, raw)
                     .map_err(|e| format!("{name}: {e}"))?;
-                ev.push(name, v);
+                b.push(&mut ev, name, v);
             }
         }
+        b.finish(&mut ev);
         Ok(ev)
     }
 }
