@@ -110,7 +110,7 @@ fn flat_json_long_key_over_array_elements_is_capped() {
 fn w3c_many_fields_directives_keep_the_latest_layout_per_width() {
     let mut lines = vec!["#Software: IIS".to_owned()];
     for i in 0..20_000 {
-        lines.push(format!("#Fields: {} c{i}", vec!["x"; 9].join(" ")));
+        lines.push(format!("#Fields: {} c{i}", ["x"; 9].join(" ")));
     }
     lines.push("#Fields: date time c-ip cs-method cs-uri-stem sc-status".into());
     lines.push("2024-01-01 00:00:00 1.2.3.4 GET /a 200".into());
