@@ -11,6 +11,13 @@ use tracehunt_sigma::ast::{
 };
 use tracehunt_sigma::{Code, Diagnostic, LogsourceMap, RuleDoc, Source};
 
+/// Fields Windows writes padded with trailing spaces to a fixed width:
+/// the Security log's `LogonProcessName` (4624, 4625, 4648, 4611…) is
+/// `"NtLmSsp "`, `"Advapi  "`, `"User32 "`, while rules write `NtLmSsp`.
+/// Their values are compared with the trailing spaces removed; no other
+/// value is trimmed (a command line's trailing space is real data).
+pub const PADDED_FIELDS: &[&str] = &["LogonProcessName"];
+
 /// Compile-time settings.
 #[derive(Debug, Clone)]
 pub struct CompileOptions {
@@ -109,8 +116,28 @@ pub(crate) struct CompiledSource {
     pub(crate) not_channels: Vec<String>,
     pub(crate) event_ids: Vec<u32>,
     pub(crate) remap: HashMap<FieldId, FieldId>,
+    /// Fields whose values this source's events give through a derivation
+    /// ([`tracehunt_sigma::Derived`]); `remap` sends the Sigma field to the
+    /// derivation's virtual field.
+    pub(crate) derived: Vec<CompiledDerived>,
     /// Rules (indices) that apply to events of this source, ascending.
     pub(crate) rules: Vec<u32>,
+}
+
+/// A [`tracehunt_sigma::Derived`] with its field names interned.
+pub(crate) struct CompiledDerived {
+    /// The virtual field the derived values are placed under: a name no
+    /// event field resolves to (`Ruleset::is_virtual`), one per source
+    /// and Sigma field.
+    pub(crate) to: FieldId,
+    /// The event fields the values come from.
+    pub(crate) from: Vec<FieldId>,
+    /// Lower-case event value → the value Sigma rules write.
+    pub(crate) values: HashMap<String, String>,
+    /// Join the `from` values with this text into one value.
+    pub(crate) join: Option<String>,
+    /// `0x…` values also give their decimal form.
+    pub(crate) hex: bool,
 }
 
 /// An immutable, compiled rule set: `Send + Sync`, shared by all scanners.
@@ -144,6 +171,12 @@ pub struct Ruleset {
     pub(crate) rule_fields: Vec<Box<[FieldId]>>,
     /// The interned id of `EventID`, if some rule names it.
     pub(crate) eventid_field: Option<FieldId>,
+    /// Per interned field id: a derivation's virtual field, which no event
+    /// field name may resolve to.
+    pub(crate) is_virtual: Vec<bool>,
+    /// Per interned field id: a field Windows pads with trailing spaces
+    /// ([`PADDED_FIELDS`]); its values are compared without them.
+    pub(crate) padded: Vec<bool>,
     /// Per compiled rule: the EventIDs it can match on an event with one
     /// canonical `EventID` value (`crate::prefilter::rule_event_ids`);
     /// `None` when unrestricted (and for every rule under
@@ -374,6 +407,18 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
     }
     let name_count = interner.names.len();
     let eventid_field = interner.names.get("eventid").copied();
+    let mut is_virtual = vec![false; name_count];
+    for d in sources.iter().flat_map(|s| s.derived.iter()) {
+        is_virtual[d.to as usize] = true;
+    }
+    let mut padded = vec![false; name_count];
+    for name in PADDED_FIELDS {
+        let mut key = String::new();
+        crate::scan::field_key(name, &mut key);
+        if let Some(&id) = interner.names.get(key.as_str()) {
+            padded[id as usize] = true;
+        }
+    }
     let event_ids = rules
         .iter()
         .map(|r| match eventid_field {
@@ -403,6 +448,8 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
             any_field: pf.any_field,
             rule_fields: pf.rule_fields,
             eventid_field,
+            is_virtual,
+            padded,
             event_ids,
         },
         diags,
@@ -708,10 +755,32 @@ fn source_index(
     if let Some(&i) = keys.get(&key) {
         return i;
     }
-    let remap = s
+    let mut remap: HashMap<FieldId, FieldId> = s
         .field_map
         .iter()
         .map(|(from, to)| (interner.id(from), interner.id(to)))
+        .collect();
+    let si = sources.len();
+    let derived = s
+        .derived
+        .iter()
+        .map(|(field, d)| {
+            // `\u{1}` keeps the virtual name apart from every event field
+            // name; the scanner also refuses to resolve one to it.
+            let to = interner.id(&format!("\u{1}{si}:{field}"));
+            remap.insert(interner.id(field), to);
+            CompiledDerived {
+                to,
+                from: d.from.iter().map(|f| interner.id(f)).collect(),
+                values: d
+                    .values
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect(),
+                join: d.join.clone(),
+                hex: d.hex,
+            }
+        })
         .collect();
     sources.push(CompiledSource {
         channels: s.channels.iter().map(|c| c.to_ascii_lowercase()).collect(),
@@ -722,6 +791,7 @@ fn source_index(
             .collect(),
         event_ids: s.event_ids.clone(),
         remap,
+        derived,
         rules: Vec::new(),
     });
     keys.insert(key, sources.len() - 1);

@@ -47,5 +47,5 @@ mod matcher;
 mod prefilter;
 mod scan;
 
-pub use compile::{compile, CompileOptions, RuleMeta, Ruleset};
+pub use compile::{compile, CompileOptions, RuleMeta, Ruleset, PADDED_FIELDS};
 pub use scan::Scanner;

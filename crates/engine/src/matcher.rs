@@ -178,7 +178,15 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 
 impl Matcher {
     /// Does the value at `pos` match? (`Null` is handled by the caller.)
-    fn matches_at<V: EventView>(&self, view: &V, pos: u32) -> bool {
+    /// `remap` is the event source's field renaming, which a `fieldref`'s
+    /// other field goes through like the item's own (`Image|fieldref:
+    /// ParentImage` reads `ParentProcessName` on Security 4688).
+    fn matches_at<V: EventView>(
+        &self,
+        view: &V,
+        pos: u32,
+        remap: &dyn Fn(FieldId) -> FieldId,
+    ) -> bool {
         match self {
             Matcher::Str { op, cased } => {
                 if let StrOp::Any = op {
@@ -211,7 +219,7 @@ impl Matcher {
                 } else {
                     view.lower(pos)
                 };
-                view.positions(*other).iter().any(|&o| {
+                view.positions(remap(*other)).iter().any(|&o| {
                     let theirs = if *cased { view.text(o) } else { view.lower(o) };
                     match mode {
                         RefMode::Exact => mine == theirs,
@@ -260,13 +268,13 @@ impl Item {
                             if let Matcher::Null = m {
                                 return positions.iter().all(|&p| view.value(p).is_null_or_empty());
                             }
-                            positions.iter().any(|&p| m.matches_at(view, p))
+                            positions.iter().any(|&p| m.matches_at(view, p, remap))
                         }
                         None => {
                             if let Matcher::Null = m {
                                 return false;
                             }
-                            view.all_positions().any(|p| m.matches_at(view, p))
+                            view.all_positions().any(|p| m.matches_at(view, p, remap))
                         }
                     }
                 };

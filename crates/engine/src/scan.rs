@@ -21,6 +21,9 @@ struct Route {
     /// automaton restricted to them: e.g. a Sysmon event meets the ~20
     /// needles of the Windows keyword rules, not the ~600 of all products).
     keywords: Option<crate::compile::SubIndex>,
+    /// The sources of `cands` with derived fields, ascending: their
+    /// derivations are computed for each event of the route.
+    derived: Box<[u32]>,
 }
 
 /// The routes of one (channel, EventID) key.
@@ -91,6 +94,10 @@ pub struct Scanner<'r> {
     /// Case-folded text of every value, concatenated; spans per field.
     lower_buf: String,
     lower_span: Vec<(u32, u32)>,
+    /// Values made for the current event: trimmed padded values and
+    /// derived fields' values, with what each stands for.
+    synth: Vec<Value>,
+    synth_at: Vec<Synth>,
     memo: Vec<u8>,
     key: String,
     lname: String,
@@ -101,8 +108,20 @@ pub struct Scanner<'r> {
     stamp: u32,
 }
 
+/// What a value made by the scanner stands for.
+#[derive(Clone, Copy)]
+enum Synth {
+    /// The value at this position, without its padding.
+    Replace(u32),
+    /// One more value of this (virtual) field.
+    Add(FieldId),
+}
+
 struct View<'a> {
     fields: &'a [&'a Value],
+    /// Positions below this are the event's own fields; above, derived
+    /// values (never searched by keywords).
+    real: u32,
     slots: &'a [Vec<u32>],
     text_buf: &'a str,
     text_span: &'a [(u32, u32)],
@@ -115,7 +134,7 @@ impl EventView for View<'_> {
         self.slots.get(id as usize).map_or(&[], |v| &v[..])
     }
     fn all_positions(&self) -> std::ops::Range<u32> {
-        0..self.fields.len() as u32
+        0..self.real
     }
     fn value(&self, pos: u32) -> &Value {
         self.fields[pos as usize]
@@ -176,6 +195,102 @@ fn push_lower(buf: &mut String, s: &str) {
     }
 }
 
+/// Appends the text and the case-folded text of `v` (for its position)
+/// to the scanner's buffers; the folded text is followed by a NUL.
+fn push_texts(
+    v: &Value,
+    text_buf: &mut String,
+    text_span: &mut Vec<(u32, u32)>,
+    lower_buf: &mut String,
+    lower_span: &mut Vec<(u32, u32)>,
+) {
+    let a = text_buf.len() as u32;
+    let lower_a = lower_buf.len() as u32;
+    match v {
+        Value::Str(s) => push_lower(lower_buf, s),
+        // Digits have no case: no allocation, no folding.
+        Value::Int(i) => {
+            let mut b = itoa::Buffer::new();
+            let t = b.format(*i);
+            text_buf.push_str(t);
+            lower_buf.push_str(t);
+        }
+        other => {
+            let t = other.to_text();
+            text_buf.push_str(&t);
+            push_lower(lower_buf, &t);
+        }
+    }
+    text_span.push((a, text_buf.len() as u32));
+    lower_span.push((lower_a, lower_buf.len() as u32));
+    // Values are NUL-separated so that the keyword automaton runs
+    // once over the whole buffer (no needle holds a NUL; a needle
+    // straddling two values could only add a rule to evaluate).
+    lower_buf.push('\0');
+}
+
+/// The decimal form of a `0x…` hexadecimal text (4688's process ids).
+fn hex_value(s: &str) -> Option<i64> {
+    let h = s.trim();
+    let h = h.strip_prefix("0x").or_else(|| h.strip_prefix("0X"))?;
+    if h.is_empty() || h.len() > 15 {
+        return None;
+    }
+    i64::from_str_radix(h, 16).ok()
+}
+
+/// Computes the derived values of `d` for one event (fields `fields`,
+/// positions by id `slots`) into `synth`/`synth_at`.
+fn derive(
+    d: &crate::compile::CompiledDerived,
+    fields: &[&Value],
+    slots: &[Vec<u32>],
+    synth: &mut Vec<Value>,
+    synth_at: &mut Vec<Synth>,
+) {
+    let positions = |f: FieldId| slots.get(f as usize).map_or(&[][..], |v| &v[..]);
+    if let Some(sep) = &d.join {
+        let mut out = String::new();
+        for (i, &f) in d.from.iter().enumerate() {
+            let Some(&p) = positions(f).first() else {
+                return;
+            };
+            let t = fields[p as usize].to_text();
+            if t.is_empty() {
+                return;
+            }
+            if i > 0 {
+                out.push_str(sep);
+            }
+            out.push_str(&t);
+        }
+        synth.push(Value::Str(out));
+        synth_at.push(Synth::Add(d.to));
+        return;
+    }
+    for &f in &d.from {
+        for &p in positions(f) {
+            let v = fields[p as usize];
+            synth.push(v.clone());
+            synth_at.push(Synth::Add(d.to));
+            let t = v.to_text();
+            if !d.values.is_empty() {
+                let key = t.trim().to_ascii_lowercase();
+                if let Some(m) = d.values.get(&key) {
+                    synth.push(Value::Str(m.clone()));
+                    synth_at.push(Synth::Add(d.to));
+                }
+            }
+            if d.hex {
+                if let Some(n) = hex_value(&t) {
+                    synth.push(Value::Int(n));
+                    synth_at.push(Synth::Add(d.to));
+                }
+            }
+        }
+    }
+}
+
 /// Runs a needle automaton over case-folded text and stamps every rule
 /// whose needle occurs. `sub` is a route's smaller automaton over some of
 /// `idx`'s needles (its pattern ids mapped to `idx`'s), or `None` to run
@@ -220,6 +335,8 @@ impl<'r> Scanner<'r> {
             name_ids: HashMap::new(),
             lower_buf: String::new(),
             lower_span: Vec::new(),
+            synth: Vec::new(),
+            synth_at: Vec::new(),
             memo: Vec::new(),
             key: String::new(),
             lname: String::new(),
@@ -320,6 +437,13 @@ impl<'r> Scanner<'r> {
         let mut any_prefiltered = false;
         let mut kw_rules = vec![false; self.rs.rules.len()];
         let mut any_keyword = false;
+        let mut derived: Vec<u32> = cands
+            .iter()
+            .map(|&(_, si)| si)
+            .filter(|&si| !self.rs.sources[si as usize].derived.is_empty())
+            .collect();
+        derived.sort_unstable();
+        derived.dedup();
         for &(r, _) in cands.iter() {
             let r = r as usize;
             if self.rs.prefiltered[r] {
@@ -342,6 +466,7 @@ impl<'r> Scanner<'r> {
             scan_field: scan_field.into(),
             any_prefiltered,
             keywords,
+            derived: derived.into(),
         }
     }
 
@@ -362,6 +487,8 @@ impl<'r> Scanner<'r> {
         self.lower_buf.clear();
         self.lower_span.clear();
         self.ids.clear();
+        self.synth.clear();
+        self.synth_at.clear();
         let mut fields: Vec<&Value> = Vec::with_capacity(ev.len());
         for (pos, (name, v)) in ev.fields().enumerate() {
             fields.push(v);
@@ -369,7 +496,12 @@ impl<'r> Scanner<'r> {
                 Some(&id) => id,
                 None => {
                     field_key(name, &mut self.lname);
-                    let id = self.rs.names.get(self.lname.as_str()).copied();
+                    let id = self
+                        .rs
+                        .names
+                        .get(self.lname.as_str())
+                        .copied()
+                        .filter(|&id| !self.rs.is_virtual[id as usize]);
                     if self.name_ids.len() >= MAX_NAME_CACHE {
                         self.name_ids.clear();
                     }
@@ -385,29 +517,63 @@ impl<'r> Scanner<'r> {
                 }
                 slot.push(pos as u32);
             }
-            let a = self.text_buf.len() as u32;
-            let lower_a = self.lower_buf.len() as u32;
-            match v {
-                Value::Str(s) => push_lower(&mut self.lower_buf, s),
-                // Digits have no case: no allocation, no folding.
-                Value::Int(i) => {
-                    let mut b = itoa::Buffer::new();
-                    let t = b.format(*i);
-                    self.text_buf.push_str(t);
-                    self.lower_buf.push_str(t);
-                }
-                other => {
-                    let t = other.to_text();
-                    self.text_buf.push_str(&t);
-                    push_lower(&mut self.lower_buf, &t);
+            // A padded field (`"NtLmSsp "`) is compared without its padding.
+            if let (Some(id), Value::Str(s)) = (id, v) {
+                if self.rs.padded[id as usize] && s.ends_with(' ') {
+                    self.synth
+                        .push(Value::Str(s.trim_end_matches(' ').to_owned()));
+                    self.synth_at.push(Synth::Replace(pos as u32));
                 }
             }
-            self.text_span.push((a, self.text_buf.len() as u32));
-            self.lower_span.push((lower_a, self.lower_buf.len() as u32));
-            // Values are NUL-separated so that the keyword automaton runs
-            // once over the whole buffer (no needle holds a NUL; a needle
-            // straddling two values could only add a rule to evaluate).
-            self.lower_buf.push('\0');
+            push_texts(
+                v,
+                &mut self.text_buf,
+                &mut self.text_span,
+                &mut self.lower_buf,
+                &mut self.lower_span,
+            );
+        }
+        let real = fields.len() as u32;
+        // The keyword automaton reads the event's own values only.
+        let kw_end = self.lower_buf.len();
+        // Derived fields of the route's sources (issue #20 item 10: 4688's
+        // MandatoryLabel SID as an IntegrityLevel name, Subject* as User).
+        for &si in entry.full.derived.iter() {
+            for d in &self.rs.sources[si as usize].derived {
+                derive(d, &fields, &self.slots, &mut self.synth, &mut self.synth_at);
+            }
+        }
+        for (v, at) in self.synth.iter().zip(self.synth_at.iter()) {
+            match *at {
+                Synth::Replace(pos) => {
+                    fields[pos as usize] = v;
+                    // Its folded text, for the matchers (the padded one stays
+                    // in the keyword text, which only marks candidates).
+                    let a = self.lower_buf.len() as u32;
+                    if let Value::Str(s) = v {
+                        push_lower(&mut self.lower_buf, s);
+                    }
+                    self.lower_span[pos as usize] = (a, self.lower_buf.len() as u32);
+                    self.lower_buf.push('\0');
+                }
+                Synth::Add(id) => {
+                    let pos = fields.len() as u32;
+                    fields.push(v);
+                    self.ids.push(Some(id));
+                    let slot = &mut self.slots[id as usize];
+                    if slot.is_empty() {
+                        self.touched.push(id);
+                    }
+                    slot.push(pos);
+                    push_texts(
+                        v,
+                        &mut self.text_buf,
+                        &mut self.text_span,
+                        &mut self.lower_buf,
+                        &mut self.lower_span,
+                    );
+                }
+            }
         }
 
         // Rules pinned to other EventIDs are left out when the event's one
@@ -457,7 +623,7 @@ impl<'r> Scanner<'r> {
                 mark(
                     kw,
                     Some(sub),
-                    &self.lower_buf,
+                    &self.lower_buf[..kw_end],
                     &mut self.needle_stamp,
                     &mut self.rule_stamp,
                     stamp,
@@ -467,6 +633,7 @@ impl<'r> Scanner<'r> {
 
         let view = View {
             fields: &fields,
+            real,
             slots: &self.slots,
             text_buf: &self.text_buf,
             text_span: &self.text_span,

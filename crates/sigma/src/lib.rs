@@ -32,7 +32,9 @@ pub use filter::{apply_filters, name_glob, FilterDoc, FILTER_PREFIX};
 pub use load::{
     load_rules, load_rules_bytes, CorrelationDoc, LoadedFile, RuleDoc, MAX_CONDITION_NESTING,
 };
-pub use logsource::{channel_listed, LogsourceEntry, LogsourceError, LogsourceMap, Source};
+pub use logsource::{
+    channel_listed, Derived, LogsourceEntry, LogsourceError, LogsourceMap, Source,
+};
 /// The Sigma AST produced by `rsigma-parser` 0.23 (rules, detections,
 /// conditions, modifiers, values, correlations, filters).
 pub use rsigma_parser as ast;

@@ -21,6 +21,13 @@ pub struct Source {
     /// (e.g. `Image` → `NewProcessName` for Security 4688).
     #[serde(default)]
     pub field_map: BTreeMap<String, String>,
+    /// Sigma field name → how this source's events give its value when
+    /// neither the name nor a rename carries it as Sigma expects (e.g.
+    /// `IntegrityLevel` from 4688's `MandatoryLabel` SID, `User` from
+    /// `SubjectDomainName` and `SubjectUserName`). A field is either renamed
+    /// or derived, not both (a derivation wins).
+    #[serde(default)]
+    pub derived: BTreeMap<String, Derived>,
     /// Channels this source never matches, even when `channels` is empty
     /// (ASCII case-insensitive; an entry ending in `:` stands for every
     /// channel starting with it, e.g. `zeek:`). [`LogsourceMap`] fills it for Windows
@@ -29,6 +36,34 @@ pub struct Source {
     /// Linux, cloud or network event); a mapping file may set it too.
     #[serde(default)]
     pub not_channels: Vec<String>,
+}
+
+/// How a source's events give the value of a Sigma field
+/// ([`Source::derived`]). The derived values are computed per event and
+/// compared by the rule's item as the field's values; the event itself is
+/// not changed.
+///
+/// * `join` set: one value, the first value of each `from` field joined
+///   with `join` (`SubjectDomainName` + `\` + `SubjectUserName` gives
+///   Sysmon's `DOMAIN\user`); none when one of them is absent or empty.
+/// * otherwise every value of every `from` field as it is, plus, for each
+///   one `values` lists (ASCII case-insensitive key), the listed value
+///   (`S-1-16-12288` → `High`), and with `hex` set, for each `0x…` value
+///   its decimal form (`0x1a2b` → `6699`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Derived {
+    /// Fields of this source's events the value comes from.
+    pub from: Vec<String>,
+    /// Event value → the value Sigma rules write, kept beside the raw one.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+    /// Join the `from` fields' values with this text into one value.
+    #[serde(default)]
+    pub join: Option<String>,
+    /// A hexadecimal `0x…` value also gives its decimal form.
+    #[serde(default)]
+    pub hex: bool,
 }
 
 /// One `(product, category | service)` entry of the mapping file.
