@@ -75,7 +75,12 @@ pub trait Source: Sync {
 /// handed out in order from a shared counter.
 pub struct FileSource<'f> {
     files: &'f [PathBuf],
-    units: Vec<Unit>,
+    /// Groups of units in order (a whole file, or all chunks / ranges of
+    /// one file: issue #20 item 7, one entry per chunk grew peak RSS with
+    /// the file size), and the first unit number of each.
+    groups: Vec<Unit>,
+    starts: Vec<usize>,
+    total: usize,
     next: AtomicUsize,
 }
 
@@ -84,21 +89,30 @@ impl<'f> FileSource<'f> {
     /// returns them) for `threads` workers: files are split into EVTX chunks
     /// and JSON-lines ranges only when there are fewer than 4 per thread.
     pub fn plan(files: &'f [PathBuf], threads: usize) -> Self {
+        let groups = plan_units(files, threads);
+        let mut starts = Vec::with_capacity(groups.len());
+        let mut total = 0usize;
+        for g in &groups {
+            starts.push(total);
+            total += g.count();
+        }
         FileSource {
             files,
-            units: plan_units(files, threads),
+            groups,
+            starts,
+            total,
             next: AtomicUsize::new(0),
         }
     }
 
     /// Number of units planned.
     pub fn len(&self) -> usize {
-        self.units.len()
+        self.total
     }
 
     /// No unit planned (no file).
     pub fn is_empty(&self) -> bool {
-        self.units.is_empty()
+        self.total == 0
     }
 
     /// The files read.
@@ -110,10 +124,15 @@ impl<'f> FileSource<'f> {
 impl Source for FileSource<'_> {
     fn next_unit(&self) -> Option<WorkUnit> {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
-        let unit = self.units.get(i)?;
+        if i >= self.total {
+            return None;
+        }
+        let g = self.starts.partition_point(|&s| s <= i) - 1;
+        let unit = &self.groups[g];
+        let k = i - self.starts[g];
         let records = match unit {
-            Unit::Chunk(_, chunks, k) => Ok(Records::Chunk(chunks.chunk(*k).into_iter())),
-            Unit::Lines(_, ranges, k) => Ok(Records::Lines(ranges.range(*k))),
+            Unit::Chunks(_, chunks, _) => Ok(Records::Chunk(chunks.chunk(k).into_iter())),
+            Unit::Lines(_, ranges, _) => Ok(Records::Lines(ranges.range(k))),
             Unit::Stream(f) => {
                 let path = &self.files[*f];
                 match tracehunt_readers::open(path) {
@@ -149,14 +168,24 @@ impl Source for FileSource<'_> {
 /// all cores too.
 enum Unit {
     Stream(usize),
-    Chunk(usize, Arc<tracehunt_readers::EvtxChunks>, usize),
+    /// All `n` chunks of a file, units in chunk order.
+    Chunks(usize, Arc<tracehunt_readers::EvtxChunks>, usize),
+    /// All `n` line ranges of a file, units in range order.
     Lines(usize, Arc<tracehunt_readers::JsonLinesRanges>, usize),
 }
 
 impl Unit {
     fn file(&self) -> usize {
         match self {
-            Unit::Stream(f) | Unit::Chunk(f, _, _) | Unit::Lines(f, _, _) => *f,
+            Unit::Stream(f) | Unit::Chunks(f, _, _) | Unit::Lines(f, _, _) => *f,
+        }
+    }
+
+    /// Units in this group.
+    fn count(&self) -> usize {
+        match self {
+            Unit::Stream(_) => 1,
+            Unit::Chunks(_, _, n) | Unit::Lines(_, _, n) => *n,
         }
     }
 }
@@ -193,8 +222,8 @@ fn plan_units(files: &[PathBuf], threads: usize) -> Vec<Unit> {
     for (i, p) in files.iter().enumerate() {
         match tracehunt_readers::open_evtx_chunks(p) {
             Ok(c) if !c.is_empty() => {
-                let c = Arc::new(c);
-                units.extend((0..c.len()).map(|k| Unit::Chunk(i, c.clone(), k)));
+                let n = c.len();
+                units.push(Unit::Chunks(i, Arc::new(c), n));
                 continue;
             }
             Ok(_) => {}
@@ -209,8 +238,8 @@ fn plan_units(files: &[PathBuf], threads: usize) -> Vec<Unit> {
                     .flatten()
                     .filter(|r| r.len() > 1)
                 {
-                    let r = Arc::new(r);
-                    units.extend((0..r.len()).map(|k| Unit::Lines(i, r.clone(), k)));
+                    let n = r.len();
+                    units.push(Unit::Lines(i, Arc::new(r), n));
                     continue;
                 }
             }

@@ -78,7 +78,11 @@ fn zeek_json_long_key_over_array_elements_is_capped() {
     assert!(errs.is_empty(), "{errs:?}");
     let ev = &evs[0];
     assert_eq!(ev.meta.channel.as_deref(), Some("zeek:dns"));
-    assert_eq!(ev.get(&key).count(), 0, "one copy is already over the name budget");
+    assert_eq!(
+        ev.get(&key).count(),
+        0,
+        "one copy is already over the name budget"
+    );
     assert_eq!(ev.first(DROPPED_FIELD), Some(&Value::Int(3000)));
 }
 
@@ -145,5 +149,9 @@ fn log_starting_mid_line_is_read_after_the_junk() {
     assert_eq!((evs.len(), errs.len()), (2, 1));
 
     // Plain prose is still not a log.
-    assert!(open_bytes("notes.txt", b"hello\nthis is\njust text\nnothing else\n".to_vec()).is_err());
+    assert!(open_bytes(
+        "notes.txt",
+        b"hello\nthis is\njust text\nnothing else\n".to_vec()
+    )
+    .is_err());
 }
