@@ -155,3 +155,39 @@ fn log_starting_mid_line_is_read_after_the_junk() {
     )
     .is_err());
 }
+
+/// EXECVE records sharing one audit id piled every argument into the open
+/// event (3,000 records of 500 KB: 6.1 GB); the assembled event keeps 1 MiB
+/// of arguments and counts the rest.
+#[test]
+fn auditd_execve_records_of_one_event_are_capped() {
+    let mut text = String::from(
+        "type=SYSCALL msg=audit(1700000000.000:1): arch=c000003e syscall=59 success=yes exit=0 \
+         pid=10 ppid=1 uid=0 comm=\"x\" exe=\"/bin/x\"\n",
+    );
+    let arg = "41".repeat(65_536); // 64 KiB once decoded
+    for i in 0..40 {
+        text.push_str(&format!(
+            "type=EXECVE msg=audit(1700000000.000:1): argc=1 a{i}={arg}\n"
+        ));
+    }
+    text.push_str("type=EOE msg=audit(1700000000.000:1):\n");
+    let (format, evs, errs) = read("audit.log", text.into_bytes());
+    assert_eq!(format, Format::Auditd);
+    assert!(errs.is_empty(), "{errs:?}");
+    let procs: Vec<&Event> = evs
+        .iter()
+        .filter(|e| e.meta.channel.as_deref() == Some("linux:process_creation"))
+        .collect();
+    assert_eq!(procs.len(), 1);
+    let cmd = procs[0]
+        .first("CommandLine")
+        .and_then(Value::as_str)
+        .unwrap();
+    assert_eq!(
+        cmd.len(),
+        16 * 65_536 + 15,
+        "16 arguments of 64 KiB, joined by spaces"
+    );
+    assert_eq!(procs[0].first(DROPPED_FIELD), Some(&Value::Int(24)));
+}

@@ -26,6 +26,13 @@ pub(crate) const GRACE_RECORDS: u64 = 512;
 pub(crate) const MAX_OPEN: usize = 4096;
 /// Most pids whose image is remembered for `ParentImage` (then forgotten).
 pub(crate) const MAX_PIDS: usize = 65_536;
+/// Most bytes of `EXECVE` arguments kept per event (breaker finding: 3,000
+/// records with one audit id piled 3 GB of arguments into one open event);
+/// the arguments past it are dropped and counted in `tracehunt.dropped_fields`.
+pub(crate) const MAX_ARG_BYTES: usize = 1 << 20;
+/// Most bytes of images and command lines remembered for `ParentImage` and
+/// `ParentCommandLine` (then forgotten, as at [`MAX_PIDS`]).
+pub(crate) const MAX_PARENT_BYTES: usize = 64 << 20;
 
 /// The `meta.channel` of assembled process events.
 pub(crate) const CHANNEL: &str = "linux:process_creation";
@@ -43,6 +50,9 @@ struct Pending {
     millis: u32,
     syscall: Option<Vec<(String, String)>>,
     args: Option<Vec<(usize, String)>>,
+    /// Bytes of `args`, and the arguments dropped past [`MAX_ARG_BYTES`].
+    arg_bytes: usize,
+    args_dropped: u64,
     cwd: Option<String>,
     proctitle: Option<String>,
 }
@@ -55,6 +65,8 @@ pub(crate) struct Assembler {
     seen: u64,
     gen: u64,
     parents: HashMap<(Option<String>, String), (String, Option<String>)>,
+    /// Bytes held in `parents` (images and command lines).
+    parent_bytes: usize,
 }
 
 impl Assembler {
@@ -150,8 +162,9 @@ impl Assembler {
             }
         }
         if let (Some(pid), Some(exe)) = (pid, exe) {
-            if self.parents.len() >= MAX_PIDS {
+            if self.parents.len() >= MAX_PIDS || self.parent_bytes >= MAX_PARENT_BYTES {
                 self.parents.clear();
+                self.parent_bytes = 0;
             }
             let key = (p.node.clone(), pid);
             let cmd = if is_exec && ok {
@@ -163,6 +176,7 @@ impl Assembler {
                     .filter(|(e, _)| *e == exe)
                     .and_then(|(_, c)| c.clone())
             };
+            self.parent_bytes += exe.len() + cmd.as_ref().map_or(0, String::len);
             self.parents.insert(key, (exe, cmd));
         }
         if let Some(ev) = ev {
@@ -225,6 +239,10 @@ impl Assembler {
             ev.push("proctitle", s(t));
         }
         ev.push("audit_id", s(&p.id));
+        if p.args_dropped > 0 {
+            let n = i64::try_from(p.args_dropped).unwrap_or(i64::MAX);
+            ev.push(crate::DROPPED_FIELD, Value::Int(n));
+        }
         ev
     }
 }
@@ -237,6 +255,11 @@ fn absorb(p: &mut Pending, rec: &Record) {
             let args = p.args.get_or_insert_with(Vec::new);
             for (k, v) in &rec.fields {
                 if let Some(i) = k.strip_prefix('a').and_then(|n| n.parse::<usize>().ok()) {
+                    if p.arg_bytes + v.len() > MAX_ARG_BYTES {
+                        p.args_dropped += 1;
+                        continue;
+                    }
+                    p.arg_bytes += v.len();
                     args.push((i, v.clone()));
                 }
             }
