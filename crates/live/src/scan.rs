@@ -106,36 +106,58 @@ pub(crate) struct Scanned {
 /// Most rejected lines listed per batch (all are counted).
 pub const REJECTED_LISTED: usize = 100;
 
-/// Parses one line into an event: a JSON object (any shape the readers
-/// know), or (issue #21) a line of a line-by-line text log the readers
-/// recognise on its own — syslog / auth.log (incl. Sysmon for Linux), one
-/// raw auditd record (records are not assembled into process events
-/// here), an Apache/Nginx access log line.
-fn parse(text: &str) -> Result<tracehunt_event::Event, String> {
+/// Parses one line into its events: a JSON value as the batch JSON-lines
+/// reader reads it (an object of any shape the readers know, a
+/// `{"Records": […]}` envelope, an array of events: breaker finding, these
+/// were rejected), or (issue #21) a line of a line-by-line text log the
+/// readers recognise on its own — syslog / auth.log (incl. Sysmon for
+/// Linux), one raw auditd record (records are not assembled into process
+/// events here), an Apache/Nginx access log line. Returns the events and
+/// one reason per part of the line that is not an event (the whole line
+/// when nothing is).
+fn parse(text: &str) -> (Vec<tracehunt_event::Event>, Vec<String>) {
+    let one = |r: Result<tracehunt_event::Event, String>| match r {
+        Ok(ev) => (vec![ev], Vec::new()),
+        Err(e) => (Vec::new(), vec![e]),
+    };
     if !text.trim_start().starts_with(['{', '[']) {
         match parse_text_line(text) {
-            Ok(ev) => return Ok(ev),
-            Err(e) if serde_json::from_str::<J>(text).is_err() => return Err(e),
+            Ok(ev) => return (vec![ev], Vec::new()),
+            Err(e) if serde_json::from_str::<J>(text).is_err() => return (Vec::new(), vec![e]),
             Err(_) => {} // a JSON scalar: said below
         }
     }
-    let v: J = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let v: J = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return one(Err(format!("not JSON: {e}"))),
+    };
     match &v {
         J::Object(o) if o.contains_key(tracehunt_readers::wire::MARK) => {
-            tracehunt_readers::wire::from_value(&v).map_err(|e| format!("a bad wire event: {e}"))
+            one(tracehunt_readers::wire::from_value(&v)
+                .map_err(|e| format!("a bad wire event: {e}")))
         }
-        J::Object(_) => tracehunt_readers::event_from_json_value(&v)
-            .ok_or_else(|| "a JSON object that is not an event".to_owned()),
-        other => Err(format!(
+        J::Object(_) | J::Array(_) => {
+            let (mut evs, mut errs) = (Vec::new(), Vec::new());
+            for r in tracehunt_readers::records_of_json_value(v) {
+                match r {
+                    Ok(ev) => evs.push(ev),
+                    Err(e) => errs.push(e),
+                }
+            }
+            if evs.is_empty() && errs.is_empty() {
+                errs.push("an empty JSON array: no event".to_owned());
+            }
+            (evs, errs)
+        }
+        other => one(Err(format!(
             "a JSON {} where one event object per line was expected",
             match other {
-                J::Array(_) => "array",
                 J::String(_) => "string",
                 J::Number(_) => "number",
                 J::Bool(_) => "boolean",
                 _ => "null",
             }
-        )),
+        ))),
     }
 }
 
@@ -184,67 +206,64 @@ pub(crate) fn scan_batch(sc: &mut Scanner<'_>, q: Queued, min_rank: u8) -> Scann
         if text.trim().is_empty() {
             continue;
         }
-        let ev = match parse(text) {
-            Ok(mut ev) => {
-                // As the batch JSON reader: the record's number in its
-                // source when the event carries no EventRecordID.
-                ev.meta.record_id.get_or_insert(line);
-                ev
+        let (evs, errs) = parse(text);
+        for reason in errs {
+            result.rejected += 1;
+            if result.errors.len() < REJECTED_LISTED {
+                result.errors.push(Rejected { line, reason });
             }
-            Err(reason) => {
-                result.rejected += 1;
-                if result.errors.len() < REJECTED_LISTED {
-                    result.errors.push(Rejected { line, reason });
+        }
+        for mut ev in evs {
+            // As the batch JSON reader: the record's number in its source when
+            // the event carries no EventRecordID.
+            ev.meta.record_id.get_or_insert(line);
+            result.events += 1;
+            let ts = ev.meta.timestamp;
+            if let Some(t) = ts.filter(|&t| t <= horizon) {
+                latest = Some(latest.map_or(t, |l| l.max(t)));
+            }
+            hits.clear();
+            sc.scan(&ev, &mut hits);
+            let mut iocs = Vec::new();
+            if let Some(set) = &rules.iocs {
+                tracehunt_pipeline::ioc::scan_event(set, &ev, &sub.source, &mut iocs);
+            }
+            let mut outs = Vec::new();
+            let mut fields: Option<Arc<Vec<(String, J)>>> = None;
+            for &rule in &hits {
+                let correlated = rules.correlated[rule];
+                let reported = rs.rule(rule).level_rank >= min_rank && !rules.suppressed[rule];
+                if !reported && !correlated {
+                    continue;
                 }
+                // One copy of the event's fields, shared by all its detections.
+                let d = tracehunt_pipeline::detection_of(&ev, rule, &sub.source, &mut fields);
+                let line = reported.then(|| {
+                    let mut out = Vec::new();
+                    // Writing to a Vec cannot fail.
+                    let _ = tracehunt_report::write_detection_json(&mut out, rs, &d);
+                    out
+                });
+                outs.push(HitOut {
+                    rule,
+                    line,
+                    det: correlated.then_some(d),
+                });
+            }
+            if outs.is_empty() && iocs.is_empty() {
                 continue;
             }
-        };
-        result.events += 1;
-        let ts = ev.meta.timestamp;
-        if let Some(t) = ts.filter(|&t| t <= horizon) {
-            latest = Some(latest.map_or(t, |l| l.max(t)));
-        }
-        hits.clear();
-        sc.scan(&ev, &mut hits);
-        let mut iocs = Vec::new();
-        if let Some(set) = &rules.iocs {
-            tracehunt_pipeline::ioc::scan_event(set, &ev, &sub.source, &mut iocs);
-        }
-        let mut outs = Vec::new();
-        let mut fields: Option<Arc<Vec<(String, J)>>> = None;
-        for &rule in &hits {
-            let correlated = rules.correlated[rule];
-            let reported = rs.rule(rule).level_rank >= min_rank && !rules.suppressed[rule];
-            if !reported && !correlated {
-                continue;
-            }
-            // One copy of the event's fields, shared by all its detections.
-            let d = tracehunt_pipeline::detection_of(&ev, rule, &sub.source, &mut fields);
-            let line = reported.then(|| {
-                let mut out = Vec::new();
-                // Writing to a Vec cannot fail.
-                let _ = tracehunt_report::write_detection_json(&mut out, rs, &d);
-                out
-            });
-            outs.push(HitOut {
-                rule,
-                line,
-                det: correlated.then_some(d),
+            let mut entities = Vec::new();
+            tracehunt_incidents::extract(&ev, &mut entities);
+            events.push(EventHits {
+                time: ts,
+                host: ev.meta.computer.clone(),
+                entities,
+                key: tracehunt_pipeline::keys::event_key(&ev),
+                hits: outs,
+                iocs,
             });
         }
-        if outs.is_empty() && iocs.is_empty() {
-            continue;
-        }
-        let mut entities = Vec::new();
-        tracehunt_incidents::extract(&ev, &mut entities);
-        events.push(EventHits {
-            time: ts,
-            host: ev.meta.computer.clone(),
-            entities,
-            key: tracehunt_pipeline::keys::event_key(&ev),
-            hits: outs,
-            iocs,
-        });
     }
     Scanned {
         cost,
@@ -263,32 +282,71 @@ pub(crate) fn scan_batch(sc: &mut Scanner<'_>, q: Queued, min_rank: u8) -> Scann
 mod tests {
     use super::*;
 
+    /// The one event of a line, or its one reason.
+    fn one(text: &str) -> Result<tracehunt_event::Event, String> {
+        match parse(text) {
+            (mut evs, errs) if evs.len() == 1 && errs.is_empty() => Ok(evs.remove(0)),
+            (evs, errs) if evs.is_empty() && errs.len() == 1 => Err(errs[0].clone()),
+            (evs, errs) => panic!("{} events, errors {errs:?}", evs.len()),
+        }
+    }
+
     #[test]
     fn parse_rejects_what_is_not_one_event_object() {
-        assert!(parse("{\"EventID\": 1, \"Image\": \"x\"}").is_ok());
-        assert!(parse("[1,2]").unwrap_err().contains("array"));
-        assert!(parse("{\"a\":").unwrap_err().starts_with("not JSON"));
-        assert!(parse("42").unwrap_err().contains("number"));
-        assert!(parse("just words").unwrap_err().contains("neither JSON"));
+        assert!(one("{\"EventID\": 1, \"Image\": \"x\"}").is_ok());
+        assert!(one("{\"a\":").unwrap_err().starts_with("not JSON"));
+        assert!(one("42").unwrap_err().contains("number"));
+        assert!(one("just words").unwrap_err().contains("neither JSON"));
+        let (evs, errs) = parse("[1,2]");
+        assert!(evs.is_empty());
+        assert_eq!(
+            errs,
+            [
+                "element 0 of the JSON array is a number, not an event object",
+                "element 1 of the JSON array is a number, not an event object"
+            ]
+        );
+    }
+
+    /// Breaker finding (issue #21): `watch` rejected a CloudTrail envelope
+    /// line and an array of events on one line, which `hunt` reads.
+    #[test]
+    fn envelope_and_array_lines_give_their_events() {
+        let rec = r#"{"eventVersion":"1.08","eventSource":"iam.amazonaws.com","eventName":"CreateUser","awsRegion":"us-east-1","eventTime":"2024-01-01T00:00:00Z"}"#;
+        let (evs, errs) = parse(&format!(r#"{{"Records":[{rec},{rec},7,{rec}]}}"#));
+        assert_eq!(evs.len(), 3);
+        assert!(evs
+            .iter()
+            .all(|e| e.meta.channel.as_deref() == Some("aws:cloudtrail")));
+        assert_eq!(
+            errs,
+            ["element 2 of the Records envelope is a number, not an event object"]
+        );
+        let (evs, errs) = parse(
+            r#"[{"EventID": 1, "Channel": "Security"}, [{"EventID": 2, "Channel": "Security"}]]"#,
+        );
+        assert_eq!(evs.len(), 2);
+        assert!(errs.is_empty());
+        assert_eq!(evs[1].meta.event_id, Some(2));
     }
 
     #[test]
     fn text_log_lines_are_events_too() {
         // Issue #21: `watch` on auth.log, audit.log or an access log.
-        let ev = parse(
+        let ev = one(
             "Feb 21 21:54:44 web1 sshd[3402]: Failed password for root from 10.0.0.9 port 22 ssh2",
         )
         .unwrap();
         assert_eq!(ev.meta.channel.as_deref(), Some("linux:syslog"));
         assert_eq!(ev.meta.computer.as_deref(), Some("web1"));
         assert_eq!(ev.first("program").and_then(|v| v.as_str()), Some("sshd"));
-        let ev = parse(
+        let ev = one(
             r#"type=EXECVE msg=audit(1364481363.243:24287): argc=2 a0="whoami" a1=2D2D68656C70"#,
         )
         .unwrap();
         assert_eq!(ev.meta.channel.as_deref(), Some("linux:auditd"));
         assert_eq!(ev.first("a1").and_then(|v| v.as_str()), Some("--help"));
-        let ev = parse(r#"83.149.9.216 - - [17/May/2015:10:05:03 +0000] "GET /wp-login.php?x=1 HTTP/1.1" 200 203 "-" "curl/8""#).unwrap();
+        let ev = one(r#"83.149.9.216 - - [17/May/2015:10:05:03 +0000] "GET /wp-login.php?x=1 HTTP/1.1" 200 203 "-" "curl/8""#).unwrap();
         assert_eq!(ev.meta.channel.as_deref(), Some("webserver:access"));
         assert_eq!(
             ev.first("cs-uri-stem").and_then(|v| v.as_str()),

@@ -86,7 +86,14 @@ impl Iterator for EnvelopeRecords {
                 ),
             )));
         }
-        Some(convert(&self.path, self.at, self.ordinal, &v))
+        // An element that is no event names its place in the envelope
+        // (breaker finding: it read "line 1: JSON value is not an event…").
+        Some(
+            convert(&self.path, self.at, self.ordinal, &v).map_err(|mut e| {
+                e.reason = format!("element {i} of the Records envelope: {}", e.reason);
+                e
+            }),
+        )
     }
 }
 

@@ -100,7 +100,7 @@ pub use jsonl_ranges::{
     plan_json_lines, plan_json_lines_bytes, JsonLinesRange, JsonLinesRanges, LineRange,
     JSON_LINES_RANGE_BYTES,
 };
-pub use shape::event_from_json_value;
+pub use shape::{event_from_json_value, records_of_json_value};
 
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};

@@ -98,6 +98,65 @@ pub fn event_from_json_value(v: &J) -> Option<Event> {
     Some(crate::channel::unforward(ev))
 }
 
+/// Every record of one JSON value, as the JSON-lines reader reads a line
+/// holding it: an object is one event (any shape [`event_from_json_value`]
+/// knows); a `{"Records": […]}` envelope gives its elements; an array gives
+/// its objects, nested arrays read through. Each element that is no event
+/// is one `Err` naming its place and what it is. For the live mode (issue
+/// #21, breaker finding: `watch` rejected an envelope line or an array line
+/// that `hunt` reads).
+pub fn records_of_json_value(v: J) -> Vec<Result<Event, String>> {
+    let mut out = Vec::new();
+    records_into(v, None, 0, &mut out);
+    out
+}
+
+/// `place`: where `v` is ("element 3 of the JSON array"), `None` at the top.
+fn records_into(
+    mut v: J,
+    place: Option<String>,
+    depth: usize,
+    out: &mut Vec<Result<Event, String>>,
+) {
+    let named = |what: String| match &place {
+        Some(p) => format!("{p} is {what}, not an event object"),
+        None => format!("{what} where an event object was expected"),
+    };
+    match v {
+        J::Array(items) if depth < MAX_DEPTH => {
+            for (i, x) in items.into_iter().enumerate() {
+                records_into(
+                    x,
+                    Some(format!("element {i} of the JSON array")),
+                    depth + 1,
+                    out,
+                );
+            }
+        }
+        J::Object(_) => match crate::cloud::envelope(&mut v) {
+            Some(items) => {
+                for (i, x) in items.into_iter().enumerate() {
+                    let place = format!("element {i} of the Records envelope");
+                    match x {
+                        J::Object(_) => out.push(event_from_json_value(&x).ok_or_else(|| {
+                            format!("{place}: {}", crate::json_reader::UNRECOGNISED)
+                        })),
+                        other => out.push(Err(format!(
+                            "{place} is {}, not an event object",
+                            crate::json_reader::kind_of(&other)
+                        ))),
+                    }
+                }
+            }
+            None => out.push(event_from_json_value(&v).ok_or_else(|| match &place {
+                Some(p) => format!("{p}: {}", crate::json_reader::UNRECOGNISED),
+                None => crate::json_reader::UNRECOGNISED.to_owned(),
+            })),
+        },
+        other => out.push(Err(named(crate::json_reader::kind_of(&other).to_owned()))),
+    }
+}
+
 /// Converts a JSON scalar to a [`Value`] (objects/arrays are handled by the
 /// flattener and never reach here).
 fn scalar(v: &J) -> Value {
