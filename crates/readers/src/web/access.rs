@@ -234,6 +234,7 @@ impl LineParser for Access {
             ev.push("cs-uri-query", Value::Str(q.to_owned()));
         }
         push_str(&mut ev, "cs-version", version);
+        super::push_full_uri(&mut ev);
         if e.status != "-" {
             ev.push("sc-status", int_or_text(e.status));
         }

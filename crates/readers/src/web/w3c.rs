@@ -153,6 +153,7 @@ impl W3c {
             ev.meta.timestamp = Some(NaiveDateTime::new(d, t).and_utc());
         }
         ev.meta.computer = computer.or(s_ip);
+        super::push_full_uri(&mut ev);
         Ok(ev)
     }
 }
