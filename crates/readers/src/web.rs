@@ -114,6 +114,28 @@ pub(crate) fn access_records(
     Box::new(TextRecords::new(path, Lines::new(r), access::Access))
 }
 
+/// The field holding the whole request target, path and query
+/// (`/a/b.php?x=1`): SigmaHQ's webserver rules name `cs-uri-query` for
+/// paths as often as for queries (101 rules, e.g. CVE-2021-21972's
+/// `/ui/vropspluginui/…`, against 16 naming `cs-uri-stem`), so the
+/// logsource map reads a rule's `cs-uri-query` here (fresh-user finding,
+/// issue #21: attacks in the path never matched). `cs-uri-query` itself
+/// keeps W3C's meaning, the part after `?`.
+pub(crate) const FULL_URI: &str = "cs-uri";
+
+/// Adds [`FULL_URI`] from the event's `cs-uri-stem` and `cs-uri-query`.
+pub(crate) fn push_full_uri(ev: &mut tracehunt_event::Event) {
+    let stem = ev.first("cs-uri-stem").and_then(|v| v.as_str());
+    let query = ev.first("cs-uri-query").and_then(|v| v.as_str());
+    let full = match (stem, query) {
+        (Some(s), Some(q)) => format!("{s}?{q}"),
+        (Some(s), None) => s.to_owned(),
+        (None, Some(q)) => format!("?{q}"),
+        (None, None) => return,
+    };
+    ev.push(FULL_URI, tracehunt_event::Value::Str(full));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,26 +161,4 @@ mod tests {
             assert!(!sniff_access(not), "{}", String::from_utf8_lossy(not));
         }
     }
-}
-
-/// The field holding the whole request target, path and query
-/// (`/a/b.php?x=1`): SigmaHQ's webserver rules name `cs-uri-query` for
-/// paths as often as for queries (101 rules, e.g. CVE-2021-21972's
-/// `/ui/vropspluginui/…`, against 16 naming `cs-uri-stem`), so the
-/// logsource map reads a rule's `cs-uri-query` here (fresh-user finding,
-/// issue #21: attacks in the path never matched). `cs-uri-query` itself
-/// keeps W3C's meaning, the part after `?`.
-pub(crate) const FULL_URI: &str = "cs-uri";
-
-/// Adds [`FULL_URI`] from the event's `cs-uri-stem` and `cs-uri-query`.
-pub(crate) fn push_full_uri(ev: &mut tracehunt_event::Event) {
-    let stem = ev.first("cs-uri-stem").and_then(|v| v.as_str());
-    let query = ev.first("cs-uri-query").and_then(|v| v.as_str());
-    let full = match (stem, query) {
-        (Some(s), Some(q)) => format!("{s}?{q}"),
-        (Some(s), None) => s.to_owned(),
-        (None, Some(q)) => format!("?{q}"),
-        (None, None) => return,
-    };
-    ev.push(FULL_URI, tracehunt_event::Value::Str(full));
 }
