@@ -568,6 +568,9 @@ fn stderr_summary(
             f.path
         );
     }
+    if let Some(note) = tracehunt_report::channels_without_rules_note(&summary) {
+        eprintln!("tracehunt: warning: {note}");
+    }
     for f in &summary.files_with_incomplete_events {
         eprintln!(
             "tracehunt: {} without an EventID or a time in {} (first: {}): scanned, but rules whose logsource names EventIDs cannot match them",

@@ -198,3 +198,38 @@ fn non_windows_corpora_fire_their_rules_and_no_windows_rule() {
     // Incidents group these detections too.
     assert!(!v["incidents"].as_array().unwrap().is_empty());
 }
+
+/// Fresh-user finding: CloudTrail hunted with the Windows-only built-in
+/// rules printed "0 detections" and looked clean; the summary now says no
+/// rule read those events, and says nothing once rules for them are given.
+#[test]
+fn events_no_rule_reads_are_reported_not_passed_as_clean() {
+    let Some(c) = corpora() else { return };
+    let logs = c.join("cloud/cloudtrail-stratus");
+    let out = Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+        .arg("hunt")
+        .arg(&logs)
+        .args(["--format", "json"])
+        .output()
+        .expect("run tracehunt");
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["detections"], 0);
+    assert_eq!(
+        v["summary"]["channels_without_rules"],
+        serde_json::json!([{"channel": "aws:cloudtrail", "events": 295}])
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: no active rule reads 295 events (aws:cloudtrail 295)"),
+        "{err}"
+    );
+    // With SigmaHQ's rules every channel of the corpus is read by some rule.
+    let v = hunt(&c, &["cloud/cloudtrail-stratus"]);
+    assert!(
+        v["summary"]["channels_without_rules"].is_null(),
+        "{}",
+        v["summary"]
+    );
+    assert!(v["summary"]["detections"].as_u64().unwrap() > 0);
+}

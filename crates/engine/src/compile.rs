@@ -227,6 +227,23 @@ impl Ruleset {
         tracehunt_sigma::channel_listed(&self.foreign, &channel.to_ascii_lowercase())
     }
 
+    /// True when some active rule reads events of `channel` (any case; a
+    /// source naming channels lists it, or a source naming none does not
+    /// exclude it), whatever their EventID. A hunt warns about events of a
+    /// channel no rule reads (fresh-user finding, issue #21: CloudTrail
+    /// hunted with the Windows-only built-in rules gave "0 detections" and
+    /// looked clean).
+    pub fn reads_channel(&self, channel: &str) -> bool {
+        let key = channel.to_ascii_lowercase();
+        self.sources.iter().any(|s| {
+            if s.channels.is_empty() {
+                !tracehunt_sigma::channel_listed(&s.not_channels, &key)
+            } else {
+                s.channels.contains(&key)
+            }
+        })
+    }
+
     /// Index of the rule with this Sigma id.
     pub fn find(&self, id: &str) -> Option<usize> {
         self.meta.iter().position(|m| m.id == id)

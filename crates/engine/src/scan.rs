@@ -62,6 +62,10 @@ fn canonical_event_id(v: &Value) -> Option<u32> {
 /// Most (channel, EventID) keys a scanner caches before starting over.
 const MAX_ROUTE_KEYS: usize = 1 << 16;
 
+/// Most channels whose events a [`Scanner`] counts
+/// ([`Scanner::channel_events`]).
+pub const MAX_COUNTED_CHANNELS: usize = 1024;
+
 /// Most raw field names a scanner caches (with their interned id) before
 /// starting over: a log that invents a field name per event cannot grow it.
 const MAX_NAME_CACHE: usize = 1 << 12;
@@ -76,6 +80,9 @@ pub struct Scanner<'r> {
     /// Number of (channel, EventID) keys in `routes` (bounded by
     /// [`MAX_ROUTE_KEYS`]).
     route_keys: usize,
+    /// Events scanned per lower-case channel (at most
+    /// [`MAX_COUNTED_CHANNELS`] channels; [`Scanner::channel_events`]).
+    channel_events: HashMap<String, u64>,
     /// Routes by candidate list: keys with the same candidates share one
     /// route (and one keyword automaton), so a log with many distinct
     /// channels or EventIDs builds only as many as there are distinct
@@ -326,6 +333,7 @@ impl<'r> Scanner<'r> {
             rs: ruleset,
             routes: HashMap::new(),
             route_keys: 0,
+            channel_events: HashMap::new(),
             by_cands: HashMap::new(),
             slots: vec![Vec::new(); ruleset.name_count],
             touched: Vec::new(),
@@ -366,6 +374,14 @@ impl<'r> Scanner<'r> {
         self.key.clear();
         self.key.push_str(channel);
         self.key.make_ascii_lowercase();
+        let counted = self.channel_events.len();
+        match self.channel_events.get_mut(self.key.as_str()) {
+            Some(n) => *n += 1,
+            None if counted < MAX_COUNTED_CHANNELS => {
+                self.channel_events.insert(self.key.clone(), 1);
+            }
+            None => {}
+        }
         if let Some(r) = self.routes.get(self.key.as_str()).and_then(|m| m.get(&eid)) {
             return r.clone();
         }
@@ -468,6 +484,13 @@ impl<'r> Scanner<'r> {
             keywords,
             derived: derived.into(),
         }
+    }
+
+    /// Events this scanner was given, per lower-case channel (`""`: no
+    /// channel), for the channels first met while fewer than
+    /// [`MAX_COUNTED_CHANNELS`] were counted.
+    pub fn channel_events(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.channel_events.iter().map(|(c, n)| (c.as_str(), *n))
     }
 
     /// Appends to `out` the index of every rule that matches `ev`, in

@@ -69,6 +69,9 @@ pub(crate) struct Acc<'s> {
     pub(crate) incomplete_events: u64,
     /// Units with such events: (unit, file, events, the first one).
     pub(crate) incomplete: Vec<(u32, usize, u64, String)>,
+    /// Events scanned per lower-case channel that no active rule reads
+    /// ([`tracehunt_engine::Ruleset::reads_channel`]); empty without rules.
+    pub(crate) unread_channels: Vec<(String, u64)>,
     /// Damaged EVTX signatures read past (nothing lost by that).
     pub(crate) signatures_repaired: u64,
     /// Units with such signatures: (unit, file, signatures, first one).
@@ -156,6 +159,7 @@ impl<'s> Acc<'s> {
             unused: Vec::new(),
             incomplete_events: 0,
             incomplete: Vec::new(),
+            unread_channels: Vec::new(),
             signatures_repaired: 0,
             repaired: Vec::new(),
             first: None,
@@ -576,6 +580,13 @@ pub(crate) fn run_workers<'s>(
                 progress.stage(&format!("{} units scanned", i + 1), "");
             }
             progress.unit_done();
+        }
+        if !rs.is_empty() {
+            acc.unread_channels = sc
+                .channel_events()
+                .filter(|(c, _)| !rs.reads_channel(c))
+                .map(|(c, n)| (c.to_owned(), n))
+                .collect();
         }
         acc.piece = Vec::new();
         acc.run_bytes = Vec::new();

@@ -11,11 +11,12 @@ use crate::source::Source;
 use crate::spill::{Spill, SpillReader};
 use crate::{Loaded, PipelineError};
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracehunt_attack::ActorKb;
 use tracehunt_attribution::{Attribution, Attributor, EvidenceSet, Window};
 use tracehunt_engine::Ruleset;
-use tracehunt_report::{Detection, Skipped, Summary};
+use tracehunt_report::{ChannelEvents, Detection, Skipped, Summary};
 
 /// What the detection stage needs besides the rules and the source.
 #[derive(Clone)]
@@ -377,6 +378,7 @@ fn collect(
     let mut iocs: Vec<(u32, IocDetection)> = Vec::new();
     let mut all_losses = Vec::new();
     let mut losses_seen = 0u64;
+    let mut unread: BTreeMap<String, u64> = BTreeMap::new();
     for mut r in accs {
         runs.extend(r.globalize(mem, mem_entries)?);
         summary.events += r.events;
@@ -404,6 +406,9 @@ fn collect(
             }
             tw.events_without_time += r.untimed_out;
         }
+        for (c, n) in std::mem::take(&mut r.unread_channels) {
+            *unread.entry(c).or_default() += n;
+        }
         skipped.append(&mut r.skipped);
         lost.append(&mut r.lost);
         unused.append(&mut r.unused);
@@ -414,6 +419,12 @@ fn collect(
         iocs.extend(r.ioc_units.into_iter().zip(r.ioc_hits));
         stats.append(&mut r.unit_stats);
     }
+    let mut unread: Vec<ChannelEvents> = unread
+        .into_iter()
+        .map(|(channel, events)| ChannelEvents { channel, events })
+        .collect();
+    unread.sort_by(|a, b| b.events.cmp(&a.events).then(a.channel.cmp(&b.channel)));
+    summary.channels_without_rules = unread;
     skipped.sort_by_key(|s| s.0);
     summary.files = (source.streams() - skipped.len()) as u64;
     for (f, reason) in skipped {

@@ -153,6 +153,52 @@ pub struct IncompleteEvents {
     pub first: String,
 }
 
+/// Events of one channel that no active rule reads
+/// ([`Summary::channels_without_rules`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelEvents {
+    /// The channel (route key) in lower case: `security`,
+    /// `aws:cloudtrail`, `linux:auditd`…; `""` for events without one.
+    pub channel: String,
+    /// Events of it scanned.
+    pub events: u64,
+}
+
+/// The note about [`Summary::channels_without_rules`], `None` when every
+/// channel was read by some rule: "no active rule reads 295 events of
+/// aws:cloudtrail (…): 0 detections there means nothing looked; add rules
+/// for those log types (-r …)". At most five channels are named.
+pub fn channels_without_rules_note(s: &Summary) -> Option<String> {
+    if s.channels_without_rules.is_empty() {
+        return None;
+    }
+    let total: u64 = s.channels_without_rules.iter().map(|c| c.events).sum();
+    let mut named: Vec<String> = s
+        .channels_without_rules
+        .iter()
+        .take(5)
+        .map(|c| {
+            let ch = if c.channel.is_empty() {
+                "(no channel)"
+            } else {
+                &c.channel
+            };
+            format!("{ch} {}", c.events)
+        })
+        .collect();
+    if s.channels_without_rules.len() > 5 {
+        named.push(format!(
+            "{} more channels",
+            s.channels_without_rules.len() - 5
+        ));
+    }
+    Some(format!(
+        "no active rule reads {} ({}): no detection there means nothing looked; add rules for those log types (-r)",
+        if total == 1 { "1 event".to_owned() } else { format!("{total} events") },
+        named.join(", ")
+    ))
+}
+
 /// An EVTX file read past damaged signatures
 /// ([`Summary::files_with_repaired_signatures`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -223,6 +269,14 @@ pub struct Summary {
     /// when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files_with_incomplete_events: Vec<IncompleteEvents>,
+    /// Channels of scanned events that no active rule reads (its logsource
+    /// maps to other channels), most events first: a hunt of CloudTrail
+    /// with the Windows-only built-in rules found nothing because nothing
+    /// looked (fresh-user finding, issue #21). Empty without rules (e.g.
+    /// `--parse-only`); at most 1,024 channels per worker are counted.
+    /// Omitted from JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels_without_rules: Vec<ChannelEvents>,
     /// Damaged EVTX signatures read past
     /// (`RecordErrorKind::RepairedSignature`): a file header whose
     /// `ElfFile\0` is damaged (the file was recognised by its first chunk)
@@ -973,6 +1027,9 @@ pub fn write_table_summary<W: Write>(
             counted(f.chunks, "unused chunk slot", "unused chunk slots"),
             f.path
         )?;
+    }
+    if let Some(note) = channels_without_rules_note(s) {
+        writeln!(w, "Not looked at:     {note}")?;
     }
     if s.events_incomplete > 0 {
         writeln!(
