@@ -35,7 +35,10 @@ pub struct HuntArgs {
     /// TSV; W3C extended (IIS); Apache/Nginx access logs.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Sigma rule file or directory (repeatable). Default: the built-in pack.
+    /// Sigma rule file or directory (repeatable). Default: the built-in pack
+    /// (Windows rules only: for Linux, cloud, network and web logs give
+    /// SigmaHQ's rules, or its folders linux, cloud, identity, application,
+    /// network, web).
     #[arg(long, short = 'r', value_name = "DIR")]
     pub rules: Vec<PathBuf>,
     /// ATT&CK Enterprise STIX bundle to attribute with (default: the

@@ -1,5 +1,6 @@
-//! `tracehunt`: hunt intrusions in Windows event logs with Sigma rules and
-//! attribute what fired to ATT&CK intrusion sets.
+//! `tracehunt`: hunt intrusions in Windows event logs and Linux, cloud,
+//! network and web server logs with Sigma rules and attribute what fired
+//! to ATT&CK intrusion sets.
 //!
 //! Only this crate knows about clap, terminals, files on disk and exit codes.
 //! Exit codes: 0 the run completed; 1 usage or configuration error (bad
@@ -38,8 +39,8 @@ pub const EXIT_RULES_FAILED: u8 = 3;
 #[command(
     name = "tracehunt",
     version,
-    about = "Hunt intrusions in Windows event logs (EVTX, JSON) with Sigma rules, and attribute them to ATT&CK intrusion sets.",
-    after_help = "Examples:\n  tracehunt hunt samples/evtx\n  tracehunt hunt logs/ --rules sigma/rules --format jsonl --output hits.jsonl\n  tracehunt attribute --techniques T1059.001,T1546.008,T1021.002\n  tracehunt rules check sigma/rules --format json"
+    about = "Hunt intrusions with Sigma rules in Windows event logs (EVTX, JSON), Linux logs (auditd, syslog, Sysmon for Linux), cloud audit logs (CloudTrail, Azure/Entra, M365, Okta, GCP, GitHub, Kubernetes), Zeek and web server logs, and attribute them to ATT&CK intrusion sets.",
+    after_help = "The built-in rules are Windows-only: for other logs pass SigmaHQ's rules with --rules (sigma/rules, or its folders linux, cloud, identity, application, network, web).\n\nExamples:\n  tracehunt hunt samples/evtx\n  tracehunt hunt /var/log/audit/audit.log /var/log/auth.log -r sigma/rules/linux\n  tracehunt hunt logs/ --rules sigma/rules --format jsonl --output hits.jsonl\n  tracehunt attribute --techniques T1059.001,T1546.008,T1021.002\n  tracehunt rules check sigma/rules --format json"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -65,10 +66,18 @@ enum Command {
         after_help = "Examples:\n  tracehunt navigator samples/evtx --output layer.json\n  tracehunt navigator logs/ --rules sigma/rules --overlay G0009 -o layer.json"
     )]
     Navigator(hunt::HuntArgs),
-    /// Hunt live: follow growing JSON-lines logs, read stdin or an HTTP
-    /// endpoint; each detection, incident and response action as it happens.
+    /// Hunt live: follow growing log files, read stdin or an HTTP endpoint,
+    /// one record per line; each detection, incident and response action as
+    /// it happens.
+    ///
+    /// Lines read: JSON (any shape `hunt` reads: Windows, cloud, Zeek JSON…),
+    /// syslog/auth.log (Sysmon for Linux included), raw auditd records (one
+    /// event per record; unlike `hunt`, not assembled into
+    /// `linux:process_creation` events) and Apache/Nginx access logs. Zeek
+    /// TSV and W3C/IIS logs need their header lines: `hunt` only. Other
+    /// lines are counted as rejected and named on stderr.
     #[command(
-        after_help = "Examples:\n  tracehunt watch /var/log/winlogbeat/*.ndjson --state watch-state.json\n  tail -F events.jsonl | tracehunt watch --stdin --min-level high\n  TRACEHUNT_TOKEN=$(cat token) tracehunt watch --listen 127.0.0.1:8765 --rules sigma/rules\n  tracehunt watch logs/*.ndjson --policy respond.yml --action-log actions.jsonl --store hunts.db"
+        after_help = "Examples:\n  tracehunt watch /var/log/winlogbeat/*.ndjson --state watch-state.json\n  tail -F events.jsonl | tracehunt watch --stdin --min-level high\n  tracehunt watch /var/log/auth.log /var/log/audit/audit.log --state watch.json -r sigma/rules/linux\n  TRACEHUNT_TOKEN=$(cat token) tracehunt watch --listen 127.0.0.1:8765 --rules sigma/rules\n  tracehunt watch logs/*.ndjson --policy respond.yml --action-log actions.jsonl --store hunts.db"
     )]
     Watch(watch::WatchArgs),
     /// Scale out: publish log files' events to a NATS JetStream stream,
@@ -152,9 +161,10 @@ enum EvalCommand {
 
 #[derive(Subcommand, Debug)]
 enum RulesCommand {
-    /// Load rules and report every diagnostic (code, file, line, message).
+    /// Load rules and report every diagnostic (code, file, line, message),
+    /// the rule counts and how many rules of each product will run.
     #[command(
-        after_help = "Examples:\n  tracehunt rules check sigma/rules sigma/rules-emerging-threats\n  tracehunt rules check my-rule.yml --format json"
+        after_help = "Examples:\n  tracehunt rules check sigma/rules sigma/rules-emerging-threats\n  tracehunt rules check -r sigma/rules/linux -r sigma/rules/cloud\n  tracehunt rules check my-rule.yml --format json"
     )]
     Check(rules::CheckArgs),
 }

@@ -13,7 +13,8 @@ use tracehunt_report::counted;
 
 #[derive(Args, Debug)]
 pub struct PublishArgs {
-    /// Log files or directories (EVTX, JSON lines or arrays), read as `hunt` reads them.
+    /// Log files or directories, read as `hunt` reads them (every format it
+    /// recognises: EVTX, JSON, auditd, syslog, Zeek, web server logs).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]

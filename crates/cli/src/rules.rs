@@ -224,8 +224,13 @@ pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Rule files or directories (walked recursively). Default: the built-in pack.
+    /// Rule files or directories (walked recursively). Default: the built-in
+    /// pack (Windows rules only).
     pub paths: Vec<PathBuf>,
+    /// More rule files or directories, as `hunt --rules` takes them
+    /// (repeatable; checked together with PATHS).
+    #[arg(short = 'r', long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
     /// Output format: table (text) or json.
     #[arg(long, value_enum, default_value = "table")]
     pub format: crate::TextOrJson,
@@ -233,16 +238,55 @@ pub struct CheckArgs {
     pub opts: RuleOpts,
 }
 
-/// Per product (Sigma `logsource.product`; a rule without one under its
-/// category, e.g. `webserver`, or `-`): `(loaded, active)` rule counts,
-/// the rules of every level (issue #21: how many non-Windows rules run).
-pub fn by_product(loaded: &Loaded) -> BTreeMap<String, (u64, u64)> {
-    let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for m in loaded.ruleset.rules() {
-        let key = match (&m.product, &m.category) {
-            (Some(p), _) => p.clone(),
-            (None, Some(c)) => c.clone(),
-            (None, None) => "-".to_owned(),
+/// What `rules check` counts a rule under: its Sigma `logsource.product`;
+/// a rule without one by its category, else its service (SigmaHQ's
+/// `webserver`, `proxy`, `dns`… rules name no product); correlation rules
+/// (no logsource of their own) apart.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RuleGroup {
+    Product(String),
+    Category(String),
+    Service(String),
+    Correlation,
+    /// A detection rule whose logsource names no product, category or service.
+    NoLogsource,
+}
+
+impl RuleGroup {
+    /// The key of JSON `rules_by_product`, as earlier builds wrote it: the
+    /// product, else the category, else `-`.
+    pub fn product_key(&self) -> &str {
+        match self {
+            RuleGroup::Product(p) | RuleGroup::Category(p) => p,
+            _ => "-",
+        }
+    }
+
+    /// How the text output names a group of rules without a product.
+    fn label(&self) -> String {
+        match self {
+            RuleGroup::Product(p) => p.clone(),
+            RuleGroup::Category(c) => format!("category {c}"),
+            RuleGroup::Service(s) => format!("service {s}"),
+            RuleGroup::Correlation => "correlation rules".to_owned(),
+            RuleGroup::NoLogsource => "no logsource".to_owned(),
+        }
+    }
+}
+
+/// Per [`RuleGroup`]: `(loaded, active)` rule counts, the rules of every
+/// level (issue #21: how many non-Windows rules run).
+pub fn by_group(loaded: &Loaded) -> BTreeMap<RuleGroup, (u64, u64)> {
+    let correlations: std::collections::HashSet<usize> =
+        loaded.correlation_rules.iter().copied().collect();
+    let mut out: BTreeMap<RuleGroup, (u64, u64)> = BTreeMap::new();
+    for (i, m) in loaded.ruleset.rules().iter().enumerate() {
+        let key = match (&m.product, &m.category, &m.service) {
+            (Some(p), _, _) => RuleGroup::Product(p.clone()),
+            (None, Some(c), _) => RuleGroup::Category(c.clone()),
+            (None, None, Some(s)) => RuleGroup::Service(s.clone()),
+            _ if correlations.contains(&i) => RuleGroup::Correlation,
+            _ => RuleGroup::NoLogsource,
         };
         let e = out.entry(key).or_default();
         e.0 += 1;
@@ -251,9 +295,85 @@ pub fn by_product(loaded: &Loaded) -> BTreeMap<String, (u64, u64)> {
     out
 }
 
+/// `{"loaded": n, "active": a}`.
+fn counts_json((n, act): (u64, u64)) -> serde_json::Value {
+    serde_json::json!({"loaded": n, "active": act})
+}
+
+/// JSON `rules_by_product` (product, else category, else `-`: the keys
+/// of earlier builds) and `rules_without_product` (the rules without a
+/// product by category, by service, correlation rules, and rules with no
+/// logsource at all).
+fn groups_json(groups: &BTreeMap<RuleGroup, (u64, u64)>) -> (serde_json::Value, serde_json::Value) {
+    let mut by_product: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let (mut by_category, mut by_service) = (serde_json::Map::new(), serde_json::Map::new());
+    let (mut correlation, mut none) = ((0, 0), (0, 0));
+    for (g, &(n, act)) in groups {
+        let e = by_product.entry(g.product_key()).or_default();
+        e.0 += n;
+        e.1 += act;
+        match g {
+            RuleGroup::Product(_) => {}
+            RuleGroup::Category(c) => {
+                by_category.insert(c.clone(), counts_json((n, act)));
+            }
+            RuleGroup::Service(s) => {
+                by_service.insert(s.clone(), counts_json((n, act)));
+            }
+            RuleGroup::Correlation => correlation = (n, act),
+            RuleGroup::NoLogsource => none = (n, act),
+        }
+    }
+    let by_product: serde_json::Map<String, serde_json::Value> = by_product
+        .into_iter()
+        .map(|(k, c)| (k.to_owned(), counts_json(c)))
+        .collect();
+    (
+        serde_json::Value::Object(by_product),
+        serde_json::json!({
+            "by_category": by_category,
+            "by_service": by_service,
+            "correlation_rules": counts_json(correlation),
+            "no_logsource": counts_json(none),
+        }),
+    )
+}
+
+/// The text lines of the groups: one for the products, one for the rules
+/// without a product (when there are any); `active/loaded` explained.
+fn group_lines(groups: &BTreeMap<RuleGroup, (u64, u64)>) -> Vec<String> {
+    let part = |(g, (n, act)): (&RuleGroup, &(u64, u64))| format!("{} {act}/{n}", g.label());
+    let products: Vec<String> = groups
+        .iter()
+        .filter(|(g, _)| matches!(g, RuleGroup::Product(_)))
+        .map(part)
+        .collect();
+    let others: Vec<String> = groups
+        .iter()
+        .filter(|(g, _)| !matches!(g, RuleGroup::Product(_)))
+        .map(part)
+        .collect();
+    let mut lines = Vec::new();
+    if !products.is_empty() {
+        lines.push(format!(
+            "rules by Sigma product, active/loaded (active: its logsource maps to a log type tracehunt reads; the others get TH010): {}",
+            products.join(", ")
+        ));
+    }
+    if !others.is_empty() {
+        lines.push(format!(
+            "rules without a Sigma product, active/loaded: {}",
+            others.join(", ")
+        ));
+    }
+    lines
+}
+
 pub fn check(a: CheckArgs) -> Result<u8> {
     let t = std::time::Instant::now();
-    let loaded = load(&a.paths, &a.opts)?;
+    let mut paths = a.paths;
+    paths.extend(a.rules);
+    let loaded = load(&paths, &a.opts)?;
     let counts = RuleCounts::of(&loaded, 0);
     let total = counts.loaded + counts.failed;
     let pct = if total == 0 {
@@ -276,15 +396,13 @@ pub fn check(a: CheckArgs) -> Result<u8> {
         rules_with_unresolved_placeholder: counts.unresolved_placeholder,
         ..Default::default()
     };
-    let products = by_product(&loaded);
+    let groups = by_group(&loaded);
     if a.format == crate::TextOrJson::Json {
-        let by_product: BTreeMap<&str, serde_json::Value> = products
-            .iter()
-            .map(|(p, (n, act))| (p.as_str(), serde_json::json!({"loaded": n, "active": act})))
-            .collect();
+        let (by_product, without_product) = groups_json(&groups);
         let v = serde_json::json!({
             "files": loaded.files,
             "rules_by_product": by_product,
+            "rules_without_product": without_product,
             "rules_loaded": counts.loaded,
             "rules_active": counts.active,
             "rules_skipped": counts.skipped(),
@@ -314,12 +432,8 @@ pub fn check(a: CheckArgs) -> Result<u8> {
             let parts: Vec<String> = by_code.iter().map(|(c, n)| format!("{c}: {n}")).collect();
             writeln!(w, "diagnostics by code: {}", parts.join(", "))?;
         }
-        if products.len() > 1 {
-            let parts: Vec<String> = products
-                .iter()
-                .map(|(p, (n, act))| format!("{p} {act}/{n}"))
-                .collect();
-            writeln!(w, "active/loaded by product: {}", parts.join(", "))?;
+        for line in group_lines(&groups) {
+            writeln!(w, "{line}")?;
         }
     }
     w.flush()?;

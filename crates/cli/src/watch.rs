@@ -21,17 +21,20 @@ use tracehunt_respond::{Policy, Responder};
 
 #[derive(Args, Debug)]
 pub struct WatchArgs {
-    /// Files to follow (JSON lines as Winlogbeat, NXLog or Fluent Bit
-    /// write them); `*` and `?` allowed in the last path component
-    /// (`/var/log/winlogbeat/*.ndjson`). Rotation by rename and by
-    /// truncation is followed.
+    /// Files to follow, one record per line: JSON lines (as Winlogbeat,
+    /// NXLog or Fluent Bit write them; CloudTrail, Zeek JSON…), syslog /
+    /// auth.log (Sysmon for Linux included), raw auditd (one event per
+    /// record, not assembled into process creations) or Apache/Nginx
+    /// access logs; not Zeek TSV or W3C/IIS (`hunt` reads those). `*` and
+    /// `?` allowed in the last path component (`/var/log/winlogbeat/*.ndjson`).
+    /// Rotation by rename and by truncation is followed.
     pub paths: Vec<PathBuf>,
-    /// Also read JSON lines from standard input (the hunt ends at its end
-    /// when nothing else is watched).
+    /// Also read lines from standard input, as followed files are read
+    /// (the hunt ends at its end when nothing else is watched).
     #[arg(long)]
     pub stdin: bool,
-    /// Serve the HTTP endpoint here: `POST /v1/events` (JSON lines, bearer
-    /// token), `GET /v1/health`, `GET /metrics`. Loopback unless
+    /// Serve the HTTP endpoint here: `POST /v1/events` (lines as for
+    /// files: JSON lines, syslog, auditd, access logs; bearer token), `GET /v1/health`, `GET /metrics`. Loopback unless
     /// `--allow-remote`.
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<std::net::SocketAddr>,
@@ -53,7 +56,10 @@ pub struct WatchArgs {
     /// end instead of their beginning.
     #[arg(long)]
     pub from_end: bool,
-    /// Sigma rule file or directory (repeatable). Default: the built-in pack.
+    /// Sigma rule file or directory (repeatable). Default: the built-in pack
+    /// (Windows rules only: for Linux, cloud, network and web logs give
+    /// SigmaHQ's rules, or its folders linux, cloud, identity, application,
+    /// network, web).
     #[arg(long, short = 'r', value_name = "DIR")]
     pub rules: Vec<PathBuf>,
     /// ATT&CK Enterprise STIX bundle (default: the built-in v18.1 snapshot).

@@ -45,7 +45,10 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "N", default_value_t = 32,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub max_inflight: u16,
-    /// Sigma rule file or directory (repeatable). Default: the built-in pack.
+    /// Sigma rule file or directory (repeatable). Default: the built-in pack
+    /// (Windows rules only: for Linux, cloud, network and web logs give
+    /// SigmaHQ's rules, or its folders linux, cloud, identity, application,
+    /// network, web).
     #[arg(long, short = 'r', value_name = "DIR")]
     pub rules: Vec<PathBuf>,
     /// ATT&CK Enterprise STIX bundle (default: the built-in v18.1 snapshot).

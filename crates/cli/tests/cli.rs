@@ -1531,3 +1531,141 @@ fn repaired_evtx_signatures_are_reported() {
     let text = String::from_utf8(hunt(&damaged, "table").stdout).unwrap();
     assert!(text.contains(&format!("  - {line}\n")), "{text}");
 }
+
+/// Issue #21 review: `rules check` printed its per-product counts only when
+/// rules of two groups were loaded, and mixed categories and a bare `-` in
+/// with the products. Now: always one line per kind, products apart from
+/// rules without a product (by category, by service, correlation rules),
+/// and the JSON `rules_by_product` keys as before plus `rules_without_product`.
+#[test]
+fn rules_check_counts_rules_by_product_and_labels_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = |name: &str, logsource: &str, extra: &str| {
+        std::fs::write(
+            dir.path().join(name),
+            format!("title: {name}\nlogsource: {logsource}\ndetection:\n  sel:\n    x: y\n  condition: sel\nlevel: low\n{extra}"),
+        )
+        .unwrap();
+    };
+    rule(
+        "a_windows.yml",
+        "{product: windows, service: security}",
+        "name: win_rule\n",
+    );
+    rule("b_web.yml", "{category: webserver}", "");
+    rule("c_apache.yml", "{service: apache}", "");
+    rule(
+        "d_macos.yml",
+        "{product: macos, category: process_creation}",
+        "",
+    );
+    std::fs::write(
+        dir.path().join("e_corr.yml"),
+        "title: Repeated\ncorrelation:\n  type: event_count\n  rules: [win_rule]\n  group-by: [Computer]\n  timespan: 5m\n  condition: {gte: 3}\nlevel: high\n",
+    )
+    .unwrap();
+    let rd = dir.path().to_str().unwrap();
+    let out = run(&["rules", "check", rd]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("\nrules by Sigma product, active/loaded (active: its logsource maps to a log type tracehunt reads; the others get TH010): macos 0/1, windows 1/1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nrules without a Sigma product, active/loaded: category webserver 1/1, service apache 0/1, correlation rules 1/1\n"),
+        "{text}"
+    );
+    let v = json_of(&run(&["rules", "check", "-r", rd, "--format", "json"]));
+    assert_eq!(v["rules_loaded"], 5);
+    assert_eq!(
+        v["rules_by_product"],
+        serde_json::json!({
+            "-": {"loaded": 2, "active": 1},
+            "macos": {"loaded": 1, "active": 0},
+            "webserver": {"loaded": 1, "active": 1},
+            "windows": {"loaded": 1, "active": 1},
+        })
+    );
+    assert_eq!(
+        v["rules_without_product"],
+        serde_json::json!({
+            "by_category": {"webserver": {"loaded": 1, "active": 1}},
+            "by_service": {"apache": {"loaded": 1, "active": 0}},
+            "correlation_rules": {"loaded": 1, "active": 1},
+            "no_logsource": {"loaded": 0, "active": 0},
+        })
+    );
+
+    // One product only (the built-in pack: Windows) still gets its line.
+    let out = run(&["rules", "check"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("reads; the others get TH010): windows 36/36\n"),
+        "{text}"
+    );
+    assert!(!text.contains("without a Sigma product"), "{text}");
+}
+
+/// The same on SigmaHQ's folders (corpus): `rules/linux` alone, and the
+/// three folders the README measures.
+#[test]
+fn sigmahq_rules_check_by_product() {
+    let Some(c) = corpora() else { return };
+    let sigma = c.join("sigma");
+    let linux = sigma.join("rules/linux");
+    let out = run(&["rules", "check", "-r", linux.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("the others get TH010): linux 210/210\n"),
+        "{text}"
+    );
+    assert!(!text.contains("without a Sigma product"), "{text}");
+
+    let mut args = vec!["rules".to_owned(), "check".into()];
+    for d in ["rules", "rules-threat-hunting", "rules-emerging-threats"] {
+        args.push("-r".into());
+        args.push(sigma.join(d).display().to_string());
+    }
+    let out = bin().args(&args).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("3754 files, rules: 3754 loaded, 3452 active, 302 skipped (302 logsource not mapped), 0 failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nrules without a Sigma product, active/loaded: category antivirus 9/9, category database 0/1, category dns 11/11, category firewall 0/2, category proxy 0/56, category webserver 86/86, service apache 0/2, service nginx 0/1\n"),
+        "{text}"
+    );
+    for p in [
+        "linux 248/248",
+        "macos 0/75",
+        "windows 2843/2858",
+        "zeek 24/24",
+    ] {
+        assert!(
+            text.contains(&format!(" {p},")) || text.contains(&format!(" {p}\n")),
+            "{p}: {text}"
+        );
+    }
+    args.extend(["--format".into(), "json".into()]);
+    let v = json_of(&bin().args(&args).output().unwrap());
+    assert_eq!(
+        v["rules_by_product"]["-"],
+        serde_json::json!({"loaded": 3, "active": 0})
+    );
+    assert_eq!(
+        v["rules_by_product"]["dns"],
+        serde_json::json!({"loaded": 11, "active": 11})
+    );
+    assert_eq!(
+        v["rules_by_product"]["windows"],
+        serde_json::json!({"loaded": 2858, "active": 2843})
+    );
+    assert_eq!(
+        v["rules_without_product"]["by_service"],
+        serde_json::json!({"apache": {"loaded": 2, "active": 0}, "nginx": {"loaded": 1, "active": 0}})
+    );
+}

@@ -99,6 +99,8 @@ pub struct RuleMeta {
     pub product: Option<String>,
     /// Sigma `logsource.category`, lower-case, when present.
     pub category: Option<String>,
+    /// Sigma `logsource.service`, lower-case, when present.
+    pub service: Option<String>,
 }
 
 pub(crate) struct CompiledRule {
@@ -299,6 +301,7 @@ impl RuleMeta {
             // A correlation has no logsource of its own.
             product: None,
             category: None,
+            service: None,
         }
     }
 }
@@ -879,6 +882,7 @@ fn rule_meta(doc: &RuleDoc, id: String, active: bool) -> RuleMeta {
         active,
         product: r.logsource.product.as_deref().map(str::to_ascii_lowercase),
         category: r.logsource.category.as_deref().map(str::to_ascii_lowercase),
+        service: r.logsource.service.as_deref().map(str::to_ascii_lowercase),
     }
 }
 
