@@ -571,7 +571,7 @@ fn stderr_summary(
             f.path
         );
     }
-    if let Some(note) = tracehunt_report::channels_without_rules_note(&summary) {
+    if let Some(note) = tracehunt_report::channels_without_rules_note(summary) {
         eprintln!("tracehunt: warning: {note}");
     }
     for f in &summary.files_with_incomplete_events {
