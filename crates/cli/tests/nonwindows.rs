@@ -142,7 +142,7 @@ const EXPECTED: &[(&str, &str, usize)] = &[
     // cloud/otrf (Golden SAML: application secret, delegated permission grant)
     ("azure", "a6355fbe-f36f-45d8-8efc-ab42465cbc52", 1), // Delegated Permissions Granted For All Users
     // linux/otrf/log4shell (Sysmon for Linux in Sentinel Syslog rows)
-    ("linux", "738d9bcf-6999-4fdb-b4ac-3033037db8ab", 2), // Suspicious Reverse Shell Command Line
+    ("linux", "738d9bcf-6999-4fdb-b4ac-3033037db8ab", 1), // Suspicious Reverse Shell Command Line (on the EXECVE record only: product-only rules skip assembled events)
     ("linux", "d292e0af-9a18-420c-9525-ec0ac3936892", 1), // Suspicious Java Children Processes
     ("linux", "e2072cab-8c9a-459b-b63c-40ae79e27031", 1), // Decode Base64 Encoded Text
     // linux/auditd-laurel (record-perl-reverse-shell.txt), linux/otrf/auditd (arp -a)

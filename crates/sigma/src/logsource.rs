@@ -36,6 +36,14 @@ pub struct Source {
     /// Linux, cloud or network event); a mapping file may set it too.
     #[serde(default)]
     pub not_channels: Vec<String>,
+    /// The channel's events are assembled by a reader from records it also
+    /// gives one by one (auditd's `linux:process_creation`), so a rule
+    /// naming only the product (which means every channel of it) does not
+    /// read them: one record would fire it twice (fresh-user finding, issue
+    /// #21: one `perl -e` reverse shell gave "Suspicious Reverse Shell
+    /// Command Line" twice). Rules naming the category still read them.
+    #[serde(default)]
+    pub assembled: bool,
 }
 
 /// How a source's events give the value of a Sigma field
@@ -214,7 +222,12 @@ impl LogsourceMap {
                         ..Source::default()
                     }]
                 });
-                for c in e.sources.iter().flat_map(|s| s.channels.iter()) {
+                for c in e
+                    .sources
+                    .iter()
+                    .filter(|s| !s.assembled)
+                    .flat_map(|s| s.channels.iter())
+                {
                     if !any[0].channels.iter().any(|x| x.eq_ignore_ascii_case(c)) {
                         any[0].channels.push(c.clone());
                     }
@@ -387,6 +400,27 @@ mod tests {
         let s = m.resolve(&ls(Some("windows"), None, None)).unwrap();
         assert_eq!(s.len(), 1);
         assert!(s[0].channels.is_empty() && s[0].event_ids.is_empty());
+    }
+
+    /// Fresh-user finding (issue #21): `product: linux` alone also read the
+    /// assembled `linux:process_creation` events, so one auditd exec fired
+    /// a keyword rule twice; it reads the records, Sysmon for Linux and
+    /// syslog, not the assembled channel, which `process_creation` rules read.
+    #[test]
+    fn product_only_linux_skips_assembled_process_events() {
+        let m = LogsourceMap::builtin();
+        let s = m.resolve(&ls(Some("linux"), None, None)).unwrap();
+        let chans: Vec<&str> = s
+            .iter()
+            .flat_map(|s| s.channels.iter().map(String::as_str))
+            .collect();
+        assert!(chans.contains(&"linux:auditd"), "{chans:?}");
+        assert!(chans.contains(&"Linux-Sysmon/Operational"), "{chans:?}");
+        assert!(!chans.contains(&"linux:process_creation"), "{chans:?}");
+        let s = m
+            .resolve(&ls(Some("linux"), Some("process_creation"), None))
+            .unwrap();
+        assert!(s.iter().any(|s| s.channels == ["linux:process_creation"]));
     }
 
     const TWO_PRODUCTS: &str = r#"
