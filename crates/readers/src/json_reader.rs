@@ -733,6 +733,89 @@ impl<R: BufRead> Iterator for JsonArrayRecords<R> {
     }
 }
 
+/// Counts the records of a `{"Records": [...]}` envelope line too long to
+/// read (breaker finding, issue #21: a 73 MB CloudTrail line of 73,474
+/// records was skipped as 1 record lost): the values of the first array
+/// one level inside the top object, found by a scan of brackets and
+/// strings, without holding the line.
+struct EnvelopeCount {
+    depth: i64,
+    in_str: bool,
+    esc: bool,
+    /// A value has started since the last `,` of the array.
+    started: bool,
+    /// The array opened / closed: later arrays are not counted.
+    opened: bool,
+    done: bool,
+    records: u64,
+}
+
+impl EnvelopeCount {
+    /// A counter when `head` starts like an envelope: `{"Records":[` or
+    /// `{"records":[`, whitespace allowed between the tokens.
+    fn of_prefix(head: &[u8]) -> Option<Self> {
+        let mut rest = head;
+        let mut token = |t: &[u8]| -> bool {
+            let ws = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            rest = &rest[ws..];
+            let ok = rest.starts_with(t);
+            if ok {
+                rest = &rest[t.len()..];
+            }
+            ok
+        };
+        let key = token(b"{") && (token(b"\"Records\"") || token(b"\"records\""));
+        (key && token(b":") && token(b"[")).then_some(EnvelopeCount {
+            depth: 0,
+            in_str: false,
+            esc: false,
+            started: false,
+            opened: false,
+            done: false,
+            records: 0,
+        })
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.done {
+                return;
+            }
+            if self.in_str {
+                if self.esc {
+                    self.esc = false;
+                } else if b == b'\\' {
+                    self.esc = true;
+                } else if b == b'"' {
+                    self.in_str = false;
+                }
+                continue;
+            }
+            if self.depth == 2
+                && !self.started
+                && !b.is_ascii_whitespace()
+                && !matches!(b, b',' | b']')
+            {
+                self.started = true;
+                self.records += 1;
+            }
+            match b {
+                b'"' => self.in_str = true,
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    self.opened |= self.depth == 2;
+                }
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    self.done = self.depth < 2 && self.opened;
+                }
+                b',' if self.depth == 2 => self.started = false,
+                _ => {}
+            }
+        }
+    }
+}
+
 /// JSON lines, streamed line by line. A value may also span several lines
 /// (pretty-printed objects written one after another, as in SigmaHQ's
 /// regression data): lines are gathered until the braces balance. A line
@@ -811,6 +894,8 @@ impl<R: BufRead> JsonLinesRecords<R> {
         // Read one line, keeping at most MAX_RECORD_BYTES of it in memory.
         let mut line = Vec::new();
         let mut total = 0usize;
+        let mut over: Option<EnvelopeCount> = None;
+        let mut checked = false;
         loop {
             let buf = match self.reader.fill_buf() {
                 Ok(b) => b,
@@ -844,8 +929,25 @@ impl<R: BufRead> JsonLinesRecords<R> {
             };
             if total + take <= MAX_RECORD_BYTES {
                 line.extend_from_slice(&buf[..take]);
-            } else if !line.is_empty() {
-                line = Vec::new(); // too long: stop buffering, keep counting
+            } else {
+                // Too long: stop buffering, keep counting (and, for a
+                // `{"Records": [...]}` envelope, count its records).
+                if !checked {
+                    checked = true;
+                    let head = if line.is_empty() {
+                        &buf[..take]
+                    } else {
+                        &line[..]
+                    };
+                    over = EnvelopeCount::of_prefix(head);
+                    if let Some(c) = over.as_mut() {
+                        c.feed(&line);
+                    }
+                }
+                line = Vec::new();
+                if let Some(c) = over.as_mut() {
+                    c.feed(&buf[..take]);
+                }
             }
             total += take;
             gate::hold_if_big(&mut self.permit, total);
@@ -860,14 +962,21 @@ impl<R: BufRead> JsonLinesRecords<R> {
         }
         self.line_no += 1;
         if total > MAX_RECORD_BYTES {
+            let records = over.map_or(0, |c| c.records);
+            let what = if records > 0 {
+                format!(", a Records envelope of {records} records")
+            } else {
+                String::new()
+            };
             return Some(Err(RecordError::new(
                 &self.path,
                 Location::Line(self.line_no),
                 RecordErrorKind::InvalidJson,
                 format!(
-                    "line is {total} bytes, more than the {MAX_RECORD_BYTES}-byte record limit; skipped"
+                    "line is {total} bytes{what}, more than the {MAX_RECORD_BYTES}-byte record limit; skipped"
                 ),
-            )));
+            )
+            .with_records(records.max(1))));
         }
         if matches!(line.last(), Some(b'\n' | b'\r')) {
             line.pop();
@@ -1301,5 +1410,34 @@ mod tests {
         assert!(r.permit.is_some());
         assert_eq!(r.next().unwrap().unwrap().meta.event_id, Some(7));
         assert!(r.permit.is_none());
+    }
+
+    /// Breaker finding (issue #21): a `{"Records": [...]}` line over the
+    /// record limit (73,474 CloudTrail records) was counted as 1 record
+    /// lost; its records are counted without holding the line.
+    #[test]
+    fn overlong_envelope_line_counts_its_records() {
+        let rec = format!(
+            r#"{{"eventName": "x", "s": "a,]}}[\"{}"}}"#,
+            "b".repeat(1000)
+        );
+        let n = MAX_RECORD_BYTES / rec.len() + 10;
+        let text = format!(
+            "{{ \"Records\" : [{}], \"other\": [1, 2]}}\n{{\"EventID\": 7}}\n",
+            vec![rec.as_str(); n].join(", ")
+        );
+        let mut r = JsonLinesRecords::new(Path::new("ct.json"), std::io::Cursor::new(text));
+        let e = r.next().unwrap().unwrap_err();
+        assert_eq!(e.records, n as u64, "{}", e.reason);
+        assert!(
+            e.reason
+                .contains(&format!("a Records envelope of {n} records")),
+            "{}",
+            e.reason
+        );
+        assert_eq!(r.next().unwrap().unwrap().meta.event_id, Some(7));
+        // Any other long line is one record.
+        assert!(EnvelopeCount::of_prefix(b"[{\"Records\": [").is_none());
+        assert!(EnvelopeCount::of_prefix(b"{\"Other\": [").is_none());
     }
 }
