@@ -8,9 +8,13 @@
 use tracehunt_sigma::ast::LogSource;
 use tracehunt_sigma::LogsourceMap;
 
-fn logsource(product: &str, category: &Option<String>, service: &Option<String>) -> LogSource {
+fn logsource(
+    product: &Option<String>,
+    category: &Option<String>,
+    service: &Option<String>,
+) -> LogSource {
     LogSource {
-        product: Some(product.to_owned()),
+        product: product.clone(),
         category: category.clone(),
         service: service.clone(),
         ..Default::default()

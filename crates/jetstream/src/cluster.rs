@@ -239,8 +239,7 @@ pub async fn ensure_events(
         metadata: [(PARTITIONS_KEY.to_owned(), settings.partitions.to_string())].into(),
         ..Default::default()
     };
-    let mut s = js
-        .get_or_create_stream(cfg)
+    let mut s = get_or_create(js, cfg)
         .await
         .map_err(|e| setup(format!("creating the stream {name}"), e))?;
     let info = s
@@ -285,9 +284,40 @@ pub async fn ensure_detections(
         duplicate_window: settings.duplicate_window,
         ..Default::default()
     };
-    js.get_or_create_stream(cfg)
+    get_or_create(js, cfg)
         .await
         .map_err(|e| setup(format!("creating the stream {name}"), e))
+}
+
+/// Attempts at creating or looking up a stream before its error is given.
+const CREATE_ATTEMPTS: u32 = 5;
+
+/// `get_or_create_stream`, tried again (after 0.25, 0.5, 1 and 2 s) when the
+/// request timed out: while a replicated stream is being created by
+/// another process or a meta leader is being elected, JetStream can leave
+/// a request unanswered (CI: two workers starting together, "creating the
+/// stream …_DETECTIONS: jetstream request timed out"). Other errors are
+/// given at once.
+async fn get_or_create(
+    js: &jetstream::Context,
+    cfg: stream::Config,
+) -> Result<jetstream::stream::Stream, jetstream::context::CreateStreamError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match js.get_or_create_stream(cfg.clone()).await {
+            Err(e)
+                if attempt < CREATE_ATTEMPTS
+                    && matches!(
+                        e.kind(),
+                        jetstream::context::CreateStreamErrorKind::TimedOut
+                    ) =>
+            {
+                tokio::time::sleep(Duration::from_millis(250 << (attempt - 1))).await;
+            }
+            r => return r,
+        }
+    }
 }
 
 #[cfg(test)]
