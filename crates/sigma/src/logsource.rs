@@ -402,6 +402,26 @@ mod tests {
         assert!(s[0].channels.is_empty() && s[0].event_ids.is_empty());
     }
 
+    /// Fuzz finding (logsource_map seed): a map entry naming a product
+    /// alone with no sources loads; the product alone resolves in code (no
+    /// channel: no event), the entries with a category or service resolve.
+    #[test]
+    fn product_alone_entry_without_sources_resolves_in_code() {
+        let m = LogsourceMap::from_yaml(
+            "logsources:\n  - product: windows\n    service: security\n    sources:\n      - channels: [\"Security\"]\n  - product: linux\n    sources: []\n",
+        )
+        .unwrap();
+        assert!(m
+            .resolve(&ls(Some("windows"), None, Some("security")))
+            .is_some());
+        assert!(m.resolve(&ls(Some("linux"), None, None)).is_none());
+        let mut merged = LogsourceMap::builtin();
+        merged.extend_front(m);
+        assert!(merged
+            .resolve(&ls(Some("linux"), Some("process_creation"), None))
+            .is_some());
+    }
+
     /// Fresh-user finding (issue #21): `product: linux` alone also read the
     /// assembled `linux:process_creation` events, so one auditd exec fired
     /// a keyword rule twice; it reads the records, Sysmon for Linux and
