@@ -207,9 +207,15 @@ pub(crate) fn scan_batch(sc: &mut Scanner<'_>, q: Queued, min_rank: u8) -> Scann
             continue;
         }
         let (evs, errs) = parse(text);
-        for reason in errs {
+        // A line with a part that is no event is one rejected line, listed
+        // with its first reason (and how many more parts it lost).
+        if let Some(first) = errs.first() {
             result.rejected += 1;
             if result.errors.len() < REJECTED_LISTED {
+                let reason = match errs.len() {
+                    1 => first.clone(),
+                    n => format!("{first} (and {} more parts of the line)", n - 1),
+                };
                 result.errors.push(Rejected { line, reason });
             }
         }
