@@ -574,6 +574,15 @@ pub fn walk(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<WalkError>) {
         for entry in walker {
             match entry {
                 Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
+                // A root that is a link to a regular file (`hunt auth.log` where
+                // auth.log links into a collection) is read like the file: walkdir
+                // follows root links to directories only (README example check).
+                Ok(e) if e.depth() == 0
+                    && e.path_is_symlink()
+                    && std::fs::metadata(e.path()).is_ok_and(|m| m.is_file()) =>
+                {
+                    files.push(e.into_path())
+                }
                 Ok(e) if e.path_is_symlink() && e.depth() > 0 => errors.push(WalkError {
                     path: Some(e.into_path()),
                     reason: "symbolic link not followed (links inside a directory are skipped, \
@@ -635,6 +644,25 @@ mod tests {
         assert!(errs.iter().all(|e| e.reason.contains("not a regular file")));
     }
 
+
+    /// `hunt auth.log` where `auth.log` is a link to a log file was skipped as
+    /// "not a regular file" (found by `scripts/readme-examples.py`): a root link
+    /// to a file is read; a link to a FIFO or device is still reported.
+    #[cfg(unix)]
+    #[test]
+    fn walk_reads_a_root_link_to_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.json");
+        std::fs::write(&target, b"[]").unwrap();
+        let link = dir.path().join("auth.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let dev = dir.path().join("null-link");
+        std::os::unix::fs::symlink("/dev/null", &dev).unwrap();
+        let (files, errs) = walk(&[link.clone(), dev.clone()]);
+        assert_eq!(files, [link]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].path.as_deref(), Some(dev.as_path()));
+    }
     fn collect(name: &str, bytes: &[u8]) -> Vec<Result<Event, RecordError>> {
         open_bytes(name, bytes.to_vec()).unwrap().collect()
     }
