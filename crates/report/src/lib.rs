@@ -45,9 +45,11 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use tracehunt_engine::{RuleMeta, Ruleset};
 
+mod csv;
 pub mod html;
 mod navigator;
 mod stix;
+pub use csv::{csv_header, csv_row, csv_safe, write_csv, CSV_HEADER};
 pub use navigator::{navigator_layer, LayerTechnique, Overlay, COLOR_BOTH, COLOR_GROUP_ONLY};
 pub use stix::{
     ioc_pattern, stix_bundle, stix_id, write_stix_bundle, GroupAttribution, IncidentStix,
@@ -599,17 +601,6 @@ pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// A CSV cell that spreadsheet programs will not run as a formula (OWASP
-/// "CSV injection"): a value starting with `=`, `+`, `@`, tab or CR gets a
-/// leading `'`.
-pub fn csv_safe(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.starts_with(['=', '+', '@', '\t', '\r']) {
-        std::borrow::Cow::Owned(format!("'{s}"))
-    } else {
-        std::borrow::Cow::Borrowed(s)
-    }
-}
-
 /// Short "key: value" rendering of the most telling event fields, for
 /// `message` columns and the table.
 pub fn details(d: &Detection, max: usize) -> String {
@@ -686,92 +677,6 @@ pub fn details(d: &Detection, max: usize) -> String {
         }
     }
     out
-}
-
-/// The header row of the CSV timeline ([`write_csv`]).
-pub const CSV_HEADER: [&str; 12] = [
-    "datetime",
-    "timestamp_desc",
-    "message",
-    "rule_id",
-    "rule_title",
-    "level",
-    "computer",
-    "channel",
-    "event_id",
-    "record_id",
-    "techniques",
-    "source",
-];
-
-/// Appends one RFC 4180 record (newline-terminated) to `out`, exactly as a
-/// `csv::Writer` with default settings writes it.
-fn csv_record<S: AsRef<[u8]>>(cells: &[S], out: &mut Vec<u8>) -> io::Result<()> {
-    let mut c = csv::WriterBuilder::new()
-        .buffer_capacity(4096)
-        .from_writer(out);
-    c.write_record(cells)?;
-    c.flush()
-}
-
-/// Appends the CSV header row ([`CSV_HEADER`]) to `out`.
-///
-/// # Errors
-/// None in practice (writing to a `Vec` does not fail).
-pub fn csv_header(out: &mut Vec<u8>) -> io::Result<()> {
-    csv_record(&CSV_HEADER, out)
-}
-
-/// Appends one detection's CSV timeline row to `out` (the bytes
-/// [`write_csv`] writes for it), so rows can be rendered apart and joined.
-///
-/// # Errors
-/// None in practice (writing to a `Vec` does not fail).
-pub fn csv_row(rs: &Ruleset, d: &Detection, out: &mut Vec<u8>) -> io::Result<()> {
-    let m = rs.rule(d.rule);
-    let dt = d
-        .timestamp
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
-        .unwrap_or_default();
-    let msg = format!("[{}] {}: {}", m.level, m.title, details(d, 400));
-    csv_record(
-        &[
-            dt.as_str(),
-            "Event Recorded",
-            &csv_safe(&msg),
-            m.id.as_str(),
-            &csv_safe(&m.title),
-            m.level,
-            &csv_safe(d.computer.as_deref().unwrap_or("")),
-            &csv_safe(d.channel.as_deref().unwrap_or("")),
-            &d.event_id.map(|e| e.to_string()).unwrap_or_default(),
-            &d.record_id.map(|e| e.to_string()).unwrap_or_default(),
-            &m.techniques.join(";"),
-            &csv_safe(&d.source),
-        ],
-        out,
-    )
-}
-
-/// Writes a Timesketch-compatible CSV timeline: the required `message`,
-/// `datetime` (RFC 3339 UTC) and `timestamp_desc` columns, then rule and
-/// event columns. Quoting follows RFC 4180 (commas, quotes and newlines in
-/// event data survive).
-///
-/// # Errors
-/// Any I/O or CSV error of `w`.
-pub fn write_csv<W: Write>(mut w: W, rs: &Ruleset, dets: &[Detection]) -> io::Result<()> {
-    let mut buf = Vec::new();
-    csv_header(&mut buf)?;
-    for d in dets {
-        csv_row(rs, d, &mut buf)?;
-        if buf.len() >= 1 << 16 {
-            w.write_all(&buf)?;
-            buf.clear();
-        }
-    }
-    w.write_all(&buf)?;
-    w.flush()
 }
 
 /// Writes the detections as aligned text rows, then the summary, for a
@@ -1147,17 +1052,6 @@ mod tests {
             t.contains("  … 2 more (all of them: --format json, summary.severe_rules)\n"),
             "{t}"
         );
-    }
-
-    #[test]
-    fn csv_formula_cells_are_neutralised() {
-        assert_eq!(
-            csv_safe("=HYPERLINK(\"http://evil\")"),
-            "'=HYPERLINK(\"http://evil\")"
-        );
-        assert_eq!(csv_safe("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(csv_safe("-"), "-");
-        assert_eq!(csv_safe("WS01"), "WS01");
     }
 
     /// The direct serializer the hunt renders with gives the bytes of
