@@ -19,7 +19,7 @@ pub fn csv_safe(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The header row of the CSV timeline ([`write_csv`]).
-pub const CSV_HEADER: [&str; 12] = [
+pub const CSV_HEADER: [&str; 14] = [
     "datetime",
     "timestamp_desc",
     "message",
@@ -32,6 +32,8 @@ pub const CSV_HEADER: [&str; 12] = [
     "record_id",
     "techniques",
     "source",
+    "tags",
+    "event_data",
 ];
 
 /// Appends one RFC 4180 record (newline-terminated) to `out`, exactly as a
@@ -63,7 +65,11 @@ pub fn csv_row(rs: &Ruleset, d: &Detection, out: &mut Vec<u8>) -> io::Result<()>
         .timestamp
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
         .unwrap_or_default();
-    let msg = format!("[{}] {}: {}", m.level, m.title, details(d, 400));
+    // The whole message (issue #19: it was cut at 400 characters, which
+    // lost most of a PowerShell launcher).
+    let msg = format!("[{}] {}: {}", m.level, m.title, details(d, usize::MAX));
+    let event_data =
+        serde_json::to_string(&crate::EventWire(&d.fields)).map_err(io::Error::other)?;
     csv_record(
         &[
             dt.as_str(),
@@ -78,14 +84,20 @@ pub fn csv_row(rs: &Ruleset, d: &Detection, out: &mut Vec<u8>) -> io::Result<()>
             &d.record_id.map(|e| e.to_string()).unwrap_or_default(),
             &m.techniques.join(";"),
             &csv_safe(&d.source),
+            &csv_safe(&m.tags.join(";")),
+            &event_data,
         ],
         out,
     )
 }
 
 /// Writes a Timesketch-compatible CSV timeline: the required `message`,
-/// `datetime` (RFC 3339 UTC) and `timestamp_desc` columns, then rule and
-/// event columns. Quoting follows RFC 4180 (commas, quotes and newlines in
+/// `datetime` (RFC 3339 UTC, microseconds) and `timestamp_desc` columns,
+/// then rule and event columns ([`CSV_HEADER`]): `techniques` and `tags`
+/// joined with `;`, and `event_data`, the event's fields as one JSON object
+/// (the `event` object of the JSONL format: repeated names become arrays).
+/// `message` is `[level] title: details` with every telling field whole
+/// (no length cap; control characters become spaces). Quoting follows RFC 4180 (commas, quotes and newlines in
 /// event data survive).
 ///
 /// # Errors

@@ -4,8 +4,9 @@
 //! * [`Summary`]: counts for the run (events, files, what was skipped and
 //!   why, rules loaded/failed, detections by level, top rules and hosts).
 //! * Writers for the output formats: [`write_jsonl`] (one detection per
-//!   line), [`write_csv`] (a Timesketch-compatible timeline), and
-//!   [`write_table`] (human summary); [`write_stix_bundle`] (STIX 2.1 bundle
+//!   line), [`write_csv`] (a Timesketch-compatible timeline), [`ecs_json`]
+//!   (Elastic Common Schema 8.17 documents), and [`write_table`] (human
+//!   summary); [`write_stix_bundle`] (STIX 2.1 bundle
 //!   of sightings and attribution) and [`navigator_layer`] (ATT&CK Navigator
 //!   layer 4.5). The `json` format is a single object
 //!   built by the CLI from [`detection_json`] and the summary.
@@ -31,6 +32,12 @@
 //! | `rule_file` | string | the rule file |
 //! | `event` | object | the event's fields (name → value) |
 //!
+//! The schema is tracehunt's own, not ECS ([`ecs_json`] is). `event` values
+//! keep the type the reader gives them (EVTX: the BinXML value type), so a
+//! name can be a number in one channel and text in another (Sysmon's
+//! `ProcessId` is a UInt32, Security's a `0x…` hex string); keys and the
+//! types of the keys above never change.
+//!
 //! ```
 //! use tracehunt_report::Summary;
 //! let s = Summary::default();
@@ -46,14 +53,19 @@ use std::sync::Arc;
 use tracehunt_engine::{RuleMeta, Ruleset};
 
 mod csv;
+mod ecs;
 pub mod html;
 mod navigator;
 mod stix;
 pub use csv::{csv_header, csv_row, csv_safe, write_csv, CSV_HEADER};
-pub use navigator::{navigator_layer, LayerTechnique, Overlay, COLOR_BOTH, COLOR_GROUP_ONLY};
+pub use ecs::{ecs_json, severity_score, write_ecs_line, ECS_VERSION};
+pub use navigator::{
+    navigator_layer, observed_color, LayerTechnique, Overlay, COLOR_BOTH, COLOR_GROUP_ONLY,
+    COLOR_OBSERVED_MAX, COLOR_OBSERVED_MIN,
+};
 pub use stix::{
     ioc_pattern, stix_bundle, stix_id, write_stix_bundle, GroupAttribution, IncidentStix,
-    IndicatorSighting, StixInput, TechniqueSighting, STIX_NAMESPACE,
+    IndicatorSighting, StixInput, TechniqueSighting, Tlp, STIX_NAMESPACE, TLP2_EXTENSION,
 };
 
 /// One rule firing on one event.
@@ -456,7 +468,7 @@ struct DetectionWire<'a> {
 /// The event object of [`detection_json`]: names in first-occurrence
 /// order; a repeated name (unnamed `Data` items) becomes an array of its
 /// values, appended to the first value when that is itself an array.
-struct EventWire<'a>(&'a [(String, J)]);
+pub(crate) struct EventWire<'a>(pub(crate) &'a [(String, J)]);
 
 /// Events with at most this many fields find repeated names by scanning
 /// (no hash map per detection); larger ones through a hash map, so the
