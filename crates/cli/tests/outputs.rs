@@ -480,3 +480,40 @@ fn store_stix_export_uses_attacks_ids_and_tlp() {
         );
     }
 }
+
+/// `--tlp` with another format than STIX would be silently ignored (the
+/// issue's trap list: `navigator -f csv` was): a usage error (exit 1) naming
+/// the fix, before any work; a level that is no TLP is a usage error too.
+#[test]
+fn tlp_without_stix_is_a_usage_error() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+            .current_dir(root())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "--format",
+        "csv",
+        "--tlp",
+        "red",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("--tlp red only applies to a STIX bundle: add --format stix"));
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "--format",
+        "stix",
+        "--tlp",
+        "orange",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is no TLP level"));
+}
