@@ -517,3 +517,37 @@ fn tlp_without_stix_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(1), "a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("is no TLP level"));
 }
+
+/// The JSONL rule (README, "Output formats"): `event` values keep the type
+/// the log gives them, so a field has one JSON type per channel — the
+/// issue's `event.ProcessId` "text in 48 docs, integer in 631" is Security's
+/// hex `ProcessId` (`0x…`) beside Sysmon's UInt32, not a reader flipping
+/// types. Repeated names (arrays) aside, no (channel, field) has two types.
+#[test]
+fn jsonl_event_field_types_are_stable_per_channel() {
+    let Some(c) = corpora() else { return };
+    let text = String::from_utf8(hunt(&c, &["--format", "jsonl"])).unwrap();
+    let mut types: BTreeMap<(String, String), BTreeMap<&str, usize>> = BTreeMap::new();
+    for line in text.lines() {
+        let d: Value = serde_json::from_str(line).unwrap();
+        let ch = d["channel"].as_str().unwrap_or_default().to_owned();
+        for (k, v) in d["event"].as_object().unwrap() {
+            if !v.is_array() {
+                *types
+                    .entry((ch.clone(), k.clone()))
+                    .or_default()
+                    .entry(kind(v))
+                    .or_default() += 1;
+            }
+        }
+    }
+    for (k, t) in &types {
+        assert_eq!(t.len(), 1, "{k:?}: {t:?}");
+    }
+    let pid = |ch: &str| types[&(ch.to_owned(), "ProcessId".to_owned())].clone();
+    assert_eq!(
+        pid("Microsoft-Windows-Sysmon/Operational"),
+        BTreeMap::from([("integer", 799)])
+    );
+    assert_eq!(pid("Security"), BTreeMap::from([("string", 55)]));
+}
