@@ -176,6 +176,10 @@ pub struct Group {
     /// references are left out. Evidence of *when* the group was active (see
     /// [`ActorKb::drop_group_citations`] for hold-outs).
     pub citations: BTreeMap<String, u16>,
+    /// ATT&CK's own STIX id of the intrusion set (`intrusion-set--899…`), so STIX exports
+    /// reference ATT&CK's object instead of making a duplicate; `None` when built without it.
+    #[serde(default)]
+    pub stix_id: Option<String>,
 }
 
 impl Group {
@@ -200,6 +204,10 @@ pub struct Technique {
     pub tactics: Vec<String>,
     /// `x_mitre_deprecated`: kept so the id still resolves, but no group uses it.
     pub deprecated: bool,
+    /// ATT&CK's own STIX id of the attack pattern (`attack-pattern--970a…`), so STIX exports
+    /// reference ATT&CK's object instead of making a duplicate; `None` when built without it.
+    #[serde(default)]
+    pub stix_id: Option<String>,
 }
 
 impl Technique {

@@ -31,6 +31,9 @@ struct SnapTechnique {
     tactics: Vec<String>,
     #[serde(default, skip_serializing_if = "is_false")]
     deprecated: bool,
+    /// ATT&CK's STIX id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stix: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -74,6 +77,9 @@ struct SnapGroup {
     /// Dated citations: key → year.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     citations: BTreeMap<String, u16>,
+    /// ATT&CK's STIX id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stix: Option<String>,
 }
 
 pub(crate) fn to_json(kb: &ActorKb) -> String {
@@ -94,6 +100,7 @@ pub(crate) fn to_json(kb: &ActorKb) -> String {
                     name: t.name.clone(),
                     tactics: t.tactics.clone(),
                     deprecated: t.deprecated,
+                    stix: t.stix_id.clone(),
                 };
                 (id.clone(), v)
             })
@@ -137,6 +144,7 @@ pub(crate) fn to_json(kb: &ActorKb) -> String {
                     techniques: direct(&g.techniques),
                     software: direct(&g.software),
                     citations: g.citations.clone(),
+                    stix: g.stix_id.clone(),
                 };
                 (id.clone(), v)
             })
@@ -189,6 +197,7 @@ pub(crate) fn from_json(json: &str) -> Result<ActorKb, AttackError> {
                 name: t.name,
                 tactics: t.tactics,
                 deprecated: t.deprecated,
+                stix_id: t.stix,
             };
             (id, v)
         })
@@ -239,6 +248,7 @@ pub(crate) fn from_json(json: &str) -> Result<ActorKb, AttackError> {
                 software: direct(g.software),
                 campaigns: Vec::new(),
                 citations: g.citations,
+                stix_id: g.stix,
             };
             (id, v)
         })

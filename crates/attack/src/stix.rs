@@ -212,6 +212,7 @@ pub(crate) fn parse(json: &str) -> Result<ActorKb, AttackError> {
                         name,
                         tactics,
                         deprecated: o.x_mitre_deprecated == Some(true),
+                        stix_id: Some(o.id.clone()),
                     },
                 );
             }
@@ -229,6 +230,7 @@ pub(crate) fn parse(json: &str) -> Result<ActorKb, AttackError> {
                         software: BTreeMap::new(),
                         campaigns: Vec::new(),
                         citations: o.dated_citations().collect(),
+                        stix_id: Some(o.id.clone()),
                     },
                 );
             }

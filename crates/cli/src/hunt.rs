@@ -97,6 +97,11 @@ pub struct HuntArgs {
     /// with any other format.
     #[arg(long, value_name = "GROUP")]
     pub overlay: Option<String>,
+    /// With `--format stix`: the TLP 2.0 marking of every object
+    /// (clear, green, amber, amber+strict, red). Amber when not given: the
+    /// bundle names internal hosts and users. An error with any other format.
+    #[arg(long, value_name = "LEVEL", value_parser = crate::parse_tlp)]
+    pub tlp: Option<tracehunt_report::Tlp>,
     /// Also record the hunt in this store (SQLite; created if missing):
     /// the run, its sources, rules, detections, incidents, attributions and
     /// actor sightings, in one transaction. Re-hunting the same files adds
@@ -247,6 +252,7 @@ impl Format {
             Format::Jsonl => OutputFormat::Jsonl,
             Format::Json => OutputFormat::Json,
             Format::Csv => OutputFormat::Csv,
+            Format::Ecs => OutputFormat::Ecs,
             Format::Stix => OutputFormat::Stix,
             Format::Navigator => OutputFormat::Navigator,
             Format::Html => OutputFormat::Html,
@@ -408,6 +414,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         overlay: a.overlay.as_deref(),
         incidents: Some(&incidents),
         html: Some(&html_meta),
+        tlp: a.tlp.unwrap_or_default(),
     };
     sink::write_ordered(&mut out, format.output(), &scanned, &cx)?;
     out.flush()?;
@@ -454,6 +461,12 @@ fn check_args(a: &HuntArgs) -> Result<()> {
     if let (Some(g), false) = (&a.overlay, a.format == Some(Format::Navigator)) {
         anyhow::bail!(
             "--overlay {g} only applies to an ATT&CK Navigator layer: add --format navigator (or run `tracehunt navigator`)"
+        );
+    }
+    if let (Some(t), false) = (a.tlp, a.format == Some(Format::Stix)) {
+        anyhow::bail!(
+            "--tlp {} only applies to a STIX bundle: add --format stix",
+            t.as_str()
         );
     }
     if let (Some(f), Some(t)) = (a.from, a.to) {

@@ -193,14 +193,22 @@ pub enum Format {
     Jsonl,
     /// One JSON document: summary, detections, attribution.
     Json,
-    /// Timesketch-compatible CSV timeline.
+    /// Timesketch-compatible CSV timeline: full messages, the event's fields as JSON (`event_data`).
     Csv,
-    /// STIX 2.1 bundle: sightings of techniques and IOCs, attribution.
+    /// One Elastic Common Schema 8.17 document per detection per line (Elasticsearch, Kibana).
+    Ecs,
+    /// STIX 2.1 bundle: sightings of techniques and IOCs, attribution, ATT&CK's own ids, a TLP marking.
     Stix,
-    /// ATT&CK Navigator layer (format 4.5) of the observed techniques.
+    /// ATT&CK Navigator layer (format 4.5): every observed technique coloured, count as score.
     Navigator,
     /// Self-contained HTML report (no script, nothing loaded from the network).
     Html,
+}
+
+/// `--tlp`: a TLP 2.0 level ([`tracehunt_report::Tlp::parse`]).
+pub(crate) fn parse_tlp(s: &str) -> Result<tracehunt_report::Tlp, String> {
+    tracehunt_report::Tlp::parse(s)
+        .ok_or_else(|| format!("{s:?} is no TLP level: clear, green, amber, amber+strict or red"))
 }
 
 /// Output formats of `rules check` and `attribute`.

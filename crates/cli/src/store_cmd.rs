@@ -447,6 +447,10 @@ pub struct ExportStixArgs {
     /// Write the bundle here instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    /// The TLP 2.0 marking of every object (clear, green, amber,
+    /// amber+strict, red). Amber by default: the store names internal hosts.
+    #[arg(long, value_name = "LEVEL", default_value = "amber", value_parser = crate::parse_tlp)]
+    tlp: tracehunt_report::Tlp,
 }
 
 /// The store as a STIX 2.1 bundle.
@@ -455,7 +459,14 @@ pub fn export_stix(a: ExportStixArgs) -> Result<u8> {
         refuse_output_over_store(p, a.output.as_deref())?;
     }
     let store = a.store.open()?;
-    let bundle = store.export_stix(Utc::now())?;
+    // Intrusion sets under ATT&CK's own STIX ids (the built-in ATT&CK snapshot).
+    let attack_ids: std::collections::BTreeMap<String, String> =
+        tracehunt_attack::ActorKb::builtin()
+            .groups()
+            .iter()
+            .filter_map(|(id, g)| Some((id.clone(), g.stix_id.clone()?)))
+            .collect();
+    let bundle = store.export_stix_with(Utc::now(), a.tlp, &attack_ids)?;
     match &a.output {
         Some(p) => {
             let mut f = std::io::BufWriter::new(

@@ -192,7 +192,22 @@ fn stix_bundle_is_valid_and_reproducible() {
         ]));
     }
     let a = std::fs::read(&out_a).unwrap();
-    assert_eq!(a, std::fs::read(&out_b).unwrap(), "deterministic bundle");
+    // The same bundle but for when it was made (`created`/`modified`, the
+    // current time since issue #19).
+    let made_at_removed = |bytes: &[u8]| -> Value {
+        let mut v: Value = serde_json::from_slice(bytes).unwrap();
+        for o in v["objects"].as_array_mut().unwrap() {
+            let o = o.as_object_mut().unwrap();
+            o.remove("created");
+            o.remove("modified");
+        }
+        v
+    };
+    assert_eq!(
+        made_at_removed(&a),
+        made_at_removed(&std::fs::read(&out_b).unwrap()),
+        "deterministic bundle"
+    );
     let b: Value = serde_json::from_slice(&a).unwrap();
     assert_eq!(b["type"], "bundle");
     let objs = b["objects"].as_array().unwrap();
@@ -203,7 +218,11 @@ fn stix_bundle_is_valid_and_reproducible() {
         ind["pattern"],
         format!("[file:hashes.'SHA-1' = '{TURLA_SHA1}']")
     );
-    assert!(of("sighting").any(|s| s["sighting_of_ref"] == ind["id"] && s["count"] == 1));
+    let ind_sighting = of("sighting")
+        .find(|s| s["sighting_of_ref"] == ind["id"] && s["count"] == 1)
+        .expect("indicator sighting");
+    // Issue #19: valid_from was the last event's time; it is the first sighting.
+    assert_eq!(ind["valid_from"], ind_sighting["first_seen"]);
     // Technique sightings point at attack-patterns with ATT&CK ids.
     let ap = of("attack-pattern")
         .find(|o| o["external_references"][0]["external_id"] == "T1047")

@@ -497,6 +497,7 @@ detection: {sel: {EventID: 1102}, condition: sel}
             overlay: None,
             incidents: Some(&incidents),
             html: Some(&meta),
+            tlp: Default::default(),
         };
         let mut out = Vec::new();
         sink::write_ordered(&mut out, OutputFormat::Html, &scanned, &ctx).unwrap();

@@ -67,7 +67,7 @@
 //! let attribution = tracehunt_pipeline::attribute(kb, &observed, &summary);
 //! let ctx = sink::Context { ruleset: &loaded.ruleset, kb, summary: &summary,
 //!     attribution: &attribution, feeds: None, max_rows: 200, overlay: None,
-//!     incidents: Some(&incidents), html: None };
+//!     incidents: Some(&incidents), html: None, tlp: Default::default() };
 //! let mut out = Vec::new();
 //! sink::write_ordered(&mut out, OutputFormat::Jsonl, &scanned, &ctx).unwrap();
 //! let line = String::from_utf8(out).unwrap();

@@ -13,6 +13,8 @@ pub enum Render {
     Json,
     /// The CSV timeline row.
     Csv,
+    /// The ECS document and a newline.
+    Ecs,
     /// The text table row.
     Table,
     /// Nothing: STIX, Navigator and HTML aggregate from the index.
@@ -26,6 +28,7 @@ impl Render {
             OutputFormat::Jsonl => Render::Jsonl,
             OutputFormat::Json => Render::Json,
             OutputFormat::Csv => Render::Csv,
+            OutputFormat::Ecs => Render::Ecs,
             OutputFormat::Table => Render::Table,
             OutputFormat::Stix | OutputFormat::Navigator | OutputFormat::Html => Render::Nothing,
         }
@@ -43,6 +46,9 @@ pub enum OutputFormat {
     Json,
     /// Timesketch-compatible CSV timeline.
     Csv,
+    /// One Elastic Common Schema document per detection per line
+    /// ([`tracehunt_report::ecs_json`]).
+    Ecs,
     /// STIX 2.1 bundle.
     Stix,
     /// ATT&CK Navigator layer (format 4.5).
@@ -65,8 +71,17 @@ pub(crate) fn render(
         }
         Render::Json => tracehunt_report::write_detection_json(out, rs, d)?,
         Render::Csv => tracehunt_report::csv_row(rs, d, out)?,
+        Render::Ecs => tracehunt_report::write_ecs_line(out, rs, d, &technique_name)?,
         Render::Table => tracehunt_report::write_table_row(out, rs, d)?,
         Render::Nothing => {}
     }
     Ok(())
+}
+
+/// The name of an ATT&CK technique in the built-in knowledge base (ECS
+/// `threat.technique.name`).
+fn technique_name(id: &str) -> Option<String> {
+    let kb = tracehunt_attack::ActorKb::builtin();
+    kb.technique(&kb.canonical_technique(id)?)
+        .map(|t| t.name.clone())
 }

@@ -36,6 +36,8 @@ pub struct Context<'a> {
     /// HTML format: the report's title, time and tool version (`None`: a
     /// default title, no time).
     pub html: Option<&'a crate::html_out::HtmlMeta>,
+    /// STIX format: the TLP marking of every object.
+    pub tlp: tracehunt_report::Tlp,
 }
 
 /// Writes the hunt in `format` to `out`: detections in output order (time,
@@ -102,6 +104,11 @@ pub fn write_ordered<W: Write>(
             }
             crate::ioc::write_jsonl(out, cx.kb, ioc_dets)?;
         }
+        OutputFormat::Ecs => {
+            for e in pass.by_ref() {
+                emit(out, &e)?;
+            }
+        }
         OutputFormat::Stix => {
             let views = pass.by_ref().map(|e| e.view(scanned.contexts()));
             let input = crate::stix::input(
@@ -112,6 +119,8 @@ pub fn write_ordered<W: Write>(
                 attribution,
                 summary,
                 cx.incidents,
+                cx.tlp,
+                chrono::Utc::now(),
             );
             tracehunt_report::write_stix_bundle(out, &input)?;
         }

@@ -10,7 +10,7 @@ use tracehunt_attribution::{resolve_actor, Attribution, EvidenceKind, IocObserva
 use tracehunt_engine::Ruleset;
 use tracehunt_report::{
     DetectionRef, GroupAttribution, IncidentStix, IndicatorSighting, StixInput, Summary,
-    TechniqueSighting,
+    TechniqueSighting, Tlp,
 };
 
 /// At most this many candidates are written as `intrusion-set` + `attributed-to`.
@@ -212,8 +212,37 @@ fn incident_objects(incidents: &Incidents, rs: &Ruleset) -> Vec<IncidentStix> {
         .collect()
 }
 
+/// ATT&CK id → ATT&CK's STIX id for every technique and group the bundle names (those the
+/// knowledge base has an id for).
+fn attack_ids(kb: &ActorKb, input: &StixInput) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for t in &input.techniques {
+        if let Some(s) = kb.technique(&t.id).and_then(|t| t.stix_id.clone()) {
+            m.insert(t.id.clone(), s);
+        }
+    }
+    let groups = input
+        .groups
+        .iter()
+        .map(|g| &g.id)
+        .chain(input.indicators.iter().flat_map(|i| &i.groups))
+        .chain(
+            input
+                .incidents
+                .iter()
+                .flat_map(|i| i.groups.iter().map(|g| &g.id)),
+        );
+    for g in groups {
+        if let Some(s) = kb.group(g).and_then(|g| g.stix_id.clone()) {
+            m.insert(g.clone(), s);
+        }
+    }
+    m
+}
+
 /// The bundle input: techniques, indicators, the top candidates with their STIX confidence,
-/// and the incidents with theirs.
+/// and the incidents with theirs; every object made at `created` and marked `tlp`.
+#[allow(clippy::too_many_arguments)]
 pub fn input<'a>(
     kb: &ActorKb,
     rs: &Ruleset,
@@ -222,21 +251,25 @@ pub fn input<'a>(
     attribution: &Attribution,
     summary: &Summary,
     incidents: Option<&Incidents>,
+    tlp: Tlp,
+    created: DateTime<Utc>,
 ) -> StixInput {
     // With --from/--to the sightings are of the events in the window: its range.
     let (first_event, last_event) = match &summary.time_window {
         Some(tw) => (tw.first_event, tw.last_event),
         None => (summary.first_event, summary.last_event),
     };
-    StixInput {
-        created: last_event
-            .filter(|t| (1..=9999).contains(&chrono::Datelike::year(t)))
-            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+    let mut input = StixInput {
+        created,
+        tlp,
+        attack_ids: BTreeMap::new(),
         first_event,
         last_event,
         techniques: technique_sightings(kb, rs, dets),
         indicators: indicator_sightings(kb, iocs),
         groups: group_attributions(attribution),
         incidents: incidents.map_or_else(Vec::new, |inc| incident_objects(inc, rs)),
-    }
+    };
+    input.attack_ids = attack_ids(kb, &input);
+    input
 }

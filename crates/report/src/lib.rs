@@ -4,8 +4,9 @@
 //! * [`Summary`]: counts for the run (events, files, what was skipped and
 //!   why, rules loaded/failed, detections by level, top rules and hosts).
 //! * Writers for the output formats: [`write_jsonl`] (one detection per
-//!   line), [`write_csv`] (a Timesketch-compatible timeline), and
-//!   [`write_table`] (human summary); [`write_stix_bundle`] (STIX 2.1 bundle
+//!   line), [`write_csv`] (a Timesketch-compatible timeline), [`ecs_json`]
+//!   (Elastic Common Schema 8.17 documents), and [`write_table`] (human
+//!   summary); [`write_stix_bundle`] (STIX 2.1 bundle
 //!   of sightings and attribution) and [`navigator_layer`] (ATT&CK Navigator
 //!   layer 4.5). The `json` format is a single object
 //!   built by the CLI from [`detection_json`] and the summary.
@@ -31,6 +32,12 @@
 //! | `rule_file` | string | the rule file |
 //! | `event` | object | the event's fields (name → value) |
 //!
+//! The schema is tracehunt's own, not ECS ([`ecs_json`] is). `event` values
+//! keep the type the reader gives them (EVTX: the BinXML value type), so a
+//! name can be a number in one channel and text in another (Sysmon's
+//! `ProcessId` is a UInt32, Security's a `0x…` hex string); keys and the
+//! types of the keys above never change.
+//!
 //! ```
 //! use tracehunt_report::Summary;
 //! let s = Summary::default();
@@ -45,13 +52,20 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use tracehunt_engine::{RuleMeta, Ruleset};
 
+mod csv;
+mod ecs;
 pub mod html;
 mod navigator;
 mod stix;
-pub use navigator::{navigator_layer, LayerTechnique, Overlay, COLOR_BOTH, COLOR_GROUP_ONLY};
+pub use csv::{csv_header, csv_row, csv_safe, write_csv, CSV_HEADER};
+pub use ecs::{ecs_json, severity_score, write_ecs_line, ECS_VERSION};
+pub use navigator::{
+    navigator_layer, observed_color, LayerTechnique, Overlay, COLOR_BOTH, COLOR_GROUP_ONLY,
+    COLOR_OBSERVED_MAX, COLOR_OBSERVED_MIN,
+};
 pub use stix::{
     ioc_pattern, stix_bundle, stix_id, write_stix_bundle, GroupAttribution, IncidentStix,
-    IndicatorSighting, StixInput, TechniqueSighting, STIX_NAMESPACE,
+    IndicatorSighting, StixInput, TechniqueSighting, Tlp, STIX_NAMESPACE, TLP2_EXTENSION,
 };
 
 /// One rule firing on one event.
@@ -454,7 +468,7 @@ struct DetectionWire<'a> {
 /// The event object of [`detection_json`]: names in first-occurrence
 /// order; a repeated name (unnamed `Data` items) becomes an array of its
 /// values, appended to the first value when that is itself an array.
-struct EventWire<'a>(&'a [(String, J)]);
+pub(crate) struct EventWire<'a>(pub(crate) &'a [(String, J)]);
 
 /// Events with at most this many fields find repeated names by scanning
 /// (no hash map per detection); larger ones through a hash map, so the
@@ -599,17 +613,6 @@ pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// A CSV cell that spreadsheet programs will not run as a formula (OWASP
-/// "CSV injection"): a value starting with `=`, `+`, `@`, tab or CR gets a
-/// leading `'`.
-pub fn csv_safe(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.starts_with(['=', '+', '@', '\t', '\r']) {
-        std::borrow::Cow::Owned(format!("'{s}"))
-    } else {
-        std::borrow::Cow::Borrowed(s)
-    }
-}
-
 /// Short "key: value" rendering of the most telling event fields, for
 /// `message` columns and the table.
 pub fn details(d: &Detection, max: usize) -> String {
@@ -686,92 +689,6 @@ pub fn details(d: &Detection, max: usize) -> String {
         }
     }
     out
-}
-
-/// The header row of the CSV timeline ([`write_csv`]).
-pub const CSV_HEADER: [&str; 12] = [
-    "datetime",
-    "timestamp_desc",
-    "message",
-    "rule_id",
-    "rule_title",
-    "level",
-    "computer",
-    "channel",
-    "event_id",
-    "record_id",
-    "techniques",
-    "source",
-];
-
-/// Appends one RFC 4180 record (newline-terminated) to `out`, exactly as a
-/// `csv::Writer` with default settings writes it.
-fn csv_record<S: AsRef<[u8]>>(cells: &[S], out: &mut Vec<u8>) -> io::Result<()> {
-    let mut c = csv::WriterBuilder::new()
-        .buffer_capacity(4096)
-        .from_writer(out);
-    c.write_record(cells)?;
-    c.flush()
-}
-
-/// Appends the CSV header row ([`CSV_HEADER`]) to `out`.
-///
-/// # Errors
-/// None in practice (writing to a `Vec` does not fail).
-pub fn csv_header(out: &mut Vec<u8>) -> io::Result<()> {
-    csv_record(&CSV_HEADER, out)
-}
-
-/// Appends one detection's CSV timeline row to `out` (the bytes
-/// [`write_csv`] writes for it), so rows can be rendered apart and joined.
-///
-/// # Errors
-/// None in practice (writing to a `Vec` does not fail).
-pub fn csv_row(rs: &Ruleset, d: &Detection, out: &mut Vec<u8>) -> io::Result<()> {
-    let m = rs.rule(d.rule);
-    let dt = d
-        .timestamp
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
-        .unwrap_or_default();
-    let msg = format!("[{}] {}: {}", m.level, m.title, details(d, 400));
-    csv_record(
-        &[
-            dt.as_str(),
-            "Event Recorded",
-            &csv_safe(&msg),
-            m.id.as_str(),
-            &csv_safe(&m.title),
-            m.level,
-            &csv_safe(d.computer.as_deref().unwrap_or("")),
-            &csv_safe(d.channel.as_deref().unwrap_or("")),
-            &d.event_id.map(|e| e.to_string()).unwrap_or_default(),
-            &d.record_id.map(|e| e.to_string()).unwrap_or_default(),
-            &m.techniques.join(";"),
-            &csv_safe(&d.source),
-        ],
-        out,
-    )
-}
-
-/// Writes a Timesketch-compatible CSV timeline: the required `message`,
-/// `datetime` (RFC 3339 UTC) and `timestamp_desc` columns, then rule and
-/// event columns. Quoting follows RFC 4180 (commas, quotes and newlines in
-/// event data survive).
-///
-/// # Errors
-/// Any I/O or CSV error of `w`.
-pub fn write_csv<W: Write>(mut w: W, rs: &Ruleset, dets: &[Detection]) -> io::Result<()> {
-    let mut buf = Vec::new();
-    csv_header(&mut buf)?;
-    for d in dets {
-        csv_row(rs, d, &mut buf)?;
-        if buf.len() >= 1 << 16 {
-            w.write_all(&buf)?;
-            buf.clear();
-        }
-    }
-    w.write_all(&buf)?;
-    w.flush()
 }
 
 /// Writes the detections as aligned text rows, then the summary, for a
@@ -1147,17 +1064,6 @@ mod tests {
             t.contains("  … 2 more (all of them: --format json, summary.severe_rules)\n"),
             "{t}"
         );
-    }
-
-    #[test]
-    fn csv_formula_cells_are_neutralised() {
-        assert_eq!(
-            csv_safe("=HYPERLINK(\"http://evil\")"),
-            "'=HYPERLINK(\"http://evil\")"
-        );
-        assert_eq!(csv_safe("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(csv_safe("-"), "-");
-        assert_eq!(csv_safe("WS01"), "WS01");
     }
 
     /// The direct serializer the hunt renders with gives the bytes of

@@ -14,10 +14,22 @@
 //! | `relationship` `attributed-to` campaign → intrusion set | §5.1 | `confidence` (0–100, §3.5: the candidate's calibrated confidence) |
 //! | `relationship` `indicates` indicator → intrusion set | §5.1 | when the IOC's feed ties it to that group |
 //!
-//! **Deterministic ids**: every id is `<type>--<UUIDv5>` of a fixed tracehunt namespace and the
-//! object's content key (e.g. `attack-pattern|T1059.001`, `sighting|indicator|sha256|…`), and
-//! `created`/`modified` are [`StixInput::created`] (the CLI passes the last event time), so the
-//! same hunt gives a byte-identical bundle. Timestamps are UTC with millisecond precision.
+//! **Ids**: attack patterns and intrusion sets take ATT&CK's own STIX ids
+//! ([`StixInput::attack_ids`], from the ATT&CK bundle the knowledge base was built from), so
+//! OpenCTI or MISP merge them with the ATT&CK objects they already hold instead of creating
+//! duplicates; an ATT&CK id missing there (a knowledge base without STIX ids) falls back to a
+//! tracehunt id. Every other id is `<type>--<UUIDv5>` of a fixed tracehunt namespace and the
+//! object's content key (e.g. `sighting|indicator|sha256|…`), so the same hunt keeps its ids.
+//!
+//! **Times**: `created`/`modified` are [`StixInput::created`], the time the bundle is made
+//! (the CLI passes the current time); sightings and the campaign carry the data's
+//! `first_seen`/`last_seen`; an indicator is `valid_from` its first sighting (the bundle time
+//! when no event had a time). Timestamps are UTC with millisecond precision.
+//!
+//! **Marking**: the bundle holds the TLP 2.0 `marking-definition` of [`StixInput::tlp`] (the
+//! OASIS CTI TC's TLP 2.0 definitions: fixed ids, the `tlp_2_0` property extension
+//! `extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d`) and every other object lists
+//! it in `object_marking_refs`.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -108,12 +120,96 @@ pub struct IncidentStix {
     pub groups: Vec<GroupAttribution>,
 }
 
+/// A Traffic Light Protocol 2.0 level (FIRST TLP 2.0, 2022), as a STIX 2.1 marking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tlp {
+    /// TLP:CLEAR: no limit on disclosure.
+    Clear,
+    /// TLP:GREEN: the recipient's community.
+    Green,
+    /// TLP:AMBER: the recipient's organisation and its clients, need to know. The default: a
+    /// hunt's bundle names internal hosts and users, which are not for a community, but an
+    /// MSSP or incident responder must be able to hand it to the client it concerns.
+    #[default]
+    Amber,
+    /// TLP:AMBER+STRICT: the recipient's organisation only.
+    AmberStrict,
+    /// TLP:RED: the named recipients only.
+    Red,
+}
+
+/// The STIX 2.1 extension definition that carries TLP 2.0 levels (OASIS CTI TC).
+pub const TLP2_EXTENSION: &str = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d";
+
+impl Tlp {
+    /// Every level, least restrictive first.
+    pub const ALL: [Tlp; 5] = [
+        Tlp::Clear,
+        Tlp::Green,
+        Tlp::Amber,
+        Tlp::AmberStrict,
+        Tlp::Red,
+    ];
+
+    /// The level as TLP 2.0 writes it after `TLP:`, lower case (`amber+strict`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tlp::Clear => "clear",
+            Tlp::Green => "green",
+            Tlp::Amber => "amber",
+            Tlp::AmberStrict => "amber+strict",
+            Tlp::Red => "red",
+        }
+    }
+
+    /// Parses `clear`, `green`, `amber`, `amber+strict` or `red` (any case, an optional `TLP:`
+    /// prefix; `white` is TLP 1.0's name for `clear`).
+    pub fn parse(s: &str) -> Option<Tlp> {
+        let l = s.trim().to_ascii_lowercase();
+        let l = l.strip_prefix("tlp:").unwrap_or(&l);
+        if l == "white" {
+            return Some(Tlp::Clear);
+        }
+        Tlp::ALL.into_iter().find(|t| t.as_str() == l)
+    }
+
+    /// The fixed STIX id of the level's TLP 2.0 marking definition.
+    pub fn marking_id(self) -> &'static str {
+        match self {
+            Tlp::Clear => "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+            Tlp::Green => "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+            Tlp::Amber => "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+            Tlp::AmberStrict => "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+            Tlp::Red => "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+        }
+    }
+
+    /// The level's `marking-definition` object (STIX 2.1 §7.2 with the TLP 2.0 extension).
+    pub fn marking_definition(self) -> J {
+        json!({
+            "type": "marking-definition",
+            "spec_version": "2.1",
+            "id": self.marking_id(),
+            "created": "2022-10-01T00:00:00.000Z",
+            "name": format!("TLP:{}", self.as_str().to_ascii_uppercase()),
+            "extensions": {
+                TLP2_EXTENSION: {"extension_type": "property-extension", "tlp_2_0": self.as_str()}
+            }
+        })
+    }
+}
+
 /// Everything [`write_stix_bundle`] needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StixInput {
-    /// `created`/`modified` of every object (deterministic: the CLI passes the last event time,
-    /// or the Unix epoch when no event had a time).
+    /// `created`/`modified` of every object: when the bundle is made (the CLI passes the
+    /// current time).
     pub created: DateTime<Utc>,
+    /// The TLP marking of every object.
+    pub tlp: Tlp,
+    /// ATT&CK id (`T1059.001`, `G0009`) → ATT&CK's own STIX id (`attack-pattern--…`,
+    /// `intrusion-set--…`) of the techniques and groups the bundle names.
+    pub attack_ids: BTreeMap<String, String>,
     /// First and last event time of the hunt (the campaign's `first_seen`/`last_seen`).
     pub first_event: Option<DateTime<Utc>>,
     /// See `first_event`.
@@ -193,8 +289,22 @@ pub fn stix_bundle(input: &StixInput) -> J {
         m.insert("created_by_ref".into(), json!(tool));
         m.insert("created".into(), json!(created));
         m.insert("modified".into(), json!(created));
+        m.insert(
+            "object_marking_refs".into(),
+            json!([input.tlp.marking_id()]),
+        );
         m
     };
+    // ATT&CK's STIX id of a technique or group, else a tracehunt one.
+    let attack_ref = |ty: &str, id: &str| -> String {
+        input
+            .attack_ids
+            .get(id)
+            .filter(|s| s.starts_with(&format!("{ty}--")))
+            .cloned()
+            .unwrap_or_else(|| stix_id(ty, id))
+    };
+    objects.push(input.tlp.marking_definition());
     let mut me = common("identity", &tool);
     me.remove("created_by_ref");
     me.insert("name".into(), json!("tracehunt"));
@@ -244,7 +354,7 @@ pub fn stix_bundle(input: &StixInput) -> J {
     };
 
     for t in &input.techniques {
-        let ap = stix_id("attack-pattern", &t.id);
+        let ap = attack_ref("attack-pattern", &t.id);
         let mut o = common("attack-pattern", &ap);
         o.insert(
             "name".into(),
@@ -276,7 +386,7 @@ pub fn stix_bundle(input: &StixInput) -> J {
 
     let mut group_ids: BTreeMap<&str, String> = BTreeMap::new();
     for g in &input.groups {
-        group_ids.insert(g.id.as_str(), stix_id("intrusion-set", &g.id));
+        group_ids.insert(g.id.as_str(), attack_ref("intrusion-set", &g.id));
     }
     let mut extra_groups: Vec<&str> = Vec::new();
     for i in &input.indicators {
@@ -291,7 +401,14 @@ pub fn stix_bundle(input: &StixInput) -> J {
         o.insert("pattern".into(), json!(pattern));
         o.insert("pattern_type".into(), json!("stix"));
         o.insert("pattern_version".into(), json!("2.1"));
-        o.insert("valid_from".into(), json!(created));
+        // Valid from its first sighting in the data (not from when the bundle was made).
+        let first = i
+            .first_seen
+            .filter(|t| (1..=9999).contains(&chrono::Datelike::year(t)));
+        o.insert(
+            "valid_from".into(),
+            json!(first.map_or_else(|| created.clone(), ts)),
+        );
         if !i.sources.is_empty() {
             o.insert(
                 "description".into(),
@@ -312,7 +429,7 @@ pub fn stix_bundle(input: &StixInput) -> J {
         objects.push(J::Object(s));
         for g in &i.groups {
             if !group_ids.contains_key(g.as_str()) {
-                group_ids.insert(g.as_str(), stix_id("intrusion-set", g));
+                group_ids.insert(g.as_str(), attack_ref("intrusion-set", g));
                 extra_groups.push(g.as_str());
             }
             let r = stix_id("relationship", &format!("indicates|{key}|{g}"));
@@ -364,7 +481,7 @@ pub fn stix_bundle(input: &StixInput) -> J {
         o.insert("description".into(), json!(inc.description));
         objects.push(J::Object(o));
         for g in &inc.groups {
-            let is = stix_id("intrusion-set", &g.id);
+            let is = attack_ref("intrusion-set", &g.id);
             if !group_ids.contains_key(g.id.as_str()) {
                 incident_groups.entry(g.id.as_str()).or_insert(g);
             }
@@ -412,7 +529,7 @@ pub fn stix_bundle(input: &StixInput) -> J {
     for g in incident_groups.values() {
         objects.push(intrusion_set(
             &common,
-            &stix_id("intrusion-set", &g.id),
+            &attack_ref("intrusion-set", &g.id),
             &g.id,
             &g.name,
             &g.aliases,
@@ -479,5 +596,15 @@ mod tests {
         );
         assert!(stix_id("identity", "tracehunt").starts_with("identity--"));
         assert_ne!(stix_id("identity", "a"), stix_id("identity", "b"));
+    }
+
+    #[test]
+    fn tlp_levels_parse_and_mark() {
+        assert_eq!(Tlp::parse("TLP:AMBER+STRICT"), Some(Tlp::AmberStrict));
+        assert_eq!(Tlp::parse("white"), Some(Tlp::Clear));
+        assert_eq!(Tlp::parse("orange"), None);
+        let m = Tlp::Red.marking_definition();
+        assert_eq!(m["name"], "TLP:RED");
+        assert_eq!(m["extensions"][TLP2_EXTENSION]["tlp_2_0"], "red");
     }
 }

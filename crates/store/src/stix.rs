@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value as J};
-use tracehunt_report::{ioc_pattern, stix_id};
+use tracehunt_report::{ioc_pattern, stix_id, Tlp};
 
 use crate::read::{max_opt, min_opt, IncidentRow};
 use crate::{Result, Store};
@@ -50,13 +50,25 @@ struct Indicator {
     hits_fp: u64,
 }
 
-/// Object builder: the common properties, `created_by_ref` the tracehunt identity.
-struct Objects {
+/// Object builder: the common properties, `created_by_ref` the tracehunt identity,
+/// `object_marking_refs` the TLP marking.
+struct Objects<'a> {
     tool: String,
+    marking: &'static str,
+    attack_ids: &'a BTreeMap<String, String>,
     list: Vec<J>,
 }
 
-impl Objects {
+impl Objects<'_> {
+    /// ATT&CK's STIX id of group `g` when known, else the tracehunt one.
+    fn group_ref(&self, g: &str) -> String {
+        self.attack_ids
+            .get(g)
+            .filter(|s| s.starts_with("intrusion-set--"))
+            .cloned()
+            .unwrap_or_else(|| stix_id("intrusion-set", g))
+    }
+
     fn common(
         &self,
         ty: &str,
@@ -73,6 +85,7 @@ impl Objects {
         }
         m.insert("created".into(), json!(ms(created)));
         m.insert("modified".into(), json!(ms(modified.max(created))));
+        m.insert("object_marking_refs".into(), json!([self.marking]));
         m
     }
 
@@ -117,11 +130,30 @@ impl Store {
     /// if later). So two exports of the same store are byte-identical, whatever `now` is:
     /// `now` is only the identity's timestamp when no hunt is stored. The identity's and host
     /// identities' timestamps are the first hunt's start. Errors as [`Store::incidents`].
+    ///
+    /// Every object is marked TLP:AMBER ([`Tlp::default`]) and intrusion sets have tracehunt
+    /// ids; [`Store::export_stix_with`] chooses the marking and ATT&CK's own ids.
     pub fn export_stix(&self, now: DateTime<Utc>) -> Result<J> {
+        self.export_stix_with(now, Tlp::default(), &BTreeMap::new())
+    }
+
+    /// [`Store::export_stix`] with every object marked `tlp` (its TLP 2.0 `marking-definition`
+    /// is the bundle's first object) and each intrusion set under ATT&CK's own STIX id from
+    /// `attack_ids` (ATT&CK group id `G0009` → `intrusion-set--…`; a group not there keeps its
+    /// tracehunt id), so a CTI platform merges it with the ATT&CK group it holds. Errors as
+    /// [`Store::incidents`].
+    pub fn export_stix_with(
+        &self,
+        now: DateTime<Utc>,
+        tlp: Tlp,
+        attack_ids: &BTreeMap<String, String>,
+    ) -> Result<J> {
         let epoch = self.hunts()?.first().map_or(now, |h| h.started_at);
         let mut objs = Objects {
             tool: stix_id("identity", "tracehunt"),
-            list: Vec::new(),
+            marking: tlp.marking_id(),
+            attack_ids,
+            list: vec![tlp.marking_definition()],
         };
         let mut me = objs.common("identity", &objs.tool.clone(), epoch, epoch);
         me.insert("name".into(), json!("tracehunt"));
@@ -272,12 +304,7 @@ fn intrusion_sets(objs: &mut Objects, sightings: &[Sighting]) {
             .max_by_key(|s| s.modified)
             .expect("non-empty")
             .group_name;
-        let mut o = objs.common(
-            "intrusion-set",
-            &stix_id("intrusion-set", g),
-            created,
-            modified,
-        );
+        let mut o = objs.common("intrusion-set", &objs.group_ref(g), created, modified);
         o.insert("name".into(), json!(name));
         if g.starts_with('G') {
             o.insert(
@@ -338,7 +365,7 @@ fn list_or_none(v: &[String]) -> String {
 }
 
 fn group_sighting(objs: &mut Objects, s: &Sighting, i: &IncidentRow) {
-    let set = stix_id("intrusion-set", &s.group_id);
+    let set = objs.group_ref(&s.group_id);
     let confidence = if i.false_positive { 0 } else { s.confidence };
     let mut what = format!(
         "{} ({}) sighted in tracehunt incident {} as attribution candidate rank {} with \

@@ -137,7 +137,12 @@ fn empty_store_exports_only_the_identity() {
     let store = Store::open_in_memory().unwrap();
     let b = store.export_stix(t(6, 1, 0, 0)).unwrap();
     let objects = b["objects"].as_array().unwrap();
-    assert_eq!(objects.len(), 1);
-    assert_eq!(objects[0]["id"], stix_id("identity", "tracehunt").as_str());
-    assert_eq!(objects[0]["created"], "2024-06-01T00:00:00.000Z");
+    assert_eq!(
+        objects.len(),
+        2,
+        "the TLP marking and the tracehunt identity"
+    );
+    assert_eq!(objects[0]["type"], "marking-definition");
+    assert_eq!(objects[1]["id"], stix_id("identity", "tracehunt").as_str());
+    assert_eq!(objects[1]["created"], "2024-06-01T00:00:00.000Z");
 }
