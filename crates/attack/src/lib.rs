@@ -180,6 +180,10 @@ pub struct Group {
     /// reference ATT&CK's object instead of making a duplicate; `None` when built without it.
     #[serde(default)]
     pub stix_id: Option<String>,
+    /// `created`/`modified` of ATT&CK's object, so a STIX export that writes it under
+    /// [`Group::stix_id`] writes ATT&CK's version of it, not a competing one.
+    #[serde(default)]
+    pub stix_version: Option<StixVersion>,
 }
 
 impl Group {
@@ -208,6 +212,21 @@ pub struct Technique {
     /// reference ATT&CK's object instead of making a duplicate; `None` when built without it.
     #[serde(default)]
     pub stix_id: Option<String>,
+    /// `created`/`modified` of ATT&CK's object (see [`Group::stix_version`]).
+    #[serde(default)]
+    pub stix_version: Option<StixVersion>,
+}
+
+/// The version of an ATT&CK STIX object: its `created` and `modified` timestamps exactly as
+/// the bundle spells them (`2017-05-31T21:30:44.329Z`). STIX 2.1 §3.6 (versioning): an object
+/// is identified by `id` + `modified`, so a copy with ATT&CK's id and these two values is the
+/// same version of ATT&CK's object, where one with other timestamps would compete with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StixVersion {
+    /// `created`, as in the bundle.
+    pub created: String,
+    /// `modified`, as in the bundle.
+    pub modified: String,
 }
 
 impl Technique {

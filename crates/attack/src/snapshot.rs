@@ -34,6 +34,9 @@ struct SnapTechnique {
     /// ATT&CK's STIX id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     stix: Option<String>,
+    /// ATT&CK's `[created, modified]` of that object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stix_version: Option<[String; 2]>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -80,6 +83,17 @@ struct SnapGroup {
     /// ATT&CK's STIX id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     stix: Option<String>,
+    /// ATT&CK's `[created, modified]` of that object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stix_version: Option<[String; 2]>,
+}
+
+fn version_pair(v: &Option<crate::StixVersion>) -> Option<[String; 2]> {
+    v.as_ref().map(|v| [v.created.clone(), v.modified.clone()])
+}
+
+fn from_pair([created, modified]: [String; 2]) -> crate::StixVersion {
+    crate::StixVersion { created, modified }
 }
 
 pub(crate) fn to_json(kb: &ActorKb) -> String {
@@ -101,6 +115,7 @@ pub(crate) fn to_json(kb: &ActorKb) -> String {
                     tactics: t.tactics.clone(),
                     deprecated: t.deprecated,
                     stix: t.stix_id.clone(),
+                    stix_version: version_pair(&t.stix_version),
                 };
                 (id.clone(), v)
             })
@@ -145,6 +160,7 @@ pub(crate) fn to_json(kb: &ActorKb) -> String {
                     software: direct(&g.software),
                     citations: g.citations.clone(),
                     stix: g.stix_id.clone(),
+                    stix_version: version_pair(&g.stix_version),
                 };
                 (id.clone(), v)
             })
@@ -198,6 +214,7 @@ pub(crate) fn from_json(json: &str) -> Result<ActorKb, AttackError> {
                 tactics: t.tactics,
                 deprecated: t.deprecated,
                 stix_id: t.stix,
+                stix_version: t.stix_version.map(from_pair),
             };
             (id, v)
         })
@@ -249,6 +266,7 @@ pub(crate) fn from_json(json: &str) -> Result<ActorKb, AttackError> {
                 campaigns: Vec::new(),
                 citations: g.citations,
                 stix_id: g.stix,
+                stix_version: g.stix_version.map(from_pair),
             };
             (id, v)
         })

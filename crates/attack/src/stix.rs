@@ -48,6 +48,10 @@ struct StixObject {
     target_ref: Option<String>,
     #[serde(default)]
     x_mitre_version: Option<String>,
+    #[serde(default)]
+    created: Option<String>,
+    #[serde(default)]
+    modified: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +80,14 @@ impl StixObject {
             .and_then(|r| r.external_id.as_deref())
             .map(|s| s.trim().to_ascii_uppercase())
             .filter(|s| !s.is_empty())
+    }
+
+    /// ATT&CK's `created`/`modified` of this object, when it has both.
+    fn version(&self) -> Option<crate::StixVersion> {
+        Some(crate::StixVersion {
+            created: self.created.clone()?,
+            modified: self.modified.clone()?,
+        })
     }
 
     fn inactive(&self) -> bool {
@@ -213,6 +225,7 @@ pub(crate) fn parse(json: &str) -> Result<ActorKb, AttackError> {
                         tactics,
                         deprecated: o.x_mitre_deprecated == Some(true),
                         stix_id: Some(o.id.clone()),
+                        stix_version: o.version(),
                     },
                 );
             }
@@ -231,6 +244,7 @@ pub(crate) fn parse(json: &str) -> Result<ActorKb, AttackError> {
                         campaigns: Vec::new(),
                         citations: o.dated_citations().collect(),
                         stix_id: Some(o.id.clone()),
+                        stix_version: o.version(),
                     },
                 );
             }

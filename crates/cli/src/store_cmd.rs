@@ -466,7 +466,12 @@ pub fn export_stix(a: ExportStixArgs) -> Result<u8> {
             .iter()
             .filter_map(|(id, g)| Some((id.clone(), g.stix_id.clone()?)))
             .collect();
-    let bundle = store.export_stix_with(Utc::now(), a.tlp, &attack_ids)?;
+    let mut bundle = store.export_stix_with(Utc::now(), a.tlp, &attack_ids)?;
+    // Written as ATT&CK's own version of those objects (its times, author and marking).
+    tracehunt_report::adopt_attack_versions(
+        &mut bundle,
+        &tracehunt_pipeline::stix::attack_versions(tracehunt_attack::ActorKb::builtin()),
+    );
     match &a.output {
         Some(p) => {
             let mut f = std::io::BufWriter::new(

@@ -290,9 +290,43 @@ fn ecs_documents_have_the_published_field_types() {
 /// ATT&CK's own STIX ids by ATT&CK id (`T1059.001`, `G0009`), from the
 /// corpus's Enterprise ATT&CK v18.1 bundle.
 fn attack_stix_ids(c: &Path) -> BTreeMap<String, String> {
+    attack_objects(c).0
+}
+
+/// ATT&CK's `(created, modified)` by STIX id, from the v18.1 bundle.
+fn attack_versions(c: &Path) -> BTreeMap<String, (String, String)> {
+    attack_objects(c).1
+}
+
+/// An object under ATT&CK's id must be ATT&CK's version of it: its created/modified,
+/// MITRE's identity as author and ATT&CK's marking, not ours (a competing version of
+/// ATT&CK's object in OpenCTI or MISP otherwise).
+fn assert_attacks_version(o: &Value, versions: &BTreeMap<String, (String, String)>) {
+    let id = o["id"].as_str().unwrap();
+    let (created, modified) = versions
+        .get(id)
+        .unwrap_or_else(|| panic!("{id} not ATT&CK's"));
+    assert_eq!(o["created"].as_str(), Some(created.as_str()), "{o}");
+    assert_eq!(o["modified"].as_str(), Some(modified.as_str()), "{o}");
+    assert_eq!(
+        o["created_by_ref"],
+        tracehunt_report::MITRE_IDENTITY_ID,
+        "{o}"
+    );
+    assert_eq!(
+        o["object_marking_refs"],
+        serde_json::json!([tracehunt_report::ATTACK_MARKING_ID]),
+        "{o}"
+    );
+}
+
+type AttackObjects = (BTreeMap<String, String>, BTreeMap<String, (String, String)>);
+
+fn attack_objects(c: &Path) -> AttackObjects {
     let text = std::fs::read_to_string(c.join("attack/enterprise-attack-18.1.json")).unwrap();
     let b: Value = serde_json::from_str(&text).unwrap();
     let mut m = BTreeMap::new();
+    let mut v = BTreeMap::new();
     for o in b["objects"].as_array().unwrap() {
         let ty = o["type"].as_str().unwrap_or_default();
         if ty != "attack-pattern" && ty != "intrusion-set" {
@@ -305,8 +339,15 @@ fn attack_stix_ids(c: &Path) -> BTreeMap<String, String> {
                 }
             }
         }
+        v.insert(
+            o["id"].as_str().unwrap().to_owned(),
+            (
+                o["created"].as_str().unwrap().to_owned(),
+                o["modified"].as_str().unwrap().to_owned(),
+            ),
+        );
     }
-    m
+    (m, v)
 }
 
 /// Issue #19: STIX `created`/`modified`/`valid_from` were the last event's
@@ -321,15 +362,33 @@ fn stix_ids_were_not_attacks_own() {
     let bytes = hunt(&c, &["--format", "stix", "--tlp", "amber+strict"]);
     let b: Value = serde_json::from_slice(&bytes).unwrap();
     let attack = attack_stix_ids(&c);
+    let versions = attack_versions(&c);
     let amber_strict = "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003";
     let objects = b["objects"].as_array().unwrap();
     let mut patterns = 0;
     let mut sets = 0;
     for o in objects {
         let ty = o["type"].as_str().unwrap();
+        if o["id"] == tracehunt_report::ATTACK_MARKING_ID
+            || o["id"] == tracehunt_report::MITRE_IDENTITY_ID
+        {
+            continue;
+        }
         if ty == "marking-definition" {
             assert_eq!(o["id"], amber_strict);
             assert_eq!(o["name"], "TLP:AMBER+STRICT");
+            continue;
+        }
+        if ty == "attack-pattern" || ty == "intrusion-set" {
+            let ext = o["external_references"][0]["external_id"].as_str().unwrap();
+            assert_eq!(
+                o["id"].as_str(),
+                attack.get(ext).map(String::as_str),
+                "{ext} is not under ATT&CK's id"
+            );
+            assert_attacks_version(o, &versions);
+            patterns += usize::from(ty == "attack-pattern");
+            sets += usize::from(ty == "intrusion-set");
             continue;
         }
         assert_eq!(
@@ -342,16 +401,6 @@ fn stix_ids_were_not_attacks_own() {
             created >= start,
             "created {created} is not when the bundle was made"
         );
-        if ty == "attack-pattern" || ty == "intrusion-set" {
-            let ext = o["external_references"][0]["external_id"].as_str().unwrap();
-            assert_eq!(
-                o["id"].as_str(),
-                attack.get(ext).map(String::as_str),
-                "{ext} is not under ATT&CK's id"
-            );
-            patterns += usize::from(ty == "attack-pattern");
-            sets += usize::from(ty == "intrusion-set");
-        }
     }
     assert_eq!(patterns, STIX_PATTERNS, "attack patterns");
     assert!(sets >= 1, "at least the top candidate");
@@ -453,14 +502,19 @@ fn store_stix_export_uses_attacks_ids_and_tlp() {
     let bytes = run(&["export", "stix", "--store", s, "--tlp", "red"]);
     let b: Value = serde_json::from_slice(&bytes).unwrap();
     let attack = attack_stix_ids(&c);
+    let versions = attack_versions(&c);
     let red = "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1";
     let mut sets = 0;
     for o in b["objects"].as_array().unwrap() {
+        if o["id"] == tracehunt_report::ATTACK_MARKING_ID
+            || o["id"] == tracehunt_report::MITRE_IDENTITY_ID
+        {
+            continue;
+        }
         if o["type"] == "marking-definition" {
             assert_eq!(o["id"], red);
             continue;
         }
-        assert_eq!(o["object_marking_refs"], serde_json::json!([red]), "{o}");
         if o["type"] == "intrusion-set" {
             let ext = o["external_references"][0]["external_id"].as_str().unwrap();
             assert_eq!(
@@ -468,8 +522,11 @@ fn store_stix_export_uses_attacks_ids_and_tlp() {
                 attack.get(ext).map(String::as_str),
                 "{ext}"
             );
+            assert_attacks_version(o, &versions);
             sets += 1;
+            continue;
         }
+        assert_eq!(o["object_marking_refs"], serde_json::json!([red]), "{o}");
     }
     assert!(sets >= 1, "the store holds sighted groups");
     if python_has("stix2") {

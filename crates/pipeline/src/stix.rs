@@ -212,6 +212,28 @@ fn incident_objects(incidents: &Incidents, rs: &Ruleset) -> Vec<IncidentStix> {
         .collect()
 }
 
+/// ATT&CK's `(created, modified)` by STIX id of every technique and group of `kb` that has
+/// both an id and a version (ATT&CK v18.1 snapshot: all of them), for
+/// [`StixInput::attack_versions`] and the store's export.
+pub fn attack_versions(kb: &ActorKb) -> BTreeMap<String, (String, String)> {
+    let pair = |id: &Option<String>, v: &Option<tracehunt_attack::StixVersion>| {
+        Some((
+            id.clone()?,
+            v.as_ref()
+                .map(|v| (v.created.clone(), v.modified.clone()))?,
+        ))
+    };
+    kb.techniques()
+        .values()
+        .filter_map(|t| pair(&t.stix_id, &t.stix_version))
+        .chain(
+            kb.groups()
+                .values()
+                .filter_map(|g| pair(&g.stix_id, &g.stix_version)),
+        )
+        .collect()
+}
+
 /// ATT&CK id → ATT&CK's STIX id for every technique and group the bundle names (those the
 /// knowledge base has an id for).
 fn attack_ids(kb: &ActorKb, input: &StixInput) -> BTreeMap<String, String> {
@@ -263,6 +285,7 @@ pub fn input<'a>(
         created,
         tlp,
         attack_ids: BTreeMap::new(),
+        attack_versions: BTreeMap::new(),
         first_event,
         last_event,
         techniques: technique_sightings(kb, rs, dets),
@@ -271,5 +294,11 @@ pub fn input<'a>(
         incidents: incidents.map_or_else(Vec::new, |inc| incident_objects(inc, rs)),
     };
     input.attack_ids = attack_ids(kb, &input);
+    // Only the versions of the objects the bundle writes.
+    let written: std::collections::BTreeSet<&String> = input.attack_ids.values().collect();
+    input.attack_versions = attack_versions(kb)
+        .into_iter()
+        .filter(|(id, _)| written.contains(id))
+        .collect();
     input
 }

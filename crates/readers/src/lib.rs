@@ -577,9 +577,10 @@ pub fn walk(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<WalkError>) {
                 // A root that is a link to a regular file (`hunt auth.log` where
                 // auth.log links into a collection) is read like the file: walkdir
                 // follows root links to directories only (README example check).
-                Ok(e) if e.depth() == 0
-                    && e.path_is_symlink()
-                    && std::fs::metadata(e.path()).is_ok_and(|m| m.is_file()) =>
+                Ok(e)
+                    if e.depth() == 0
+                        && e.path_is_symlink()
+                        && std::fs::metadata(e.path()).is_ok_and(|m| m.is_file()) =>
                 {
                     files.push(e.into_path())
                 }
@@ -643,7 +644,6 @@ mod tests {
         }
         assert!(errs.iter().all(|e| e.reason.contains("not a regular file")));
     }
-
 
     /// `hunt auth.log` where `auth.log` is a link to a log file was skipped as
     /// "not a regular file" (found by `scripts/readme-examples.py`): a root link

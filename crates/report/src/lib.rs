@@ -64,8 +64,9 @@ pub use navigator::{
     COLOR_OBSERVED_MAX, COLOR_OBSERVED_MIN,
 };
 pub use stix::{
-    ioc_pattern, stix_bundle, stix_id, write_stix_bundle, GroupAttribution, IncidentStix,
-    IndicatorSighting, StixInput, TechniqueSighting, Tlp, STIX_NAMESPACE, TLP2_EXTENSION,
+    adopt_attack_versions, ioc_pattern, stix_bundle, stix_id, write_stix_bundle, GroupAttribution,
+    IncidentStix, IndicatorSighting, StixInput, TechniqueSighting, Tlp, ATTACK_MARKING_ID,
+    MITRE_IDENTITY_ID, STIX_NAMESPACE, TLP2_EXTENSION,
 };
 
 /// One rule firing on one event.

@@ -210,6 +210,9 @@ pub struct StixInput {
     /// ATT&CK id (`T1059.001`, `G0009`) → ATT&CK's own STIX id (`attack-pattern--…`,
     /// `intrusion-set--…`) of the techniques and groups the bundle names.
     pub attack_ids: BTreeMap<String, String>,
+    /// ATT&CK STIX id → ATT&CK's `(created, modified)` of that object: the objects written
+    /// under ATT&CK's ids are ATT&CK's version ([`adopt_attack_versions`]); empty = none.
+    pub attack_versions: BTreeMap<String, (String, String)>,
     /// First and last event time of the hunt (the campaign's `first_seen`/`last_seen`).
     pub first_event: Option<DateTime<Utc>>,
     /// See `first_event`.
@@ -536,11 +539,61 @@ pub fn stix_bundle(input: &StixInput) -> J {
         ));
     }
 
-    json!({
+    let mut bundle = json!({
         "type": "bundle",
         "id": stix_id("bundle", &objects.iter().filter_map(|o| o["id"].as_str()).collect::<Vec<_>>().join(",")),
         "objects": objects,
-    })
+    });
+    adopt_attack_versions(&mut bundle, &input.attack_versions);
+    bundle
+}
+
+/// MITRE's identity in the ATT&CK bundles: the `created_by_ref` of every ATT&CK object.
+pub const MITRE_IDENTITY_ID: &str = "identity--c78cb6e5-0c4b-4611-8297-d1b8b55e40b5";
+/// ATT&CK's copyright statement marking: the `object_marking_refs` of every ATT&CK object.
+pub const ATTACK_MARKING_ID: &str = "marking-definition--fa42a846-8d90-4e51-bc29-71d5b4802168";
+
+/// Makes every object of `bundle` whose id is a key of `versions` (an ATT&CK STIX id →
+/// ATT&CK's `(created, modified)` of it) ATT&CK's own version of that object: its `created`
+/// and `modified`, `created_by_ref` MITRE's identity and ATT&CK's marking instead of ours
+/// (STIX 2.1 §3.6: `id` + `modified` name a version; our timestamps, author or TLP on
+/// ATT&CK's id would make a competing version of ATT&CK's object in OpenCTI or MISP). When
+/// any object is adopted, MITRE's identity and ATT&CK's marking definition are added as the
+/// ATT&CK v18.1 bundle has them. Objects not in `versions` are left as they are.
+pub fn adopt_attack_versions(bundle: &mut J, versions: &BTreeMap<String, (String, String)>) {
+    let Some(objects) = bundle.get_mut("objects").and_then(J::as_array_mut) else {
+        return;
+    };
+    let mut adopted = false;
+    for o in objects.iter_mut() {
+        let Some((created, modified)) = o["id"].as_str().and_then(|id| versions.get(id)) else {
+            continue;
+        };
+        if let Some(m) = o.as_object_mut() {
+            m.insert("created".into(), json!(created));
+            m.insert("modified".into(), json!(modified));
+            m.insert("created_by_ref".into(), json!(MITRE_IDENTITY_ID));
+            m.insert("object_marking_refs".into(), json!([ATTACK_MARKING_ID]));
+            adopted = true;
+        }
+    }
+    let has = |objects: &[J], id: &str| objects.iter().any(|o| o["id"] == id);
+    if adopted && !has(objects, MITRE_IDENTITY_ID) {
+        objects.push(json!({
+            "type": "identity", "spec_version": "2.1", "id": MITRE_IDENTITY_ID,
+            "created": "2017-06-01T00:00:00.000Z", "modified": "2025-03-19T15:00:40.855Z",
+            "name": "The MITRE Corporation", "identity_class": "organization",
+            "object_marking_refs": [ATTACK_MARKING_ID],
+        }));
+    }
+    if adopted && !has(objects, ATTACK_MARKING_ID) {
+        objects.push(json!({
+            "type": "marking-definition", "spec_version": "2.1", "id": ATTACK_MARKING_ID,
+            "created": "2017-06-01T00:00:00.000Z", "created_by_ref": MITRE_IDENTITY_ID,
+            "definition_type": "statement",
+            "definition": {"statement": "Copyright 2015-2025, The MITRE Corporation. MITRE ATT&CK and ATT&CK are registered trademarks of The MITRE Corporation."},
+        }));
+    }
 }
 
 fn intrusion_set(
