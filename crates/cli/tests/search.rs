@@ -240,3 +240,78 @@ fn bundled_samples_logons_csv_and_errors() {
         Some(2)
     );
 }
+
+/// Splits a README command line like a POSIX shell for the cases used
+/// there: words, single-quoted words; a `#` word starts a comment.
+fn shell_words(line: &str) -> (Vec<String>, String) {
+    let (cmd, comment) = match line.find("  #") {
+        Some(i) => (&line[..i], line[i + 3..].trim().to_owned()),
+        None => (line, String::new()),
+    };
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut in_word = false;
+    for ch in cmd.chars() {
+        match ch {
+            '\'' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    (words, comment)
+}
+
+#[test]
+fn readme_search_section_examples_run_and_their_counts_hold() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split("## Search, logon summary and log inventory")
+        .nth(1)
+        .expect("the README section");
+    let block = section.split("```").nth(1).expect("its example block");
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(root().join("samples"), dir.path().join("samples")).unwrap();
+    let mut ran = 0;
+    for line in block.lines().filter(|l| l.starts_with("tracehunt ")) {
+        let (words, comment) = shell_words(line);
+        let out = Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+            .args(&words[1..])
+            .arg("-q")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{line}: {out:?}");
+        // `search` comments end with the number of events it finds.
+        if words[1] == "search" {
+            let n: usize = comment
+                .rsplit(':')
+                .next()
+                .and_then(|t| t.split_whitespace().next())
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_else(|| panic!("{line}: no count in the comment"));
+            assert_eq!(
+                out.stdout.iter().filter(|b| **b == b'\n').count(),
+                n,
+                "{line}"
+            );
+        }
+        ran += 1;
+    }
+    assert_eq!(ran, 7);
+    assert!(dir.path().join("inventory.csv").is_file());
+}
