@@ -2,7 +2,7 @@
 //! sessions grouped by user, domain, computer, logon type and source
 //! (`tracehunt_inventory::logon`).
 
-use crate::search_cmd::{cell, time_cell, time_json, write_table, ReadOpts, RowsFormat};
+use crate::search_cmd::{cell, csv_io, time_cell, time_json, write_table, ReadOpts, RowsFormat};
 use anyhow::Result;
 use clap::Args;
 use std::io::Write;
@@ -61,7 +61,7 @@ pub fn run(a: LogonArgs) -> Result<u8> {
                 writeln!(out)?;
             }
         }
-        RowsFormat::Csv => write_logon_csv(&mut *out, &rows)?,
+        RowsFormat::Csv => write_logon_csv(&mut *out, &rows).map_err(csv_io)?,
     }
     out.flush()?;
     drop(out);
@@ -181,7 +181,7 @@ fn row_json(r: &LogonRow) -> serde_json::Value {
     })
 }
 
-fn write_logon_csv(w: &mut dyn Write, rows: &[LogonRow]) -> Result<()> {
+fn write_logon_csv(w: &mut dyn Write, rows: &[LogonRow]) -> csv::Result<()> {
     let mut c = csv::Writer::from_writer(w);
     c.write_record([
         "section",

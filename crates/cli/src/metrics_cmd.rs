@@ -3,7 +3,7 @@
 //! range, computers, channels and lost records
 //! (`tracehunt_inventory::metrics`).
 
-use crate::search_cmd::{cell, time_cell, time_json, write_table, Input, ReadOpts};
+use crate::search_cmd::{cell, csv_io, time_cell, time_json, write_table, Input, ReadOpts};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use std::io::Write;
@@ -83,7 +83,7 @@ pub fn run(a: MetricsArgs) -> Result<u8> {
             serde_json::to_writer_pretty(&mut *out, &metrics_json(&m, &input, a.by, read))?;
             writeln!(out)?;
         }
-        MetricsFormat::Csv => write_metrics_csv(&mut *out, &m, &input, a.by)?,
+        MetricsFormat::Csv => write_metrics_csv(&mut *out, &m, &input, a.by).map_err(csv_io)?,
     }
     out.flush()?;
     drop(out);
@@ -251,7 +251,7 @@ fn metrics_json(m: &Metrics, input: &Input, by: By, read: usize) -> serde_json::
     doc
 }
 
-fn write_metrics_csv(w: &mut dyn Write, m: &Metrics, input: &Input, by: By) -> Result<()> {
+fn write_metrics_csv(w: &mut dyn Write, m: &Metrics, input: &Input, by: By) -> csv::Result<()> {
     let mut c = csv::Writer::from_writer(w);
     if by == By::File {
         c.write_record([

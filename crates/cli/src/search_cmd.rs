@@ -117,10 +117,10 @@ impl Input {
                 e.reason
             );
         }
-        for (f, reason) in &stats.unreadable {
-            eprintln!("tracehunt: skipped {}: {reason}", self.files[*f].display());
-        }
         if !quiet {
+            for (f, reason) in &stats.unreadable {
+                eprintln!("tracehunt: skipped {}: {reason}", self.files[*f].display());
+            }
             for (f, (n, first)) in &stats.lost {
                 eprintln!(
                     "tracehunt: {} lost in {} (first: {first})",
@@ -211,6 +211,15 @@ pub(crate) fn write_table(
     Ok(())
 }
 
+/// A CSV writer's error as the I/O error it wraps, so that a closed pipe
+/// (`… -f csv | head`) ends the run quietly as with the other formats.
+pub(crate) fn csv_io(e: csv::Error) -> std::io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        k => std::io::Error::other(format!("{k:?}")),
+    }
+}
+
 /// Output formats of `search` and `logon-summary`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowsFormat {
@@ -289,7 +298,7 @@ pub fn run(a: SearchArgs) -> Result<u8> {
                 writeln!(out)?;
             }
         }
-        RowsFormat::Csv => write_hits_csv(&mut *out, &acc, &input.files)?,
+        RowsFormat::Csv => write_hits_csv(&mut *out, &acc, &input.files).map_err(csv_io)?,
     }
     out.flush()?;
     drop(out);
@@ -304,14 +313,28 @@ pub fn run(a: SearchArgs) -> Result<u8> {
     })
 }
 
+/// `value` as a [`cell`] of at most `max` characters that shows the match
+/// at byte `at`: a long value whose match lies further than 20 characters
+/// in starts with `…` 20 characters before it (a keyword deep in a script
+/// block stays visible).
+fn around(value: &str, at: usize, max: usize) -> String {
+    let before = value.get(..at).map_or(0, |p| p.chars().count());
+    if before <= 20 || value.chars().count() <= max {
+        return cell(value, max);
+    }
+    let skip = before - 20;
+    let rest: String = value.chars().skip(skip).collect();
+    format!("…{}", cell(&rest, max - 1))
+}
+
 /// The matching fields of a hit as `name=value` cells, at most 3 (then
-/// `+N more`), each value cut to 80 characters.
+/// `+N more`), each value cut to 80 characters around its match.
 fn snippets_cell(h: &tracehunt_inventory::search::Hit) -> String {
     let mut parts: Vec<String> = h
         .snippets
         .iter()
         .take(3)
-        .map(|s| format!("{}={}", s.name, cell(&s.value, 80)))
+        .map(|s| format!("{}={}", s.name, around(&s.value, s.at, 80)))
         .collect();
     if h.snippets.len() > 3 {
         parts.push(format!("+{} more", h.snippets.len() - 3));
@@ -370,7 +393,7 @@ fn hit_json(h: &tracehunt_inventory::search::Hit, files: &[PathBuf]) -> serde_js
     })
 }
 
-fn write_hits_csv(w: &mut dyn Write, acc: &SearchAcc, files: &[PathBuf]) -> Result<()> {
+fn write_hits_csv(w: &mut dyn Write, acc: &SearchAcc, files: &[PathBuf]) -> csv::Result<()> {
     let mut c = csv::Writer::from_writer(w);
     c.write_record([
         "timestamp",

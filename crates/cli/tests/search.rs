@@ -315,3 +315,28 @@ fn readme_search_section_examples_run_and_their_counts_hold() {
     assert_eq!(ran, 7);
     assert!(dir.path().join("inventory.csv").is_file());
 }
+
+#[test]
+fn csv_into_a_closed_pipe_exits_0() {
+    // Regression: `search … -f csv | head` exited 1 ("error: … Broken pipe"):
+    // the CSV writer's error hid the I/O error from the broken-pipe check.
+    use std::io::Read;
+    for format in ["csv", "jsonl", "table"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+            .args(["search", "samples/evtx", "-k", "e", "-q", "-f", format])
+            .current_dir(root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut head = [0u8; 100];
+        child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -110,6 +110,10 @@ pub struct Snippet {
     pub name: String,
     /// The whole value as text.
     pub value: String,
+    /// Byte offset in `value` where the first keyword or regex match
+    /// starts (0 for a field filter): where a shortened display should look.
+    #[serde(skip)]
+    pub at: usize,
 }
 
 impl Query {
@@ -163,14 +167,15 @@ impl Query {
     /// The fields of `ev` that matched, in event order, when the event
     /// matches the whole query; `None` otherwise.
     pub fn matches(&self, ev: &Event) -> Option<Vec<Snippet>> {
-        let fields: Vec<(&str, std::borrow::Cow<'_, str>)> =
-            ev.fields().map(|(k, v)| (k, v.to_text())).collect();
-        let mut hit = vec![false; fields.len()];
+        let names: Vec<&str> = ev.fields().map(|(k, _)| k).collect();
+        // Where the first match of each field starts (a byte offset of its text).
+        let mut hit: Vec<Option<usize>> = vec![None; names.len()];
+        // Field filters first: they look only at the fields they name.
         for f in &self.fields {
             let mut any = false;
-            for (i, (k, v)) in fields.iter().enumerate() {
-                if fold_name(k) == f.name && f.value.is_match(v) {
-                    hit[i] = true;
+            for (i, (k, v)) in ev.fields().enumerate() {
+                if name_eq(k, &f.name) && f.value.is_match(&v.to_text()) {
+                    hit[i].get_or_insert(0);
                     any = true;
                 }
             }
@@ -178,43 +183,55 @@ impl Query {
                 return None;
             }
         }
-        if let Some(re) = &self.regex {
-            let mut any = false;
-            for (i, (_, v)) in fields.iter().enumerate() {
-                if re.is_match(v) {
-                    hit[i] = true;
-                    any = true;
+        if self.regex.is_some() || !self.keywords.is_empty() {
+            let texts: Vec<std::borrow::Cow<'_, str>> =
+                ev.fields().map(|(_, v)| v.to_text()).collect();
+            if let Some(re) = &self.regex {
+                let mut any = false;
+                for (i, t) in texts.iter().enumerate() {
+                    if let Some(m) = re.find(t) {
+                        hit[i] = Some(hit[i].map_or(m.start(), |h| h.min(m.start())));
+                        any = true;
+                    }
+                }
+                if !any {
+                    return None;
                 }
             }
-            if !any {
+            if !self.keywords.is_empty() && !self.keywords_match(&texts, &mut hit) {
                 return None;
             }
-        }
-        if !self.keywords.is_empty() && !self.keywords_match(&fields, &mut hit) {
-            return None;
         }
         Some(
-            fields
-                .iter()
+            ev.fields()
                 .zip(hit)
-                .filter(|(_, h)| *h)
-                .map(|((k, v), _)| Snippet {
-                    name: (*k).to_owned(),
-                    value: v.clone().into_owned(),
+                .filter_map(|((k, v), h)| {
+                    h.map(|at| {
+                        let value = v.to_text().into_owned();
+                        let mut at = at.min(value.len());
+                        while !value.is_char_boundary(at) {
+                            at -= 1;
+                        }
+                        Snippet {
+                            name: k.to_owned(),
+                            value,
+                            at,
+                        }
+                    })
                 })
                 .collect(),
         )
     }
 
-    /// Marks the fields holding a keyword; true when any keyword (every
-    /// keyword with `all_keywords`) was found.
+    /// Marks the fields holding a keyword (offset of the first one); true
+    /// when any keyword (every keyword with `all_keywords`) was found.
     fn keywords_match(
         &self,
-        fields: &[(&str, std::borrow::Cow<'_, str>)],
-        hit: &mut [bool],
+        texts: &[std::borrow::Cow<'_, str>],
+        hit: &mut [Option<usize>],
     ) -> bool {
         let mut found = vec![false; self.keywords.len()];
-        for (i, (_, v)) in fields.iter().enumerate() {
+        for (i, v) in texts.iter().enumerate() {
             let folded;
             let text: &str = if self.ignore_case {
                 folded = v.to_lowercase();
@@ -223,9 +240,9 @@ impl Query {
                 v
             };
             for (k, kw) in self.keywords.iter().enumerate() {
-                if text.contains(kw.as_str()) {
+                if let Some(p) = text.find(kw.as_str()) {
                     found[k] = true;
-                    hit[i] = true;
+                    hit[i] = Some(hit[i].map_or(p, |h| h.min(p)));
                 }
             }
         }
@@ -235,6 +252,16 @@ impl Query {
             found.iter().any(|f| *f)
         }
     }
+}
+
+/// True when the event's field name `raw`, ASCII-lowercased and without
+/// spaces, equals `folded` (already in that form); no allocation.
+fn name_eq(raw: &str, folded: &str) -> bool {
+    let mut it = raw
+        .bytes()
+        .filter(|b| *b != b' ')
+        .map(|b| b.to_ascii_lowercase());
+    folded.bytes().all(|f| it.next() == Some(f)) && it.next().is_none()
 }
 
 /// One matching event with where it was read.
@@ -375,6 +402,12 @@ mod tests {
             .matches(&ev())
             .unwrap();
         assert_eq!(s[0].name, "Path");
+        assert_eq!(s[0].at, 0);
+        // Match offsets for display, also case-folded.
+        let s = q(&["dump"], false, None, &[], true).matches(&ev()).unwrap();
+        assert_eq!((s[0].name.as_str(), s[0].at), ("ScriptBlockText", 17));
+        assert!(name_eq("Threat Name", "threatname"));
+        assert!(!name_eq("ThreatNames", "threatname"));
     }
 
     #[test]
