@@ -33,8 +33,8 @@ pub struct ReadOpts {
     /// Write the output here instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// No count line or lost-record notes on stderr: only errors
-    /// (unreadable paths are always named).
+    /// No count line, skipped non-log files or lost-record notes on
+    /// stderr (a path that cannot be walked, e.g. mistyped, is always named).
     #[arg(long, short = 'q')]
     pub quiet: bool,
 }
@@ -240,7 +240,8 @@ pub struct SearchArgs {
     #[arg(long, short = 'k', value_name = "KEYWORD")]
     pub keyword: Vec<String>,
     /// With several -k: an event must contain every keyword (in any fields).
-    #[arg(long)]
+    /// Hayabusa's `--and-logic` is accepted too.
+    #[arg(long, visible_alias = "and-logic")]
     pub and: bool,
     /// Regular expression (Rust `regex` syntax, unanchored) one of the
     /// event's field values must match.
@@ -249,7 +250,8 @@ pub struct SearchArgs {
     /// NAME:VALUE: the event's field NAME (as Sigma rules name it:
     /// EventID, Image, TargetUserName…; case-insensitive) equals VALUE, `*`
     /// matching any text, case-insensitively (repeatable: all must hold).
-    #[arg(long, value_name = "NAME:VALUE")]
+    /// Hayabusa's `-F/--filter` is accepted too.
+    #[arg(long, short = 'F', visible_alias = "filter", value_name = "NAME:VALUE")]
     pub field: Vec<String>,
     /// Keywords and the regex ignore case (field values always do).
     #[arg(long, short = 'i')]

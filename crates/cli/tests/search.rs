@@ -196,6 +196,28 @@ fn bundled_samples_logons_csv_and_errors() {
         count_line(&["samples/evtx", "--field", "EventID:4624"]),
         "5 events matched in 1 file (10 read)"
     );
+    // Hayabusa's spellings: -F / --filter, --and-logic.
+    assert_eq!(
+        count_line(&[
+            "samples/evtx",
+            "-F",
+            "EventID:4624",
+            "--filter",
+            "LogonType:3"
+        ]),
+        "5 events matched in 1 file (10 read)"
+    );
+    assert_eq!(
+        count_line(&[
+            "samples/evtx",
+            "-k",
+            "admmig",
+            "-k",
+            "10.23.123.11",
+            "--and-logic"
+        ]),
+        "42 events matched in 1 file (10 read)"
+    );
     let csv_text = ok(&run(&[
         "search",
         "samples/evtx",
