@@ -178,3 +178,23 @@ fn bundled_samples_table_and_csv() {
         Some(1)
     );
 }
+
+#[test]
+fn output_is_the_same_for_any_thread_count() {
+    // Per-thread counts are merged in scheduling order: the output must not
+    // depend on it (one 1 MB file is split into its EVTX chunks across the threads).
+    let Some(c) = attack_samples() else { return };
+    let one_file = format!("{c}/Privilege Escalation/Sysmon_UACME_64.evtx");
+    for path in [c.as_str(), one_file.as_str()] {
+        for cmd in ["metrics", "logon-summary"] {
+            let f = if cmd == "metrics" { "json" } else { "jsonl" };
+            let t1 = ok(&run(&[cmd, path, "-f", f, "-q", "-t", "1"]));
+            let t2 = ok(&run(&[cmd, path, "-f", f, "-q", "-t", "2"]));
+            assert_eq!(t1, t2, "{cmd} {path}");
+        }
+    }
+    let m = json(&["metrics", &one_file, "-f", "json", "-q", "-t", "2"]);
+    assert_eq!(m["events"], 530);
+    assert_eq!(m["files"].as_array().unwrap().len(), 1);
+    assert_sums(&m);
+}
