@@ -14,11 +14,14 @@ mod eval_cmd;
 mod hunt;
 mod input;
 mod ioc_cmd;
+mod logon_cmd;
+mod metrics_cmd;
 mod nats_opts;
 mod navigator_cmd;
 mod publish_cmd;
 mod report_cmd;
 mod rules;
+mod search_cmd;
 mod store_cmd;
 mod watch;
 mod worker_cmd;
@@ -139,6 +142,26 @@ enum Command {
     /// ATT&CK knowledge-base tools.
     #[command(subcommand)]
     Attack(AttackCommand),
+    /// Search every event (no rules): keywords in any field value, a
+    /// regex, `field:value` filters with `*` wildcards, a time window.
+    #[command(
+        after_help = "Keywords (-k, any; all with --and), the regex (-e) and every --field must all match. Keywords and the regex are case-sensitive unless -i; field names and values are compared case-insensitively. Field names are the event's flat names as Sigma rules see them (EventID, Image, CommandLine, TargetUserName, ScriptBlockText; dotted paths for cloud logs).\n\nExamples:\n  tracehunt search samples/evtx -k mimikatz -i\n  tracehunt search logs/ --field EventID:4104 -e 'FromBase64String|IEX' -f jsonl -o hits.jsonl\n  tracehunt search logs/ --field 'Image:*\\powershell.exe' --from 2019-03-19 --to 2019-03-20\n  tracehunt search logs/ -k lsass -k procdump --and -f csv > hits.csv"
+    )]
+    Search(search_cmd::SearchArgs),
+    /// Logon summary: successful (4624) and failed (4625) logons and RDP
+    /// sessions (4778/4779, 1149) by user, domain, computer, logon type and
+    /// source, with counts and first/last times.
+    #[command(
+        after_help = "Examples:\n  tracehunt logon-summary samples/evtx\n  tracehunt logon-summary logs/ -f csv -o logons.csv\n  tracehunt logon-summary Security.evtx --from 2019-05-01 -f jsonl"
+    )]
+    LogonSummary(logon_cmd::LogonArgs),
+    /// Log inventory: EventIDs per channel, computers, channels/providers,
+    /// and per file its format, events, time range and lost records — which
+    /// logsources were there, so "0 detections" can be trusted.
+    #[command(
+        after_help = "Examples:\n  tracehunt metrics samples/evtx\n  tracehunt metrics logs/ --by eid\n  tracehunt metrics logs/ --by file -f csv -o inventory.csv\n  tracehunt metrics logs/ -f json > metrics.json"
+    )]
+    Metrics(metrics_cmd::MetricsArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -261,6 +284,9 @@ fn main() -> ExitCode {
         Command::Attack(AttackCommand::Snapshot { bundle, output }) => {
             attribute::snapshot(&bundle, &output)
         }
+        Command::Search(a) => search_cmd::run(a),
+        Command::LogonSummary(a) => logon_cmd::run(a),
+        Command::Metrics(a) => metrics_cmd::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
