@@ -13,7 +13,7 @@ pub enum Render {
     Json,
     /// The CSV timeline row.
     Csv,
-    /// The text table row.
+    /// The text table's cells (`tracehunt_report::table_cells`).
     Table,
     /// Nothing: STIX, Navigator and HTML aggregate from the index.
     Nothing,
@@ -65,7 +65,7 @@ pub(crate) fn render(
         }
         Render::Json => tracehunt_report::write_detection_json(out, rs, d)?,
         Render::Csv => tracehunt_report::csv_row(rs, d, out)?,
-        Render::Table => tracehunt_report::write_table_row(out, rs, d)?,
+        Render::Table => tracehunt_report::table_cells(d, out),
         Render::Nothing => {}
     }
     Ok(())

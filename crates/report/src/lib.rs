@@ -45,16 +45,22 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use tracehunt_engine::{RuleMeta, Ruleset};
 
+mod display;
 pub mod html;
 mod navigator;
 mod stix;
 mod table;
+mod table_summary;
+pub use display::{fit, short_level, text_width, DisplayZone, TableStyle, TimeFormat};
 pub use navigator::{navigator_layer, LayerTechnique, Overlay, COLOR_BOTH, COLOR_GROUP_ONLY};
 pub use stix::{
     ioc_pattern, stix_bundle, stix_id, write_stix_bundle, GroupAttribution, IncidentStix,
     IndicatorSighting, StixInput, TechniqueSighting, STIX_NAMESPACE,
 };
-pub use table::{ellipsize, write_table, write_table_header, write_table_row, write_table_summary};
+pub use table::{
+    ellipsize, table_cells, write_table, write_table_rows, RowGroups, TableRow, DETAILS_CHARS,
+};
+pub use table_summary::{write_table_summary, TableStats};
 
 /// One rule firing on one event.
 #[derive(Debug, Clone, PartialEq)]
