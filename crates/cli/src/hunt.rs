@@ -300,7 +300,8 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     };
     // Hayabusa refuses to overwrite without --clobber; so do we (was
     // silent). After the store check, which names `-o` onto the store.
-    if let Some(p) = a.output.as_ref().filter(|p| p.exists() && !a.clobber) {
+    // Only regular files: `-o /dev/null` (the benchmarks) is no clobbering.
+    if let Some(p) = a.output.as_ref().filter(|p| p.is_file() && !a.clobber) {
         anyhow::bail!(
             "{} exists: add --clobber to overwrite it, or give another -o path",
             p.display()

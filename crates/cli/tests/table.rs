@@ -265,6 +265,20 @@ fn timezone_shifts_the_shown_times() {
         jsonl.contains("\"2021-10-21T20:40:12"),
         "machine formats stay UTC"
     );
+    // --local follows the machine's zone (TZ here).
+    let local = Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+        .args(["hunt", "samples/evtx", "-f", "table", "--local"])
+        .current_dir(root())
+        .env("TZ", "Asia/Tokyo")
+        .env_remove("COLUMNS")
+        .output()
+        .unwrap();
+    let local = text(&local);
+    assert!(local.starts_with("Time (local) "), "{local}");
+    assert!(
+        local.contains("2021-10-22 05:40:12 crit FS03.offsec.lan"),
+        "{local}"
+    );
     let out = run(&["hunt", "samples/evtx", "--timezone", "Mars/Olympus"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -401,6 +415,17 @@ fn output_onto_an_existing_file_needs_clobber() {
     ]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(std::fs::read_to_string(&o).unwrap().lines().count(), 161);
+    // Not a regular file: no clobbering (the benchmarks write to /dev/null).
+    let out = run(&[
+        "hunt",
+        "samples/evtx",
+        "-q",
+        "-f",
+        "jsonl",
+        "-o",
+        "/dev/null",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
 }
 
 /// With `-q`, a mistyped path next to a good one was skipped with exit 0.
