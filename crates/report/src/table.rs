@@ -65,7 +65,8 @@ pub struct TableRow {
 #[derive(Debug, Default)]
 pub struct RowGroups {
     rows: Vec<TableRow>,
-    index: HashMap<(usize, String, String), usize>,
+    /// Hash of (rule, cells) → the rows with that hash (compared in full).
+    index: HashMap<u64, Vec<usize>>,
     cap: usize,
     shown: u64,
 }
@@ -87,13 +88,20 @@ impl RowGroups {
     /// Adds one detection of rule `rule` at `time` with its [`table_cells`]
     /// bytes; returns whether a row shows it.
     pub fn add(&mut self, rule: usize, time: Option<DateTime<Utc>>, cells: &[u8]) -> bool {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
         let text = String::from_utf8_lossy(cells);
         let mut parts = text.splitn(3, '\t');
         let eid = parts.next().and_then(|e| e.parse::<u32>().ok());
-        let host = parts.next().unwrap_or("-").to_owned();
-        let det = parts.next().unwrap_or("").to_owned();
-        let key = (rule, host, det);
-        if let Some(&i) = self.index.get(&key) {
+        let host = parts.next().unwrap_or("-");
+        let det = parts.next().unwrap_or("");
+        // Found without allocating: a hash, then the rows that have it.
+        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one((rule, host, det));
+        let same = |r: &TableRow| r.rule == rule && r.host == host && r.details == det;
+        if let Some(&i) = self
+            .index
+            .get(&h)
+            .and_then(|v| v.iter().find(|&&i| same(&self.rows[i])))
+        {
             let r = &mut self.rows[i];
             r.count += 1;
             r.last = time.or(r.last);
@@ -103,16 +111,15 @@ impl RowGroups {
         if !self.has_room() {
             return false;
         }
-        let (rule, host, details) = key.clone();
-        self.index.insert(key, self.rows.len());
+        self.index.entry(h).or_default().push(self.rows.len());
         self.rows.push(TableRow {
             rule,
             first: time,
             last: time,
             count: 1,
-            host,
+            host: host.to_owned(),
             event_id: eid,
-            details,
+            details: det.to_owned(),
         });
         self.shown += 1;
         true
