@@ -348,4 +348,31 @@ mod tests {
         );
         assert_eq!(ellipsize("a\x1bb", 20), "a b");
     }
+
+    /// Issue #19: 91 identical "Windows Event Log Cleared" rows one by one.
+    /// Identical (rule, host, details) join one row with the count and the
+    /// last time; a new row starts only while there is room, a repeat of a
+    /// shown row still counts after the cap.
+    #[test]
+    fn identical_detections_collapse_and_the_cap_counts_only_rows() {
+        let t = |s: &str| Some(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc));
+        let mut g = RowGroups::new(2);
+        assert!(g.add(3, t("2021-10-25T18:04:30Z"), b"104\tFS03\tChannel: System"));
+        assert!(g.add(3, t("2021-10-25T18:04:31Z"), b"104\tFS03\tChannel: System"));
+        assert!(g.add(3, t("2021-10-25T18:04:32Z"), b"104\tFS04\tChannel: System"));
+        assert!(!g.add(4, t("2021-10-25T18:04:33Z"), b"104\tFS03\tChannel: System"));
+        assert!(g.add(3, t("2021-10-25T18:05:00Z"), b"104\tFS03\tChannel: System"));
+        assert_eq!(g.rows().len(), 2);
+        assert_eq!(g.shown(), 4);
+        let r = &g.rows()[0];
+        assert_eq!(
+            (r.count, r.event_id, r.host.as_str()),
+            (3, Some(104), "FS03")
+        );
+        assert_eq!(r.details, "Channel: System");
+        assert_eq!(
+            (r.first, r.last),
+            (t("2021-10-25T18:04:30Z"), t("2021-10-25T18:05:00Z"))
+        );
+    }
 }
