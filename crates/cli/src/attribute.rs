@@ -22,7 +22,13 @@ pub struct AttributeArgs {
     #[arg(long, value_name = "FILE")]
     pub attack: Option<PathBuf>,
     /// Output format: table or json.
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
     pub format: crate::TextOrJson,
     /// How many candidates to show.
     #[arg(long, default_value_t = 10)]

@@ -55,7 +55,13 @@ pub struct CommitmentsArgs {
     #[arg(long, default_value_t = 0, value_name = "N")]
     anticipation: usize,
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
     format: TextOrJson,
 }
 

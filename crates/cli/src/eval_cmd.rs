@@ -17,7 +17,13 @@ pub struct EvalArgs {
     #[arg(long, value_name = "FILE")]
     pub attack: Option<PathBuf>,
     /// Output format: table or json.
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
     pub format: crate::TextOrJson,
     /// Feed only the campaigns' techniques (what Sigma detections give), not their software.
     #[arg(long)]

@@ -45,14 +45,20 @@ pub struct HuntArgs {
     /// built-in ATT&CK v18.1 snapshot).
     #[arg(long, value_name = "FILE")]
     pub attack: Option<PathBuf>,
-    /// Output format (default: table on a terminal, jsonl otherwise).
-    #[arg(long, short = 'f', value_enum)]
+    /// Output format (default: table on a terminal, jsonl otherwise). Log
+    /// paths are arguments, not `-f` values.
+    #[arg(long, short = 'f', value_enum, ignore_case = true)]
     pub format: Option<Format>,
-    /// Write the output here instead of standard output.
+    /// Write the output here instead of standard output (an existing file
+    /// only with --clobber). The summary and the attribution verdict then
+    /// go to stderr.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Let -o overwrite an existing file.
+    #[arg(long, requires = "output")]
+    pub clobber: bool,
     /// Only report detections of rules at or above this level.
-    #[arg(long, value_enum, default_value = "informational")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "informational")]
     pub min_level: MinLevel,
     /// Only scan events at or after this time (RFC 3339, `YYYY-MM-DD` or
     /// `YYYY-MM-DD HH:MM:SS`; UTC unless an offset is given).
@@ -77,10 +83,12 @@ pub struct HuntArgs {
     #[arg(long, short = 'v', conflicts_with = "quiet")]
     pub verbose: bool,
     /// Read every event but evaluate no rule: measures the reading ceiling
-    /// (used by `bench/run.sh`).
-    #[arg(long)]
+    /// (used by `bench/run.sh`; hidden from --help).
+    #[arg(long, hide = true)]
     pub parse_only: bool,
-    /// Table format: at most this many detection rows (the summary always shows).
+    /// Table format: at most this many rows, most severe level first
+    /// (critical, high, …), then by time; identical rows (rule, host,
+    /// details) are one row with a count. The summary always shows.
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_rows: usize,
     /// IOC feed file or directory of feeds (repeat the flag for several:
@@ -124,6 +132,8 @@ pub struct HuntArgs {
     pub entity_ceiling: usize,
     #[command(flatten)]
     pub rule_opts: RuleOpts,
+    #[command(flatten)]
+    pub display: crate::display_opts::DisplayOpts,
 }
 
 /// Parses a duration: a whole number with a unit `s`, `m`, `h` or `d`
@@ -171,6 +181,17 @@ pub fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
+    // Hayabusa's form: `2019-05-01 10:00:00 +09:00` (issue #19).
+    for f in [
+        "%Y-%m-%d %H:%M:%S %:z",
+        "%Y-%m-%d %H:%M:%S%.f %:z",
+        "%Y-%m-%d %H:%M:%S%:z",
+        "%Y-%m-%d %H:%M:%S %z",
+    ] {
+        if let Ok(t) = DateTime::parse_from_str(s.trim(), f) {
+            return Ok(t.with_timezone(&Utc));
+        }
+    }
     for f in [
         "%Y-%m-%d %H:%M:%S",
         "%Y-%m-%dT%H:%M:%S",
@@ -184,7 +205,7 @@ pub fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
         return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
     }
     Err(format!(
-        "`{s}` is not a time: use RFC 3339 (2024-01-31T23:59:59Z), `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` (UTC)"
+        "`{s}` is not a time: use RFC 3339 (2024-01-31T23:59:59Z), `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS` (UTC) or `YYYY-MM-DD HH:MM:SS +09:00`"
     ))
 }
 
@@ -283,6 +304,15 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         Some(p) => Some(crate::store_cmd::open_for_hunt(p, a.output.as_deref())?),
         None => None,
     };
+    // Hayabusa refuses to overwrite without --clobber; so do we (was
+    // silent). After the store check, which names `-o` onto the store.
+    // Only regular files: `-o /dev/null` (the benchmarks) is no clobbering.
+    if let Some(p) = a.output.as_ref().filter(|p| p.is_file() && !a.clobber) {
+        anyhow::bail!(
+            "{} exists: add --clobber to overwrite it, or give another -o path",
+            p.display()
+        );
+    }
     let threads = usize::from(a.threads.unwrap_or(0));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -302,6 +332,15 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         )
     });
     let loaded = loaded?;
+    // A named path that does not exist is an error whatever -q says
+    // (ripgrep: the run finishes, then exits 1).
+    let missing = missing_paths(&a.paths);
+    for p in &missing {
+        eprintln!(
+            "tracehunt: error: {}: no such file or directory",
+            p.display()
+        );
+    }
     let kb = load_kb(&a.attack)?;
     let debug_mem = std::env::var_os("TRACEHUNT_DEBUG_MEM").is_some();
     debug_mem_note(debug_mem, "rules and ATT&CK loaded", "");
@@ -411,6 +450,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         attribution: &attribution,
         feeds: feeds.as_ref(),
         max_rows: a.max_rows,
+        table_style: a.display.style(a.output.is_none()),
         overlay: a.overlay.as_deref(),
         incidents: Some(&incidents),
         html: Some(&html_meta),
@@ -432,13 +472,18 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     let losses = a
         .verbose
         .then_some((&scanned.losses[..], scanned.losses_not_listed));
-    if format != Format::Table && !a.quiet {
+    // The table on stdout has its own summary and attribution; anything
+    // else (a machine format, or any format into -o FILE) gets them on
+    // stderr (issue #19: piped or -o runs showed no attribution).
+    let table_on_stdout = format == Format::Table && a.output.is_none();
+    if !table_on_stdout && !a.quiet {
         stderr_summary(
             &summary,
             (&loaded, losses),
             feeds.is_some().then_some(scanned.ioc_hits.len()),
-            stderr_tty,
+            (stderr_tty, &missing),
         );
+        stderr_verdict(&attribution);
     } else if a.verbose {
         // The table lists the first 10 files with losses on stdout; `-v` names every loss.
         report_lost(&summary, losses);
@@ -450,7 +495,35 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         }
         return Ok(crate::EXIT_NOTHING_READ);
     }
+    if !missing.is_empty() {
+        eprintln!(
+            "tracehunt: {} not found (named above); the others were read",
+            counted(missing.len() as u64, "path", "paths")
+        );
+        return Ok(crate::EXIT_PATH_MISSING);
+    }
     Ok(0)
+}
+
+/// The named paths that do not exist (not even as a broken symlink).
+fn missing_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .filter(|p| std::fs::symlink_metadata(p).is_err())
+        .cloned()
+        .collect()
+}
+
+/// The attribution's verdict and its top 3 candidates, one line each, on
+/// stderr (for runs whose stdout is not the table).
+fn stderr_verdict(a: &tracehunt_attribution::Attribution) {
+    eprintln!("tracehunt: attribution: {}", a.reason);
+    for c in a.candidates.iter().take(3) {
+        eprintln!(
+            "tracehunt:   {}. {} {}  confidence {} ({})",
+            c.rank, c.id, c.name, c.confidence, c.confidence_label
+        );
+    }
 }
 
 /// Flag combinations clap cannot check: usage errors (exit 1) before any work.
@@ -554,9 +627,11 @@ fn stderr_summary(
     summary: &Summary,
     (loaded, losses): (&rules::Loaded, Option<(&[Loss], u64)>),
     ioc_hits: Option<usize>,
-    stderr_tty: bool,
+    (stderr_tty, missing): (bool, &[PathBuf]),
 ) {
-    for f in &summary.files_skipped {
+    // Missing named paths were reported as errors already.
+    let named_missing = |f: &Skipped| missing.iter().any(|p| p.display().to_string() == f.path);
+    for f in summary.files_skipped.iter().filter(|f| !named_missing(f)) {
         eprintln!("tracehunt: skipped {}: {}", f.path, f.reason);
     }
     report_lost(summary, losses);

@@ -3,13 +3,20 @@
 //! to ATT&CK intrusion sets.
 //!
 //! Only this crate knows about clap, terminals, files on disk and exit codes.
-//! Exit codes: 0 the run completed; 1 usage or configuration error (bad
-//! flag, unreadable rules/ATT&CK/config file); 2 nothing could be read (no
-//! input file was a readable log); 3 `rules check` found rules that failed
-//! to load (the others loaded; `hunt` runs with them and exits 0).
+//!
+//! Exit codes:
+//! - 0: the run completed.
+//! - 1: usage or configuration error (bad flag, `-f` given a log path,
+//!   `-o` onto an existing file without `--clobber`, unreadable
+//!   rules/ATT&CK/config file); also `hunt` when a named path does not
+//!   exist but others were read (the run finishes first, like ripgrep).
+//! - 2: nothing could be read (no input file was a readable log).
+//! - 3: `rules check` found rules that failed to load (the others loaded;
+//!   `hunt` runs with them and exits 0).
 
 mod attribute;
 mod commitments_cmd;
+mod display_opts;
 mod eval_cmd;
 mod hunt;
 mod input;
@@ -32,6 +39,8 @@ use std::process::ExitCode;
 
 /// Exit code: usage or configuration error.
 pub const EXIT_USAGE: u8 = 1;
+/// Exit code of `hunt`: a named path does not exist (the others were read).
+pub const EXIT_PATH_MISSING: u8 = 1;
 /// Exit code: no input could be read.
 pub const EXIT_NOTHING_READ: u8 = 2;
 /// Exit code of `rules check`: at least one rule document failed to load
@@ -251,6 +260,37 @@ pub enum TextOrJson {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The value given to `-f`/`--format` when it looks like a log path
+/// rather than a format: an existing file or directory, or a name ending in
+/// `.evtx`, `.json`, `.jsonl`, `.log` (or `.gz`).
+fn format_value_is_a_path(args: impl Iterator<Item = std::ffi::OsString>) -> Option<String> {
+    let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    let mut values = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if a == "--" {
+            break;
+        }
+        if a == "-f" || a == "--format" {
+            values.extend(args.get(i + 1).cloned());
+        } else if let Some(v) = a.strip_prefix("--format=") {
+            values.push(v.to_owned());
+        } else if let Some(v) = a
+            .strip_prefix("-f")
+            .filter(|v| !v.is_empty() && !a.starts_with("--"))
+        {
+            values.push(v.trim_start_matches('=').to_owned());
+        }
+    }
+    values.into_iter().find(|v| {
+        let lower = v.to_ascii_lowercase();
+        Format::from_str(v, true).is_err()
+            && (std::path::Path::new(v).exists()
+                || [".evtx", ".json", ".jsonl", ".log", ".gz"]
+                    .iter()
+                    .any(|e| lower.ends_with(e)))
+    })
+}
+
 fn main() -> ExitCode {
     // An empty TRACEHUNT_STORE means no store (clap would take it as a
     // `--store` without a value and fail every command).
@@ -261,6 +301,13 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            if let Some(v) = format_value_is_a_path(std::env::args_os().skip(1)) {
+                // Hayabusa's `-f FILE` (issue #19): say what -f is here.
+                eprintln!(
+                    "tracehunt: error: -f is --format here; give log paths as arguments: tracehunt hunt <path> (`{v}` is not a format)"
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -309,5 +356,13 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "tracehunt: error: {e:#}");
             ExitCode::from(EXIT_USAGE)
         }
+    }
+}
+
+impl Format {
+    /// The format's name as typed on the command line (`jsonl`).
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_owned())
     }
 }

@@ -8,6 +8,14 @@ use anyhow::Result;
 
 /// `tracehunt navigator`: the hunt with `--format navigator`.
 pub fn run(mut a: HuntArgs) -> Result<u8> {
+    // `navigator -f csv` was silently a Navigator layer (issue #19).
+    if let Some(f) = a.format.filter(|f| *f != Format::Navigator) {
+        anyhow::bail!(
+            "`tracehunt navigator` writes a Navigator layer; -f {} is for `tracehunt hunt -f {}`",
+            f.name(),
+            f.name()
+        );
+    }
     a.format = Some(Format::Navigator);
     crate::hunt::run(a)
 }

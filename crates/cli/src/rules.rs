@@ -232,7 +232,13 @@ pub struct CheckArgs {
     #[arg(short = 'r', long = "rules", value_name = "PATH")]
     pub rules: Vec<PathBuf>,
     /// Output format: table (text) or json.
-    #[arg(long, value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
     pub format: crate::TextOrJson,
     #[command(flatten)]
     pub opts: RuleOpts,

@@ -185,7 +185,13 @@ pub struct IncidentsArgs {
     #[arg(long, value_name = "TIME", value_parser = crate::hunt::parse_time)]
     since: Option<DateTime<Utc>>,
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
     format: TextOrJson,
 }
 
@@ -245,7 +251,13 @@ pub struct IncidentArgs {
     #[arg(long)]
     not_false_positive: bool,
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
     format: TextOrJson,
 }
 
@@ -332,7 +344,13 @@ pub struct ActorsArgs {
     #[arg(long, default_value_t = 0, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100))]
     min_confidence: u8,
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
     format: TextOrJson,
 }
 
@@ -386,7 +404,13 @@ pub struct ActorArgs {
     #[arg(long, value_name = "FILE")]
     attack: Option<PathBuf>,
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
     format: TextOrJson,
 }
 

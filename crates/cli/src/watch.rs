@@ -69,7 +69,7 @@ pub struct WatchArgs {
     #[arg(long, value_name = "FILE")]
     pub ioc: Vec<PathBuf>,
     /// Only report detections of rules at or above this level.
-    #[arg(long, value_enum, default_value = "informational")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "informational")]
     pub min_level: MinLevel,
     /// Append the JSON lines here (`-`: standard output) instead of writing
     /// them to standard output.

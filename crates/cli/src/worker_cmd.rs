@@ -58,7 +58,7 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "FILE")]
     pub ioc: Vec<PathBuf>,
     /// Only report detections of rules at or above this level.
-    #[arg(long, value_enum, default_value = "informational")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "informational")]
     pub min_level: MinLevel,
     /// Also append the JSON lines (as `watch` writes them) here (`-`: standard output).
     #[arg(long, short = 'o', value_name = "FILE")]

@@ -1234,16 +1234,32 @@ fn overlay_without_navigator_format_is_a_usage_error() {
 }
 
 /// Last session's fresh-user trial: host names were cut at 20 characters without an
-/// ellipsis in the table ("srvdefender01.offsec" looked like a whole name).
+/// ellipsis in the table ("srvdefender01.offsec" looked like a whole name). Issue #19: the
+/// host column takes what the width allows: the whole name at 120 columns, cut with an
+/// ellipsis at 80.
 #[test]
 fn long_host_names_are_cut_with_an_ellipsis_in_the_table() {
-    let out = run(&["hunt", "samples/evtx", "--format", "table"]);
-    let text = String::from_utf8(out.stdout).unwrap();
+    let table = |cols: &str| {
+        let out = bin()
+            .args(["hunt", "samples/evtx", "--format", "table"])
+            .current_dir(root())
+            .env("COLUMNS", cols)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = table("120");
     assert!(
-        text.contains("  high          srvdefender01.offse…  1102  Security Event Log Cleared"),
+        text.contains("2021-04-26 08:25:31 high srvdefender01.offsec.lan 1102     Security Event Log Cleared ¦ SubjectUserName: admmig\n"),
         "{text}"
     );
-    assert!(!text.contains("srvdefender01.offsec  "), "{text}");
+    let text = table("80");
+    assert!(
+        text.contains(
+            "2021-04-26 08:25:31 high srvdefender0… 1102     Security Event Log Cleared ¦ Su…\n"
+        ),
+        "{text}"
+    );
     // The summary's top hosts keep the whole name.
     assert!(text.contains("srvdefender01.offsec.lan"));
 }

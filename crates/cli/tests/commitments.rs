@@ -101,6 +101,8 @@ fn five_hunts_into_one_store_then_a_level_drop_at_the_us_china_commitment() {
             "jsonl",
             "--output",
             dir.path().join("out.jsonl").to_str().unwrap(),
+            // Each hunt writes the same output file again.
+            "--clobber",
         ]));
     }
     let v: Value = serde_json::from_str(&ok(&run(&[

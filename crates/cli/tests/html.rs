@@ -436,6 +436,8 @@ fn store_report_of_two_hunts_opens_in_chromium() {
             "jsonl".into(),
             "--output".into(),
             out,
+            // Both hunts write the same output file.
+            "--clobber".into(),
         ]);
     }
     let page = dir.path().join("store.html");

@@ -292,6 +292,8 @@ fn hunt_into(store: &Path, folder: &str) -> Output {
         "jsonl",
         "--output",
         store.with_extension("jsonl").to_str().unwrap(),
+        // Re-hunting into the same store writes the same output file again.
+        "--clobber",
     ]);
     ok(&out);
     out
@@ -559,6 +561,8 @@ fn hunt_rule_into(store: &Path, rule: &Path, paths: &[&Path], extra: &[&str]) ->
         "jsonl".into(),
         "--output".into(),
         store.with_extension("out").display().to_string(),
+        // Re-hunting into the same store writes the same output file again.
+        "--clobber".into(),
     ]);
     args.extend(extra.iter().map(|s| s.to_string()));
     let a: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -118,7 +118,7 @@ fn time_window_summary_gives_the_range_of_events_in_the_window() {
         "2021-12-31",
     ]);
     let t = String::from_utf8(out.stdout).unwrap();
-    assert!(t.contains("Event time range:  2021-01-30T09:13:13Z → 2021-12-07T14:54:25Z (all events read)\nIn time window:    2021-06-09T19:29:58Z → 2021-12-07T14:54:25Z (window 2021-06-01T00:00:00Z → 2021-12-31T23:59:59Z)\n"), "{t}");
+    assert!(t.contains("Event time range:  2021-01-30 09:13:13 → 2021-12-07 14:54:25 (all events read)\nIn time window:    2021-06-09 19:29:58 → 2021-12-07 14:54:25 (window 2021-06-01 00:00:00 → 2021-12-31 23:59:59)\n"), "{t}");
     // No window: no `time_window`, no label.
     let out = run(&["hunt", "samples/evtx", "-f", "json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -494,6 +494,7 @@ detection: {sel: {EventID: 1102}, condition: sel}
             attribution: &attribution,
             feeds: None,
             max_rows: 200,
+            table_style: Default::default(),
             overlay: None,
             incidents: Some(&incidents),
             html: Some(&meta),

@@ -67,6 +67,7 @@
 //! let attribution = tracehunt_pipeline::attribute(kb, &observed, &summary);
 //! let ctx = sink::Context { ruleset: &loaded.ruleset, kb, summary: &summary,
 //!     attribution: &attribution, feeds: None, max_rows: 200, overlay: None,
+//!     table_style: Default::default(),
 //!     incidents: Some(&incidents), html: None, tlp: Default::default() };
 //! let mut out = Vec::new();
 //! sink::write_ordered(&mut out, OutputFormat::Jsonl, &scanned, &ctx).unwrap();
@@ -93,6 +94,7 @@ pub mod source;
 pub mod spill;
 pub mod stix;
 pub mod store_sink;
+mod table_out;
 
 pub use entry::Entry;
 pub use evidence::evidence;

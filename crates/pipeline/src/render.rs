@@ -15,7 +15,7 @@ pub enum Render {
     Csv,
     /// The ECS document and a newline.
     Ecs,
-    /// The text table row.
+    /// The text table's cells (`tracehunt_report::table_cells`).
     Table,
     /// Nothing: STIX, Navigator and HTML aggregate from the index.
     Nothing,
@@ -72,7 +72,7 @@ pub(crate) fn render(
         Render::Json => tracehunt_report::write_detection_json(out, rs, d)?,
         Render::Csv => tracehunt_report::csv_row(rs, d, out)?,
         Render::Ecs => tracehunt_report::write_ecs_line(out, rs, d, &technique_name)?,
-        Render::Table => tracehunt_report::write_table_row(out, rs, d)?,
+        Render::Table => tracehunt_report::table_cells(d, out),
         Render::Nothing => {}
     }
     Ok(())

@@ -26,8 +26,11 @@ pub struct Context<'a> {
     pub attribution: &'a Attribution,
     /// The IOC feeds, when any was given (their section and counts).
     pub feeds: Option<&'a Feeds>,
-    /// Table format: at most this many detection (and IOC hit) rows.
+    /// Table format: at most this many detection (and IOC hit) rows,
+    /// most severe first.
     pub max_rows: usize,
+    /// Table format: width, colour, time zone and time format.
+    pub table_style: tracehunt_report::TableStyle,
     /// Navigator format: the group to overlay (id, name or alias).
     pub overlay: Option<&'a str>,
     /// The hunt's incidents ([`crate::incident::group`]): a table section,
@@ -67,16 +70,11 @@ pub fn write_ordered<W: Write>(
     let mut pass = scanned.entries();
     match format {
         OutputFormat::Table => {
-            if summary.detections > 0 {
-                tracehunt_report::write_table_header(out)?;
-            }
-            for e in pass.by_ref().take(cx.max_rows) {
-                emit(out, &e)?;
-            }
-            tracehunt_report::write_table_summary(
+            crate::table_out::write_rows_and_summary(
                 out,
-                summary.detections as usize,
-                summary,
+                scanned,
+                (rs, summary),
+                &cx.table_style,
                 cx.max_rows,
             )?;
             if let Some(inc) = cx.incidents {
