@@ -156,6 +156,8 @@ impl Cursor<'_> {
 /// error of the run store ends the stream early; [`Merge::finish`] returns
 /// it.
 pub struct Merge<'a> {
+    /// `-X`: duplicates dropped as they come out ([`Merge::with_dedupe`]).
+    dedupe: Option<Dedupe<'a>>,
     store: &'a SpillReader,
     cursors: Vec<Cursor<'a>>,
     /// The head entry of every cursor that has one, keyed by output order.
@@ -167,11 +169,85 @@ pub struct Merge<'a> {
 
 type OrderKey = (i64, u32, u32, u32);
 
+/// Most entries of one time [`Merge::with_dedupe`] compares a new entry
+/// with; later ones of that time are passed on unchecked (a burst of
+/// 65,536 detections with one time stamp is not a copied log).
+pub const DEDUPE_GROUP_CAP: usize = 1 << 16;
+
+/// The state of [`Merge::with_dedupe`].
+struct Dedupe<'a> {
+    spill: &'a SpillReader,
+    mem_keys: &'a [u64],
+    /// The time of the entries in `group`.
+    time: (i64, u32),
+    /// This time's entries so far, with their keys once read.
+    group: Vec<(Entry, Option<u64>)>,
+    removed: u64,
+    buf: Vec<u8>,
+}
+
+impl Dedupe<'_> {
+    fn key(&mut self, e: &Entry) -> io::Result<u64> {
+        match e.loc() {
+            crate::entry::Loc::Mem(i) => Ok(self.mem_keys.get(i as usize).copied().unwrap_or(0)),
+            crate::entry::Loc::Spill { off, .. } => {
+                let at = off.checked_sub(crate::entry::DUP_KEY_BYTES);
+                let Some(at) = at else { return Ok(0) };
+                self.buf.clear();
+                self.spill.read(at, 8, &mut self.buf)?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&self.buf[..8]);
+                Ok(u64::from_le_bytes(a))
+            }
+        }
+    }
+
+    fn is_duplicate(&mut self, e: &Entry) -> io::Result<bool> {
+        if e.key() == crate::entry::NO_TIME || e.unit == u32::MAX {
+            return Ok(false);
+        }
+        if e.key() != self.time {
+            self.time = e.key();
+            self.group.clear();
+        }
+        let mut mine = None;
+        for j in 0..self.group.len() {
+            let (other, known) = self.group[j];
+            if other.rule != e.rule {
+                continue;
+            }
+            let k = match mine {
+                Some(k) => k,
+                None => *mine.insert(self.key(e)?),
+            };
+            if k == 0 {
+                break;
+            }
+            let o = match known {
+                Some(o) => o,
+                None => {
+                    let o = self.key(&other)?;
+                    self.group[j].1 = Some(o);
+                    o
+                }
+            };
+            if o == k {
+                return Ok(true);
+            }
+        }
+        if self.group.len() < DEDUPE_GROUP_CAP {
+            self.group.push((*e, mine));
+        }
+        Ok(false)
+    }
+}
+
 impl<'a> Merge<'a> {
     /// Starts a merge of `runs`, each sorted by [`Entry::order`], whose
     /// stored runs are in `store`.
     pub fn new(runs: &'a [Run], store: &'a SpillReader) -> Self {
         let mut m = Merge {
+            dedupe: None,
             store,
             cursors: runs
                 .iter()
@@ -208,6 +284,32 @@ impl<'a> Merge<'a> {
         }
     }
 
+    /// Drops duplicate detections as the merge yields them (`hunt -X`,
+    /// issue #19): an entry whose rule and time equal an earlier one's and
+    /// whose [`dup_key`](crate::entry::dup_key) (computer, channel, event
+    /// id, record id) equals it too. Entries of one time come out together,
+    /// so only that time's entries are held (at most [`DEDUPE_GROUP_CAP`]);
+    /// keys are read back only for entries of a rule seen already at that
+    /// time: `spill` holds a spilled entry's key in the 8 bytes before its
+    /// bytes, `mem_keys` the keys of the detections kept whole. Entries
+    /// without a time and correlation hits are never dropped.
+    pub(crate) fn with_dedupe(mut self, spill: &'a SpillReader, mem_keys: &'a [u64]) -> Self {
+        self.dedupe = Some(Dedupe {
+            spill,
+            mem_keys,
+            time: crate::entry::NO_TIME,
+            group: Vec::new(),
+            removed: 0,
+            buf: Vec::new(),
+        });
+        self
+    }
+
+    /// Entries dropped as duplicates so far ([`Merge::with_dedupe`]).
+    pub fn duplicates_removed(&self) -> u64 {
+        self.dedupe.as_ref().map_or(0, |d| d.removed)
+    }
+
     /// Ends the merge: the first read error, if the stream ended early.
     ///
     /// # Errors
@@ -221,10 +323,23 @@ impl Iterator for Merge<'_> {
     type Item = Entry;
 
     fn next(&mut self) -> Option<Entry> {
-        let Reverse((_, i)) = self.heap.pop()?;
-        let e = self.heads[i].take();
-        self.advance(i);
-        e
+        loop {
+            let Reverse((_, i)) = self.heap.pop()?;
+            let e = self.heads[i].take()?;
+            self.advance(i);
+            let Some(d) = &mut self.dedupe else {
+                return Some(e);
+            };
+            match d.is_duplicate(&e) {
+                Ok(true) => d.removed += 1,
+                Ok(false) => return Some(e),
+                Err(err) => {
+                    self.error.get_or_insert(err);
+                    self.heap.clear();
+                    return None;
+                }
+            }
+        }
     }
 }
 
