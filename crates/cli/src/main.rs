@@ -20,6 +20,7 @@ mod publish_cmd;
 mod report_cmd;
 mod rules;
 mod store_cmd;
+mod update_rules;
 mod watch;
 mod worker_cmd;
 
@@ -139,6 +140,13 @@ enum Command {
     /// ATT&CK knowledge-base tools.
     #[command(subcommand)]
     Attack(AttackCommand),
+    /// Download a SigmaHQ release package, verify it (SHA-256, zip checks,
+    /// every rule loaded) and swap it in as the rules directory (the
+    /// previous one kept as DIR.old).
+    #[command(
+        after_help = "Examples:\n  tracehunt update-rules\n  tracehunt update-rules --package core --dir ./sigma-rules\n  tracehunt update-rules --url https://example.org/sigma_all_rules.zip --sha256 <HEX> --dir ./sigma-rules\n  tracehunt hunt logs/ -r ~/.local/share/tracehunt/rules"
+    )]
+    UpdateRules(update_rules::UpdateRulesArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -253,6 +261,7 @@ fn main() -> ExitCode {
         Command::Attack(AttackCommand::Snapshot { bundle, output }) => {
             attribute::snapshot(&bundle, &output)
         }
+        Command::UpdateRules(a) => update_rules::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
