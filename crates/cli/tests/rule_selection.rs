@@ -94,6 +94,19 @@ fn deprecated_and_unsupported_rules_are_off_unless_enabled() {
     assert_eq!(v["rules_loaded"], 171);
     assert_eq!(v["rules_active"], 4);
     assert_eq!(v["rules_skipped_by_reason"]["excluded_by_status"], 167);
+    // The text line names the reason in words.
+    let out = run(&[
+        "rules".to_owned(),
+        "check".into(),
+        corpora().join("sigma/deprecated").display().to_string(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "rules: 171 loaded, 4 active, 167 skipped (167 excluded by status), 1 failed"
+        ),
+        "{text}"
+    );
     let v = check("deprecated", &["--enable-deprecated-rules"]);
     assert_eq!(v["rules_active"], 161);
     // The one left is unsupported; the 9 others have no mapped logsource.

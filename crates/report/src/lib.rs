@@ -851,7 +851,8 @@ pub fn rules_line(s: &Summary) -> String {
             "logsource_not_mapped" => format!("{n} logsource not mapped"),
             "below_min_level" => format!("{n} below --min-level"),
             "duplicate_id" => format!("{n} duplicate id"),
-            other => format!("{n} {other}"),
+            // The rule selection's reasons (`excluded_by_status`…) in words.
+            other => format!("{n} {}", other.replace('_', " ")),
         })
         .collect();
     format!(
