@@ -226,3 +226,54 @@ fn update_rules_downloads_verifies_and_swaps() {
     sorted.sort();
     assert_eq!(sorted, ["rules", "rules.old"], "{names:?}");
 }
+
+/// Zip bombs: a package unpacking past 512 MiB or holding more than
+/// 100,000 entries is refused, and the rules directory is left alone.
+#[test]
+fn update_rules_refuses_packages_over_the_caps() {
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    // One entry of 513 MiB of zeros (about 0.5 MB compressed).
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file("rules/zeros.yml", opts).unwrap();
+    let block = vec![0u8; 1 << 20];
+    for _ in 0..513 {
+        w.write_all(&block).unwrap();
+    }
+    let bomb = w.finish().unwrap().into_inner();
+    // 100,001 empty entries.
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for i in 0..100_001 {
+        w.start_file(format!("r/{i}.yml"), stored).unwrap();
+    }
+    let many = w.finish().unwrap().into_inner();
+    let good = zip_of("rules", &rule_files("windows/process_creation", 10), &[]);
+    let base = serve(HashMap::from([
+        ("/bomb.zip".to_owned(), bomb),
+        ("/many.zip".to_owned(), many),
+        ("/good.zip".to_owned(), good),
+    ]));
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("rules");
+    assert!(update(&format!("{base}/good.zip"), &dir, &[])
+        .status
+        .success());
+    let out = update(&format!("{base}/bomb.zip"), &dir, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unpacks to more than 536870912 bytes: refused"),
+        "{err}"
+    );
+    let out = update(&format!("{base}/many.zip"), &dir, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has 100001 entries, more than 100000: refused"),
+        "{err}"
+    );
+    assert_eq!(yml_count(&dir), 10);
+    assert_eq!(std::fs::read_dir(top.path()).unwrap().count(), 1);
+}

@@ -169,19 +169,22 @@ pub struct Merge<'a> {
 
 type OrderKey = (i64, u32, u32, u32);
 
-/// Most entries of one time [`Merge::with_dedupe`] compares a new entry
-/// with; later ones of that time are passed on unchecked (a burst of
-/// 65,536 detections with one time stamp is not a copied log).
+/// Most rules and most keys of one time [`Merge::with_dedupe`] remembers;
+/// later ones of that time are passed on unchecked (a burst of 65,536
+/// detections with one time stamp is not a copied log).
 pub const DEDUPE_GROUP_CAP: usize = 1 << 16;
 
 /// The state of [`Merge::with_dedupe`].
 struct Dedupe<'a> {
     spill: &'a SpillReader,
     mem_keys: &'a [u64],
-    /// The time of the entries in `group`.
+    /// The time of the entries seen in `rules` and `keys`.
     time: (i64, u32),
-    /// This time's entries so far, with their keys once read.
-    group: Vec<(Entry, Option<u64>)>,
+    /// Per rule seen at this time: its first entry while its key is not
+    /// read (a rule seen once at a time needs no key), `None` after.
+    rules: std::collections::HashMap<u32, Option<Entry>>,
+    /// (rule, key) of this time's entries whose keys were read.
+    keys: std::collections::HashSet<(u32, u64)>,
     removed: u64,
     buf: Vec<u8>,
 }
@@ -191,8 +194,9 @@ impl Dedupe<'_> {
         match e.loc() {
             crate::entry::Loc::Mem(i) => Ok(self.mem_keys.get(i as usize).copied().unwrap_or(0)),
             crate::entry::Loc::Spill { off, .. } => {
-                let at = off.checked_sub(crate::entry::DUP_KEY_BYTES);
-                let Some(at) = at else { return Ok(0) };
+                let Some(at) = off.checked_sub(crate::entry::DUP_KEY_BYTES) else {
+                    return Ok(0);
+                };
                 self.buf.clear();
                 self.spill.read(at, 8, &mut self.buf)?;
                 let mut a = [0u8; 8];
@@ -202,41 +206,41 @@ impl Dedupe<'_> {
         }
     }
 
+    /// Whether `e` repeats an entry already yielded: at most one key read
+    /// per entry (two for the second entry of a rule at a time).
     fn is_duplicate(&mut self, e: &Entry) -> io::Result<bool> {
         if e.key() == crate::entry::NO_TIME || e.unit == u32::MAX {
             return Ok(false);
         }
         if e.key() != self.time {
             self.time = e.key();
-            self.group.clear();
+            self.rules.clear();
+            self.keys.clear();
         }
-        let mut mine = None;
-        for j in 0..self.group.len() {
-            let (other, known) = self.group[j];
-            if other.rule != e.rule {
-                continue;
-            }
-            let k = match mine {
-                Some(k) => k,
-                None => *mine.insert(self.key(e)?),
-            };
-            if k == 0 {
-                break;
-            }
-            let o = match known {
-                Some(o) => o,
-                None => {
-                    let o = self.key(&other)?;
-                    self.group[j].1 = Some(o);
-                    o
+        let first = match self.rules.get_mut(&e.rule) {
+            None => {
+                if self.rules.len() < DEDUPE_GROUP_CAP {
+                    self.rules.insert(e.rule, Some(*e));
                 }
-            };
-            if o == k {
-                return Ok(true);
+                return Ok(false);
+            }
+            Some(slot) => slot.take(),
+        };
+        if let Some(first) = first {
+            let k = self.key(&first)?;
+            if k != 0 {
+                self.keys.insert((e.rule, k));
             }
         }
-        if self.group.len() < DEDUPE_GROUP_CAP {
-            self.group.push((*e, mine));
+        let k = self.key(e)?;
+        if k == 0 {
+            return Ok(false);
+        }
+        if self.keys.contains(&(e.rule, k)) {
+            return Ok(true);
+        }
+        if self.keys.len() < DEDUPE_GROUP_CAP {
+            self.keys.insert((e.rule, k));
         }
         Ok(false)
     }
@@ -288,9 +292,9 @@ impl<'a> Merge<'a> {
     /// issue #19): an entry whose rule and time equal an earlier one's and
     /// whose [`dup_key`](crate::entry::dup_key) (computer, channel, event
     /// id, record id) equals it too. Entries of one time come out together,
-    /// so only that time's entries are held (at most [`DEDUPE_GROUP_CAP`]);
-    /// keys are read back only for entries of a rule seen already at that
-    /// time: `spill` holds a spilled entry's key in the 8 bytes before its
+    /// so only that time's rules and keys are held (at most
+    /// [`DEDUPE_GROUP_CAP`] each); keys are read back only for the entries
+    /// of a rule that has more than one at that time: `spill` holds a spilled entry's key in the 8 bytes before its
     /// bytes, `mem_keys` the keys of the detections kept whole. Entries
     /// without a time and correlation hits are never dropped.
     pub(crate) fn with_dedupe(mut self, spill: &'a SpillReader, mem_keys: &'a [u64]) -> Self {
@@ -298,7 +302,8 @@ impl<'a> Merge<'a> {
             spill,
             mem_keys,
             time: crate::entry::NO_TIME,
-            group: Vec::new(),
+            rules: Default::default(),
+            keys: Default::default(),
             removed: 0,
             buf: Vec::new(),
         });
@@ -407,5 +412,50 @@ mod tests {
             let want: Vec<OrderKey> = want.iter().map(Entry::order).collect();
             assert_eq!(got, want, "limit {limit}, run {run}");
         }
+    }
+
+    /// `-X`: entries of one rule and time with equal keys are one; other
+    /// rules, other keys, key 0 (no record id), other times and
+    /// correlation hits pass.
+    #[test]
+    fn dedupe_drops_equal_keys_of_one_rule_and_time() {
+        let spill = Spill::new(1 << 20);
+        let mut bytes = Vec::new();
+        let mut offs = Vec::new();
+        for k in [7u64, 7, 9, 7, 0, 0, 7, 7] {
+            offs.push(bytes.len() as u64 + 8);
+            bytes.extend_from_slice(&k.to_le_bytes());
+            bytes.push(b'x');
+        }
+        spill.append(&bytes).unwrap();
+        let e = |i: usize, secs: i64, rule: u32, unit: u32| Entry {
+            secs,
+            nanos: 0,
+            rule,
+            ctx: 0,
+            unit,
+            seq: i as u32,
+            off: offs[i],
+            len: 1,
+        };
+        let mut v = vec![
+            e(0, 1, 1, 0),        // kept
+            e(1, 1, 1, 1),        // same rule, time, key: dropped
+            e(2, 1, 1, 2),        // other key: kept
+            e(3, 1, 2, 3),        // other rule: kept
+            e(4, 1, 1, 4),        // key 0: kept
+            e(5, 1, 1, 5),        // key 0 again: kept
+            e(6, 2, 1, 6),        // other time: kept
+            e(7, 2, 1, u32::MAX), // a correlation hit: kept
+        ];
+        v.sort_unstable_by_key(Entry::order);
+        let runs = [Run::Mem(v)];
+        let run_store = Spill::new(0).into_reader();
+        let reader = spill.into_reader();
+        let mut m = Merge::new(&runs, &run_store).with_dedupe(&reader, &[]);
+        let kept: Vec<u32> = m.by_ref().map(|e| e.seq).collect();
+        assert_eq!(m.duplicates_removed(), 1);
+        m.finish().unwrap();
+        assert_eq!(kept, [0, 2, 3, 4, 5, 6, 7]);
     }
 }
