@@ -125,3 +125,38 @@ fn x_on_evtx_attack_samples_removes_the_three_copied_detections() {
     assert_eq!(x["detections"], 995);
     assert_eq!(x["duplicate_detections_removed"], 3);
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Two copies of the whole corpus (a collection exported twice): every
+/// count doubles without -X; with -X it is the corpus' own de-duplicated
+/// count (998 - 3 = 995; 1,001 removed).
+#[test]
+fn x_on_two_copies_of_evtx_attack_samples() {
+    let c = root().join("../shared/corpora");
+    assert!(c.join("sigma/rules").is_dir(), "corpora missing");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        copy_dir(&c.join("evtx-attack-samples"), &dir.path().join(name));
+    }
+    let d = dir.path().display().to_string();
+    let r = c.join("sigma/rules").display().to_string();
+    let plain = summary(&run(&["hunt", &d, "-r", &r, "-f", "json", "-q"]));
+    assert_eq!(plain["detections"], 1996);
+    assert_eq!(plain["by_level"]["critical"], 22);
+    let x = summary(&run(&["hunt", &d, "-r", &r, "-f", "json", "-q", "-X"]));
+    assert_eq!(x["detections"], 995);
+    assert_eq!(x["duplicate_detections_removed"], 1001);
+    assert_eq!(x["by_level"]["critical"], 11);
+}
