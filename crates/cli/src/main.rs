@@ -172,7 +172,7 @@ enum RulesCommand {
     /// Load rules and report every diagnostic (code, file, line, message),
     /// the rule counts and how many rules of each product will run.
     #[command(
-        after_help = "Examples:\n  tracehunt rules check sigma/rules sigma/rules-emerging-threats\n  tracehunt rules check -r sigma/rules/linux -r sigma/rules/cloud\n  tracehunt rules check my-rule.yml --format json"
+        after_help = "Examples:\n  tracehunt rules check sigma/rules sigma/rules-emerging-threats\n  tracehunt rules check -r sigma/rules/linux -r sigma/rules/cloud\n  tracehunt rules check my-rule.yml --format json\n  tracehunt rules check sigma/rules --include-status stable,test --exclude-tag attack.discovery\n  tracehunt rules check sigma/deprecated --enable-deprecated-rules"
     )]
     Check(rules::CheckArgs),
 }
