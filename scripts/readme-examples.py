@@ -244,6 +244,10 @@ def main():
         # `cargo run`/`cargo test` lines are what the README's quick start and CI run.
         if all(c.startswith("cargo ") for _, c in cmds):
             continue
+        if "# needs network" in text:
+            print(f"README:{line}  skipped (the README says it needs network access)")
+            skipped += 1
+            continue
         if any("nats-cluster.sh" in c for _, c in cmds):
             if not shutil.which("nats-server"):
                 print(f"README:{line}  skipped (no nats-server on PATH): NATS block")

@@ -130,6 +130,12 @@ pub struct HuntArgs {
     /// incidents across hosts (a domain controller, a NAT address).
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub entity_ceiling: usize,
+    /// Report a detection once when its event is in several files (VSS
+    /// copies, a log exported twice under two names): same rule, time,
+    /// computer, channel, EventID and record id (Hayabusa's -X). The
+    /// summary counts the removed. (Files given twice are always read once.)
+    #[arg(short = 'X', long)]
+    pub remove_duplicate_detections: bool,
     #[command(flatten)]
     pub rule_opts: RuleOpts,
     #[command(flatten)]
@@ -319,7 +325,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         .build()
         .context("starting worker threads")?;
     // Rules are parsed on the workers while the input paths are walked.
-    let (loaded, (files, walk_errors)) = pool.install(|| {
+    let (loaded, walked) = pool.install(|| {
         rayon::join(
             || {
                 if a.parse_only {
@@ -328,7 +334,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
                     rules::load(&a.rules, &a.rule_opts)
                 }
             },
-            || tracehunt_readers::walk(&a.paths),
+            || tracehunt_readers::walk_counted(&a.paths),
         )
     });
     let loaded = loaded?;
@@ -339,6 +345,18 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         eprintln!(
             "tracehunt: error: {}: no such file or directory",
             p.display()
+        );
+    }
+    let tracehunt_readers::Walked {
+        files,
+        errors: walk_errors,
+        duplicates,
+    } = walked;
+    // Issue #19: `logs/ logs/Security.evtx` read the file twice and doubled every count.
+    if duplicates > 0 && !a.quiet {
+        eprintln!(
+            "tracehunt: {} given more than once (or inside a directory given too): read once",
+            counted(duplicates, "file", "files")
         );
     }
     let kb = load_kb(&a.attack)?;
@@ -379,6 +397,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         iocs: feeds.as_ref().map(|f| f.set.clone()),
         store_records: a.store.is_some(),
         list_losses: a.verbose,
+        remove_duplicates: a.remove_duplicate_detections,
         ..HuntConfig::new(format.output())
     };
     let source = FileSource::plan(&files, pool.current_num_threads());
@@ -399,6 +418,16 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     let scanned = tracehunt_pipeline::scan(&pool, &loaded, &source, &cfg, &mut summary, &progress)?;
     drop(source);
     progress.bar.finish_and_clear();
+    if summary.duplicate_detections_removed > 0 && !a.quiet {
+        eprintln!(
+            "tracehunt: -X: {} of events seen in several files removed",
+            counted(
+                summary.duplicate_detections_removed,
+                "duplicate detection",
+                "duplicate detections"
+            )
+        );
+    }
     if scanned.correlation.dropped > 0 && stderr_tty && !a.quiet {
         eprintln!(
             "tracehunt: correlation memory bound reached: {} dropped",

@@ -30,6 +30,7 @@ mod report_cmd;
 mod rules;
 mod search_cmd;
 mod store_cmd;
+mod update_rules;
 mod watch;
 mod worker_cmd;
 
@@ -171,6 +172,13 @@ enum Command {
         after_help = "Examples:\n  tracehunt metrics samples/evtx\n  tracehunt metrics logs/ --by eid\n  tracehunt metrics logs/ --by file -f csv -o inventory.csv\n  tracehunt metrics logs/ -f json > metrics.json"
     )]
     Metrics(metrics_cmd::MetricsArgs),
+    /// Download a SigmaHQ release package, verify it (SHA-256, zip checks,
+    /// every rule loaded) and swap it in as the rules directory (the
+    /// previous one kept as DIR.old).
+    #[command(
+        after_help = "Examples:\n  tracehunt update-rules\n  tracehunt update-rules --package core --dir ./sigma-rules\n  tracehunt update-rules --url https://example.org/sigma_all_rules.zip --sha256 <HEX> --dir ./sigma-rules\n  tracehunt hunt logs/ -r ~/.local/share/tracehunt/rules"
+    )]
+    UpdateRules(update_rules::UpdateRulesArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -196,7 +204,7 @@ enum RulesCommand {
     /// Load rules and report every diagnostic (code, file, line, message),
     /// the rule counts and how many rules of each product will run.
     #[command(
-        after_help = "Examples:\n  tracehunt rules check sigma/rules sigma/rules-emerging-threats\n  tracehunt rules check -r sigma/rules/linux -r sigma/rules/cloud\n  tracehunt rules check my-rule.yml --format json"
+        after_help = "Examples:\n  tracehunt rules check sigma/rules sigma/rules-emerging-threats\n  tracehunt rules check -r sigma/rules/linux -r sigma/rules/cloud\n  tracehunt rules check my-rule.yml --format json\n  tracehunt rules check sigma/rules --include-status stable,test --exclude-tag attack.discovery\n  tracehunt rules check sigma/deprecated --enable-deprecated-rules"
     )]
     Check(rules::CheckArgs),
 }
@@ -334,6 +342,7 @@ fn main() -> ExitCode {
         Command::Search(a) => search_cmd::run(a),
         Command::LogonSummary(a) => logon_cmd::run(a),
         Command::Metrics(a) => metrics_cmd::run(a),
+        Command::UpdateRules(a) => update_rules::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -10,7 +10,32 @@ use tracehunt_sigma::{Diagnostic, LogsourceMap};
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 
-/// Rule-related flags shared by `hunt` and `rules check`.
+/// Sigma rule statuses (`--include-status`, `--exclude-status`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Stable,
+    Test,
+    Experimental,
+    Deprecated,
+    Unsupported,
+}
+
+impl Status {
+    fn word(self) -> &'static str {
+        match self {
+            Status::Stable => "stable",
+            Status::Test => "test",
+            Status::Experimental => "experimental",
+            Status::Deprecated => "deprecated",
+            Status::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// Rule-related flags shared by `hunt`, `watch`, `worker`, `navigator` and
+/// `rules check`: the logsource map, placeholders and the rule selection
+/// (Hayabusa's options; a rule left out is loaded but never runs, and is
+/// counted under its reason in the rule counts).
 #[derive(Args, Debug, Clone, Default)]
 pub struct RuleOpts {
     /// Extra logsource mapping file (YAML, schema in crates/sigma/data/README.md);
@@ -20,6 +45,128 @@ pub struct RuleOpts {
     /// Values for `expand` placeholders: YAML mapping `name: [values]`.
     #[arg(long, value_name = "FILE")]
     pub placeholders: Option<PathBuf>,
+    /// Only rules with one of these Sigma statuses (comma list or
+    /// repeated; naming deprecated or unsupported enables them).
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        value_delimiter = ',',
+        value_name = "STATUS"
+    )]
+    pub include_status: Vec<Status>,
+    /// Leave out rules with these statuses (comma list or repeated).
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        value_delimiter = ',',
+        value_name = "STATUS"
+    )]
+    pub exclude_status: Vec<Status>,
+    /// Also run rules of status deprecated (left out by default, as Hayabusa does).
+    #[arg(long)]
+    pub enable_deprecated_rules: bool,
+    /// Also run rules of status unsupported (left out by default).
+    #[arg(long)]
+    pub enable_unsupported_rules: bool,
+    /// Only rules with one of these tags (`attack.t1059`, `attack.execution`;
+    /// any case; a technique also selects its sub-techniques; comma list or repeated).
+    #[arg(long, value_delimiter = ',', value_name = "TAG")]
+    pub include_tag: Vec<String>,
+    /// Leave out rules with any of these tags (same forms as --include-tag).
+    #[arg(long, value_delimiter = ',', value_name = "TAG")]
+    pub exclude_tag: Vec<String>,
+    /// Only the rule with this Sigma id (repeatable or comma list).
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub rule_id: Vec<String>,
+    /// Leave out the rule with this Sigma id (repeatable or comma list).
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub exclude_rule_id: Vec<String>,
+    /// Leave out the rules listed in FILE: one rule id a line, `#` starts a
+    /// comment (Hayabusa's exclude_rules.txt format). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub exclude_rules: Vec<PathBuf>,
+    /// Rules known to be noisy, same format as --exclude-rules: left out
+    /// (counted as `noisy`) unless --enable-noisy-rules. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub noisy_rules: Vec<PathBuf>,
+    /// Run the rules of --noisy-rules after all.
+    #[arg(long)]
+    pub enable_noisy_rules: bool,
+    /// Only rules of exactly this level (any case).
+    #[arg(long, value_enum, ignore_case = true, value_name = "LEVEL")]
+    pub exact_level: Option<crate::hunt::MinLevel>,
+}
+
+/// The rule ids of a list file (`--exclude-rules`, `--noisy-rules`): one id
+/// a line, blank lines and `#` comments (whole-line or after the id)
+/// ignored. An id is letters, digits, `-`, `_` and `.`; any other line is
+/// an error naming the file and line.
+pub fn read_id_list(path: &std::path::Path) -> Result<Vec<String>> {
+    let text = crate::input::read_text_file(path)
+        .with_context(|| format!("reading rule id list {}", path.display()))?;
+    let mut ids = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let ok = line
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            anyhow::bail!(
+                "{}:{}: `{line}` is not a rule id (one Sigma id a line, `#` for comments)",
+                path.display(),
+                i + 1
+            );
+        }
+        ids.push(line.to_owned());
+    }
+    Ok(ids)
+}
+
+/// The rule selection of `opts` (deprecated and unsupported rules left out
+/// unless enabled or named by --include-status).
+///
+/// # Errors
+/// A list file cannot be read or has a line that is not an id.
+pub fn selection(opts: &RuleOpts) -> Result<tracehunt_engine::Selection> {
+    let words = |v: &[Status]| v.iter().map(|s| s.word().to_owned()).collect::<Vec<_>>();
+    let mut exclude_status = words(&opts.exclude_status);
+    for (st, enabled) in [
+        (Status::Deprecated, opts.enable_deprecated_rules),
+        (Status::Unsupported, opts.enable_unsupported_rules),
+    ] {
+        if !enabled && !opts.include_status.contains(&st) {
+            exclude_status.push(st.word().to_owned());
+        }
+    }
+    let mut exclude_ids: std::collections::HashSet<String> =
+        opts.exclude_rule_id.iter().cloned().collect();
+    for f in &opts.exclude_rules {
+        exclude_ids.extend(read_id_list(f)?);
+    }
+    let mut noisy_ids = std::collections::HashSet::new();
+    for f in &opts.noisy_rules {
+        // Read (and checked) even when enabled: a typo is still an error.
+        let ids = read_id_list(f)?;
+        if !opts.enable_noisy_rules {
+            noisy_ids.extend(ids);
+        }
+    }
+    Ok(tracehunt_engine::Selection {
+        include_status: words(&opts.include_status),
+        exclude_status,
+        include_tags: opts.include_tag.clone(),
+        exclude_tags: opts.exclude_tag.clone(),
+        include_ids: opts.rule_id.iter().cloned().collect(),
+        exclude_ids,
+        noisy_ids,
+        exact_level: opts.exact_level.map(|l| l as u8),
+    }
+    .normalised())
 }
 
 pub use tracehunt_pipeline::Loaded;
@@ -45,8 +192,10 @@ pub struct RuleCounts {
     /// Loaded rules in use.
     pub active: u64,
     /// Loaded rules not in use: `(reason, count)` with reasons
-    /// `logsource_not_mapped`, `below_min_level` and `duplicate_id` (`TH013`:
-    /// a later copy of a rule id), zero counts left out.
+    /// `logsource_not_mapped`, `below_min_level`, `duplicate_id` (`TH013`:
+    /// a later copy of a rule id) and the rule selection's reasons
+    /// (`excluded_by_status`, `excluded_by_tag`, `excluded_by_id`, `noisy`,
+    /// `level_not_exact`), zero counts left out.
     pub skipped_by_reason: BTreeMap<String, u64>,
     /// Rule documents that failed to load.
     pub failed: u64,
@@ -61,9 +210,12 @@ impl RuleCounts {
     pub fn of(loaded: &Loaded, min_rank: u8) -> Self {
         let rs = &loaded.ruleset;
         let (mut active, mut unmapped, mut below) = (0u64, 0u64, 0u64);
+        let mut excluded: BTreeMap<&'static str, u64> = BTreeMap::new();
         for i in 0..rs.len() {
             let m = rs.rule(i);
-            if !m.active {
+            if let Some(r) = m.excluded {
+                *excluded.entry(r).or_default() += 1;
+            } else if !m.active {
                 unmapped += 1;
             } else if m.level_rank < min_rank {
                 below += 1;
@@ -83,6 +235,7 @@ impl RuleCounts {
             ("duplicate_id", duplicates),
         ]
         .into_iter()
+        .chain(excluded)
         .filter(|(_, n)| *n > 0)
         .map(|(r, n)| (r.to_owned(), n))
         .collect();
@@ -108,8 +261,15 @@ impl RuleCounts {
     }
 }
 
+/// The compile options of `opts`: logsource map, placeholders, rule selection.
+///
+/// # Errors
+/// A file named by `opts` cannot be read or parsed (the error names it).
 pub fn compile_options(opts: &RuleOpts) -> Result<CompileOptions> {
-    let mut c = CompileOptions::default();
+    let mut c = CompileOptions {
+        selection: selection(opts)?,
+        ..CompileOptions::default()
+    };
     if let Some(p) = &opts.logsource_map {
         let text =
             crate::input::read_text_file(p).with_context(|| format!("reading {}", p.display()))?;

@@ -42,6 +42,10 @@ pub struct CompileOptions {
     /// prefilter; not part of the stable API.
     #[doc(hidden)]
     pub no_prefilter: bool,
+    /// Which loaded rules run ([`Selection`](crate::Selection)); the
+    /// others stay in the ruleset, inactive, with
+    /// [`RuleMeta::excluded`] set. Default: every rule.
+    pub selection: crate::Selection,
 }
 
 impl Default for CompileOptions {
@@ -53,6 +57,7 @@ impl Default for CompileOptions {
             max_wildcards: 64,
             max_values: 10_000,
             no_prefilter: false,
+            selection: crate::Selection::default(),
         }
     }
 }
@@ -92,8 +97,14 @@ pub struct RuleMeta {
     pub file: String,
     /// 1-based line of the rule in `file`.
     pub line: u32,
-    /// False when the logsource is not mapped: the rule never runs.
+    /// False when the logsource is not mapped or the rule selection left
+    /// the rule out (`excluded`): the rule never runs.
     pub active: bool,
+    /// Why [`CompileOptions::selection`] left the rule out (a key of
+    /// [`select::reason`](crate::select::reason), e.g. `excluded_by_status`),
+    /// `None` when it was selected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excluded: Option<&'static str>,
     /// Sigma `logsource.product`, lower-case (`windows`, `linux`, `aws`…);
     /// `None` when the rule names none (SigmaHQ's webserver and proxy rules).
     pub product: Option<String>,
@@ -298,6 +309,7 @@ impl RuleMeta {
             file,
             line,
             active: true,
+            excluded: None,
             // A correlation has no logsource of its own.
             product: None,
             category: None,
@@ -392,7 +404,15 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
             );
         }
         let idx = rules.len() as u32;
-        let resolved = opts.logsources.resolve(&r.logsource);
+        let status = r.status.map(|s| format!("{s:?}").to_ascii_lowercase());
+        let excluded =
+            opts.selection
+                .excludes(&id, status.as_deref(), &r.tags, level_word(r.level).1);
+        // A rule the selection leaves out is kept (counted) but never routed.
+        let resolved = match excluded {
+            None => opts.logsources.resolve(&r.logsource),
+            Some(_) => None,
+        };
         let active = resolved.is_some();
         match resolved {
             Some(srcs) => {
@@ -403,6 +423,7 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
                     }
                 }
             }
+            None if excluded.is_some() => {}
             None => diags.push(
                 Diagnostic::new(
                     Code::UnmappedLogsource,
@@ -422,7 +443,9 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
         if r.id.is_none() {
             untitled.entry(r.title.clone()).or_default().push(r.clone());
         }
-        meta.push(rule_meta(&doc, id, active));
+        let mut m = rule_meta(&doc, id, active);
+        m.excluded = excluded;
+        meta.push(m);
         rules.push(compiled);
     }
     let name_count = interner.names.len();
@@ -880,6 +903,7 @@ fn rule_meta(doc: &RuleDoc, id: String, active: bool) -> RuleMeta {
         file: doc.file.clone(),
         line: doc.line,
         active,
+        excluded: None,
         product: r.logsource.product.as_deref().map(str::to_ascii_lowercase),
         category: r.logsource.category.as_deref().map(str::to_ascii_lowercase),
         service: r.logsource.service.as_deref().map(str::to_ascii_lowercase),

@@ -46,6 +46,8 @@ mod compile;
 mod matcher;
 mod prefilter;
 mod scan;
+pub mod select;
 
 pub use compile::{compile, CompileOptions, RuleMeta, Ruleset, PADDED_FIELDS};
 pub use scan::Scanner;
+pub use select::Selection;

@@ -110,6 +110,9 @@ pub(crate) struct ScanCfg {
     pub(crate) suppressed: Vec<bool>,
     /// Keep every loss ([`crate::HuntConfig::list_losses`]).
     pub(crate) list_losses: bool,
+    /// Write each spilled detection's [`crate::entry::dup_key`] before its
+    /// bytes ([`crate::HuntConfig::remove_duplicates`]).
+    pub(crate) dup_keys: bool,
 }
 
 /// Per unit, when a store is a sink: what the store's coverage needs.
@@ -485,8 +488,24 @@ fn scan_records(
             }
             let mut entry = Entry::new(ts, rule, host, (ui, seq), Loc::Mem(r.mem.len() as u32));
             seq += 1;
+            if !correlated && cfg.dup_keys {
+                let m = &ev.meta;
+                let k = crate::entry::dup_key(
+                    m.computer.as_deref(),
+                    m.channel.as_deref(),
+                    m.event_id,
+                    m.record_id,
+                );
+                r.piece.extend_from_slice(&k.to_le_bytes());
+            }
             if !correlated && cfg.render == Render::Nothing {
-                entry.set_loc(Loc::Spill { off: 0, len: 0 });
+                // With duplicate keys, the offset is just past this one's key.
+                let off = if cfg.dup_keys {
+                    r.piece.len() as u64
+                } else {
+                    0
+                };
+                entry.set_loc(Loc::Spill { off, len: 0 });
                 r.push(entry);
                 continue;
             }

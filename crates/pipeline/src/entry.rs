@@ -4,6 +4,30 @@ use crate::context::Contexts;
 use chrono::{DateTime, Utc};
 use tracehunt_report::DetectionRef;
 
+/// The `-X` duplicate key of a detection's event (issue #19, Hayabusa's
+/// `--remove-duplicate-detections`): a hash of (computer, channel, event
+/// id, record id); with the rule and time of its entry, two detections
+/// with equal keys are one detection seen in two files (a VSS copy, a log
+/// exported twice). 0 for an event without a record id: nothing tells two
+/// such events apart from one seen twice, so they are never merged.
+pub(crate) fn dup_key(
+    computer: Option<&str>,
+    channel: Option<&str>,
+    event_id: Option<u32>,
+    record_id: Option<u64>,
+) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let Some(rec) = record_id else { return 0 };
+    // SipHash with fixed keys: the same value in every worker of the run.
+    let mut h = std::hash::DefaultHasher::new();
+    (computer, channel, event_id, rec).hash(&mut h);
+    h.finish() | 1
+}
+
+/// Bytes of a [`dup_key`] written in the spill just before a detection's
+/// rendered bytes when duplicates are removed.
+pub(crate) const DUP_KEY_BYTES: u64 = 8;
+
 /// Events with no time sort last: their key is past every real time.
 pub(crate) const NO_TIME: (i64, u32) = (i64::MAX, u32::MAX);
 /// A worker appends its rendered detections to the spill in pieces of about

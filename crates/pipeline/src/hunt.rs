@@ -41,6 +41,13 @@ pub struct HuntConfig {
     /// Name every record loss, not only the first of each file
     /// ([`Scanned::losses`], `hunt -v`).
     pub list_losses: bool,
+    /// `hunt -X` (Hayabusa's `--remove-duplicate-detections`): report a
+    /// detection of one rule on one event once when the event is in
+    /// several files (VSS copies, a log exported twice): same rule, time,
+    /// computer, channel, event id and record id ([`crate::index::Merge::with_dedupe`];
+    /// events without a record id are never merged). Counted in
+    /// [`Summary::duplicate_detections_removed`].
+    pub remove_duplicates: bool,
 }
 
 /// Most losses [`Scanned::losses`] names (the first in input order); the
@@ -69,6 +76,7 @@ impl HuntConfig {
             render: Render::of(format),
             store_records: false,
             list_losses: false,
+            remove_duplicates: false,
         }
     }
 }
@@ -117,6 +125,9 @@ pub struct Scanned {
     key_bytes: u64,
     /// Indexes into `mem` of the correlation hits reported.
     corr_hits: Vec<usize>,
+    /// With [`HuntConfig::remove_duplicates`]: the duplicate key of each
+    /// detection in `mem` (else empty).
+    dup_keys: Option<Vec<u64>>,
 }
 
 /// Coverage of one stream (file) of the source: what a store records so
@@ -141,7 +152,11 @@ impl Scanned {
     /// One pass over the detections in output order: time (none last),
     /// then input order. Check [`Merge::finish`] after the pass.
     pub fn entries(&self) -> Merge<'_> {
-        Merge::new(&self.runs, &self.run_store)
+        let m = Merge::new(&self.runs, &self.run_store);
+        match &self.dup_keys {
+            Some(keys) => m.with_dedupe(&self.spill, keys),
+            None => m,
+        }
     }
 
     /// The context table: host and entities of each detection ([`Entry::view`]).
@@ -245,6 +260,7 @@ pub fn scan(
             .map(|r| loaded.correlations.is_suppressed(r))
             .collect(),
         list_losses: cfg.list_losses,
+        dup_keys: cfg.remove_duplicates,
     };
     let spill = Spill::new(crate::spill::mem_limit());
     // The index entries' sorted runs ([`crate::index`]).
@@ -332,6 +348,18 @@ pub fn scan(
         .or_else(|| run_store.disk_error())
         .or_else(|| key_spill.disk_error());
     let key_bytes = key_spill.len();
+    let dup_keys = cfg.remove_duplicates.then(|| {
+        mem.iter()
+            .map(|d| {
+                crate::entry::dup_key(
+                    d.computer.as_deref(),
+                    d.channel.as_deref(),
+                    d.event_id,
+                    d.record_id,
+                )
+            })
+            .collect()
+    });
     let scanned = Scanned {
         runs,
         run_store: run_store.into_reader(),
@@ -348,9 +376,11 @@ pub fn scan(
         keys: key_spill.into_reader(),
         key_bytes,
         corr_hits,
+        dup_keys,
     };
     let mut pass = scanned.entries();
     summary.count(rs, pass.by_ref().map(|e| e.view(&scanned.contexts)));
+    summary.duplicate_detections_removed = pass.duplicates_removed();
     pass.finish().map_err(PipelineError::Index)?;
     crate::ioc::sort_by_time(&mut ioc_hits);
     Ok(Scanned {

@@ -156,6 +156,8 @@ impl Cursor<'_> {
 /// error of the run store ends the stream early; [`Merge::finish`] returns
 /// it.
 pub struct Merge<'a> {
+    /// `-X`: duplicates dropped as they come out ([`Merge::with_dedupe`]).
+    dedupe: Option<Dedupe<'a>>,
     store: &'a SpillReader,
     cursors: Vec<Cursor<'a>>,
     /// The head entry of every cursor that has one, keyed by output order.
@@ -167,11 +169,89 @@ pub struct Merge<'a> {
 
 type OrderKey = (i64, u32, u32, u32);
 
+/// Most rules and most keys of one time [`Merge::with_dedupe`] remembers;
+/// later ones of that time are passed on unchecked (a burst of 65,536
+/// detections with one time stamp is not a copied log).
+pub const DEDUPE_GROUP_CAP: usize = 1 << 16;
+
+/// The state of [`Merge::with_dedupe`].
+struct Dedupe<'a> {
+    spill: &'a SpillReader,
+    mem_keys: &'a [u64],
+    /// The time of the entries seen in `rules` and `keys`.
+    time: (i64, u32),
+    /// Per rule seen at this time: its first entry while its key is not
+    /// read (a rule seen once at a time needs no key), `None` after.
+    rules: std::collections::HashMap<u32, Option<Entry>>,
+    /// (rule, key) of this time's entries whose keys were read.
+    keys: std::collections::HashSet<(u32, u64)>,
+    removed: u64,
+    buf: Vec<u8>,
+}
+
+impl Dedupe<'_> {
+    fn key(&mut self, e: &Entry) -> io::Result<u64> {
+        match e.loc() {
+            crate::entry::Loc::Mem(i) => Ok(self.mem_keys.get(i as usize).copied().unwrap_or(0)),
+            crate::entry::Loc::Spill { off, .. } => {
+                let Some(at) = off.checked_sub(crate::entry::DUP_KEY_BYTES) else {
+                    return Ok(0);
+                };
+                self.buf.clear();
+                self.spill.read(at, 8, &mut self.buf)?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&self.buf[..8]);
+                Ok(u64::from_le_bytes(a))
+            }
+        }
+    }
+
+    /// Whether `e` repeats an entry already yielded: at most one key read
+    /// per entry (two for the second entry of a rule at a time).
+    fn is_duplicate(&mut self, e: &Entry) -> io::Result<bool> {
+        if e.key() == crate::entry::NO_TIME || e.unit == u32::MAX {
+            return Ok(false);
+        }
+        if e.key() != self.time {
+            self.time = e.key();
+            self.rules.clear();
+            self.keys.clear();
+        }
+        let first = match self.rules.get_mut(&e.rule) {
+            None => {
+                if self.rules.len() < DEDUPE_GROUP_CAP {
+                    self.rules.insert(e.rule, Some(*e));
+                }
+                return Ok(false);
+            }
+            Some(slot) => slot.take(),
+        };
+        if let Some(first) = first {
+            let k = self.key(&first)?;
+            if k != 0 {
+                self.keys.insert((e.rule, k));
+            }
+        }
+        let k = self.key(e)?;
+        if k == 0 {
+            return Ok(false);
+        }
+        if self.keys.contains(&(e.rule, k)) {
+            return Ok(true);
+        }
+        if self.keys.len() < DEDUPE_GROUP_CAP {
+            self.keys.insert((e.rule, k));
+        }
+        Ok(false)
+    }
+}
+
 impl<'a> Merge<'a> {
     /// Starts a merge of `runs`, each sorted by [`Entry::order`], whose
     /// stored runs are in `store`.
     pub fn new(runs: &'a [Run], store: &'a SpillReader) -> Self {
         let mut m = Merge {
+            dedupe: None,
             store,
             cursors: runs
                 .iter()
@@ -208,6 +288,33 @@ impl<'a> Merge<'a> {
         }
     }
 
+    /// Drops duplicate detections as the merge yields them (`hunt -X`,
+    /// issue #19): an entry whose rule and time equal an earlier one's and
+    /// whose [`dup_key`](crate::entry::dup_key) (computer, channel, event
+    /// id, record id) equals it too. Entries of one time come out together,
+    /// so only that time's rules and keys are held (at most
+    /// [`DEDUPE_GROUP_CAP`] each); keys are read back only for the entries
+    /// of a rule that has more than one at that time: `spill` holds a spilled entry's key in the 8 bytes before its
+    /// bytes, `mem_keys` the keys of the detections kept whole. Entries
+    /// without a time and correlation hits are never dropped.
+    pub(crate) fn with_dedupe(mut self, spill: &'a SpillReader, mem_keys: &'a [u64]) -> Self {
+        self.dedupe = Some(Dedupe {
+            spill,
+            mem_keys,
+            time: crate::entry::NO_TIME,
+            rules: Default::default(),
+            keys: Default::default(),
+            removed: 0,
+            buf: Vec::new(),
+        });
+        self
+    }
+
+    /// Entries dropped as duplicates so far ([`Merge::with_dedupe`]).
+    pub fn duplicates_removed(&self) -> u64 {
+        self.dedupe.as_ref().map_or(0, |d| d.removed)
+    }
+
     /// Ends the merge: the first read error, if the stream ended early.
     ///
     /// # Errors
@@ -221,10 +328,23 @@ impl Iterator for Merge<'_> {
     type Item = Entry;
 
     fn next(&mut self) -> Option<Entry> {
-        let Reverse((_, i)) = self.heap.pop()?;
-        let e = self.heads[i].take();
-        self.advance(i);
-        e
+        loop {
+            let Reverse((_, i)) = self.heap.pop()?;
+            let e = self.heads[i].take()?;
+            self.advance(i);
+            let Some(d) = &mut self.dedupe else {
+                return Some(e);
+            };
+            match d.is_duplicate(&e) {
+                Ok(true) => d.removed += 1,
+                Ok(false) => return Some(e),
+                Err(err) => {
+                    self.error.get_or_insert(err);
+                    self.heap.clear();
+                    return None;
+                }
+            }
+        }
     }
 }
 
@@ -292,5 +412,50 @@ mod tests {
             let want: Vec<OrderKey> = want.iter().map(Entry::order).collect();
             assert_eq!(got, want, "limit {limit}, run {run}");
         }
+    }
+
+    /// `-X`: entries of one rule and time with equal keys are one; other
+    /// rules, other keys, key 0 (no record id), other times and
+    /// correlation hits pass.
+    #[test]
+    fn dedupe_drops_equal_keys_of_one_rule_and_time() {
+        let spill = Spill::new(1 << 20);
+        let mut bytes = Vec::new();
+        let mut offs = Vec::new();
+        for k in [7u64, 7, 9, 7, 0, 0, 7, 7] {
+            offs.push(bytes.len() as u64 + 8);
+            bytes.extend_from_slice(&k.to_le_bytes());
+            bytes.push(b'x');
+        }
+        spill.append(&bytes).unwrap();
+        let e = |i: usize, secs: i64, rule: u32, unit: u32| Entry {
+            secs,
+            nanos: 0,
+            rule,
+            ctx: 0,
+            unit,
+            seq: i as u32,
+            off: offs[i],
+            len: 1,
+        };
+        let mut v = vec![
+            e(0, 1, 1, 0),        // kept
+            e(1, 1, 1, 1),        // same rule, time, key: dropped
+            e(2, 1, 1, 2),        // other key: kept
+            e(3, 1, 2, 3),        // other rule: kept
+            e(4, 1, 1, 4),        // key 0: kept
+            e(5, 1, 1, 5),        // key 0 again: kept
+            e(6, 2, 1, 6),        // other time: kept
+            e(7, 2, 1, u32::MAX), // a correlation hit: kept
+        ];
+        v.sort_unstable_by_key(Entry::order);
+        let runs = [Run::Mem(v)];
+        let run_store = Spill::new(0).into_reader();
+        let reader = spill.into_reader();
+        let mut m = Merge::new(&runs, &run_store).with_dedupe(&reader, &[]);
+        let kept: Vec<u32> = m.by_ref().map(|e| e.seq).collect();
+        assert_eq!(m.duplicates_removed(), 1);
+        m.finish().unwrap();
+        assert_eq!(kept, [0, 2, 3, 4, 5, 6, 7]);
     }
 }

@@ -563,17 +563,50 @@ pub fn evtx_chunks_from_bytes(
 /// link is followed. Files are not opened or sniffed here — [`open`]
 /// rejects unsupported ones.
 ///
+/// A file reached twice — the same path given twice, or a directory
+/// overlapping another given path (`logs/ logs/Security.evtx`), or through
+/// a linked root — is listed once, at its first place (same canonical
+/// path, [`std::fs::canonicalize`]; a path that cannot be canonicalised is
+/// compared as given). Copies under other names are different files.
+///
 /// Returns the files and the entries that could not be visited.
 pub fn walk(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<WalkError>) {
+    let w = walk_counted(paths);
+    (w.files, w.errors)
+}
+
+/// What [`walk_counted`] found.
+#[derive(Debug, Default)]
+pub struct Walked {
+    /// The files, each once, in walk order.
+    pub files: Vec<PathBuf>,
+    /// The entries that could not be visited.
+    pub errors: Vec<WalkError>,
+    /// Files reached again and left out (not errors: each was read once).
+    pub duplicates: u64,
+}
+
+/// [`walk`], also counting the files reached more than once ([`Walked::duplicates`]).
+pub fn walk_counted(paths: &[PathBuf]) -> Walked {
     let mut files = Vec::new();
     let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut duplicates = 0u64;
+    let mut keep = |p: PathBuf, files: &mut Vec<PathBuf>| {
+        let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if seen.insert(key) {
+            files.push(p);
+        } else {
+            duplicates += 1;
+        }
+    };
     for root in paths {
         let walker = walkdir::WalkDir::new(root)
             .follow_links(false)
             .sort_by_file_name();
         for entry in walker {
             match entry {
-                Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
+                Ok(e) if e.file_type().is_file() => keep(e.into_path(), &mut files),
                 // A root that is a link to a regular file (`hunt auth.log` where
                 // auth.log links into a collection) is read like the file: walkdir
                 // follows root links to directories only (README example check).
@@ -582,7 +615,7 @@ pub fn walk(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<WalkError>) {
                         && e.path_is_symlink()
                         && std::fs::metadata(e.path()).is_ok_and(|m| m.is_file()) =>
                 {
-                    files.push(e.into_path())
+                    keep(e.into_path(), &mut files)
                 }
                 Ok(e) if e.path_is_symlink() && e.depth() > 0 => errors.push(WalkError {
                     path: Some(e.into_path()),
@@ -613,7 +646,11 @@ pub fn walk(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<WalkError>) {
             }
         }
     }
-    (files, errors)
+    Walked {
+        files,
+        errors,
+        duplicates,
+    }
 }
 
 #[cfg(test)]
@@ -663,6 +700,32 @@ mod tests {
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].path.as_deref(), Some(dev.as_path()));
     }
+
+    /// Issue #19: `hunt logs/ logs/` or `logs/ logs/a.evtx` read files
+    /// twice and doubled every count; each file is now listed once.
+    #[test]
+    fn walk_lists_a_file_reached_twice_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        for p in [dir.path().join("a.json"), sub.join("b.json")] {
+            std::fs::write(p, b"[]").unwrap();
+        }
+        let d = dir.path().to_path_buf();
+        let w = walk_counted(&[
+            d.clone(),
+            sub.join("b.json"),
+            d.join("sub/../a.json"),
+            d.clone(),
+        ]);
+        assert_eq!(w.files, [d.join("a.json"), sub.join("b.json")]);
+        assert_eq!(w.duplicates, 4);
+        assert!(w.errors.is_empty());
+        // A copy under another name is another file.
+        std::fs::copy(d.join("a.json"), d.join("c.json")).unwrap();
+        assert_eq!(walk(std::slice::from_ref(&d)).0.len(), 3);
+    }
+
     fn collect(name: &str, bytes: &[u8]) -> Vec<Result<Event, RecordError>> {
         open_bytes(name, bytes.to_vec()).unwrap().collect()
     }

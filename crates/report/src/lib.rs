@@ -335,6 +335,11 @@ pub struct Summary {
     pub rules_with_unresolved_placeholder: u64,
     /// Detections written (after `--min-level`).
     pub detections: u64,
+    /// Detections left out as duplicates of one already counted (`hunt -X`:
+    /// same rule, time, computer, channel, event id and record id, seen in
+    /// another file). Omitted from JSON when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub duplicate_detections_removed: u64,
     /// Detections by level name.
     pub by_level: BTreeMap<String, u64>,
     /// Most frequent rules, descending.
@@ -713,7 +718,8 @@ pub fn rules_line(s: &Summary) -> String {
             "logsource_not_mapped" => format!("{n} logsource not mapped"),
             "below_min_level" => format!("{n} below --min-level"),
             "duplicate_id" => format!("{n} duplicate id"),
-            other => format!("{n} {other}"),
+            // The rule selection's reasons (`excluded_by_status`…) in words.
+            other => format!("{n} {}", other.replace('_', " ")),
         })
         .collect();
     format!(
