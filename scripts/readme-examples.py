@@ -127,13 +127,23 @@ def rewrite(cmd):
 
 
 def expected_exit(cmd):
-    m = re.search(r"#.*\bexit (\d+)", cmd)
+    comment = cmd[len(strip_comment(cmd)):]
+    m = re.search(r"#.*\bexit (\d+)", comment)
     return int(m.group(1)) if m else 0
 
 
 def strip_comment(cmd):
-    # A trailing `# …` comment (not inside quotes: README commands quote no `#`).
-    return re.sub(r"\s+#\s.*$", "", cmd)
+    """`cmd` without a trailing `# …` comment; a `#` inside quotes is kept."""
+    quote = None
+    for i, ch in enumerate(cmd):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or cmd[i - 1].isspace()):
+            return cmd[:i].rstrip()
+    return cmd
 
 
 def free_port_base():
