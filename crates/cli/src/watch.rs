@@ -68,8 +68,9 @@ pub struct WatchArgs {
     /// IOC feed file or directory (repeatable), as for `hunt`.
     #[arg(long, value_name = "FILE")]
     pub ioc: Vec<PathBuf>,
-    /// Only report detections of rules at or above this level.
-    #[arg(long, value_enum, ignore_case = true, default_value = "informational")]
+    /// Only report detections of rules at or above this level (any case: `HIGH`;
+    /// `-m` as in Hayabusa).
+    #[arg(long, short = 'm', value_enum, ignore_case = true, default_value = "informational")]
     pub min_level: MinLevel,
     /// Append the JSON lines here (`-`: standard output) instead of writing
     /// them to standard output.

@@ -57,8 +57,9 @@ pub struct WorkerArgs {
     /// IOC feed file or directory (repeatable), as for `hunt`.
     #[arg(long, value_name = "FILE")]
     pub ioc: Vec<PathBuf>,
-    /// Only report detections of rules at or above this level.
-    #[arg(long, value_enum, ignore_case = true, default_value = "informational")]
+    /// Only report detections of rules at or above this level (any case: `HIGH`;
+    /// `-m` as in Hayabusa).
+    #[arg(long, short = 'm', value_enum, ignore_case = true, default_value = "informational")]
     pub min_level: MinLevel,
     /// Also append the JSON lines (as `watch` writes them) here (`-`: standard output).
     #[arg(long, short = 'o', value_name = "FILE")]

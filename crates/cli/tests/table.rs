@@ -334,6 +334,11 @@ fn flag_traps_are_caught_or_accepted() {
     assert_eq!(out.status.code(), Some(0), "{}", err(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["summary"]["detections"], 38);
+    // Hayabusa's short -m for the minimum level.
+    let out = run(&["hunt", "samples/evtx", "-m", "High", "-f", "json", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["detections"], 38);
     // Hayabusa's time form with an offset: 2021-10-22 05:00 +09:00 is 20:00 UTC.
     let out = run(&[
         "hunt",
