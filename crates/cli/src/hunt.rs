@@ -59,7 +59,13 @@ pub struct HuntArgs {
     pub clobber: bool,
     /// Only report detections of rules at or above this level (any case: `HIGH`;
     /// `-m` as in Hayabusa).
-    #[arg(long, short = 'm', value_enum, ignore_case = true, default_value = "informational")]
+    #[arg(
+        long,
+        short = 'm',
+        value_enum,
+        ignore_case = true,
+        default_value = "informational"
+    )]
     pub min_level: MinLevel,
     /// Only scan events at or after this time (RFC 3339, `YYYY-MM-DD` or
     /// `YYYY-MM-DD HH:MM:SS`; UTC unless an offset is given).
@@ -314,11 +320,8 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     // Hayabusa refuses to overwrite without --clobber; so do we (was
     // silent). After the store check, which names `-o` onto the store.
     // Only regular files: `-o /dev/null` (the benchmarks) is no clobbering.
-    if let Some(p) = a.output.as_ref().filter(|p| p.is_file() && !a.clobber) {
-        anyhow::bail!(
-            "{} exists: add --clobber to overwrite it, or give another -o path",
-            p.display()
-        );
+    if let Some(p) = &a.output {
+        crate::store_cmd::refuse_clobber(p, a.clobber)?;
     }
     let threads = usize::from(a.threads.unwrap_or(0));
     let pool = rayon::ThreadPoolBuilder::new()
@@ -353,6 +356,17 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         errors: walk_errors,
         duplicates,
     } = walked;
+    // `-o` onto a log being read destroyed it, even with --clobber (breaker
+    // finding): refused, whatever --clobber says.
+    if let Some(o) = a.output.as_deref().filter(|o| o.is_file()) {
+        if let Some(f) = files.iter().find(|f| crate::store_cmd::same_file(f, o)) {
+            anyhow::bail!(
+                "--output {} is one of the input files ({}): choose another output path",
+                o.display(),
+                f.display()
+            );
+        }
+    }
     // Issue #19: `logs/ logs/Security.evtx` read the file twice and doubled every count.
     if duplicates > 0 && !a.quiet {
         eprintln!(
@@ -459,6 +473,15 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         if !a.quiet {
             eprintln!("tracehunt: no temporary file for the detections ({e}): kept in memory");
         }
+    }
+    // Nothing read: no output file is created or truncated (an existing
+    // `--clobber` target was emptied; breaker finding).
+    if summary.files == 0 && a.output.is_some() {
+        eprintln!("tracehunt: nothing could be read from the given paths (no output written)");
+        for f in &summary.files_skipped {
+            eprintln!("  - {}: {}", f.path, f.reason);
+        }
+        return Ok(crate::EXIT_NOTHING_READ);
     }
     let mut out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(std::io::BufWriter::new(

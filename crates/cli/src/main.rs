@@ -293,9 +293,14 @@ fn format_value_is_a_path(args: impl Iterator<Item = std::ffi::OsString>) -> Opt
         let lower = v.to_ascii_lowercase();
         Format::from_str(v, true).is_err()
             && (std::path::Path::new(v).exists()
-                || [".evtx", ".json", ".jsonl", ".log", ".gz"]
-                    .iter()
-                    .any(|e| lower.ends_with(e)))
+                || v.contains('/')
+                || v.contains('\\')
+                || [
+                    ".evtx", ".json", ".jsonl", ".ndjson", ".log", ".gz", ".csv", ".txt", ".html",
+                    ".xml",
+                ]
+                .iter()
+                .any(|e| lower.ends_with(e)))
     })
 }
 
@@ -310,9 +315,16 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
             if let Some(v) = format_value_is_a_path(std::env::args_os().skip(1)) {
-                // Hayabusa's `-f FILE` (issue #19): say what -f is here.
+                // Hayabusa's `-f FILE` (issue #19): say what -f is here, in the
+                // words of the command that was run (breaker: `search … -f
+                // x.jsonl` was told `tracehunt hunt <path>`; `-f out.csv` got
+                // clap's message).
+                let cmd = std::env::args()
+                    .nth(1)
+                    .filter(|c| !c.starts_with('-'))
+                    .unwrap_or_else(|| "hunt".into());
                 eprintln!(
-                    "tracehunt: error: -f is --format here; give log paths as arguments: tracehunt hunt <path> (`{v}` is not a format)"
+                    "tracehunt: error: -f is --format here (`{v}` is not a format): give log paths as arguments (tracehunt {cmd} <path>) and an output file with -o FILE"
                 );
                 return ExitCode::from(EXIT_USAGE);
             }

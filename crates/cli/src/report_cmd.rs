@@ -29,9 +29,13 @@ use crate::store_cmd::StoreArg;
 pub struct ReportArgs {
     #[command(flatten)]
     store: StoreArg,
-    /// Where to write the HTML file (`-`: standard output).
+    /// Where to write the HTML file (`-`: standard output). An existing file
+    /// is refused unless --clobber; the store itself always.
     #[arg(long, short = 'o', value_name = "FILE.html")]
     output: PathBuf,
+    /// Overwrite an existing --output file.
+    #[arg(long)]
+    clobber: bool,
     /// States whose groups get a commitment chart (ISO code or name; repeatable).
     #[arg(long = "state", value_name = "STATE", default_value = "CN")]
     states: Vec<String>,
@@ -70,6 +74,15 @@ pub fn run(a: ReportArgs) -> Result<u8> {
             crate::input::read_text_file(p).with_context(|| format!("reading {}", p.display()))?;
         tracehunt_commitments::commitment::Commitments::from_yaml(&text)
             .with_context(|| format!("{}", p.display()))?;
+    }
+    // `report -o` onto the store it reads destroyed the store (breaker
+    // finding; `export stix` refused it already): refused, and an existing
+    // file needs --clobber, as for `hunt -o`.
+    if a.output.as_os_str() != "-" {
+        if let Some(p) = &a.store.store {
+            crate::store_cmd::refuse_output_over_store(p, Some(&a.output))?;
+        }
+        crate::store_cmd::refuse_clobber(&a.output, a.clobber)?;
     }
     let store = a.store.open()?;
     let mut r = from_store(&store, a.max_incidents)?;

@@ -68,7 +68,7 @@ fn json_out<T: serde::Serialize>(out: &mut impl Write, v: &T) -> Result<u8> {
 }
 
 /// Whether `a` and `b` name the same file (one may not exist yet).
-fn same_file(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     let canon = |p: &Path| -> Option<PathBuf> {
         if let Ok(c) = p.canonicalize() {
             return Some(c);
@@ -83,7 +83,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Refuses an output file that is the store itself (it would be truncated).
-fn refuse_output_over_store(store: &Path, output: Option<&Path>) -> Result<()> {
+pub(crate) fn refuse_output_over_store(store: &Path, output: Option<&Path>) -> Result<()> {
     if let Some(o) = output {
         if same_file(store, o) {
             anyhow::bail!(
@@ -91,6 +91,18 @@ fn refuse_output_over_store(store: &Path, output: Option<&Path>) -> Result<()> {
                 o.display()
             );
         }
+    }
+    Ok(())
+}
+
+/// Refuses an existing regular `output` file unless `clobber` (Hayabusa's
+/// `--clobber`); devices such as `/dev/null` are no clobbering.
+pub(crate) fn refuse_clobber(output: &Path, clobber: bool) -> Result<()> {
+    if output.is_file() && !clobber {
+        anyhow::bail!(
+            "{} exists: add --clobber to overwrite it, or give another -o path",
+            output.display()
+        );
     }
     Ok(())
 }
@@ -468,9 +480,13 @@ pub fn actor(a: ActorArgs) -> Result<u8> {
 pub struct ExportStixArgs {
     #[command(flatten)]
     store: StoreArg,
-    /// Write the bundle here instead of standard output.
+    /// Write the bundle here instead of standard output (an existing file
+    /// only with --clobber).
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Overwrite an existing --output file.
+    #[arg(long)]
+    clobber: bool,
     /// The TLP 2.0 marking of every object (clear, green, amber,
     /// amber+strict, red). Amber by default: the store names internal hosts.
     #[arg(long, value_name = "LEVEL", default_value = "amber", value_parser = crate::parse_tlp)]
@@ -481,6 +497,9 @@ pub struct ExportStixArgs {
 pub fn export_stix(a: ExportStixArgs) -> Result<u8> {
     if let Some(p) = &a.store.store {
         refuse_output_over_store(p, a.output.as_deref())?;
+    }
+    if let Some(o) = &a.output {
+        refuse_clobber(o, a.clobber)?;
     }
     let store = a.store.open()?;
     // Intrusion sets under ATT&CK's own STIX ids (the built-in ATT&CK snapshot).

@@ -160,3 +160,52 @@ fn x_on_two_copies_of_evtx_attack_samples() {
     assert_eq!(x["duplicate_detections_removed"], 1001);
     assert_eq!(x["by_level"]["critical"], 11);
 }
+
+/// One JSON line in the evtx-crate shape without `EventRecordID`: Sysmon 1
+/// running mimikatz with `cmd` (the built-in Mimikatz rule fires on it).
+fn mimikatz_line(cmd: &str) -> String {
+    serde_json::json!({"Event": {"System": {
+        "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}},
+        "EventID": 1,
+        "TimeCreated": {"#attributes": {"SystemTime": "2021-10-22T05:40:12Z"}},
+        "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "ws1"},
+        "EventData": {"Image": "C:\\tools\\mimikatz.exe", "CommandLine": cmd, "User": "CORP\\bob"}}})
+    .to_string()
+}
+
+/// Breaker finding: a JSON record without `EventRecordID` gets its line
+/// number as record id, so line 1 of two files with different events had
+/// one -X key and the second detection (dcsync by bob) was dropped. The
+/// event's fields are in the key: different events stay two detections, a
+/// true copy is still removed.
+#[test]
+fn x_kept_different_events_that_share_a_line_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.jsonl");
+    let b = dir.path().join("b.jsonl");
+    let c = dir.path().join("c.jsonl");
+    std::fs::write(
+        &a,
+        mimikatz_line("mimikatz sekurlsa::logonpasswords alice") + "\n",
+    )
+    .unwrap();
+    std::fs::write(&b, mimikatz_line("mimikatz lsadump::dcsync bob") + "\n").unwrap();
+    std::fs::write(
+        &c,
+        mimikatz_line("mimikatz sekurlsa::logonpasswords alice") + "\n",
+    )
+    .unwrap();
+    let p = |x: &Path| x.to_str().unwrap().to_owned();
+    let with_x = summary(&run(&["hunt", &p(&a), &p(&b), "-X", "-f", "json"]));
+    let without = summary(&run(&["hunt", &p(&a), &p(&b), "-f", "json"]));
+    assert_eq!(without["detections"], with_x["detections"]);
+    assert!(with_x["detections"].as_u64().unwrap() >= 2, "{with_x}");
+    // The copy (same content, same line) is one detection with -X.
+    let copy = summary(&run(&["hunt", &p(&a), &p(&c), "-X", "-f", "json"]));
+    let single = summary(&run(&["hunt", &p(&a), "-f", "json"]));
+    assert_eq!(copy["detections"], single["detections"]);
+    assert_eq!(
+        copy["duplicate_detections_removed"], single["detections"],
+        "{copy}"
+    );
+}

@@ -704,6 +704,63 @@ fn output_over_the_store_and_bad_store_paths_are_refused_before_the_hunt() {
     let out = run(&["export", "stix", "--store", s, "-o", s]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(std::fs::read(&store).unwrap(), before);
+    // Breaker finding: `report -o` onto its store replaced the store with HTML
+    // (also with --clobber, and through TRACEHUNT_STORE).
+    for extra in [&[][..], &["--clobber"][..]] {
+        let mut args = vec!["report", "--store", s, "-o", s];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("is the store file"));
+    }
+    let out = bin()
+        .args(["report", "-o", s])
+        .current_dir(root())
+        .env("TRACEHUNT_STORE", s)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read(&store).unwrap(), before);
+    // An existing report or bundle needs --clobber, as `hunt -o` does.
+    let html = dir.path().join("r.html");
+    std::fs::write(&html, "keep").unwrap();
+    let h = html.to_str().unwrap();
+    for cmd in [
+        &["report", "--store", s, "-o", h][..],
+        &["export", "stix", "--store", s, "-o", h],
+    ] {
+        let out = run(cmd);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("add --clobber"));
+        assert_eq!(std::fs::read_to_string(&html).unwrap(), "keep");
+    }
+    ok(&run(&["report", "--store", s, "-o", h, "--clobber"]));
+    assert!(std::fs::read_to_string(&html)
+        .unwrap()
+        .starts_with("<!DOCTYPE html>"));
+    // `hunt -o` onto one of its input logs destroyed it, even with --clobber.
+    let log = dir.path().join("victim.evtx");
+    std::fs::copy(
+        root().join("samples/evtx/TA0007-Discovery/T1087-Account discovery/ID4688-User enumeration via command.evtx"),
+        &log,
+    )
+    .unwrap();
+    let evtx = std::fs::read(&log).unwrap();
+    let l = log.to_str().unwrap();
+    for extra in [&[][..], &["--clobber"][..]] {
+        let mut args = vec!["hunt", dir.path().to_str().unwrap(), "-q", "-o", l];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        assert_eq!(
+            std::fs::read(&log).unwrap(),
+            evtx,
+            "the log was overwritten"
+        );
+    }
+    let out = run(&["hunt", l, "-q", "--clobber", "-o", l]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is one of the input files"));
+    assert_eq!(std::fs::read(&log).unwrap(), evtx);
     let o = dir.path().join("never.jsonl");
     let out = run(&[
         "hunt",

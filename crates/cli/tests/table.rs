@@ -352,17 +352,25 @@ fn flag_traps_are_caught_or_accepted() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["summary"]["time_window"]["from"], "2021-10-21T20:00:00Z");
     // -f given a log path (Hayabusa's -f FILE).
-    for path in ["samples/evtx", "Security.evtx", "x.jsonl"] {
+    for path in ["samples/evtx", "Security.evtx", "x.jsonl", "out.csv"] {
         let out = run(&["hunt", "-f", path]);
         assert_eq!(out.status.code(), Some(1), "{path}");
         assert!(
-            err(&out).contains(
-                "-f is --format here; give log paths as arguments: tracehunt hunt <path>"
-            ),
+            err(&out).contains(&format!(
+                "-f is --format here (`{path}` is not a format): give log paths as arguments (tracehunt hunt <path>) and an output file with -o FILE"
+            )),
             "{}",
             err(&out)
         );
     }
+    // In the words of the command run (breaker: `search` was told `tracehunt hunt`).
+    let out = run(&["search", "samples/evtx", "-k", "a", "-f", "hits.jsonl"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err(&out).contains("(tracehunt search <path>)"),
+        "{}",
+        err(&out)
+    );
     // A plain bad format keeps clap's message.
     let out = run(&["hunt", "samples/evtx", "-f", "xml"]);
     assert_eq!(out.status.code(), Some(1));

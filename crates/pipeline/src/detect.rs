@@ -495,6 +495,7 @@ fn scan_records(
                     m.channel.as_deref(),
                     m.event_id,
                     m.record_id,
+                    crate::entry::event_fields_hash(&ev),
                 );
                 r.piece.extend_from_slice(&k.to_le_bytes());
             }

@@ -6,22 +6,51 @@ use tracehunt_report::DetectionRef;
 
 /// The `-X` duplicate key of a detection's event (issue #19, Hayabusa's
 /// `--remove-duplicate-detections`): a hash of (computer, channel, event
-/// id, record id); with the rule and time of its entry, two detections
-/// with equal keys are one detection seen in two files (a VSS copy, a log
-/// exported twice). 0 for an event without a record id: nothing tells two
-/// such events apart from one seen twice, so they are never merged.
+/// id, record id) and `fields` (a hash of the event's fields); with the rule
+/// and time of its entry, two detections with equal keys are one detection
+/// seen in two files (a VSS copy, a log exported twice). The fields are in
+/// the key because a JSON record without `EventRecordID` gets its line
+/// number as record id: line 1 of two files with other content must stay
+/// two detections (breaker finding). 0 for an event without a record id:
+/// such events are never merged.
 pub(crate) fn dup_key(
     computer: Option<&str>,
     channel: Option<&str>,
     event_id: Option<u32>,
     record_id: Option<u64>,
+    fields: u64,
 ) -> u64 {
     use std::hash::{Hash, Hasher};
     let Some(rec) = record_id else { return 0 };
     // SipHash with fixed keys: the same value in every worker of the run.
     let mut h = std::hash::DefaultHasher::new();
-    (computer, channel, event_id, rec).hash(&mut h);
+    (computer, channel, event_id, rec, fields).hash(&mut h);
     h.finish() | 1
+}
+
+/// The `fields` input of [`dup_key`] for a scanned event: its fields as
+/// `name=value` text, in reader order.
+pub(crate) fn event_fields_hash(ev: &tracehunt_event::Event) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    for (k, v) in ev.fields() {
+        k.hash(&mut h);
+        v.to_text().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// The `fields` input of [`dup_key`] for a detection kept whole (a rule
+/// that feeds a correlation): its fields as JSON. Only compared with keys of
+/// the same rule, which are all made this way.
+pub(crate) fn detection_fields_hash(fields: &[(String, serde_json::Value)]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    for (k, v) in fields {
+        k.hash(&mut h);
+        v.to_string().hash(&mut h);
+    }
+    h.finish()
 }
 
 /// Bytes of a [`dup_key`] written in the spill just before a detection's

@@ -356,6 +356,7 @@ pub fn scan(
                     d.channel.as_deref(),
                     d.event_id,
                     d.record_id,
+                    crate::entry::detection_fields_hash(&d.fields),
                 )
             })
             .collect()

@@ -586,18 +586,62 @@ pub struct Walked {
     pub duplicates: u64,
 }
 
+/// What makes two paths one file for [`walk_counted`]: (device, inode) on
+/// Unix (hard links and every path spelling of one file agree), else the
+/// canonical path (the path itself when it cannot be resolved).
+fn file_identity(p: &Path) -> (u64, u64, PathBuf) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::metadata(p) {
+            return (m.dev(), m.ino(), PathBuf::new());
+        }
+    }
+    (
+        0,
+        0,
+        std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()),
+    )
+}
+
+/// A walk entry's identity for reporting it once: its directory resolved,
+/// its own name kept (a link is not followed).
+fn link_identity(p: &Path) -> PathBuf {
+    match (p.parent(), p.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        })
+        .map(|d| d.join(name))
+        .unwrap_or_else(|_| p.to_path_buf()),
+        _ => p.to_path_buf(),
+    }
+}
+
 /// [`walk`], also counting the files reached more than once ([`Walked::duplicates`]).
 pub fn walk_counted(paths: &[PathBuf]) -> Walked {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut duplicates = 0u64;
+    // A file is the same file by (device, inode) on Unix, so a hard link to
+    // a file already listed is read once too (breaker finding); else by its
+    // canonical path.
     let mut keep = |p: PathBuf, files: &mut Vec<PathBuf>| {
-        let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
-        if seen.insert(key) {
+        if seen.insert(file_identity(&p)) {
             files.push(p);
         } else {
             duplicates += 1;
+        }
+    };
+    // One report per entry reached twice (overlapping arguments repeated
+    // every "symbolic link not followed" line).
+    let mut reported = std::collections::HashSet::new();
+    let mut report = |e: WalkError, errors: &mut Vec<WalkError>| {
+        let key = e.path.as_deref().map(link_identity);
+        if key.is_none() || reported.insert(key) {
+            errors.push(e);
         }
     };
     for root in paths {
@@ -617,20 +661,33 @@ pub fn walk_counted(paths: &[PathBuf]) -> Walked {
                 {
                     keep(e.into_path(), &mut files)
                 }
-                Ok(e) if e.path_is_symlink() && e.depth() > 0 => errors.push(WalkError {
-                    path: Some(e.into_path()),
-                    reason: "symbolic link not followed (links inside a directory are skipped, \
-                             so link loops cannot trap the walk)"
-                        .into(),
-                }),
+                // A root that is a link to a directory: walkdir follows it and
+                // yields its files next; not a skipped file (it was reported as
+                // "not a regular file" and counted skipped while read).
+                Ok(e)
+                    if e.depth() == 0
+                        && e.path_is_symlink()
+                        && std::fs::metadata(e.path()).is_ok_and(|m| m.is_dir()) => {}
+                Ok(e) if e.path_is_symlink() && e.depth() > 0 => report(
+                    WalkError {
+                        path: Some(e.into_path()),
+                        reason: "symbolic link not followed (links inside a directory are \
+                                 skipped, so link loops cannot trap the walk)"
+                            .into(),
+                    },
+                    &mut errors,
+                ),
                 Ok(e) if !e.file_type().is_dir() => {
                     // A FIFO, socket or device (issue #6: `hunt /dev/zero` or a FIFO
                     // in a folder was dropped without a word): reported, not read
                     // (a FIFO could block, a device never ends).
-                    errors.push(WalkError {
-                        path: Some(e.into_path()),
-                        reason: "not a regular file (FIFO, socket or device)".into(),
-                    })
+                    report(
+                        WalkError {
+                            path: Some(e.into_path()),
+                            reason: "not a regular file (FIFO, socket or device)".into(),
+                        },
+                        &mut errors,
+                    )
                 }
                 Ok(_) => {}
                 Err(e) => errors.push(WalkError {
@@ -724,6 +781,34 @@ mod tests {
         // A copy under another name is another file.
         std::fs::copy(d.join("a.json"), d.join("c.json")).unwrap();
         assert_eq!(walk(std::slice::from_ref(&d)).0.len(), 3);
+    }
+
+    /// Breaker findings: a hard link to a listed file was read twice; a
+    /// root link to a directory was read and also reported "not a regular
+    /// file" (counted skipped); overlapping arguments repeated each "link not
+    /// followed" report.
+    #[cfg(unix)]
+    #[test]
+    fn walk_reads_hard_links_once_and_root_dir_links_without_a_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("logs");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("a.json"), b"[]").unwrap();
+        std::fs::hard_link(d.join("a.json"), d.join("hard.json")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), d.join("loop")).unwrap();
+        let dirlink = dir.path().join("dirlink");
+        std::os::unix::fs::symlink(&d, &dirlink).unwrap();
+        let w = walk_counted(&[d.clone(), d.join("hard.json"), dirlink.clone(), d.clone()]);
+        assert_eq!(w.files, [d.join("a.json")], "{:?}", w.files);
+        // hard.json twice in `logs` (×2), the named hard link, both through the link.
+        assert_eq!(w.duplicates, 6);
+        // The link inside `logs` is reported once, whatever reaches it.
+        assert_eq!(w.errors.len(), 1, "{:?}", w.errors);
+        assert!(w.errors[0].reason.contains("symbolic link not followed"));
+        // The directory link alone: its file, no error.
+        let w = walk_counted(std::slice::from_ref(&dirlink));
+        assert_eq!(w.files, [dirlink.join("a.json")]);
+        assert_eq!(w.errors.len(), 1, "only the inner link: {:?}", w.errors);
     }
 
     fn collect(name: &str, bytes: &[u8]) -> Vec<Result<Event, RecordError>> {

@@ -451,7 +451,13 @@ pub fn stix_bundle(input: &StixInput) -> J {
         "description".into(),
         json!("The activity detected in the hunted logs (Sigma detections and IOC matches)."),
     );
-    if let (Some(f), Some(l)) = (input.first_event, input.last_event) {
+    // Years outside 0001–9999 are no STIX timestamp (a crafted event of year
+    // 0000 or -0001 made the whole bundle unparsable: breaker finding).
+    let stix_time = |t: &DateTime<Utc>| (1..=9999).contains(&chrono::Datelike::year(t));
+    if let (Some(f), Some(l)) = (
+        input.first_event.filter(stix_time),
+        input.last_event.filter(stix_time),
+    ) {
         c.insert("first_seen".into(), json!(ts(f)));
         c.insert("last_seen".into(), json!(ts(l.max(f))));
     }
@@ -649,6 +655,52 @@ mod tests {
         );
         assert!(stix_id("identity", "tracehunt").starts_with("identity--"));
         assert_ne!(stix_id("identity", "a"), stix_id("identity", "b"));
+    }
+
+    /// Breaker finding: an event of year 0000 (or -0001) became the campaign's
+    /// `first_seen`, and `stix2` refused the whole bundle.
+    #[test]
+    fn campaign_of_year_zero_events_has_no_first_seen() {
+        let t0 = chrono::NaiveDate::from_ymd_opt(0, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc();
+        let ok = DateTime::parse_from_rfc3339("2021-10-22T05:40:12Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let input = StixInput {
+            created: ok,
+            tlp: Tlp::Amber,
+            attack_ids: BTreeMap::new(),
+            attack_versions: BTreeMap::new(),
+            first_event: Some(t0),
+            last_event: Some(ok),
+            techniques: Vec::new(),
+            indicators: Vec::new(),
+            groups: Vec::new(),
+            incidents: Vec::new(),
+        };
+        let b = stix_bundle(&input);
+        let camp = b["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["type"] == "campaign")
+            .unwrap();
+        assert!(camp.get("first_seen").is_none(), "{camp}");
+        let input = StixInput {
+            first_event: Some(ok),
+            ..input
+        };
+        let b = stix_bundle(&input);
+        let camp = b["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["type"] == "campaign")
+            .unwrap();
+        assert_eq!(camp["first_seen"], "2021-10-22T05:40:12.000Z");
     }
 
     #[test]
