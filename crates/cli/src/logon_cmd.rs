@@ -26,6 +26,7 @@ pub fn run(a: LogonArgs) -> Result<u8> {
         RowsFormat::Jsonl
     });
     let input = a.read.input()?;
+    let pending = a.read.open_output(&input)?;
     let sum = input.fold(
         LogonSummary::default,
         |acc, unit| acc.add_unit(&input.window, unit),
@@ -49,7 +50,7 @@ pub fn run(a: LogonArgs) -> Result<u8> {
         counted(sum.stats.events, "event", "events"),
         counted(read as u64, "file", "files"),
     );
-    let mut out = a.read.out()?;
+    let mut out = pending.writer(read)?;
     match format {
         RowsFormat::Table => {
             write_logon_table(&mut *out, &rows)?;
@@ -68,12 +69,7 @@ pub fn run(a: LogonArgs) -> Result<u8> {
     if (format != RowsFormat::Table || a.read.output.is_some()) && !a.read.quiet {
         eprintln!("tracehunt: {totals}");
     }
-    Ok(if read == 0 {
-        eprintln!("tracehunt: nothing could be read from the given paths");
-        crate::EXIT_NOTHING_READ
-    } else {
-        0
-    })
+    Ok(input.exit_code(read))
 }
 
 fn logon_type_cell(r: &LogonRow) -> String {

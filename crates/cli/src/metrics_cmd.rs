@@ -59,6 +59,7 @@ pub fn run(a: MetricsArgs) -> Result<u8> {
         anyhow::bail!("--format csv writes one inventory: add --by eid, computer, channel or file");
     }
     let input = a.read.input()?;
+    let pending = a.read.open_output(&input)?;
     let m = input.fold(
         Metrics::default,
         |acc, unit| acc.add_unit(&input.window, unit),
@@ -73,7 +74,7 @@ pub fn run(a: MetricsArgs) -> Result<u8> {
         m.stats.outside_window,
         counted(m.stats.records_lost(), "record", "records"),
     );
-    let mut out = a.read.out()?;
+    let mut out = pending.writer(read)?;
     match format {
         MetricsFormat::Table => {
             write_metrics_table(&mut *out, &m, &input, a.by)?;
@@ -90,12 +91,7 @@ pub fn run(a: MetricsArgs) -> Result<u8> {
     if (format != MetricsFormat::Table || a.read.output.is_some()) && !a.read.quiet {
         eprintln!("tracehunt: {total_line}");
     }
-    Ok(if read == 0 {
-        eprintln!("tracehunt: nothing could be read from the given paths");
-        crate::EXIT_NOTHING_READ
-    } else {
-        0
-    })
+    Ok(input.exit_code(read))
 }
 
 /// A set of names as one cell: the first 3, then `+N`.

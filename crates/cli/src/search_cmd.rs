@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tracehunt_inventory::search::{FieldFilter, Query, SearchAcc};
 use tracehunt_inventory::{ReadStats, Window};
 use tracehunt_pipeline::FileSource;
@@ -30,9 +30,13 @@ pub struct ReadOpts {
     /// Worker threads, 1–1024 (default: all cores); the output is the same.
     #[arg(long, short = 't', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
-    /// Write the output here instead of standard output.
+    /// Write the output here instead of standard output (an existing file
+    /// only with --clobber; never one of the input files).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Let -o overwrite an existing file.
+    #[arg(long, requires = "output")]
+    pub clobber: bool,
     /// No count line, skipped non-log files or lost-record notes on
     /// stderr (a path that cannot be walked, e.g. mistyped, is always named).
     #[arg(long, short = 'q')]
@@ -45,6 +49,57 @@ pub(crate) struct Input {
     pub walk_errors: Vec<tracehunt_readers::WalkError>,
     pub pool: rayon::ThreadPool,
     pub window: Window,
+    /// The named paths that do not exist (named on stderr by [`Input::report`]).
+    pub missing: Vec<PathBuf>,
+}
+
+/// The `-o` file, opened (not truncated) before any input is read, or
+/// standard output.
+pub(crate) struct Pending {
+    file: Option<(PathBuf, std::fs::File, bool)>,
+}
+
+impl Pending {
+    /// The writer: the `-o` file emptied, or standard output. When nothing
+    /// could be read (`read == 0`) the `-o` file is left as it was (removed
+    /// if this run created it) and the output goes nowhere.
+    pub(crate) fn writer(self, read: usize) -> Result<Box<dyn Write>> {
+        let Some((path, file, created)) = self.file else {
+            return Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock())));
+        };
+        if read == 0 {
+            drop(file);
+            if created {
+                let _ = std::fs::remove_file(&path);
+            }
+            return Ok(Box::new(std::io::sink()));
+        }
+        // Only a regular file is emptied: `-o /dev/null` cannot be.
+        if file.metadata().is_ok_and(|m| m.is_file()) {
+            file.set_len(0)
+                .with_context(|| format!("emptying {}", path.display()))?;
+        }
+        Ok(Box::new(std::io::BufWriter::new(file)))
+    }
+}
+
+/// True when `a` and `b` are the same file (same device and inode on Unix,
+/// the same canonical path elsewhere).
+pub(crate) fn same_file(a: &std::fs::Metadata, a_path: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let _ = a_path;
+        std::fs::metadata(b).is_ok_and(|m| m.dev() == a.dev() && m.ino() == a.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = a;
+        match (std::fs::canonicalize(a_path), std::fs::canonicalize(b)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+    }
 }
 
 impl ReadOpts {
@@ -60,6 +115,12 @@ impl ReadOpts {
             .build()
             .context("starting worker threads")?;
         let (files, walk_errors) = tracehunt_readers::walk(&self.paths);
+        let missing = self
+            .paths
+            .iter()
+            .filter(|p| std::fs::symlink_metadata(p).is_err())
+            .cloned()
+            .collect();
         Ok(Input {
             files,
             walk_errors,
@@ -68,16 +129,45 @@ impl ReadOpts {
                 from: self.from,
                 to: self.to,
             },
+            missing,
         })
     }
 
-    /// Standard output, or the `--output` file (created).
-    pub(crate) fn out(&self) -> Result<Box<dyn Write>> {
-        Ok(match &self.output {
-            Some(p) => Box::new(std::io::BufWriter::new(
-                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
-            )),
-            None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    /// Checks and opens `-o` before any input is read (as `hunt`): an
+    /// existing regular file only with `--clobber`, never one of the input
+    /// files; opened without truncating (see [`Pending::writer`]).
+    pub(crate) fn open_output(&self, input: &Input) -> Result<Pending> {
+        let Some(p) = &self.output else {
+            return Ok(Pending { file: None });
+        };
+        let existing = std::fs::metadata(p).ok();
+        if let Some(m) = &existing {
+            if self
+                .paths
+                .iter()
+                .chain(&input.files)
+                .any(|f| same_file(m, p, f))
+            {
+                anyhow::bail!(
+                    "{} is one of the input files: give another -o path",
+                    p.display()
+                );
+            }
+            if m.is_file() && !self.clobber {
+                anyhow::bail!(
+                    "{} exists: add --clobber to overwrite it, or give another -o path",
+                    p.display()
+                );
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(p)
+            .with_context(|| format!("creating {}", p.display()))?;
+        Ok(Pending {
+            file: Some((p.clone(), file, existing.is_none())),
         })
     }
 
@@ -130,6 +220,24 @@ impl Input {
             }
         }
         self.files.len() - stats.unreadable.len()
+    }
+
+    /// The exit code once the output is written: 2 when nothing could be
+    /// read, 1 when a named path does not exist (as `hunt`: the others were
+    /// read), else 0; each said on stderr, whatever `-q` says.
+    pub(crate) fn exit_code(&self, read: usize) -> u8 {
+        if read == 0 {
+            eprintln!("tracehunt: nothing could be read from the given paths");
+            crate::EXIT_NOTHING_READ
+        } else if !self.missing.is_empty() {
+            eprintln!(
+                "tracehunt: {} not found (named above); the others were read",
+                counted(self.missing.len() as u64, "path", "paths")
+            );
+            crate::EXIT_PATH_MISSING
+        } else {
+            0
+        }
     }
 }
 
@@ -275,6 +383,7 @@ pub fn run(a: SearchArgs) -> Result<u8> {
         RowsFormat::Jsonl
     });
     let input = a.read.input()?;
+    let pending = a.read.open_output(&input)?;
     let mut acc = input.fold(
         SearchAcc::default,
         |acc, unit| acc.add_unit(&q, &input.window, unit),
@@ -288,7 +397,7 @@ pub fn run(a: SearchArgs) -> Result<u8> {
         counted(acc.files_matched() as u64, "file", "files"),
         read
     );
-    let mut out = a.read.out()?;
+    let mut out = pending.writer(read)?;
     match format {
         RowsFormat::Table => {
             write_hits_table(&mut *out, &acc, &input.files)?;
@@ -307,12 +416,7 @@ pub fn run(a: SearchArgs) -> Result<u8> {
     if (format != RowsFormat::Table || a.read.output.is_some()) && !a.read.quiet {
         eprintln!("tracehunt: {count_line}");
     }
-    Ok(if read == 0 {
-        eprintln!("tracehunt: nothing could be read from the given paths");
-        crate::EXIT_NOTHING_READ
-    } else {
-        0
-    })
+    Ok(input.exit_code(read))
 }
 
 /// `value` as a [`cell`] of at most `max` characters that shows the match
