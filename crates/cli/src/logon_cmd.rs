@@ -14,7 +14,7 @@ pub struct LogonArgs {
     #[command(flatten)]
     pub read: ReadOpts,
     /// Output format (default: table on a terminal, jsonl otherwise).
-    #[arg(long, short = 'f', value_enum)]
+    #[arg(long, short = 'f', value_enum, ignore_case = true)]
     pub format: Option<RowsFormat>,
 }
 

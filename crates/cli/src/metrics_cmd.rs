@@ -41,10 +41,10 @@ pub struct MetricsArgs {
     #[command(flatten)]
     pub read: ReadOpts,
     /// Which inventory to show.
-    #[arg(long, value_enum, default_value = "all")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "all")]
     pub by: By,
     /// Output format (default: table on a terminal, json otherwise).
-    #[arg(long, short = 'f', value_enum)]
+    #[arg(long, short = 'f', value_enum, ignore_case = true)]
     pub format: Option<MetricsFormat>,
 }
 

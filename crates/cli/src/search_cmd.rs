@@ -365,7 +365,7 @@ pub struct SearchArgs {
     #[arg(long, short = 'i')]
     pub ignore_case: bool,
     /// Output format (default: table on a terminal, jsonl otherwise).
-    #[arg(long, short = 'f', value_enum)]
+    #[arg(long, short = 'f', value_enum, ignore_case = true)]
     pub format: Option<RowsFormat>,
 }
 

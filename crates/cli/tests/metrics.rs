@@ -238,3 +238,32 @@ fn a_missing_path_next_to_a_good_one_exits_1() {
         .sum();
     assert_eq!(successful, 5);
 }
+
+/// Fresh user: `search -f CSV` and `metrics --by EID` were rejected while
+/// `hunt -f CSV` works; these values now ignore case.
+#[test]
+fn format_and_by_values_ignore_case() {
+    let m = json(&["metrics", "samples/evtx", "--by", "EID", "-f", "JSON", "-q"]);
+    assert_eq!(m["events"], 248);
+    assert!(m["event_ids"].is_array());
+    assert!(m.get("files").is_none());
+    let csv_text = ok(&run(&[
+        "search",
+        "samples/evtx",
+        "-F",
+        "EventID:4624",
+        "-f",
+        "CSV",
+        "-q",
+    ]));
+    assert_eq!(csv_text.lines().count(), 1 + 5);
+    assert!(csv_text.starts_with("timestamp,computer,"));
+    let jsonl = ok(&run(&[
+        "logon-summary",
+        "samples/evtx",
+        "-f",
+        "JsonL",
+        "-q",
+    ]));
+    assert!(jsonl.lines().all(|l| l.starts_with('{')));
+}
