@@ -2,7 +2,9 @@
 //! sessions grouped by user, domain, computer, logon type and source
 //! (`tracehunt_inventory::logon`).
 
-use crate::search_cmd::{cell, csv_io, time_cell, time_json, write_table, ReadOpts, RowsFormat};
+use crate::search_cmd::{
+    cell, csv_cell, csv_io, time_cell, time_json, write_table, ReadOpts, RowsFormat,
+};
 use anyhow::Result;
 use clap::Args;
 use std::io::Write;
@@ -203,13 +205,13 @@ fn write_logon_csv(w: &mut dyn Write, rows: &[LogonRow]) -> csv::Result<()> {
             r.section.name().to_owned(),
             r.event_id.to_string(),
             r.event.to_owned(),
-            r.user.clone(),
-            r.domain.clone(),
-            r.computer.clone(),
+            csv_cell(&r.user),
+            csv_cell(&r.domain),
+            csv_cell(&r.computer),
             r.logon_type.map(|t| t.to_string()).unwrap_or_default(),
             r.logon_type_name.unwrap_or("").to_owned(),
-            r.source_ip.clone(),
-            r.workstation.clone(),
+            csv_cell(&r.source_ip),
+            csv_cell(&r.workstation),
             r.count.to_string(),
             t(r.first),
             t(r.last),

@@ -3,7 +3,9 @@
 //! range, computers, channels and lost records
 //! (`tracehunt_inventory::metrics`).
 
-use crate::search_cmd::{cell, csv_io, time_cell, time_json, write_table, Input, ReadOpts};
+use crate::search_cmd::{
+    cell, csv_cell, csv_io, csv_lines, time_cell, time_json, write_table, Input, ReadOpts,
+};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use std::io::Write;
@@ -266,18 +268,15 @@ fn write_metrics_csv(w: &mut dyn Write, m: &Metrics, input: &Input, by: By) -> c
                 .unwrap_or_default()
         };
         for (f, s) in &m.files {
-            let join = |s: &std::collections::BTreeSet<String>| {
-                s.iter().cloned().collect::<Vec<_>>().join("\n")
-            };
             c.write_record([
-                input.files[*f].display().to_string(),
+                csv_cell(&input.files[*f].display().to_string()),
                 s.format.to_owned(),
                 s.events.to_string(),
                 s.untimed.to_string(),
                 t(s.first),
                 t(s.last),
-                join(&s.computers),
-                join(&s.channels),
+                csv_lines(&s.computers),
+                csv_lines(&s.channels),
                 m.stats.lost.get(f).map_or(0, |l| l.0).to_string(),
             ])?;
         }
@@ -295,9 +294,9 @@ fn write_metrics_csv(w: &mut dyn Write, m: &Metrics, input: &Input, by: By) -> c
                     c.write_record([
                         r.count.to_string(),
                         r.percent.to_string(),
-                        r.channel,
+                        csv_cell(&r.channel),
                         r.event_id.map(|i| i.to_string()).unwrap_or_default(),
-                        r.name.unwrap_or("").to_owned(),
+                        csv_cell(r.name.unwrap_or("")),
                     ])?;
                 }
             }
@@ -308,8 +307,14 @@ fn write_metrics_csv(w: &mut dyn Write, m: &Metrics, input: &Input, by: By) -> c
                     m.channel_rows()
                 };
                 for r in rows {
-                    let mut rec = vec![r.count.to_string(), r.percent.to_string(), r.name];
-                    rec.extend(r.provider);
+                    let mut rec = vec![
+                        r.count.to_string(),
+                        r.percent.to_string(),
+                        csv_cell(&r.name),
+                    ];
+                    if by == By::Channel {
+                        rec.push(csv_cell(r.provider.as_deref().unwrap_or("")));
+                    }
                     c.write_record(rec)?;
                 }
             }

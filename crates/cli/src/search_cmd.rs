@@ -319,6 +319,31 @@ pub(crate) fn write_table(
     Ok(())
 }
 
+/// A CSV cell a spreadsheet will not run as a formula
+/// ([`tracehunt_report::csv_safe`], as `hunt`'s CSV) and without control
+/// characters (ESC, BEL, NUL… become spaces; line breaks too).
+pub(crate) fn csv_cell(s: &str) -> String {
+    tracehunt_report::csv_safe(s)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Several values as one CSV cell, one per line: each value cleaned as
+/// [`csv_cell`], the joined cell made formula-safe.
+pub(crate) fn csv_lines<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> String {
+    let joined: Vec<String> = values
+        .into_iter()
+        .map(|v| {
+            v.as_ref()
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect()
+        })
+        .collect();
+    tracehunt_report::csv_safe(&joined.join("\n")).into_owned()
+}
+
 /// A CSV writer's error as the I/O error it wraps, so that a closed pipe
 /// (`… -f csv | head`) ends the run quietly as with the other formats.
 pub(crate) fn csv_io(e: csv::Error) -> std::io::Error {
@@ -514,23 +539,19 @@ fn write_hits_csv(w: &mut dyn Write, acc: &SearchAcc, files: &[PathBuf]) -> csv:
     ])?;
     for h in &acc.hits {
         let m = &h.event.meta;
-        let matches: Vec<String> = h
-            .snippets
-            .iter()
-            .map(|s| format!("{}={}", s.name, s.value))
-            .collect();
+        let matches = h.snippets.iter().map(|s| format!("{}={}", s.name, s.value));
         c.write_record([
             h.time
                 .map(|t| tracehunt_inventory::rfc3339(&t))
                 .unwrap_or_default(),
-            m.computer.clone().unwrap_or_default(),
-            m.channel.clone().unwrap_or_default(),
-            m.provider.clone().unwrap_or_default(),
+            csv_cell(m.computer.as_deref().unwrap_or_default()),
+            csv_cell(m.channel.as_deref().unwrap_or_default()),
+            csv_cell(m.provider.as_deref().unwrap_or_default()),
             m.event_id.map(|i| i.to_string()).unwrap_or_default(),
             m.record_id.map(|i| i.to_string()).unwrap_or_default(),
-            files[h.file].display().to_string(),
-            matches.join("\n"),
-            tracehunt_inventory::event_fields_json(&h.event).to_string(),
+            csv_cell(&files[h.file].display().to_string()),
+            csv_lines(matches),
+            csv_cell(&tracehunt_inventory::event_fields_json(&h.event).to_string()),
         ])?;
     }
     c.flush()?;
