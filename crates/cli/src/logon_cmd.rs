@@ -55,7 +55,7 @@ pub fn run(a: LogonArgs) -> Result<u8> {
     let mut out = pending.writer(read)?;
     match format {
         RowsFormat::Table => {
-            write_logon_table(&mut *out, &rows)?;
+            write_logon_table(&mut *out, &rows, a.read.table_width())?;
             writeln!(out, "{totals}")?;
         }
         RowsFormat::Jsonl => {
@@ -82,7 +82,7 @@ fn logon_type_cell(r: &LogonRow) -> String {
     }
 }
 
-fn write_logon_table(w: &mut dyn Write, rows: &[LogonRow]) -> Result<()> {
+fn write_logon_table(w: &mut dyn Write, rows: &[LogonRow], width: usize) -> Result<()> {
     let sections = [
         (Section::Successful, "Successful logons (Security 4624)"),
         (Section::Failed, "Failed logons (Security 4625)"),
@@ -95,7 +95,7 @@ fn write_logon_table(w: &mut dyn Write, rows: &[LogonRow]) -> Result<()> {
         if i > 0 {
             writeln!(w)?;
         }
-        writeln!(w, "{title}")?;
+        writeln!(w, "{}", tracehunt_report::fit(title, width))?;
         let cells: Vec<Vec<String>> = rows
             .iter()
             .filter(|r| r.section == *section)
@@ -156,7 +156,7 @@ fn write_logon_table(w: &mut dyn Write, rows: &[LogonRow]) -> Result<()> {
                 vec![true],
             )
         };
-        write_table(w, &headers, &right, &cells)?;
+        write_table(w, &headers, &right, &cells, width)?;
     }
     Ok(())
 }

@@ -79,7 +79,7 @@ pub fn run(a: MetricsArgs) -> Result<u8> {
     let mut out = pending.writer(read)?;
     match format {
         MetricsFormat::Table => {
-            write_metrics_table(&mut *out, &m, &input, a.by)?;
+            write_metrics_table(&mut *out, &m, &input, a.by, a.read.table_width())?;
             writeln!(out, "{total_line}")?;
         }
         MetricsFormat::Json => {
@@ -182,7 +182,13 @@ fn rows_of(m: &Metrics, input: &Input, by: By) -> TableRows {
     }
 }
 
-fn write_metrics_table(w: &mut dyn Write, m: &Metrics, input: &Input, by: By) -> Result<()> {
+fn write_metrics_table(
+    w: &mut dyn Write,
+    m: &Metrics,
+    input: &Input,
+    by: By,
+    width: usize,
+) -> Result<()> {
     let all = [
         (By::Eid, "EventIDs per channel"),
         (By::Computer, "Computers"),
@@ -195,7 +201,7 @@ fn write_metrics_table(w: &mut dyn Write, m: &Metrics, input: &Input, by: By) ->
         if rows.is_empty() {
             writeln!(w, "  none")?;
         } else {
-            write_table(w, &headers, &right, &rows)?;
+            write_table(w, &headers, &right, &rows, width)?;
         }
         writeln!(w)?;
     }

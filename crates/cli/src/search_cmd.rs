@@ -171,6 +171,12 @@ impl ReadOpts {
         })
     }
 
+    /// The columns a table row may take (as `hunt`'s table: `COLUMNS`, the
+    /// terminal's width, else 120).
+    pub(crate) fn table_width(&self) -> usize {
+        crate::display_opts::table_width(self.output.is_none())
+    }
+
     /// True when the output is a terminal (the default format is then `table`).
     pub(crate) fn on_terminal(&self) -> bool {
         self.output.is_none() && std::io::stdout().is_terminal()
@@ -276,29 +282,51 @@ pub(crate) fn cell(s: &str, max: usize) -> String {
 
 /// Writes an aligned text table: a header, a rule, the rows; columns
 /// separated by two spaces, those marked in `right` right-aligned; the
-/// last column is not padded.
+/// last column is not padded. Every cell goes through
+/// [`tracehunt_report::terminal_safe`] (no escape, bidi or zero-width
+/// characters) and a row fits in `max_width` columns: the widest column is
+/// cut (with `…`) until it does, as `hunt`'s table.
 pub(crate) fn write_table(
     w: &mut dyn Write,
     headers: &[&str],
     right: &[bool],
     rows: &[Vec<String>],
+    max_width: usize,
 ) -> std::io::Result<()> {
-    let mut width: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
+    use tracehunt_report::{fit, terminal_safe, text_width};
+    let safe = |s: &str| terminal_safe(s).into_owned();
+    let hs: Vec<String> = headers.iter().map(|h| safe(h)).collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| safe(c)).collect())
+        .collect();
+    let mut width: Vec<usize> = hs.iter().map(|h| text_width(h)).collect();
+    for r in &rows {
         for (i, c) in r.iter().enumerate() {
-            width[i] = width[i].max(c.chars().count());
+            width[i] = width[i].max(text_width(c));
         }
+    }
+    let gaps = 2 * width.len().saturating_sub(1);
+    while width.iter().sum::<usize>() + gaps > max_width {
+        let Some((i, &widest)) = width.iter().enumerate().max_by_key(|(_, w)| **w) else {
+            break;
+        };
+        if widest <= 4 {
+            break;
+        }
+        width[i] -= 1;
     }
     let line = |w: &mut dyn Write, cells: &[String]| -> std::io::Result<()> {
         let last = cells.len() - 1;
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
-            let pad = width[i].saturating_sub(c.chars().count());
+            let c = fit(c, width[i]);
+            let pad = width[i].saturating_sub(text_width(&c));
             if right.get(i).copied().unwrap_or(false) {
                 s.push_str(&" ".repeat(pad));
-                s.push_str(c);
+                s.push_str(&c);
             } else {
-                s.push_str(c);
+                s.push_str(&c);
                 if i < last {
                     s.push_str(&" ".repeat(pad));
                 }
@@ -309,11 +337,10 @@ pub(crate) fn write_table(
         }
         writeln!(w, "{}", s.trim_end())
     };
-    let hs: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
     line(w, &hs)?;
     let rule: Vec<String> = width.iter().map(|n| "─".repeat(*n)).collect();
     line(w, &rule)?;
-    for r in rows {
+    for r in &rows {
         line(w, r)?;
     }
     Ok(())
@@ -425,7 +452,7 @@ pub fn run(a: SearchArgs) -> Result<u8> {
     let mut out = pending.writer(read)?;
     match format {
         RowsFormat::Table => {
-            write_hits_table(&mut *out, &acc, &input.files)?;
+            write_hits_table(&mut *out, &acc, a.read.table_width())?;
             writeln!(out, "{count_line}")?;
         }
         RowsFormat::Jsonl => {
@@ -473,7 +500,7 @@ fn snippets_cell(h: &tracehunt_inventory::search::Hit) -> String {
     parts.join(" ¦ ")
 }
 
-fn write_hits_table(w: &mut dyn Write, acc: &SearchAcc, _files: &[PathBuf]) -> Result<()> {
+fn write_hits_table(w: &mut dyn Write, acc: &SearchAcc, width: usize) -> Result<()> {
     let rows: Vec<Vec<String>> = acc
         .hits
         .iter()
@@ -502,6 +529,7 @@ fn write_hits_table(w: &mut dyn Write, acc: &SearchAcc, _files: &[PathBuf]) -> R
             ],
             &[false, false, false, true, true, false],
             &rows,
+            width,
         )?;
     }
     Ok(())

@@ -466,3 +466,55 @@ fn output_never_overwrites_an_input_nor_an_existing_file_without_clobber() {
     assert!(err.contains("creating /nonexistent/x.jsonl"), "{err}");
     assert!(!err.contains("matched"), "{err}");
 }
+
+/// Fresh user and testers: the tables of `search`, `logon-summary` and
+/// `metrics` ignored the terminal width (171–231 columns at COLUMNS=100)
+/// and let bidi overrides (U+202E) and escapes reach the terminal; now each
+/// row fits (the widest column cut with `…`) and every cell is
+/// terminal-safe, as `hunt`'s table.
+#[test]
+fn tables_fit_columns_and_are_terminal_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bidi.json");
+    let line = serde_json::json!({
+        "EventID": 4624, "Channel": "Security", "Hostname": "WS\u{202E}exe.txt",
+        "@timestamp": "2024-01-02T10:00:00Z",
+        "TargetUserName": "evil\u{1b}[2J\u{202E}cod.exe", "TargetDomainName": "CORP",
+        "LogonType": 3, "IpAddress": "192.0.2.7", "WorkstationName": "W\u{200B}S"
+    });
+    std::fs::write(&p, format!("{line}\n")).unwrap();
+    let bidi = p.display().to_string();
+    let table = |args: &[&str]| -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+            .args(args)
+            .args(["-f", "table", "-q"])
+            .env("COLUMNS", "100")
+            .current_dir(root())
+            .output()
+            .unwrap();
+        ok(&out)
+    };
+    for args in [
+        &["search", "samples/evtx", "-k", "admmig"][..],
+        &["logon-summary", "samples/evtx"],
+        &["metrics", "samples/evtx"],
+        &["search", &bidi, "-k", "cod"],
+        &["logon-summary", &bidi],
+    ] {
+        let text = table(args);
+        let widest = text.lines().map(|l| l.chars().count()).max().unwrap();
+        assert!(widest <= 100, "{args:?}: {widest} columns\n{text}");
+        assert!(
+            !text.chars().any(|c| (c.is_control() && c != '\n')
+                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}')),
+            "{args:?}: {text:?}"
+        );
+    }
+    // Cut, not dropped: the admmig table still has its 198 rows and they end in `…`.
+    let text = table(&["search", "samples/evtx", "-k", "admmig"]);
+    assert_eq!(text.lines().count(), 2 + 198 + 1);
+    assert!(text.lines().nth(2).unwrap().contains('…'));
+    let text = table(&["logon-summary", &bidi]);
+    assert!(text.contains("WS exe.txt"), "{text}");
+    assert!(text.contains("evil [2J c…"), "{text}");
+}
