@@ -72,21 +72,30 @@ pub struct DisplayOpts {
 /// Columns used when the width is unknown (not a terminal, no `COLUMNS`).
 pub const DEFAULT_WIDTH: usize = 120;
 
+/// The columns a table row may take: `COLUMNS` when set (a number ≥ 40),
+/// else the terminal's when standard output is one and `to_stdout`, else
+/// [`DEFAULT_WIDTH`] (`hunt`'s table, and those of `search`,
+/// `logon-summary`, `metrics`).
+pub fn table_width(to_stdout: bool) -> usize {
+    let tty = to_stdout && std::io::stdout().is_terminal();
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|w| *w >= 40)
+        .or_else(|| {
+            tty.then(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
+                .flatten()
+        })
+        .unwrap_or(DEFAULT_WIDTH)
+}
+
 impl DisplayOpts {
     /// The table style: width from `COLUMNS` when set (a number ≥ 40), else
     /// the terminal's when standard output is one and `to_stdout`, else
     /// [`DEFAULT_WIDTH`]; colour per [`ColorChoice`].
     pub fn style(&self, to_stdout: bool) -> TableStyle {
         let tty = to_stdout && std::io::stdout().is_terminal();
-        let width = std::env::var("COLUMNS")
-            .ok()
-            .and_then(|c| c.trim().parse::<usize>().ok())
-            .filter(|w| *w >= 40)
-            .or_else(|| {
-                tty.then(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
-                    .flatten()
-            })
-            .unwrap_or(DEFAULT_WIDTH);
+        let width = table_width(to_stdout);
         let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let color = match (self.no_color, self.color) {
             (true, _) | (false, ColorChoice::Never) => false,

@@ -2,7 +2,9 @@
 //! sessions grouped by user, domain, computer, logon type and source
 //! (`tracehunt_inventory::logon`).
 
-use crate::search_cmd::{cell, csv_io, time_cell, time_json, write_table, ReadOpts, RowsFormat};
+use crate::search_cmd::{
+    cell, csv_cell, csv_io, time_cell, time_json, write_table, ReadOpts, RowsFormat,
+};
 use anyhow::Result;
 use clap::Args;
 use std::io::Write;
@@ -14,7 +16,7 @@ pub struct LogonArgs {
     #[command(flatten)]
     pub read: ReadOpts,
     /// Output format (default: table on a terminal, jsonl otherwise).
-    #[arg(long, short = 'f', value_enum)]
+    #[arg(long, short = 'f', value_enum, ignore_case = true)]
     pub format: Option<RowsFormat>,
 }
 
@@ -26,6 +28,7 @@ pub fn run(a: LogonArgs) -> Result<u8> {
         RowsFormat::Jsonl
     });
     let input = a.read.input()?;
+    let pending = a.read.open_output(&input)?;
     let sum = input.fold(
         LogonSummary::default,
         |acc, unit| acc.add_unit(&input.window, unit),
@@ -49,10 +52,10 @@ pub fn run(a: LogonArgs) -> Result<u8> {
         counted(sum.stats.events, "event", "events"),
         counted(read as u64, "file", "files"),
     );
-    let mut out = a.read.out()?;
+    let mut out = pending.writer(read)?;
     match format {
         RowsFormat::Table => {
-            write_logon_table(&mut *out, &rows)?;
+            write_logon_table(&mut *out, &rows, a.read.table_width())?;
             writeln!(out, "{totals}")?;
         }
         RowsFormat::Jsonl => {
@@ -68,12 +71,7 @@ pub fn run(a: LogonArgs) -> Result<u8> {
     if (format != RowsFormat::Table || a.read.output.is_some()) && !a.read.quiet {
         eprintln!("tracehunt: {totals}");
     }
-    Ok(if read == 0 {
-        eprintln!("tracehunt: nothing could be read from the given paths");
-        crate::EXIT_NOTHING_READ
-    } else {
-        0
-    })
+    Ok(input.exit_code(read))
 }
 
 fn logon_type_cell(r: &LogonRow) -> String {
@@ -84,7 +82,7 @@ fn logon_type_cell(r: &LogonRow) -> String {
     }
 }
 
-fn write_logon_table(w: &mut dyn Write, rows: &[LogonRow]) -> Result<()> {
+fn write_logon_table(w: &mut dyn Write, rows: &[LogonRow], width: usize) -> Result<()> {
     let sections = [
         (Section::Successful, "Successful logons (Security 4624)"),
         (Section::Failed, "Failed logons (Security 4625)"),
@@ -97,7 +95,7 @@ fn write_logon_table(w: &mut dyn Write, rows: &[LogonRow]) -> Result<()> {
         if i > 0 {
             writeln!(w)?;
         }
-        writeln!(w, "{title}")?;
+        writeln!(w, "{}", tracehunt_report::fit(title, width))?;
         let cells: Vec<Vec<String>> = rows
             .iter()
             .filter(|r| r.section == *section)
@@ -158,7 +156,7 @@ fn write_logon_table(w: &mut dyn Write, rows: &[LogonRow]) -> Result<()> {
                 vec![true],
             )
         };
-        write_table(w, &headers, &right, &cells)?;
+        write_table(w, &headers, &right, &cells, width)?;
     }
     Ok(())
 }
@@ -207,13 +205,13 @@ fn write_logon_csv(w: &mut dyn Write, rows: &[LogonRow]) -> csv::Result<()> {
             r.section.name().to_owned(),
             r.event_id.to_string(),
             r.event.to_owned(),
-            r.user.clone(),
-            r.domain.clone(),
-            r.computer.clone(),
+            csv_cell(&r.user),
+            csv_cell(&r.domain),
+            csv_cell(&r.computer),
             r.logon_type.map(|t| t.to_string()).unwrap_or_default(),
             r.logon_type_name.unwrap_or("").to_owned(),
-            r.source_ip.clone(),
-            r.workstation.clone(),
+            csv_cell(&r.source_ip),
+            csv_cell(&r.workstation),
             r.count.to_string(),
             t(r.first),
             t(r.last),

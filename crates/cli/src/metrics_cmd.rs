@@ -3,7 +3,9 @@
 //! range, computers, channels and lost records
 //! (`tracehunt_inventory::metrics`).
 
-use crate::search_cmd::{cell, csv_io, time_cell, time_json, write_table, Input, ReadOpts};
+use crate::search_cmd::{
+    cell, csv_cell, csv_io, csv_lines, time_cell, time_json, write_table, Input, ReadOpts,
+};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use std::io::Write;
@@ -41,10 +43,10 @@ pub struct MetricsArgs {
     #[command(flatten)]
     pub read: ReadOpts,
     /// Which inventory to show.
-    #[arg(long, value_enum, default_value = "all")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "all")]
     pub by: By,
     /// Output format (default: table on a terminal, json otherwise).
-    #[arg(long, short = 'f', value_enum)]
+    #[arg(long, short = 'f', value_enum, ignore_case = true)]
     pub format: Option<MetricsFormat>,
 }
 
@@ -59,6 +61,7 @@ pub fn run(a: MetricsArgs) -> Result<u8> {
         anyhow::bail!("--format csv writes one inventory: add --by eid, computer, channel or file");
     }
     let input = a.read.input()?;
+    let pending = a.read.open_output(&input)?;
     let m = input.fold(
         Metrics::default,
         |acc, unit| acc.add_unit(&input.window, unit),
@@ -73,10 +76,10 @@ pub fn run(a: MetricsArgs) -> Result<u8> {
         m.stats.outside_window,
         counted(m.stats.records_lost(), "record", "records"),
     );
-    let mut out = a.read.out()?;
+    let mut out = pending.writer(read)?;
     match format {
         MetricsFormat::Table => {
-            write_metrics_table(&mut *out, &m, &input, a.by)?;
+            write_metrics_table(&mut *out, &m, &input, a.by, a.read.table_width())?;
             writeln!(out, "{total_line}")?;
         }
         MetricsFormat::Json => {
@@ -90,12 +93,7 @@ pub fn run(a: MetricsArgs) -> Result<u8> {
     if (format != MetricsFormat::Table || a.read.output.is_some()) && !a.read.quiet {
         eprintln!("tracehunt: {total_line}");
     }
-    Ok(if read == 0 {
-        eprintln!("tracehunt: nothing could be read from the given paths");
-        crate::EXIT_NOTHING_READ
-    } else {
-        0
-    })
+    Ok(input.exit_code(read))
 }
 
 /// A set of names as one cell: the first 3, then `+N`.
@@ -184,7 +182,13 @@ fn rows_of(m: &Metrics, input: &Input, by: By) -> TableRows {
     }
 }
 
-fn write_metrics_table(w: &mut dyn Write, m: &Metrics, input: &Input, by: By) -> Result<()> {
+fn write_metrics_table(
+    w: &mut dyn Write,
+    m: &Metrics,
+    input: &Input,
+    by: By,
+    width: usize,
+) -> Result<()> {
     let all = [
         (By::Eid, "EventIDs per channel"),
         (By::Computer, "Computers"),
@@ -197,7 +201,7 @@ fn write_metrics_table(w: &mut dyn Write, m: &Metrics, input: &Input, by: By) ->
         if rows.is_empty() {
             writeln!(w, "  none")?;
         } else {
-            write_table(w, &headers, &right, &rows)?;
+            write_table(w, &headers, &right, &rows, width)?;
         }
         writeln!(w)?;
     }
@@ -270,18 +274,15 @@ fn write_metrics_csv(w: &mut dyn Write, m: &Metrics, input: &Input, by: By) -> c
                 .unwrap_or_default()
         };
         for (f, s) in &m.files {
-            let join = |s: &std::collections::BTreeSet<String>| {
-                s.iter().cloned().collect::<Vec<_>>().join("\n")
-            };
             c.write_record([
-                input.files[*f].display().to_string(),
+                csv_cell(&input.files[*f].display().to_string()),
                 s.format.to_owned(),
                 s.events.to_string(),
                 s.untimed.to_string(),
                 t(s.first),
                 t(s.last),
-                join(&s.computers),
-                join(&s.channels),
+                csv_lines(&s.computers),
+                csv_lines(&s.channels),
                 m.stats.lost.get(f).map_or(0, |l| l.0).to_string(),
             ])?;
         }
@@ -299,9 +300,9 @@ fn write_metrics_csv(w: &mut dyn Write, m: &Metrics, input: &Input, by: By) -> c
                     c.write_record([
                         r.count.to_string(),
                         r.percent.to_string(),
-                        r.channel,
+                        csv_cell(&r.channel),
                         r.event_id.map(|i| i.to_string()).unwrap_or_default(),
-                        r.name.unwrap_or("").to_owned(),
+                        csv_cell(r.name.unwrap_or("")),
                     ])?;
                 }
             }
@@ -312,8 +313,14 @@ fn write_metrics_csv(w: &mut dyn Write, m: &Metrics, input: &Input, by: By) -> c
                     m.channel_rows()
                 };
                 for r in rows {
-                    let mut rec = vec![r.count.to_string(), r.percent.to_string(), r.name];
-                    rec.extend(r.provider);
+                    let mut rec = vec![
+                        r.count.to_string(),
+                        r.percent.to_string(),
+                        csv_cell(&r.name),
+                    ];
+                    if by == By::Channel {
+                        rec.push(csv_cell(r.provider.as_deref().unwrap_or("")));
+                    }
                     c.write_record(rec)?;
                 }
             }

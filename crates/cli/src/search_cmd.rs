@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tracehunt_inventory::search::{FieldFilter, Query, SearchAcc};
 use tracehunt_inventory::{ReadStats, Window};
 use tracehunt_pipeline::FileSource;
@@ -30,9 +30,13 @@ pub struct ReadOpts {
     /// Worker threads, 1–1024 (default: all cores); the output is the same.
     #[arg(long, short = 't', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
-    /// Write the output here instead of standard output.
+    /// Write the output here instead of standard output (an existing file
+    /// only with --clobber; never one of the input files).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Let -o overwrite an existing file.
+    #[arg(long, requires = "output")]
+    pub clobber: bool,
     /// No count line, skipped non-log files or lost-record notes on
     /// stderr (a path that cannot be walked, e.g. mistyped, is always named).
     #[arg(long, short = 'q')]
@@ -45,6 +49,57 @@ pub(crate) struct Input {
     pub walk_errors: Vec<tracehunt_readers::WalkError>,
     pub pool: rayon::ThreadPool,
     pub window: Window,
+    /// The named paths that do not exist (named on stderr by [`Input::report`]).
+    pub missing: Vec<PathBuf>,
+}
+
+/// The `-o` file, opened (not truncated) before any input is read, or
+/// standard output.
+pub(crate) struct Pending {
+    file: Option<(PathBuf, std::fs::File, bool)>,
+}
+
+impl Pending {
+    /// The writer: the `-o` file emptied, or standard output. When nothing
+    /// could be read (`read == 0`) the `-o` file is left as it was (removed
+    /// if this run created it) and the output goes nowhere.
+    pub(crate) fn writer(self, read: usize) -> Result<Box<dyn Write>> {
+        let Some((path, file, created)) = self.file else {
+            return Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock())));
+        };
+        if read == 0 {
+            drop(file);
+            if created {
+                let _ = std::fs::remove_file(&path);
+            }
+            return Ok(Box::new(std::io::sink()));
+        }
+        // Only a regular file is emptied: `-o /dev/null` cannot be.
+        if file.metadata().is_ok_and(|m| m.is_file()) {
+            file.set_len(0)
+                .with_context(|| format!("emptying {}", path.display()))?;
+        }
+        Ok(Box::new(std::io::BufWriter::new(file)))
+    }
+}
+
+/// True when `a` and `b` are the same file (same device and inode on Unix,
+/// the same canonical path elsewhere).
+pub(crate) fn same_file(a: &std::fs::Metadata, a_path: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let _ = a_path;
+        std::fs::metadata(b).is_ok_and(|m| m.dev() == a.dev() && m.ino() == a.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = a;
+        match (std::fs::canonicalize(a_path), std::fs::canonicalize(b)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+    }
 }
 
 impl ReadOpts {
@@ -60,6 +115,12 @@ impl ReadOpts {
             .build()
             .context("starting worker threads")?;
         let (files, walk_errors) = tracehunt_readers::walk(&self.paths);
+        let missing = self
+            .paths
+            .iter()
+            .filter(|p| std::fs::symlink_metadata(p).is_err())
+            .cloned()
+            .collect();
         Ok(Input {
             files,
             walk_errors,
@@ -68,17 +129,52 @@ impl ReadOpts {
                 from: self.from,
                 to: self.to,
             },
+            missing,
         })
     }
 
-    /// Standard output, or the `--output` file (created).
-    pub(crate) fn out(&self) -> Result<Box<dyn Write>> {
-        Ok(match &self.output {
-            Some(p) => Box::new(std::io::BufWriter::new(
-                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
-            )),
-            None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    /// Checks and opens `-o` before any input is read (as `hunt`): an
+    /// existing regular file only with `--clobber`, never one of the input
+    /// files; opened without truncating (see [`Pending::writer`]).
+    pub(crate) fn open_output(&self, input: &Input) -> Result<Pending> {
+        let Some(p) = &self.output else {
+            return Ok(Pending { file: None });
+        };
+        let existing = std::fs::metadata(p).ok();
+        if let Some(m) = &existing {
+            if self
+                .paths
+                .iter()
+                .chain(&input.files)
+                .any(|f| same_file(m, p, f))
+            {
+                anyhow::bail!(
+                    "{} is one of the input files: give another -o path",
+                    p.display()
+                );
+            }
+            if m.is_file() && !self.clobber {
+                anyhow::bail!(
+                    "{} exists: add --clobber to overwrite it, or give another -o path",
+                    p.display()
+                );
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(p)
+            .with_context(|| format!("creating {}", p.display()))?;
+        Ok(Pending {
+            file: Some((p.clone(), file, existing.is_none())),
         })
+    }
+
+    /// The columns a table row may take (as `hunt`'s table: `COLUMNS`, the
+    /// terminal's width, else 120).
+    pub(crate) fn table_width(&self) -> usize {
+        crate::display_opts::table_width(self.output.is_none())
     }
 
     /// True when the output is a terminal (the default format is then `table`).
@@ -131,6 +227,24 @@ impl Input {
         }
         self.files.len() - stats.unreadable.len()
     }
+
+    /// The exit code once the output is written: 2 when nothing could be
+    /// read, 1 when a named path does not exist (as `hunt`: the others were
+    /// read), else 0; each said on stderr, whatever `-q` says.
+    pub(crate) fn exit_code(&self, read: usize) -> u8 {
+        if read == 0 {
+            eprintln!("tracehunt: nothing could be read from the given paths");
+            crate::EXIT_NOTHING_READ
+        } else if !self.missing.is_empty() {
+            eprintln!(
+                "tracehunt: {} not found (named above); the others were read",
+                counted(self.missing.len() as u64, "path", "paths")
+            );
+            crate::EXIT_PATH_MISSING
+        } else {
+            0
+        }
+    }
 }
 
 /// A time as tables show it: `YYYY-MM-DD HH:MM:SS` (UTC), or `-`.
@@ -168,29 +282,51 @@ pub(crate) fn cell(s: &str, max: usize) -> String {
 
 /// Writes an aligned text table: a header, a rule, the rows; columns
 /// separated by two spaces, those marked in `right` right-aligned; the
-/// last column is not padded.
+/// last column is not padded. Every cell goes through
+/// [`tracehunt_report::terminal_safe`] (no escape, bidi or zero-width
+/// characters) and a row fits in `max_width` columns: the widest column is
+/// cut (with `…`) until it does, as `hunt`'s table.
 pub(crate) fn write_table(
     w: &mut dyn Write,
     headers: &[&str],
     right: &[bool],
     rows: &[Vec<String>],
+    max_width: usize,
 ) -> std::io::Result<()> {
-    let mut width: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
+    use tracehunt_report::{fit, terminal_safe, text_width};
+    let safe = |s: &str| terminal_safe(s).into_owned();
+    let hs: Vec<String> = headers.iter().map(|h| safe(h)).collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| safe(c)).collect())
+        .collect();
+    let mut width: Vec<usize> = hs.iter().map(|h| text_width(h)).collect();
+    for r in &rows {
         for (i, c) in r.iter().enumerate() {
-            width[i] = width[i].max(c.chars().count());
+            width[i] = width[i].max(text_width(c));
         }
+    }
+    let gaps = 2 * width.len().saturating_sub(1);
+    while width.iter().sum::<usize>() + gaps > max_width {
+        let Some((i, &widest)) = width.iter().enumerate().max_by_key(|(_, w)| **w) else {
+            break;
+        };
+        if widest <= 4 {
+            break;
+        }
+        width[i] -= 1;
     }
     let line = |w: &mut dyn Write, cells: &[String]| -> std::io::Result<()> {
         let last = cells.len() - 1;
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
-            let pad = width[i].saturating_sub(c.chars().count());
+            let c = fit(c, width[i]);
+            let pad = width[i].saturating_sub(text_width(&c));
             if right.get(i).copied().unwrap_or(false) {
                 s.push_str(&" ".repeat(pad));
-                s.push_str(c);
+                s.push_str(&c);
             } else {
-                s.push_str(c);
+                s.push_str(&c);
                 if i < last {
                     s.push_str(&" ".repeat(pad));
                 }
@@ -201,14 +337,38 @@ pub(crate) fn write_table(
         }
         writeln!(w, "{}", s.trim_end())
     };
-    let hs: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
     line(w, &hs)?;
     let rule: Vec<String> = width.iter().map(|n| "─".repeat(*n)).collect();
     line(w, &rule)?;
-    for r in rows {
+    for r in &rows {
         line(w, r)?;
     }
     Ok(())
+}
+
+/// A CSV cell a spreadsheet will not run as a formula
+/// ([`tracehunt_report::csv_safe`], as `hunt`'s CSV) and without control
+/// characters (ESC, BEL, NUL… become spaces; line breaks too).
+pub(crate) fn csv_cell(s: &str) -> String {
+    tracehunt_report::csv_safe(s)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Several values as one CSV cell, one per line: each value cleaned as
+/// [`csv_cell`], the joined cell made formula-safe.
+pub(crate) fn csv_lines<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> String {
+    let joined: Vec<String> = values
+        .into_iter()
+        .map(|v| {
+            v.as_ref()
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect()
+        })
+        .collect();
+    tracehunt_report::csv_safe(&joined.join("\n")).into_owned()
 }
 
 /// A CSV writer's error as the I/O error it wraps, so that a closed pipe
@@ -257,7 +417,7 @@ pub struct SearchArgs {
     #[arg(long, short = 'i')]
     pub ignore_case: bool,
     /// Output format (default: table on a terminal, jsonl otherwise).
-    #[arg(long, short = 'f', value_enum)]
+    #[arg(long, short = 'f', value_enum, ignore_case = true)]
     pub format: Option<RowsFormat>,
 }
 
@@ -275,6 +435,7 @@ pub fn run(a: SearchArgs) -> Result<u8> {
         RowsFormat::Jsonl
     });
     let input = a.read.input()?;
+    let pending = a.read.open_output(&input)?;
     let mut acc = input.fold(
         SearchAcc::default,
         |acc, unit| acc.add_unit(&q, &input.window, unit),
@@ -288,10 +449,10 @@ pub fn run(a: SearchArgs) -> Result<u8> {
         counted(acc.files_matched() as u64, "file", "files"),
         read
     );
-    let mut out = a.read.out()?;
+    let mut out = pending.writer(read)?;
     match format {
         RowsFormat::Table => {
-            write_hits_table(&mut *out, &acc, &input.files)?;
+            write_hits_table(&mut *out, &acc, a.read.table_width())?;
             writeln!(out, "{count_line}")?;
         }
         RowsFormat::Jsonl => {
@@ -307,12 +468,7 @@ pub fn run(a: SearchArgs) -> Result<u8> {
     if (format != RowsFormat::Table || a.read.output.is_some()) && !a.read.quiet {
         eprintln!("tracehunt: {count_line}");
     }
-    Ok(if read == 0 {
-        eprintln!("tracehunt: nothing could be read from the given paths");
-        crate::EXIT_NOTHING_READ
-    } else {
-        0
-    })
+    Ok(input.exit_code(read))
 }
 
 /// `value` as a [`cell`] of at most `max` characters that shows the match
@@ -344,7 +500,7 @@ fn snippets_cell(h: &tracehunt_inventory::search::Hit) -> String {
     parts.join(" ¦ ")
 }
 
-fn write_hits_table(w: &mut dyn Write, acc: &SearchAcc, _files: &[PathBuf]) -> Result<()> {
+fn write_hits_table(w: &mut dyn Write, acc: &SearchAcc, width: usize) -> Result<()> {
     let rows: Vec<Vec<String>> = acc
         .hits
         .iter()
@@ -373,6 +529,7 @@ fn write_hits_table(w: &mut dyn Write, acc: &SearchAcc, _files: &[PathBuf]) -> R
             ],
             &[false, false, false, true, true, false],
             &rows,
+            width,
         )?;
     }
     Ok(())
@@ -410,23 +567,19 @@ fn write_hits_csv(w: &mut dyn Write, acc: &SearchAcc, files: &[PathBuf]) -> csv:
     ])?;
     for h in &acc.hits {
         let m = &h.event.meta;
-        let matches: Vec<String> = h
-            .snippets
-            .iter()
-            .map(|s| format!("{}={}", s.name, s.value))
-            .collect();
+        let matches = h.snippets.iter().map(|s| format!("{}={}", s.name, s.value));
         c.write_record([
             h.time
                 .map(|t| tracehunt_inventory::rfc3339(&t))
                 .unwrap_or_default(),
-            m.computer.clone().unwrap_or_default(),
-            m.channel.clone().unwrap_or_default(),
-            m.provider.clone().unwrap_or_default(),
+            csv_cell(m.computer.as_deref().unwrap_or_default()),
+            csv_cell(m.channel.as_deref().unwrap_or_default()),
+            csv_cell(m.provider.as_deref().unwrap_or_default()),
             m.event_id.map(|i| i.to_string()).unwrap_or_default(),
             m.record_id.map(|i| i.to_string()).unwrap_or_default(),
-            files[h.file].display().to_string(),
-            matches.join("\n"),
-            tracehunt_inventory::event_fields_json(&h.event).to_string(),
+            csv_cell(&files[h.file].display().to_string()),
+            csv_lines(matches),
+            csv_cell(&tracehunt_inventory::event_fields_json(&h.event).to_string()),
         ])?;
     }
     c.flush()?;

@@ -186,3 +186,64 @@ fn rdp_reconnect_and_disconnect_from_json_lines() {
         .sum();
     assert_eq!(n, 2);
 }
+
+/// Testers' finding: `hunt`'s CSV neutralises formula cells, but the CSV of
+/// `search`, `metrics` and `logon-summary` wrote `=HYPERLINK(…)` computer
+/// names, `=cmd|' /C calc'!A0` user names and raw ESC/BEL/NUL bytes as is.
+#[test]
+fn csv_cells_cannot_be_formulas_nor_carry_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("evil.json");
+    let line = serde_json::json!({
+        "EventID": 4624, "Channel": "Security",
+        "Hostname": "=HYPERLINK(\"http://x\",\"y\")",
+        "@timestamp": "2024-01-02T10:00:00Z",
+        "TargetUserName": "=cmd|' /C calc'!A0", "TargetDomainName": "+CORP\u{1b}[31m\u{7}\u{0}",
+        "LogonType": 3, "IpAddress": "@192.0.2.7", "WorkstationName": "\tWS"
+    });
+    std::fs::write(&p, format!("{line}\n")).unwrap();
+    let path = p.display().to_string();
+    let no_controls = |text: &str| {
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\r'),
+            "{text:?}"
+        );
+    };
+    let field = |text: &str, col: &str| -> String {
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let i = r.headers().unwrap().iter().position(|h| h == col).unwrap();
+        r.records().next().unwrap().unwrap()[i].to_owned()
+    };
+    let logons = ok(&run(&["logon-summary", &path, "-f", "csv", "-q"]));
+    no_controls(&logons);
+    assert_eq!(
+        field(&logons, "computer"),
+        "'=HYPERLINK(\"http://x\",\"y\")"
+    );
+    assert_eq!(field(&logons, "user"), "'=cmd|' /C calc'!A0");
+    assert_eq!(field(&logons, "domain"), "'+CORP [31m  ");
+    assert_eq!(field(&logons, "source_ip"), "'@192.0.2.7");
+    assert_eq!(field(&logons, "workstation"), "' WS");
+    let found = ok(&run(&["search", &path, "-k", "calc", "-f", "csv", "-q"]));
+    no_controls(&found);
+    assert_eq!(field(&found, "computer"), "'=HYPERLINK(\"http://x\",\"y\")");
+    assert_eq!(
+        field(&found, "matches"),
+        "TargetUserName==cmd|' /C calc'!A0"
+    );
+    let computers = ok(&run(&[
+        "metrics", &path, "--by", "computer", "-f", "csv", "-q",
+    ]));
+    assert_eq!(
+        field(&computers, "computer"),
+        "'=HYPERLINK(\"http://x\",\"y\")"
+    );
+    let files = ok(&run(&["metrics", &path, "--by", "file", "-f", "csv", "-q"]));
+    no_controls(&files);
+    assert_eq!(
+        field(&files, "computers"),
+        "'=HYPERLINK(\"http://x\",\"y\")"
+    );
+}

@@ -198,3 +198,72 @@ fn output_is_the_same_for_any_thread_count() {
     assert_eq!(m["files"].as_array().unwrap().len(), 1);
     assert_sums(&m);
 }
+
+/// Testers' finding: a mistyped path next to a good one exited 0 for
+/// `metrics` and `logon-summary` (`hunt` exits 1 once done, naming it even
+/// with -q); the good path is still read.
+#[test]
+fn a_missing_path_next_to_a_good_one_exits_1() {
+    let out = run(&[
+        "metrics",
+        "samples/evtx",
+        "samples/nope",
+        "--by",
+        "eid",
+        "-f",
+        "json",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("samples/nope"), "{err}");
+    assert!(err.contains("1 path not found"), "{err}");
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(m["events"], 248);
+    let out = run(&[
+        "logon-summary",
+        "samples/evtx",
+        "samples/nope",
+        "-f",
+        "jsonl",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("samples/nope"));
+    let successful: u64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["section"] == "successful")
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(successful, 5);
+}
+
+/// Fresh user: `search -f CSV` and `metrics --by EID` were rejected while
+/// `hunt -f CSV` works; these values now ignore case.
+#[test]
+fn format_and_by_values_ignore_case() {
+    let m = json(&["metrics", "samples/evtx", "--by", "EID", "-f", "JSON", "-q"]);
+    assert_eq!(m["events"], 248);
+    assert!(m["event_ids"].is_array());
+    assert!(m.get("files").is_none());
+    let csv_text = ok(&run(&[
+        "search",
+        "samples/evtx",
+        "-F",
+        "EventID:4624",
+        "-f",
+        "CSV",
+        "-q",
+    ]));
+    assert_eq!(csv_text.lines().count(), 1 + 5);
+    assert!(csv_text.starts_with("timestamp,computer,"));
+    let jsonl = ok(&run(&[
+        "logon-summary",
+        "samples/evtx",
+        "-f",
+        "JsonL",
+        "-q",
+    ]));
+    assert!(jsonl.lines().all(|l| l.starts_with('{')));
+}

@@ -251,9 +251,15 @@ fn bundled_samples_logons_csv_and_errors() {
         "-f",
         "jsonl",
     ]);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("samples/nope"));
-    assert!(!out.stdout.is_empty());
+    // Exit 1 afterwards, as `hunt` (was 0).
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("samples/nope"), "{err}");
+    assert!(err.contains("1 path not found"), "{err}");
+    // Every admmig event of the good path (the same search without the typo).
+    let alone = hits(&["samples/evtx", "-k", "admmig"]).len();
+    assert_eq!(alone, 198);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), alone);
     // Only a missing path: nothing read, exit 2.
     assert_eq!(
         run(&["search", "samples/nope", "-k", "x", "-q"])
@@ -361,4 +367,154 @@ fn csv_into_a_closed_pipe_exits_0() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Testers' finding: `search victim.evtx -k a -o victim.evtx` destroyed the
+/// log, `search missing -k a -o keep.txt -q` emptied keep.txt, an unwritable
+/// `-o` failed only after reading everything, and `--clobber` was rejected.
+/// Now `-o` behaves as in `hunt`, and never names one of the inputs.
+#[test]
+fn output_never_overwrites_an_input_nor_an_existing_file_without_clobber() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = root().join("samples/evtx/EVTX_full_APT_attack_steps");
+    let victim = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "evtx"))
+        .expect("a sample .evtx");
+    let copy = dir.path().join("victim.evtx");
+    std::fs::copy(&victim, &copy).unwrap();
+    let before = std::fs::read(&copy).unwrap();
+    let c = copy.to_str().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // The input itself, named or inside a named directory: refused even with --clobber.
+    for (cmd, path) in [
+        ("search", c),
+        ("search", d),
+        ("logon-summary", c),
+        ("metrics", d),
+    ] {
+        let mut args = vec![cmd, path, "-o", c, "--clobber"];
+        if cmd == "search" {
+            args.extend(["-k", "a"]);
+        }
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is one of the input files"),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read(&copy).unwrap(), before, "{args:?}");
+    }
+    // An existing file: refused without --clobber, left as it was.
+    let keep = dir.path().join("keep.txt");
+    std::fs::write(&keep, "keep\n").unwrap();
+    let k = keep.to_str().unwrap();
+    let out = run(&["search", "samples/evtx", "-k", "admmig", "-o", k]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("add --clobber"));
+    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "keep\n");
+    // Nothing could be read: exit 2 and keep.txt untouched, even with --clobber;
+    // a new -o file is not left behind.
+    let out = run(&["search", "missing", "-k", "a", "-o", k, "-q", "--clobber"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "keep\n");
+    let fresh = dir.path().join("fresh.jsonl");
+    let out = run(&[
+        "search",
+        "missing",
+        "-k",
+        "a",
+        "-o",
+        fresh.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!fresh.exists());
+    // With --clobber the file is replaced by the 42 admmig events of the samples.
+    let out = run(&[
+        "search",
+        "samples/evtx",
+        "-k",
+        "admmig",
+        "-k",
+        "10.23.123.11",
+        "--and",
+        "-f",
+        "jsonl",
+        "-o",
+        k,
+        "--clobber",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&keep).unwrap();
+    assert_eq!(text.lines().count(), 42);
+    assert!(!text.starts_with("keep"));
+    // An unwritable -o fails before anything is read (no "matched" count line).
+    let out = run(&[
+        "search",
+        "samples/evtx",
+        "-k",
+        "a",
+        "-o",
+        "/nonexistent/x.jsonl",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("creating /nonexistent/x.jsonl"), "{err}");
+    assert!(!err.contains("matched"), "{err}");
+}
+
+/// Fresh user and testers: the tables of `search`, `logon-summary` and
+/// `metrics` ignored the terminal width (171–231 columns at COLUMNS=100)
+/// and let bidi overrides (U+202E) and escapes reach the terminal; now each
+/// row fits (the widest column cut with `…`) and every cell is
+/// terminal-safe, as `hunt`'s table.
+#[test]
+fn tables_fit_columns_and_are_terminal_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bidi.json");
+    let line = serde_json::json!({
+        "EventID": 4624, "Channel": "Security", "Hostname": "WS\u{202E}exe.txt",
+        "@timestamp": "2024-01-02T10:00:00Z",
+        "TargetUserName": "evil\u{1b}[2J\u{202E}cod.exe", "TargetDomainName": "CORP",
+        "LogonType": 3, "IpAddress": "192.0.2.7", "WorkstationName": "W\u{200B}S"
+    });
+    std::fs::write(&p, format!("{line}\n")).unwrap();
+    let bidi = p.display().to_string();
+    let table = |args: &[&str]| -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+            .args(args)
+            .args(["-f", "table", "-q"])
+            .env("COLUMNS", "100")
+            .current_dir(root())
+            .output()
+            .unwrap();
+        ok(&out)
+    };
+    for args in [
+        &["search", "samples/evtx", "-k", "admmig"][..],
+        &["logon-summary", "samples/evtx"],
+        &["metrics", "samples/evtx"],
+        &["search", &bidi, "-k", "cod"],
+        &["logon-summary", &bidi],
+    ] {
+        let text = table(args);
+        let widest = text.lines().map(|l| l.chars().count()).max().unwrap();
+        assert!(widest <= 100, "{args:?}: {widest} columns\n{text}");
+        assert!(
+            !text.chars().any(|c| (c.is_control() && c != '\n')
+                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}')),
+            "{args:?}: {text:?}"
+        );
+    }
+    // Cut, not dropped: the admmig table still has its 198 rows and they end in `…`.
+    let text = table(&["search", "samples/evtx", "-k", "admmig"]);
+    assert_eq!(text.lines().count(), 2 + 198 + 1);
+    assert!(text.lines().nth(2).unwrap().contains('…'));
+    let text = table(&["logon-summary", &bidi]);
+    assert!(text.contains("WS exe.txt"), "{text}");
+    assert!(text.contains("evil [2J c…"), "{text}");
 }
