@@ -59,7 +59,13 @@ pub struct HuntArgs {
     pub clobber: bool,
     /// Only report detections of rules at or above this level (any case: `HIGH`;
     /// `-m` as in Hayabusa).
-    #[arg(long, short = 'm', value_enum, ignore_case = true, default_value = "informational")]
+    #[arg(
+        long,
+        short = 'm',
+        value_enum,
+        ignore_case = true,
+        default_value = "informational"
+    )]
     pub min_level: MinLevel,
     /// Only scan events at or after this time (RFC 3339, `YYYY-MM-DD` or
     /// `YYYY-MM-DD HH:MM:SS`; UTC unless an offset is given).

@@ -70,7 +70,13 @@ pub struct WatchArgs {
     pub ioc: Vec<PathBuf>,
     /// Only report detections of rules at or above this level (any case: `HIGH`;
     /// `-m` as in Hayabusa).
-    #[arg(long, short = 'm', value_enum, ignore_case = true, default_value = "informational")]
+    #[arg(
+        long,
+        short = 'm',
+        value_enum,
+        ignore_case = true,
+        default_value = "informational"
+    )]
     pub min_level: MinLevel,
     /// Append the JSON lines here (`-`: standard output) instead of writing
     /// them to standard output.

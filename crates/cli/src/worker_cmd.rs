@@ -59,7 +59,13 @@ pub struct WorkerArgs {
     pub ioc: Vec<PathBuf>,
     /// Only report detections of rules at or above this level (any case: `HIGH`;
     /// `-m` as in Hayabusa).
-    #[arg(long, short = 'm', value_enum, ignore_case = true, default_value = "informational")]
+    #[arg(
+        long,
+        short = 'm',
+        value_enum,
+        ignore_case = true,
+        default_value = "informational"
+    )]
     pub min_level: MinLevel,
     /// Also append the JSON lines (as `watch` writes them) here (`-`: standard output).
     #[arg(long, short = 'o', value_name = "FILE")]
