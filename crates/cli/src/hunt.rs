@@ -373,7 +373,9 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     let stderr_tty = std::io::stderr().is_terminal();
     let mut summary = start_summary(&a, &loaded);
     report_rules(&a, &loaded, &summary, stderr_tty);
-    if !a.parse_only && rs.active_len() == 0 {
+    // No rule that can report (active and at or above --min-level): the
+    // same usage error whichever option left them all out.
+    if !a.parse_only && summary.rules_active == 0 {
         anyhow::bail!(
             "no usable rule: {}; see `tracehunt rules check`",
             tracehunt_report::rules_line(&summary)

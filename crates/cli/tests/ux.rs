@@ -255,3 +255,35 @@ fn ioc_feed_warnings_are_labelled_plainly() {
     let e = stderr(&out);
     assert!(e.contains(": 2 IOCs loaded; 1 entry unusable: 1 invalid line (not an IP, domain, URL or hash); 1 feed warning (-v for details)"), "{e}");
 }
+
+#[test]
+fn selection_leaving_no_reporting_rule_is_no_usable_rule() {
+    // --exact-level high with --min-level critical: every rule is left out
+    // (22 below --min-level, 14 not high); not a clean run with 0 detections.
+    let o = run(&[
+        "hunt",
+        "samples/evtx",
+        "--exact-level",
+        "high",
+        "--min-level",
+        "critical",
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let e = stderr(&o);
+    assert!(
+        e.contains("no usable rule: 36 loaded, 0 active, 36 skipped (22 below --min-level, 14 level not exact)"),
+        "{e}"
+    );
+    // Same as a selection that leaves nothing by itself.
+    let o = run(&[
+        "hunt",
+        "samples/evtx",
+        "--exact-level",
+        "informational",
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no usable rule:"), "{}", stderr(&o));
+}
