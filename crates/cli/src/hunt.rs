@@ -45,7 +45,8 @@ pub struct HuntArgs {
     /// built-in ATT&CK v18.1 snapshot).
     #[arg(long, value_name = "FILE")]
     pub attack: Option<PathBuf>,
-    /// Output format (default: table on a terminal, jsonl otherwise). Log
+    /// Output format (default: from -o's extension — .csv, .json, .jsonl/.ndjson,
+    /// .html, .stix/.stix.json — else table on a terminal, jsonl otherwise). Log
     /// paths are arguments, not `-f` values.
     #[arg(long, short = 'f', value_enum, ignore_case = true)]
     pub format: Option<Format>,
@@ -392,9 +393,18 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             files.iter().map(|f| f.as_os_str().len()).sum::<usize>()
         ),
     );
-    // Table on a terminal, JSON lines otherwise.
+    // -f, else -o's extension, else a table on a terminal and JSON lines otherwise.
     let on_terminal = a.output.is_none() && std::io::stdout().is_terminal();
-    let format = a.format.unwrap_or(if on_terminal {
+    let inferred = format_from_output(&a);
+    if let (Some(f), Some(o), false) = (inferred, &a.output, a.quiet) {
+        eprintln!(
+            "tracehunt: writing {} to {} (format from its extension; -f to choose)",
+            f.to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_owned()),
+            o.display()
+        );
+    }
+    let format = a.format.or(inferred).unwrap_or(if on_terminal {
         Format::Table
     } else {
         Format::Jsonl
@@ -565,16 +575,47 @@ fn stderr_verdict(a: &tracehunt_attribution::Attribution) {
 }
 
 /// Flag combinations clap cannot check: usage errors (exit 1) before any work.
+/// The format `-o FILE`'s extension names when `-f` is absent: `.csv`,
+/// `.json`, `.jsonl`/`.ndjson`, `.html`, `.stix`/`.stix.json`; `None`
+/// otherwise (JSON lines then).
+fn format_from_output(a: &HuntArgs) -> Option<Format> {
+    if a.format.is_some() {
+        return None;
+    }
+    let name = a
+        .output
+        .as_ref()?
+        .file_name()?
+        .to_string_lossy()
+        .to_ascii_lowercase();
+    let ext = name.rsplit_once('.')?.1;
+    Some(match ext {
+        "csv" => Format::Csv,
+        "json" if name.ends_with(".stix.json") => Format::Stix,
+        "json" => Format::Json,
+        "jsonl" | "ndjson" => Format::Jsonl,
+        "html" | "htm" => Format::Html,
+        "stix" => Format::Stix,
+        _ => return None,
+    })
+}
+
 fn check_args(a: &HuntArgs) -> Result<()> {
     // Fresh-user finding: `--overlay` without the Navigator format was silently ignored.
     // clap's `requires` can only demand that `--format` be present, not its value; so checked
     // here, before any work, as the same usage error (exit 1).
-    if let (Some(g), false) = (&a.overlay, a.format == Some(Format::Navigator)) {
+    if let (Some(g), false) = (
+        &a.overlay,
+        a.format.or(format_from_output(a)) == Some(Format::Navigator),
+    ) {
         anyhow::bail!(
             "--overlay {g} only applies to an ATT&CK Navigator layer: add --format navigator (or run `tracehunt navigator`)"
         );
     }
-    if let (Some(t), false) = (a.tlp, a.format == Some(Format::Stix)) {
+    if let (Some(t), false) = (
+        a.tlp,
+        a.format.or(format_from_output(a)) == Some(Format::Stix),
+    ) {
         anyhow::bail!(
             "--tlp {} only applies to a STIX bundle: add --format stix",
             t.as_str()

@@ -287,3 +287,43 @@ fn selection_leaving_no_reporting_rule_is_no_usable_rule() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("no usable rule:"), "{}", stderr(&o));
 }
+
+#[test]
+fn output_extension_picks_the_format_without_f() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("timeline.csv");
+    let o = run(&["hunt", "samples/evtx", "-o", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        text.starts_with("datetime,timestamp_desc,message,rule_id,"),
+        "{}",
+        &text[..80.min(text.len())]
+    );
+    // 161 detections, one row each, under the header.
+    assert_eq!(text.lines().count(), 162);
+    assert!(
+        stderr(&o).contains("writing csv to ") && stderr(&o).contains("(format from its extension"),
+        "{}",
+        stderr(&o)
+    );
+    // .json is one JSON document; -q says nothing; -f wins over the extension.
+    let json = dir.path().join("out.json");
+    let o = run(&["hunt", "samples/evtx", "-q", "-o", json.to_str().unwrap()]);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["summary"]["detections"], 161);
+    let other = dir.path().join("forced.csv");
+    let o = run(&[
+        "hunt",
+        "samples/evtx",
+        "-f",
+        "jsonl",
+        "-o",
+        other.to_str().unwrap(),
+    ]);
+    assert!(!stderr(&o).contains("format from its extension"));
+    let first = std::fs::read_to_string(&other).unwrap();
+    assert!(first.starts_with("{\"timestamp\""), "{}", &first[..40]);
+}
