@@ -107,6 +107,7 @@ impl DisplayOpts {
                 TimeFormatArg::Iso => TimeFormat::Iso,
                 TimeFormatArg::Rfc3339 => TimeFormat::Rfc3339,
             },
+            list_all_skipped: false,
         }
     }
 }

@@ -498,7 +498,10 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         attribution: &attribution,
         feeds: feeds.as_ref(),
         max_rows: a.max_rows,
-        table_style: a.display.style(a.output.is_none()),
+        table_style: tracehunt_report::TableStyle {
+            list_all_skipped: a.verbose,
+            ..a.display.style(a.output.is_none())
+        },
         overlay: a.overlay.as_deref(),
         incidents: Some(&incidents),
         html: Some(&html_meta),
@@ -530,6 +533,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             (&loaded, losses),
             feeds.is_some().then_some(scanned.ioc_hits.len()),
             (stderr_tty, &missing),
+            a.verbose,
         );
         stderr_verdict(&attribution);
     } else if a.verbose {
@@ -707,11 +711,28 @@ fn stderr_summary(
     (loaded, losses): (&rules::Loaded, Option<(&[Loss], u64)>),
     ioc_hits: Option<usize>,
     (stderr_tty, missing): (bool, &[PathBuf]),
+    verbose: bool,
 ) {
     // Missing named paths were reported as errors already.
     let named_missing = |f: &Skipped| missing.iter().any(|p| p.display().to_string() == f.path);
-    for f in summary.files_skipped.iter().filter(|f| !named_missing(f)) {
+    let skipped: Vec<Skipped> = summary
+        .files_skipped
+        .iter()
+        .filter(|f| !named_missing(f))
+        .cloned()
+        .collect();
+    // Thousands of non-log files (a KAPE folder) would bury the summary: the
+    // first ones, then a count (-v lists them all; JSON keeps every one).
+    let listed = if verbose {
+        skipped.len()
+    } else {
+        tracehunt_report::SKIPPED_LISTED
+    };
+    for f in skipped.iter().take(listed) {
         eprintln!("tracehunt: skipped {}: {}", f.path, f.reason);
+    }
+    if let Some(more) = tracehunt_report::skipped_more_line(&skipped, listed) {
+        eprintln!("tracehunt: {more}");
     }
     report_lost(summary, losses);
     if let Some(n) = summary

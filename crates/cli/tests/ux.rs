@@ -327,3 +327,39 @@ fn output_extension_picks_the_format_without_f() {
     let first = std::fs::read_to_string(&other).unwrap();
     assert!(first.starts_with("{\"timestamp\""), "{}", &first[..40]);
 }
+
+#[test]
+fn thousands_of_skipped_files_are_capped_in_table_and_stderr() {
+    // 25 non-log files (a KAPE-like folder of prefetch files) and one EVTX.
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..25 {
+        std::fs::write(dir.path().join(format!("F{i:02}.pf")), b"MAM\x04junk").unwrap();
+    }
+    std::fs::copy(
+        root().join("samples/evtx/TA0006-Credential Access/T1003-Credential dumping/ID10-Mimikatz LSASS process dump.evtx"),
+        dir.path().join("mimikatz.evtx"),
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let more = "… 5 more files skipped (1 distinct reason; -v lists them all)";
+    let o = run(&["hunt", d, "-f", "jsonl"]);
+    let e = stderr(&o);
+    assert_eq!(e.matches("tracehunt: skipped ").count(), 20, "{e}");
+    assert!(e.contains(&format!("tracehunt: {more}")), "{e}");
+    let o = run(&["hunt", d, "-f", "table", "--color", "never"]);
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(t.contains("Files skipped:     25"), "{t}");
+    assert_eq!(
+        t.matches(".pf: not a supported log format").count(),
+        20,
+        "{t}"
+    );
+    assert!(t.contains(&format!("  {more}")), "{t}");
+    // -v lists them all; JSON keeps the full list.
+    let o = run(&["hunt", d, "-f", "jsonl", "-v"]);
+    assert_eq!(stderr(&o).matches("tracehunt: skipped ").count(), 25);
+    assert!(!stderr(&o).contains("more files skipped"));
+    let o = run(&["hunt", d, "-f", "json", "-q"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["files_skipped"].as_array().unwrap().len(), 25);
+}
