@@ -116,6 +116,7 @@ impl DisplayOpts {
                 TimeFormatArg::Iso => TimeFormat::Iso,
                 TimeFormatArg::Rfc3339 => TimeFormat::Rfc3339,
             },
+            list_all_skipped: false,
         }
     }
 }

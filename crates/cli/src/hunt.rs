@@ -45,7 +45,8 @@ pub struct HuntArgs {
     /// built-in ATT&CK v18.1 snapshot).
     #[arg(long, value_name = "FILE")]
     pub attack: Option<PathBuf>,
-    /// Output format (default: table on a terminal, jsonl otherwise). Log
+    /// Output format (default: from -o's extension — .csv, .json, .jsonl/.ndjson,
+    /// .html, .stix/.stix.json — else table on a terminal, jsonl otherwise). Log
     /// paths are arguments, not `-f` values.
     #[arg(long, short = 'f', value_enum, ignore_case = true)]
     pub format: Option<Format>,
@@ -381,7 +382,9 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     let stderr_tty = std::io::stderr().is_terminal();
     let mut summary = start_summary(&a, &loaded);
     report_rules(&a, &loaded, &summary, stderr_tty);
-    if !a.parse_only && rs.active_len() == 0 {
+    // No rule that can report (active and at or above --min-level): the
+    // same usage error whichever option left them all out.
+    if !a.parse_only && summary.rules_active == 0 {
         anyhow::bail!(
             "no usable rule: {}; see `tracehunt rules check`",
             tracehunt_report::rules_line(&summary)
@@ -398,9 +401,18 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             files.iter().map(|f| f.as_os_str().len()).sum::<usize>()
         ),
     );
-    // Table on a terminal, JSON lines otherwise.
+    // -f, else -o's extension, else a table on a terminal and JSON lines otherwise.
     let on_terminal = a.output.is_none() && std::io::stdout().is_terminal();
-    let format = a.format.unwrap_or(if on_terminal {
+    let inferred = format_from_output(&a);
+    if let (Some(f), Some(o), false) = (inferred, &a.output, a.quiet) {
+        eprintln!(
+            "tracehunt: writing {} to {} (format from its extension; -f to choose)",
+            f.to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_owned()),
+            o.display()
+        );
+    }
+    let format = a.format.or(inferred).unwrap_or(if on_terminal {
         Format::Table
     } else {
         Format::Jsonl
@@ -503,7 +515,10 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         attribution: &attribution,
         feeds: feeds.as_ref(),
         max_rows: a.max_rows,
-        table_style: a.display.style(a.output.is_none()),
+        table_style: tracehunt_report::TableStyle {
+            list_all_skipped: a.verbose,
+            ..a.display.style(a.output.is_none())
+        },
         overlay: a.overlay.as_deref(),
         incidents: Some(&incidents),
         html: Some(&html_meta),
@@ -535,6 +550,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             (&loaded, losses),
             feeds.is_some().then_some(scanned.ioc_hits.len()),
             (stderr_tty, &missing),
+            a.verbose,
         );
         stderr_verdict(&attribution);
     } else if a.verbose {
@@ -580,16 +596,47 @@ fn stderr_verdict(a: &tracehunt_attribution::Attribution) {
 }
 
 /// Flag combinations clap cannot check: usage errors (exit 1) before any work.
+/// The format `-o FILE`'s extension names when `-f` is absent: `.csv`,
+/// `.json`, `.jsonl`/`.ndjson`, `.html`, `.stix`/`.stix.json`; `None`
+/// otherwise (JSON lines then).
+fn format_from_output(a: &HuntArgs) -> Option<Format> {
+    if a.format.is_some() {
+        return None;
+    }
+    let name = a
+        .output
+        .as_ref()?
+        .file_name()?
+        .to_string_lossy()
+        .to_ascii_lowercase();
+    let ext = name.rsplit_once('.')?.1;
+    Some(match ext {
+        "csv" => Format::Csv,
+        "json" if name.ends_with(".stix.json") => Format::Stix,
+        "json" => Format::Json,
+        "jsonl" | "ndjson" => Format::Jsonl,
+        "html" | "htm" => Format::Html,
+        "stix" => Format::Stix,
+        _ => return None,
+    })
+}
+
 fn check_args(a: &HuntArgs) -> Result<()> {
     // Fresh-user finding: `--overlay` without the Navigator format was silently ignored.
     // clap's `requires` can only demand that `--format` be present, not its value; so checked
     // here, before any work, as the same usage error (exit 1).
-    if let (Some(g), false) = (&a.overlay, a.format == Some(Format::Navigator)) {
+    if let (Some(g), false) = (
+        &a.overlay,
+        a.format.or(format_from_output(a)) == Some(Format::Navigator),
+    ) {
         anyhow::bail!(
             "--overlay {g} only applies to an ATT&CK Navigator layer: add --format navigator (or run `tracehunt navigator`)"
         );
     }
-    if let (Some(t), false) = (a.tlp, a.format == Some(Format::Stix)) {
+    if let (Some(t), false) = (
+        a.tlp,
+        a.format.or(format_from_output(a)) == Some(Format::Stix),
+    ) {
         anyhow::bail!(
             "--tlp {} only applies to a STIX bundle: add --format stix",
             t.as_str()
@@ -681,11 +728,28 @@ fn stderr_summary(
     (loaded, losses): (&rules::Loaded, Option<(&[Loss], u64)>),
     ioc_hits: Option<usize>,
     (stderr_tty, missing): (bool, &[PathBuf]),
+    verbose: bool,
 ) {
     // Missing named paths were reported as errors already.
     let named_missing = |f: &Skipped| missing.iter().any(|p| p.display().to_string() == f.path);
-    for f in summary.files_skipped.iter().filter(|f| !named_missing(f)) {
+    let skipped: Vec<Skipped> = summary
+        .files_skipped
+        .iter()
+        .filter(|f| !named_missing(f))
+        .cloned()
+        .collect();
+    // Thousands of non-log files (a KAPE folder) would bury the summary: the
+    // first ones, then a count (-v lists them all; JSON keeps every one).
+    let listed = if verbose {
+        skipped.len()
+    } else {
+        tracehunt_report::SKIPPED_LISTED
+    };
+    for f in skipped.iter().take(listed) {
         eprintln!("tracehunt: skipped {}: {}", f.path, f.reason);
+    }
+    if let Some(more) = tracehunt_report::skipped_more_line(&skipped, listed) {
+        eprintln!("tracehunt: {more}");
     }
     report_lost(summary, losses);
     if let Some(n) = summary

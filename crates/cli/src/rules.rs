@@ -71,7 +71,10 @@ pub struct RuleOpts {
     #[arg(long)]
     pub enable_unsupported_rules: bool,
     /// Only rules with one of these tags (`attack.t1059`, `attack.execution`;
-    /// any case; a technique also selects its sub-techniques; comma list or repeated).
+    /// any case; a technique also selects its sub-techniques; ATT&CK v19 and
+    /// v18.1 ids of the same technique match each other, e.g. `attack.t1070.001`
+    /// and `attack.t1685.005`; `attack.defense-evasion` also selects v19's
+    /// `attack.stealth` and `attack.defense-impairment`; comma list or repeated).
     #[arg(long, value_delimiter = ',', value_name = "TAG")]
     pub include_tag: Vec<String>,
     /// Leave out rules with any of these tags (same forms as --include-tag).
@@ -159,14 +162,75 @@ pub fn selection(opts: &RuleOpts) -> Result<tracehunt_engine::Selection> {
     Ok(tracehunt_engine::Selection {
         include_status: words(&opts.include_status),
         exclude_status,
-        include_tags: opts.include_tag.clone(),
-        exclude_tags: opts.exclude_tag.clone(),
+        include_tags: attack_tag_expansion(&opts.include_tag),
+        exclude_tags: attack_tag_expansion(&opts.exclude_tag),
         include_ids: opts.rule_id.iter().cloned().collect(),
         exclude_ids,
         noisy_ids,
         exact_level: opts.exact_level.map(|l| l as u8),
+        tag_aliases: attack_tag_aliases(),
     }
     .normalised())
+}
+
+/// ATT&CK v19 tactics that split v18.1's `defense-evasion` (TA0005 was
+/// renamed `stealth`; `defense-impairment` is new).
+const V19_DEFENSE_EVASION_SPLIT: [&str; 2] = ["attack.stealth", "attack.defense-impairment"];
+
+/// A rule tag → its ATT&CK v18.1 equivalents, from the v19 → v18.1 table
+/// ([`tracehunt_attack::v19_mapping`]): `attack.t1685.005` also counts as
+/// `attack.t1070.001`, and `attack.stealth` and `attack.defense-impairment`
+/// as `attack.defense-evasion`, so a selection naming either version
+/// matches rules tagged with the other.
+fn attack_tag_aliases() -> std::collections::HashMap<String, Vec<String>> {
+    let mut map: std::collections::HashMap<String, Vec<String>> = tracehunt_attack::v19_mapping()
+        .iter()
+        .filter(|m| !m.v18_ids.is_empty())
+        .map(|m| {
+            let v18 = m
+                .v18_ids
+                .iter()
+                .map(|t| format!("attack.{}", t.to_ascii_lowercase()));
+            (
+                format!("attack.{}", m.v19_id.to_ascii_lowercase()),
+                v18.collect(),
+            )
+        })
+        .collect();
+    for t in V19_DEFENSE_EVASION_SPLIT {
+        map.insert(t.to_owned(), vec!["attack.defense-evasion".to_owned()]);
+    }
+    map
+}
+
+/// The user's tags plus, for an ATT&CK v19 technique tag, the primary
+/// v18.1 equivalent of it and of each of its sub-techniques (so
+/// `attack.t1685` also selects rules still tagged `attack.t1070.001`).
+/// A v19 tactic is not widened to v18.1's `attack.defense-evasion`: that
+/// covers both of its halves, and the rule side maps it already
+/// ([`attack_tag_aliases`]: `attack.defense-evasion` selects `stealth`
+/// and `defense-impairment` rules).
+fn attack_tag_expansion(tags: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for tag in tags {
+        let t = tag.trim().to_ascii_lowercase();
+        if let Some(id) = t.strip_prefix("attack.t") {
+            let id = format!("T{id}");
+            for m in tracehunt_attack::v19_mapping() {
+                let under = m.v19_id == id
+                    || m.v19_id
+                        .strip_prefix(&id)
+                        .is_some_and(|r| r.starts_with('.'));
+                if let Some(v18) = m.v18_ids.first().filter(|_| under) {
+                    out.push(format!("attack.{}", v18.to_ascii_lowercase()));
+                }
+            }
+        }
+        out.push(t);
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 pub use tracehunt_pipeline::Loaded;

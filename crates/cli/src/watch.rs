@@ -177,8 +177,12 @@ pub(crate) fn load(
     Arc<tracehunt_attack::ActorKb>,
 )> {
     let loaded = rules::load(&a.rules, &a.rule_opts)?;
-    if loaded.ruleset.active_len() == 0 {
-        bail!("no usable rule; see `tracehunt rules check`");
+    let c = rules::RuleCounts::of(&loaded, a.min_level as u8);
+    if c.active == 0 {
+        bail!(
+            "no usable rule: {} loaded, none active at or above --min-level; see `tracehunt rules check`",
+            c.loaded
+        );
     }
     let feeds = crate::ioc_cmd::load(&a.ioc, true, false)?;
     // The built-in knowledge base never changes: one copy for every reload

@@ -226,3 +226,52 @@ fn bad_selection_input_is_a_usage_error_naming_file_and_line() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("beta"));
 }
+
+#[test]
+fn attack_v19_tags_match_their_v18_selection() {
+    // SigmaHQ now tags "Important Windows Eventlog Cleared" and its kin
+    // attack.t1685.005 (ATT&CK v19), the v18.1 attack.t1070.001.
+    let v18 = hunt(&["--include-tag", "attack.t1070.001"]);
+    let v19 = hunt(&["--include-tag", "attack.t1685.005"]);
+    assert_eq!(v18["detections"], 26);
+    assert_eq!(v18["rules_active"], 7);
+    assert_eq!(v18["detections"], v19["detections"]);
+    assert_eq!(v18["rules_active"], v19["rules_active"]);
+    // The v18.1 technique selects the v19 sub-technique's rules too.
+    assert_eq!(hunt(&["--include-tag", "attack.t1070"])["detections"], 53);
+    // Excluding the v18.1 technique leaves out the v19-tagged rules.
+    // (53 of the 998 detections are of rules tagged under either.)
+    let c = corpora();
+    let cleared = |extra: &str| {
+        let args: Vec<String> = [
+            "hunt",
+            &c.join("evtx-attack-samples").display().to_string(),
+            "-r",
+            &c.join("sigma/rules").display().to_string(),
+            "--format",
+            "json",
+            "-q",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(extra.split_whitespace().map(str::to_owned))
+        .collect();
+        let v = json_of(&run(&args));
+        let n = v["detections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["rule_title"] == "Important Windows Eventlog Cleared")
+            .count();
+        (v["summary"]["detections"].clone(), n)
+    };
+    assert_eq!(cleared(""), (998.into(), 2));
+    assert_eq!(cleared("--exclude-tag attack.t1070"), (945.into(), 0));
+    // v18.1's defense-evasion tactic selects v19's stealth/defense-impairment rules.
+    let s = hunt(&["--include-tag", "attack.defense-evasion"]);
+    assert_eq!(s["detections"], 398);
+    assert_eq!(
+        hunt(&["--include-tag", "attack.defense-impairment"])["detections"],
+        65
+    );
+}

@@ -526,3 +526,42 @@ fn strip_sgr(s: &str) -> String {
     }
     out
 }
+
+#[test]
+fn incidents_section_uses_the_table_timezone() {
+    let o = run(&[
+        "hunt",
+        "samples/evtx",
+        "-f",
+        "table",
+        "--color",
+        "never",
+        "--timezone",
+        "Asia/Tokyo",
+    ]);
+    let t = String::from_utf8_lossy(&o.stdout);
+    // Mimikatz at 2021-10-21 20:40:12 UTC: 05:40:12 the next day in Tokyo,
+    // in its detection row and in its incident alike.
+    assert!(
+        t.contains(
+            "critical  2021-10-22 05:40:12 → 2021-10-22 05:40:43  2 detections  on FS03.offsec.lan"
+        ),
+        "{t}"
+    );
+    assert!(!t.contains("2021-10-21 20:40:12 →"), "{t}");
+    let o = run(&[
+        "hunt",
+        "samples/evtx",
+        "-f",
+        "table",
+        "--color",
+        "never",
+        "--time-format",
+        "rfc3339",
+    ]);
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        t.contains("critical  2021-10-21T20:40:12Z → 2021-10-21T20:40:43Z  2 detections"),
+        "{t}"
+    );
+}

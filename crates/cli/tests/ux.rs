@@ -255,3 +255,111 @@ fn ioc_feed_warnings_are_labelled_plainly() {
     let e = stderr(&out);
     assert!(e.contains(": 2 IOCs loaded; 1 entry unusable: 1 invalid line (not an IP, domain, URL or hash); 1 feed warning (-v for details)"), "{e}");
 }
+
+#[test]
+fn selection_leaving_no_reporting_rule_is_no_usable_rule() {
+    // --exact-level high with --min-level critical: every rule is left out
+    // (22 below --min-level, 14 not high); not a clean run with 0 detections.
+    let o = run(&[
+        "hunt",
+        "samples/evtx",
+        "--exact-level",
+        "high",
+        "--min-level",
+        "critical",
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let e = stderr(&o);
+    assert!(
+        e.contains("no usable rule: 36 loaded, 0 active, 36 skipped (22 below --min-level, 14 level not exact)"),
+        "{e}"
+    );
+    // Same as a selection that leaves nothing by itself.
+    let o = run(&[
+        "hunt",
+        "samples/evtx",
+        "--exact-level",
+        "informational",
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no usable rule:"), "{}", stderr(&o));
+}
+
+#[test]
+fn output_extension_picks_the_format_without_f() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("timeline.csv");
+    let o = run(&["hunt", "samples/evtx", "-o", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        text.starts_with("datetime,timestamp_desc,message,rule_id,"),
+        "{}",
+        &text[..80.min(text.len())]
+    );
+    // 161 detections, one row each, under the header.
+    assert_eq!(text.lines().count(), 162);
+    assert!(
+        stderr(&o).contains("writing csv to ") && stderr(&o).contains("(format from its extension"),
+        "{}",
+        stderr(&o)
+    );
+    // .json is one JSON document; -q says nothing; -f wins over the extension.
+    let json = dir.path().join("out.json");
+    let o = run(&["hunt", "samples/evtx", "-q", "-o", json.to_str().unwrap()]);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["summary"]["detections"], 161);
+    let other = dir.path().join("forced.csv");
+    let o = run(&[
+        "hunt",
+        "samples/evtx",
+        "-f",
+        "jsonl",
+        "-o",
+        other.to_str().unwrap(),
+    ]);
+    assert!(!stderr(&o).contains("format from its extension"));
+    let first = std::fs::read_to_string(&other).unwrap();
+    assert!(first.starts_with("{\"timestamp\""), "{}", &first[..40]);
+}
+
+#[test]
+fn thousands_of_skipped_files_are_capped_in_table_and_stderr() {
+    // 25 non-log files (a KAPE-like folder of prefetch files) and one EVTX.
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..25 {
+        std::fs::write(dir.path().join(format!("F{i:02}.pf")), b"MAM\x04junk").unwrap();
+    }
+    std::fs::copy(
+        root().join("samples/evtx/TA0006-Credential Access/T1003-Credential dumping/ID10-Mimikatz LSASS process dump.evtx"),
+        dir.path().join("mimikatz.evtx"),
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let more = "… 5 more files skipped (1 distinct reason; -v lists them all)";
+    let o = run(&["hunt", d, "-f", "jsonl"]);
+    let e = stderr(&o);
+    assert_eq!(e.matches("tracehunt: skipped ").count(), 20, "{e}");
+    assert!(e.contains(&format!("tracehunt: {more}")), "{e}");
+    let o = run(&["hunt", d, "-f", "table", "--color", "never"]);
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(t.contains("Files skipped:     25"), "{t}");
+    assert_eq!(
+        t.matches(".pf: not a supported log format").count(),
+        20,
+        "{t}"
+    );
+    assert!(t.contains(&format!("  {more}")), "{t}");
+    // -v lists them all; JSON keeps the full list.
+    let o = run(&["hunt", d, "-f", "jsonl", "-v"]);
+    assert_eq!(stderr(&o).matches("tracehunt: skipped ").count(), 25);
+    assert!(!stderr(&o).contains("more files skipped"));
+    let o = run(&["hunt", d, "-f", "json", "-q"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["files_skipped"].as_array().unwrap().len(), 25);
+}

@@ -7,7 +7,7 @@
 //! counts and `rules check` see it), but it is inactive and never routed to
 //! an event: [`RuleMeta::excluded`](crate::RuleMeta::excluded) says why.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Why a rule is left out, in the words of the hunt summary's
 /// `rules_skipped_by_reason` keys.
@@ -55,6 +55,11 @@ pub struct Selection {
     pub noisy_ids: HashSet<String>,
     /// Only rules of this level rank (informational 0 … critical 4).
     pub exact_level: Option<u8>,
+    /// Rule tag (lower-case) → other tags it also counts as when matched
+    /// against the tag lists (the CLI fills it with ATT&CK v19 → v18.1
+    /// equivalents, so `attack.t1685.005` also counts as
+    /// `attack.t1070.001`). Empty: a rule tag is only itself.
+    pub tag_aliases: HashMap<String, Vec<String>>,
 }
 
 /// `tag` (a rule's, any case) is `want` (lower-case) or below it
@@ -83,6 +88,14 @@ impl Selection {
         self.include_ids = set(self.include_ids);
         self.exclude_ids = set(self.exclude_ids);
         self.noisy_ids = set(self.noisy_ids);
+        self.tag_aliases = self
+            .tag_aliases
+            .into_iter()
+            .map(|(k, v)| {
+                let v = v.into_iter().map(|x| x.to_ascii_lowercase()).collect();
+                (k.to_ascii_lowercase(), v)
+            })
+            .collect();
         self
     }
 
@@ -112,9 +125,17 @@ impl Selection {
         {
             return Some(reason::STATUS);
         }
+        let rule_tags: Vec<String> = tags
+            .iter()
+            .flat_map(|t| {
+                let t = t.to_ascii_lowercase();
+                let aliases = self.tag_aliases.get(&t).cloned().unwrap_or_default();
+                std::iter::once(t).chain(aliases)
+            })
+            .collect();
         let any_tag = |v: &[String]| {
             v.iter()
-                .any(|want| tags.iter().any(|t| tag_matches(t, want)))
+                .any(|want| rule_tags.iter().any(|t| tag_matches(t, want)))
         };
         if any_tag(&self.exclude_tags)
             || (!self.include_tags.is_empty() && !any_tag(&self.include_tags))
@@ -170,6 +191,25 @@ mod tests {
         let other = tags(&["attack.t10590"]);
         assert_eq!(s.excludes("r", Some("test"), &other, 3), Some(reason::TAG));
         assert_eq!(s.excludes("r", Some("test"), &t, 4), Some(reason::LEVEL));
+    }
+
+    #[test]
+    fn tag_aliases_let_a_rule_tag_count_as_its_equivalent() {
+        let s = Selection {
+            include_tags: vec!["attack.t1070".into()],
+            tag_aliases: [(
+                "ATTACK.T1685.005".to_owned(),
+                vec!["attack.t1070.001".into()],
+            )]
+            .into(),
+            ..Selection::default()
+        }
+        .normalised();
+        assert_eq!(s.excludes("r", None, &tags(&["attack.t1685.005"]), 0), None);
+        assert_eq!(
+            s.excludes("r", None, &tags(&["attack.t1685.001"]), 0),
+            Some(reason::TAG)
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value as J};
 use std::io::{self, Write};
 use tracehunt_engine::Ruleset;
-use tracehunt_report::{counted, terminal_safe};
+use tracehunt_report::{counted, terminal_safe, TableStyle};
 
 /// Sigma level word of a level rank (0 informational … 4 critical).
 pub fn level_word(rank: u8) -> &'static str {
@@ -18,10 +18,10 @@ pub fn level_word(rank: u8) -> &'static str {
     }
 }
 
-fn time_text(t: Option<DateTime<Utc>>) -> String {
-    t.map_or("-".to_owned(), |t| {
-        t.format("%Y-%m-%d %H:%M:%S").to_string()
-    })
+/// `t` in the table's display zone and time format (`--timezone`,
+/// `--time-format`), as the detection rows show it.
+fn time_text(t: Option<DateTime<Utc>>, style: &TableStyle) -> String {
+    t.map_or("-".to_owned(), |t| style.time(t))
 }
 
 fn rfc3339(t: Option<DateTime<Utc>>) -> J {
@@ -65,6 +65,7 @@ pub fn write_table<W: Write>(
     incidents: &Incidents,
     rs: &Ruleset,
     max: usize,
+    style: &TableStyle,
 ) -> io::Result<()> {
     writeln!(w)?;
     let n = incidents.reports.len() as u64;
@@ -98,7 +99,7 @@ pub fn write_table<W: Write>(
     }
     let sorted = incidents.by_severity();
     for r in sorted.iter().take(max) {
-        write_one(w, r, rs)?;
+        write_one(w, r, rs, style)?;
     }
     if sorted.len() > max {
         writeln!(
@@ -114,15 +115,20 @@ pub fn write_table<W: Write>(
     Ok(())
 }
 
-fn write_one<W: Write>(w: &mut W, r: &IncidentReport, rs: &Ruleset) -> io::Result<()> {
+fn write_one<W: Write>(
+    w: &mut W,
+    r: &IncidentReport,
+    rs: &Ruleset,
+    style: &TableStyle,
+) -> io::Result<()> {
     let i = &r.incident;
     writeln!(
         w,
         "  {}  {:<8}  {} → {}  {}  on {}",
         i.id,
         level_word(i.max_level),
-        time_text(i.first),
-        time_text(i.last),
+        time_text(i.first, style),
+        time_text(i.last, style),
         counted(i.detections, "detection", "detections"),
         list(&i.hosts, 4),
     )?;

@@ -78,7 +78,7 @@ pub fn write_ordered<W: Write>(
                 cx.max_rows,
             )?;
             if let Some(inc) = cx.incidents {
-                crate::incident_out::write_table(out, inc, rs, INCIDENT_ROWS)?;
+                crate::incident_out::write_table(out, inc, rs, INCIDENT_ROWS, &cx.table_style)?;
             }
             if let Some(f) = cx.feeds {
                 crate::ioc::write_table(out, f, ioc_dets, cx.max_rows)?;

@@ -76,6 +76,8 @@ pub struct TableStyle {
     pub zone: DisplayZone,
     /// The format times are shown in.
     pub time_format: TimeFormat,
+    /// List every skipped file (`-v`), not the first [`crate::SKIPPED_LISTED`].
+    pub list_all_skipped: bool,
 }
 
 impl Default for TableStyle {
@@ -86,6 +88,7 @@ impl Default for TableStyle {
             color: false,
             zone: DisplayZone::Utc,
             time_format: TimeFormat::Plain,
+            list_all_skipped: false,
         }
     }
 }

@@ -75,7 +75,7 @@ pub use stix::{
 pub use table::{
     ellipsize, table_cells, write_table, write_table_rows, RowGroups, TableRow, DETAILS_CHARS,
 };
-pub use table_summary::{write_table_summary, TableStats};
+pub use table_summary::{skipped_more_line, write_table_summary, TableStats, SKIPPED_LISTED};
 
 /// One rule firing on one event.
 #[derive(Debug, Clone, PartialEq)]

@@ -155,6 +155,23 @@ fn write_level_stats<W: Write>(w: &mut W, st: &TableStats, style: &TableStyle) -
     Ok(())
 }
 
+/// Skipped files the table summary and stderr list one a line before
+/// [`skipped_more_line`] sums up the rest (`-v` lists them all).
+pub const SKIPPED_LISTED: usize = 20;
+
+/// `… N more files skipped (K distinct reasons; -v lists them all)` for
+/// the files of `skipped` after the first `listed`; `None` when none is left.
+pub fn skipped_more_line(skipped: &[crate::Skipped], listed: usize) -> Option<String> {
+    let rest = skipped.get(listed..).filter(|r| !r.is_empty())?;
+    let reasons: std::collections::BTreeSet<&str> =
+        rest.iter().map(|f| f.reason.as_str()).collect();
+    Some(format!(
+        "… {} skipped ({}; -v lists them all)",
+        counted(rest.len() as u64, "more file", "more files"),
+        counted(reasons.len() as u64, "distinct reason", "distinct reasons")
+    ))
+}
+
 /// What [`write_table`] writes after the rows: the "more detections" note
 /// when `total` detections exceed `max_rows`, then the summary.
 ///
@@ -224,8 +241,16 @@ pub fn write_table_summary<W: Write>(
         }
     }
     writeln!(w, "Files skipped:     {}", s.files_skipped.len())?;
-    for f in &s.files_skipped {
+    let listed = if style.list_all_skipped {
+        s.files_skipped.len()
+    } else {
+        SKIPPED_LISTED
+    };
+    for f in s.files_skipped.iter().take(listed) {
         writeln!(w, "  - {}: {}", f.path, f.reason)?;
+    }
+    if let Some(more) = skipped_more_line(&s.files_skipped, listed) {
+        writeln!(w, "  {more}")?;
     }
     writeln!(w, "Records skipped:   {}", s.records_skipped)?;
     if s.duplicate_chunks_skipped > 0 {
