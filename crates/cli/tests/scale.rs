@@ -489,7 +489,17 @@ fn a_nats_node_stopped_mid_stream_does_not_stop_processing() {
         "nothing was published after the stop"
     );
     let s = stats(&out);
-    assert_eq!(s["events"], 14414, "{s}");
+    // At least once: a message whose acknowledgement was lost with the node
+    // is delivered again and its events scanned again (CI, stop 28: 3
+    // redelivered, 14,420 events counted). Every event once, plus at most the
+    // redelivered messages' events (≤ 500 each); the detections stay unique.
+    let events = s["events"].as_u64().unwrap();
+    let redelivered = s["redelivered"].as_u64().unwrap();
+    assert!(
+        events == 14414
+            || (redelivered > 0 && events > 14414 && events <= 14414 + 500 * redelivered),
+        "{s}"
+    );
     let dets = c.detections(&ns);
     let (got, repeated) = streamed(&dets);
     assert_same(&got, &without_correlations(&want, &dets), "detections");
