@@ -359,8 +359,16 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     } = walked;
     // `-o` onto a log being read destroyed it, even with --clobber (breaker
     // finding): refused, whatever --clobber says.
-    if let Some(o) = a.output.as_deref().filter(|o| o.is_file()) {
-        if let Some(f) = files.iter().find(|f| crate::store_cmd::same_file(f, o)) {
+    // Same test as `search -o`: (device, inode), so a hard link counts too.
+    let output_file = a
+        .output
+        .as_deref()
+        .and_then(|o| Some((o, std::fs::metadata(o).ok().filter(|m| m.is_file())?)));
+    if let Some((o, m)) = output_file {
+        if let Some(f) = files
+            .iter()
+            .find(|f| crate::search_cmd::same_file(&m, o, f))
+        {
             anyhow::bail!(
                 "--output {} is one of the input files ({}): choose another output path",
                 o.display(),

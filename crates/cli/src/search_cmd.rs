@@ -153,12 +153,7 @@ impl ReadOpts {
                     p.display()
                 );
             }
-            if m.is_file() && !self.clobber {
-                anyhow::bail!(
-                    "{} exists: add --clobber to overwrite it, or give another -o path",
-                    p.display()
-                );
-            }
+            crate::store_cmd::refuse_clobber(p, self.clobber)?;
         }
         let file = std::fs::OpenOptions::new()
             .write(true)
