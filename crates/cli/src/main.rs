@@ -27,6 +27,7 @@ mod nats_opts;
 mod navigator_cmd;
 mod publish_cmd;
 mod report_cmd;
+mod rule_cache;
 mod rules;
 mod search_cmd;
 mod store_cmd;

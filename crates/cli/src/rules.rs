@@ -100,6 +100,15 @@ pub struct RuleOpts {
     /// Only rules of exactly this level (any case).
     #[arg(long, value_enum, ignore_case = true, value_name = "LEVEL")]
     pub exact_level: Option<crate::hunt::MinLevel>,
+    /// Directory of the compiled-rule cache (default: $XDG_CACHE_HOME/tracehunt,
+    /// else ~/.cache/tracehunt): the rules compiled once are loaded from it
+    /// while the rule files (by content), these options and the program are
+    /// unchanged.
+    #[arg(long, value_name = "DIR", env = "TRACEHUNT_RULE_CACHE")]
+    pub rule_cache: Option<PathBuf>,
+    /// Compile the rules without reading or writing the rule cache.
+    #[arg(long)]
+    pub no_rule_cache: bool,
 }
 
 /// The rule ids of a list file (`--exclude-rules`, `--noisy-rules`): one id
@@ -387,14 +396,17 @@ pub fn rule_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
     (files, errors)
 }
 
-/// Loads rules from `dirs` (or the built-in pack when empty) and compiles them.
+/// Loads rules from `dirs` (or the built-in pack when empty) and compiles
+/// them, or loads the compiled result from the rule cache when the same
+/// rules (by content), options and build were compiled before
+/// ([`crate::rule_cache`]; `--no-rule-cache` turns it off).
 pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
     let copts = compile_options(opts)?;
     let mut diagnostics = Vec::new();
-    let parsed: Vec<tracehunt_sigma::LoadedFile> = if dirs.is_empty() {
+    let sources: Vec<crate::rule_cache::RuleSource> = if dirs.is_empty() {
         BUILTIN_RULES
             .iter()
-            .map(|(name, text)| tracehunt_sigma::load_rules(name, text))
+            .map(|(name, text)| ((*name).to_owned(), Ok(text.as_bytes().to_vec())))
             .collect()
     } else {
         let (paths, errors) = rule_files(dirs);
@@ -420,30 +432,43 @@ pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
                 "cannot read",
             ));
         }
-        // Files are read and parsed in parallel (on the caller's rayon
-        // pool: `hunt` runs this inside its own, sized by --threads), and
-        // merged in path order, so rule order and diagnostics do not
-        // depend on the thread count.
+        // Files are read (and, on a cache miss, parsed) in parallel on the
+        // caller's rayon pool (`hunt` runs this inside its own, sized by
+        // --threads), and kept in path order, so rule order and diagnostics
+        // do not depend on the thread count.
         use rayon::prelude::*;
         paths
             .par_iter()
-            .map(|p| {
-                let label = p.display().to_string();
-                std::fs::read(p)
-                    .map(|bytes| tracehunt_sigma::load_rules_bytes(&label, &bytes))
-                    .unwrap_or_else(|e| tracehunt_sigma::LoadedFile {
-                        diagnostics: vec![Diagnostic::new(
-                            tracehunt_sigma::Code::YamlSyntax,
-                            &label,
-                            None,
-                            format!("cannot read: {e}"),
-                        )],
-                        ..Default::default()
-                    })
-            })
+            .map(|p| (p.display().to_string(), std::fs::read(p)))
             .collect()
     };
-    Ok(Loaded::build(diagnostics, parsed, &copts))
+    crate::rule_cache::load_or_compile(diagnostics, sources, opts, &copts)
+}
+
+/// Parses rule files read by [`load`] (in parallel, in order) and compiles
+/// them: a file that could not be read is its `cannot read` diagnostic.
+pub fn compile_sources(
+    diagnostics: Vec<Diagnostic>,
+    sources: &[crate::rule_cache::RuleSource],
+    copts: &CompileOptions,
+) -> Loaded {
+    use rayon::prelude::*;
+    let parsed: Vec<tracehunt_sigma::LoadedFile> = sources
+        .par_iter()
+        .map(|(label, bytes)| match bytes {
+            Ok(bytes) => tracehunt_sigma::load_rules_bytes(label, bytes),
+            Err(e) => tracehunt_sigma::LoadedFile {
+                diagnostics: vec![Diagnostic::new(
+                    tracehunt_sigma::Code::YamlSyntax,
+                    label,
+                    None,
+                    format!("cannot read: {e}"),
+                )],
+                ..Default::default()
+            },
+        })
+        .collect();
+    Loaded::build(diagnostics, parsed, copts)
 }
 
 #[derive(Args, Debug)]

@@ -82,6 +82,7 @@
 //! [`Limits::max_events_per_hit`] contributing event handles.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use tracehunt_engine::{RuleMeta, Ruleset};
@@ -132,7 +133,7 @@ impl Fields for Vec<(String, String)> {
 }
 
 /// What a correlation refers to in its `rules` list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Input {
     /// A detection rule: its index in the [`Ruleset`].
     Rule(usize),
@@ -142,7 +143,7 @@ pub enum Input {
 
 /// The threshold comparison of a condition predicate (Sigma correlation
 /// specification, "Condition": `gt`, `gte`, `lt`, `lte`, `eq`; plus `neq`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Predicate {
     /// The operator.
     pub op: ConditionOperator,
@@ -164,9 +165,10 @@ impl Predicate {
 }
 
 /// One compiled correlation rule (read-only view).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Correlation {
     /// Metadata (id, title, level, tags…) as for detection rules.
+    #[serde(with = "tracehunt_engine::persist::meta")]
     pub meta: RuleMeta,
     /// `correlation.type`.
     pub kind: CorrelationType,
@@ -197,7 +199,7 @@ pub struct Correlation {
     extended: Option<Expr>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Expr {
     Input(usize),
     Not(Box<Expr>),
@@ -207,6 +209,16 @@ enum Expr {
 }
 
 impl Expr {
+    /// Every input index below `k`.
+    fn within(&self, k: usize) -> bool {
+        match self {
+            Expr::Input(i) => *i < k,
+            Expr::Not(e) => e.within(k),
+            Expr::And(v) | Expr::Or(v) => v.iter().all(|e| e.within(k)),
+            Expr::AtLeast(_, v) => v.iter().all(|i| *i < k),
+        }
+    }
+
     fn eval(&self, present: &[bool]) -> bool {
         match self {
             Expr::Input(i) => present[*i],
@@ -218,8 +230,10 @@ impl Expr {
     }
 }
 
-/// Compiled correlation rules: immutable, `Send + Sync`.
-#[derive(Debug, Clone, Default)]
+/// Compiled correlation rules: immutable, `Send + Sync`. Serialisable
+/// with serde (the cached compiled ruleset, issue #22); a deserialised set
+/// should be checked with [`CorrelationSet::validate`] against its ruleset.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CorrelationSet {
     corrs: Vec<Correlation>,
     /// Per input: `(correlation, position in its inputs)`.
@@ -229,6 +243,40 @@ pub struct CorrelationSet {
 }
 
 impl CorrelationSet {
+    /// Checks a deserialised set against the `rules` it was compiled with:
+    /// every input names a rule of `rules` or a correlation of the set, and
+    /// per-input tables have one entry per input.
+    ///
+    /// # Errors
+    /// A text naming the first inconsistency found.
+    pub fn validate(&self, rules: usize) -> Result<(), String> {
+        let n = self.corrs.len();
+        let input_ok = |i: &Input| match *i {
+            Input::Rule(r) => r < rules,
+            Input::Correlation(c) => c < n,
+        };
+        for c in &self.corrs {
+            let k = c.inputs.len();
+            if !c.inputs.iter().all(input_ok)
+                || !c.extended.as_ref().is_none_or(|e| e.within(k))
+                || c.group_fields.len() != k
+                || c.value_fields.len() != k
+                || c.group_fields.iter().any(|g| g.len() != c.group_by.len())
+            {
+                return Err(format!("correlation {} is inconsistent", c.meta.id));
+            }
+        }
+        let consumers_ok = self.consumers.iter().all(|(i, v)| {
+            input_ok(i)
+                && v.iter()
+                    .all(|&(c, p)| c < n && p < self.corrs[c].inputs.len())
+        });
+        if !consumers_ok || self.suppressed.iter().any(|&r| r >= rules) {
+            return Err("correlation inputs out of range".into());
+        }
+        Ok(())
+    }
+
     /// Compiles correlation documents against a compiled ruleset.
     ///
     /// Partial success: a correlation that cannot be used (unknown rule

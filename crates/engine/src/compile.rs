@@ -1,9 +1,9 @@
 //! Rules → immutable [`Ruleset`].
 
 use crate::matcher::{Cond, Det, FieldId, Item, Matcher, NumOp, RefMode, StrOp, TimePart};
+use crate::persist::LazyRegex;
 use base64::Engine as _;
-use regex::{Regex, RegexBuilder};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tracehunt_sigma::ast::{
     ConditionExpr, Detection, DetectionItem, Level, Modifier, Quantifier, SelectorPattern,
@@ -114,6 +114,7 @@ pub struct RuleMeta {
     pub service: Option<String>,
 }
 
+#[derive(Serialize, Deserialize)]
 pub(crate) struct CompiledRule {
     pub(crate) dets: Vec<Det>,
     pub(crate) cond: Cond,
@@ -121,6 +122,7 @@ pub(crate) struct CompiledRule {
 
 /// One distinct event source across all rules, with field renames
 /// resolved to interned ids.
+#[derive(Serialize, Deserialize)]
 pub(crate) struct CompiledSource {
     /// Lower-case channels; empty = any channel not in `not_channels`.
     pub(crate) channels: Vec<String>,
@@ -138,6 +140,7 @@ pub(crate) struct CompiledSource {
 }
 
 /// A [`tracehunt_sigma::Derived`] with its field names interned.
+#[derive(Serialize, Deserialize)]
 pub(crate) struct CompiledDerived {
     /// The virtual field the derived values are placed under: a name no
     /// event field resolves to (`Ruleset::is_virtual`), one per source
@@ -157,10 +160,16 @@ pub(crate) struct CompiledDerived {
 ///
 /// Rule indices (`usize`) are stable for the life of the set and follow the
 /// order the rules were given in (duplicates by id dropped).
+///
+/// Serialisable with serde (issue #22, the cached compiled ruleset; see
+/// [`persist`](crate::persist) for what is rebuilt rather than stored). A
+/// deserialised set should be checked with [`Ruleset::validate`] before use.
+#[derive(Serialize, Deserialize)]
 pub struct Ruleset {
     /// Lower-case channels of non-Windows sources, sorted
     /// ([`LogsourceMap::foreign_channels`]).
     pub(crate) foreign: Vec<String>,
+    #[serde(with = "crate::persist::metas")]
     pub(crate) meta: Vec<RuleMeta>,
     pub(crate) rules: Vec<CompiledRule>,
     pub(crate) sources: Vec<CompiledSource>,
@@ -535,9 +544,13 @@ const DFA_MAX_BYTES: usize = 32 * 1024;
 
 /// One Aho-Corasick automaton over case-folded needles, and for each
 /// needle the compiled rules that need it. `base` offsets its needle ids
-/// into the scanner's stamp array.
+/// into the scanner's stamp array. The automaton is built on first use
+/// ([`NeedleIndex::search`]): only the fields a hunt's events have pay for
+/// one, and a deserialised set (which cannot store it) builds it the same way.
+#[derive(Serialize, Deserialize)]
 pub(crate) struct NeedleIndex {
-    pub(crate) ac: NeedleSearch,
+    #[serde(skip)]
+    ac: std::sync::OnceLock<Option<NeedleSearch>>,
     /// The needles, in pattern-id order (for [`NeedleIndex::subset`]).
     pub(crate) needles: Vec<String>,
     pub(crate) rules: Vec<Vec<u32>>,
@@ -548,7 +561,8 @@ pub(crate) struct NeedleIndex {
 /// pattern ids to the parent's. Built per route by a scanner, so an event
 /// only meets the needles of rules it can be evaluated against.
 pub(crate) struct SubIndex {
-    pub(crate) ac: NeedleSearch,
+    /// `None` when no automaton could be built: every needle counts as hit.
+    pub(crate) ac: Option<NeedleSearch>,
     pub(crate) pats: Vec<u32>,
 }
 
@@ -668,7 +682,18 @@ fn build_ac(needles: &[&str]) -> Result<NeedleSearch, ()> {
 }
 
 impl NeedleIndex {
-    fn build(pairs: &[(String, u32)], base: usize) -> Result<Option<NeedleIndex>, ()> {
+    /// The automaton over all needles, built on first call; `None` when it
+    /// cannot be built (then every needle counts as hit: correct, slower).
+    pub(crate) fn search(&self) -> Option<&NeedleSearch> {
+        self.ac
+            .get_or_init(|| {
+                let needles: Vec<&str> = self.needles.iter().map(String::as_str).collect();
+                build_ac(&needles).ok()
+            })
+            .as_ref()
+    }
+
+    fn build(pairs: &[(String, u32)], base: usize) -> Option<NeedleIndex> {
         let mut ids: HashMap<&str, usize> = HashMap::new();
         let mut needles: Vec<&str> = Vec::new();
         let mut rules: Vec<Vec<u32>> = Vec::new();
@@ -683,16 +708,15 @@ impl NeedleIndex {
             }
         }
         if needles.is_empty() {
-            return Ok(None);
+            return None;
         }
-        let ac = build_ac(&needles)?;
         let needles = needles.into_iter().map(str::to_owned).collect();
-        Ok(Some(NeedleIndex {
-            ac,
+        Some(NeedleIndex {
+            ac: std::sync::OnceLock::new(),
             needles,
             rules,
             base,
-        }))
+        })
     }
 
     /// An automaton over the needles some rule of which `keep` accepts;
@@ -710,9 +734,9 @@ impl NeedleIndex {
             .map(|&p| self.needles[p as usize].as_str())
             .collect();
         match build_ac(&needles) {
-            Ok(ac) => Some(SubIndex { ac, pats }),
+            Ok(ac) => Some(SubIndex { ac: Some(ac), pats }),
             Err(()) => Some(SubIndex {
-                ac: self.ac.clone(),
+                ac: self.search().cloned(),
                 pats: (0..self.needles.len() as u32).collect(),
             }),
         }
@@ -750,7 +774,6 @@ fn build_prefilter(rules: &[CompiledRule], sources: &[CompiledSource], names: us
             per_field[*to as usize].extend(extra);
         }
     }
-    let disabled = Prefilter::disabled;
     let mut rule_fields: Vec<Vec<FieldId>> = vec![Vec::new(); rules.len()];
     for (f, pairs) in per_field.iter().enumerate() {
         for &(_, r) in pairs {
@@ -763,20 +786,14 @@ fn build_prefilter(rules: &[CompiledRule], sources: &[CompiledSource], names: us
     let rule_fields = rule_fields.into_iter().map(Vec::into_boxed_slice).collect();
     let mut base = 0;
     let mut fields = Vec::with_capacity(names);
+    // Automata are built on first use (`NeedleIndex::search`); one that
+    // cannot be built marks all its rules (correct, slower).
     for pairs in &per_field {
-        match NeedleIndex::build(pairs, base) {
-            Ok(idx) => {
-                base += idx.as_ref().map_or(0, |i| i.rules.len());
-                fields.push(idx);
-            }
-            // An automaton failed to build: evaluate every rule (correct, slower).
-            Err(()) => return disabled(rules.len()),
-        }
+        let idx = NeedleIndex::build(pairs, base);
+        base += idx.as_ref().map_or(0, |i| i.rules.len());
+        fields.push(idx);
     }
-    let keywords = match NeedleIndex::build(&kw, base) {
-        Ok(k) => k,
-        Err(()) => return disabled(rules.len()),
-    };
+    let keywords = NeedleIndex::build(&kw, base);
     base += keywords.as_ref().map_or(0, |i| i.rules.len());
     Prefilter {
         fields,
@@ -840,6 +857,9 @@ fn source_index(
     keys.insert(key, sources.len() - 1);
     sources.len() - 1
 }
+
+/// Level words by rank (informational 0 … critical 4).
+pub(crate) const LEVEL_WORDS: [&str; 5] = ["informational", "low", "medium", "high", "critical"];
 
 fn level_word(level: Option<Level>) -> (&'static str, u8) {
     match level {
@@ -1263,16 +1283,13 @@ fn number_of(v: &SigmaValue) -> Option<f64> {
     }
 }
 
-fn regex(pat: &str, opts: &CompileOptions) -> Result<Regex, CErr> {
-    RegexBuilder::new(pat)
-        .size_limit(opts.regex_size_limit)
-        .build()
-        .map_err(|e| {
-            (
-                Code::InvalidValue,
-                format!("bad regular expression `{pat}`: {e}"),
-            )
-        })
+fn regex(pat: &str, opts: &CompileOptions) -> Result<LazyRegex, CErr> {
+    LazyRegex::new(pat, opts.regex_size_limit).map_err(|e| {
+        (
+            Code::InvalidValue,
+            format!("bad regular expression `{pat}`: {e}"),
+        )
+    })
 }
 
 /// A Sigma string as a sequence of literal text and wildcards.

@@ -44,6 +44,7 @@
 
 mod compile;
 mod matcher;
+pub mod persist;
 mod prefilter;
 mod scan;
 pub mod select;

@@ -1,8 +1,9 @@
 //! Compiled value matchers and detection trees, and their evaluation.
 
+use crate::persist::LazyRegex;
 use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
 use ipnet::IpNet;
-use regex::Regex;
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use tracehunt_event::Value;
 
@@ -10,22 +11,22 @@ use tracehunt_event::Value;
 pub(crate) type FieldId = u32;
 
 /// How a literal compares against a (possibly case-folded) value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum StrOp {
     Exact(Box<str>),
     /// Substring search with a precompiled `memchr` finder.
-    Contains(Box<memchr::memmem::Finder<'static>>),
+    Contains(#[serde(with = "crate::persist::finder")] Box<memchr::memmem::Finder<'static>>),
     Starts(Box<str>),
     Ends(Box<str>),
     /// `*` alone: any present value (also empty).
     Any,
     /// A wildcard pattern with inner `*`/`?`, as an anchored regex, with
     /// its longest literal run (case-folded unless cased) for prefiltering.
-    Glob(Regex, Option<Box<str>>),
+    Glob(LazyRegex, Option<Box<str>>),
 }
 
 /// Numeric comparison operator (`gt`, `gte`, `lt`, `lte`, plain equality).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) enum NumOp {
     Eq,
     Gt,
@@ -35,7 +36,7 @@ pub(crate) enum NumOp {
 }
 
 /// Date part for the `minute`…`year` modifiers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) enum TimePart {
     Minute,
     Hour,
@@ -46,7 +47,7 @@ pub(crate) enum TimePart {
 }
 
 /// Mode of a `fieldref` comparison.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) enum RefMode {
     Exact,
     Contains,
@@ -55,18 +56,18 @@ pub(crate) enum RefMode {
 }
 
 /// One compiled value of a detection item.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Matcher {
     /// String comparison; `cased == false` means the needle is lower-case and
     /// compares against the lower-cased value.
     Str { op: StrOp, cased: bool },
     /// A `re` value (Rust `regex`: linear time, no backtracking).
-    Regex(Regex),
+    Regex(LazyRegex),
     /// A number: compares numerically when the value is numeric, otherwise
     /// (for `Eq`) textually.
     Num { op: NumOp, n: f64 },
     /// `cidr`: the value parses as an IP inside the network.
-    Cidr(IpNet),
+    Cidr(#[serde(with = "crate::persist::ipnet_text")] IpNet),
     /// `null`: the field is absent or empty.
     Null,
     /// `fieldref`: compare against another field of the same event.
@@ -82,7 +83,7 @@ pub(crate) enum Matcher {
 }
 
 /// A compiled `field|modifiers: values` item.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Item {
     /// Field (or `None` = keyword search over every field) with values: OR
     /// over values, or AND when `all`. `neq` negates the whole item.
@@ -107,7 +108,7 @@ pub(crate) enum Item {
 }
 
 /// A compiled named detection (search identifier).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Det {
     /// A map: every item must match.
     AllOf(Vec<Item>),
@@ -118,7 +119,7 @@ pub(crate) enum Det {
 }
 
 /// A compiled condition over the rule's named detections.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Cond {
     Det(usize),
     Not(Box<Cond>),

@@ -310,8 +310,7 @@ fn mark(
     rule_stamp: &mut [u32],
     stamp: u32,
 ) {
-    let search = sub.map_or(&idx.ac, |s| &s.ac);
-    search.for_each_hit(text.as_bytes(), |p| {
+    let hit = |p: usize| {
         let pid = match sub {
             Some(s) => s.pats[p] as usize,
             None => p,
@@ -323,7 +322,16 @@ fn mark(
                 rule_stamp[r as usize] = stamp;
             }
         }
-    });
+    };
+    let (search, count) = match sub {
+        Some(s) => (s.ac.as_ref(), s.pats.len()),
+        None => (idx.search(), idx.needles.len()),
+    };
+    match search {
+        Some(search) => search.for_each_hit(text.as_bytes(), hit),
+        // No automaton could be built: every needle counts as present.
+        None => (0..count).for_each(hit),
+    }
 }
 
 impl<'r> Scanner<'r> {

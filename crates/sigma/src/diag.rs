@@ -1,8 +1,8 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// How bad a [`Diagnostic`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The rule loads and runs; something about it is worth knowing
@@ -66,6 +66,25 @@ impl Code {
         }
     }
 
+    /// The code whose [`Code::as_str`] is `s` (`"TH004"`), if any.
+    pub fn from_code_str(s: &str) -> Option<Code> {
+        [
+            Code::YamlSyntax,
+            Code::InvalidRule,
+            Code::UnknownModifier,
+            Code::Condition,
+            Code::Unsupported,
+            Code::InvalidValue,
+            Code::UnmappedLogsource,
+            Code::UnresolvedPlaceholder,
+            Code::NotEvaluated,
+            Code::DuplicateId,
+            Code::UnresolvedReference,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+
     /// The severity this code always has.
     pub fn severity(self) -> Severity {
         match self {
@@ -90,10 +109,13 @@ impl fmt::Display for Code {
 /// `line` is 1-based and points at the document start or, when known, at the
 /// offending key; `rule` is the rule's `id` (or title) when the document got
 /// that far.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// Serialised (JSON, and the cached compiled ruleset of issue #22) with the
+/// code as its stable string; deserialising refuses an unknown code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
     /// Stable code (serialised as `TH001`…).
-    #[serde(serialize_with = "ser_code")]
+    #[serde(serialize_with = "ser_code", deserialize_with = "de_code")]
     pub code: Code,
     /// Error (not loaded) or warning (loaded).
     pub severity: Severity,
@@ -109,6 +131,11 @@ pub struct Diagnostic {
 
 fn ser_code<S: serde::Serializer>(c: &Code, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(c.as_str())
+}
+
+fn de_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Code, D::Error> {
+    let s = String::deserialize(d)?;
+    Code::from_code_str(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown code {s}")))
 }
 
 impl Diagnostic {

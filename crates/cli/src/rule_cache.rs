@@ -1,0 +1,166 @@
+//! The compiled-rule cache on disk (issue #22): where the cache file is,
+//! its key, reading it and writing it atomically. The bytes themselves are
+//! [`tracehunt_pipeline::rule_cache`]'s.
+//!
+//! One file per rule set and options (`rules-<slot>.bin`, the slot a hash
+//! of the rule paths as given and the rule options), holding the key of
+//! the exact inputs it was compiled from: a SHA-256 over the program build
+//! (version, the executable's size and modification time), every rule
+//! file's path and content, the options and the content of the files they
+//! name. A file whose key differs (a rule changed, another build), or that
+//! is damaged in any way, is ignored and rewritten after compiling; it is
+//! never trusted. Writes go to a temporary file in the same directory,
+//! renamed over the old one, so a reader sees a whole old file or a whole
+//! new one. Failing to read or write the cache never fails the run.
+//!
+//! `TRACEHUNT_DEBUG_RULE_CACHE=1` prints what happened (hit, miss and
+//! why, written) on stderr (for `bench/startup.sh` and the tests).
+
+use crate::rules::RuleOpts;
+use anyhow::Result;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tracehunt_engine::CompileOptions;
+use tracehunt_pipeline::rule_cache::{decode, encode, Key, KeyBuilder};
+use tracehunt_pipeline::Loaded;
+use tracehunt_sigma::Diagnostic;
+
+/// One rule file: its label (path as shown in diagnostics) and its bytes,
+/// or why it could not be read.
+pub type RuleSource = (String, std::io::Result<Vec<u8>>);
+
+fn debug(msg: &str) {
+    if std::env::var_os("TRACEHUNT_DEBUG_RULE_CACHE").is_some() {
+        eprintln!("tracehunt: rule cache: {msg}");
+    }
+}
+
+/// The cache directory: `--rule-cache` / `TRACEHUNT_RULE_CACHE`, else the
+/// platform cache directory (`$XDG_CACHE_HOME`, else `~/.cache`) +
+/// `tracehunt`. `None` when disabled or no directory is known.
+fn cache_dir(opts: &RuleOpts) -> Option<PathBuf> {
+    if opts.no_rule_cache {
+        return None;
+    }
+    opts.rule_cache
+        .clone()
+        .or_else(|| dirs::cache_dir().map(|d| d.join("tracehunt")))
+}
+
+/// The running program's build: version + the executable's size and
+/// modification time (a rebuilt binary never reads an older build's cache).
+fn build_id() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let m = std::fs::metadata(exe).ok()?;
+    let mtime = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(format!(
+        "{} {} {}.{:09}",
+        env!("CARGO_PKG_VERSION"),
+        m.len(),
+        mtime.as_secs(),
+        mtime.subsec_nanos()
+    ))
+}
+
+/// Adds the options to `k`: their debug form (every flag) and the content
+/// of each file they name (a file is read again here; an unreadable one
+/// failed `compile_options` already).
+fn add_options(k: &mut KeyBuilder, opts: &RuleOpts) {
+    let mut o = opts.clone();
+    o.rule_cache = None;
+    k.part("options", format!("{o:?}").as_bytes());
+    let named = opts
+        .logsource_map
+        .iter()
+        .chain(&opts.placeholders)
+        .chain(&opts.exclude_rules)
+        .chain(&opts.noisy_rules);
+    for p in named {
+        let bytes = std::fs::read(p).unwrap_or_default();
+        k.part(&p.display().to_string(), &bytes);
+    }
+}
+
+/// The key of exactly these inputs (see the module docs).
+fn key(build: &str, diagnostics: &[Diagnostic], sources: &[RuleSource], opts: &RuleOpts) -> Key {
+    let mut k = KeyBuilder::new(build);
+    add_options(&mut k, opts);
+    for d in diagnostics {
+        k.part("diagnostic", format!("{d:?}").as_bytes());
+    }
+    for (label, bytes) in sources {
+        match bytes {
+            Ok(b) => k.part(label, b),
+            Err(e) => k.part(label, format!("\0cannot read: {e}").as_bytes()),
+        }
+    }
+    k.finish()
+}
+
+/// The cache file for these rule paths (labels) and options.
+fn slot(dir: &Path, sources: &[RuleSource], opts: &RuleOpts) -> PathBuf {
+    let mut k = KeyBuilder::new("slot");
+    add_options(&mut k, opts);
+    for (label, _) in sources {
+        k.part("file", label.as_bytes());
+    }
+    dir.join(format!("rules-{}.bin", &k.finish().hex()[..32]))
+}
+
+/// Writes `bytes` to `path` through a temporary file in its directory
+/// renamed over it (atomic on POSIX file systems).
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".rules-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The compiled rules of `sources` (with the earlier `diagnostics`): from
+/// the cache when it holds exactly these inputs, else compiled (and the
+/// cache rewritten). Output is identical either way.
+pub fn load_or_compile(
+    diagnostics: Vec<Diagnostic>,
+    sources: Vec<RuleSource>,
+    opts: &RuleOpts,
+    copts: &CompileOptions,
+) -> Result<Loaded> {
+    let start = std::time::Instant::now();
+    let ms = || format!("{:.1} ms", start.elapsed().as_secs_f64() * 1e3);
+    let Some((dir, build)) = cache_dir(opts).zip(build_id()) else {
+        let loaded = crate::rules::compile_sources(diagnostics, &sources, copts);
+        debug(&format!("off, compiled in {}", ms()));
+        return Ok(loaded);
+    };
+    let key = key(&build, &diagnostics, &sources, opts);
+    let path = slot(&dir, &sources, opts);
+    match std::fs::read(&path) {
+        Ok(bytes) => match decode(&bytes, &key) {
+            Ok(loaded) => {
+                debug(&format!("hit {} in {}", path.display(), ms()));
+                return Ok(loaded);
+            }
+            Err(e) => debug(&format!("miss {}: {e}", path.display())),
+        },
+        Err(e) => debug(&format!("miss {}: {e}", path.display())),
+    }
+    let loaded = crate::rules::compile_sources(diagnostics, &sources, copts);
+    debug(&format!("compiled in {}", ms()));
+    match encode(&loaded, &key).map_err(std::io::Error::other) {
+        Ok(bytes) => match write_atomic(&path, &bytes) {
+            Ok(()) => debug(&format!("wrote {} ({} bytes)", path.display(), bytes.len())),
+            Err(e) => debug(&format!("cannot write {}: {e}", path.display())),
+        },
+        Err(e) => debug(&format!("cannot encode: {e}")),
+    }
+    Ok(loaded)
+}

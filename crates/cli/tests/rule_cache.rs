@@ -1,0 +1,259 @@
+//! The compiled-rule cache (issue #22): a hunt from the cache gives the
+//! same output as a cold compile, with the same rule diagnostics; a
+//! corrupt, truncated, foreign or stale cache file is ignored (the rules
+//! are compiled and the file rewritten); a changed rule file invalidates
+//! it; `--no-rule-cache` neither reads nor writes it. Every run here uses
+//! its own cache directory (`TRACEHUNT_RULE_CACHE`), never the user's.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The SigmaHQ rule folders when the corpora are present, else the
+/// built-in pack's folder (the tests then still check the mechanism).
+fn rule_args() -> Vec<String> {
+    let sigma = root().join("../shared/corpora/sigma");
+    let dirs = if sigma.join("rules").is_dir() {
+        ["rules", "rules-emerging-threats", "rules-threat-hunting"]
+            .iter()
+            .map(|d| sigma.join(d))
+            .collect()
+    } else {
+        eprintln!("skipped SigmaHQ rules: ../shared/corpora not present; using rules/builtin");
+        vec![root().join("rules/builtin")]
+    };
+    dirs.iter()
+        .flat_map(|d| ["--rules".to_owned(), d.display().to_string()])
+        .collect()
+}
+
+/// `tracehunt ARGS` with the cache in `cache` and its debug notes on.
+fn run(cache: &Path, args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+        .args(args)
+        .current_dir(root())
+        .env("TRACEHUNT_RULE_CACHE", cache)
+        .env("TRACEHUNT_DEBUG_RULE_CACHE", "1")
+        .output()
+        .unwrap()
+}
+
+/// What the cache did on this run: the debug note's first word after
+/// `rule cache: ` of its first note (`hit`, `miss`, `off`).
+fn cache_event(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.lines()
+        .find_map(|l| l.strip_prefix("tracehunt: rule cache: "))
+        .unwrap_or_else(|| panic!("no rule cache note in stderr: {err}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches(|c: char| !c.is_ascii_alphabetic())
+        .to_owned()
+}
+
+/// The hunt's JSON document without its wall time.
+fn hunt_json(cache: &Path, rules: &[String]) -> (Value, String) {
+    let mut args: Vec<String> = ["hunt", "samples/evtx", "-f", "json", "-q"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(rules.iter().cloned());
+    let out = run(cache, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["summary"]
+        .as_object_mut()
+        .unwrap()
+        .remove("elapsed_ms")
+        .expect("summary.elapsed_ms");
+    (v, cache_event(&out))
+}
+
+/// `rules check --format json` without its wall time: every diagnostic
+/// and the counts.
+fn check_json(cache: &Path, rules: &[String]) -> (Value, String) {
+    let mut args = vec![
+        "rules".to_owned(),
+        "check".into(),
+        "-f".into(),
+        "json".into(),
+    ];
+    args.extend(rules.iter().cloned());
+    let out = run(cache, &args);
+    let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v.as_object_mut().unwrap().remove("elapsed_ms");
+    (v, cache_event(&out))
+}
+
+fn cache_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| r.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn cache_hit_gives_identical_detections_and_diagnostics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = rule_args();
+    let (cold, ev) = hunt_json(tmp.path(), &rules);
+    assert_eq!(ev, "miss");
+    let files = cache_files(tmp.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let (warm, ev) = hunt_json(tmp.path(), &rules);
+    assert_eq!(ev, "hit");
+    assert!(cold == warm, "hunt output differs cold and warm");
+    assert!(cold["summary"]["detections"].as_u64().unwrap() > 100);
+    // The rule diagnostics (rules check reads the same cache slot: same
+    // rule paths and options) are identical cold and warm.
+    let (check_warm, ev) = check_json(tmp.path(), &rules);
+    assert_eq!(ev, "hit");
+    let other = tempfile::tempdir().unwrap();
+    let (check_cold, ev) = check_json(other.path(), &rules);
+    assert_eq!(ev, "miss");
+    assert!(
+        check_cold == check_warm,
+        "rules check differs cold and warm"
+    );
+    let diags = check_cold["diagnostics"].as_array().unwrap();
+    assert!(diags.iter().any(|d| d["code"] == "TH010"));
+    // Other options: another slot, compiled once.
+    let mut lvl = rules.clone();
+    lvl.extend(["--exact-level".to_owned(), "high".to_owned()]);
+    let (high, ev) = hunt_json(tmp.path(), &lvl);
+    assert_eq!(ev, "miss");
+    assert_eq!(cache_files(tmp.path()).len(), 2);
+    assert_ne!(high["summary"], cold["summary"]);
+    assert_eq!(hunt_json(tmp.path(), &lvl), (high, "hit".to_owned()));
+}
+
+#[test]
+fn corrupt_truncated_foreign_and_stale_caches_are_ignored_and_rewritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = vec!["--rules".to_owned(), "rules/builtin".to_owned()];
+    let (cold, _) = hunt_json(tmp.path(), &rules);
+    let file = cache_files(tmp.path()).pop().unwrap();
+    let good = std::fs::read(&file).unwrap();
+    let mut flipped_payload = good.clone();
+    let last = flipped_payload.len() - 1;
+    flipped_payload[last] ^= 0x40;
+    let mut flipped_key = good.clone();
+    flipped_key[20] ^= 1;
+    let mut other_format = good.clone();
+    other_format[8] = other_format[8].wrapping_add(1);
+    let damaged: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", Vec::new(), "truncated"),
+        ("truncated header", good[..50].to_vec(), "truncated"),
+        (
+            "truncated payload",
+            good[..good.len() - 7].to_vec(),
+            "truncated",
+        ),
+        ("trailing bytes", [&good[..], b"xyz"].concat(), "trailing"),
+        ("flipped payload byte", flipped_payload, "checksum"),
+        ("other key (stale)", flipped_key, "stale"),
+        ("other format", other_format, "cache format"),
+        (
+            "foreign file",
+            b"not a cache at all, but long enough to hold a header of ninety-two bytes......"
+                .repeat(2),
+            "not a tracehunt",
+        ),
+    ];
+    for (what, bytes, why) in damaged {
+        std::fs::write(&file, &bytes).unwrap();
+        let mut args: Vec<String> = ["hunt", "samples/evtx", "-f", "json", "-q"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(rules.iter().cloned());
+        let out = run(tmp.path(), &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{what}: {err}");
+        assert_eq!(cache_event(&out), "miss", "{what}: {err}");
+        assert!(err.contains(why), "{what}: expected '{why}' in {err}");
+        let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["summary"].as_object_mut().unwrap().remove("elapsed_ms");
+        assert_eq!(v, cold, "{what}");
+        // Rewritten: the next run hits.
+        assert_eq!(
+            hunt_json(tmp.path(), &rules),
+            (cold.clone(), "hit".into()),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn changed_rule_file_invalidates_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules_dir = tmp.path().join("rules");
+    std::fs::create_dir(&rules_dir).unwrap();
+    // The built-in pack's rules (in tactic folders), flattened.
+    let mut n = 0;
+    for d in std::fs::read_dir(root().join("rules/builtin")).unwrap() {
+        let d = d.unwrap().path();
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "yml") {
+                std::fs::copy(&p, rules_dir.join(p.file_name().unwrap())).unwrap();
+                n += 1;
+            }
+        }
+    }
+    assert!(n >= 30, "{n} built-in rules");
+    let cache = tmp.path().join("cache");
+    let rules = vec!["--rules".to_owned(), rules_dir.display().to_string()];
+    let (before, ev) = hunt_json(&cache, &rules);
+    assert_eq!(ev, "miss");
+    assert_eq!(hunt_json(&cache, &rules).1, "hit");
+    // Lower every `level: high` rule to low: the hunt must see it.
+    let mut changed = 0;
+    for e in std::fs::read_dir(&rules_dir).unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        if text.contains("\nlevel: high") {
+            std::fs::write(&p, text.replace("\nlevel: high", "\nlevel: low")).unwrap();
+            changed += 1;
+        }
+    }
+    assert!(changed > 0);
+    let (after, ev) = hunt_json(&cache, &rules);
+    assert_eq!(ev, "miss");
+    let levels = |v: &Value, l: &str| v["summary"]["by_level"][l].as_u64().unwrap_or(0);
+    assert!(levels(&before, "high") > 0);
+    assert_eq!(levels(&after, "high"), 0);
+    assert_eq!(
+        levels(&after, "low"),
+        levels(&before, "low") + levels(&before, "high")
+    );
+    assert_eq!(hunt_json(&cache, &rules), (after, "hit".into()));
+    assert_eq!(cache_files(&cache).len(), 1, "one slot per rule set");
+}
+
+#[test]
+fn no_rule_cache_neither_reads_nor_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rules = vec!["--rules".to_owned(), "rules/builtin".to_owned()];
+    let (cold, _) = hunt_json(tmp.path(), &rules);
+    let file = cache_files(tmp.path()).pop().unwrap();
+    std::fs::write(&file, b"garbage").unwrap();
+    rules.push("--no-rule-cache".into());
+    let (v, ev) = hunt_json(tmp.path(), &rules);
+    assert_eq!(ev, "off");
+    assert_eq!(v, cold);
+    assert_eq!(std::fs::read(&file).unwrap(), b"garbage");
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(hunt_json(empty.path(), &rules).1, "off");
+    assert!(cache_files(empty.path()).is_empty());
+}
