@@ -1486,9 +1486,9 @@ fn str_matcher(mut v: Vec<Tok>, cased: bool, opts: &CompileOptions) -> Result<Ma
         [] => StrOp::Exact("".into()),
         [Tok::Star] => StrOp::Any,
         [Tok::Lit(l)] => StrOp::Exact(fold(l).into()),
-        [Tok::Star, Tok::Lit(l), Tok::Star] => StrOp::Contains(Box::new(
-            memchr::memmem::Finder::new(fold(l).as_bytes()).into_owned(),
-        )),
+        [Tok::Star, Tok::Lit(l), Tok::Star] => {
+            StrOp::Contains(crate::persist::LazyFinder::new(fold(l).as_bytes()))
+        }
         [Tok::Lit(l), Tok::Star] => StrOp::Starts(fold(l).into()),
         [Tok::Star, Tok::Lit(l)] => StrOp::Ends(fold(l).into()),
         toks => {

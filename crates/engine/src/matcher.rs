@@ -15,7 +15,7 @@ pub(crate) type FieldId = u32;
 pub(crate) enum StrOp {
     Exact(Box<str>),
     /// Substring search with a precompiled `memchr` finder.
-    Contains(#[serde(with = "crate::persist::finder")] Box<memchr::memmem::Finder<'static>>),
+    Contains(crate::persist::LazyFinder),
     Starts(Box<str>),
     Ends(Box<str>),
     /// `*` alone: any present value (also empty).
