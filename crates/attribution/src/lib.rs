@@ -639,11 +639,19 @@ impl<'kb> Attributor<'kb> {
                 .map(|(t, s)| (t.as_str(), (weigh(s), s.as_slice())))
                 .collect();
             let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            // Document frequency of a technique *family*: a parent id counts every group that
+            // lists the parent or any of its sub-techniques (issue #18: "T1087 used by 6
+            // groups" while 39 list a sub-technique of it); a sub-technique counts exactly.
+            let mut family: BTreeSet<&str> = BTreeSet::new();
             for t in g.techniques.keys() {
                 if let Some(p) = parent_technique(t) {
                     children.entry(p).or_default().push(t.as_str());
+                    family.insert(p);
                 }
-                *technique_df.entry(t.as_str()).or_default() += 1;
+                family.insert(t.as_str());
+            }
+            for t in family {
+                *technique_df.entry(t).or_default() += 1;
             }
             for s in g.software.keys() {
                 *software_df.entry(s.as_str()).or_default() += 1;
@@ -663,8 +671,21 @@ impl<'kb> Attributor<'kb> {
         let mut software_cf: BTreeMap<&str, f64> = BTreeMap::new();
         for p in &mut profiles {
             for (t, (w, _)) in &p.techniques {
-                *technique_cf.entry(t).or_default() += w;
+                if parent_technique(t).is_some() || !p.children.contains_key(t) {
+                    *technique_cf.entry(t).or_default() += w;
+                }
                 p.mass_techniques += w;
+            }
+            // A parent's background mass is its family's: per group the strongest of the
+            // parent and its sub-techniques, the weight an observed parent matches with.
+            for (parent, kids) in &p.children {
+                let own = p.techniques.get(parent).map_or(0.0, |x| x.0);
+                let best = kids
+                    .iter()
+                    .filter_map(|k| p.techniques.get(k))
+                    .map(|x| x.0)
+                    .fold(own, f64::max);
+                *technique_cf.entry(parent).or_default() += best;
             }
             for (sw, (w, _)) in &p.software {
                 *software_cf.entry(sw).or_default() += w;
@@ -841,7 +862,7 @@ impl<'kb> Attributor<'kb> {
             f.events = f.events.saturating_add(o.events);
         }
 
-        let features: Vec<Feature> = features.into_values().collect();
+        let features = merge_parents_into_subtechniques(features);
         let idf_mass: f64 = features.iter().map(|f| f.idf).sum();
         let distinctive_df = cfg.distinctive_df_fraction * n as f64;
 
@@ -1070,22 +1091,33 @@ impl<'kb> Attributor<'kb> {
                 .get_key_value(f.id.as_str())
                 .map(|(k, (w, s))| (*k, MatchKind::Exact, *w, *s));
         }
-        if let Some((k, (w, s))) = p.techniques.get_key_value(f.id.as_str()) {
-            return Some((*k, MatchKind::Exact, *w, *s));
-        }
+        let exact = p.techniques.get_key_value(f.id.as_str());
         let r = self.config.related_match;
         if let Some(parent) = parent_technique(&f.id) {
+            if let Some((k, (w, s))) = exact {
+                return Some((*k, MatchKind::Exact, *w, *s));
+            }
             if let Some((k, (w, s))) = p.techniques.get_key_value(parent) {
                 return Some((*k, MatchKind::Parent, w * r, *s));
             }
             return None;
         }
-        p.children
-            .get(f.id.as_str())?
-            .iter()
+        // An observed parent: the group uses the technique if it lists the parent or any
+        // sub-technique of it (a sub-technique *is* a use of its parent), at full weight; the
+        // strongest link wins, the parent itself on a tie.
+        let child = p
+            .children
+            .get(f.id.as_str())
+            .into_iter()
+            .flatten()
             .filter_map(|c| p.techniques.get_key_value(c))
             .max_by(|a, b| a.1 .0.total_cmp(&b.1 .0).then_with(|| b.0.cmp(a.0)))
-            .map(|(k, (w, s))| (*k, MatchKind::SubTechnique, w * r, *s))
+            .map(|(k, (w, s))| (*k, MatchKind::SubTechnique, *w, *s));
+        match (exact, child) {
+            (Some((_, (w, _))), Some(c)) if *w < c.2 => Some(c),
+            (Some((k, (w, s))), _) => Some((*k, MatchKind::Exact, *w, *s)),
+            (None, c) => c,
+        }
     }
 
     fn verdict(&self, features: &[Feature], candidates: &[Candidate]) -> (bool, String) {
@@ -1194,6 +1226,44 @@ pub fn wep_label(confidence: u8) -> &'static str {
         80..=99 => "Highly Likely/Almost Certain",
         _ => "Certain",
     }
+}
+
+/// A parent technique observed together with one of its sub-techniques is one observation,
+/// not two (issue #18: a rule tagged `attack.t1087` and `attack.t1087.002` counted account
+/// discovery twice): the parent is folded into the first observed sub-technique (its
+/// references, rules and events are kept there; events are added only for rules the
+/// sub-technique did not already list).
+fn merge_parents_into_subtechniques(features: BTreeMap<(u8, String), Feature>) -> Vec<Feature> {
+    let mut out: Vec<Feature> = Vec::with_capacity(features.len());
+    let mut parents: Vec<Feature> = Vec::new();
+    let observed: BTreeSet<String> = features.keys().map(|(_, id)| id.clone()).collect();
+    for ((_, id), f) in features {
+        let has_sub = f.kind == EvidenceKind::Technique
+            && parent_technique(&id).is_none()
+            && observed
+                .range(format!("{id}.")..)
+                .next()
+                .is_some_and(|x| x.starts_with(&format!("{id}.")));
+        if has_sub {
+            parents.push(f);
+        } else {
+            out.push(f);
+        }
+    }
+    for p in parents {
+        let Some(sub) = out.iter_mut().find(|f| {
+            f.kind == EvidenceKind::Technique && parent_technique(&f.id) == Some(p.id.as_str())
+        }) else {
+            continue;
+        };
+        if !p.rule_ids.iter().all(|r| sub.rule_ids.contains(r)) || p.rule_ids.is_empty() {
+            sub.events = sub.events.saturating_add(p.events);
+        }
+        push_unique(&mut sub.observed_as, &p.observed_as);
+        push_unique(&mut sub.rule_ids, &p.rule_ids);
+        push_unique(&mut sub.rule_titles, &p.rule_titles);
+    }
+    out
 }
 
 /// `ln((n + 1) / (df + 1))`, never negative.

@@ -149,6 +149,21 @@ pub fn write_attribution_heading<W: Write>(w: &mut W, title: &str) -> std::io::R
     writeln!(w, "── {title} {}", "─".repeat(pad))
 }
 
+/// How an evidence item met the candidate's profile, for its evidence line (issue #18):
+/// `exact`, `via sub-technique T1087.002` (an observed parent the group lists a
+/// sub-technique of), `via parent T1059` (an observed sub-technique whose parent the group
+/// lists), `group tag`, `IOC`.
+pub fn how_matched(e: &tracehunt_attribution::Evidence) -> String {
+    use tracehunt_attribution::MatchKind;
+    match e.match_kind {
+        MatchKind::Exact => "exact".to_owned(),
+        MatchKind::SubTechnique => format!("via sub-technique {}", e.matched_id),
+        MatchKind::Parent => format!("via parent {}", e.matched_id),
+        MatchKind::Tag => "group tag".to_owned(),
+        MatchKind::Ioc => "IOC".to_owned(),
+    }
+}
+
 /// An attribution's verdict and its top `top` candidates with their evidence.
 pub fn write_attribution_body<W: Write>(
     w: &mut W,
@@ -205,11 +220,12 @@ pub fn write_attribution_body<W: Write>(
             };
             writeln!(
                 w,
-                "       {} {} (used by {} {}) ← {from}",
+                "       {} {} (used by {} {}; {}) ← {from}",
                 e.id,
                 e.name,
                 groups,
                 plural(groups, "group", "groups"),
+                how_matched(e),
             )?;
         }
     }
