@@ -95,11 +95,14 @@ use serde::{Deserialize, Serialize};
 use tracehunt_attack::{parent_technique, ActorKb, Group, Source};
 
 pub mod eval;
+pub mod forward;
 pub mod ioc;
 pub mod provenance;
+pub mod state;
 
 pub use ioc::{resolve_actor, IocObservation, IOC_WEIGHT};
 pub use provenance::{Leaks, Provenance};
+pub use state::{state_answer, StateAnswer, StateShare};
 
 /// One observed technique, as a detection tagged it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -540,6 +543,12 @@ pub struct Attribution {
     pub observed: Vec<ObservedFeature>,
     /// References that could not be resolved against the knowledge base.
     pub unresolved: Vec<String>,
+    /// The state-level answer: every group's probability summed per suspected state sponsor
+    /// (MISP galaxy, [`StateSponsors::builtin`](tracehunt_attack::StateSponsors)), with the
+    /// mass of groups without one as `unknown` ([`state_answer`]); empty when no group has a
+    /// probability.
+    #[serde(default)]
+    pub states: StateAnswer,
 }
 
 /// Per-group profile: feature id → (weight, sources of the strongest link kind).
@@ -984,6 +993,17 @@ impl<'kb> Attributor<'kb> {
             c.rank = i + 1;
         }
 
+        let states = if candidates.iter().any(|c| c.probability > 0.0) {
+            state_answer(
+                self.profiles
+                    .iter()
+                    .zip(&all_scores)
+                    .map(|(p, s)| (p.group.id.as_str(), ((s - max) / t).exp() / z)),
+                tracehunt_attack::StateSponsors::builtin(),
+            )
+        } else {
+            StateAnswer::default()
+        };
         let (confident, reason) =
             ioc::verdict(&candidates).unwrap_or_else(|| self.verdict(&features, &candidates));
         if top_n > 0 {
@@ -1006,6 +1026,7 @@ impl<'kb> Attributor<'kb> {
                 })
                 .collect(),
             unresolved,
+            states,
         };
         (attribution, all_scores, all_inputs)
     }
