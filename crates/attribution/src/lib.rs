@@ -14,8 +14,13 @@
 //! * **Profile weight** `m_g(f)` of feature `f` (a technique, or a software id) for group `g` =
 //!   the strongest way ATT&CK links it to the group ([`ScoringConfig`]: direct `uses` 1.0 >
 //!   through an attributed campaign 0.8 > through software the group uses 0.5 > through software
-//!   of a campaign 0.4), or `related_match` (0.5) × that weight for a parent/sub-technique match
-//!   (observed `T1059.001`, group lists `T1059`, or the reverse). `W_g = Σ_f m_g(f)`.
+//!   of a campaign 0.4), or `related_match` (0.5) × that weight when an observed
+//!   sub-technique meets only its parent (observed `T1059.001`, group lists `T1059`). An
+//!   observed **parent** (`T1087`) is a use of the whole family: it matches a group listing
+//!   the parent or any sub-technique at full weight, its group count (`groups_using`) and
+//!   background mass are the family's (issue #18: T1087 is used by 39 groups directly, not
+//!   6), and a parent observed beside one of its sub-techniques is folded into it.
+//!   `W_g = Σ_f m_g(f)`.
 //! * **Likelihood ratio** (input `likelihood`): a Dirichlet-smoothed multinomial ("query
 //!   likelihood") model per group, `P(f|g) = (m_g(f) + μ·P(f|bg)) / (W_g + μ)`, against the
 //!   background `P(f|bg)` (all groups' weights pooled, +0.5 per vocabulary entry), summed over
@@ -35,20 +40,23 @@
 //!   ([`activity_period`]). Groups last reported years before the window, or first reported
 //!   years after it, lose; overlapping groups are untouched. Without a window the input is 0
 //!   for every group.
-//! * Optional inputs `campaigns` (`ln(1 + campaigns)`) and `software` (extra weight of a
-//!   software match) exist but are off in the shipped model (weight 0): the leave-one-out
-//!   input-set selection of [`eval`] did not choose them on the leakage-aware hold-out.
-//! * **Score** `= Σ_k w_k · x_k(g)` ([`ModelWeights`], fitted by maximum likelihood on the
-//!   ATT&CK v18.1 campaign hold-out, [`eval::fit_weights`]) plus the group-tag and IOC bonuses;
+//! * **Software** (input `software`): the extra weight of a software match. The input
+//!   `campaigns` (`ln(1 + campaigns)`) exists but is off in the shipped model (weight 0).
+//! * **Score** `= Σ_k w_k · x_k(g)` ([`ModelWeights`], fitted by maximum likelihood forward
+//!   in time — knowledge base ATT&CK v12.1, cases what v18.1 added, see [`forward`] — with
+//!   [`eval::fit_weights`]) plus the group-tag and IOC bonuses;
 //!   each evidence item's `weight` is its share (`w_likelihood · ln(P(f|g)/P(f|bg)) +
 //!   w_matched` [+ `w_software`]), the rest is `missing_penalty` (features the group lacks) and
 //!   `prior` (size, campaigns and time).
 //! * **Probability** `= softmax(score / temperature)` over every group with a profile (closed
 //!   world: it assumes the actor is one of the ATT&CK groups), shown as a STIX 2.1 `confidence`
 //!   0–100 with its words-of-estimative-probability label ([`wep_label`]). The weights were
-//!   fitted as a conditional logit and the temperature on leave-one-out scores, so the
-//!   probabilities are calibrated on held-out campaigns, as far as 22 campaigns allow: see
-//!   [`eval`] for the measured figures (`tracehunt eval attribution`). No "not in the
+//!   fitted as a conditional logit and the temperature on out-of-fold scores of the forward
+//!   cases, so the probabilities are calibrated in the regime of real use (yesterday's
+//!   knowledge base, today's intrusion), as far as 113 cases allow: see [`forward`] for the
+//!   measured figures and reliability table (`tracehunt eval attribution --forward DIR`).
+//!   The state-level answer ([`state_answer`], [`Attribution::states`]) sums them per
+//!   suspected state sponsor. No "not in the
 //!   knowledge base" mass is modelled: ATT&CK has no campaign attributed to an actor outside
 //!   its groups to fit it on, so the probability is conditional on the actor being one of the
 //!   groups.
@@ -61,10 +69,11 @@
 //! The verdict is **confident** when the top candidate matched at least `min_distinctive`
 //! *distinctive* features (used by at most `distinctive_df_fraction` of groups) and is at least
 //! `min_margin` (1.25) times as probable as the runner-up: the evidence *separates* the
-//! candidates. That is a statement about separation, not about the probability: technique
-//! evidence is weak (on held-out campaigns the top candidate is right about a third of the
-//! time), so even a clean separation often carries a low calibrated probability, and the reason
-//! says both. Evidence made only of common techniques is never confident.
+//! candidates. That is a statement about separation, not about the probability: forward in
+//! time such a lead named the right group in 41 % of cases ([`CLEAR_LEAD_PRECISION`], which
+//! the verdict quotes), so even a clean separation often carries a low calibrated
+//! probability, and the reason says both. Evidence made only of common techniques is never
+//! confident.
 //!
 //! ## Example
 //!
@@ -187,13 +196,14 @@ pub struct ScoringConfig {
     /// Dirichlet smoothing mass of the software model (default 2).
     pub software_smoothing: f64,
     /// Weights of the model's per-group inputs (see [`ModelWeights`]); the defaults were
-    /// fitted by [`eval::fit_weights`] on the ATT&CK v18.1 campaign hold-out.
+    /// fitted forward in time, ATT&CK v12.1 → v18.1 ([`forward`]).
     pub weights: ModelWeights,
     /// Log-likelihood bonus (nats) for a group tagged on a fired rule (default 1.0).
     pub group_tag_bonus: f64,
     /// Softmax temperature turning scores into probabilities (see [`Candidate::probability`]);
-    /// default 1.0, the value fitted on the leave-one-out scores of the ATT&CK v18.1 campaign
-    /// hold-out (`EvalReport::temperature_all`).
+    /// default 1.0, the value fitted (minimum log-loss) on the out-of-fold scores (5 folds by
+    /// group) of the forward-in-time cases ATT&CK v12.1 → v18.1 ([`forward`]; the
+    /// `ForwardReport::shipped` temperature).
     pub temperature: f64,
     /// The top candidate must be at least this many times as probable as the runner-up for a
     /// confident verdict (default 1.25; a score difference of `ln 1.25` nats).
@@ -267,14 +277,16 @@ pub struct ModelWeights {
 
 impl Default for ModelWeights {
     fn default() -> Self {
-        // Fitted by `eval::fit_weights` (L2 = 1, standardised inputs) on the 22 ATT&CK v18.1
-        // campaigns attributed to one group, leakage-aware hold-out, techniques + software +
-        // the campaigns' dates as the observation window; input set likelihood, matched,
-        // size, time (chosen among `eval::INPUT_SETS` by leave-one-out log-loss; the extra
-        // software weight and the campaign count are off). `tracehunt eval attribution` reports them as
-        // `weights_all`; a test checks they still match. Without an observation window the
-        // `time` input is 0 for every group, so its weight does not matter.
-        ModelWeights::from_array([0.0757, 0.1523, 0.1813, 0.0, 1.9466, 0.0])
+        // Fitted forward in time (issue #18, `forward::evaluate_forward`): knowledge base
+        // ATT&CK v12.1, the 113 cases v18.1 added for groups v12.1 knew (16 campaigns, 97 new
+        // reports; techniques + software, the campaign dates or the report year as the
+        // observation window), conditional-logit maximum likelihood (`eval::fit_weights`, L2 =
+        // 1 on standardised inputs) with inputs likelihood, matched, size, time and the extra
+        // software weight (`forward::FORWARD_INPUTS`; the campaign count is off). Expected
+        // performance: that split's cross-fitted figures (`tracehunt eval attribution
+        // --forward DIR`, reported as `shipped`; the test `tests/forward.rs` checks these
+        // still match). Without an observation window the `time` input is 0 for every group.
+        ModelWeights::from_array([0.2173, -0.1638, 1.4944, 0.0, 1.9169, 0.8517])
     }
 }
 
@@ -1186,8 +1198,8 @@ impl<'kb> Attributor<'kb> {
             .map(|c| format!("next {} {} {}%", c.id, c.name, c.confidence))
             .unwrap_or_else(|| "no other candidate".into());
         let calibrated = format!(
-            "probability that it is the actor {}% ({}), calibrated on ATT&CK campaigns held out \
-             of their group's profile (a ranking signal, not proof)",
+            "probability that it is the actor {}% ({}), calibrated forward in time on what newer \
+             ATT&CK releases added (a ranking signal, not proof)",
             top.confidence, top.confidence_label
         );
         if ratio < cfg.min_margin {
@@ -1204,7 +1216,7 @@ impl<'kb> Attributor<'kb> {
             true,
             format!(
                 "clear lead (a ranking, not a probability): {who} separates from the other candidates, ×{ratio:.2} as probable \
-                 as the next ({next}), matching {} of {} observed features, {} distinctive; {calibrated}",
+                 as the next ({next}), matching {} of {} observed features, {} distinctive; {CLEAR_LEAD_PRECISION}; {calibrated}",
                 top.matched_count,
                 features.len(),
                 top.distinctive_matches
@@ -1212,6 +1224,15 @@ impl<'kb> Attributor<'kb> {
         )
     }
 }
+
+/// The measured precision of a "clear lead" verdict, as the verdict states it: in the
+/// forward-in-time evaluation ([`forward`], ATT&CK v12.1 → v18.1, 113 cases, cross-fitted by
+/// group), 61 cases got a clear lead and the leader was the true group in 25 (41 %, Wilson
+/// 95 % interval 30–54 %); on v14.1 → v18.1, 14 of 51 (27 %, 17–41 %). `tests/forward.rs`
+/// checks these counts.
+pub const CLEAR_LEAD_PRECISION: &str =
+    "such a lead named the right group in 41% of forward-in-time \
+     tests (25 of 61, 95% CI 30-54%)";
 
 /// STIX 2.1 `confidence` (0–100) of a probability: `round(100 p)`, kept within 1–99 for a
 /// probability strictly between 0 and 1. On the STIX 2.1 WEP scale (see [`wep_label`]) 0 means

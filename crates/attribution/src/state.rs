@@ -43,6 +43,9 @@ impl StateAnswer {
     }
 }
 
+/// Per state: display name, summed probability, (probability, group) of its groups ≥ 1 %.
+type Tally = (String, f64, Vec<(f64, String)>);
+
 /// Sums group probabilities (`(ATT&CK group id, probability)`, e.g. every group's
 /// [`Candidate::probability`](crate::Candidate) or an evaluation's softmax) per suspected
 /// state sponsor of `sponsors` ([`StateSponsors::builtin`] is the MISP-galaxy table). Groups
@@ -52,8 +55,7 @@ pub fn state_answer<'a>(
     probabilities: impl IntoIterator<Item = (&'a str, f64)>,
     sponsors: &StateSponsors,
 ) -> StateAnswer {
-    let mut by_state: std::collections::BTreeMap<String, (String, f64, Vec<(f64, String)>)> =
-        std::collections::BTreeMap::new();
+    let mut by_state: std::collections::BTreeMap<String, Tally> = std::collections::BTreeMap::new();
     let mut unknown = 0.0;
     for (g, p) in probabilities {
         let p = if p.is_finite() && p > 0.0 { p } else { 0.0 };
