@@ -75,6 +75,7 @@ fn forward_splits() {
         eprintln!("  clear lead {:?}", s.clear_lead);
     }
     check(&r);
+    ids_are_the_older_releases(&rel, &r);
 }
 
 #[track_caller]
@@ -200,4 +201,35 @@ fn check(r: &tracehunt_attribution::forward::ForwardReport) {
     );
     assert!(c.model.ece.value > c.baseline.ece.value);
     assert!(c.state.top1.value < c.state.base_rate);
+}
+
+/// Every case's evidence is in its older release's ids (techniques mapped through revoked-by
+/// or to their parent, software the older release knows), and the true group had a profile
+/// there; what could not be mapped is counted.
+fn ids_are_the_older_releases(rel: &[Release], r: &tracehunt_attribution::forward::ForwardReport) {
+    for sp in r.splits.iter().filter(|s| !s.fit.starts_with("temporal")) {
+        let old = rel.iter().find(|x| x.label == sp.old).unwrap();
+        for o in &sp.outcomes {
+            let c = &o.case;
+            assert!(old.kb.group(&c.group).is_some(), "{}: {}", sp.old, c.group);
+            for t in &c.techniques {
+                assert!(
+                    old.kb.techniques().get(t).is_some_and(|x| !x.deprecated),
+                    "{}: {t}",
+                    sp.old
+                );
+            }
+            for sw in &c.software {
+                assert!(old.kb.software(sw).is_some(), "{}: {sw}", sp.old);
+            }
+        }
+        // Techniques/software with no counterpart in the older release, dropped (measured).
+        let unmapped: usize = sp.outcomes.iter().map(|o| o.case.unmapped).sum();
+        let want = match sp.old.as_str() {
+            "v12.1" => 84,
+            "v14.1" => 66,
+            _ => 52,
+        };
+        assert_eq!(unmapped, want, "{} → {}", sp.old, sp.new);
+    }
 }
