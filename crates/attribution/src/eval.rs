@@ -289,21 +289,21 @@ pub fn score_groups(
 
 /// Scores of all groups for one case, and where the true group is.
 #[derive(Debug, Clone, PartialEq)]
-struct Scored {
-    ids: Vec<String>,
-    scores: Vec<f64>,
-    truth: usize,
+pub(crate) struct Scored {
+    pub(crate) ids: Vec<String>,
+    pub(crate) scores: Vec<f64>,
+    pub(crate) truth: usize,
 }
 
 impl Scored {
-    fn new(pairs: Vec<(String, f64)>, truth: &str) -> Scored {
+    pub(crate) fn new(pairs: Vec<(String, f64)>, truth: &str) -> Scored {
         let (ids, scores): (Vec<String>, Vec<f64>) = pairs.into_iter().unzip();
         let truth = ids.iter().position(|g| g == truth).unwrap_or(0);
         Scored { ids, scores, truth }
     }
 
     /// (groups strictly above the true group, other groups tied with it).
-    fn above_tied(&self) -> (usize, usize) {
+    pub(crate) fn above_tied(&self) -> (usize, usize) {
         let s = self.scores[self.truth];
         let mut above = 0;
         let mut tied = 0;
@@ -321,7 +321,7 @@ impl Scored {
     }
 
     /// Best group by score, ties by id.
-    fn top(&self) -> usize {
+    pub(crate) fn top(&self) -> usize {
         let mut best = 0;
         for i in 1..self.scores.len() {
             if self.scores[i] > self.scores[best] && !same(self.scores[i], self.scores[best]) {
@@ -367,7 +367,7 @@ fn temperature_grid() -> impl Iterator<Item = f64> {
 }
 
 /// Temperature minimising the mean log-loss of the true group over `cases` (`1.0` when empty).
-fn fit_temperature<'a>(cases: impl Iterator<Item = &'a Scored> + Clone) -> f64 {
+pub(crate) fn fit_temperature<'a>(cases: impl Iterator<Item = &'a Scored> + Clone) -> f64 {
     let mut best = (f64::INFINITY, 1.0);
     for t in temperature_grid() {
         let mut loss = 0.0;
@@ -806,7 +806,7 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     Some(x)
 }
 
-fn dot(x: &[f64; N_INPUTS], w: &ModelWeights) -> f64 {
+pub(crate) fn dot(x: &[f64; N_INPUTS], w: &ModelWeights) -> f64 {
     x.iter().zip(w.to_array()).map(|(a, b)| a * b).sum()
 }
 

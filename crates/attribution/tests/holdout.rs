@@ -57,17 +57,14 @@ fn campaign_hold_out_metrics() {
         show(&format!("{name} baseline"), &r.baseline);
         assert_eq!(r.model.cases, 22);
     }
-    // The shipped weights and temperature are the ones fitted on all leakage-aware campaigns.
-    let cfg = ScoringConfig::default();
-    let shipped = cfg.weights.to_array();
+    // The shipped weights are no longer this hold-out's (issue #18): they are fitted forward
+    // in time (`tests/forward.rs` checks them); here they are only scored, as `model_shipped`.
+    let shipped = ScoringConfig::default().weights.to_array();
     let fitted = leak.weights_all.to_array();
-    for (a, b) in shipped.iter().zip(fitted) {
-        assert!(
-            (a - b).abs() < 5e-4,
-            "shipped {shipped:?} vs fitted {fitted:?}"
-        );
-    }
-    assert!((cfg.temperature - leak.temperature_all).abs() < 5e-3);
+    assert!(shipped
+        .iter()
+        .zip(fitted)
+        .any(|(a, b)| (a - b).abs() > 0.05));
     // The input set chosen by leave-one-out log-loss: likelihood, matched, size, time.
     assert_eq!(leak.inputs_all, [true, true, true, false, true, false]);
     // Nested selection picks the same set for 21 of 22 campaigns (C0024 adds software).
@@ -98,12 +95,12 @@ fn campaign_hold_out_metrics() {
     // Leakage-aware hold-out (the headline).
     let (m, t, b) = (&leak.model, &leak.model_ttp, &leak.baseline);
     close(m.top1, 7.0 / 22.0);
-    close(m.top3, 9.0 / 22.0);
+    close(m.top3, 8.0 / 22.0);
     close(m.top5, 11.0 / 22.0);
-    close(m.mrr, 0.4015);
-    close(m.brier, 0.9424);
-    close(m.brier_top, 0.2648);
-    close(m.log_loss, 3.9265);
+    close(m.mrr, 0.3898);
+    close(m.brier, 0.9383);
+    close(m.brier_top, 0.2593);
+    close(m.log_loss, 3.8823);
     close(b.top1, 0.2364);
     close(b.top3, 0.3706);
     close(b.top5, 0.4837);
@@ -111,10 +108,11 @@ fn campaign_hold_out_metrics() {
     close(b.brier, 0.9737);
     close(b.brier_top, 0.2225);
     close(b.log_loss, 3.9323);
-    assert!(m.top1 > b.top1 && m.top3 > b.top3 && m.top5 > b.top5 && m.mrr > b.mrr);
+    assert!(m.top1 > b.top1 && m.top5 > b.top5 && m.mrr > b.mrr);
     assert!(m.brier < b.brier && m.log_loss < b.log_loss);
-    // Not better (measured): the Brier score of the top candidate's probability alone.
-    assert!(m.brier_top > b.brier_top);
+    // Not better (measured): the Brier score of the top candidate's probability alone, and
+    // top-3 since parent tags count their sub-techniques (issue #18: 36.4 % vs 37.1 %).
+    assert!(m.brier_top > b.brier_top && m.top3 < b.top3);
     // Time moved top-3, MRR, Brier and log-loss (not top-1 or top-5); techniques alone do not
     // beat the baseline at top-3.
     close(t.top1, 7.0 / 22.0);
@@ -129,7 +127,7 @@ fn campaign_hold_out_metrics() {
     close(m.top5, 16.0 / 22.0);
     close(m.mrr, 0.7390);
     close(m.brier, 0.4477);
-    close(m.brier_top, 0.1596);
+    close(m.brier_top, 0.1574);
     assert!(m.top1 > b.top1 && m.top3 > b.top3 && m.mrr > b.mrr);
     assert!(m.brier < b.brier && m.brier_top < b.brier_top && m.log_loss < b.log_loss);
     // Not better (measured): top-5 (72.7 % vs 74.4 %).
@@ -151,8 +149,8 @@ fn campaign_hold_out_metrics() {
     close(m.top1, 6.0 / 22.0);
     close(m.top3, 9.0 / 22.0);
     close(m.top5, 11.0 / 22.0);
-    close(m.mrr, 0.3775);
-    close(m.log_loss, 4.0413);
+    close(m.mrr, 0.3742);
+    close(m.log_loss, 4.0058);
     assert!(m.top3 > t.top3 && m.log_loss < t.log_loss && m.top1 < t.top1 && m.mrr < t.mrr);
     assert!(m.top1 > b.top1 && m.top3 > b.top3 && m.mrr > b.mrr && m.log_loss > b.log_loss);
 

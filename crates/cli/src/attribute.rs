@@ -124,7 +124,7 @@ pub fn run(a: AttributeArgs) -> Result<u8> {
         crate::TextOrJson::Json => {
             let v = serde_json::json!({
                 "attribution": attribution_json(&res, a.top),
-                "attribution_verdict": {"confident": res.confident, "reason": res.reason, "unresolved_techniques": res.unresolved, "unknown_software": unknown_software},
+                "attribution_verdict": {"confident": res.confident, "reason": res.reason, "unresolved_techniques": res.unresolved, "unknown_software": unknown_software, "states": res.states},
                 "observed": res.observed,
             });
             serde_json::to_writer_pretty(&mut w, &v)?;

@@ -35,10 +35,21 @@ pub struct EvalArgs {
     /// Also list every campaign's result.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Forward-in-time evaluation first: a directory of ATT&CK releases
+    /// (`enterprise-attack-<version>.json`, e.g. 12.1, 14.1, 16.1, 18.1); knowledge base from
+    /// each older release, cases from what the newest added. The campaign hold-outs follow as
+    /// secondary views.
+    #[arg(long, value_name = "DIR")]
+    pub forward: Option<PathBuf>,
 }
 
 /// Runs both hold-outs (naive, leakage-aware) and prints the metrics.
 pub fn run(a: EvalArgs) -> Result<u8> {
+    let forward = a
+        .forward
+        .as_deref()
+        .map(crate::eval_forward::run)
+        .transpose()?;
     let (kb, prov) = match &a.attack {
         None => (ActorKb::builtin().clone(), Provenance::builtin()),
         Some(p) => {
@@ -70,10 +81,19 @@ pub fn run(a: EvalArgs) -> Result<u8> {
     let mut w = stdout.lock();
     match a.format {
         crate::TextOrJson::Json => {
-            serde_json::to_writer_pretty(&mut w, &serde_json::json!({ "evaluations": reports }))?;
+            serde_json::to_writer_pretty(
+                &mut w,
+                &serde_json::json!({ "forward": forward, "evaluations": reports }),
+            )?;
             writeln!(w)?;
         }
-        _ => write_table(&mut w, &reports, a.verbose)?,
+        _ => {
+            if let Some(f) = &forward {
+                crate::eval_forward::write_table(&mut w, f, a.verbose)?;
+                writeln!(w, "Secondary views: ATT&CK campaign hold-outs\n")?;
+            }
+            write_table(&mut w, &reports, a.verbose)?
+        }
     }
     Ok(0)
 }

@@ -595,6 +595,9 @@ fn missing_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
 /// stderr (for runs whose stdout is not the table).
 fn stderr_verdict(a: &tracehunt_attribution::Attribution) {
     eprintln!("tracehunt: attribution: {}", a.reason);
+    if let Some(line) = tracehunt_pipeline::evidence::state_line(a) {
+        eprintln!("tracehunt:   {line}");
+    }
     for c in a.candidates.iter().take(3) {
         eprintln!(
             "tracehunt:   {}. {} {}  confidence {} ({})",

@@ -18,6 +18,7 @@ mod attribute;
 mod commitments_cmd;
 mod display_opts;
 mod eval_cmd;
+mod eval_forward;
 mod hunt;
 mod input;
 mod ioc_cmd;

@@ -1119,7 +1119,7 @@ fn attribute_accepts_software_by_name_and_says_unknown_software() {
         "{text}"
     );
     assert!(
-        text.contains("S0002 Mimikatz (used by 51 groups)"),
+        text.contains("S0002 Mimikatz (used by 51 groups; exact)"),
         "{text}"
     );
     let out = run(&["attribute", "--software", "NoSuchTool"]);
@@ -1159,7 +1159,7 @@ fn attribution_evidence_names_every_rule_that_showed_the_technique() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         text.contains(
-            "T1546.003 Windows Management Instrumentation Event Subscription (used by 14 groups) ← WMI Command or Script Event Consumer Created; WMI Event Filter Registered [3 events]"
+            "T1546.003 Windows Management Instrumentation Event Subscription (used by 14 groups; exact) ← WMI Command or Script Event Consumer Created; WMI Event Filter Registered [3 events]"
         ),
         "{text}"
     );

@@ -116,7 +116,9 @@ fn bundled_samples_form_ten_incidents_one_per_host_session() {
         .iter()
         .map(|i| i["attribution"][0]["id"].as_str().unwrap())
         .collect();
-    assert!(tops.len() >= 5, "{tops:?}");
+    // Issue #18's forward-fitted weights (a stronger prior towards well-reported groups)
+    // concentrate the tops on three groups (APT29, Sandworm, APT41; five or more before).
+    assert_eq!(tops.len(), 3, "{tops:?}");
     assert_eq!(v["attribution_verdict"]["confident"], false);
     assert!(v["attribution_verdict"]["reason"]
         .as_str()
@@ -309,15 +311,16 @@ fn two_hunts_into_one_store_then_actors_and_a_rerun_changes_nothing() {
     ));
     hunt_into(&store, "samples/evtx/TA0007-Discovery");
     let a = actors(&store);
-    // Each incident's top candidate: APT41 tops one incident in each folder.
-    assert_eq!(a.len(), 3, "{a:?}");
+    // Each incident's top candidate: APT41 tops one incident in each folder, APT29 the two
+    // others (issue #18's forward-fitted weights; G0102 Wizard Spider topped one before).
+    assert_eq!(a.len(), 2, "{a:?}");
     let apt41 = &a["G0096"];
     assert_eq!(apt41.0, 2);
     assert_eq!(apt41.1, ["FS03.offsec.lan", "fs03vuln.offsec.lan"]);
     assert!(apt41.2.starts_with("2021-10-25T18:04:30"), "{}", apt41.2);
     assert!(apt41.3.starts_with("2021-12-07T14:54:25"), "{}", apt41.3);
-    assert_eq!(a["G0016"].0, 1);
-    assert_eq!(a["G0102"].0, 1);
+    assert_eq!(a["G0016"].0, 2);
+    assert_eq!(a["G0016"].1, ["fs02.offsec.lan", "win10-02.offsec.lan"]);
     let incidents = json_of(&run(&[
         "incidents",
         "--store",
@@ -382,7 +385,9 @@ fn two_hunts_into_one_store_then_actors_and_a_rerun_changes_nothing() {
     ]));
     assert_eq!(h["group_id"], "G0096");
     let s = h["sightings"].as_array().unwrap();
-    assert_eq!(s.len(), 2);
+    // Four sightings (two before issue #18's forward-fitted weights, which rank APT41 among
+    // the stored candidates of more incidents).
+    assert_eq!(s.len(), 4);
     assert_eq!(s.iter().filter(|x| x["false_positive"] == true).count(), 1);
     // An unknown incident is an error naming it; a read command never creates a store.
     let bad = run(&[

@@ -186,8 +186,13 @@ fn attack_json_error_is_printed_once() {
 fn attribute_evidence_of_given_techniques_says_given() {
     let out = run(&["attribute", "--techniques", "T1059.001,T1003"]);
     let t = String::from_utf8(out.stdout).unwrap();
+    // Issue #18: a parent technique counts the groups using it or any sub-technique (97,
+    // not the 20 listing the bare parent), and the line says how it matched.
     assert!(
-        t.contains("T1003 OS Credential Dumping (used by 20 groups) ← (given)\n"),
+        t.lines().any(
+            |l| l.contains("T1003 OS Credential Dumping (used by 97 groups; ")
+                && l.ends_with("← (given)")
+        ),
         "{t}"
     );
     assert!(!t.contains("[0 events]"), "{t}");
@@ -362,4 +367,34 @@ fn thousands_of_skipped_files_are_capped_in_table_and_stderr() {
     let o = run(&["hunt", d, "-f", "json", "-q"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["summary"]["files_skipped"].as_array().unwrap().len(), 25);
+}
+
+/// Issue #18 item 7: `attribute` answers at state level beside the groups — the table's
+/// "Suspected state sponsor" line and JSON `attribution_verdict.states` (Deep Panda's ten
+/// techniques: China first; the shares and the unknown mass add up to 1).
+#[test]
+fn attribute_shows_the_suspected_state_sponsor() {
+    let ten =
+        "T1018,T1021.002,T1027.005,T1047,T1057,T1059.001,T1218.010,T1505.003,T1546.008,T1564.003";
+    let out = run(&["attribute", "--techniques", ten]);
+    let t = String::from_utf8(out.stdout).unwrap();
+    let line = t
+        .lines()
+        .find(|l| l.starts_with("Suspected state sponsor: "))
+        .unwrap_or_else(|| panic!("{t}"));
+    assert!(line.contains("; no known state "), "{line}");
+    let out = run(&["attribute", "--techniques", ten, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let st = &v["attribution_verdict"]["states"];
+    let states = st["states"].as_array().unwrap();
+    assert!(!states.is_empty());
+    let sum: f64 = states
+        .iter()
+        .map(|s| s["probability"].as_f64().unwrap())
+        .sum::<f64>()
+        + st["unknown"].as_f64().unwrap();
+    assert!((sum - 1.0).abs() < 1e-6, "{st}");
+    let top = &states[0];
+    assert!(line.contains(top["state"].as_str().unwrap()), "{line}");
+    eprintln!("{line}");
 }

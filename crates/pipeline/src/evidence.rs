@@ -149,6 +149,53 @@ pub fn write_attribution_heading<W: Write>(w: &mut W, title: &str) -> std::io::R
     writeln!(w, "── {title} {}", "─".repeat(pad))
 }
 
+/// The state-level answer in one line (issue #18 item 7), `None` without probabilities:
+/// `Suspected state sponsor: Russia 62% (G0016, G0007), China 20% (G0096); no known state
+/// 11%` — the summed probability of each state's groups ([`Attribution::states`], MISP galaxy
+/// sponsors), at most four states, the groups holding ≥ 1 % of it (at most three).
+pub fn state_line(a: &Attribution) -> Option<String> {
+    let st = &a.states;
+    st.top()?;
+    let states: Vec<String> = st
+        .states
+        .iter()
+        .take(4)
+        .map(|s| {
+            let groups: Vec<&str> = s.groups.iter().take(3).map(String::as_str).collect();
+            if groups.is_empty() {
+                format!("{} {:.0}%", s.state, s.probability * 100.0)
+            } else {
+                format!(
+                    "{} {:.0}% ({})",
+                    s.state,
+                    s.probability * 100.0,
+                    groups.join(", ")
+                )
+            }
+        })
+        .collect();
+    Some(format!(
+        "Suspected state sponsor: {}; no known state {:.0}%",
+        states.join(", "),
+        st.unknown * 100.0
+    ))
+}
+
+/// How an evidence item met the candidate's profile, for its evidence line (issue #18):
+/// `exact`, `via sub-technique T1087.002` (an observed parent the group lists a
+/// sub-technique of), `via parent T1059` (an observed sub-technique whose parent the group
+/// lists), `group tag`, `IOC`.
+pub fn how_matched(e: &tracehunt_attribution::Evidence) -> String {
+    use tracehunt_attribution::MatchKind;
+    match e.match_kind {
+        MatchKind::Exact => "exact".to_owned(),
+        MatchKind::SubTechnique => format!("via sub-technique {}", e.matched_id),
+        MatchKind::Parent => format!("via parent {}", e.matched_id),
+        MatchKind::Tag => "group tag".to_owned(),
+        MatchKind::Ioc => "IOC".to_owned(),
+    }
+}
+
 /// An attribution's verdict and its top `top` candidates with their evidence.
 pub fn write_attribution_body<W: Write>(
     w: &mut W,
@@ -156,6 +203,9 @@ pub fn write_attribution_body<W: Write>(
     top: usize,
 ) -> std::io::Result<()> {
     writeln!(w, "Verdict: {}", a.reason)?;
+    if let Some(line) = state_line(a) {
+        writeln!(w, "{line}")?;
+    }
     for c in a.candidates.iter().take(top) {
         let aliases: Vec<&str> = c
             .aliases
@@ -205,11 +255,12 @@ pub fn write_attribution_body<W: Write>(
             };
             writeln!(
                 w,
-                "       {} {} (used by {} {}) ← {from}",
+                "       {} {} (used by {} {}; {}) ← {from}",
                 e.id,
                 e.name,
                 groups,
                 plural(groups, "group", "groups"),
+                how_matched(e),
             )?;
         }
     }

@@ -400,10 +400,11 @@ fn candidate_view(c: &Candidate) -> CandidateView {
                 )
             };
             format!(
-                "{kind} {} {} (used by {}; weight {:.2}) ← {from}",
+                "{kind} {} {} (used by {}; {}; weight {:.2}) ← {from}",
                 e.id,
                 e.name,
                 tracehunt_report::counted(e.groups_using as u64, "group", "groups"),
+                crate::evidence::how_matched(e),
                 e.weight
             )
         })

@@ -183,6 +183,7 @@ pub fn write_ordered<W: Write>(
                     "confident": attribution.confident,
                     "reason": attribution.reason,
                     "unresolved_techniques": attribution.unresolved,
+                    "states": attribution.states,
                 }),
             )?;
             if let Some(f) = cx.feeds {
