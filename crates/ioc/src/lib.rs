@@ -48,8 +48,8 @@
 //! | IOC kind | event fields (names compare ASCII case-insensitively) | lookup |
 //! |---|---|---|
 //! | hashes | any field whose name contains `hash` (Sysmon `Hashes` = `SHA256=…,MD5=…,IMPHASH=…`), or named `md5`/`sha1`/`sha256`/`sha512`/`imphash` | hash set; `ALG=` prefixes restrict the kind |
-//! | IP / CIDR | fields named like an address: ending in `ip`, `address`, `ipv4`, `ipv6` (`DestinationIp`, `SourceIp`, `IpAddress`, `ClientAddress`…); `::ffff:a.b.c.d` and `[addr]:port` forms accepted | one hash table per prefix length present (longest-prefix style) |
-//! | domain, URL, exact IPv4 | [`TEXT_FIELDS`] (`QueryName`, `DestinationHostname`, `CommandLine`, `ScriptBlockText`, …) | one Aho-Corasick automaton (ASCII case-insensitive) over all of them, with boundary checks: a domain matches itself and its subdomains (`x.evil.com` hits `evil.com`, `notevil.com` does not) |
+//! | IP / CIDR | fields named like an address: ending in `ip`, `address`, `ipv4`, `ipv6`, `resp_h`, `orig_h` (`DestinationIp`, `SourceIp`, `IpAddress`, `ClientAddress`, Zeek `id.resp_h`…); `::ffff:a.b.c.d` and `[addr]:port` forms accepted | one hash table per prefix length present (longest-prefix style) |
+//! | domain, URL, exact IPv4 | [`TEXT_FIELDS`] (`QueryName`, `DestinationHostname`, `CommandLine`, `ScriptBlockText`, Zeek `query`/`host`/`uri`, …) | one Aho-Corasick automaton (ASCII case-insensitive) over all of them, with boundary checks: a domain matches itself and its subdomains (`x.evil.com` hits `evil.com`, `notevil.com` does not) |
 //!
 //! One [`IocHit`] is reported per IOC per event (the first field that showed it).
 //!
@@ -80,6 +80,7 @@
 
 mod aliases;
 mod csv_feed;
+mod maltrail;
 mod matcher;
 mod misp;
 mod stix;
@@ -207,16 +208,20 @@ pub enum FeedFormat {
     /// A plain list of indicators, one a line (`value[,actor]`), each
     /// value's type inferred.
     List,
+    /// A maltrail static trail file (`apt_*.txt`: `# Aliases:`/`# Reference:` comments, one
+    /// domain, address, `ip:port` or scheme-less URL a line; see the crate docs).
+    Maltrail,
 }
 
 impl FeedFormat {
-    /// `misp`, `stix`, `csv` or `list`.
+    /// `misp`, `stix`, `csv`, `list` or `maltrail`.
     pub fn as_str(self) -> &'static str {
         match self {
             FeedFormat::Misp => "misp",
             FeedFormat::Stix => "stix",
             FeedFormat::Csv => "csv",
             FeedFormat::List => "list",
+            FeedFormat::Maltrail => "maltrail",
         }
     }
 }
@@ -351,6 +356,39 @@ pub struct IocHit {
     pub actors: Vec<Actor>,
     /// Sources of the origins that apply.
     pub sources: Vec<IocSource>,
+    /// The origins that apply, each pairing a feed entry with the actors *it* names (a value
+    /// that feeds list under several actors has one origin per listing). Use
+    /// [`IocHit::sources_of`] to cite an actor's own entries, never `sources[0]`.
+    #[serde(skip)]
+    pub origins: Vec<Origin>,
+    /// The loaded set's multi-actor counts per feed format ([`IocSet::multi_actor_counts`]),
+    /// the measurement behind how exclusive an actor label of that format is.
+    #[serde(skip)]
+    pub listing: BTreeMap<FeedFormat, MultiActor>,
+}
+
+/// How many actor-tied values a set holds from one feed format, and how many of those the
+/// loaded feeds list under more than one actor (distinct actor names, any format).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MultiActor {
+    /// Distinct `(kind, value)` IOCs with at least one actor from this format.
+    pub values: u64,
+    /// Of them, those listed under two or more distinct actor names.
+    pub multi: u64,
+}
+
+impl IocHit {
+    /// The feed entries that tie this hit to the actor named `actor` (as in [`Actor::name`]),
+    /// in feed order; empty when no origin names it.
+    pub fn sources_of(&self, actor: &str) -> Vec<&IocSource> {
+        let mut out: Vec<&IocSource> = Vec::new();
+        for o in &self.origins {
+            if o.actors.iter().any(|a| a.name == actor) && !out.contains(&&o.source) {
+                out.push(&o.source);
+            }
+        }
+        out
+    }
 }
 
 /// What loading one feed produced.
@@ -406,12 +444,18 @@ pub struct IocSetBuilder {
 
 impl IocSetBuilder {
     /// Loads a feed, detecting its format by content: JSON with `"type": "bundle"` is STIX,
-    /// JSON with `Event` / `response` is MISP, anything not starting with `{` / `[` is CSV
-    /// or a plain list of indicators ([`IocSetBuilder::load_csv`]).
-    /// `origin` labels the feed in every [`IocSource`] (pass the file path).
+    /// JSON with `Event` / `response` is MISP, text with maltrail's `# Reference:` /
+    /// `# Aliases:` comments (or its copyright header) and no `,` in a value line is a maltrail
+    /// trail file ([`IocSetBuilder::load_maltrail`]), anything else not starting with `{` / `[`
+    /// is CSV or a plain list of indicators ([`IocSetBuilder::load_csv`]).
+    /// `origin` labels the feed in every [`IocSource`] (pass the file path; for maltrail its
+    /// file name names the actor).
     pub fn load(&mut self, text: &str, origin: &str) -> Result<LoadReport, IocError> {
         let t = text.trim_start_matches('\u{feff}').trim_start();
         if !(t.starts_with('{') || t.starts_with('[')) {
+            if maltrail::looks_like(t) {
+                return Ok(self.load_maltrail(text, origin));
+            }
             return self.load_csv(text, origin);
         }
         let (value, repaired) = parse_json_lenient(t, origin)?;
@@ -457,6 +501,15 @@ impl IocSetBuilder {
             });
         }
         Ok(stix::load(self, &value, origin))
+    }
+
+    /// Loads a maltrail static trail file (stamparm/maltrail `trails/static/malware/apt_*.txt`):
+    /// the actor from `origin`'s file name (`apt_12.txt` → `APT12`) with the `# Aliases:` names
+    /// as synonyms, each trail's source = its line and the `# Reference:` URLs above it,
+    /// trailing `# comment`s stripped, `ip:port` as the address, scheme-less URL trails as URL
+    /// prefixes. Never fails; values that are none of these are diagnostics naming the line.
+    pub fn load_maltrail(&mut self, text: &str, origin: &str) -> LoadReport {
+        maltrail::load(self, text, origin)
     }
 
     /// Loads `type,value[,actor]` CSV, or a plain list of indicators, one a
@@ -549,6 +602,7 @@ pub struct IocSet {
     iocs: Vec<Ioc>,
     conjunctions: Vec<Vec<usize>>,
     m: matcher::Matcher,
+    listing: BTreeMap<FeedFormat, MultiActor>,
 }
 
 impl fmt::Debug for IocSet {
@@ -591,6 +645,14 @@ impl IocSet {
         self.conjunctions.get(i).map(Vec::as_slice)
     }
 
+    /// Per feed format: the actor-tied values and those listed under more than one actor
+    /// (distinct actor names over all origins). Measured on the whole loaded set when it was
+    /// built (issue #18 item 4: the maltrail `apt_*.txt` corpus lists 12 of its 10,655 values under
+    /// two or more actors).
+    pub fn multi_actor_counts(&self) -> &BTreeMap<FeedFormat, MultiActor> {
+        &self.listing
+    }
+
     /// Distinct IOCs by kind.
     pub fn counts(&self) -> BTreeMap<IocKind, usize> {
         let mut m = BTreeMap::new();
@@ -614,12 +676,14 @@ impl IocSet {
             let entry = &self.iocs[ioc];
             let mut actors: Vec<Actor> = Vec::new();
             let mut sources: Vec<IocSource> = Vec::new();
+            let mut origins: Vec<Origin> = Vec::new();
             for o in &entry.origins {
                 if let Some(c) = o.conjunction {
                     if !self.conjunctions[c].iter().all(|t| seen.contains(t)) {
                         continue;
                     }
                 }
+                origins.push(o.clone());
                 if !sources.contains(&o.source) {
                     sources.push(o.source.clone());
                 }
@@ -640,6 +704,8 @@ impl IocSet {
                 matched,
                 actors,
                 sources,
+                origins,
+                listing: self.listing.clone(),
             });
         }
         hits
