@@ -161,7 +161,8 @@ pub struct EvidenceSet {
     /// Group ids tagged on rules that fired (`G0xxx`); weaker evidence.
     #[serde(default)]
     pub groups: Vec<TagObservation>,
-    /// IOCs seen in the logs that a feed ties to an actor; the strongest evidence.
+    /// IOCs seen in the logs that a feed ties to an actor, weighted by a likelihood ratio from
+    /// measured rates ([`IocRates`]).
     #[serde(default)]
     pub iocs: Vec<IocObservation>,
 }
