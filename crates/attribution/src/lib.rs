@@ -63,8 +63,9 @@
 //! * **Group tags** on fired rules (`attack.g0009`) add `group_tag_bonus` (1 nat).
 
 //! * **IOC hits** ([`EvidenceSet::iocs`]): an indicator a threat-intelligence feed ties to an
-//!   actor, seen in the logs, adds `ioc_bonus` = [`IOC_WEIGHT`] + ln(distinct IOCs) to that
-//!   actor's group — the strongest evidence (see [`mod@ioc`]).
+//!   actor, seen in the logs, adds `ioc_bonus` = `T · ln LR` to that actor's group, a
+//!   likelihood ratio from measured false-hit and multi-actor rates ([`IocRates`], see
+//!   [`mod@ioc`]): a separate input, not one of the fitted weights.
 //!
 //! The verdict is **confident** when the top candidate matched at least `min_distinctive`
 //! *distinctive* features (used by at most `distinctive_df_fraction` of groups) and is at least
@@ -109,7 +110,7 @@ pub mod ioc;
 pub mod provenance;
 pub mod state;
 
-pub use ioc::{resolve_actor, IocObservation, IOC_WEIGHT};
+pub use ioc::{resolve_actor, IocObservation, IocRates};
 pub use provenance::{Leaks, Provenance};
 pub use state::{state_answer, StateAnswer, StateShare};
 
@@ -172,7 +173,8 @@ pub struct EvidenceSet {
     /// Group ids tagged on rules that fired (`G0xxx`); weaker evidence.
     #[serde(default)]
     pub groups: Vec<TagObservation>,
-    /// IOCs seen in the logs that a feed ties to an actor; the strongest evidence.
+    /// IOCs seen in the logs that a feed ties to an actor, weighted by a likelihood ratio from
+    /// measured rates ([`IocRates`]).
     #[serde(default)]
     pub iocs: Vec<IocObservation>,
 }
@@ -499,7 +501,8 @@ pub struct Candidate {
     pub prior: f64,
     /// Group-tag bonus included in `score`.
     pub tag_bonus: f64,
-    /// IOC bonus included in `score` ([`IOC_WEIGHT`] + ln(distinct IOCs), 0 without IOCs).
+    /// IOC term included in `score`: `T · (max_i ln LR_i + ln n)` over the group's `n`
+    /// distinct IOC hits ([`IocRates::likelihood_ratio`]), 0 without IOCs.
     #[serde(default)]
     pub ioc_bonus: f64,
     /// Evidence, strongest first.
@@ -857,7 +860,7 @@ impl<'kb> Attributor<'kb> {
             push_unique(&mut f.rule_titles, &o.rule_titles);
             f.events = f.events.saturating_add(o.events);
         }
-        let iocs = ioc::by_group(self.kb, &evidence.iocs, &mut unresolved);
+        let iocs = ioc::by_group(self.kb, &evidence.iocs, cfg.temperature, &mut unresolved);
         let mut tags: BTreeMap<String, Feature> = BTreeMap::new();
         for o in &evidence.groups {
             let Some(g) = self.kb.group(&o.id) else {
@@ -900,7 +903,7 @@ impl<'kb> Attributor<'kb> {
                 0.0
             };
             let ioc_ev = iocs.get(&g.id);
-            let ioc_bonus = ioc::bonus(ioc_ev.map_or(0, Vec::len));
+            let ioc_bonus = ioc::bonus(ioc_ev);
             let score = scored.total + tag_bonus + ioc_bonus;
             all_scores.push(score);
             all_inputs.push(scored.inputs);

@@ -1,8 +1,9 @@
-//! IOC evidence dominates technique evidence and is listed on the candidate.
+//! IOC evidence: a likelihood ratio from measured rates (issue #18 item 4), listed on the
+//! candidate with its own feed entry.
 
 use tracehunt_attack::ActorKb;
 use tracehunt_attribution::{
-    resolve_actor, Attributor, EvidenceKind, EvidenceSet, IocObservation, Observation,
+    resolve_actor, Attributor, EvidenceKind, EvidenceSet, IocObservation, IocRates, Observation,
 };
 
 /// Deep Panda's techniques (the crate docs' example).
@@ -29,30 +30,44 @@ fn ioc(actor: &str, aliases: &[&str], value: &str) -> IocObservation {
     }
 }
 
+/// An observation from a feed as large and as exclusive as the maltrail corpus (10,655
+/// actor-tied values, 12 listed under several actors).
+fn measured(o: IocObservation) -> IocObservation {
+    IocObservation {
+        feed_format: "maltrail".into(),
+        feed_values: 10_655,
+        feed_multi_actor: 12,
+        ..o
+    }
+}
+
 #[test]
-fn ioc_outranks_techniques_and_is_shown() {
+fn ioc_weight_is_the_measured_likelihood_ratio_and_is_shown() {
     let kb = ActorKb::builtin();
-    let ev = EvidenceSet {
-        techniques: DEEP_PANDA.iter().map(|t| Observation::new(*t)).collect(),
-        iocs: vec![ioc(
-            "Sofacy",
-            &[],
-            "f5abfb972495fde3d4fb3c825c3bbc437aab6c3a",
-        )],
+    let rates = IocRates::builtin();
+    let at = Attributor::new(kb);
+    let t = at.config().temperature;
+    let o = measured(ioc(
+        "Sofacy",
+        &[],
+        "f5abfb972495fde3d4fb3c825c3bbc437aab6c3a",
+    ));
+    let s = o.multi_actor_rate(rates);
+    assert!((s - rates.multi_actor("maltrail").max(12.5 / 10_656.0)).abs() < 1e-12);
+    let lr = rates.likelihood_ratio("sha1", 1, s);
+    assert!((lr - 1.0 / (rates.false_hit("sha1") + s)).abs() < 1e-9);
+    // Alone, the IOC's group leads, by exactly T · ln LR over the prior.
+    let a = at.attribute(&EvidenceSet {
+        iocs: vec![o.clone()],
         ..EvidenceSet::default()
-    };
-    let a = Attributor::new(kb).attribute(&ev);
+    });
     let top = &a.candidates[0];
-    assert_eq!(
-        top.id,
-        "G0007",
-        "{:?}",
-        a.candidates
-            .iter()
-            .map(|c| (&c.id, c.score))
-            .collect::<Vec<_>>()
+    assert_eq!(top.id, "G0007");
+    assert!(
+        (top.ioc_bonus - t * lr.ln()).abs() < 1e-9,
+        "{}",
+        top.ioc_bonus
     );
-    assert!(top.ioc_bonus >= tracehunt_attribution::IOC_WEIGHT);
     let e = top
         .matched
         .iter()
@@ -60,10 +75,73 @@ fn ioc_outranks_techniques_and_is_shown() {
         .expect("IOC evidence");
     assert_eq!(e.id, "f5abfb972495fde3d4fb3c825c3bbc437aab6c3a");
     assert_eq!(e.observed_as, ["Sofacy"]);
-    assert!(a.confident, "{}", a.reason);
+    assert_eq!(e.rule_titles, ["test feed"]);
+    assert_eq!(e.groups_using, 1);
     assert!(a.reason.contains("IOC"), "{}", a.reason);
-    // Deep Panda is still ranked, below.
-    assert!(a.candidates.iter().any(|c| c.id == "G0009"));
+    // With Deep Panda's techniques beside it, both are ranked; the IOC no longer erases the
+    // technique evidence (it was a fixed 30 nats).
+    let b = at.attribute(&EvidenceSet {
+        techniques: DEEP_PANDA.iter().map(|t| Observation::new(*t)).collect(),
+        iocs: vec![o],
+        ..EvidenceSet::default()
+    });
+    let ids: Vec<&str> = b.candidates.iter().map(|c| c.id.as_str()).collect();
+    assert!(
+        ids[..2].contains(&"G0007") && ids[..2].contains(&"G0009"),
+        "{ids:?}"
+    );
+}
+
+/// Issue #18: one hash in a one-line CSV feed made its actor 99 % ("Almost Certain"). A
+/// one-line feed measures nothing about how exclusive its actor labels are (`s` = 0.5/2), so
+/// its single IOC multiplies the odds by under 4.
+#[test]
+fn one_hash_in_a_one_line_csv_feed_is_not_almost_certain() {
+    let kb = ActorKb::builtin();
+    let o = IocObservation {
+        feed_format: "csv".into(),
+        feed_values: 1,
+        feed_multi_actor: 0,
+        ..ioc("Turla", &[], "f5abfb972495fde3d4fb3c825c3bbc437aab6c3a")
+    };
+    assert_eq!(o.multi_actor_rate(IocRates::builtin()), 0.25);
+    let a = Attributor::new(kb).attribute(&EvidenceSet {
+        iocs: vec![o],
+        ..EvidenceSet::default()
+    });
+    let top = &a.candidates[0];
+    assert_eq!(top.id, "G0010");
+    // Measured 4.9 % with the shipped model (it was 99 %); "Highly Unlikely" is below 20 %.
+    assert!(top.probability < 0.2, "{}", top.probability);
+    assert_ne!(top.confidence_label, "Highly Likely/Almost Certain");
+}
+
+/// A value listed under k actors splits its support: each gets ln LR reduced by ln k.
+#[test]
+fn a_value_listed_under_two_actors_splits_its_support() {
+    let kb = ActorKb::builtin();
+    let v = "f5abfb972495fde3d4fb3c825c3bbc437aab6c3a";
+    let one = Attributor::new(kb).attribute(&EvidenceSet {
+        iocs: vec![measured(ioc("Sofacy", &[], v))],
+        ..EvidenceSet::default()
+    });
+    let two = Attributor::new(kb).attribute(&EvidenceSet {
+        iocs: vec![
+            measured(ioc("Sofacy", &[], v)),
+            measured(ioc("Turla", &[], v)),
+        ],
+        ..EvidenceSet::default()
+    });
+    let t = Attributor::new(kb).config().temperature;
+    let b1 = one.candidates[0].ioc_bonus;
+    for c in &two.candidates[..2] {
+        assert!(
+            (c.ioc_bonus - (b1 - t * 2f64.ln())).abs() < 1e-9,
+            "{}",
+            c.ioc_bonus
+        );
+        assert_eq!(c.matched[0].groups_using, 2);
+    }
 }
 
 #[test]
@@ -95,9 +173,9 @@ fn two_actors_with_iocs_are_not_confident_from_iocs_alone() {
     let kb = ActorKb::builtin();
     let ev = EvidenceSet {
         iocs: vec![
-            ioc("Sofacy", &[], "a"),
-            ioc("Turla", &[], "b"),
-            ioc("Turla", &[], "c"),
+            measured(ioc("Sofacy", &[], "a")),
+            measured(ioc("Turla", &[], "b")),
+            measured(ioc("Turla", &[], "c")),
         ],
         ..EvidenceSet::default()
     };

@@ -297,6 +297,10 @@ fn a_confidence_that_rounds_to_zero_is_not_labelled_impossible() {
         ioc_type: "sha1".into(),
         value: "f5abfb972495fde3d4fb3c825c3bbc437aab6c3a".into(),
         source: "test feed".into(),
+        // As large and exclusive a feed as the maltrail corpus (issue #18 item 4).
+        feed_format: "maltrail".into(),
+        feed_values: 10_655,
+        feed_multi_actor: 12,
         events: 1,
         ..Default::default()
     }];

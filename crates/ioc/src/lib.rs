@@ -48,8 +48,8 @@
 //! | IOC kind | event fields (names compare ASCII case-insensitively) | lookup |
 //! |---|---|---|
 //! | hashes | any field whose name contains `hash` (Sysmon `Hashes` = `SHA256=…,MD5=…,IMPHASH=…`), or named `md5`/`sha1`/`sha256`/`sha512`/`imphash` | hash set; `ALG=` prefixes restrict the kind |
-//! | IP / CIDR | fields named like an address: ending in `ip`, `address`, `ipv4`, `ipv6` (`DestinationIp`, `SourceIp`, `IpAddress`, `ClientAddress`…); `::ffff:a.b.c.d` and `[addr]:port` forms accepted | one hash table per prefix length present (longest-prefix style) |
-//! | domain, URL, exact IPv4 | [`TEXT_FIELDS`] (`QueryName`, `DestinationHostname`, `CommandLine`, `ScriptBlockText`, …) | one Aho-Corasick automaton (ASCII case-insensitive) over all of them, with boundary checks: a domain matches itself and its subdomains (`x.evil.com` hits `evil.com`, `notevil.com` does not) |
+//! | IP / CIDR | fields named like an address: ending in `ip`, `address`, `ipv4`, `ipv6`, `resp_h`, `orig_h` (`DestinationIp`, `SourceIp`, `IpAddress`, `ClientAddress`, Zeek `id.resp_h`…); `::ffff:a.b.c.d` and `[addr]:port` forms accepted | one hash table per prefix length present (longest-prefix style) |
+//! | domain, URL, exact IPv4 | [`TEXT_FIELDS`] (`QueryName`, `DestinationHostname`, `CommandLine`, `ScriptBlockText`, Zeek `query`/`host`/`uri`, …) | one Aho-Corasick automaton (ASCII case-insensitive) over all of them, with boundary checks: a domain matches itself and its subdomains (`x.evil.com` hits `evil.com`, `notevil.com` does not) |
 //!
 //! One [`IocHit`] is reported per IOC per event (the first field that showed it).
 //!
@@ -80,19 +80,19 @@
 
 mod aliases;
 mod csv_feed;
+mod maltrail;
 mod matcher;
 mod misp;
 mod stix;
+mod values;
 
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::net::IpAddr;
-
-use ipnet::IpNet;
-use serde::Serialize;
 
 pub use aliases::{build_alias_table, galaxy_attack_ids, ALIAS_TABLE};
 pub use matcher::TEXT_FIELDS;
+pub(crate) use values::{infer_type, is_type_name, normalise, parse_addr, parse_net, unusable_ip};
 
 /// Parses one STIX 2.1 pattern (an `indicator`'s `pattern`, STIX 2.1 §9) in the subset the
 /// STIX loader supports (see the crate docs), the pure entry point the loader uses for each
@@ -207,16 +207,20 @@ pub enum FeedFormat {
     /// A plain list of indicators, one a line (`value[,actor]`), each
     /// value's type inferred.
     List,
+    /// A maltrail static trail file (`apt_*.txt`: `# Aliases:`/`# Reference:` comments, one
+    /// domain, address, `ip:port` or scheme-less URL a line; see the crate docs).
+    Maltrail,
 }
 
 impl FeedFormat {
-    /// `misp`, `stix`, `csv` or `list`.
+    /// `misp`, `stix`, `csv`, `list` or `maltrail`.
     pub fn as_str(self) -> &'static str {
         match self {
             FeedFormat::Misp => "misp",
             FeedFormat::Stix => "stix",
             FeedFormat::Csv => "csv",
             FeedFormat::List => "list",
+            FeedFormat::Maltrail => "maltrail",
         }
     }
 }
@@ -351,6 +355,39 @@ pub struct IocHit {
     pub actors: Vec<Actor>,
     /// Sources of the origins that apply.
     pub sources: Vec<IocSource>,
+    /// The origins that apply, each pairing a feed entry with the actors *it* names (a value
+    /// that feeds list under several actors has one origin per listing). Use
+    /// [`IocHit::sources_of`] to cite an actor's own entries, never `sources[0]`.
+    #[serde(skip)]
+    pub origins: Vec<Origin>,
+    /// The loaded set's multi-actor counts per feed format ([`IocSet::multi_actor_counts`]),
+    /// the measurement behind how exclusive an actor label of that format is.
+    #[serde(skip)]
+    pub listing: BTreeMap<FeedFormat, MultiActor>,
+}
+
+/// How many actor-tied values a set holds from one feed format, and how many of those the
+/// loaded feeds list under more than one actor (distinct actor names, any format).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MultiActor {
+    /// Distinct `(kind, value)` IOCs with at least one actor from this format.
+    pub values: u64,
+    /// Of them, those listed under two or more distinct actor names.
+    pub multi: u64,
+}
+
+impl IocHit {
+    /// The feed entries that tie this hit to the actor named `actor` (as in [`Actor::name`]),
+    /// in feed order; empty when no origin names it.
+    pub fn sources_of(&self, actor: &str) -> Vec<&IocSource> {
+        let mut out: Vec<&IocSource> = Vec::new();
+        for o in &self.origins {
+            if o.actors.iter().any(|a| a.name == actor) && !out.contains(&&o.source) {
+                out.push(&o.source);
+            }
+        }
+        out
+    }
 }
 
 /// What loading one feed produced.
@@ -406,12 +443,18 @@ pub struct IocSetBuilder {
 
 impl IocSetBuilder {
     /// Loads a feed, detecting its format by content: JSON with `"type": "bundle"` is STIX,
-    /// JSON with `Event` / `response` is MISP, anything not starting with `{` / `[` is CSV
-    /// or a plain list of indicators ([`IocSetBuilder::load_csv`]).
-    /// `origin` labels the feed in every [`IocSource`] (pass the file path).
+    /// JSON with `Event` / `response` is MISP, text with maltrail's `# Reference:` /
+    /// `# Aliases:` comments (or its copyright header) and no `,` in a value line is a maltrail
+    /// trail file ([`IocSetBuilder::load_maltrail`]), anything else not starting with `{` / `[`
+    /// is CSV or a plain list of indicators ([`IocSetBuilder::load_csv`]).
+    /// `origin` labels the feed in every [`IocSource`] (pass the file path; for maltrail its
+    /// file name names the actor).
     pub fn load(&mut self, text: &str, origin: &str) -> Result<LoadReport, IocError> {
         let t = text.trim_start_matches('\u{feff}').trim_start();
         if !(t.starts_with('{') || t.starts_with('[')) {
+            if maltrail::looks_like(t) {
+                return Ok(self.load_maltrail(text, origin));
+            }
             return self.load_csv(text, origin);
         }
         let (value, repaired) = parse_json_lenient(t, origin)?;
@@ -457,6 +500,15 @@ impl IocSetBuilder {
             });
         }
         Ok(stix::load(self, &value, origin))
+    }
+
+    /// Loads a maltrail static trail file (stamparm/maltrail `trails/static/malware/apt_*.txt`):
+    /// the actor from `origin`'s file name (`apt_12.txt` → `APT12`) with the `# Aliases:` names
+    /// as synonyms, each trail's source = its line and the `# Reference:` URLs above it,
+    /// trailing `# comment`s stripped, `ip:port` as the address, scheme-less URL trails as URL
+    /// prefixes. Never fails; values that are none of these are diagnostics naming the line.
+    pub fn load_maltrail(&mut self, text: &str, origin: &str) -> LoadReport {
+        maltrail::load(self, text, origin)
     }
 
     /// Loads `type,value[,actor]` CSV, or a plain list of indicators, one a
@@ -549,6 +601,7 @@ pub struct IocSet {
     iocs: Vec<Ioc>,
     conjunctions: Vec<Vec<usize>>,
     m: matcher::Matcher,
+    listing: BTreeMap<FeedFormat, MultiActor>,
 }
 
 impl fmt::Debug for IocSet {
@@ -591,6 +644,14 @@ impl IocSet {
         self.conjunctions.get(i).map(Vec::as_slice)
     }
 
+    /// Per feed format: the actor-tied values and those listed under more than one actor
+    /// (distinct actor names over all origins). Measured on the whole loaded set when it was
+    /// built (issue #18 item 4: the maltrail `apt_*.txt` corpus lists 12 of its 10,655 values under
+    /// two or more actors).
+    pub fn multi_actor_counts(&self) -> &BTreeMap<FeedFormat, MultiActor> {
+        &self.listing
+    }
+
     /// Distinct IOCs by kind.
     pub fn counts(&self) -> BTreeMap<IocKind, usize> {
         let mut m = BTreeMap::new();
@@ -614,12 +675,14 @@ impl IocSet {
             let entry = &self.iocs[ioc];
             let mut actors: Vec<Actor> = Vec::new();
             let mut sources: Vec<IocSource> = Vec::new();
+            let mut origins: Vec<Origin> = Vec::new();
             for o in &entry.origins {
                 if let Some(c) = o.conjunction {
                     if !self.conjunctions[c].iter().all(|t| seen.contains(t)) {
                         continue;
                     }
                 }
+                origins.push(o.clone());
                 if !sources.contains(&o.source) {
                     sources.push(o.source.clone());
                 }
@@ -640,6 +703,8 @@ impl IocSet {
                 matched,
                 actors,
                 sources,
+                origins,
+                listing: self.listing.clone(),
             });
         }
         hits
@@ -695,253 +760,10 @@ fn strip_trailing_commas(text: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
 }
 
-/// Undoes common defanging: `[.]`, `(.)`, `{.}`, `[dot]`, `hxxp`, `[:]`.
-fn refang(s: &str) -> String {
-    let mut t = s.trim().to_owned();
-    for (a, b) in [
-        ("[.]", "."),
-        ("(.)", "."),
-        ("{.}", "."),
-        ("[dot]", "."),
-        ("[:]", ":"),
-        ("[://]", "://"),
-    ] {
-        if t.contains(a) {
-            t = t.replace(a, b);
-        }
-    }
-    let lower = t.to_ascii_lowercase();
-    if lower.starts_with("hxxp") {
-        t = format!("http{}", &t[4..]);
-    } else if lower.starts_with("fxp") {
-        t = format!("ftp{}", &t[3..]);
-    }
-    t
-}
-
-/// Normalises a value of a (lower-case) type name into an IOC, `None` when it is not valid.
-fn normalise(type_name: &str, value: &str) -> Option<(IocKind, String)> {
-    let v = value.trim();
-    let hex = |len: &[usize]| {
-        let h = v.to_ascii_lowercase();
-        (len.contains(&h.len()) && h.bytes().all(|c| c.is_ascii_hexdigit())).then_some(h)
-    };
-    Some(match type_name {
-        "md5" => (IocKind::Md5, hex(&[32])?),
-        "sha1" => (IocKind::Sha1, hex(&[40])?),
-        "sha256" => (IocKind::Sha256, hex(&[64])?),
-        "sha512" => (IocKind::Sha512, hex(&[128])?),
-        "imphash" => (IocKind::Imphash, hex(&[32])?),
-        "hash" => {
-            let h = hex(&[32, 40, 64, 128])?;
-            let k = match h.len() {
-                32 => IocKind::Md5,
-                40 => IocKind::Sha1,
-                64 => IocKind::Sha256,
-                _ => IocKind::Sha512,
-            };
-            (k, h)
-        }
-        "domain" | "hostname" | "domain-name" => (IocKind::Domain, normalise_domain(v)?),
-        "url" => {
-            let u = refang(v);
-            if !u.contains("://") && !u.contains('/') {
-                // A bare host name filed as a URL (seen in ESET events).
-                (IocKind::Domain, normalise_domain(&u)?)
-            } else {
-                if u.len() < 8 || u.chars().any(char::is_whitespace) {
-                    return None;
-                }
-                (IocKind::Url, u)
-            }
-        }
-        "ip" | "ip-dst" | "ip-src" | "ipv4" | "ipv6" | "cidr" | "ipv4-addr" | "ipv6-addr" => {
-            let net = parse_net(&refang(v))?;
-            (IocKind::Ip, net_text(&net))
-        }
-        _ => return None,
-    })
-}
-
-/// The type names [`IocSetBuilder::add_typed`] knows (lower case), plus the
-/// `type` header: a CSV whose first row starts with one of them is a
-/// `type,value[,actor]` feed, anything else a plain list of indicators.
-pub(crate) fn is_type_name(t: &str) -> bool {
-    matches!(
-        t.trim().to_ascii_lowercase().as_str(),
-        "type"
-            | "filename|md5"
-            | "filename|sha1"
-            | "filename|sha256"
-            | "filename|sha512"
-            | "domain|ip"
-            | "ip-dst|port"
-            | "ip-src|port"
-            | "md5"
-            | "sha1"
-            | "sha256"
-            | "sha512"
-            | "hash"
-            | "domain"
-            | "hostname"
-            | "url"
-            | "ip"
-            | "ip-dst"
-            | "ip-src"
-            | "ipv4"
-            | "ipv6"
-            | "cidr"
-            | "ipv4-addr"
-            | "ipv6-addr"
-            | "domain-name"
-    )
-}
-
-/// The type of a bare indicator of a plain list, inferred from its form:
-/// `url` (has `://`, defanged `hxxp` too), `ip` (address or CIDR), `hash`
-/// (32/40/64/128 hex digits), `domain` (dotted host name), else `None`.
-pub(crate) fn infer_type(value: &str) -> Option<&'static str> {
-    let r = refang(value).to_ascii_lowercase();
-    if r.contains("://") || r.starts_with("hxxp") {
-        return normalise("url", value).map(|_| "url");
-    }
-    ["ip", "hash", "domain"]
-        .into_iter()
-        .find(|t| normalise(t, value).is_some())
-}
-
-fn is_ip_type(t: &str) -> bool {
-    matches!(
-        t,
-        "ip" | "ip-dst" | "ip-src" | "ipv4" | "ipv6" | "cidr" | "ipv4-addr" | "ipv6-addr"
-    )
-}
-
-/// Why an address or network of an IP-typed feed entry (`type` as in
-/// [`IocSetBuilder::add_typed`] or a STIX object path type such as
-/// `ipv4-addr`) cannot be an indicator: `"network wider than /8"` (`/16`
-/// for IPv6; `0.0.0.0/0` would match every address) or `"non-routable
-/// address"` (see [`non_routable`]). `None` for usable values, for values
-/// that do not parse and for other types. The CSV, MISP and STIX loaders
-/// all refuse such entries, counted under `"<type>: <reason>"`.
-pub(crate) fn unusable_ip(type_name: &str, value: &str) -> Option<&'static str> {
-    if !is_ip_type(type_name) {
-        return None;
-    }
-    let net = parse_net(&refang(value))?;
-    let too_wide = match net {
-        IpNet::V4(v) => v.prefix_len() < 8,
-        IpNet::V6(v) => v.prefix_len() < 16,
-    };
-    if too_wide {
-        Some(match net {
-            IpNet::V4(_) => "network wider than /8",
-            IpNet::V6(_) => "network wider than /16",
-        })
-    } else if non_routable(&net) {
-        Some("non-routable address")
-    } else {
-        None
-    }
-}
-
-/// Private (RFC 1918, RFC 4193), loopback, link-local, unspecified,
-/// multicast or broadcast networks, and very wide prefixes (< /8, < /16 for
-/// IPv6): never usable as indicators.
-pub(crate) fn non_routable(n: &IpNet) -> bool {
-    match n {
-        IpNet::V4(v) => {
-            let a = v.network();
-            v.prefix_len() < 8
-                || a.is_private()
-                || a.is_loopback()
-                || a.is_link_local()
-                || a.is_unspecified()
-                || a.is_multicast()
-                || a.is_broadcast()
-                || (a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64) // 100.64/10 CGNAT
-        }
-        IpNet::V6(v) => {
-            let a = v.network();
-            let s0 = a.segments()[0];
-            v.prefix_len() < 16
-                || a.is_loopback()
-                || a.is_unspecified()
-                || a.is_multicast()
-                || (s0 & 0xfe00) == 0xfc00
-                || (s0 & 0xffc0) == 0xfe80
-        }
-    }
-}
-
-fn normalise_domain(v: &str) -> Option<String> {
-    let mut d = refang(v).to_ascii_lowercase();
-    if let Some(rest) = d.strip_prefix("*.") {
-        d = rest.to_owned();
-    }
-    while d.ends_with('.') {
-        d.pop();
-    }
-    let ok = d.contains('.')
-        && d.len() >= 4
-        && d.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b'_')
-        && !d.starts_with('.')
-        && d.parse::<IpAddr>().is_err();
-    ok.then_some(d)
-}
-
-/// Parses `1.2.3.4`, `::1`, `10.0.0.0/8`, `10.0.0.5/8` (host bits cleared), `::ffff:1.2.3.4`.
-pub(crate) fn parse_net(s: &str) -> Option<IpNet> {
-    let s = s.trim();
-    if s.contains('/') {
-        let n: IpNet = s.parse().ok()?;
-        let n = match n {
-            IpNet::V6(v6) => match v6.addr().to_ipv4_mapped() {
-                Some(v4) if v6.prefix_len() >= 96 => {
-                    IpNet::V4(ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok()?)
-                }
-                _ => n,
-            },
-            IpNet::V4(_) => n,
-        };
-        return Some(n.trunc());
-    }
-    let a = parse_addr(s)?;
-    Some(IpNet::from(a))
-}
-
-/// Parses an address as found in event fields: plain, `::ffff:` mapped (→ IPv4),
-/// `[v6]:port`, `v4:port`.
-pub(crate) fn parse_addr(s: &str) -> Option<IpAddr> {
-    let s = s.trim();
-    if s.is_empty() || s.len() > 64 {
-        return None;
-    }
-    if let Ok(a) = s.parse::<IpAddr>() {
-        return Some(a.to_canonical());
-    }
-    if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
-        return Some(sa.ip().to_canonical());
-    }
-    None
-}
-
-fn net_text(n: &IpNet) -> String {
-    let full = match n {
-        IpNet::V4(_) => 32,
-        IpNet::V6(_) => 128,
-    };
-    if n.prefix_len() == full {
-        n.addr().to_string()
-    } else {
-        n.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::values::non_routable;
 
     #[test]
     fn normalises_values() {

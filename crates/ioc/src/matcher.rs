@@ -1,19 +1,20 @@
 //! Compiled lookups: hash set, per-prefix-length network tables, one Aho-Corasick automaton.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use ipnet::IpNet;
 use tracehunt_event::Event;
 
-use crate::{parse_addr, parse_net, Ioc, IocKind, IocSet};
+use crate::{parse_addr, parse_net, FeedFormat, Ioc, IocKind, IocSet, MultiActor};
 
 /// Event fields searched for domain, URL and IPv4 IOCs as text (names compare ASCII
 /// case-insensitively, spaces ignored): Sysmon 22 `QueryName`/`QueryResults`, Sysmon 3
 /// `DestinationHostname`/`SourceHostname`, process creation `CommandLine`/`ParentCommandLine`,
 /// PowerShell 4104 `ScriptBlockText`, 4103 `Payload`/`ContextInfo`, classic PowerShell
-/// `HostApplication`, registry `Details`, and URL-like fields.
+/// `HostApplication`, registry `Details`, URL-like fields, and Zeek's `query` (dns),
+/// `server_name` (ssl), `host` and `uri` (http).
 pub const TEXT_FIELDS: &[&str] = &[
     "QueryName",
     "QueryResults",
@@ -34,13 +35,49 @@ pub const TEXT_FIELDS: &[&str] = &[
     "TargetUrl",
     "ServiceFileName",
     "ImagePath",
+    "query",
+    "server_name",
+    "host",
+    "uri",
 ];
 
 #[derive(Clone, Copy)]
 enum PatKind {
     Domain,
+    /// A URL with a scheme: a prefix ending at a non-alphanumeric byte.
     Url,
+    /// A scheme-less `host/path` URL trail (maltrail): the host starts at a boundary, the
+    /// path ends at a segment boundary unless the trail ends with `/`, `?` or `=`.
+    HostPath,
+    /// A path-only URL trail (`/dir/x.php`, maltrail): it must start a URL path — the field's
+    /// first byte, or right after `scheme://host[:port]`.
+    Path,
     Ipv4,
+}
+
+/// Whether a URL trail ending at `end` of `b` stops at a segment boundary (or needs none).
+fn url_prefix_end(pattern_last: Option<u8>, b: &[u8], end: usize) -> bool {
+    matches!(pattern_last, Some(b'/' | b'?' | b'=' | b'&'))
+        || !b
+            .get(end)
+            .is_some_and(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// Whether `start` of `b` is where a URL path begins: the start of the text, or right after
+/// `scheme://host[:port]`.
+fn starts_url_path(b: &[u8], start: usize) -> bool {
+    if start == 0 {
+        return true;
+    }
+    let pre = &b[..start];
+    let Some(p) = pre.windows(3).rposition(|w| w == b"://") else {
+        return false;
+    };
+    let host = &pre[p + 3..];
+    !host.is_empty()
+        && host
+            .iter()
+            .all(|&c| domain_byte(c) || matches!(c, b'.' | b':' | b'[' | b']' | b'@'))
 }
 
 pub(crate) struct Matcher {
@@ -94,7 +131,14 @@ pub(crate) fn build(iocs: Vec<Ioc>, conjunctions: Vec<Vec<usize>>) -> IocSet {
             }
             IocKind::Url => {
                 patterns.push(ioc.value.clone());
-                pats.push((i, PatKind::Url));
+                let kind = if ioc.value.contains("://") {
+                    PatKind::Url
+                } else if ioc.value.starts_with('/') {
+                    PatKind::Path
+                } else {
+                    PatKind::HostPath
+                };
+                pats.push((i, kind));
             }
             _ => {}
         }
@@ -112,9 +156,11 @@ pub(crate) fn build(iocs: Vec<Ioc>, conjunctions: Vec<Vec<usize>>) -> IocSet {
     v4_lens.sort_unstable_by(|a, b| b.cmp(a));
     let mut v6_lens: Vec<u8> = v6_lens.into_iter().collect();
     v6_lens.sort_unstable_by(|a, b| b.cmp(a));
+    let listing = multi_actor(&iocs);
     IocSet {
         iocs,
         conjunctions,
+        listing,
         m: Matcher {
             hashes,
             v4,
@@ -125,6 +171,33 @@ pub(crate) fn build(iocs: Vec<Ioc>, conjunctions: Vec<Vec<usize>>) -> IocSet {
             pats,
         },
     }
+}
+
+/// Per feed format: actor-tied values, and those listed under 2+ distinct actor names.
+fn multi_actor(iocs: &[Ioc]) -> BTreeMap<FeedFormat, MultiActor> {
+    let mut out: BTreeMap<FeedFormat, MultiActor> = BTreeMap::new();
+    for ioc in iocs {
+        let mut names: Vec<&str> = Vec::new();
+        let mut formats: Vec<FeedFormat> = Vec::new();
+        for o in &ioc.origins {
+            for a in &o.actors {
+                if !names.contains(&a.name.as_str()) {
+                    names.push(&a.name);
+                }
+                if !formats.contains(&o.source.format) {
+                    formats.push(o.source.format);
+                }
+            }
+        }
+        for f in formats {
+            let m = out.entry(f).or_default();
+            m.values += 1;
+            if names.len() > 1 {
+                m.multi += 1;
+            }
+        }
+    }
+    out
 }
 
 /// ASCII case-insensitive equality ignoring spaces (the project's field-name rule).
@@ -155,9 +228,12 @@ fn is_hash_field(name: &str) -> bool {
 }
 
 fn is_ip_field(name: &str) -> bool {
-    ["ip", "address", "ipv4", "ipv6", "ipaddr"]
-        .iter()
-        .any(|s| ends_with_ci(name, s))
+    // Zeek's connection endpoints: `id.resp_h`, `id.orig_h` (OTRF: `id_resp_h`).
+    [
+        "ip", "address", "ipv4", "ipv6", "ipaddr", "resp_h", "orig_h",
+    ]
+    .iter()
+    .any(|s| ends_with_ci(name, s))
 }
 
 fn is_text_field(name: &str) -> bool {
@@ -243,6 +319,22 @@ impl Matcher {
                                         || !after_next.is_some_and(|c| c.is_ascii_alphanumeric()))
                             }
                             PatKind::Url => !next.is_some_and(|c| c.is_ascii_alphanumeric()),
+                            PatKind::HostPath => {
+                                !prev.is_some_and(|c| domain_byte(c) || c == b'.')
+                                    && url_prefix_end(
+                                        iocs[i].value.as_bytes().last().copied(),
+                                        b,
+                                        m.end(),
+                                    )
+                            }
+                            PatKind::Path => {
+                                starts_url_path(b, m.start())
+                                    && url_prefix_end(
+                                        iocs[i].value.as_bytes().last().copied(),
+                                        b,
+                                        m.end(),
+                                    )
+                            }
                             PatKind::Ipv4 => {
                                 !prev.is_some_and(|c| c.is_ascii_digit() || c == b'.')
                                     && !next.is_some_and(|c| c.is_ascii_digit())
@@ -303,6 +395,8 @@ mod tests {
         assert!(is_ip_field("DestinationIp"));
         assert!(is_ip_field("IpAddress"));
         assert!(is_ip_field("ClientAddress"));
+        assert!(is_ip_field("id.resp_h"));
+        assert!(is_ip_field("id_orig_h"));
         assert!(!is_ip_field("Image"));
         assert!(is_text_field("commandline"));
         assert!(is_text_field("Script Block Text"));

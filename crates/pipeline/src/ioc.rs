@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tracehunt_attack::ActorKb;
 use tracehunt_attribution::{resolve_actor, IocObservation};
 use tracehunt_event::Event;
-use tracehunt_ioc::{IocHit, IocSet, LoadReport};
+use tracehunt_ioc::{FeedFormat, IocHit, IocSet, LoadReport, MultiActor};
 
 /// One IOC found in one event.
 #[derive(Debug, Clone)]
@@ -75,12 +75,31 @@ fn source_text(h: &IocHit) -> String {
         .unwrap_or_default()
 }
 
-/// Attribution evidence: one observation per (actor, IOC), events counted. Hits whose feed
-/// names no actor are reported but are no evidence.
+/// `feed: id (title)` of the feed entries that name `actor` (`; `-separated): an actor's
+/// evidence cites its own listing, never another actor's line of the same value (issue #18:
+/// APT39's trail line was shown for APT34).
+fn source_text_for(h: &IocHit, actor: &str) -> String {
+    let own = h.sources_of(actor);
+    if own.is_empty() {
+        return source_text(h);
+    }
+    own.iter()
+        .map(|s| match &s.title {
+            Some(t) => format!("{}: {} ({t})", s.feed, s.id),
+            None => format!("{}: {}", s.feed, s.id),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Attribution evidence: one observation per (actor, IOC), events counted, citing the feed
+/// entries that name that actor. Hits whose feed names no actor are reported but are no
+/// evidence.
 pub fn observations(dets: &[IocDetection]) -> Vec<IocObservation> {
     let mut m: BTreeMap<(String, String, String), IocObservation> = BTreeMap::new();
     for d in dets {
         for a in &d.hit.actors {
+            let (format, listing) = best_listing(&d.hit, &a.name);
             let o = m
                 .entry((
                     a.name.clone(),
@@ -93,13 +112,32 @@ pub fn observations(dets: &[IocDetection]) -> Vec<IocObservation> {
                     aliases: a.aliases.clone(),
                     ioc_type: d.hit.kind.as_str().to_owned(),
                     value: d.hit.value.clone(),
-                    source: source_text(&d.hit),
+                    source: source_text_for(&d.hit, &a.name),
+                    feed_format: format.map(|f| f.as_str().to_owned()).unwrap_or_default(),
+                    feed_values: listing.values,
+                    feed_multi_actor: listing.multi,
                     events: 0,
                 });
             o.events += 1;
         }
     }
     m.into_values().collect()
+}
+
+/// The feed format of `actor`'s own entries for a hit whose actor label is the most
+/// exclusive (lowest multi-actor share in the loaded set), with that format's counts.
+fn best_listing(h: &IocHit, actor: &str) -> (Option<FeedFormat>, MultiActor) {
+    let share = |m: &MultiActor| (m.multi as f64 + 0.5) / (m.values as f64 + 1.0);
+    h.sources_of(actor)
+        .iter()
+        .map(|s| {
+            (
+                s.format,
+                h.listing.get(&s.format).copied().unwrap_or_default(),
+            )
+        })
+        .min_by(|a, b| share(&a.1).total_cmp(&share(&b.1)))
+        .map_or((None, MultiActor::default()), |(f, m)| (Some(f), m))
 }
 
 fn ts(t: &Option<DateTime<Utc>>) -> J {
@@ -182,7 +220,8 @@ pub fn hit_json(kb: &ActorKb, d: &IocDetection) -> J {
 }
 
 /// The `ioc` summary object of `--format json`: feeds (path, format, loaded by type, skipped,
-/// actors, diagnostics), distinct IOCs, hits, hits by actor.
+/// actors, diagnostics), distinct IOCs, the multi-actor counts per feed format
+/// (`{"maltrail": {"values": 12432, "multi": 11}}`), hits, hits by actor.
 pub fn summary_json(feeds: &Feeds, dets: &[IocDetection]) -> J {
     let mut by_actor: BTreeMap<&str, u64> = BTreeMap::new();
     for d in dets {
@@ -201,6 +240,9 @@ pub fn summary_json(feeds: &Feeds, dets: &[IocDetection]) -> J {
             "diagnostics": r.diagnostics,
         })).collect::<Vec<_>>(),
         "iocs": feeds.set.len(),
+        "multi_actor": feeds.set.multi_actor_counts().iter()
+            .map(|(f, m)| (f.as_str().to_owned(), json!({"values": m.values, "multi": m.multi})))
+            .collect::<Map<String, J>>(),
         "hits": dets.len(),
         "hits_by_actor": by_actor,
     })
