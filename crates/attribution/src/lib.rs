@@ -52,7 +52,10 @@
 //!   knowledge base" mass is modelled: ATT&CK has no campaign attributed to an actor outside
 //!   its groups to fit it on, so the probability is conditional on the actor being one of the
 //!   groups.
-//! * **Group tags** on fired rules (`attack.g0009`) add `group_tag_bonus` (1 nat).
+//! * **Group tags** on fired rules (`attack.g0009`) add `group_tag_bonus` (1 nat). Software
+//!   and groups a rule *names* in its SigmaHQ emerging-threats folder or title (resolved by
+//!   `tracehunt_pipeline::rule_names` through ATT&CK and MISP galaxy aliases) are software and
+//!   group evidence like tags; [`TagObservation::origins`] says where each came from.
 
 //! * **IOC hits** ([`EvidenceSet::iocs`]): an indicator a threat-intelligence feed ties to an
 //!   actor, seen in the logs, adds `ioc_bonus` = [`IOC_WEIGHT`] + ln(distinct IOCs) to that
@@ -142,6 +145,12 @@ pub struct TagObservation {
     /// Number of events those rules matched.
     #[serde(default)]
     pub events: u64,
+    /// Where the rules showed it, for the evidence line: `tag attack.s0002`, `folder "Turla"`,
+    /// `title "Emotet"` (a name in a SigmaHQ emerging-threats folder or title, resolved
+    /// through ATT&CK and MISP galaxy aliases). Empty for analyst input; then the id itself is
+    /// shown. Becomes [`Evidence::observed_as`].
+    #[serde(default)]
+    pub origins: Vec<String>,
 }
 
 /// Everything observed: the input of [`Attributor::attribute`].
@@ -599,6 +608,15 @@ struct Feature {
     events: u64,
 }
 
+/// A software or group observation's origins (its id when it has none) into `observed_as`.
+fn push_origins(into: &mut Vec<String>, o: &TagObservation) {
+    if o.origins.is_empty() {
+        push_unique(into, std::slice::from_ref(&o.id));
+    } else {
+        push_unique(into, &o.origins);
+    }
+}
+
 fn push_unique(into: &mut Vec<String>, from: &[String]) {
     for s in from {
         if !into.contains(s) {
@@ -810,7 +828,7 @@ impl<'kb> Attributor<'kb> {
                     rule_titles: Vec::new(),
                     events: 0,
                 });
-            push_unique(&mut f.observed_as, std::slice::from_ref(&o.id));
+            push_origins(&mut f.observed_as, o);
             push_unique(&mut f.rule_ids, &o.rule_ids);
             push_unique(&mut f.rule_titles, &o.rule_titles);
             f.events = f.events.saturating_add(o.events);
@@ -835,7 +853,7 @@ impl<'kb> Attributor<'kb> {
                 rule_titles: Vec::new(),
                 events: 0,
             });
-            push_unique(&mut f.observed_as, std::slice::from_ref(&o.id));
+            push_origins(&mut f.observed_as, o);
             push_unique(&mut f.rule_ids, &o.rule_ids);
             push_unique(&mut f.rule_titles, &o.rule_titles);
             f.events = f.events.saturating_add(o.events);

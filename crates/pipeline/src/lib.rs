@@ -89,6 +89,7 @@ pub mod ioc;
 pub mod keys;
 pub mod navigator;
 mod render;
+pub mod rule_names;
 pub mod sink;
 pub mod source;
 pub mod spill;
