@@ -67,7 +67,10 @@
 //! candidates. That is a statement about separation, not about the probability: technique
 //! evidence is weak (on held-out campaigns the top candidate is right about a third of the
 //! time), so even a clean separation often carries a low calibrated probability, and the reason
-//! says both. Evidence made only of common techniques is never confident.
+//! says both. Evidence made only of common techniques is never confident. Every reason ends
+//! with the evidence kind that decided the ranking ([`verdict`]: techniques, software, IOCs,
+//! group tags, or none but the group-level terms), from the exact split of the lead over the
+//! runner-up.
 //!
 //! ## Example
 //!
@@ -100,6 +103,7 @@ use tracehunt_attack::{parent_technique, ActorKb, Group, Source};
 pub mod eval;
 pub mod ioc;
 pub mod provenance;
+pub mod verdict;
 
 pub use ioc::{resolve_actor, IocObservation, IOC_WEIGHT};
 pub use provenance::{Leaks, Provenance};
@@ -981,8 +985,10 @@ impl<'kb> Attributor<'kb> {
             c.rank = i + 1;
         }
 
-        let (confident, reason) =
-            ioc::verdict(&candidates).unwrap_or_else(|| self.verdict(&features, &candidates));
+        let (confident, reason) = verdict::explain(
+            ioc::verdict(&candidates).unwrap_or_else(|| self.verdict(&features, &candidates)),
+            &candidates,
+        );
         if top_n > 0 {
             candidates.truncate(top_n);
         }
@@ -1109,11 +1115,7 @@ impl<'kb> Attributor<'kb> {
     fn verdict(&self, features: &[Feature], candidates: &[Candidate]) -> (bool, String) {
         let cfg = &self.config;
         if features.is_empty() {
-            return (
-                false,
-                "no confident attribution: no technique or software evidence resolved against ATT&CK"
-                    .into(),
-            );
+            return (false, verdict::NO_FEATURES.into());
         }
         let Some(top) = candidates.first() else {
             return (
