@@ -60,7 +60,10 @@
 //!   knowledge base" mass is modelled: ATT&CK has no campaign attributed to an actor outside
 //!   its groups to fit it on, so the probability is conditional on the actor being one of the
 //!   groups.
-//! * **Group tags** on fired rules (`attack.g0009`) add `group_tag_bonus` (1 nat).
+//! * **Group tags** on fired rules (`attack.g0009`) add `group_tag_bonus` (1 nat). Software
+//!   and groups a rule *names* in its SigmaHQ emerging-threats folder or title (resolved by
+//!   `tracehunt_pipeline::rule_names` through ATT&CK and MISP galaxy aliases) are software and
+//!   group evidence like tags; [`TagObservation::origins`] says where each came from.
 
 //! * **IOC hits** ([`EvidenceSet::iocs`]): an indicator a threat-intelligence feed ties to an
 //!   actor, seen in the logs, adds `ioc_bonus` = `T · ln LR` to that actor's group, a
@@ -74,7 +77,10 @@
 //! time such a lead named the right group in 41 % of cases ([`CLEAR_LEAD_PRECISION`], which
 //! the verdict quotes), so even a clean separation often carries a low calibrated
 //! probability, and the reason says both. Evidence made only of common techniques is never
-//! confident.
+//! confident. Every reason ends
+//! with the evidence kind that decided the ranking ([`verdict`]: techniques, software, IOCs,
+//! group tags, or none but the group-level terms), from the exact split of the lead over the
+//! runner-up.
 //!
 //! ## Example
 //!
@@ -109,6 +115,7 @@ pub mod forward;
 pub mod ioc;
 pub mod provenance;
 pub mod state;
+pub mod verdict;
 
 pub use ioc::{resolve_actor, IocObservation, IocRates};
 pub use provenance::{Leaks, Provenance};
@@ -155,6 +162,12 @@ pub struct TagObservation {
     /// Number of events those rules matched.
     #[serde(default)]
     pub events: u64,
+    /// Where the rules showed it, for the evidence line: `tag attack.s0002`, `folder "Turla"`,
+    /// `title "Emotet"` (a name in a SigmaHQ emerging-threats folder or title, resolved
+    /// through ATT&CK and MISP galaxy aliases). Empty for analyst input; then the id itself is
+    /// shown. Becomes [`Evidence::observed_as`].
+    #[serde(default)]
+    pub origins: Vec<String>,
 }
 
 /// Everything observed: the input of [`Attributor::attribute`].
@@ -623,6 +636,15 @@ struct Feature {
     events: u64,
 }
 
+/// A software or group observation's origins (its id when it has none) into `observed_as`.
+fn push_origins(into: &mut Vec<String>, o: &TagObservation) {
+    if o.origins.is_empty() {
+        push_unique(into, std::slice::from_ref(&o.id));
+    } else {
+        push_unique(into, &o.origins);
+    }
+}
+
 fn push_unique(into: &mut Vec<String>, from: &[String]) {
     for s in from {
         if !into.contains(s) {
@@ -855,7 +877,7 @@ impl<'kb> Attributor<'kb> {
                     rule_titles: Vec::new(),
                     events: 0,
                 });
-            push_unique(&mut f.observed_as, std::slice::from_ref(&o.id));
+            push_origins(&mut f.observed_as, o);
             push_unique(&mut f.rule_ids, &o.rule_ids);
             push_unique(&mut f.rule_titles, &o.rule_titles);
             f.events = f.events.saturating_add(o.events);
@@ -880,7 +902,7 @@ impl<'kb> Attributor<'kb> {
                 rule_titles: Vec::new(),
                 events: 0,
             });
-            push_unique(&mut f.observed_as, std::slice::from_ref(&o.id));
+            push_origins(&mut f.observed_as, o);
             push_unique(&mut f.rule_ids, &o.rule_ids);
             push_unique(&mut f.rule_titles, &o.rule_titles);
             f.events = f.events.saturating_add(o.events);
@@ -1019,8 +1041,10 @@ impl<'kb> Attributor<'kb> {
         } else {
             StateAnswer::default()
         };
-        let (confident, reason) =
-            ioc::verdict(&candidates).unwrap_or_else(|| self.verdict(&features, &candidates));
+        let (confident, reason) = verdict::explain(
+            ioc::verdict(&candidates).unwrap_or_else(|| self.verdict(&features, &candidates)),
+            &candidates,
+        );
         if top_n > 0 {
             candidates.truncate(top_n);
         }
@@ -1159,11 +1183,7 @@ impl<'kb> Attributor<'kb> {
     fn verdict(&self, features: &[Feature], candidates: &[Candidate]) -> (bool, String) {
         let cfg = &self.config;
         if features.is_empty() {
-            return (
-                false,
-                "no confident attribution: no technique or software evidence resolved against ATT&CK"
-                    .into(),
-            );
+            return (false, verdict::NO_FEATURES.into());
         }
         let Some(top) = candidates.first() else {
             return (

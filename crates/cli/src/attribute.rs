@@ -6,7 +6,9 @@ use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tracehunt_attack::ActorKb;
-use tracehunt_attribution::{Attributor, EvidenceSet, Observation, TagObservation, Window};
+use tracehunt_attribution::{
+    Attributor, EvidenceSet, Observation, ScoringConfig, TagObservation, Window,
+};
 use tracehunt_pipeline::evidence::{attribution_json, write_attribution_table};
 
 #[derive(Args, Debug)]
@@ -30,8 +32,8 @@ pub struct AttributeArgs {
         default_value = "table"
     )]
     pub format: crate::TextOrJson,
-    /// How many candidates to show.
-    #[arg(long, default_value_t = 10)]
+    /// How many candidates to show, best first (0 = every group the evidence matched).
+    #[arg(long, default_value_t = 10, value_name = "N")]
     pub top: usize,
     /// When the activity was observed: first day (`YYYY-MM-DD` or RFC 3339, UTC). Groups whose
     /// known activity period (dated ATT&CK reports and campaigns) is far from it rank lower.
@@ -101,7 +103,13 @@ pub fn run(a: AttributeArgs) -> Result<u8> {
             Some(w)
         }
     };
-    let res = Attributor::new(&kb).attribute_in(&ev, window);
+    // `--top N` for any N, 0 = all (issue #18 item 8: the scorer's default kept 10, so
+    // `--top 20` printed 10 and `--top 0` printed none).
+    let config = ScoringConfig {
+        top_n: a.top,
+        ..ScoringConfig::default()
+    };
+    let res = Attributor::with_config(&kb, config).attribute_in(&ev, window);
     if res.observed.is_empty() && !res.unresolved.is_empty() {
         // Nothing left to attribute (breaker finding: `--techniques T9999`
         // exited 0 with an empty ranking while `--software NoSuchTool`

@@ -342,7 +342,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
             || tracehunt_readers::walk_counted(&a.paths),
         )
     });
-    let loaded = loaded?;
+    let mut loaded = loaded?;
     // A named path that does not exist is an error whatever -q says
     // (ripgrep: the run finishes, then exits 1).
     let missing = missing_paths(&a.paths);
@@ -384,6 +384,9 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         );
     }
     let kb = load_kb(&a.attack)?;
+    // Malware and actor names in emerging-threats folders and titles become
+    // software/group evidence (issue #18 item 5).
+    loaded.resolve_names(&kb);
     let debug_mem = std::env::var_os("TRACEHUNT_DEBUG_MEM").is_some();
     debug_mem_note(debug_mem, "rules and ATT&CK loaded", "");
     let rs = &loaded.ruleset;

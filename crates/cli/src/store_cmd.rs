@@ -349,8 +349,9 @@ pub struct ActorsArgs {
     #[command(flatten)]
     store: StoreArg,
     /// Count sightings up to this candidate rank per incident (1: only
-    /// each incident's top candidate).
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// each incident's top candidate; 0: every stored candidate — a hunt stores
+    /// its top 5 per incident).
+    #[arg(long, default_value_t = 1, value_name = "N")]
     ranks: u32,
     /// Only sightings with at least this confidence (0–100).
     #[arg(long, default_value_t = 0, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=100))]
@@ -370,16 +371,21 @@ pub struct ActorsArgs {
 /// activity per month (false positives counted apart).
 pub fn actors(a: ActorsArgs) -> Result<u8> {
     let store = a.store.open()?;
-    let rows = store.actors(a.ranks.max(1), a.min_confidence)?;
+    let ranks = if a.ranks == 0 { u32::MAX } else { a.ranks };
+    let rows = store.actors(ranks, a.min_confidence)?;
     let mut out = std::io::stdout().lock();
     if a.format == TextOrJson::Json {
         return json_out(&mut out, &rows);
     }
     writeln!(
         out,
-        "{} (top {} of each incident, confidence ≥ {})",
+        "{} ({} of each incident, confidence ≥ {})",
         counted(rows.len() as u64, "actor", "actors"),
-        counted(u64::from(a.ranks.max(1)), "candidate", "candidates"),
+        if a.ranks == 0 {
+            "all stored candidates".to_owned()
+        } else {
+            format!("top {}", counted(u64::from(a.ranks), "candidate", "candidates"))
+        },
         a.min_confidence
     )?;
     for r in &rows {

@@ -112,6 +112,55 @@ pub struct RuleMeta {
     pub category: Option<String>,
     /// Sigma `logsource.service`, lower-case, when present.
     pub service: Option<String>,
+    /// ATT&CK software and groups the rule *names* rather than tags (issue
+    /// #18 item 5: SigmaHQ emerging-threats folder names and titles such as
+    /// `2017/TA/Turla/…`, "Potential Emotet Activity"), resolved against a
+    /// knowledge base after compilation by the caller
+    /// (`tracehunt_pipeline::Loaded::resolve_names`) through
+    /// [`Ruleset::set_named`]; empty until then. Tags stay in `software` /
+    /// `groups`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub named: Vec<NamedRef>,
+}
+
+/// An ATT&CK software or group a rule names in its folder or title.
+///
+/// JSON: `{"id":"G0010","name":"Turla","origin":"folder"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedRef {
+    /// ATT&CK id, upper-case: `S0367` (software) or `G0010` (group).
+    pub id: String,
+    /// The name as the rule wrote it (`Turla`, `Cozy-Bear`, `Emotet`).
+    pub name: String,
+    /// Where the rule wrote it.
+    pub origin: NameOrigin,
+}
+
+impl NamedRef {
+    /// True for an intrusion set (`G…`), false for software (`S…`).
+    pub fn is_group(&self) -> bool {
+        self.id.starts_with('G')
+    }
+}
+
+/// Where a rule names an ATT&CK software or group ([`NamedRef::origin`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameOrigin {
+    /// The folder the rule file sits in (`rules-emerging-threats/2017/TA/Turla/`).
+    Folder,
+    /// The rule's `title`.
+    Title,
+}
+
+impl NameOrigin {
+    /// `folder` or `title`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameOrigin::Folder => "folder",
+            NameOrigin::Title => "title",
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -280,6 +329,13 @@ impl Ruleset {
         self.meta.push(meta);
         self.meta.len() - 1
     }
+
+    /// Sets the ATT&CK software and groups rule `i` names in its folder or
+    /// title ([`RuleMeta::named`]); metadata only, matching is unchanged.
+    /// Panics if `i >= len()`.
+    pub fn set_named(&mut self, i: usize, named: Vec<NamedRef>) {
+        self.meta[i].named = named;
+    }
 }
 
 impl RuleMeta {
@@ -323,6 +379,7 @@ impl RuleMeta {
             product: None,
             category: None,
             service: None,
+            named: Vec::new(),
         }
     }
 }
@@ -927,6 +984,7 @@ fn rule_meta(doc: &RuleDoc, id: String, active: bool) -> RuleMeta {
         product: r.logsource.product.as_deref().map(str::to_ascii_lowercase),
         category: r.logsource.category.as_deref().map(str::to_ascii_lowercase),
         service: r.logsource.service.as_deref().map(str::to_ascii_lowercase),
+        named: Vec::new(),
     }
 }
 

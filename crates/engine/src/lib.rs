@@ -49,6 +49,8 @@ mod prefilter;
 mod scan;
 pub mod select;
 
-pub use compile::{compile, CompileOptions, RuleMeta, Ruleset, PADDED_FIELDS};
+pub use compile::{
+    compile, CompileOptions, NameOrigin, NamedRef, RuleMeta, Ruleset, PADDED_FIELDS,
+};
 pub use scan::Scanner;
 pub use select::Selection;

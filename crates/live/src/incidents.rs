@@ -95,8 +95,10 @@ impl Open {
                         count: 1,
                         techniques: m.techniques.clone(),
                         tactics: m.tactics.clone(),
-                        software: m.software.clone(),
-                        groups: m.groups.clone(),
+                        // Tags, then names from the rule's folder/title
+                        // (`Loaded::resolve_names`, issue #18 item 5).
+                        software: tag_and_named(&m.software, m, false),
+                        groups: tag_and_named(&m.groups, m, true),
                     },
                 );
             }
@@ -155,6 +157,7 @@ impl Open {
                     rule_ids,
                     rule_titles,
                     events,
+                    origins: Vec::new(),
                 })
                 .collect()
         };
@@ -173,6 +176,18 @@ impl Open {
             iocs: tracehunt_pipeline::ioc::observations(&self.iocs),
         }
     }
+}
+
+/// A rule's tagged software (`groups` false) or group ids plus those it names in its
+/// emerging-threats folder or title ([`RuleMeta::named`]), each once.
+fn tag_and_named(tagged: &[String], m: &RuleMeta, groups: bool) -> Vec<String> {
+    let mut ids = tagged.to_vec();
+    for r in m.named.iter().filter(|r| r.is_group() == groups) {
+        if !ids.contains(&r.id) {
+            ids.push(r.id.clone());
+        }
+    }
+    ids
 }
 
 /// The open incidents and the indexes that place a detection.

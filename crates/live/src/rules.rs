@@ -32,11 +32,14 @@ pub struct Rules {
 impl Rules {
     /// Wraps loaded rules; `generation` numbers reloads (0 first).
     pub fn new(
-        loaded: Loaded,
+        mut loaded: Loaded,
         iocs: Option<Arc<IocSet>>,
         kb: Arc<ActorKb>,
         generation: u64,
     ) -> Arc<Rules> {
+        // Software and groups named in emerging-threats folders and titles
+        // become attribution evidence (issue #18 item 5).
+        loaded.resolve_names(&kb);
         let n = loaded.ruleset.len();
         let cs = &loaded.correlations;
         let correlated = (0..n).map(|r| cs.is_referenced(r)).collect();

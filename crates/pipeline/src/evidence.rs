@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use tracehunt_attribution::{Attribution, EvidenceSet, Observation, TagObservation};
+use tracehunt_attribution::{
+    Attribution, Evidence, EvidenceKind, EvidenceSet, Observation, TagObservation,
+};
 use tracehunt_engine::Ruleset;
 
 /// `one` when `n` is 1, else `many` ("1 file", "2 files").
@@ -15,13 +17,18 @@ pub fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
 }
 
 /// Builds the attribution evidence from what fired: per technique the rules
-/// and number of detections; software and group tags likewise.
-/// `rules` are the rules of the detections in output order (a rule's place
-/// in the evidence lists is that of its first detection).
+/// and number of detections; software and groups likewise, from the rules'
+/// `attack.sNNNN`/`attack.gNNNN` tags and from the names they carry in their
+/// emerging-threats folder or title ([`RuleMeta::named`](tracehunt_engine::RuleMeta),
+/// set by [`crate::Loaded::resolve_names`]), each with where it came from
+/// ([`TagObservation::origins`]: `tag attack.g0010`, `folder "Turla"`,
+/// `title "Emotet"`). `rules` are the rules of the detections in output order
+/// (a rule's place in the evidence lists is that of its first detection).
 pub fn evidence(rs: &Ruleset, rules: impl IntoIterator<Item = usize>) -> EvidenceSet {
-    let mut tech: BTreeMap<String, (Vec<usize>, u64)> = BTreeMap::new();
-    let mut soft: BTreeMap<String, (Vec<usize>, u64)> = BTreeMap::new();
-    let mut grp: BTreeMap<String, (Vec<usize>, u64)> = BTreeMap::new();
+    type Acc = BTreeMap<String, (Vec<usize>, u64, Vec<String>)>;
+    let mut tech: Acc = BTreeMap::new();
+    let mut soft: Acc = BTreeMap::new();
+    let mut grp: Acc = BTreeMap::new();
     // Counted per rule first: one map update per rule, not per detection.
     let mut order: Vec<usize> = Vec::new();
     let mut count: BTreeMap<usize, u64> = BTreeMap::new();
@@ -32,21 +39,42 @@ pub fn evidence(rs: &Ruleset, rules: impl IntoIterator<Item = usize>) -> Evidenc
         }
         *c += 1;
     }
+    let add = |map: &mut Acc, id: &str, rule: usize, n: u64, origin: String| {
+        let e = map.entry(id.to_owned()).or_default();
+        if !e.0.contains(&rule) {
+            e.0.push(rule);
+            e.1 += n;
+        }
+        if !origin.is_empty() && !e.2.contains(&origin) {
+            e.2.push(origin);
+        }
+    };
     for rule in order {
         let n = count[&rule];
         let m = rs.rule(rule);
-        for (ids, map) in [
-            (&m.techniques, &mut tech),
-            (&m.software, &mut soft),
-            (&m.groups, &mut grp),
-        ] {
+        for t in &m.techniques {
+            add(&mut tech, t, rule, n, String::new());
+        }
+        for (ids, map) in [(&m.software, &mut soft), (&m.groups, &mut grp)] {
             for t in ids {
-                let e = map.entry(t.clone()).or_default();
-                if !e.0.contains(&rule) {
-                    e.0.push(rule);
-                }
-                e.1 += n;
+                add(
+                    map,
+                    t,
+                    rule,
+                    n,
+                    format!("tag attack.{}", t.to_ascii_lowercase()),
+                );
             }
+        }
+        for r in &m.named {
+            let map = if r.is_group() { &mut grp } else { &mut soft };
+            add(
+                map,
+                &r.id,
+                rule,
+                n,
+                format!("{} \"{}\"", r.origin.as_str(), r.name),
+            );
         }
     }
     let names = |rules: &[usize]| -> (Vec<String>, Vec<String>) {
@@ -55,15 +83,16 @@ pub fn evidence(rs: &Ruleset, rules: impl IntoIterator<Item = usize>) -> Evidenc
             rules.iter().map(|&r| rs.rule(r).title.clone()).collect(),
         )
     };
-    let tags = |m: BTreeMap<String, (Vec<usize>, u64)>| -> Vec<TagObservation> {
+    let tags = |m: Acc| -> Vec<TagObservation> {
         m.into_iter()
-            .map(|(id, (rules, events))| {
+            .map(|(id, (rules, events, origins))| {
                 let (rule_ids, rule_titles) = names(&rules);
                 TagObservation {
                     id,
                     rule_ids,
                     rule_titles,
                     events,
+                    origins,
                 }
             })
             .collect()
@@ -71,7 +100,7 @@ pub fn evidence(rs: &Ruleset, rules: impl IntoIterator<Item = usize>) -> Evidenc
     EvidenceSet {
         techniques: tech
             .into_iter()
-            .map(|(t, (rules, events))| {
+            .map(|(t, (rules, events, _))| {
                 let (rule_ids, rule_titles) = names(&rules);
                 Observation {
                     technique: t,
@@ -87,12 +116,40 @@ pub fn evidence(rs: &Ruleset, rules: impl IntoIterator<Item = usize>) -> Evidenc
     }
 }
 
-/// The `attribution` array of `--format json`: candidates with their evidence.
+/// Where a software or group item came from, for its evidence line: ` via tag attack.s0002,
+/// folder "Turla"` (issue #18 item 5); empty for other kinds and for analyst input.
+fn via(e: &Evidence) -> String {
+    let shown: Vec<&str> = e
+        .observed_as
+        .iter()
+        .filter(|o| **o != e.id)
+        .map(String::as_str)
+        .collect();
+    if !matches!(e.kind, EvidenceKind::Software | EvidenceKind::GroupTag) || shown.is_empty() {
+        return String::new();
+    }
+    format!(
+        " via {}",
+        tracehunt_report::terminal_safe(&shown.join(", "))
+    )
+}
+
+/// `top` as a count for `take`: 0 means all.
+fn shown(top: usize) -> usize {
+    if top == 0 {
+        usize::MAX
+    } else {
+        top
+    }
+}
+
+/// The `attribution` array of `--format json`: the first `top` candidates (0 = all the
+/// attribution holds) with their evidence.
 pub fn attribution_json(a: &Attribution, top: usize) -> serde_json::Value {
     serde_json::Value::Array(
         a.candidates
             .iter()
-            .take(top)
+            .take(shown(top))
             .map(|c| {
                 serde_json::json!({
                     "rank": c.rank,
@@ -196,7 +253,8 @@ pub fn how_matched(e: &tracehunt_attribution::Evidence) -> String {
     }
 }
 
-/// An attribution's verdict and its top `top` candidates with their evidence.
+/// An attribution's verdict and its top `top` candidates (0 = all the attribution holds)
+/// with their evidence.
 pub fn write_attribution_body<W: Write>(
     w: &mut W,
     a: &Attribution,
@@ -206,7 +264,7 @@ pub fn write_attribution_body<W: Write>(
     if let Some(line) = state_line(a) {
         writeln!(w, "{line}")?;
     }
-    for c in a.candidates.iter().take(top) {
+    for c in a.candidates.iter().take(shown(top)) {
         let aliases: Vec<&str> = c
             .aliases
             .iter()
@@ -253,14 +311,22 @@ pub fn write_attribution_body<W: Write>(
                     plural(events, "event", "events")
                 )
             };
+            let used = match e.kind {
+                EvidenceKind::GroupTag => "group named by the rules".to_owned(),
+                EvidenceKind::Software => format!(
+                    "software, used by {} {}",
+                    groups,
+                    plural(groups, "group", "groups")
+                ),
+                _ => format!("used by {} {}", groups, plural(groups, "group", "groups")),
+            };
             writeln!(
                 w,
-                "       {} {} (used by {} {}; {}) ← {from}",
+                "       {} {} ({used}; {}){} ← {from}",
                 e.id,
                 e.name,
-                groups,
-                plural(groups, "group", "groups"),
                 how_matched(e),
+                via(e)
             )?;
         }
     }

@@ -90,6 +90,7 @@ pub mod keys;
 pub mod navigator;
 mod render;
 pub mod rule_cache;
+pub mod rule_names;
 pub mod sink;
 pub mod source;
 pub mod spill;
