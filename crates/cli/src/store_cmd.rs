@@ -384,7 +384,10 @@ pub fn actors(a: ActorsArgs) -> Result<u8> {
         if a.ranks == 0 {
             "all stored candidates".to_owned()
         } else {
-            format!("top {}", counted(u64::from(a.ranks), "candidate", "candidates"))
+            format!(
+                "top {}",
+                counted(u64::from(a.ranks), "candidate", "candidates")
+            )
         },
         a.min_confidence
     )?;

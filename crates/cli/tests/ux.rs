@@ -398,3 +398,30 @@ fn attribute_shows_the_suspected_state_sponsor() {
     assert!(line.contains(top["state"].as_str().unwrap()), "{line}");
     eprintln!("{line}");
 }
+
+/// Issue #18 item 8: `attribute --top N` shows N candidates for any N; the scorer's default
+/// cut of 10 made `--top 20` print 10 and `--top 0` print none. `--top 0` shows every group
+/// the evidence matched (Deep Panda's ten techniques match far more than 20 groups).
+#[test]
+fn attribute_top_20_shows_20_and_top_0_shows_every_matched_group() {
+    let ten =
+        "T1018,T1021.002,T1027.005,T1047,T1057,T1059.001,T1218.010,T1505.003,T1546.008,T1564.003";
+    let count = |top: &str| {
+        let out = run(&["attribute", "--techniques", ten, "--top", top, "-f", "json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let c = v["attribution"].as_array().unwrap();
+        // Every shown candidate matched some of the evidence, ranks 1..=n in order.
+        for (i, x) in c.iter().enumerate() {
+            assert_eq!(x["rank"].as_u64(), Some(i as u64 + 1), "{x}");
+            assert!(!x["evidence"].as_array().unwrap().is_empty(), "{x}");
+        }
+        c.len()
+    };
+    assert_eq!(count("3"), 3);
+    assert_eq!(count("20"), 20);
+    let all = count("0");
+    assert!(all > 20, "--top 0 showed {all}");
+    assert_eq!(count("100000"), all);
+    eprintln!("--top 0: {all} candidates");
+}

@@ -228,6 +228,9 @@ pub mod meta {
             tactics: r.tactics,
             groups: r.groups,
             software: r.software,
+            // Names resolve against the ATT&CK knowledge base after every load
+            // (`Loaded::resolve_names`), so they are not cached.
+            named: Vec::new(),
             file: r.file,
             line: r.line,
             active: r.active,
