@@ -74,12 +74,20 @@ fn verdict_names_techniques_when_techniques_decided() {
 }
 
 /// Regression (issue #18): with an IOC tied to APT28 on top of Deep Panda's techniques, IOCs
-/// rank APT28 first, and the verdict must say so.
+/// rank APT28 first, and the verdict must say so. The IOC comes from a measured MISP feed
+/// (the corpora's 1,256 actor-tied values, 1 under several actors): an unmeasured one-line
+/// feed's IOC is worth far less since the IOC weight follows measured rates.
 #[test]
 fn verdict_names_iocs_when_iocs_decided_not_techniques() {
+    let measured = IocObservation {
+        feed_format: "misp".into(),
+        feed_values: 1256,
+        feed_multi_actor: 1,
+        ..ioc("Sofacy", "f5abfb972495fde3d4fb3c825c3bbc437aab6c3a")
+    };
     let a = attribute(&EvidenceSet {
         techniques: techniques(),
-        iocs: vec![ioc("Sofacy", "f5abfb972495fde3d4fb3c825c3bbc437aab6c3a")],
+        iocs: vec![measured],
         ..EvidenceSet::default()
     });
     assert_eq!(a.candidates[0].id, "G0007");
