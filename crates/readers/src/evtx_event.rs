@@ -256,17 +256,6 @@ struct Conv<'de> {
 }
 
 impl Conv<'_> {
-    /// `shape::from_evtx_json`'s reading of `System` (`#attributes` form).
-    fn system(&mut self, sys: &[(Cow<'_, str>, J<'_>)]) -> R<()> {
-        for (k, v) in sys {
-            if v.is_null() {
-                continue;
-            }
-            self.system_child(sys, k, v)?;
-        }
-        Ok(())
-    }
-
     /// `shape::from_evtx_json`'s reading of one member of `Event` after
     /// `System` (`EventData` is streamed, see [`stream`]).
     fn event_member(&mut self, k: &str, v: &J<'_>) -> R<()> {
@@ -318,7 +307,8 @@ impl Conv<'_> {
         }
     }
 
-    /// One non-null member of `System`.
+    /// One non-null member of `System` (`shape::from_evtx_json`'s loop
+    /// body; `sys`: the members its lookups may see).
     fn system_child(&mut self, sys: &[(Cow<'_, str>, J<'_>)], k: &str, v: &J<'_>) -> R<()> {
         match k {
             "Provider" | "Provider_attributes" => {

@@ -115,10 +115,7 @@ impl<'de> Visitor<'de> for EventSeed<'_, 'de> {
                     map.next_value::<IgnoredAny>()?;
                 }
                 "System" => {
-                    let J::Obj(sys) = map.next_value::<J<'de>>()? else {
-                        return Err(A::Error::custom("System is not an object"));
-                    };
-                    bail(c.system(&sys))?;
+                    map.next_value_seed(System { c })?;
                     system = true;
                 }
                 _ if !system => return Err(A::Error::custom("a member before System")),
@@ -137,6 +134,57 @@ impl<'de> Visitor<'de> for EventSeed<'_, 'de> {
             return Err(A::Error::custom("no System"));
         }
         c.finish_meta();
+        Ok(())
+    }
+}
+
+/// The `System` object, member by member: `Provider`, `EventID`,
+/// `TimeCreated`, `Channel` and `Keywords` through the tree rules
+/// (`Conv::system_child`), the others flattened as they are parsed; null
+/// members skipped. A member named `…_attributes` (the
+/// `separate_json_attributes` form, whose rules look at other members) is
+/// left to the `Value` path.
+struct System<'c, 'de> {
+    c: &'c mut Conv<'de>,
+}
+
+impl<'de> DeserializeSeed<'de> for System<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for System<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the System object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let c = self.c;
+        let start = c.keys.len();
+        while let Some(k) = key(&mut map, c, start)? {
+            match k {
+                _ if k.ends_with("_attributes") => {
+                    return Err(A::Error::custom("separate attributes form"));
+                }
+                "Provider" | "EventID" | "TimeCreated" | "Channel" | "Keywords" => {
+                    let v = map.next_value::<J<'de>>()?;
+                    if !v.is_null() {
+                        let member = [(std::borrow::Cow::Borrowed(k), v)];
+                        let (k, v) = &member[0];
+                        bail(c.system_child(&member, k, v))?;
+                    }
+                }
+                _ => map.next_value_seed(Flatten {
+                    c,
+                    name: k,
+                    depth: 1,
+                    skip_null: true,
+                })?,
+            }
+        }
+        c.keys.truncate(start);
         Ok(())
     }
 }
@@ -208,6 +256,7 @@ impl<'de> Visitor<'de> for Children<'_, 'de> {
                     c,
                     name: k,
                     depth: 1,
+                    skip_null: false,
                 })?;
             }
         }
@@ -229,6 +278,9 @@ struct Flatten<'c, 'de> {
     c: &'c mut Conv<'de>,
     name: &'de str,
     depth: usize,
+    /// A null value itself pushes nothing (a null member of `System`);
+    /// nulls inside it do.
+    skip_null: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for Flatten<'_, 'de> {
@@ -255,6 +307,9 @@ impl<'de> Visitor<'de> for Flatten<'_, 'de> {
         f.write_str("a JSON value")
     }
     fn visit_unit<E>(self) -> Result<(), E> {
+        if self.skip_null {
+            return Ok(());
+        }
         self.leaf(Value::Null)
     }
     fn visit_bool<E>(self, b: bool) -> Result<(), E> {
@@ -280,6 +335,7 @@ impl<'de> Visitor<'de> for Flatten<'_, 'de> {
                 c,
                 name,
                 depth: depth + 1,
+                skip_null: false,
             })?
             .is_some()
         {}
@@ -296,6 +352,7 @@ impl<'de> Visitor<'de> for Flatten<'_, 'de> {
                     c,
                     name,
                     depth: depth + 1,
+                    skip_null: false,
                 })?,
                 _ if is_xmlns(k) => {
                     map.next_value::<IgnoredAny>()?;
@@ -304,6 +361,7 @@ impl<'de> Visitor<'de> for Flatten<'_, 'de> {
                     c,
                     name: k,
                     depth: depth + 1,
+                    skip_null: false,
                 })?,
             }
         }
@@ -366,6 +424,7 @@ impl<'de> Visitor<'de> for Attributes<'_, 'de> {
                     c,
                     name: k,
                     depth: depth + 1,
+                    skip_null: false,
                 })?;
             }
         }
