@@ -539,6 +539,17 @@ mod tests {
                 "fallback equals the reference for {json}"
             );
         }
+        // Out-of-range numbers in dropped members fail as in the Value path
+        // (found by reading serde_json's IgnoredAny, which skips them unchecked).
+        for json in [
+            r##"{"Event":{"#attributes":{"xmlns":1e999},"System":{}}}"##,
+            r##"{"Event":{"System":{},"Foo_attributes":[-1e999]}}"##,
+            r##"{"Event":{"System":{},"EventData":{"xmlns:x":1e400,"A":1}}}"##,
+        ] {
+            assert!(fast(json.as_bytes()).is_none(), "{json}");
+            assert!(reference(json.as_bytes()).is_err(), "{json}");
+            assert!(event_from_record_json(json.as_bytes()).is_err(), "{json}");
+        }
         assert!(event_from_record_json(b"\xff").is_err());
         assert!(event_from_record_json(b"{\"Event\":").is_err());
         assert!(matches!(

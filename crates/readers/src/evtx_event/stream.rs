@@ -10,11 +10,14 @@
 //! escapes — fails the parse, and the record takes the `Value` path.
 
 use super::{is_xmlns, Conv, J, MAX_DEPTH};
-use serde::de::{
-    DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
-};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 use tracehunt_event::Value;
+
+/// A value read and dropped. Parsed in full (numbers range-checked), not
+/// with serde's `IgnoredAny`, which skips a number's digits unchecked: a
+/// `1e999` the `Value` path refuses must fail here too.
+type Skipped<'de> = J<'de>;
 
 type De<'de> = serde_json::Deserializer<serde_json::de::StrRead<'de>>;
 
@@ -112,7 +115,7 @@ impl<'de> Visitor<'de> for EventSeed<'_, 'de> {
         while let Some(k) = key(&mut map, c, start)? {
             match k {
                 "#attributes" => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Skipped>()?;
                 }
                 "System" => {
                     map.next_value_seed(System { c })?;
@@ -121,7 +124,7 @@ impl<'de> Visitor<'de> for EventSeed<'_, 'de> {
                 _ if !system => return Err(A::Error::custom("a member before System")),
                 "EventData" => map.next_value_seed(Children { c })?,
                 _ if k.ends_with("_attributes") || is_xmlns(k) => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Skipped>()?;
                 }
                 _ => {
                     let v = map.next_value::<J<'de>>()?;
@@ -243,7 +246,7 @@ impl<'de> Visitor<'de> for Children<'_, 'de> {
         let start = c.keys.len();
         while let Some(k) = key(&mut map, c, start)? {
             if k == "#attributes" || k.ends_with("_attributes") || is_xmlns(k) {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value::<Skipped>()?;
             } else if k == "#text" || k == "Data" {
                 // Maybe an array of `Data` items: read as the tree does.
                 let v = map.next_value::<J<'de>>()?;
@@ -287,7 +290,7 @@ impl<'de> DeserializeSeed<'de> for Flatten<'_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         if self.depth > MAX_DEPTH {
-            <IgnoredAny as serde::Deserialize>::deserialize(d)?;
+            <Skipped as serde::Deserialize>::deserialize(d)?;
             return Ok(());
         }
         d.deserialize_any(self)
@@ -355,7 +358,7 @@ impl<'de> Visitor<'de> for Flatten<'_, 'de> {
                     skip_null: false,
                 })?,
                 _ if is_xmlns(k) => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Skipped>()?;
                 }
                 _ => map.next_value_seed(Flatten {
                     c,
@@ -410,7 +413,7 @@ impl<'de> Visitor<'de> for Attributes<'_, 'de> {
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element::<Skipped>()?.is_some() {}
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
@@ -418,7 +421,7 @@ impl<'de> Visitor<'de> for Attributes<'_, 'de> {
         let start = c.keys.len();
         while let Some(k) = key(&mut map, c, start)? {
             if is_xmlns(k) {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value::<Skipped>()?;
             } else {
                 map.next_value_seed(Flatten {
                     c,
