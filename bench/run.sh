@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Whole-tool benchmark (issue #4). Builds a corpus from ../shared/corpora:
-#   evtx/   every EVTX-ATTACK-SAMPLES file hard-linked N times (default: enough for >= 500,000 events)
+#   evtx/   every EVTX-ATTACK-SAMPLES file copied N times (default: enough for >= 500,000 events;
+#           real copies: a hunt reads a hard-linked file once, so links would measure 7,455 events)
 #   jsonl/  all Mordor JSON files concatenated into one JSONL file, repeated to >= 500,000 events
 # then runs `tracehunt hunt` with all active SigmaHQ rules and with --parse-only (the reader
 # with zero rules: the parse-only ceiling), and prints events/s, MB/s, wall time, peak RSS
@@ -44,16 +45,16 @@ EVTX_COPIES=$(( (500000 * SCALE + EVTX_EVENTS_PER_COPY - 1) / EVTX_EVENTS_PER_CO
 JSON_COPIES=$(( (500000 * SCALE + MORDOR_EVENTS_PER_COPY - 1) / MORDOR_EVENTS_PER_COPY ))
 EDIR=$OUT/evtx-x$SCALE
 JDIR=$OUT/jsonl-x$SCALE
-if [ ! -f "$EDIR/.done" ]; then
+if [ ! -f "$EDIR/.done-copies" ]; then
   rm -rf "$EDIR"; mkdir -p "$EDIR"
   for i in $(seq 1 $EVTX_COPIES); do
     mkdir -p "$EDIR/$i"
     find "$CORPORA/evtx-attack-samples" -name '*.evtx' -print0 | while IFS= read -r -d '' f; do
       n=$(echo "$f" | md5sum | cut -c1-12)
-      ln "$f" "$EDIR/$i/$n.evtx" 2>/dev/null || cp "$f" "$EDIR/$i/$n.evtx"
+      cp --reflink=auto --sparse=always "$f" "$EDIR/$i/$n.evtx"
     done
   done
-  touch "$EDIR/.done"
+  touch "$EDIR/.done-copies"
 fi
 if [ ! -f "$JDIR/.done" ]; then
   rm -rf "$JDIR"; mkdir -p "$JDIR"

@@ -10,7 +10,7 @@ set -eu  # no pipefail: `head` closing a pipe early is expected here
 cd "$(dirname "$0")/.."
 corpora=../shared/corpora
 out=fuzz/corpus
-targets="evtx_file evtx_chunk json_records sigma_rules sigma_condition stix_pattern misp_event ioc_csv stix_bundle attack_kb logsource_map wire_event text_logs"
+targets="evtx_file evtx_chunk evtx_record_json json_records sigma_rules sigma_condition stix_pattern misp_event ioc_csv stix_bundle attack_kb logsource_map wire_event text_logs"
 for t in $targets; do
     mkdir -p "$out/$t"
     if [ -d "fuzz/corpus-seeds/$t" ] && [ -n "$(ls "fuzz/corpus-seeds/$t")" ]; then
@@ -52,6 +52,16 @@ if [ -d "$corpora/sigma/regression_data" ]; then
         while IFS= read -r -d '' f; do
             n=$((n + 1))
             { printf '\000'; cat "$f"; } > "$out/json_records/regression$n.json"
+        done
+fi
+# The evtx crate's JSON of records (SigmaHQ regression JSON, compacted as the crate renders it).
+if [ -d "$corpora/sigma/regression_data" ]; then
+    n=0
+    find "$corpora/sigma/regression_data" -name '*.json' -size -8k -print0 | sort -z | head -zn 16 |
+        while IFS= read -r -d '' f; do
+            n=$((n + 1))
+            python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d=d[0] if isinstance(d,list) else d; sys.stdout.write(json.dumps(d,separators=(",",":"),ensure_ascii=False))' "$f" \
+                > "$out/evtx_record_json/regression$n.json" 2>/dev/null || rm -f "$out/evtx_record_json/regression$n.json"
         done
 fi
 # Wire events (tracehunt publish) also reach the JSON reader.

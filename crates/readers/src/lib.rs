@@ -76,6 +76,7 @@ mod caps;
 mod channel;
 mod cloud;
 mod error;
+mod evtx_event;
 mod evtx_reader;
 mod foreign;
 mod gate;
@@ -536,6 +537,30 @@ pub fn open_evtx_chunks(path: &Path) -> Result<EvtxChunks, ReadError> {
         });
     }
     evtx_chunks(path, Box::new(file))
+}
+
+/// What [`evtx_record_json_paths`] gives per conversion: the event,
+/// `None` for no `Event`/`System` element, or the error text.
+#[doc(hidden)]
+pub type EvtxJsonEvent = Result<Option<Event>, String>;
+
+/// Both conversions of one EVTX record's rendered JSON (the bytes of
+/// `evtx::EvtxRecord::into_json_bytes`) into an [`Event`], for the
+/// differential tests of issue #22 item 2 (not a stable API):
+/// `(new, fast_path_taken, reference)`. `new` is what the EVTX reader uses
+/// (the borrowing parse, falling back to the `Value` path for shapes it
+/// leaves); `fast_path_taken` is false when it fell back; `reference` is
+/// `serde_json::Value` + [`event_from_json_value`], the reader's path
+/// before. `Ok(None)`: no `Event`/`System` element; `Err`: the error text
+/// (not UTF-8, not JSON).
+#[doc(hidden)]
+pub fn evtx_record_json_paths(bytes: &[u8]) -> (EvtxJsonEvent, bool, EvtxJsonEvent) {
+    let text = |e: evtx::err::EvtxError| evtx_reader::chain(&e);
+    (
+        evtx_event::event_from_record_json(bytes).map_err(text),
+        evtx_event::fast_path_takes(bytes),
+        evtx_event::reference(bytes).map_err(text),
+    )
 }
 
 /// Like [`open_evtx_chunks`], for an EVTX file already in memory; `name`

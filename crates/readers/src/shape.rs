@@ -606,7 +606,7 @@ fn from_flat(obj: &Map<String, J>) -> Event {
 }
 
 /// Fills [`EventMeta`] from the event's own fields so the two agree.
-fn fill_meta(ev: &mut Event, timestamp: Option<DateTime<Utc>>) {
+pub(crate) fn fill_meta(ev: &mut Event, timestamp: Option<DateTime<Utc>>) {
     let text = |ev: &Event, name: &str| {
         ev.get(name)
             .find(|v| !v.is_null_or_empty())
