@@ -77,6 +77,7 @@ mod channel;
 mod cloud;
 mod error;
 mod evtx_reader;
+mod flat;
 mod foreign;
 mod gate;
 mod gz;
