@@ -95,7 +95,7 @@ run_rs() { # lane pipeline-file threads out time
   if [ "$threads" = 1 ]; then
     timed "$4" "$5" "$RSIGMA" engine eval "${common[@]}" -e "@$file"
   else
-    RAYON_NUM_THREADS=$threads timed "$4" "$5" "$RSIGMA" engine daemon "${common[@]}" \
+    timed "$4" "$5" env RAYON_NUM_THREADS="$threads" "$RSIGMA" engine daemon "${common[@]}" \
       --input stdin --api-addr 127.0.0.1:0 < "$file"
   fi
 }
@@ -109,14 +109,17 @@ print(f"  {label:<24} {threads} thr  {wall:7.2f} s  {cpu:7.2f} s CPU  "
       f"{events / wall / threads:>9,.0f} ev/s/core  {events / cpu:>9,.0f} ev/CPU-s  {rss / 1024:6.1f} MB RSS")
 PY
 }
+load() { # engine time-file: rule-load time = a run over one event
+  awk -v e="$1" '{ w=$(NF-3); c=$(NF-2)+$(NF-1); r=$NF } END { printf "  %-24s rule load (one event): %.2f s wall, %.2f s CPU, %.1f MB RSS\n", e, w, c, r/1024 }' "$2"
+}
 for lane in $LANES; do
   case $lane in flat) F=$FLAT;; evtx) F=$EVTXJ;; *) echo "unknown lane $lane" >&2; exit 1;; esac
   EVENTS=$(wc -l < "$F")
   echo "== lane $lane: $F, $EVENTS events, $(( $(stat -c %s "$F") / 1000000 )) MB"
   # rule loading: one event
   head -1 "$F" > "$TMP/one.jsonl"
-  run_th "$TMP/one.jsonl" 1 "$TMP/o" "$TMP/t"; report "tracehunt rule load" 1 1 "$TMP/t" | sed 's/ ev.*ev\/CPU-s / /'
-  run_rs "$TMP/one.jsonl" "$OUT/rsigma-$lane.yml" 1 "$TMP/o" "$TMP/t"; report "rsigma rule load" 1 1 "$TMP/t" | sed 's/ ev.*ev\/CPU-s / /'
+  run_th "$TMP/one.jsonl" 1 "$TMP/o" "$TMP/t"; load tracehunt "$TMP/t"
+  run_rs "$TMP/one.jsonl" "$OUT/rsigma-$lane.yml" 1 "$TMP/o" "$TMP/t"; load rsigma "$TMP/t"
   for t in $THREADS; do
     run_th "$F" "$t" "$TMP/th-$t.jsonl" "$TMP/th-$t.time"
     run_rs "$F" "$OUT/rsigma-$lane.yml" "$t" "$TMP/rs-$t.jsonl" "$TMP/rs-$t.time"
