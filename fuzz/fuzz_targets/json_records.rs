@@ -41,4 +41,20 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
         let _ = tracehunt_readers::event_from_json_value(&v);
     }
+    // One JSON object on one line: the reader (whose flat records take the
+    // fast path, `flat.rs`, issue #22) gives the general path's events.
+    if bytes.first() == Some(&b'{') && !bytes.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            let general: Vec<_> = tracehunt_readers::records_of_json_value(v)
+                .into_iter()
+                .filter_map(Result::ok)
+                .map(|mut ev| {
+                    ev.meta.record_id.get_or_insert(1);
+                    ev
+                })
+                .collect();
+            let read: Vec<_> = whole.iter().filter_map(|r| r.as_ref().ok()).cloned().collect();
+            assert_eq!(format!("{read:?}"), format!("{general:?}"), "fast path differs");
+        }
+    }
 });

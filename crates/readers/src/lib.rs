@@ -78,6 +78,7 @@ mod cloud;
 mod error;
 mod evtx_event;
 mod evtx_reader;
+mod flat;
 mod foreign;
 mod gate;
 mod gz;

@@ -569,29 +569,9 @@ fn from_winlogbeat(top: &Map<String, J>, w: &Map<String, J>) -> Event {
 fn from_flat(obj: &Map<String, J>) -> Event {
     let mut ev = Event::default();
     for (k, v) in obj {
-        match k.as_str() {
-            "EventID" => {
-                if let Some(id) = event_id_value(v) {
-                    ev.push("EventID", id);
-                }
-            }
-            "Channel" => push_channel(&mut ev, v),
-            "Keywords" => match v.as_i64() {
-                // nxlog writes the 64-bit mask as a signed integer; EVTX renders it as hex.
-                Some(i) => ev.push("Keywords", Value::Str(format!("0x{:x}", i as u64))),
-                None => flatten(&mut ev, "Keywords", v, 1),
-            },
-            _ => flatten(&mut ev, k, v, 1),
-        }
+        flat_member(&mut ev, k, v);
     }
-    let aliases = [
-        ("Computer", "Hostname"),
-        ("Provider_Name", "SourceName"),
-        ("Provider_Guid", "ProviderGuid"),
-        ("EventRecordID", "RecordNumber"),
-        ("ProcessID", "ExecutionProcessID"),
-    ];
-    for (canon, src) in aliases {
+    for (canon, src) in FLAT_ALIASES {
         if !obj.contains_key(canon) {
             if let Some(v) = obj.get(src).filter(|v| !v.is_null()) {
                 flatten(&mut ev, canon, v, 1);
@@ -603,6 +583,49 @@ fn from_flat(obj: &Map<String, J>) -> Event {
         .find_map(|k| obj.get(*k).and_then(J::as_str).and_then(parse_time));
     fill_meta(&mut ev, ts);
     ev
+}
+
+/// The flat shape's aliases: (our name, the flat record's name), each
+/// added when the record has the second but not the first.
+pub(crate) const FLAT_ALIASES: [(&str, &str); 5] = [
+    ("Computer", "Hostname"),
+    ("Provider_Name", "SourceName"),
+    ("Provider_Guid", "ProviderGuid"),
+    ("EventRecordID", "RecordNumber"),
+    ("ProcessID", "ExecutionProcessID"),
+];
+
+/// One top-level member of a flat record, as [`from_flat`] adds it.
+pub(crate) fn flat_member(ev: &mut Event, k: &str, v: &J) {
+    match k {
+        "EventID" => {
+            if let Some(id) = event_id_value(v) {
+                ev.push("EventID", id);
+            }
+        }
+        "Channel" => push_channel(ev, v),
+        "Keywords" => match v.as_i64() {
+            // nxlog writes the 64-bit mask as a signed integer; EVTX renders it as hex.
+            Some(i) => ev.push("Keywords", Value::Str(format!("0x{:x}", i as u64))),
+            None => flatten(ev, "Keywords", v, 1),
+        },
+        _ => flatten(ev, k, v, 1),
+    }
+}
+
+/// Starts converting one record (the per-record field budget), as
+/// [`event_from_json_value`] does; for `flat::flat_event`.
+pub(crate) fn begin_event() {
+    REPEATS.set(Repeats::default());
+}
+
+/// Ends a flat record begun with [`begin_event`]: its meta from `timestamp`
+/// and its fields, the budget applied, a forwarded channel resolved — the
+/// steps [`event_from_json_value`] takes after [`from_flat`].
+pub(crate) fn end_flat_event(mut ev: Event, timestamp: Option<DateTime<Utc>>) -> Event {
+    fill_meta(&mut ev, timestamp);
+    REPEATS.get().budget.finish(&mut ev);
+    crate::channel::unforward(ev)
 }
 
 /// Fills [`EventMeta`] from the event's own fields so the two agree.
