@@ -74,8 +74,10 @@ pub struct Derived {
     pub hex: bool,
 }
 
-/// One `(product, category | service)` entry of the mapping file.
+/// One `(product, category | service)` entry of the mapping file. An unknown key is an
+/// error naming it (a typo such as `pboduct:` would otherwise leave the entry product-less).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogsourceEntry {
     /// Sigma `logsource.product`, e.g. `windows`; absent for logsources
     /// SigmaHQ writes without a product (`category: webserver`, `proxy`).
@@ -336,6 +338,20 @@ mod tests {
             service: s.map(str::to_owned),
             ..LogSource::default()
         }
+    }
+
+    /// Regression (fuzz `logsource_map`, `pboduct: windows`): a mistyped key was dropped
+    /// silently, leaving a product-less duplicate of a Windows service that no rule could
+    /// resolve; now the map is refused with the key named.
+    #[test]
+    fn mistyped_entry_key_is_an_error_naming_it() {
+        let e = LogsourceMap::from_yaml(
+            "logsources:\n  - pboduct: windows\n    service: servicebus-client\n    sources:\n      - channels: [\"Microsoft-ServiceBus-Client\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("logsource mapping:"), "{e}");
+        assert!(e.contains("pboduct"), "{e}");
     }
 
     #[test]
