@@ -1119,7 +1119,7 @@ fn attribute_accepts_software_by_name_and_says_unknown_software() {
         "{text}"
     );
     assert!(
-        text.contains("S0002 Mimikatz (used by 51 groups; exact)"),
+        text.contains("S0002 Mimikatz (software, used by 51 groups; exact)"),
         "{text}"
     );
     let out = run(&["attribute", "--software", "NoSuchTool"]);
