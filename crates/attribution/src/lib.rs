@@ -110,6 +110,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use tracehunt_attack::{parent_technique, ActorKb, Group, Source};
 
+mod bundle;
 pub mod eval;
 pub mod forward;
 pub mod ioc;

@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bundle::{Bundle, ExtRef, Obj};
+
 /// A group's direct links that were learnt from one campaign's sources.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Leaks {
@@ -52,44 +54,6 @@ pub struct Provenance {
     pub leaks: BTreeMap<String, BTreeMap<String, Leaks>>,
 }
 
-#[derive(Deserialize)]
-struct Bundle {
-    #[serde(default)]
-    objects: Vec<Obj>,
-}
-
-#[derive(Deserialize)]
-struct Obj {
-    #[serde(rename = "type", default)]
-    kind: String,
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    revoked: Option<bool>,
-    #[serde(default)]
-    x_mitre_deprecated: Option<bool>,
-    #[serde(default)]
-    external_references: Vec<ExtRef>,
-    #[serde(default)]
-    relationship_type: Option<String>,
-    #[serde(default)]
-    source_ref: Option<String>,
-    #[serde(default)]
-    target_ref: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ExtRef {
-    #[serde(default)]
-    source_name: Option<String>,
-    #[serde(default)]
-    external_id: Option<String>,
-    #[serde(default)]
-    url: Option<String>,
-}
-
 impl ExtRef {
     fn keys(&self) -> impl Iterator<Item = String> + '_ {
         let name = self.source_name.as_ref().map(|s| format!("n:{}", s.trim()));
@@ -99,18 +63,6 @@ impl ExtRef {
 }
 
 impl Obj {
-    fn inactive(&self) -> bool {
-        self.revoked == Some(true) || self.x_mitre_deprecated == Some(true)
-    }
-
-    fn attack_id(&self) -> Option<String> {
-        self.external_references
-            .iter()
-            .find(|r| r.source_name.as_deref() == Some("mitre-attack"))
-            .and_then(|r| r.external_id.as_deref())
-            .map(str::to_ascii_uppercase)
-    }
-
     /// Citation keys: source names and URLs of the non-ATT&CK external references.
     fn citations(&self) -> impl Iterator<Item = String> + '_ {
         self.external_references

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 use tracehunt_attack::{citation_year, ActorKb};
 
+use crate::bundle::{Bundle, ExtRef, Obj};
 use crate::Window;
 
 /// One ATT&CK release: its knowledge base and, per group, the reports it cites.
@@ -33,60 +34,13 @@ pub struct ReportLinks {
     pub software: BTreeSet<String>,
 }
 
-#[derive(Deserialize)]
-struct Bundle {
-    #[serde(default)]
-    objects: Vec<Obj>,
-}
-
-#[derive(Deserialize)]
-struct Obj {
-    #[serde(rename = "type", default)]
-    kind: String,
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    revoked: Option<bool>,
-    #[serde(default)]
-    x_mitre_deprecated: Option<bool>,
-    #[serde(default)]
-    external_references: Vec<ExtRef>,
-    #[serde(default)]
-    relationship_type: Option<String>,
-    #[serde(default)]
-    source_ref: Option<String>,
-    #[serde(default)]
-    target_ref: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ExtRef {
-    #[serde(default)]
-    source_name: Option<String>,
-    #[serde(default)]
-    external_id: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-}
-
-impl Obj {
-    fn inactive(&self) -> bool {
-        self.revoked == Some(true) || self.x_mitre_deprecated == Some(true)
-    }
-    fn attack_id(&self) -> Option<String> {
-        self.external_references
-            .iter()
-            .find(|r| r.source_name.as_deref() == Some("mitre-attack"))
-            .and_then(|r| r.external_id.as_deref())
-            .map(str::to_ascii_uppercase)
-    }
-    fn citations(&self) -> impl Iterator<Item = &ExtRef> {
-        self.external_references.iter().filter(|r| {
-            r.source_name
-                .as_deref()
-                .is_some_and(|s| s != "mitre-attack" && !s.trim().is_empty())
-        })
-    }
+/// The reports `o` cites: its named, non-ATT&CK external references.
+fn cited_refs(o: &Obj) -> impl Iterator<Item = &ExtRef> {
+    o.external_references.iter().filter(|r| {
+        r.source_name
+            .as_deref()
+            .is_some_and(|s| s != "mitre-attack" && !s.trim().is_empty())
+    })
 }
 
 fn key(r: &ExtRef) -> String {
@@ -131,12 +85,12 @@ impl Release {
                 campaign_cites
                     .entry(o.id.as_str())
                     .or_default()
-                    .extend(o.citations().map(key));
+                    .extend(cited_refs(o).map(key));
             } else if o.kind == "relationship" && s.starts_with("campaign--") {
                 campaign_cites
                     .entry(s)
                     .or_default()
-                    .extend(o.citations().map(key));
+                    .extend(cited_refs(o).map(key));
                 if o.relationship_type.as_deref() == Some("attributed-to") {
                     if let Some(g) = group_of(t) {
                         attributed.push((s, g));
@@ -152,7 +106,7 @@ impl Release {
         for o in &bundle.objects {
             if o.kind == "intrusion-set" {
                 if let Some(g) = o.attack_id() {
-                    cited.entry(g).or_default().extend(o.citations().map(key));
+                    cited.entry(g).or_default().extend(cited_refs(o).map(key));
                 }
                 continue;
             }
@@ -164,7 +118,7 @@ impl Release {
                 o.target_ref.as_deref().unwrap_or_default(),
             );
             for g in [group_of(s), group_of(t)].into_iter().flatten() {
-                cited.entry(g).or_default().extend(o.citations().map(key));
+                cited.entry(g).or_default().extend(cited_refs(o).map(key));
             }
             if o.inactive() || o.relationship_type.as_deref() != Some("uses") {
                 continue;
@@ -178,7 +132,7 @@ impl Release {
             let Some(tid) = target.attack_id() else {
                 continue;
             };
-            for r in o.citations() {
+            for r in cited_refs(o) {
                 let links = reports
                     .entry(g.clone())
                     .or_default()
