@@ -1,7 +1,7 @@
 //! Which kind of evidence decided the ranking (issue #18 item 8: the verdict spoke of
 //! techniques when IOCs had decided it).
 //!
-//! A candidate's score is the sum of its evidence weights ([`Evidence::weight`], one per
+//! A candidate's score is the sum of its evidence weights ([`Evidence::weight`](crate::Evidence::weight), one per
 //! matched technique, software, group tag or IOC), its `missing_penalty` and its `prior`
 //! ([`Candidate`]), so the lead of the top candidate over the runner-up splits exactly into
 //! one share per evidence kind plus the group-level terms (profile size, campaigns, time,
