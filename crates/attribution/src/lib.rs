@@ -40,13 +40,16 @@
 //!   ([`activity_period`]). Groups last reported years before the window, or first reported
 //!   years after it, lose; overlapping groups are untouched. Without a window the input is 0
 //!   for every group.
-//! * **Software** (input `software`): the extra weight of a software match. The input
+//! * **Software** (input `software`): the same log-likelihood ratio over the observed
+//!   software (`ln(P(s|g)/P(s|bg))`, its own vocabulary and μ), with its own fitted weight
+//!   instead of `likelihood`'s: rare software is strong evidence, but software new to the
+//!   group is common in new reports, so it is weighed apart from the techniques. The input
 //!   `campaigns` (`ln(1 + campaigns)`) exists but is off in the shipped model (weight 0).
 //! * **Score** `= Σ_k w_k · x_k(g)` ([`ModelWeights`], fitted by maximum likelihood forward
 //!   in time — knowledge base ATT&CK v12.1, cases what v18.1 added, see [`forward`] — with
 //!   [`eval::fit_weights`]) plus the group-tag and IOC bonuses;
 //!   each evidence item's `weight` is its share (`w_likelihood · ln(P(f|g)/P(f|bg)) +
-//!   w_matched` [+ `w_software`]), the rest is `missing_penalty` (features the group lacks) and
+//!   w_matched`, with `w_software` in place of `w_likelihood` for software), the rest is `missing_penalty` (features the group lacks) and
 //!   `prior` (size, campaigns and time).
 //! * **Probability** `= softmax(score / temperature)` over every group with a profile (closed
 //!   world: it assumes the actor is one of the ATT&CK groups), shown as a STIX 2.1 `confidence`
@@ -74,7 +77,7 @@
 //! *distinctive* features (used by at most `distinctive_df_fraction` of groups) and is at least
 //! `min_margin` (1.25) times as probable as the runner-up: the evidence *separates* the
 //! candidates. That is a statement about separation, not about the probability: forward in
-//! time such a lead named the right group in 41 % of cases ([`CLEAR_LEAD_PRECISION`], which
+//! time such a lead named the right group in 42 % of cases ([`CLEAR_LEAD_PRECISION`], which
 //! the verdict quotes), so even a clean separation often carries a low calibrated
 //! probability, and the reason says both. Evidence made only of common techniques is never
 //! confident. Every reason ends
@@ -654,19 +657,21 @@ impl<'kb> Attributor<'kb> {
             let m = self.match_feature(p, f);
             let weight = m.map_or(0.0, |(_, _, w, _)| w);
             let llr = ((weight + mu * background) / ((mass + mu) * background)).ln();
-            out.inputs[0] += llr;
+            // Techniques and software are separate vocabularies with separately fitted
+            // weights: a software's log-likelihood ratio is input 5, a technique's input 0.
+            let (input, w_llr) = if f.kind == EvidenceKind::Software {
+                (5, w.software)
+            } else {
+                (0, w.likelihood)
+            };
+            out.inputs[input] += llr;
             match m {
                 Some((id, kind, _, sources)) => {
                     out.inputs[1] += 1.0;
-                    let mut bonus = w.matched;
-                    if f.kind == EvidenceKind::Software {
-                        out.inputs[5] += 1.0;
-                        bonus += w.software;
-                    }
                     out.matched
-                        .push((i, id, kind, w.likelihood * llr + bonus, sources));
+                        .push((i, id, kind, w_llr * llr + w.matched, sources));
                 }
-                None => out.missing += w.likelihood * llr,
+                None => out.missing += w_llr * llr,
             }
         }
         out.inputs[2] = (1.0 + p.mass_techniques).ln();
@@ -794,12 +799,12 @@ impl<'kb> Attributor<'kb> {
 
 /// The measured precision of a "clear lead" verdict, as the verdict states it: in the
 /// forward-in-time evaluation ([`forward`], ATT&CK v12.1 → v18.1, 113 cases, cross-fitted by
-/// group), 61 cases got a clear lead and the leader was the true group in 25 (41 %, Wilson
-/// 95 % interval 30–54 %); on v14.1 → v18.1, 14 of 51 (27 %, 17–41 %). `tests/forward.rs`
+/// group), 60 cases got a clear lead and the leader was the true group in 25 (42 %, Wilson
+/// 95 % interval 30–54 %); on v14.1 → v18.1, 15 of 45 (33 %, 21–48 %). `tests/forward.rs`
 /// checks these counts.
 pub const CLEAR_LEAD_PRECISION: &str =
-    "such a lead named the right group in 41% of forward-in-time \
-     tests (25 of 61, 95% CI 30-54%)";
+    "such a lead named the right group in 42% of forward-in-time \
+     tests (25 of 60, 95% CI 30-54%)";
 
 /// STIX 2.1 `confidence` (0–100) of a probability: `round(100 p)`, kept within 1–99 for a
 /// probability strictly between 0 and 1. On the STIX 2.1 WEP scale (see [`wep_label`]) 0 means

@@ -143,11 +143,11 @@ fn check(r: &tracehunt_attribution::forward::ForwardReport) {
 
     // v14.1 → v18.1, cross-fitted (the target split).
     let x = split(s, "v14.1", false);
-    close(x.model.top1.value, 0.155);
+    close(x.model.top1.value, 0.175);
     close(x.model.top5.value, 0.350);
-    close(x.model.mrr.value, 0.263);
-    close(x.model.brier.value, 0.931);
-    close(x.model.ece.value, 0.066);
+    close(x.model.mrr.value, 0.278);
+    close(x.model.brier.value, 0.916);
+    close(x.model.ece.value, 0.077);
     close(x.baseline.top1.value, 0.114);
     assert!(
         beats(&x.model, &x.baseline),
@@ -157,45 +157,52 @@ fn check(r: &tracehunt_attribution::forward::ForwardReport) {
     // Shown probabilities agree with the measured hit rate in every reliability bin.
     assert!(x.reliability.iter().all(|b| b.agrees()));
     // Cases with software evidence: better than the baseline, but the targets (top-1
-    // ≥ 50 %, top-5 ≥ 80 %) are NOT reached (measured 36.1 %, 61.1 %).
+    // ≥ 50 %, top-5 ≥ 80 %) are NOT reached (measured 41.7 %, 63.9 %; 36.1 % and 61.1 % with
+    // the matched-software count as input 5). Only 22 of the 36 name a software v14.1 links
+    // to the true group at all (6 a software only it uses); the model's top-1 is 13 of those
+    // 22 and 2 of the other 14.
     assert_eq!(x.model_software.cases, 36);
-    close(x.model_software.top1.value, 13.0 / 36.0);
-    close(x.model_software.top5.value, 22.0 / 36.0);
+    close(x.model_software.top1.value, 15.0 / 36.0);
+    close(x.model_software.top5.value, 23.0 / 36.0);
     assert!(x.model_software.top1.value < 0.5 && x.model_software.top5.value < 0.8);
     assert!(x.model_software.top1.value > x.baseline_software.top1.value);
-    // State level beats always answering China (54.8 % vs 41.9 %).
+    let c = &x.software_ceiling;
+    assert_eq!((c.cases, c.known_to_truth, c.unique_to_truth), (36, 22, 6));
+    close(c.model_top1_known, 13.0);
+    close(c.model_top1_unknown, 2.0);
+    // State level beats always answering China (52.7 % vs 41.9 %).
     assert_eq!((x.state.cases, x.state.most_common.as_str()), (93, "CN"));
-    close(x.state.top1.value, 51.0 / 93.0);
+    close(x.state.top1.value, 49.0 / 93.0);
     close(x.state.base_rate, 39.0 / 93.0);
-    assert_eq!((x.clear_lead.confident, x.clear_lead.correct), (51, 14));
+    assert_eq!((x.clear_lead.confident, x.clear_lead.correct), (45, 15));
 
     // v14.1 → v18.1, temporal (fit on the 22 v12.1 → v14.1 cases only): better ranking than
-    // the baseline, but over-confident: ECE 0.150 > 0.10 and worse than the baseline's.
+    // the baseline, but over-confident: ECE 0.135 > 0.10 and worse than the baseline's.
     let t = split(s, "v14.1", true);
-    close(t.model.ece.value, 0.150);
+    close(t.model.ece.value, 0.135);
     assert!(
         t.model.top1.value > t.baseline.top1.value && t.model.brier.value < t.baseline.brier.value
     );
     assert!(t.model.ece.value > 0.10 && t.model.ece.value > t.baseline.ece.value);
 
     // v12.1 → v18.1 cross-fitted: the shipped procedure's own estimate; the verdict quotes its
-    // clear-lead precision (25 of 61).
+    // clear-lead precision (25 of 60).
     let a = split(s, "v12.1", false);
-    close(a.model.top1.value, 0.265);
-    close(a.model.ece.value, 0.084);
+    close(a.model.top1.value, 0.257);
+    close(a.model.ece.value, 0.069);
     assert!(beats(&a.model, &a.baseline));
-    assert_eq!((a.clear_lead.confident, a.clear_lead.correct), (61, 25));
+    assert_eq!((a.clear_lead.confident, a.clear_lead.correct), (60, 25));
     assert!(
-        tracehunt_attribution::CLEAR_LEAD_PRECISION.contains("41% ")
-            && tracehunt_attribution::CLEAR_LEAD_PRECISION.contains("25 of 61")
+        tracehunt_attribution::CLEAR_LEAD_PRECISION.contains("42% ")
+            && tracehunt_attribution::CLEAR_LEAD_PRECISION.contains("25 of 60")
     );
-    close(a.state.top1.value, 57.0 / 106.0);
+    close(a.state.top1.value, 58.0 / 106.0);
     assert!(a.state.top1.value > a.state.base_rate);
 
     // v16.1 → v18.1 cross-fitted: beats the baseline on ranking and Brier but not on ECE
-    // (0.091 vs 0.042), and the state answer is below always answering China (32 % vs 50 %).
+    // (0.046 vs 0.042), and the state answer is below always answering China (30 % vs 50 %).
     let c = split(s, "v16.1", false);
-    close(c.model.ece.value, 0.091);
+    close(c.model.ece.value, 0.046);
     assert!(
         c.model.top1.value > c.baseline.top1.value && c.model.brier.value < c.baseline.brier.value
     );

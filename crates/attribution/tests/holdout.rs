@@ -67,13 +67,15 @@ fn campaign_hold_out_metrics() {
         .any(|(a, b)| (a - b).abs() > 0.05));
     // The input set chosen by leave-one-out log-loss: likelihood, matched, size, time.
     assert_eq!(leak.inputs_all, [true, true, true, false, true, false]);
-    // Nested selection picks the same set for 21 of 22 campaigns (C0024 adds software).
+    // Nested selection picks the same set for all 22 campaigns (with the matched-software
+    // count as input 5 it was 21: C0024 added software; the software log-likelihood input
+    // is chosen for none).
     let same = leak
         .cases
         .iter()
         .filter(|c| c.inputs == leak.inputs_all)
         .count();
-    assert_eq!(same, 21);
+    assert_eq!(same, 22);
 
     // The campaign's own reports never date the group: C0024's citations leave APT29.
     let cites = &prov.leaks("C0024", "G0016").unwrap().citations;
@@ -94,13 +96,13 @@ fn campaign_hold_out_metrics() {
 
     // Leakage-aware hold-out (the headline).
     let (m, t, b) = (&leak.model, &leak.model_ttp, &leak.baseline);
-    close(m.top1, 7.0 / 22.0);
-    close(m.top3, 8.0 / 22.0);
-    close(m.top5, 11.0 / 22.0);
-    close(m.mrr, 0.3898);
-    close(m.brier, 0.9383);
-    close(m.brier_top, 0.2593);
-    close(m.log_loss, 3.8823);
+    close(m.top1, 6.0 / 22.0);
+    close(m.top3, 9.0 / 22.0);
+    close(m.top5, 10.0 / 22.0);
+    close(m.mrr, 0.3862);
+    close(m.brier, 0.9551);
+    close(m.brier_top, 0.2443);
+    close(m.log_loss, 3.7311);
     close(b.top1, 0.2364);
     close(b.top3, 0.3706);
     close(b.top5, 0.4837);
@@ -108,34 +110,34 @@ fn campaign_hold_out_metrics() {
     close(b.brier, 0.9737);
     close(b.brier_top, 0.2225);
     close(b.log_loss, 3.9323);
-    assert!(m.top1 > b.top1 && m.top5 > b.top5 && m.mrr > b.mrr);
+    assert!(m.top1 > b.top1 && m.top3 > b.top3 && m.mrr > b.mrr);
     assert!(m.brier < b.brier && m.log_loss < b.log_loss);
     // Not better (measured): the Brier score of the top candidate's probability alone, and
-    // top-3 since parent tags count their sub-techniques (issue #18: 36.4 % vs 37.1 %).
-    assert!(m.brier_top > b.brier_top && m.top3 < b.top3);
-    // Time moved top-3, MRR, Brier and log-loss (not top-1 or top-5); techniques alone do not
-    // beat the baseline at top-3.
-    close(t.top1, 7.0 / 22.0);
-    close(t.top3, 7.0 / 22.0);
-    close(t.top5, 11.0 / 22.0);
-    assert!(m.top3 > t.top3 && m.mrr > t.mrr && m.brier < t.brier && m.log_loss < t.log_loss);
+    // top-5 (45.5 % vs 48.4 %) since the software is its own log-likelihood input, which this
+    // hold-out (the software links of the campaign's reports deleted) does not select.
+    assert!(m.brier_top > b.brier_top && m.top5 < b.top5);
+    // Time moved top-5, MRR and log-loss (not top-1 or top-3).
+    close(t.top1, 6.0 / 22.0);
+    close(t.top3, 9.0 / 22.0);
+    close(t.top5, 9.0 / 22.0);
+    assert!(m.top5 > t.top5 && m.mrr > t.mrr && m.log_loss < t.log_loss);
 
     // Naive hold-out.
     let (m, b) = (&naive.model, &naive.baseline);
-    close(m.top1, 16.0 / 22.0);
+    close(m.top1, 15.0 / 22.0);
     close(m.top3, 16.0 / 22.0);
     close(m.top5, 16.0 / 22.0);
-    close(m.mrr, 0.7390);
-    close(m.brier, 0.4477);
-    close(m.brier_top, 0.1574);
+    close(m.mrr, 0.7112);
+    close(m.brier, 0.4590);
+    close(m.brier_top, 0.1438);
     assert!(m.top1 > b.top1 && m.top3 > b.top3 && m.mrr > b.mrr);
     assert!(m.brier < b.brier && m.brier_top < b.brier_top && m.log_loss < b.log_loss);
     // Not better (measured): top-5 (72.7 % vs 74.4 %).
     assert!(m.top5 < b.top5);
 
     // Stricter time hold-out (every group's reports published in the campaign's years + 1
-    // removed): the time gain partly rests on reports from the campaign period. Top-3 and
-    // log-loss still improve on TTP-only, top-1 and MRR do not; log-loss loses to the baseline.
+    // removed): the time gain partly rests on reports from the campaign period. Top-3, top-5,
+    // MRR and log-loss still improve on TTP-only, top-1 does not move.
     let strict = evaluate(
         &kb,
         &prov,
@@ -146,13 +148,15 @@ fn campaign_hold_out_metrics() {
     );
     let (m, t, b) = (&strict.model, &strict.model_ttp, &strict.baseline);
     show("leakage-aware strict", m);
+    show("leakage-aware strict TTP", t);
     close(m.top1, 6.0 / 22.0);
-    close(m.top3, 9.0 / 22.0);
-    close(m.top5, 11.0 / 22.0);
-    close(m.mrr, 0.3742);
-    close(m.log_loss, 4.0058);
-    assert!(m.top3 > t.top3 && m.log_loss < t.log_loss && m.top1 < t.top1 && m.mrr < t.mrr);
-    assert!(m.top1 > b.top1 && m.top3 > b.top3 && m.mrr > b.mrr && m.log_loss > b.log_loss);
+    close(m.top3, 10.0 / 22.0);
+    close(m.top5, 12.0 / 22.0);
+    close(m.mrr, 0.3931);
+    close(m.log_loss, 3.8470);
+    assert!(m.top3 > t.top3 && m.top5 > t.top5 && m.mrr > t.mrr && m.log_loss < t.log_loss);
+    close(m.top1, t.top1);
+    assert!(m.top1 > b.top1 && m.top3 > b.top3 && m.mrr > b.mrr && m.log_loss < b.log_loss);
 
     // The issue's target (top-1 ≥ 65 %, top-5 ≥ 85 %) is NOT reached in the leakage-aware
     // hold-out; the naive one reaches top-1 but not top-5.

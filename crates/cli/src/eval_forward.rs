@@ -138,6 +138,18 @@ pub fn write_table<W: Write>(w: &mut W, r: &ForwardReport, verbose: bool) -> std
             sp.model.mean_top_probability * 100.0,
             sp.model.top1.value * 100.0
         )?;
+        let c = &sp.software_ceiling;
+        writeln!(
+            w,
+            "  +sw ceiling: {} of {} cases name a software the older release links to the true group ({} one only that group uses); model top-1 {:.1} of those {}, {:.1} of the other {}",
+            c.known_to_truth,
+            c.cases,
+            c.unique_to_truth,
+            c.model_top1_known,
+            c.known_to_truth,
+            c.model_top1_unknown,
+            c.cases - c.known_to_truth
+        )?;
         writeln!(w, "  reliability (model, top candidate):")?;
         writeln!(
             w,

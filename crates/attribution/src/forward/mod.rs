@@ -134,6 +134,27 @@ pub struct ClearLead {
     pub precision: Interval,
 }
 
+/// What the cases with software evidence allow (issue #18's target is on them): how many
+/// name a software the **older** release already links to the true group. The rest name only
+/// software new to that group (or used by others), which no ranking built on the older
+/// release can turn into evidence for it; this is the share of cases a software-driven
+/// ranking could win, and the model's top-1 on them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SoftwareCeiling {
+    /// Cases with software evidence.
+    pub cases: usize,
+    /// Of which the older release links at least one observed software to the true group.
+    pub known_to_truth: usize,
+    /// Of which the older release links an observed software to the true group **only**
+    /// (a software used by one group).
+    pub unique_to_truth: usize,
+    /// Model top-1 hits among the `known_to_truth` cases (ties count fractionally, as in
+    /// [`ForwardMetrics::top1`]).
+    pub model_top1_known: f64,
+    /// Model top-1 hits among the other cases.
+    pub model_top1_unknown: f64,
+}
+
 /// One case's result (for `--verbose`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseOutcome {
@@ -174,6 +195,8 @@ pub struct SplitReport {
     pub model_software: ForwardMetrics,
     /// The baseline on cases with software evidence.
     pub baseline_software: ForwardMetrics,
+    /// What the software cases allow.
+    pub software_ceiling: SoftwareCeiling,
     /// The model's reliability table (all cases).
     pub reliability: Vec<ReliabilityBin>,
     /// The state-level answer.
@@ -419,6 +442,7 @@ fn score_split(
         .filter(|&i| !p.cases[i].software.is_empty())
         .collect();
     let pick = |v: &[CaseScore]| sw.iter().map(|&i| v[i]).collect::<Vec<_>>();
+    let software_ceiling = software_ceiling(old, p, &sw, &model);
     let k = lead.correct as f64;
     let (lo, hi) = wilson(k, lead.confident);
     lead.precision = Interval {
@@ -459,11 +483,50 @@ fn score_split(
         baseline: forward_metrics(&base),
         model_software: forward_metrics(&pick(&model)),
         baseline_software: forward_metrics(&pick(&base)),
+        software_ceiling,
         reliability: reliability(&model),
         state: state_metrics(&state_hits),
         clear_lead: lead,
         outcomes: outcomes.into_iter().flatten().collect(),
     }
+}
+
+/// [`SoftwareCeiling`] of the cases `sw` (indices into `p.cases`, which have software).
+fn software_ceiling(
+    old: &Release,
+    p: &Prepared,
+    sw: &[usize],
+    model: &[CaseScore],
+) -> SoftwareCeiling {
+    let mut out = SoftwareCeiling {
+        cases: sw.len(),
+        ..SoftwareCeiling::default()
+    };
+    for &i in sw {
+        let c = &p.cases[i];
+        let users = |s: &String| {
+            old.kb
+                .groups()
+                .values()
+                .filter(|g| g.software.contains_key(s))
+                .count()
+        };
+        let truth = old.kb.groups().get(&c.group);
+        let of_truth: Vec<&String> = c
+            .software
+            .iter()
+            .filter(|s| truth.is_some_and(|g| g.software.contains_key(*s)))
+            .collect();
+        let hit = model[i].top1;
+        if of_truth.is_empty() {
+            out.model_top1_unknown += hit;
+            continue;
+        }
+        out.known_to_truth += 1;
+        out.unique_to_truth += usize::from(of_truth.iter().any(|s| users(s) == 1));
+        out.model_top1_known += hit;
+    }
+    out
 }
 
 fn state_metrics(hits: &[(String, bool)]) -> StateMetrics {
