@@ -49,8 +49,10 @@ pub(crate) struct RuleStat {
     pub(crate) count: u64,
     pub(crate) techniques: Vec<String>,
     pub(crate) tactics: Vec<String>,
-    pub(crate) software: Vec<String>,
-    pub(crate) groups: Vec<String>,
+    /// Software ids with where each came from (`tag attack.s0002`, `folder "Turla"`).
+    pub(crate) software: Vec<(String, String)>,
+    /// Group ids, likewise.
+    pub(crate) groups: Vec<(String, String)>,
 }
 
 /// An open incident.
@@ -134,42 +136,53 @@ impl Open {
     /// and group tag the rules that showed it and their detections; the
     /// IOC hits' actors.
     pub(crate) fn evidence(&self) -> EvidenceSet {
-        type Tags = BTreeMap<String, (Vec<String>, Vec<String>, u64)>;
+        type Tags = BTreeMap<String, (Vec<String>, Vec<String>, u64, Vec<String>)>;
         let (mut tech, mut soft, mut grp): (Tags, Tags, Tags) = Default::default();
+        let add = |map: &mut Tags, t: &str, rule: &str, r: &RuleStat, origin: Option<&String>| {
+            let e = map.entry(t.to_owned()).or_default();
+            if !e.0.iter().any(|x| x == rule) {
+                e.0.push(rule.to_owned());
+                e.1.push(r.title.clone());
+                e.2 += r.count;
+            }
+            if let Some(o) = origin.filter(|o| !e.3.contains(o)) {
+                e.3.push(o.clone());
+            }
+        };
         for (id, r) in &self.rules {
-            for (list, map) in [
-                (&r.techniques, &mut tech),
-                (&r.software, &mut soft),
-                (&r.groups, &mut grp),
-            ] {
-                for t in list {
-                    let e = map.entry(t.clone()).or_default();
-                    e.0.push(id.clone());
-                    e.1.push(r.title.clone());
-                    e.2 += r.count;
+            for t in &r.techniques {
+                add(&mut tech, t, id, r, None);
+            }
+            for (list, map) in [(&r.software, &mut soft), (&r.groups, &mut grp)] {
+                for (t, origin) in list {
+                    add(map, t, id, r, Some(origin));
                 }
             }
         }
         let tags = |m: Tags| -> Vec<TagObservation> {
             m.into_iter()
-                .map(|(id, (rule_ids, rule_titles, events))| TagObservation {
-                    id,
-                    rule_ids,
-                    rule_titles,
-                    events,
-                    origins: Vec::new(),
-                })
+                .map(
+                    |(id, (rule_ids, rule_titles, events, origins))| TagObservation {
+                        id,
+                        rule_ids,
+                        rule_titles,
+                        events,
+                        origins,
+                    },
+                )
                 .collect()
         };
         EvidenceSet {
             techniques: tech
                 .into_iter()
-                .map(|(technique, (rule_ids, rule_titles, events))| Observation {
-                    technique,
-                    rule_ids,
-                    rule_titles,
-                    events,
-                })
+                .map(
+                    |(technique, (rule_ids, rule_titles, events, _))| Observation {
+                        technique,
+                        rule_ids,
+                        rule_titles,
+                        events,
+                    },
+                )
                 .collect(),
             software: tags(soft),
             groups: tags(grp),
@@ -179,13 +192,19 @@ impl Open {
 }
 
 /// A rule's tagged software (`groups` false) or group ids plus those it names in its
-/// emerging-threats folder or title ([`RuleMeta::named`]), each once.
-fn tag_and_named(tagged: &[String], m: &RuleMeta, groups: bool) -> Vec<String> {
-    let mut ids = tagged.to_vec();
+/// emerging-threats folder or title ([`RuleMeta::named`]), each with its origin as the batch
+/// hunt words it (`tracehunt_pipeline::evidence`: `tag attack.s0002`, `folder "Turla"`,
+/// `title "Emotet"`); an id both tagged and named keeps both origins.
+fn tag_and_named(tagged: &[String], m: &RuleMeta, groups: bool) -> Vec<(String, String)> {
+    let mut ids: Vec<(String, String)> = tagged
+        .iter()
+        .map(|t| (t.clone(), format!("tag attack.{}", t.to_ascii_lowercase())))
+        .collect();
     for r in m.named.iter().filter(|r| r.is_group() == groups) {
-        if !ids.contains(&r.id) {
-            ids.push(r.id.clone());
-        }
+        ids.push((
+            r.id.clone(),
+            format!("{} \"{}\"", r.origin.as_str(), r.name),
+        ));
     }
     ids
 }
@@ -468,6 +487,66 @@ impl LiveIncidents {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (issue #18 leftover): the live path dropped where a software or group came
+    /// from (`tag attack.g0010`, `folder "Turla"`), so watch-mode evidence lines had no origin
+    /// while the batch hunt's had. Both now build the same origins for the same rules.
+    #[test]
+    fn live_evidence_keeps_tag_and_name_origins_like_the_batch_hunt() {
+        use tracehunt_engine::{NameOrigin, NamedRef};
+        let turla = "title: Turla service\nid: 5f0c3a35-0000-4000-8000-0000000000a1\n\
+                     logsource: {product: windows, service: system}\n\
+                     detection: {sel: {EventID: 7045}, condition: sel}\n\
+                     tags: [attack.g0010, attack.t1543.003]\nlevel: high\n";
+        let emotet = "title: Emotet run\nid: 5f0c3a35-0000-4000-8000-0000000000a2\n\
+                      logsource: {product: windows, category: process_creation}\n\
+                      detection: {sel: {Image|endswith: x.exe}, condition: sel}\nlevel: high\n";
+        let mut loaded =
+            tracehunt_pipeline::Loaded::from_yaml(&[("t.yml", turla), ("e.yml", emotet)]);
+        let named = |id: &str, name: &str, origin| NamedRef {
+            id: id.into(),
+            name: name.into(),
+            origin,
+        };
+        loaded.ruleset.set_named(
+            0,
+            vec![
+                named("G0010", "Turla", NameOrigin::Folder),
+                named("G0010", "Turla", NameOrigin::Title),
+            ],
+        );
+        loaded
+            .ruleset
+            .set_named(1, vec![named("S0367", "Emotet", NameOrigin::Title)]);
+        let rs = &loaded.ruleset;
+        let mut li = LiveIncidents::new(IncidentConfig::default());
+        let mut closed = Vec::new();
+        let at = t("2024-01-01T10:00:00Z");
+        let slot = li.place(Some("WS1"), at, &[], &rs.rule(0).id, &mut closed);
+        for r in [0, 0, 1] {
+            li.get_mut(slot).add_rule(rs.rule(r), at);
+        }
+        let live = li.get_mut(slot).evidence();
+        let batch = tracehunt_pipeline::evidence(rs, [0, 0, 1]);
+        assert_eq!(live.groups.len(), 1);
+        assert_eq!(
+            (live.groups[0].id.as_str(), live.groups[0].events),
+            ("G0010", 2)
+        );
+        assert_eq!(
+            live.groups[0].origins,
+            ["tag attack.g0010", "folder \"Turla\"", "title \"Turla\""]
+        );
+        assert_eq!(live.software[0].origins, ["title \"Emotet\""]);
+        for (l, b) in live
+            .groups
+            .iter()
+            .chain(&live.software)
+            .zip(batch.groups.iter().chain(&batch.software))
+        {
+            assert_eq!((&l.id, &l.origins, l.events), (&b.id, &b.origins, b.events));
+        }
+    }
 
     fn t(s: &str) -> Option<DateTime<Utc>> {
         Some(s.parse().unwrap())
