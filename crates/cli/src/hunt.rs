@@ -17,11 +17,16 @@ use tracehunt_report::{counted, Skipped, Summary, TimeWindow};
 
 /// Sigma rule levels, lowest first.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+///
+/// Hayabusa's and Chainsaw's short spellings are accepted too: `info`, `med`, `crit`.
 pub enum MinLevel {
+    #[value(alias = "info")]
     Informational,
     Low,
+    #[value(alias = "med")]
     Medium,
     High,
+    #[value(alias = "crit")]
     Critical,
 }
 
@@ -33,8 +38,12 @@ pub struct HuntArgs {
     /// Kubernetes audit, Okta, GCP audit, GitHub audit, Azure/Entra, M365,
     /// Zeek JSON); raw auditd; syslog/auth.log incl. Sysmon for Linux; Zeek
     /// TSV; W3C extended (IIS); Apache/Nginx access logs.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "directory")]
     pub paths: Vec<PathBuf>,
+    /// A log directory, as Hayabusa's `-d` (repeatable; the same as giving it as
+    /// an argument).
+    #[arg(long, short = 'd', value_name = "DIR")]
+    pub directory: Vec<PathBuf>,
     /// Sigma rule file or directory (repeatable). Default: the built-in pack
     /// (Windows rules only: for Linux, cloud, network and web logs give
     /// SigmaHQ's rules, or its folders linux, cloud, identity, application,
@@ -55,8 +64,8 @@ pub struct HuntArgs {
     /// go to stderr.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Let -o overwrite an existing file.
-    #[arg(long, requires = "output")]
+    /// Let -o overwrite an existing file (`-C` as in Hayabusa).
+    #[arg(long, short = 'C', requires = "output")]
     pub clobber: bool,
     /// Only report detections of rules at or above this level (any case: `HIGH`;
     /// `-m` as in Hayabusa).
@@ -308,7 +317,8 @@ fn html_title(paths: &[std::path::PathBuf]) -> String {
     format!("tracehunt hunt: {}", names.join(", "))
 }
 
-pub fn run(a: HuntArgs) -> Result<u8> {
+pub fn run(mut a: HuntArgs) -> Result<u8> {
+    a.paths.append(&mut a.directory);
     let start = Instant::now();
     let start_time = chrono::Utc::now();
     check_args(&a)?;

@@ -34,8 +34,8 @@ pub struct ReadOpts {
     /// only with --clobber; never one of the input files).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Let -o overwrite an existing file.
-    #[arg(long, requires = "output")]
+    /// Let -o overwrite an existing file (`-C` as in Hayabusa).
+    #[arg(long, short = 'C', requires = "output")]
     pub clobber: bool,
     /// No count line, skipped non-log files or lost-record notes on
     /// stderr (a path that cannot be walked, e.g. mistyped, is always named).

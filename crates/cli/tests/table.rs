@@ -339,6 +339,28 @@ fn flag_traps_are_caught_or_accepted() {
     assert_eq!(out.status.code(), Some(0), "{}", err(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["summary"]["detections"], 38);
+    // Hayabusa's -d DIR, its short level names (crit, med, info) and -C for --clobber.
+    let dir = tempfile::tempdir().unwrap();
+    let o = dir.path().join("crit.json");
+    let o = o.to_str().unwrap();
+    for (level, n) in [("crit", 1), ("med", 140), ("info", 161)] {
+        let out = run(&[
+            "hunt",
+            "-d",
+            "samples/evtx",
+            "-m",
+            level,
+            "-f",
+            "json",
+            "-q",
+            "-o",
+            o,
+            "-C",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{level}: {}", err(&out));
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(o).unwrap()).unwrap();
+        assert_eq!(v["summary"]["detections"], n, "{level}");
+    }
     // Hayabusa's time form with an offset: 2021-10-22 05:00 +09:00 is 20:00 UTC.
     let out = run(&[
         "hunt",
