@@ -2,7 +2,8 @@
 //! consumer (the live mode) can keep the open windows of unchanged
 //! correlations when the rules are reloaded.
 
-use super::{CorrelationHit, CorrelationSet, Correlator, CorrelatorStats, Deadline, Group, Limits};
+use super::correlator::{Deadline, Group};
+use super::{CorrelationHit, CorrelationSet, Correlator, CorrelatorStats, Limits};
 use chrono::{DateTime, Utc};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};

@@ -3,7 +3,10 @@
 
 use super::*;
 use chrono::TimeZone;
+use chrono::{DateTime, Utc};
+use tracehunt_engine::Ruleset;
 use tracehunt_engine::{compile, CompileOptions};
+use tracehunt_sigma::{Code, Diagnostic};
 
 const BASE: &str = "title: Failed logon
 id: 00000000-0000-4000-8000-0000000000f1
