@@ -51,6 +51,12 @@ impl LazyRegex {
         &self.pattern
     }
 
+    /// Drops the compiled regex, if any; [`LazyRegex::is_match`] compiles
+    /// it again when next called.
+    pub(crate) fn release(&mut self) {
+        self.re = OnceLock::new();
+    }
+
     /// `Regex::is_match`, compiling the regex first if needed.
     pub(crate) fn is_match(&self, text: &str) -> bool {
         self.re
@@ -108,6 +114,11 @@ impl LazyFinder {
     /// The needle.
     pub(crate) fn needle(&self) -> &[u8] {
         &self.needle
+    }
+
+    /// Drops the finder, if built; [`LazyFinder::find`] builds it again.
+    pub(crate) fn release(&mut self) {
+        self.finder = OnceLock::new();
     }
 
     /// Where the needle first occurs in `haystack`.
