@@ -594,6 +594,7 @@ impl<'kb> Attributor<'kb> {
         );
         if top_n > 0 {
             candidates.truncate(top_n);
+            candidates.shrink_to_fit();
         }
         let attribution = Attribution {
             candidates,

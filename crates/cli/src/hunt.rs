@@ -399,7 +399,6 @@ pub fn run(mut a: HuntArgs) -> Result<u8> {
     loaded.resolve_names(&kb);
     let debug_mem = std::env::var_os("TRACEHUNT_DEBUG_MEM").is_some();
     debug_mem_note(debug_mem, "rules and ATT&CK loaded", "");
-    let rs = &loaded.ruleset;
     let stderr_tty = std::io::stderr().is_terminal();
     let mut summary = start_summary(&a, &loaded);
     report_rules(&a, &loaded, &summary, stderr_tty);
@@ -465,6 +464,10 @@ pub fn run(mut a: HuntArgs) -> Result<u8> {
     let progress = CliProgress { bar, debug_mem };
     let scanned = tracehunt_pipeline::scan(&pool, &loaded, &source, &cfg, &mut summary, &progress)?;
     drop(source);
+    // What follows reads rule metadata only: the regexes, finders and
+    // automata the scan built are freed before the attribution allocates.
+    loaded.ruleset.release_built();
+    let rs = &loaded.ruleset;
     progress.bar.finish_and_clear();
     if summary.duplicate_detections_removed > 0 && !a.quiet {
         eprintln!(

@@ -118,6 +118,40 @@ pub(crate) enum Det {
     And(Vec<Det>),
 }
 
+impl Matcher {
+    /// Drops what was built on first use (regex, substring finder).
+    fn release(&mut self) {
+        match self {
+            Matcher::Regex(re)
+            | Matcher::Str {
+                op: StrOp::Glob(re, _),
+                ..
+            } => re.release(),
+            Matcher::Str {
+                op: StrOp::Contains(f),
+                ..
+            } => f.release(),
+            _ => {}
+        }
+    }
+}
+
+impl Det {
+    /// Drops what the matchers of this detection built on first use.
+    pub(crate) fn release(&mut self) {
+        match self {
+            Det::AllOf(items) => {
+                for item in items {
+                    if let Item::Values { matchers, .. } = item {
+                        matchers.iter_mut().for_each(Matcher::release);
+                    }
+                }
+            }
+            Det::AnyOf(ds) | Det::And(ds) => ds.iter_mut().for_each(Det::release),
+        }
+    }
+}
+
 /// A compiled condition over the rule's named detections.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Cond {

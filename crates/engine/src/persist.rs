@@ -51,6 +51,12 @@ impl LazyRegex {
         &self.pattern
     }
 
+    /// Drops the compiled regex, if any; [`LazyRegex::is_match`] compiles
+    /// it again when next called.
+    pub(crate) fn release(&mut self) {
+        self.re = OnceLock::new();
+    }
+
     /// `Regex::is_match`, compiling the regex first if needed.
     pub(crate) fn is_match(&self, text: &str) -> bool {
         self.re
@@ -86,24 +92,39 @@ impl<'de> Deserialize<'de> for LazyRegex {
 /// `contains` value): SigmaHQ has tens of thousands, most of which never
 /// meet an event of their logsource in a given hunt; building them all took
 /// a tenth of a warm start. Stored as its needle.
+///
+/// The finder sits behind its own box, built only when first used: held
+/// inline, every needle carried a finder's size (about 200 bytes) whether
+/// or not it was ever searched for — 11 MB of the 3,754 SigmaHQ rules' peak
+/// heap (issue #22, memory).
 #[derive(Debug, Clone)]
-pub(crate) struct LazyFinder(Box<(Box<[u8]>, OnceLock<memchr::memmem::Finder<'static>>)>);
+pub(crate) struct LazyFinder {
+    needle: Box<[u8]>,
+    finder: OnceLock<Box<memchr::memmem::Finder<'static>>>,
+}
 
 impl LazyFinder {
     pub(crate) fn new(needle: &[u8]) -> LazyFinder {
-        LazyFinder(Box::new((needle.into(), OnceLock::new())))
+        LazyFinder {
+            needle: needle.into(),
+            finder: OnceLock::new(),
+        }
     }
 
     /// The needle.
     pub(crate) fn needle(&self) -> &[u8] {
-        &self.0 .0
+        &self.needle
+    }
+
+    /// Drops the finder, if built; [`LazyFinder::find`] builds it again.
+    pub(crate) fn release(&mut self) {
+        self.finder = OnceLock::new();
     }
 
     /// Where the needle first occurs in `haystack`.
     pub(crate) fn find(&self, haystack: &[u8]) -> Option<usize> {
-        self.0
-             .1
-            .get_or_init(|| memchr::memmem::Finder::new(&self.0 .0).into_owned())
+        self.finder
+            .get_or_init(|| Box::new(memchr::memmem::Finder::new(&self.needle).into_owned()))
             .find(haystack)
     }
 }
