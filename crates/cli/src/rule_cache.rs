@@ -2,8 +2,11 @@
 //! its key, reading it and writing it atomically. The bytes themselves are
 //! [`tracehunt_pipeline::rule_cache`]'s.
 //!
-//! One file per rule set and options (`rules-<slot>.bin`, the slot a hash
-//! of the rule paths as given and the rule options), holding the key of
+//! One file per executable, rule set and options (`rules-<slot>.bin`, the
+//! slot a hash of the executable's path, the rule paths as given and the
+//! rule options: two builds sharing the cache directory — an installed one
+//! and a development one — keep a file each instead of evicting each other,
+//! and a rebuild in place reuses its own), holding the key of
 //! the exact inputs it was compiled from: a SHA-256 over the program build
 //! (version, the executable's size and modification time), every rule
 //! file's path and content, the options and the content of the files they
@@ -104,6 +107,8 @@ fn key(build: &str, diagnostics: &[Diagnostic], sources: &[RuleSource], opts: &R
 /// The cache file for these rule paths (labels) and options.
 fn slot(dir: &Path, sources: &[RuleSource], opts: &RuleOpts) -> PathBuf {
     let mut k = KeyBuilder::new("slot");
+    let exe = std::env::current_exe().unwrap_or_default();
+    k.part("executable", exe.as_os_str().as_encoded_bytes());
     add_options(&mut k, opts);
     for (label, _) in sources {
         k.part("file", label.as_bytes());

@@ -257,3 +257,47 @@ fn no_rule_cache_neither_reads_nor_writes() {
     assert_eq!(hunt_json(empty.path(), &rules).1, "off");
     assert!(cache_files(empty.path()).is_empty());
 }
+
+/// Regression (issue #22, memory helper's finding): the cache file was named after the rule
+/// paths and options only, so two builds sharing one cache directory (an installed binary
+/// and a development build, or the benchmark's) overwrote each other's file and every run
+/// of the other recompiled all rules (and peaked ~25 MB higher). Each executable now keeps
+/// its own file.
+#[test]
+fn two_executables_sharing_a_cache_directory_do_not_evict_each_other() {
+    let cache = tempfile::tempdir().unwrap();
+    let bins = tempfile::tempdir().unwrap();
+    let other = bins.path().join("tracehunt-copy");
+    std::fs::copy(env!("CARGO_BIN_EXE_tracehunt"), &other).unwrap();
+    let rules = ["--rules", "rules/builtin"];
+    let event = |bin: &Path| {
+        let out = Command::new(bin)
+            .args(["hunt", "samples/evtx", "-f", "json", "-q"])
+            .args(rules)
+            .current_dir(root())
+            .env("TRACEHUNT_RULE_CACHE", cache.path())
+            .env("TRACEHUNT_DEBUG_RULE_CACHE", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cache_event(&out)
+    };
+    let this = Path::new(env!("CARGO_BIN_EXE_tracehunt"));
+    assert_eq!(event(this), "miss");
+    assert_eq!(event(&other), "miss");
+    assert_eq!(
+        event(this),
+        "hit",
+        "the copy's run left this build's file alone"
+    );
+    assert_eq!(event(&other), "hit");
+    assert_eq!(
+        cache_files(cache.path()).len(),
+        2,
+        "one file per executable"
+    );
+}
