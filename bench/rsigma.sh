@@ -127,7 +127,7 @@ for lane in $LANES; do
     report rsigma "$EVENTS" "$t" "$TMP/rs-$t.time"
   done
   first=${THREADS%% *}
-  python3 bench/rsigma_compare.py "$TMP/th-$first.jsonl" "$TMP/rs-$first.jsonl" "$RULEDIR"
+  python3 bench/rsigma_compare.py "$TMP/th-$first.jsonl" "$TMP/rs-$first.jsonl" "$RULEDIR" "$OUT/rsigma-$lane.yml"
   python3 - "$TMP" "$THREADS" <<'PY'
 import sys
 tmp, threads = sys.argv[1], sys.argv[2].split()

@@ -1,13 +1,23 @@
 #!/usr/bin/env python3
 """Compare tracehunt's and rsigma's detections per rule (bench/rsigma.sh, issue #22 item 4).
 
-usage: rsigma_compare.py TRACEHUNT_JSONL RSIGMA_JSONL RULE_DIR
+usage: rsigma_compare.py TRACEHUNT_JSONL RSIGMA_JSONL RULE_DIR [PIPELINE_YML]
 
 Both outputs are JSON lines with one detection per line (`rule_id`; tracehunt's correlation
 hits and rsigma's correlation results are left out: the lanes compare base-rule detections).
 Prints the totals, how many rules fire in both with equal counts, and every rule whose count
 differs, with its title, logsource and the detection fields it uses, so each difference can
 be explained (a field or logsource rsigma's pipeline cannot express, see rsigma_pipeline.py).
+With the pipeline, the differences whose cause is known are labelled `why:` (checked on single
+events with rsigma 0.23.0):
+  * `null`/`fieldref` on a field the pipeline maps to several names (Image -> Image,
+    NewProcessName; ParentImage -> ParentImage, ParentProcessName; LogonId -> LogonId,
+    SubjectLogonId): rsigma expands `Image: null` to `Image: null or NewProcessName: null`,
+    which every Sysmon event (no NewProcessName) satisfies, so a `not filter_null` drops all of
+    its detections (one WmiPrvSE event: 1 match without the pipeline, 0 with it);
+  * IntegrityLevel on process_creation: tracehunt derives it from 4688's MandatoryLabel SID
+    (crates/sigma/data/windows-logsources.yml), a value conversion a field rename cannot express,
+    so tracehunt also fires on the 4688 twin of each Sysmon event.
 """
 import collections
 import json
@@ -53,7 +63,39 @@ def rule_index(rule_dir):
     return idx
 
 
+def multi_mapped(pipeline_path):
+    """Fields the pipeline maps to more than one name."""
+    if not pipeline_path:
+        return set()
+    with open(pipeline_path, encoding="utf-8") as fh:
+        doc = yaml.load(fh, Loader=Loader) or {}
+    out = set()
+    for t in doc.get("transformations") or []:
+        for field, names in (t.get("mapping") or {}).items():
+            if isinstance(names, list) and len(names) > 1:
+                out.add(field)
+    return out
+
+
+def why(doc, multi):
+    """The known cause of a count difference, or ''."""
+    det = doc.get("detection") or {}
+    for v in det.values():
+        for it in v if isinstance(v, list) else [v]:
+            if not isinstance(it, dict):
+                continue
+            for k, val in it.items():
+                field, *mods = str(k).split("|")
+                if field in multi and (val is None or "fieldref" in mods):
+                    return f"why: `{field}` {'fieldref' if 'fieldref' in mods else 'null'} over the pipeline's one-to-many mapping (rsigma artifact)"
+    ls = doc.get("logsource") or {}
+    if ls.get("category") == "process_creation" and "IntegrityLevel" in str(det):
+        return "why: tracehunt derives IntegrityLevel from 4688's MandatoryLabel (not a rename)"
+    return ""
+
+
 def main():
+    multi = multi_mapped(sys.argv[4] if len(sys.argv) > 4 else None)
     th = counts(sys.argv[1], lambda d: d.get("rule_id"))
     rs = counts(sys.argv[2], lambda d: d.get("rule_id"))
     rules = rule_index(sys.argv[3])
@@ -77,6 +119,9 @@ def main():
                     fields.update(str(x).split("|")[0] for x in it)
         print(f"    {r}  tracehunt {th[r]:>5}  rsigma {rs[r]:>5}  [{ls}] "
               f"{str(doc.get('title', '?'))[:60]}  fields: {','.join(sorted(fields))[:100]}")
+        reason = why(doc, multi)
+        if reason:
+            print(f"      {reason}")
 
 
 if __name__ == "__main__":
