@@ -95,7 +95,7 @@ for label, extra, cache in (("parse-only", ["--parse-only"], warm_dir), ("hunt, 
             shutil.rmtree(c, ignore_errors=True)
         walls.append(w)
     res[label] = statistics.median(walls)
-    print(f"{label:<12} {ev:>7} events {det:>6} detections  wall {fmt(walls, 's', 1)}")
+    print(f"{label:<12} {ev:>7} events {det:>6} detections  wall {fmt(walls)}")
 for label in ("hunt, cold", "hunt, warm"):
     print(f"ratio to the parse-only ceiling, {label}: {res['parse-only'] / res[label]:.2f}")
 PY

@@ -339,20 +339,37 @@ pub fn run(mut a: HuntArgs) -> Result<u8> {
         .num_threads(threads)
         .build()
         .context("starting worker threads")?;
-    // Rules are parsed on the workers while the input paths are walked.
-    let (loaded, walked) = pool.install(|| {
+    // Rules are parsed on the workers while the input paths are walked and
+    // the ATT&CK knowledge base is loaded.
+    let (loaded, (walked, kb)) = pool.install(|| {
         rayon::join(
             || {
                 if a.parse_only {
-                    Ok(rules::Loaded::empty())
+                    Ok((rules::Loaded::empty(), None))
                 } else {
-                    rules::load(&a.rules, &a.rule_opts)
+                    rules::load_deferred(&a.rules, &a.rule_opts)
                 }
             },
-            || tracehunt_readers::walk_counted(&a.paths),
+            || {
+                rayon::join(
+                    || tracehunt_readers::walk_counted(&a.paths),
+                    || load_kb(&a.attack),
+                )
+            },
         )
     });
-    let mut loaded = loaded?;
+    let (loaded, cache_write) = loaded?;
+    // Never freed: the process ends with the hunt (dropping the compiled
+    // rules one by one took ~10 ms of every run), and the rule cache is
+    // written from it on a thread of its own while the hunt goes on.
+    let loaded: &'static mut rules::Loaded = Box::leak(Box::new(loaded));
+    let kb = kb?;
+    // Malware and actor names in emerging-threats folders and titles become
+    // software/group evidence (issue #18 item 5).
+    loaded.resolve_names(&kb);
+    let loaded: &'static rules::Loaded = loaded;
+    // Joined (the write finished) when `run` returns, whichever way.
+    let _cache_write = crate::rule_cache::BackgroundWrite::start(cache_write, loaded);
     // A named path that does not exist is an error whatever -q says
     // (ripgrep: the run finishes, then exits 1).
     let missing = missing_paths(&a.paths);
@@ -393,15 +410,13 @@ pub fn run(mut a: HuntArgs) -> Result<u8> {
             counted(duplicates, "file", "files")
         );
     }
-    let kb = load_kb(&a.attack)?;
-    // Malware and actor names in emerging-threats folders and titles become
-    // software/group evidence (issue #18 item 5).
-    loaded.resolve_names(&kb);
     let debug_mem = std::env::var_os("TRACEHUNT_DEBUG_MEM").is_some();
+    // One attributor (it indexes every group) for the incidents and the whole collection.
+    let attributor = tracehunt_attribution::Attributor::new(&kb);
     debug_mem_note(debug_mem, "rules and ATT&CK loaded", "");
     let stderr_tty = std::io::stderr().is_terminal();
-    let mut summary = start_summary(&a, &loaded);
-    report_rules(&a, &loaded, &summary, stderr_tty);
+    let mut summary = start_summary(&a, loaded);
+    report_rules(&a, loaded, &summary, stderr_tty);
     // No rule that can report (active and at or above --min-level): the
     // same usage error whichever option left them all out.
     if !a.parse_only && summary.rules_active == 0 {
@@ -462,7 +477,7 @@ pub fn run(mut a: HuntArgs) -> Result<u8> {
         }
     }));
     let progress = CliProgress { bar, debug_mem };
-    let scanned = tracehunt_pipeline::scan(&pool, &loaded, &source, &cfg, &mut summary, &progress)?;
+    let scanned = tracehunt_pipeline::scan(&pool, loaded, &source, &cfg, &mut summary, &progress)?;
     drop(source);
     // What follows reads rule metadata only: the regexes, finders and
     // automata the scan built are freed before the attribution allocates.
@@ -489,18 +504,21 @@ pub fn run(mut a: HuntArgs) -> Result<u8> {
             )
         );
     }
-    let incidents = tracehunt_pipeline::incident::group(
-        &scanned,
-        rs,
-        &kb,
-        tracehunt_incidents::Config {
-            session_gap_secs: a.session_gap,
-            max_span_secs: a.max_span,
-            entity_ceiling: a.entity_ceiling,
-        },
-    )?;
+    let incidents = pool.install(|| {
+        tracehunt_pipeline::incident::group_with(
+            &scanned,
+            rs,
+            &attributor,
+            tracehunt_incidents::Config {
+                session_gap_secs: a.session_gap,
+                max_span_secs: a.max_span,
+                entity_ceiling: a.entity_ceiling,
+            },
+        )
+    })?;
+    debug_mem_note(debug_mem, "incidents grouped", "");
     let observed = scanned.evidence(rs)?;
-    let mut attribution = tracehunt_pipeline::attribute(&kb, &observed, &summary);
+    let mut attribution = tracehunt_pipeline::attribute_with(&attributor, &observed, &summary);
     tracehunt_pipeline::incident::aggregate_verdict(&incidents, &mut attribution);
     debug_mem_note(debug_mem, "summary and attribution", "");
     summary.elapsed_ms = start.elapsed().as_millis() as u64;
@@ -557,7 +575,7 @@ pub fn run(mut a: HuntArgs) -> Result<u8> {
             store,
             &a,
             start_time,
-            (&loaded, &kb),
+            (loaded, &kb),
             (&scanned, &incidents, &summary),
         )?;
     }
@@ -571,7 +589,7 @@ pub fn run(mut a: HuntArgs) -> Result<u8> {
     if !table_on_stdout && !a.quiet {
         stderr_summary(
             &summary,
-            (&loaded, losses),
+            (loaded, losses),
             feeds.is_some().then_some(scanned.ioc_hits.len()),
             (stderr_tty, &missing),
             a.verbose,
@@ -877,6 +895,16 @@ fn report_lost(summary: &Summary, losses: Option<(&[Loss], u64)>) {
 /// process's resident memory now and at its peak so far (`VmRSS`, `VmHWM`
 /// of `/proc/self/status`, Linux only) after a stage of the hunt, with
 /// `what` (counts of what may grow), to stderr.
+/// When `main` started (the time base of the `TRACEHUNT_DEBUG_MEM` notes).
+pub static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// Milliseconds since `main` started ([`STARTED`]; 0 if it was not set).
+fn process_ms() -> f64 {
+    STARTED
+        .get()
+        .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1e3)
+}
+
 fn debug_mem_note(on: bool, stage: &str, what: &str) {
     if !on {
         return;
@@ -889,9 +917,10 @@ fn debug_mem_note(on: bool, stage: &str, what: &str) {
             .map_or("?".to_owned(), |v| v.trim().to_owned())
     };
     eprintln!(
-        "tracehunt: mem {stage}: rss {} peak {} {what}",
+        "tracehunt: mem {stage}: rss {} peak {} at {:.1} ms {what}",
         field("VmRSS:"),
-        field("VmHWM:")
+        field("VmHWM:"),
+        process_ms()
     );
 }
 

@@ -307,6 +307,7 @@ fn format_value_is_a_path(args: impl Iterator<Item = std::ffi::OsString>) -> Opt
 }
 
 fn main() -> ExitCode {
+    let _ = hunt::STARTED.set(std::time::Instant::now());
     // An empty TRACEHUNT_STORE means no store (clap would take it as a
     // `--store` without a value and fail every command).
     if std::env::var_os("TRACEHUNT_STORE").is_some_and(|v| v.is_empty()) {

@@ -130,21 +130,86 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A cache file still to be written: the rules were compiled on a miss and
+/// the caller writes them ([`PendingWrite::write`]) when it suits it, e.g.
+/// on another thread while the hunt runs.
+#[must_use = "the cache is only written by PendingWrite::write"]
+pub struct PendingWrite {
+    path: PathBuf,
+    key: Key,
+}
+
+impl PendingWrite {
+    /// Encodes `loaded` (the rules as compiled; [`Loaded::resolve_names`]
+    /// may have run: the names it sets are not cached) and writes the cache
+    /// file atomically. Failing is only a debug note: the next run compiles.
+    pub fn write(self, loaded: &Loaded) {
+        match encode(loaded, &self.key).map_err(std::io::Error::other) {
+            Ok(bytes) => match write_atomic(&self.path, &bytes) {
+                Ok(()) => debug(&format!(
+                    "wrote {} ({} bytes)",
+                    self.path.display(),
+                    bytes.len()
+                )),
+                Err(e) => debug(&format!("cannot write {}: {e}", self.path.display())),
+            },
+            Err(e) => debug(&format!("cannot encode: {e}")),
+        }
+    }
+}
+
+/// A [`PendingWrite`] running on a thread of its own; dropping this waits
+/// for it, so the process never exits half-way through a write (which
+/// would leave a stray temporary file, never a damaged cache file).
+pub struct BackgroundWrite(Option<std::thread::JoinHandle<()>>);
+
+impl BackgroundWrite {
+    /// Starts writing `pending` (if any) for `loaded`, which lives as long
+    /// as the process; where no thread can be started, writes it now.
+    pub fn start(pending: Option<PendingWrite>, loaded: &'static Loaded) -> BackgroundWrite {
+        let Some(pending) = pending else {
+            return BackgroundWrite(None);
+        };
+        // The pending write moves into the closure; a failed spawn drops it
+        // unwritten, so the next run compiles (only a missed cache).
+        let spawned = std::thread::Builder::new()
+            .name("rule-cache".into())
+            .spawn(move || pending.write(loaded));
+        match spawned {
+            Ok(handle) => BackgroundWrite(Some(handle)),
+            Err(e) => {
+                debug(&format!("cannot start the cache writer: {e}"));
+                BackgroundWrite(None)
+            }
+        }
+    }
+}
+
+impl Drop for BackgroundWrite {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            // A panic in the writer (none is expected) only loses the cache file.
+            let _ = h.join();
+        }
+    }
+}
+
 /// The compiled rules of `sources` (with the earlier `diagnostics`): from
-/// the cache when it holds exactly these inputs, else compiled (and the
-/// cache rewritten). Output is identical either way.
+/// the cache when it holds exactly these inputs, else compiled, with the
+/// cache file to write ([`PendingWrite`]; `None` on a hit or with the
+/// cache off). Output is identical either way.
 pub fn load_or_compile(
     diagnostics: Vec<Diagnostic>,
     sources: Vec<RuleSource>,
     opts: &RuleOpts,
     copts: &CompileOptions,
-) -> Result<Loaded> {
+) -> Result<(Loaded, Option<PendingWrite>)> {
     let start = std::time::Instant::now();
     let ms = || format!("{:.1} ms", start.elapsed().as_secs_f64() * 1e3);
     let Some((dir, build)) = cache_dir(opts).zip(build_id()) else {
         let loaded = crate::rules::compile_sources(diagnostics, &sources, copts);
         debug(&format!("off, compiled in {}", ms()));
-        return Ok(loaded);
+        return Ok((loaded, None));
     };
     let key = key(&build, &diagnostics, &sources, opts);
     let path = slot(&dir, &sources, opts);
@@ -152,7 +217,7 @@ pub fn load_or_compile(
         Ok(bytes) => match decode(&bytes, &key) {
             Ok(loaded) => {
                 debug(&format!("hit {} in {}", path.display(), ms()));
-                return Ok(loaded);
+                return Ok((loaded, None));
             }
             Err(e) => debug(&format!("miss {}: {e}", path.display())),
         },
@@ -160,12 +225,5 @@ pub fn load_or_compile(
     }
     let loaded = crate::rules::compile_sources(diagnostics, &sources, copts);
     debug(&format!("compiled in {}", ms()));
-    match encode(&loaded, &key).map_err(std::io::Error::other) {
-        Ok(bytes) => match write_atomic(&path, &bytes) {
-            Ok(()) => debug(&format!("wrote {} ({} bytes)", path.display(), bytes.len())),
-            Err(e) => debug(&format!("cannot write {}: {e}", path.display())),
-        },
-        Err(e) => debug(&format!("cannot encode: {e}")),
-    }
-    Ok(loaded)
+    Ok((loaded, Some(PendingWrite { path, key })))
 }

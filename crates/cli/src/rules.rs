@@ -401,6 +401,19 @@ pub fn rule_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
 /// rules (by content), options and build were compiled before
 /// ([`crate::rule_cache`]; `--no-rule-cache` turns it off).
 pub fn load(dirs: &[PathBuf], opts: &RuleOpts) -> Result<Loaded> {
+    let (loaded, pending) = load_deferred(dirs, opts)?;
+    if let Some(p) = pending {
+        p.write(&loaded);
+    }
+    Ok(loaded)
+}
+
+/// [`load`], leaving the rule cache write after a compile to the caller
+/// ([`crate::rule_cache::PendingWrite`]).
+pub fn load_deferred(
+    dirs: &[PathBuf],
+    opts: &RuleOpts,
+) -> Result<(Loaded, Option<crate::rule_cache::PendingWrite>)> {
     let copts = compile_options(opts)?;
     let mut diagnostics = Vec::new();
     let sources: Vec<crate::rule_cache::RuleSource> = if dirs.is_empty() {

@@ -169,6 +169,14 @@ pub(crate) struct CompiledRule {
     pub(crate) cond: Cond,
 }
 
+impl CompiledRule {
+    /// Renumbers the field ids of every detection through `ids` (a rule
+    /// compiled with its own interner → the ruleset's ids).
+    fn renumber_fields(&mut self, ids: &[FieldId]) {
+        self.dets.iter_mut().for_each(|d| d.renumber_fields(ids));
+    }
+}
+
 /// One distinct event source across all rules, with field renames
 /// resolved to interned ids.
 #[derive(Serialize, Deserialize)]
@@ -403,6 +411,8 @@ impl RuleMeta {
     }
 }
 
+/// Field names → ids, numbered in order of first use.
+#[derive(Default)]
 struct Interner {
     names: foldhash::HashMap<String, FieldId>,
 }
@@ -411,9 +421,36 @@ impl Interner {
     fn id(&mut self, name: &str) -> FieldId {
         let mut key = String::new();
         crate::scan::field_key(name, &mut key);
+        self.id_of_key(key)
+    }
+
+    /// The id of an already normalised name ([`crate::scan::field_key`]).
+    fn id_of_key(&mut self, key: String) -> FieldId {
         let n = self.names.len() as FieldId;
         *self.names.entry(key).or_insert(n)
     }
+
+    /// Moves a rule's own names (compiled with an interner of its own, in
+    /// parallel) into this one, in the order the rule first used them, so
+    /// the ids are those one shared interner gives rule after rule; returns
+    /// the rule's id → this interner's id.
+    fn absorb(&mut self, local: Interner) -> Vec<FieldId> {
+        let mut names: Vec<(String, FieldId)> = local.names.into_iter().collect();
+        names.sort_unstable_by_key(|&(_, id)| id);
+        names.into_iter().map(|(k, _)| self.id_of_key(k)).collect()
+    }
+}
+
+/// One rule's compilation, done in parallel with the others: the result,
+/// the warnings, and the names it interned (ids local to the rule).
+type RuleOutcome = (Result<CompiledRule, CErr>, Vec<CErr>, Interner);
+
+/// Compiles one rule with an interner of its own (see [`Interner::absorb`]).
+fn compile_alone(r: &tracehunt_sigma::ast::SigmaRule, opts: &CompileOptions) -> RuleOutcome {
+    let mut interner = Interner::default();
+    let mut warn = Vec::new();
+    let compiled = compile_rule(r, opts, &mut interner, &mut warn);
+    (compiled, warn, interner)
 }
 
 type CErr = (Code, String);
@@ -432,9 +469,7 @@ type CErr = (Code, String);
 /// twice, e.g. one file copied) is dropped with `TH013`.
 pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let mut interner = Interner {
-        names: foldhash::HashMap::default(),
-    };
+    let mut interner = Interner::default();
     let mut meta = Vec::new();
     let mut rules = Vec::new();
     // Ids of the rules kept.
@@ -445,7 +480,14 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
     let mut source_keys: BTreeMap<String, usize> = BTreeMap::new();
     let mut sources: Vec<CompiledSource> = Vec::new();
 
-    for doc in docs {
+    // Rules compile in parallel (on the caller's rayon pool), each naming its
+    // fields with ids of its own, renumbered below in rule order.
+    use rayon::prelude::*;
+    let outcomes: Vec<RuleOutcome> = docs
+        .par_iter()
+        .map(|doc| compile_alone(&doc.rule, opts))
+        .collect();
+    for (doc, (compiled, warn, local)) in docs.iter().zip(outcomes) {
         let r = &doc.rule;
         let duplicate = match &r.id {
             Some(id) => seen_ids
@@ -474,10 +516,14 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
         };
         // Diagnostics name the rule by its id, or its title (they give the file and line).
         let label = Some(r.id.clone().unwrap_or_else(|| r.title.clone()));
-        let mut warn = Vec::new();
-        let compiled = compile_rule(r, opts, &mut interner, &mut warn);
+        // Also for a rule that failed: the names it interned before failing
+        // took ids, as they did when rules were compiled one after another.
+        let ids = interner.absorb(local);
         let compiled = match compiled {
-            Ok(c) => c,
+            Ok(mut c) => {
+                c.renumber_fields(&ids);
+                c
+            }
             Err((code, msg)) => {
                 diags.push(Diagnostic::new(code, &doc.file, Some(doc.line), msg).with_rule(label));
                 continue;
@@ -528,11 +574,14 @@ pub fn compile(docs: Vec<RuleDoc>, opts: &CompileOptions) -> (Ruleset, Vec<Diagn
         if r.id.is_none() {
             untitled.entry(r.title.clone()).or_default().push(r.clone());
         }
-        let mut m = rule_meta(&doc, id, active);
+        let mut m = rule_meta(doc, id, active);
         m.excluded = excluded;
         meta.push(m);
         rules.push(compiled);
     }
+    // The parsed documents are freed on the pool too (one by one, in the
+    // loop above, they took a tenth of the sequential part).
+    docs.into_par_iter().for_each(drop);
     let name_count = interner.names.len();
     let eventid_field = interner.names.get("eventid").copied();
     let mut is_virtual = vec![false; name_count];
@@ -1630,6 +1679,63 @@ fn expand(original: &str, opts: &CompileOptions, warn: &mut Vec<CErr>) -> Vec<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rules compile in parallel with field ids of their own, renumbered in
+    /// rule order: the ids are those of one interner used rule after rule,
+    /// whatever the thread count, including the names a rule interned
+    /// before it failed (its bad regex comes after `Zeta`).
+    #[test]
+    fn parallel_compile_numbers_fields_in_rule_order() {
+        let yaml = |title: &str, detection: &str| {
+            format!(
+                "title: {title}\nlogsource:\n  product: windows\n  category: process_creation\ndetection:\n{detection}\n  condition: all of them\n"
+            )
+        };
+        let texts = [
+            yaml("a", "  sel:\n    Alpha: x\n    Beta|contains: y"),
+            yaml("b", "  sel1:\n    Zeta: z\n  sel2:\n    Beta|re: '('"),
+            yaml("c", "  sel:\n    Gamma: w\n    Zeta|fieldref: Delta"),
+        ];
+        let docs = || {
+            texts
+                .iter()
+                .enumerate()
+                .flat_map(|(i, t)| tracehunt_sigma::load_rules(&format!("{i}.yml"), t).rules)
+                .collect::<Vec<_>>()
+        };
+        for threads in [1, 4] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let (rs, diags) = pool.install(|| compile(docs(), &CompileOptions::default()));
+            assert_eq!(rs.len(), 2, "{diags:?}");
+            assert!(diags.iter().any(|d| d.code == Code::InvalidValue));
+            let id = |n: &str| rs.names[n];
+            // Rule a's fields first (0, 1), then the source's renames, then
+            // b's `zeta` (before c's `gamma`: c names it second), then `delta`.
+            assert_eq!((id("alpha"), id("beta")), (0, 1));
+            assert!(id("beta") < id("zeta") && id("zeta") < id("gamma"));
+            assert!(id("gamma") < id("delta"));
+            assert_eq!(rs.names.len(), rs.name_count);
+            // Rule c's items and its fieldref name the renumbered ids.
+            let Det::AllOf(items) = &rs.rules[1].dets[0] else {
+                panic!("one map")
+            };
+            let fields: Vec<Option<FieldId>> = items
+                .iter()
+                .map(|i| match i {
+                    Item::Values { field, .. } => *field,
+                    Item::Exists { field, .. } => Some(*field),
+                })
+                .collect();
+            assert_eq!(fields, [Some(id("gamma")), Some(id("zeta"))]);
+            let Item::Values { matchers, .. } = &items[1] else {
+                panic!("values")
+            };
+            assert!(matches!(matchers[0], Matcher::FieldRef { other, .. } if other == id("delta")));
+        }
+    }
 
     #[test]
     fn base64offset_matches_pysigma_vectors() {

@@ -342,7 +342,45 @@ pub(crate) fn value_groups<'a>(
     })
 }
 
+/// `field` through `ids` (a rule's own field ids → the ruleset's); an id
+/// outside `ids` (none is) stays as it is.
+fn renumber(field: &mut FieldId, ids: &[FieldId]) {
+    if let Some(&to) = ids.get(*field as usize) {
+        *field = to;
+    }
+}
+
+impl Item {
+    /// Renumbers every field id this item names (its field, a `fieldref`'s
+    /// other field) through `ids` ([`renumber`]).
+    pub(crate) fn renumber_fields(&mut self, ids: &[FieldId]) {
+        match self {
+            Item::Exists { field, .. } => renumber(field, ids),
+            Item::Values {
+                field, matchers, ..
+            } => {
+                if let Some(f) = field {
+                    renumber(f, ids);
+                }
+                for m in matchers {
+                    if let Matcher::FieldRef { other, .. } = m {
+                        renumber(other, ids);
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Det {
+    /// Renumbers the field ids of every item ([`Item::renumber_fields`]).
+    pub(crate) fn renumber_fields(&mut self, ids: &[FieldId]) {
+        match self {
+            Det::AllOf(items) => items.iter_mut().for_each(|i| i.renumber_fields(ids)),
+            Det::AnyOf(ds) | Det::And(ds) => ds.iter_mut().for_each(|d| d.renumber_fields(ids)),
+        }
+    }
+
     pub(crate) fn eval<V: EventView>(&self, view: &V, remap: &dyn Fn(FieldId) -> FieldId) -> bool {
         match self {
             Det::AllOf(items) => items.iter().all(|i| i.eval(view, remap)),

@@ -65,7 +65,7 @@ pub struct ReadStats {
     pub events: u64,
     /// Events left out by the [`Window`].
     pub outside_window: u64,
-    /// Files that could not be read at all: (file index, reason).
+    /// Files that could not be read at all: (file index, reason), sorted.
     pub unreadable: Vec<(usize, String)>,
     /// Files with lost records: file index → (records lost, first loss as
     /// `location: reason`). Duplicate EVTX chunks, damaged unused chunk
@@ -151,7 +151,11 @@ pub fn read_unit(
     let records = match unit.records {
         Ok(r) => r,
         Err(reason) => {
-            stats.unreadable.push((unit.stream, reason));
+            // Kept sorted as `merge` leaves it: one thread's units need not
+            // come in file order (the batch source hands out big files first).
+            let entry = (unit.stream, reason);
+            let at = stats.unreadable.partition_point(|u| *u < entry);
+            stats.unreadable.insert(at, entry);
             return None;
         }
     };

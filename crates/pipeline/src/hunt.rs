@@ -580,6 +580,17 @@ pub enum StoreItem<'a> {
 /// hunt's event-time span (with a time window: the span of the events in
 /// it), so groups whose dated ATT&CK reporting is far from it rank lower.
 pub fn attribute(kb: &ActorKb, observed: &EvidenceSet, summary: &Summary) -> Attribution {
+    attribute_with(&Attributor::new(kb), observed, summary)
+}
+
+/// [`attribute`] with an attributor built once for the hunt (building one
+/// indexes every group of the knowledge base; `hunt` shares one between
+/// this and [`crate::incident::group_with`]).
+pub fn attribute_with(
+    attributor: &Attributor<'_>,
+    observed: &EvidenceSet,
+    summary: &Summary,
+) -> Attribution {
     let span = match &summary.time_window {
         Some(tw) => (tw.first_event, tw.last_event),
         None => (summary.first_event, summary.last_event),
@@ -588,5 +599,5 @@ pub fn attribute(kb: &ActorKb, observed: &EvidenceSet, summary: &Summary) -> Att
         (Some(f), Some(l)) => Window::from_dates(&f.to_rfc3339(), &l.to_rfc3339()),
         _ => None,
     };
-    Attributor::new(kb).attribute_in(observed, window)
+    attributor.attribute_in(observed, window)
 }

@@ -176,6 +176,21 @@ pub fn group(
     kb: &ActorKb,
     config: Config,
 ) -> Result<Incidents, PipelineError> {
+    group_with(scanned, rs, &Attributor::new(kb), config)
+}
+
+/// [`group`] with an attributor built once for the hunt (see
+/// [`crate::attribute_with`]). The incidents are attributed in parallel on
+/// the caller's rayon pool, each on its own, kept in incident order.
+///
+/// # Errors
+/// Reading the index back failed.
+pub fn group_with(
+    scanned: &Scanned,
+    rs: &Ruleset,
+    attributor: &Attributor<'_>,
+    config: Config,
+) -> Result<Incidents, PipelineError> {
     let cx = scanned.contexts();
     // A full context table gave entities to the detections that came first,
     // which depends on thread scheduling: then no detection's entities are
@@ -254,12 +269,12 @@ pub fn group(
             None => outside += 1,
         }
     }
-    let attributor = Attributor::new(kb);
+    use rayon::prelude::*;
     let reports = grouping
         .incidents
-        .iter()
+        .par_iter()
         .zip(ioc_of)
-        .map(|(inc, ioc_hits)| report(&attributor, rs, inc, ioc_hits, &scanned.ioc_hits))
+        .map(|(inc, ioc_hits)| report(attributor, rs, inc, ioc_hits, &scanned.ioc_hits))
         .collect();
     Ok(Incidents {
         reports,

@@ -101,8 +101,8 @@ mod table_out;
 pub use entry::Entry;
 pub use evidence::evidence;
 pub use hunt::{
-    attribute, scan, HuntConfig, Loss, NoProgress, Progress, Scanned, StoreItem, StreamStat,
-    LOSS_LIST_CAP,
+    attribute, attribute_with, scan, HuntConfig, Loss, NoProgress, Progress, Scanned, StoreItem,
+    StreamStat, LOSS_LIST_CAP,
 };
 pub use render::{OutputFormat, Render};
 pub use source::{FileSource, Records, Source, WorkUnit};
