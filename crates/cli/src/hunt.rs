@@ -358,18 +358,20 @@ pub fn run(mut a: HuntArgs) -> Result<u8> {
             },
         )
     });
-    let (loaded, cache_write) = loaded?;
-    // Never freed: the process ends with the hunt (dropping the compiled
-    // rules one by one took ~10 ms of every run), and the rule cache is
-    // written from it on a thread of its own while the hunt goes on.
-    let loaded: &'static mut rules::Loaded = Box::leak(Box::new(loaded));
+    let (mut loaded, cache_write) = loaded?;
     let kb = kb?;
     // Malware and actor names in emerging-threats folders and titles become
-    // software/group evidence (issue #18 item 5).
+    // software/group evidence (issue #18 item 5; not part of the cache).
     loaded.resolve_names(&kb);
-    let loaded: &'static rules::Loaded = loaded;
-    // Joined (the write finished) when `run` returns, whichever way.
-    let _cache_write = crate::rule_cache::BackgroundWrite::start(cache_write, loaded);
+    // Never freed: the process ends with the hunt (dropping the compiled
+    // rules one by one took ~10 ms of every run). Shared with the thread
+    // that writes the rule cache while the hunt goes on; once it is joined
+    // (after the scan), the hunt owns it alone again and frees what the
+    // scan built.
+    let mut loaded = std::mem::ManuallyDrop::new(std::sync::Arc::new(loaded));
+    // Joined (the write finished) after the scan, or when `run` returns.
+    let cache_write =
+        crate::rule_cache::BackgroundWrite::start(cache_write, std::sync::Arc::clone(&loaded));
     // A named path that does not exist is an error whatever -q says
     // (ripgrep: the run finishes, then exits 1).
     let missing = missing_paths(&a.paths);
@@ -415,8 +417,8 @@ pub fn run(mut a: HuntArgs) -> Result<u8> {
     let attributor = tracehunt_attribution::Attributor::new(&kb);
     debug_mem_note(debug_mem, "rules and ATT&CK loaded", "");
     let stderr_tty = std::io::stderr().is_terminal();
-    let mut summary = start_summary(&a, loaded);
-    report_rules(&a, loaded, &summary, stderr_tty);
+    let mut summary = start_summary(&a, &loaded);
+    report_rules(&a, &loaded, &summary, stderr_tty);
     // No rule that can report (active and at or above --min-level): the
     // same usage error whichever option left them all out.
     if !a.parse_only && summary.rules_active == 0 {
@@ -477,11 +479,16 @@ pub fn run(mut a: HuntArgs) -> Result<u8> {
         }
     }));
     let progress = CliProgress { bar, debug_mem };
-    let scanned = tracehunt_pipeline::scan(&pool, loaded, &source, &cfg, &mut summary, &progress)?;
+    let scanned = tracehunt_pipeline::scan(&pool, &loaded, &source, &cfg, &mut summary, &progress)?;
     drop(source);
+    drop(cache_write);
     // What follows reads rule metadata only: the regexes, finders and
-    // automata the scan built are freed before the attribution allocates.
-    loaded.ruleset.release_built();
+    // automata the scan built are freed before the attribution allocates
+    // (the cache writer has finished, so the hunt is the sole owner).
+    if let Some(l) = std::sync::Arc::get_mut(&mut loaded) {
+        l.ruleset.release_built();
+    }
+    let loaded: &rules::Loaded = &loaded;
     let rs = &loaded.ruleset;
     progress.bar.finish_and_clear();
     if summary.duplicate_detections_removed > 0 && !a.quiet {

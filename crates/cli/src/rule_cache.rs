@@ -164,9 +164,10 @@ impl PendingWrite {
 pub struct BackgroundWrite(Option<std::thread::JoinHandle<()>>);
 
 impl BackgroundWrite {
-    /// Starts writing `pending` (if any) for `loaded`, which lives as long
-    /// as the process; where no thread can be started, writes it now.
-    pub fn start(pending: Option<PendingWrite>, loaded: &'static Loaded) -> BackgroundWrite {
+    /// Starts writing `pending` (if any) for `loaded` on a thread of its
+    /// own, which holds its share of `loaded` until it has written; where
+    /// no thread can be started, the write is skipped (a missed cache only).
+    pub fn start(pending: Option<PendingWrite>, loaded: std::sync::Arc<Loaded>) -> BackgroundWrite {
         let Some(pending) = pending else {
             return BackgroundWrite(None);
         };
@@ -174,7 +175,7 @@ impl BackgroundWrite {
         // unwritten, so the next run compiles (only a missed cache).
         let spawned = std::thread::Builder::new()
             .name("rule-cache".into())
-            .spawn(move || pending.write(loaded));
+            .spawn(move || pending.write(&loaded));
         match spawned {
             Ok(handle) => BackgroundWrite(Some(handle)),
             Err(e) => {
