@@ -17,7 +17,13 @@ events with rsigma 0.23.0):
     its detections (one WmiPrvSE event: 1 match without the pipeline, 0 with it);
   * IntegrityLevel on process_creation: tracehunt derives it from 4688's MandatoryLabel SID
     (crates/sigma/data/windows-logsources.yml), a value conversion a field rename cannot express,
-    so tracehunt also fires on the 4688 twin of each Sysmon event.
+    so tracehunt also fires on the 4688 twin of each Sysmon event;
+  * `Data` on the evtx-JSON lane: the evtx crate writes an event's unnamed EventData items as
+    `"Data": {"#text": [...]}`; tracehunt reads them as Data's values, rsigma's `Data` is the
+    object, so its `Data|contains` never matches (MSSQL 18456 with `[CLIENT: 10.0.2.17]`: rsigma
+    fires although the rule's local-address filter applies; XPCmdshell, Ntdsutil: rsigma misses);
+  * LogonProcessName: Windows pads it (`"NtLmSsp "`); tracehunt compares it without the padding
+    (engine PADDED_FIELDS), rsigma exactly (Pass the Hash 2: 6 events against 4 on one copy).
 """
 import collections
 import json
@@ -77,7 +83,7 @@ def multi_mapped(pipeline_path):
     return out
 
 
-def why(doc, multi):
+def why(doc, multi, evtx_lane):
     """The known cause of a count difference, or ''."""
     det = doc.get("detection") or {}
     for v in det.values():
@@ -89,6 +95,12 @@ def why(doc, multi):
                 if field in multi and (val is None or "fieldref" in mods):
                     return f"why: `{field}` {'fieldref' if 'fieldref' in mods else 'null'} over the pipeline's one-to-many mapping (rsigma artifact)"
     ls = doc.get("logsource") or {}
+    used = {str(k).split("|")[0] for v in det.values() for it in (v if isinstance(v, list) else [v])
+            if isinstance(it, dict) for k in it}
+    if "Data" in used and evtx_lane:
+        return "why: `Data` items are `Data.#text` in evtx-crate JSON (tracehunt reads the items, rsigma the object)"
+    if "LogonProcessName" in used:
+        return "why: LogonProcessName is padded (`NtLmSsp `); tracehunt compares it unpadded"
     if ls.get("category") == "process_creation" and "IntegrityLevel" in str(det):
         return "why: tracehunt derives IntegrityLevel from 4688's MandatoryLabel (not a rename)"
     return ""
@@ -96,6 +108,7 @@ def why(doc, multi):
 
 def main():
     multi = multi_mapped(sys.argv[4] if len(sys.argv) > 4 else None)
+    evtx_lane = len(sys.argv) > 4 and "evtx" in os.path.basename(sys.argv[4])
     th = counts(sys.argv[1], lambda d: d.get("rule_id"))
     rs = counts(sys.argv[2], lambda d: d.get("rule_id"))
     rules = rule_index(sys.argv[3])
@@ -119,7 +132,7 @@ def main():
                     fields.update(str(x).split("|")[0] for x in it)
         print(f"    {r}  tracehunt {th[r]:>5}  rsigma {rs[r]:>5}  [{ls}] "
               f"{str(doc.get('title', '?'))[:60]}  fields: {','.join(sorted(fields))[:100]}")
-        reason = why(doc, multi)
+        reason = why(doc, multi, evtx_lane)
         if reason:
             print(f"      {reason}")
 
