@@ -54,8 +54,26 @@ pub fn load_releases(dir: &Path) -> Result<Vec<Release>> {
 /// Runs the forward evaluation on the bundles of `dir`.
 pub fn run(dir: &Path) -> Result<ForwardReport> {
     let releases = load_releases(dir)?;
-    evaluate_forward(&releases, &ForwardOptions::default())
-        .context("forward evaluation needs two releases")
+    let report = evaluate_forward(&releases, &ForwardOptions::default())
+        .context("forward evaluation needs two releases")?;
+    // Two copies of one release (the version is read from the file name) give no case at all:
+    // an error, not a table of zeros (breaker finding).
+    if let Some(sp) = report.splits.iter().find(|s| s.model.cases == 0) {
+        anyhow::bail!(
+            "{}: no forward cases between {} and {} (nothing the newer release added about groups the older one knew): are these two different ATT&CK releases? The version is read from the file name (enterprise-attack-<version>.json)",
+            dir.display(),
+            sp.old,
+            sp.new
+        );
+    }
+    if report.fit_cases == 0 {
+        anyhow::bail!(
+            "{}: no forward cases in the fit split {}: are these different ATT&CK releases?",
+            dir.display(),
+            report.fit_split
+        );
+    }
+    Ok(report)
 }
 
 fn ci(x: &Interval, pct: bool) -> String {

@@ -308,10 +308,13 @@ fn format_value_is_a_path(args: impl Iterator<Item = std::ffi::OsString>) -> Opt
 
 fn main() -> ExitCode {
     let _ = hunt::STARTED.set(std::time::Instant::now());
-    // An empty TRACEHUNT_STORE means no store (clap would take it as a
-    // `--store` without a value and fail every command).
-    if std::env::var_os("TRACEHUNT_STORE").is_some_and(|v| v.is_empty()) {
-        std::env::remove_var("TRACEHUNT_STORE");
+    // An empty TRACEHUNT_STORE means no store, an empty TRACEHUNT_RULE_CACHE
+    // the default cache directory (clap would take either as its flag given
+    // without a value and fail every command; breaker finding for the cache).
+    for var in ["TRACEHUNT_STORE", "TRACEHUNT_RULE_CACHE"] {
+        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+            std::env::remove_var(var);
+        }
     }
     let cli = match Cli::try_parse() {
         Ok(c) => c,

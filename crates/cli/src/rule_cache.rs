@@ -116,6 +116,31 @@ fn slot(dir: &Path, sources: &[RuleSource], opts: &RuleOpts) -> PathBuf {
     dir.join(format!("rules-{}.bin", &k.finish().hex()[..32]))
 }
 
+/// Largest cache file read (the SigmaHQ rule set's is ≈ 3 MB).
+const MAX_CACHE_FILE: u64 = 256 << 20;
+
+/// The cache file's bytes: only a regular file (a link is followed) of at
+/// most [`MAX_CACHE_FILE`] bytes; anything else at that path — a FIFO, a
+/// link to `/dev/zero`, a directory — is a miss, never read (breaker
+/// finding: a link to `/dev/zero` grew the hunt to 11.7 GB, a FIFO hung it).
+fn read_cache_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let m = std::fs::metadata(path)?;
+    if !m.is_file() || m.len() > MAX_CACHE_FILE {
+        return Err(std::io::Error::other(format!(
+            "not a regular file of at most {MAX_CACHE_FILE} bytes"
+        )));
+    }
+    let mut bytes = Vec::with_capacity(m.len() as usize);
+    std::fs::File::open(path)?
+        .take(MAX_CACHE_FILE + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CACHE_FILE {
+        return Err(std::io::Error::other("grew past the size limit while read"));
+    }
+    Ok(bytes)
+}
+
 /// Writes `bytes` to `path` through a temporary file in its directory
 /// renamed over it (atomic on POSIX file systems).
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -214,7 +239,7 @@ pub fn load_or_compile(
     };
     let key = key(&build, &diagnostics, &sources, opts);
     let path = slot(&dir, &sources, opts);
-    match std::fs::read(&path) {
+    match read_cache_file(&path) {
         Ok(bytes) => match decode(&bytes, &key) {
             Ok(loaded) => {
                 debug(&format!("hit {} in {}", path.display(), ms()));

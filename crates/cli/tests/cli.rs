@@ -1695,3 +1695,34 @@ fn sigmahq_rules_check_by_product() {
         serde_json::json!({"apache": {"loaded": 2, "active": 0}, "nginx": {"loaded": 1, "active": 0}})
     );
 }
+
+/// Regression (breaker finding): two copies of one ATT&CK release under two version names
+/// gave a forward evaluation of 0 cases, printed as a table of `-0.0 %` figures with exit 0.
+/// It is now an error naming the split and saying where the version comes from.
+#[test]
+fn forward_eval_of_one_release_twice_is_an_error_not_zeros() {
+    let Some(c) = corpora() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = c.join("attack/enterprise-attack-18.1.json");
+    for v in ["17.1", "18.1"] {
+        std::os::unix::fs::symlink(
+            &bundle,
+            dir.path().join(format!("enterprise-attack-{v}.json")),
+        )
+        .unwrap();
+    }
+    let out = run(&[
+        "eval",
+        "attribution",
+        "--forward",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no forward cases between v17.1 and v18.1")
+            && err.contains("enterprise-attack-<version>.json"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}

@@ -301,3 +301,88 @@ fn two_executables_sharing_a_cache_directory_do_not_evict_each_other() {
         "one file per executable"
     );
 }
+
+/// Regression (breaker finding): a symlink to `/dev/zero` at the cache file's path grew the
+/// hunt to 11.7 GB, a FIFO there hung it. Only a regular file is read; anything else is a
+/// miss, the rules are compiled and the output is the same. Each run has a 120 s deadline so
+/// a regression fails instead of hanging.
+#[test]
+fn a_device_link_or_fifo_at_the_cache_path_is_a_miss_not_a_hang() {
+    let cache = tempfile::tempdir().unwrap();
+    let rules: Vec<String> = ["--rules", "rules/builtin"].map(String::from).to_vec();
+    let (cold, _) = hunt_json(cache.path(), &rules);
+    let file = cache_files(cache.path()).pop().unwrap();
+    let outputs = tempfile::tempdir().unwrap();
+    let bounded = || {
+        // Output to files, not pipes: a pipe nobody reads would stall the child.
+        let (so, se) = (outputs.path().join("out"), outputs.path().join("err"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+            .args(["hunt", "samples/evtx", "-f", "json", "-q"])
+            .args(&rules)
+            .current_dir(root())
+            .env("TRACEHUNT_RULE_CACHE", cache.path())
+            .env("TRACEHUNT_DEBUG_RULE_CACHE", "1")
+            .stdout(std::fs::File::create(&so).unwrap())
+            .stderr(std::fs::File::create(&se).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("the hunt hung on a special file at the cache path");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = Output {
+            status: child.wait().unwrap(),
+            stdout: std::fs::read(&so).unwrap(),
+            stderr: std::fs::read(&se).unwrap(),
+        };
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["summary"].as_object_mut().unwrap().remove("elapsed_ms");
+        (v, cache_event(&out))
+    };
+    std::fs::remove_file(&file).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &file).unwrap();
+    assert_eq!(bounded(), (cold.clone(), "miss".to_owned()));
+    std::fs::remove_file(&file).unwrap();
+    let made = Command::new("mkfifo").arg(&file).status();
+    if made.is_ok_and(|s| s.success()) {
+        assert_eq!(bounded(), (cold, "miss".to_owned()));
+    } else {
+        eprintln!("skipped the FIFO case: mkfifo unavailable");
+    }
+}
+
+/// Regression (breaker finding): `TRACEHUNT_RULE_CACHE=` (set but empty) made every command
+/// that loads rules fail with "a value is required for '--rule-cache <DIR>'", even with
+/// `--no-rule-cache`; empty now means the default, as an empty `TRACEHUNT_STORE` means none.
+#[test]
+fn an_empty_rule_cache_variable_is_the_default_not_an_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+        .args([
+            "hunt",
+            "samples/evtx",
+            "-f",
+            "json",
+            "-q",
+            "--no-rule-cache",
+        ])
+        .current_dir(root())
+        .env("TRACEHUNT_RULE_CACHE", "")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["detections"], 161);
+}
