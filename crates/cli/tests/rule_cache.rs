@@ -31,13 +31,20 @@ fn rule_args() -> Vec<String> {
         .collect()
 }
 
+/// The executable `bin` run from the repository root with the cache in `cache` and its
+/// debug notes on.
+fn command(bin: &Path, cache: &Path) -> Command {
+    let mut c = Command::new(bin);
+    c.current_dir(root())
+        .env("TRACEHUNT_RULE_CACHE", cache)
+        .env("TRACEHUNT_DEBUG_RULE_CACHE", "1");
+    c
+}
+
 /// `tracehunt ARGS` with the cache in `cache` and its debug notes on.
 fn run(cache: &Path, args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+    command(Path::new(env!("CARGO_BIN_EXE_tracehunt")), cache)
         .args(args)
-        .current_dir(root())
-        .env("TRACEHUNT_RULE_CACHE", cache)
-        .env("TRACEHUNT_DEBUG_RULE_CACHE", "1")
         .output()
         .unwrap()
 }
@@ -271,12 +278,9 @@ fn two_executables_sharing_a_cache_directory_do_not_evict_each_other() {
     std::fs::copy(env!("CARGO_BIN_EXE_tracehunt"), &other).unwrap();
     let rules = ["--rules", "rules/builtin"];
     let event = |bin: &Path| {
-        let out = Command::new(bin)
+        let out = command(bin, cache.path())
             .args(["hunt", "samples/evtx", "-f", "json", "-q"])
             .args(rules)
-            .current_dir(root())
-            .env("TRACEHUNT_RULE_CACHE", cache.path())
-            .env("TRACEHUNT_DEBUG_RULE_CACHE", "1")
             .output()
             .unwrap();
         assert!(
@@ -316,12 +320,9 @@ fn a_device_link_or_fifo_at_the_cache_path_is_a_miss_not_a_hang() {
     let bounded = || {
         // Output to files, not pipes: a pipe nobody reads would stall the child.
         let (so, se) = (outputs.path().join("out"), outputs.path().join("err"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+        let mut child = command(Path::new(env!("CARGO_BIN_EXE_tracehunt")), cache.path())
             .args(["hunt", "samples/evtx", "-f", "json", "-q"])
             .args(&rules)
-            .current_dir(root())
-            .env("TRACEHUNT_RULE_CACHE", cache.path())
-            .env("TRACEHUNT_DEBUG_RULE_CACHE", "1")
             .stdout(std::fs::File::create(&so).unwrap())
             .stderr(std::fs::File::create(&se).unwrap())
             .spawn()
