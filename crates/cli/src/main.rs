@@ -262,13 +262,14 @@ pub enum TextOrJson {
     Json,
 }
 
-/// The global allocator: mimalloc. The scan allocates and frees many small
-/// strings per event (EVTX parsing builds each record's values); with
-/// glibc's malloc the whole hunt ran ~40 % slower and two threads scaled worse
-/// (session 2/3 measurements in README's benchmark section). Its arenas are
-/// committed lazily (`.cargo/config.toml`) so peak RSS stays flat.
+/// The global allocator: mimalloc's v2 line (`tracehunt-alloc`). The scan
+/// allocates and frees many small strings per event (EVTX parsing builds each
+/// record's values); with glibc's malloc the whole hunt ran ~40 % slower and
+/// two threads scaled worse (README's benchmark section). Its arenas are
+/// committed lazily (`.cargo/config.toml`) and freed pages returned at once
+/// (`tracehunt_alloc::tune`, first thing in `main`), so peak RSS stays flat.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tracehunt_alloc::MiMalloc = tracehunt_alloc::MiMalloc;
 
 /// The value given to `-f`/`--format` when it looks like a log path
 /// rather than a format: an existing file or directory, or a name ending in
@@ -307,6 +308,8 @@ fn format_value_is_a_path(args: impl Iterator<Item = std::ffi::OsString>) -> Opt
 }
 
 fn main() -> ExitCode {
+    // Before any thread: mimalloc's option writes are not synchronised.
+    tracehunt_alloc::tune();
     let _ = hunt::STARTED.set(std::time::Instant::now());
     // An empty TRACEHUNT_STORE means no store, an empty TRACEHUNT_RULE_CACHE
     // the default cache directory (clap would take either as its flag given
