@@ -12,9 +12,12 @@ use tracehunt_attribution::{
 use tracehunt_pipeline::evidence::{attribution_json, write_attribution_table};
 
 #[derive(Args, Debug)]
+// At least one kind of evidence: without either, clap said `--techniques` was
+// required although `--software` alone works (breaker finding).
+#[command(group(clap::ArgGroup::new("evidence").args(["techniques", "software"]).required(true).multiple(true)))]
 pub struct AttributeArgs {
     /// ATT&CK technique ids, comma-separated (T1059.001, attack.t1021.002, v19 ids…).
-    #[arg(long, value_delimiter = ',', required_unless_present = "software")]
+    #[arg(long, value_delimiter = ',')]
     pub techniques: Vec<String>,
     /// ATT&CK software seen, comma-separated: ids (S0002) or names/aliases (Mimikatz,
     /// case-insensitive).

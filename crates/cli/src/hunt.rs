@@ -31,6 +31,9 @@ pub enum MinLevel {
 }
 
 #[derive(Args, Debug)]
+// Paths or `-d` directories: without either, clap named only `<PATHS>`
+// (breaker finding: the usage line never mentioned `-d`).
+#[command(group(clap::ArgGroup::new("input").args(["paths", "directory"]).required(true).multiple(true)))]
 pub struct HuntArgs {
     /// Log files or directories (walked recursively). Formats are detected
     /// by content: EVTX; JSON lines or arrays, also gzipped (Windows:
@@ -38,7 +41,6 @@ pub struct HuntArgs {
     /// Kubernetes audit, Okta, GCP audit, GitHub audit, Azure/Entra, M365,
     /// Zeek JSON); raw auditd; syslog/auth.log incl. Sysmon for Linux; Zeek
     /// TSV; W3C extended (IIS); Apache/Nginx access logs.
-    #[arg(required_unless_present = "directory")]
     pub paths: Vec<PathBuf>,
     /// A log directory, as Hayabusa's `-d` (repeatable; the same as giving it as
     /// an argument).

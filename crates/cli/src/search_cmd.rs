@@ -15,11 +15,16 @@ use tracehunt_report::counted;
 /// Inputs, time window, threads, output and quiet: shared by `search`,
 /// `logon-summary` and `metrics`.
 #[derive(Args, Debug)]
+// Paths or `-d` directories, named together in the usage error (as `hunt`).
+#[command(group(clap::ArgGroup::new("input").args(["paths", "directory"]).required(true).multiple(true)))]
 pub struct ReadOpts {
     /// Log files or directories (walked recursively; every format `hunt`
     /// reads, detected by content).
-    #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// A log directory, as Hayabusa's `-d` (repeatable; the same as giving it
+    /// as a path; `hunt` has it too).
+    #[arg(long, short = 'd', value_name = "DIR")]
+    pub directory: Vec<PathBuf>,
     /// Only events at or after this time (as `hunt --from`).
     #[arg(long, value_name = "TIME", value_parser = crate::hunt::parse_time)]
     pub from: Option<DateTime<Utc>>,
@@ -103,6 +108,11 @@ pub(crate) fn same_file(a: &std::fs::Metadata, a_path: &Path, b: &Path) -> bool 
 }
 
 impl ReadOpts {
+    /// The paths and the `-d` directories, in that order.
+    fn all_paths(&self) -> Vec<PathBuf> {
+        self.paths.iter().chain(&self.directory).cloned().collect()
+    }
+
     /// Checks the window, starts the pool and walks the paths.
     pub(crate) fn input(&self) -> Result<Input> {
         if let (Some(f), Some(t)) = (self.from, self.to) {
@@ -114,9 +124,9 @@ impl ReadOpts {
             .num_threads(usize::from(self.threads.unwrap_or(0)))
             .build()
             .context("starting worker threads")?;
-        let (files, walk_errors) = tracehunt_readers::walk(&self.paths);
-        let missing = self
-            .paths
+        let paths = self.all_paths();
+        let (files, walk_errors) = tracehunt_readers::walk(&paths);
+        let missing = paths
             .iter()
             .filter(|p| std::fs::symlink_metadata(p).is_err())
             .cloned()
@@ -140,10 +150,11 @@ impl ReadOpts {
         let Some(p) = &self.output else {
             return Ok(Pending { file: None });
         };
+        crate::store_cmd::check_output_path(p)?;
         let existing = std::fs::metadata(p).ok();
         if let Some(m) = &existing {
             if self
-                .paths
+                .all_paths()
                 .iter()
                 .chain(&input.files)
                 .any(|f| same_file(m, p, f))

@@ -95,13 +95,38 @@ pub(crate) fn refuse_output_over_store(store: &Path, output: Option<&Path>) -> R
     Ok(())
 }
 
-/// Refuses an existing regular `output` file unless `clobber` (Hayabusa's
-/// `--clobber`); devices such as `/dev/null` are no clobbering.
+/// Checks an `-o` path before any reading: refuses a directory, a path whose
+/// directory does not exist, and an existing regular file unless `clobber`
+/// (Hayabusa's `--clobber`); devices such as `/dev/null` are no clobbering.
 pub(crate) fn refuse_clobber(output: &Path, clobber: bool) -> Result<()> {
+    check_output_path(output)?;
     if output.is_file() && !clobber {
         anyhow::bail!(
             "{} exists: add --clobber to overwrite it, or give another -o path",
             output.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses an `-o` path that is a directory or whose directory does not
+/// exist, before any reading.
+pub(crate) fn check_output_path(output: &Path) -> Result<()> {
+    // Found before any reading (breaker finding: `-o missing/dir/x.json` failed
+    // only once the whole input had been scanned).
+    if output.is_dir() {
+        anyhow::bail!(
+            "-o {} is a directory: give a file path, e.g. {}",
+            output.display(),
+            output.join("tracehunt.out").display()
+        );
+    }
+    let parent = output.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = parent.filter(|d| !d.is_dir()) {
+        anyhow::bail!(
+            "-o {}: the directory {} does not exist",
+            output.display(),
+            dir.display()
         );
     }
     Ok(())

@@ -425,3 +425,79 @@ fn attribute_top_20_shows_20_and_top_0_shows_every_matched_group() {
     assert_eq!(count("100000"), all);
     eprintln!("--top 0: {all} candidates");
 }
+
+/// Breaker finding: with no path, the usage error named only `<PATHS>`, never
+/// Hayabusa's `-d DIR`, which `hunt`, `search`, `logon-summary` and `metrics`
+/// all take (the last three lacked it).
+#[test]
+fn missing_input_usage_error_names_dash_d_and_every_reader_takes_it() {
+    for cmd in ["hunt", "search", "logon-summary", "metrics"] {
+        let out = run(&[cmd]);
+        assert_eq!(out.status.code(), Some(1), "{cmd}"); // EXIT_USAGE
+        assert!(
+            stderr(&out).contains("<PATHS|--directory <DIR>>"),
+            "{cmd}: {}",
+            stderr(&out)
+        );
+    }
+    // -d reads the same events as the positional path.
+    let metrics = |args: &[&str]| -> Value {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let by_d = metrics(&["metrics", "-d", "samples/evtx", "-q"]);
+    let by_path = metrics(&["metrics", "samples/evtx", "-q"]);
+    assert_eq!(by_d["events"], 248);
+    assert_eq!(by_d, by_path);
+    let out = run(&["search", "-d", "samples/evtx", "-k", "mimikatz", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Breaker finding: `attribute` with no evidence said `--techniques` was
+/// required, although `--software` alone works.
+#[test]
+fn attribute_without_evidence_names_techniques_or_software() {
+    let out = run(&["attribute"]);
+    assert_eq!(out.status.code(), Some(1)); // EXIT_USAGE
+    assert!(
+        stderr(&out).contains("<--techniques <TECHNIQUES>|--software <SOFTWARE>>"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["attribute", "--software", "S0002", "-f", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Breaker finding: `-o` into a directory that does not exist failed only
+/// after the whole input was scanned; it (and `-o` naming a directory) is now
+/// refused before reading, by every command with `-o`.
+#[test]
+fn output_into_a_missing_directory_or_onto_a_directory_is_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/such/dir/out.jsonl");
+    let missing = missing.to_str().unwrap();
+    let here = dir.path().to_str().unwrap();
+    for args in [
+        vec!["hunt", "samples/evtx", "-o", missing],
+        vec!["search", "samples/evtx", "-k", "x", "-o", missing],
+        vec!["metrics", "samples/evtx", "-o", missing],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let e = stderr(&out);
+        assert!(
+            e.contains(&format!("-o {missing}: the directory ")) && e.contains("does not exist"),
+            "{args:?}: {e}"
+        );
+        // Refused before reading: no summary of events or detections.
+        assert!(!e.contains("events"), "{args:?}: {e}");
+    }
+    let out = run(&["hunt", "samples/evtx", "-o", here]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is a directory: give a file path"),
+        "{}",
+        stderr(&out)
+    );
+}
