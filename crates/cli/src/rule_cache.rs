@@ -162,6 +162,71 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub struct PendingWrite {
     path: PathBuf,
     key: Key,
+    /// The directory was named (`--rule-cache`, `TRACEHUNT_RULE_CACHE`):
+    /// failing to write there is a warning, not only a debug note.
+    explicit: bool,
+}
+
+/// Cache files kept in a directory after a write: the most recently written
+/// ones (each executable, rule path list and option set has its own file),
+/// at most this many…
+const KEEP_FILES: usize = 64;
+
+/// …and at most this many bytes together (the SigmaHQ rule set's file is
+/// ≈ 4 MB; the test suite writes ~70 files in one run, most a few KB).
+const KEEP_BYTES: u64 = 128 << 20;
+
+/// A cache file not rewritten for this long is removed after a write.
+const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// A temporary file of an interrupted write older than this is removed.
+const STALE_TMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes, besides `written`, the cache files of `dir` beyond the
+/// [`KEEP_FILES`] newest or [`KEEP_BYTES`], or older than [`MAX_AGE`], and temporary files of
+/// writes interrupted over [`STALE_TMP_AGE`] ago (breaker finding: the
+/// directory only grew — one file per build, rule path list and options).
+/// Only names this module writes (`rules-*.bin`, `.rules-*.tmp`) are
+/// touched; errors leave a file in place. Returns how many were removed.
+fn prune(dir: &Path, written: &Path) -> usize {
+    let now = std::time::SystemTime::now();
+    let age = |m: &std::fs::Metadata| {
+        m.modified()
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .unwrap_or_default()
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut caches = Vec::new();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let Ok(m) = e.metadata() else { continue };
+        if !m.is_file() || e.path() == written {
+            continue;
+        }
+        if name.starts_with(".rules-") && name.ends_with(".tmp") {
+            if age(&m) > STALE_TMP_AGE && std::fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        } else if name.starts_with("rules-") && name.ends_with(".bin") {
+            caches.push((age(&m), m.len(), e.path()));
+        }
+    }
+    caches.sort();
+    // `written` is the newest and counts as one of the kept.
+    let mut bytes = std::fs::metadata(written).map(|m| m.len()).unwrap_or(0);
+    for (i, (age, len, path)) in caches.iter().enumerate() {
+        bytes = bytes.saturating_add(*len);
+        let keep = i + 1 < KEEP_FILES && bytes <= KEEP_BYTES && *age <= MAX_AGE;
+        if !keep && std::fs::remove_file(path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 impl PendingWrite {
@@ -171,11 +236,21 @@ impl PendingWrite {
     pub fn write(self, loaded: &Loaded) {
         match encode(loaded, &self.key).map_err(std::io::Error::other) {
             Ok(bytes) => match write_atomic(&self.path, &bytes) {
-                Ok(()) => debug(&format!(
-                    "wrote {} ({} bytes)",
-                    self.path.display(),
-                    bytes.len()
-                )),
+                Ok(()) => {
+                    let dir = self.path.parent().unwrap_or(Path::new("."));
+                    let removed = prune(dir, &self.path);
+                    debug(&format!(
+                        "wrote {} ({} bytes); {removed} old files removed",
+                        self.path.display(),
+                        bytes.len()
+                    ))
+                }
+                // A directory the user named that cannot hold the cache was
+                // silent without the debug variable (breaker finding).
+                Err(e) if self.explicit => eprintln!(
+                    "tracehunt: warning: rule cache not written to {}: {e} (the rules are compiled on every run; --no-rule-cache turns the cache off)",
+                    self.path.display()
+                ),
                 Err(e) => debug(&format!("cannot write {}: {e}", self.path.display())),
             },
             Err(e) => debug(&format!("cannot encode: {e}")),
@@ -251,5 +326,13 @@ pub fn load_or_compile(
     }
     let loaded = crate::rules::compile_sources(diagnostics, &sources, copts);
     debug(&format!("compiled in {}", ms()));
-    Ok((loaded, Some(PendingWrite { path, key })))
+    let explicit = opts.rule_cache.is_some();
+    Ok((
+        loaded,
+        Some(PendingWrite {
+            path,
+            key,
+            explicit,
+        }),
+    ))
 }

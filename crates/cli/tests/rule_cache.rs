@@ -387,3 +387,86 @@ fn an_empty_rule_cache_variable_is_the_default_not_an_error() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["summary"]["detections"], 161);
 }
+
+/// Breaker finding: the cache directory only grew (one file per build, rule
+/// path list and options). After a write, files older than 30 days go, then
+/// the oldest beyond the 64 newest; stale temporary files of interrupted
+/// writes go too; other files are never touched.
+#[test]
+fn a_write_prunes_old_and_excess_cache_files_but_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now();
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let make = |name: &str, age: std::time::Duration| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, b"x").unwrap();
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(now - age).unwrap();
+        p
+    };
+    let old = make("rules-old.bin", 31 * day);
+    let stale_tmp = make(".rules-interrupted.tmp", day);
+    let fresh_tmp = make(".rules-writing.tmp", std::time::Duration::ZERO);
+    let other = make("notes.txt", 400 * day);
+    // 70 recent cache files, the i-th i minutes old.
+    let recent: Vec<PathBuf> = (0..70)
+        .map(|i| {
+            make(
+                &format!("rules-{i:03}.bin"),
+                std::time::Duration::from_secs(60 * (i + 1)),
+            )
+        })
+        .collect();
+    let out = run(
+        dir.path(),
+        &["rules".into(), "check".into(), "rules/builtin".into()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("old files removed"), "{err}");
+    assert!(!old.exists() && !stale_tmp.exists());
+    assert!(fresh_tmp.exists() && other.exists());
+    // The new file + the 63 newest of the 70 are kept.
+    let kept = recent.iter().filter(|p| p.exists()).count();
+    assert_eq!(kept, 63);
+    assert!(recent[62].exists() && !recent[63].exists());
+    let bins = cache_files(dir.path())
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
+        .count();
+    assert_eq!(bins, 64);
+}
+
+/// Breaker finding: a `--rule-cache` directory that cannot hold the cache
+/// was silent without TRACEHUNT_DEBUG_RULE_CACHE; now a warning says so,
+/// and the hunt goes on.
+#[test]
+fn an_unwritable_named_cache_directory_is_a_warning_not_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+        .current_dir(root())
+        .env_remove("TRACEHUNT_DEBUG_RULE_CACHE")
+        .args(["hunt", "samples/evtx", "-q", "-f", "json", "--rule-cache"])
+        .arg(file.join("sub"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tracehunt: warning: rule cache not written to ")
+            && err.contains("--no-rule-cache turns the cache off"),
+        "{err}"
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["detections"], 161);
+}
