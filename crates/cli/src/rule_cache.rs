@@ -182,11 +182,19 @@ const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 36
 /// A temporary file of an interrupted write older than this is removed.
 const STALE_TMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// Whether `name` is one [`slot`] makes: `rules-` + 32 hex digits + `.bin`
+/// (so a user's own `rules-backup.bin` in a named directory is never pruned).
+fn is_cache_file_name(name: &str) -> bool {
+    name.strip_prefix("rules-")
+        .and_then(|n| n.strip_suffix(".bin"))
+        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Removes, besides `written`, the cache files of `dir` beyond the
 /// [`KEEP_FILES`] newest or [`KEEP_BYTES`], or older than [`MAX_AGE`], and temporary files of
 /// writes interrupted over [`STALE_TMP_AGE`] ago (breaker finding: the
 /// directory only grew — one file per build, rule path list and options).
-/// Only names this module writes (`rules-*.bin`, `.rules-*.tmp`) are
+/// Only names this module writes (`rules-<32 hex>.bin`, `.rules-*.tmp`) are
 /// touched; errors leave a file in place. Returns how many were removed.
 fn prune(dir: &Path, written: &Path) -> usize {
     let now = std::time::SystemTime::now();
@@ -212,7 +220,7 @@ fn prune(dir: &Path, written: &Path) -> usize {
             if age(&m) > STALE_TMP_AGE && std::fs::remove_file(e.path()).is_ok() {
                 removed += 1;
             }
-        } else if name.starts_with("rules-") && name.ends_with(".bin") {
+        } else if is_cache_file_name(&name) {
             caches.push((age(&m), m.len(), e.path()));
         }
     }

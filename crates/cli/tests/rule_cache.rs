@@ -404,18 +404,15 @@ fn a_write_prunes_old_and_excess_cache_files_but_nothing_else() {
         f.set_modified(now - age).unwrap();
         p
     };
-    let old = make("rules-old.bin", 31 * day);
+    let hex = |i: u64| format!("rules-{i:032x}.bin");
+    let old = make(&hex(999), 31 * day);
+    let users_own = make("rules-backup.bin", 400 * day);
     let stale_tmp = make(".rules-interrupted.tmp", day);
     let fresh_tmp = make(".rules-writing.tmp", std::time::Duration::ZERO);
     let other = make("notes.txt", 400 * day);
     // 70 recent cache files, the i-th i minutes old.
     let recent: Vec<PathBuf> = (0..70)
-        .map(|i| {
-            make(
-                &format!("rules-{i:03}.bin"),
-                std::time::Duration::from_secs(60 * (i + 1)),
-            )
-        })
+        .map(|i| make(&hex(i), std::time::Duration::from_secs(60 * (i + 1))))
         .collect();
     let out = run(
         dir.path(),
@@ -429,7 +426,7 @@ fn a_write_prunes_old_and_excess_cache_files_but_nothing_else() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("old files removed"), "{err}");
     assert!(!old.exists() && !stale_tmp.exists());
-    assert!(fresh_tmp.exists() && other.exists());
+    assert!(fresh_tmp.exists() && other.exists() && users_own.exists());
     // The new file + the 63 newest of the 70 are kept.
     let kept = recent.iter().filter(|p| p.exists()).count();
     assert_eq!(kept, 63);
@@ -438,7 +435,7 @@ fn a_write_prunes_old_and_excess_cache_files_but_nothing_else() {
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "bin"))
         .count();
-    assert_eq!(bins, 64);
+    assert_eq!(bins, 65); // the 64 cache files and the user's own
 }
 
 /// Breaker finding: a `--rule-cache` directory that cannot hold the cache
