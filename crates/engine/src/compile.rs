@@ -1635,6 +1635,28 @@ fn str_matcher(mut v: Vec<Tok>, cased: bool, opts: &CompileOptions) -> Result<Ma
         }
         [Tok::Lit(l), Tok::Star] => StrOp::Starts(fold(l).into()),
         [Tok::Star, Tok::Lit(l)] => StrOp::Ends(fold(l).into()),
+        toks if !toks.contains(&Tok::One) => {
+            // Literal runs between stars (stars are collapsed: runs are
+            // never empty but at the ends).
+            let mut parts = Vec::new();
+            let mut run = String::new();
+            for t in toks {
+                match t {
+                    Tok::Lit(l) => run.push_str(&fold(l)),
+                    _ => parts.push(std::mem::take(&mut run)),
+                }
+            }
+            parts.push(run);
+            let longest = parts
+                .iter()
+                .max_by_key(|p| p.len())
+                .filter(|p| !p.is_empty())
+                .map(|p| p.clone().into_boxed_str());
+            StrOp::Stars(
+                parts.into_iter().map(String::into_boxed_str).collect(),
+                longest,
+            )
+        }
         toks => {
             // Not `(?i)` when uncased: the value is matched case-folded
             // (see `fold_case`), as for the literal operators; the regex's
@@ -1780,6 +1802,69 @@ mod tests {
         assert!(glob_name("*_img", "selection_img"));
         assert!(glob_name("sel*img", "sel_x_img"));
         assert!(glob_name("exact", "exact"));
+    }
+
+    /// Star-only wildcards are matched without a regex (no build on first
+    /// use): on every pattern of runs and stars over a small alphabet, and
+    /// every text up to 5 characters (multi-byte ones included), the same
+    /// answer as the anchored regex they were compiled to before.
+    #[test]
+    fn star_wildcards_match_as_their_anchored_regex() {
+        let runs = ["", "a", "ab", "é", "bé", "aa"];
+        let mut patterns: Vec<Vec<Tok>> = Vec::new();
+        for a in runs {
+            for b in runs {
+                for c in runs {
+                    for shape in 0..4 {
+                        let lit = |s: &str| Tok::Lit(s.to_owned());
+                        patterns.push(match shape {
+                            0 => vec![lit(a), Tok::Star, lit(b)],
+                            1 => vec![lit(a), Tok::Star, lit(b), Tok::Star, lit(c)],
+                            2 => vec![Tok::Star, lit(a), Tok::Star, lit(b), Tok::Star],
+                            _ => vec![lit(a), lit(b), Tok::Star, Tok::Star, lit(c)],
+                        });
+                    }
+                }
+            }
+        }
+        let alphabet = ["a", "b", "é", "\n"];
+        let mut texts = vec![String::new()];
+        for _ in 0..5 {
+            let more: Vec<String> = texts
+                .iter()
+                .filter(|t| t.chars().count() < 5)
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            texts.extend(more);
+            texts.sort();
+            texts.dedup();
+        }
+        let opts = CompileOptions::default();
+        for toks in patterns {
+            let Ok(Matcher::Str { op, .. }) = str_matcher(toks.clone(), true, &opts) else {
+                panic!("{toks:?}");
+            };
+            let StrOp::Stars(parts, _) = &op else {
+                continue;
+            };
+            let mut pat = String::from("(?s)^");
+            for t in &toks {
+                match t {
+                    Tok::Lit(l) => pat.push_str(&regex::escape(l)),
+                    Tok::Star => pat.push_str(".*"),
+                    Tok::One => pat.push('.'),
+                }
+            }
+            pat.push('$');
+            let re = regex::Regex::new(&pat).unwrap();
+            for t in &texts {
+                assert_eq!(
+                    crate::matcher::stars_match(parts, t),
+                    re.is_match(t),
+                    "{toks:?} on {t:?}"
+                );
+            }
+        }
     }
 
     /// A large needle set's automaton holds each needle's first
