@@ -804,17 +804,31 @@ fn build_ac(needles: &[&str]) -> Result<NeedleSearch, ()> {
         return builder(aho_corasick::AhoCorasickKind::DFA, &needles);
     }
     // Explicitly a contiguous NFA: the crate's own choice would still pick
-    // a DFA for fewer than 100 (possibly huge) needles. Its needles are cut
-    // to their first NFA_NEEDLE_BYTES bytes (see there).
+    // a DFA for fewer than 100 (possibly huge) needles. Over NFA_CUT_BYTES
+    // of needles, they are cut to their first NFA_NEEDLE_BYTES bytes (see
+    // there).
+    let keep = if bytes > NFA_CUT_BYTES {
+        NFA_NEEDLE_BYTES
+    } else {
+        usize::MAX
+    };
     let cut: Vec<&[u8]> = needles
         .iter()
-        .map(|n| &n.as_bytes()[..n.len().min(NFA_NEEDLE_BYTES)])
+        .map(|n| &n.as_bytes()[..n.len().min(keep)])
         .collect();
     builder(aho_corasick::AhoCorasickKind::ContiguousNFA, &cut)
 }
 
-/// The longest needle prefix a contiguous-NFA automaton holds (the large
-/// needle sets, over [`DFA_MAX_NEEDLES`]). A needle's first bytes occur
+/// Contiguous-NFA automata over more needle bytes than this hold only each
+/// needle's first [`NFA_NEEDLE_BYTES`] bytes. Only SigmaHQ's `Hashes` set
+/// (282 KB) is that large; its `CommandLine` set (7,361 needles, 118 KB)
+/// is not cut: prefixes such as `powershell.exe -executio` occur in most
+/// events of a Mordor-like log and would mark their rules everywhere (the
+/// flat JSON lane took 3-10 % more CPU with every large set cut).
+const NFA_CUT_BYTES: usize = 192 * 1024;
+
+/// The longest needle prefix a contiguous-NFA automaton over more than
+/// [`NFA_CUT_BYTES`] of needles holds. A needle's first bytes occur
 /// wherever the needle does, so a cut needle still marks every rule it
 /// marked (and maybe a few more, which are then evaluated: the prefilter
 /// only skips work). Building the automaton costs about its needle bytes:
@@ -1873,7 +1887,7 @@ mod tests {
     /// whatever the needle's length or where a character boundary falls.
     #[test]
     fn cut_needles_of_a_large_set_still_report_every_occurring_needle() {
-        let mut ns: Vec<String> = (0..2 * DFA_MAX_NEEDLES)
+        let mut ns: Vec<String> = (0..NFA_CUT_BYTES / 40 + 1)
             .map(|i| format!("imphash={i:032x}"))
             .collect();
         ns.push(format!("{}é{}", "x".repeat(NFA_NEEDLE_BYTES - 1), "tail"));
