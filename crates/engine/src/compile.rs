@@ -791,20 +791,52 @@ fn build_ac(needles: &[&str]) -> Result<NeedleSearch, ()> {
         }
     }
     let bytes: usize = needles.iter().map(|n| n.len()).sum();
-    let kind = if needles.len() <= DFA_MAX_NEEDLES && bytes <= DFA_MAX_BYTES {
-        aho_corasick::AhoCorasickKind::DFA
-    } else {
-        // Explicitly: the crate's own choice would still pick a DFA
-        // for fewer than 100 (possibly huge) needles.
-        aho_corasick::AhoCorasickKind::ContiguousNFA
+    let builder = |kind, needles: &[&[u8]]| {
+        aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .kind(Some(kind))
+            .build(needles)
+            .map(NeedleSearch::Ac)
+            .map_err(|_| ())
     };
-    aho_corasick::AhoCorasick::builder()
-        .match_kind(aho_corasick::MatchKind::Standard)
-        .kind(Some(kind))
-        .build(needles)
-        .map(NeedleSearch::Ac)
-        .map_err(|_| ())
+    if needles.len() <= DFA_MAX_NEEDLES && bytes <= DFA_MAX_BYTES {
+        let needles: Vec<&[u8]> = needles.iter().map(|n| n.as_bytes()).collect();
+        return builder(aho_corasick::AhoCorasickKind::DFA, &needles);
+    }
+    // Explicitly a contiguous NFA: the crate's own choice would still pick
+    // a DFA for fewer than 100 (possibly huge) needles. Over NFA_CUT_BYTES
+    // of needles, they are cut to their first NFA_NEEDLE_BYTES bytes (see
+    // there).
+    let keep = if bytes > NFA_CUT_BYTES {
+        NFA_NEEDLE_BYTES
+    } else {
+        usize::MAX
+    };
+    let cut: Vec<&[u8]> = needles
+        .iter()
+        .map(|n| &n.as_bytes()[..n.len().min(keep)])
+        .collect();
+    builder(aho_corasick::AhoCorasickKind::ContiguousNFA, &cut)
 }
+
+/// Contiguous-NFA automata over more needle bytes than this hold only each
+/// needle's first [`NFA_NEEDLE_BYTES`] bytes. Only SigmaHQ's `Hashes` set
+/// (282 KB) is that large; its `CommandLine` set (7,361 needles, 118 KB)
+/// is not cut: prefixes such as `powershell.exe -executio` occur in most
+/// events of a Mordor-like log and would mark their rules everywhere (the
+/// flat JSON lane took 3-10 % more CPU with every large set cut).
+const NFA_CUT_BYTES: usize = 192 * 1024;
+
+/// The longest needle prefix a contiguous-NFA automaton over more than
+/// [`NFA_CUT_BYTES`] of needles holds. A needle's first bytes occur
+/// wherever the needle does, so a cut needle still marks every rule it
+/// marked (and maybe a few more, which are then evaluated: the prefilter
+/// only skips work). Building the automaton costs about its needle bytes:
+/// SigmaHQ's 5,687 `Hashes` needles (`imphash=` + 32 hex digits and the
+/// like, 282 KB) took 20-33 ms to build and 2.8 MB, on first use in every
+/// hunt that meets a Sysmon event; cut at 24 bytes (still 16 hex digits
+/// after `imphash=`) 7.6 ms and 1.1 MB, searched as fast (0.9 ns/byte).
+const NFA_NEEDLE_BYTES: usize = 24;
 
 impl NeedleIndex {
     /// The automaton over all needles, built on first call; `None` when it
@@ -1617,6 +1649,28 @@ fn str_matcher(mut v: Vec<Tok>, cased: bool, opts: &CompileOptions) -> Result<Ma
         }
         [Tok::Lit(l), Tok::Star] => StrOp::Starts(fold(l).into()),
         [Tok::Star, Tok::Lit(l)] => StrOp::Ends(fold(l).into()),
+        toks if !toks.contains(&Tok::One) => {
+            // Literal runs between stars (stars are collapsed: runs are
+            // never empty but at the ends).
+            let mut parts = Vec::new();
+            let mut run = String::new();
+            for t in toks {
+                match t {
+                    Tok::Lit(l) => run.push_str(&fold(l)),
+                    _ => parts.push(std::mem::take(&mut run)),
+                }
+            }
+            parts.push(run);
+            let longest = parts
+                .iter()
+                .max_by_key(|p| p.len())
+                .filter(|p| !p.is_empty())
+                .map(|p| p.clone().into_boxed_str());
+            StrOp::Stars(
+                parts.into_iter().map(String::into_boxed_str).collect(),
+                longest,
+            )
+        }
         toks => {
             // Not `(?i)` when uncased: the value is matched case-folded
             // (see `fold_case`), as for the literal operators; the regex's
@@ -1762,6 +1816,102 @@ mod tests {
         assert!(glob_name("*_img", "selection_img"));
         assert!(glob_name("sel*img", "sel_x_img"));
         assert!(glob_name("exact", "exact"));
+    }
+
+    /// Star-only wildcards are matched without a regex (no build on first
+    /// use): on every pattern of runs and stars over a small alphabet, and
+    /// every text up to 5 characters (multi-byte ones included), the same
+    /// answer as the anchored regex they were compiled to before.
+    #[test]
+    fn star_wildcards_match_as_their_anchored_regex() {
+        let runs = ["", "a", "ab", "é", "bé", "aa"];
+        let mut patterns: Vec<Vec<Tok>> = Vec::new();
+        for a in runs {
+            for b in runs {
+                for c in runs {
+                    for shape in 0..4 {
+                        let lit = |s: &str| Tok::Lit(s.to_owned());
+                        patterns.push(match shape {
+                            0 => vec![lit(a), Tok::Star, lit(b)],
+                            1 => vec![lit(a), Tok::Star, lit(b), Tok::Star, lit(c)],
+                            2 => vec![Tok::Star, lit(a), Tok::Star, lit(b), Tok::Star],
+                            _ => vec![lit(a), lit(b), Tok::Star, Tok::Star, lit(c)],
+                        });
+                    }
+                }
+            }
+        }
+        let alphabet = ["a", "b", "é", "\n"];
+        let mut texts = vec![String::new()];
+        for _ in 0..5 {
+            let more: Vec<String> = texts
+                .iter()
+                .filter(|t| t.chars().count() < 5)
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            texts.extend(more);
+            texts.sort();
+            texts.dedup();
+        }
+        let opts = CompileOptions::default();
+        for toks in patterns {
+            let Ok(Matcher::Str { op, .. }) = str_matcher(toks.clone(), true, &opts) else {
+                panic!("{toks:?}");
+            };
+            let StrOp::Stars(parts, _) = &op else {
+                continue;
+            };
+            let mut pat = String::from("(?s)^");
+            for t in &toks {
+                match t {
+                    Tok::Lit(l) => pat.push_str(&regex::escape(l)),
+                    Tok::Star => pat.push_str(".*"),
+                    Tok::One => pat.push('.'),
+                }
+            }
+            pat.push('$');
+            let re = regex::Regex::new(&pat).unwrap();
+            for t in &texts {
+                assert_eq!(
+                    crate::matcher::stars_match(parts, t),
+                    re.is_match(t),
+                    "{toks:?} on {t:?}"
+                );
+            }
+        }
+    }
+
+    /// A large needle set's automaton holds each needle's first
+    /// `NFA_NEEDLE_BYTES` bytes: every needle that occurs is still
+    /// reported (needles sharing the cut prefix are reported together),
+    /// whatever the needle's length or where a character boundary falls.
+    #[test]
+    fn cut_needles_of_a_large_set_still_report_every_occurring_needle() {
+        let mut ns: Vec<String> = (0..NFA_CUT_BYTES / 40 + 1)
+            .map(|i| format!("imphash={i:032x}"))
+            .collect();
+        ns.push(format!("{}é{}", "x".repeat(NFA_NEEDLE_BYTES - 1), "tail"));
+        ns.push(format!("{}ü", "y".repeat(NFA_NEEDLE_BYTES - 1)));
+        let refs: Vec<&str> = ns.iter().map(String::as_str).collect();
+        let search = build_ac(&refs).unwrap();
+        assert!(matches!(search, NeedleSearch::Ac(_)));
+        let hits = |text: &str| {
+            let mut v = Vec::new();
+            search.for_each_hit(text.as_bytes(), |p| v.push(p));
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        for (i, n) in ns.iter().enumerate() {
+            let text = format!("md5=0,{n},sha1=1");
+            assert!(hits(&text).contains(&i), "{n}");
+        }
+        // 16 hex digits after `imphash=` survive the cut: these needles
+        // differ only in their last 16, so they are reported together; a
+        // hash sharing none of the cut prefixes marks nothing.
+        let h = hits(&format!("imphash={:032x}", 0x10));
+        assert!(h.contains(&0x10) && h.contains(&0x11), "{h:?}");
+        assert!(hits(&format!("imphash={:032x}", u128::MAX)).is_empty());
     }
 
     /// Breaker finding: Teddy verifies every needle of a candidate's

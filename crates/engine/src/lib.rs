@@ -43,6 +43,7 @@
 //! ```
 
 mod compile;
+mod match_only;
 mod matcher;
 pub mod persist;
 mod prefilter;

@@ -23,6 +23,40 @@ pub(crate) enum StrOp {
     /// A wildcard pattern with inner `*`/`?`, as an anchored regex, with
     /// its longest literal run (case-folded unless cased) for prefiltering.
     Glob(LazyRegex, Option<Box<str>>),
+    /// A wildcard pattern with inner `*` and no `?`: its literal runs
+    /// between the stars (the first and last may be empty: a leading or
+    /// trailing star), matched without a regex ([`stars_match`]), and its
+    /// longest run as for `Glob`.
+    Stars(Box<[Box<str>]>, Option<Box<str>>),
+}
+
+/// Does `s` match `parts[0]*parts[1]*…*parts[n-1]` (`n >= 2`, `*` any
+/// text)? As the anchored regex `(?s)^p0.*p1.*…$` would: `s` starts with
+/// the first run and ends with the last, without overlap, and the inner
+/// runs occur in order in between; taking each at its leftmost occurrence
+/// leaves the most room for the next, so one left-to-right pass decides
+/// (linear in `s`). Byte positions found for whole UTF-8 runs in UTF-8
+/// text are character boundaries.
+pub(crate) fn stars_match(parts: &[Box<str>], s: &str) -> bool {
+    let (Some((first, rest)), true) = (parts.split_first(), parts.len() >= 2) else {
+        return parts.first().is_some_and(|p| **p == *s);
+    };
+    let Some((last, inner)) = rest.split_last() else {
+        return false;
+    };
+    let Some(mid) = s.strip_prefix(&**first) else {
+        return false;
+    };
+    let Some(mut hay) = mid.strip_suffix(&**last) else {
+        return false;
+    };
+    for p in inner {
+        match memchr::memmem::find(hay.as_bytes(), p.as_bytes()) {
+            Some(i) => hay = &hay[i + p.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Numeric comparison operator (`gt`, `gte`, `lt`, `lte`, plain equality).
@@ -186,6 +220,7 @@ fn str_op(op: &StrOp, s: &str) -> bool {
         StrOp::Ends(n) => s.ends_with(&**n),
         StrOp::Any => true,
         StrOp::Glob(re, _) => re.is_match(s),
+        StrOp::Stars(parts, _) => stars_match(parts, s),
     }
 }
 

@@ -57,14 +57,17 @@ impl LazyRegex {
         self.re = OnceLock::new();
     }
 
-    /// `Regex::is_match`, compiling the regex first if needed.
+    /// `Regex::is_match`, compiling the regex first if needed: its
+    /// match-only form ([`crate::match_only`]), which matches the same
+    /// texts, cheaper to build (the pattern itself was validated when the
+    /// set was compiled; should the form not build, the pattern is used).
     pub(crate) fn is_match(&self, text: &str) -> bool {
         self.re
             .get_or_init(|| {
-                RegexBuilder::new(&self.pattern)
-                    .size_limit(self.size_limit)
-                    .build()
-                    .ok()
+                let build = |p: &str| RegexBuilder::new(p).size_limit(self.size_limit).build();
+                crate::match_only::match_only_pattern(&self.pattern)
+                    .and_then(|p| build(&p).ok())
+                    .or_else(|| build(&self.pattern).ok())
             })
             .as_ref()
             .is_some_and(|re| re.is_match(text))

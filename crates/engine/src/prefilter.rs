@@ -65,8 +65,8 @@ fn matcher_needles(m: &Matcher) -> Option<Vec<String>> {
         Matcher::Str { op, .. } => match op {
             StrOp::Exact(s) | StrOp::Starts(s) | StrOp::Ends(s) => s.to_string(),
             StrOp::Contains(f) => String::from_utf8(f.needle().to_vec()).ok()?,
-            StrOp::Glob(_, Some(l)) => l.to_string(),
-            StrOp::Glob(_, None) | StrOp::Any => return None,
+            StrOp::Glob(_, Some(l)) | StrOp::Stars(_, Some(l)) => l.to_string(),
+            StrOp::Glob(_, None) | StrOp::Stars(_, None) | StrOp::Any => return None,
         },
         Matcher::Regex(re) => return regex_needles(re.as_str()),
         _ => return None,

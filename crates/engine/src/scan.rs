@@ -188,16 +188,29 @@ pub(crate) fn fold_case(s: &str) -> String {
     out
 }
 
-/// Appends `s` case-folded (Unicode lower case; ASCII fast path).
+/// Appends `s` case-folded (Unicode lower case): its ASCII runs copied and
+/// lower-cased in place, each other character through `char::to_lowercase`.
+/// Folding every character of a value with a few non-ASCII ones one by one
+/// (through `String: Extend<char>`, out of line) was 5-6 % of the flat JSON
+/// lane's CPU in one build.
 fn push_lower(buf: &mut String, s: &str) {
-    if s.is_ascii() {
+    let mut rest = s;
+    while !rest.is_empty() {
+        let n = rest
+            .bytes()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
         let start = buf.len();
-        buf.push_str(s);
-        // SAFETY-free: ASCII lower-casing keeps UTF-8 validity.
+        buf.push_str(&rest[..n]);
+        // ASCII lower-casing keeps UTF-8 validity.
         buf[start..].make_ascii_lowercase();
-    } else {
-        for c in s.chars() {
-            buf.extend(c.to_lowercase());
+        rest = &rest[n..];
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            for l in c.to_lowercase() {
+                buf.push(l);
+            }
+            rest = chars.as_str();
         }
     }
 }
@@ -698,6 +711,27 @@ mod tests {
     use super::*;
     use crate::{compile, CompileOptions};
     use tracehunt_event::EventMeta;
+
+    /// Folding by ASCII runs gives what folding every character on its own
+    /// gives (multi-character lower cases, final sigma, mixed text).
+    #[test]
+    fn push_lower_folds_ascii_runs_and_other_characters_alike() {
+        for s in [
+            "",
+            "ABC",
+            "C:\\Users\\ÉLODIE\\Ünïcode.EXE",
+            "İSTANBUL",
+            "ΟΔΟΣ x",
+            "日本語ABC日本",
+            "ẞ",
+            "aé",
+        ] {
+            let want: String = s.chars().flat_map(char::to_lowercase).collect();
+            let mut got = String::from("prefix");
+            push_lower(&mut got, s);
+            assert_eq!(got, format!("prefix{want}"), "{s:?}");
+        }
+    }
 
     /// Breaker-style input: every event names a channel of its own. The
     /// per-route state (keyword automaton, field mask) was built once per
