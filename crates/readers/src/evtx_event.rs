@@ -213,6 +213,16 @@ pub(crate) fn reference(bytes: &[u8]) -> Result<Option<Event>, evtx::err::EvtxEr
     Ok(crate::shape::event_from_json_value(&v))
 }
 
+/// One evtx-JSON object (`{"Event": {…}}`, as the `evtx` crate renders a
+/// record; the JSON-lines reader's evtx-JSON lines) as an [`Event`]: the
+/// event [`event_from_json_value`](crate::event_from_json_value) makes of
+/// the same bytes parsed into a `serde_json::Value`, or `None` when this
+/// parse leaves the object to that path (another shape, a form it does not
+/// copy, or not valid JSON).
+pub(crate) fn event_from_evtx_json(bytes: &[u8]) -> Option<Event> {
+    fast(bytes)
+}
+
 /// The borrowing conversion; `None` when the record needs the `Value` path.
 fn fast(bytes: &[u8]) -> Option<Event> {
     let text = std::str::from_utf8(bytes).ok()?;
