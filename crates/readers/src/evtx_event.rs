@@ -227,7 +227,13 @@ pub(crate) fn event_from_evtx_json(bytes: &[u8]) -> Option<Event> {
 fn fast(bytes: &[u8]) -> Option<Event> {
     let text = std::str::from_utf8(bytes).ok()?;
     let mut de = serde_json::Deserializer::from_str(text);
-    let mut c = Conv::default();
+    let mut c = Conv {
+        // A record has some 15 `System` fields and tens of `EventData` ones.
+        ev: Event::with_capacity(32),
+        // Keys of the objects being read: a few levels of tens of keys.
+        keys: Vec::with_capacity(64),
+        ..Conv::default()
+    };
     stream::record(&mut de, &mut c).ok()?;
     de.end().ok()?;
     c.budget.finish(&mut c.ev);

@@ -42,7 +42,7 @@
 
 use crate::error::{Location, RecordError, RecordErrorKind};
 use crate::Source;
-use evtx::{EvtxChunkData, ParserSettings};
+use evtx::{EvtxChunk, EvtxChunkHeader, ParserSettings};
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{Read, Seek, SeekFrom};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -1394,13 +1394,16 @@ struct Found {
 /// Walks the records of one chunk image (exactly [`CHUNK_SIZE`] bytes).
 /// `cut`: bytes of the image that came from the file (a partial chunk).
 /// `Err` when the chunk cannot be parsed at all.
+/// The image is borrowed (`EvtxChunk::new`: what `EvtxChunkData::new`
+/// and `parse` do, with the same errors), so a walk copies no 64 KiB.
 fn walk(
-    data: Vec<u8>,
+    data: &[u8],
     settings: &Arc<ParserSettings>,
     cut: Option<u64>,
 ) -> Result<Vec<Found>, String> {
-    let mut chunk = EvtxChunkData::new(data, false).map_err(|e| chain(&e))?;
-    let mut parsed = match chunk.parse(Arc::clone(settings)) {
+    let header =
+        EvtxChunkHeader::from_bytes(data).map_err(|e| chain(&evtx::err::ChunkError::from(e)))?;
+    let mut parsed = match EvtxChunk::new(data, &header, Arc::clone(settings)) {
         Ok(p) => p,
         Err(e) => return Err(chain(&e)),
     };
@@ -1514,11 +1517,11 @@ fn read_chunk(ctx: &ChunkCtx<'_>, bytes: Vec<u8>, signature_ok: bool) -> Vec<Ite
 
     // First walk, with a fallback that drops a damaged string table (names
     // are then read where the records point, which the crate supports).
-    let mut first = walk(data.clone(), ctx.settings, cut);
+    let mut first = walk(&data, ctx.settings, cut);
     if first.is_err() {
         let mut no_strings = data.clone();
         no_strings[128..384].fill(0);
-        if let Ok(f) = walk(no_strings.clone(), ctx.settings, cut) {
+        if let Ok(f) = walk(&no_strings, ctx.settings, cut) {
             data = no_strings;
             first = Ok(f);
         }
@@ -1597,7 +1600,7 @@ fn read_chunk(ctx: &ChunkCtx<'_>, bytes: Vec<u8>, signature_ok: bool) -> Vec<Ite
                     }
                 }
             }
-            let Ok(more) = walk(image.clone(), ctx.settings, cut) else {
+            let Ok(more) = walk(&image, ctx.settings, cut) else {
                 break;
             };
             let new: Vec<Found> = more
