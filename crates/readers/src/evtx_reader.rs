@@ -41,6 +41,7 @@
 //! (not slack), and its error counts the rest of the range as lost.
 
 use crate::error::{Location, RecordError, RecordErrorKind};
+use crate::holes::Holes;
 use crate::Source;
 use evtx::{EvtxChunk, EvtxChunkHeader, ParserSettings};
 use std::collections::{BTreeSet, VecDeque};
@@ -226,8 +227,14 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Builds the list of units in record order (see the module docs).
-fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<Vec<Unit>> {
+/// Builds the list of units in record order (see the module docs). A slot
+/// inside one of `holes` is all zeros without being read.
+fn plan(
+    src: &mut dyn Source,
+    len: u64,
+    file_header: &[u8],
+    holes: Option<&Holes>,
+) -> std::io::Result<Vec<Unit>> {
     // One unit per 64 KiB slot (a resynchronised gap adds one): sized once,
     // so a 4 GB file's plan does not double its vectors (issue #20 item 7).
     let slots = usize::try_from(len.saturating_sub(FILE_HEADER_SIZE) / CHUNK_SIZE + 2)
@@ -252,14 +259,24 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
         if avail == CHUNK_SIZE {
             whole_slots += 1;
         }
-        let head = read_at(src, pos, CHUNK_HEADER_SIZE as u64)?;
+        // A hole reads as zeros: the slot is unused (or wiped) unread.
+        let in_hole = holes.is_some_and(|h| h.covers(pos, pos + avail));
+        let head = if in_hole {
+            Vec::new()
+        } else {
+            read_at(src, pos, CHUNK_HEADER_SIZE as u64)?
+        };
         let mut signature_ok = true;
         if !head.starts_with(CHUNK_MAGIC) {
-            // One buffer for every such slot (most of a preallocated log's
-            // slots are unused: a fresh 64 KiB allocation each cost page faults).
-            read_into(src, pos, avail, &mut slot_buf)?;
+            let zeros = in_hole || {
+                // One buffer for every such slot (most of a preallocated
+                // log's slots are unused: a fresh 64 KiB allocation each
+                // cost page faults).
+                read_into(src, pos, avail, &mut slot_buf)?;
+                all_zero(&slot_buf)
+            };
             let slot = &slot_buf[..];
-            if all_zero(slot) {
+            if zeros {
                 // Unused slot (or zero padding at the end), unless the
                 // intact file header says a chunk is there, or a chunk
                 // follows it (kept for now, dropped below if none does).
@@ -1088,7 +1105,13 @@ impl std::fmt::Debug for EvtxChunks {
 impl EvtxChunks {
     /// Opens an EVTX stream (already sniffed as EVTX). Errors are
     /// whole-file errors (file shorter than the 4 KiB header, I/O), as text.
-    pub(crate) fn new(path: &Path, mut src: Box<dyn Source>) -> Result<Self, String> {
+    /// `holes`: byte ranges of the file known to read as zeros (a sparse
+    /// file's holes), whose unused chunk slots are then not read.
+    pub(crate) fn new(
+        path: &Path,
+        mut src: Box<dyn Source>,
+        holes: Option<Holes>,
+    ) -> Result<Self, String> {
         let io = |e: std::io::Error| e.to_string();
         let len = src.seek(SeekFrom::End(0)).map_err(io)?;
         if len < FILE_HEADER_SIZE {
@@ -1097,7 +1120,7 @@ impl EvtxChunks {
             ));
         }
         let header = read_at(&mut *src, 0, 128).map_err(io)?;
-        let units = plan(&mut *src, len, &header).map_err(io)?;
+        let units = plan(&mut *src, len, &header, holes.as_ref()).map_err(io)?;
         let stored = u32::from_le_bytes(header[124..128].try_into().unwrap_or([0; 4]));
         let header_crc_ok = crc_of(&[&header[..120]]) == stored;
         let settings = ParserSettings::new()

@@ -82,6 +82,7 @@ mod flat;
 mod foreign;
 mod gate;
 mod gz;
+mod holes;
 mod json_reader;
 mod jsonl_ranges;
 mod shape;
@@ -496,7 +497,16 @@ fn sniff_after_blanks(src: &mut dyn Source) -> std::io::Result<Option<Format>> {
 }
 
 fn evtx_chunks(path: &Path, src: Box<dyn Source>) -> Result<EvtxChunks, ReadError> {
-    EvtxChunks::new(path, src).map_err(|reason| ReadError::Evtx {
+    evtx_chunks_with_holes(path, src, None)
+}
+
+/// [`evtx_chunks`] of a file whose `holes` are known (read as zeros).
+fn evtx_chunks_with_holes(
+    path: &Path,
+    src: Box<dyn Source>,
+    holes: Option<holes::Holes>,
+) -> Result<EvtxChunks, ReadError> {
+    EvtxChunks::new(path, src, holes).map_err(|reason| ReadError::Evtx {
         path: path.to_path_buf(),
         reason,
     })
@@ -537,7 +547,12 @@ pub fn open_evtx_chunks(path: &Path) -> Result<EvtxChunks, ReadError> {
             path: path.to_path_buf(),
         });
     }
-    evtx_chunks(path, Box::new(file))
+    // A sparse copy's unused chunk slots are holes: known zeros, not read.
+    let holes = file
+        .metadata()
+        .ok()
+        .and_then(|m| holes::Holes::of(&file, m.len()));
+    evtx_chunks_with_holes(path, Box::new(file), holes)
 }
 
 /// What [`evtx_record_json_paths`] gives per conversion: the event,
