@@ -566,6 +566,25 @@ mod tests {
             assert!(reference(json.as_bytes()).is_err(), "{json}");
             assert!(event_from_record_json(json.as_bytes()).is_err(), "{json}");
         }
+        // Repeated keys among many (the keys' bit filter must not hide
+        // one), at each level the stream reads.
+        let many: String = (0..70).map(|i| format!("\"K{i}\":{i},")).collect();
+        for json in [
+            format!(r#"{{"Event":{{"System":{{"EventID":1}},"EventData":{{{many}"K69":0}}}}}}"#),
+            format!(r#"{{"Event":{{"System":{{{many}"K3":1}}}}}}"#),
+            format!(r#"{{"Event":{{"System":{{}},"EventData":{{"A":{{{many}"K0":0}}}}}}}}"#),
+            format!(
+                r##"{{"Event":{{"System":{{}},"EventData":{{"A":{{"#attributes":{{{many}"K9":1}}}}}}}}}}"##
+            ),
+        ] {
+            assert!(fast(json.as_bytes()).is_none(), "{json}");
+            assert_eq!(
+                event_from_record_json(json.as_bytes()).ok().flatten(),
+                reference(json.as_bytes()).ok().flatten()
+            );
+        }
+        let distinct = format!(r#"{{"Event":{{"System":{{}},"EventData":{{{many}"Z":0}}}}}}"#);
+        assert_eq!(fast(distinct.as_bytes()).map(|e| e.len()), Some(71));
         assert!(event_from_record_json(b"\xff").is_err());
         assert!(event_from_record_json(b"{\"Event\":").is_err());
         assert!(matches!(

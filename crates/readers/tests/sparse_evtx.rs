@@ -3,13 +3,16 @@
 //! (`src/holes.rs`). Records, errors and loss counts must be exactly those
 //! of reading every byte: each file here is written sparse (its all-zero
 //! 64 KiB slots skipped, so they become holes) and read with
-//! [`open_evtx_chunks`], and compared with the same bytes read from memory
-//! ([`evtx_chunks_from_bytes`], which knows no holes). The sample is
+//! [`open_evtx_chunks`] and [`open`], and compared with the same bytes read
+//! from memory ([`evtx_chunks_from_bytes`], [`open_bytes`]: no holes). The sample is
 //! `samples/evtx` (CC0): 2 chunks and 15 unused slots.
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
-use tracehunt_readers::{evtx_chunks_from_bytes, open_evtx_chunks, EvtxChunks};
+use tracehunt_event::Event;
+use tracehunt_readers::{
+    evtx_chunks_from_bytes, open, open_bytes, open_evtx_chunks, EvtxChunks, RecordError,
+};
 
 const SAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -18,14 +21,19 @@ const SAMPLE: &str = concat!(
 const HEADER: usize = 4096;
 const SLOT: usize = 65_536;
 
-/// Every unit's items, as text (events and errors with their counts).
+/// One item as text (an event, or an error with its count).
+fn text(r: Result<Event, RecordError>) -> String {
+    match r {
+        Ok(ev) => format!("{ev:?}"),
+        Err(e) => format!("{e:?} records={}", e.records),
+    }
+}
+
+/// Every unit's items, as text.
 fn items(chunks: &EvtxChunks) -> Vec<String> {
     (0..chunks.len())
         .flat_map(|i| chunks.chunk(i))
-        .map(|r| match r {
-            Ok(ev) => format!("{ev:?}"),
-            Err(e) => format!("{e:?} records={}", e.records),
-        })
+        .map(text)
         .collect()
 }
 
@@ -58,6 +66,15 @@ fn same(bytes: &[u8]) -> Vec<String> {
     let sparse = items(&open_evtx_chunks(&path).unwrap());
     let dense = items(&evtx_chunks_from_bytes(&path, bytes.to_vec()).unwrap());
     assert_eq!(sparse, dense);
+    // The streaming reader (`open`, which `hunt` uses when there are many
+    // files) too.
+    let streamed: Vec<String> = open(&path).unwrap().map(text).collect();
+    let in_memory: Vec<String> = open_bytes(&path, bytes.to_vec())
+        .unwrap()
+        .map(text)
+        .collect();
+    assert_eq!(streamed, in_memory);
+    assert_eq!(streamed, sparse);
     sparse
 }
 
