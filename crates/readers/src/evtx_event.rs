@@ -213,11 +213,27 @@ pub(crate) fn reference(bytes: &[u8]) -> Result<Option<Event>, evtx::err::EvtxEr
     Ok(crate::shape::event_from_json_value(&v))
 }
 
+/// One evtx-JSON object (`{"Event": {…}}`, as the `evtx` crate renders a
+/// record; the JSON-lines reader's evtx-JSON lines) as an [`Event`]: the
+/// event [`event_from_json_value`](crate::event_from_json_value) makes of
+/// the same bytes parsed into a `serde_json::Value`, or `None` when this
+/// parse leaves the object to that path (another shape, a form it does not
+/// copy, or not valid JSON).
+pub(crate) fn event_from_evtx_json(bytes: &[u8]) -> Option<Event> {
+    fast(bytes)
+}
+
 /// The borrowing conversion; `None` when the record needs the `Value` path.
 fn fast(bytes: &[u8]) -> Option<Event> {
     let text = std::str::from_utf8(bytes).ok()?;
     let mut de = serde_json::Deserializer::from_str(text);
-    let mut c = Conv::default();
+    let mut c = Conv {
+        // A record has some 15 `System` fields and tens of `EventData` ones.
+        ev: Event::with_capacity(32),
+        // Keys of the objects being read: a few levels of tens of keys.
+        keys: Vec::with_capacity(64),
+        ..Conv::default()
+    };
     stream::record(&mut de, &mut c).ok()?;
     de.end().ok()?;
     c.budget.finish(&mut c.ev);
@@ -550,6 +566,25 @@ mod tests {
             assert!(reference(json.as_bytes()).is_err(), "{json}");
             assert!(event_from_record_json(json.as_bytes()).is_err(), "{json}");
         }
+        // Repeated keys among many (the keys' bit filter must not hide
+        // one), at each level the stream reads.
+        let many: String = (0..70).map(|i| format!("\"K{i}\":{i},")).collect();
+        for json in [
+            format!(r#"{{"Event":{{"System":{{"EventID":1}},"EventData":{{{many}"K69":0}}}}}}"#),
+            format!(r#"{{"Event":{{"System":{{{many}"K3":1}}}}}}"#),
+            format!(r#"{{"Event":{{"System":{{}},"EventData":{{"A":{{{many}"K0":0}}}}}}}}"#),
+            format!(
+                r##"{{"Event":{{"System":{{}},"EventData":{{"A":{{"#attributes":{{{many}"K9":1}}}}}}}}}}"##
+            ),
+        ] {
+            assert!(fast(json.as_bytes()).is_none(), "{json}");
+            assert_eq!(
+                event_from_record_json(json.as_bytes()).ok().flatten(),
+                reference(json.as_bytes()).ok().flatten()
+            );
+        }
+        let distinct = format!(r#"{{"Event":{{"System":{{}},"EventData":{{{many}"Z":0}}}}}}"#);
+        assert_eq!(fast(distinct.as_bytes()).map(|e| e.len()), Some(71));
         assert!(event_from_record_json(b"\xff").is_err());
         assert!(event_from_record_json(b"{\"Event\":").is_err());
         assert!(matches!(

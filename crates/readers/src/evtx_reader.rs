@@ -41,8 +41,9 @@
 //! (not slack), and its error counts the rest of the range as lost.
 
 use crate::error::{Location, RecordError, RecordErrorKind};
+use crate::holes::Holes;
 use crate::Source;
-use evtx::{EvtxChunkData, ParserSettings};
+use evtx::{EvtxChunk, EvtxChunkHeader, ParserSettings};
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{Read, Seek, SeekFrom};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -226,8 +227,14 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Builds the list of units in record order (see the module docs).
-fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<Vec<Unit>> {
+/// Builds the list of units in record order (see the module docs). A slot
+/// inside one of `holes` is all zeros without being read.
+fn plan(
+    src: &mut dyn Source,
+    len: u64,
+    file_header: &[u8],
+    holes: Option<&Holes>,
+) -> std::io::Result<Vec<Unit>> {
     // One unit per 64 KiB slot (a resynchronised gap adds one): sized once,
     // so a 4 GB file's plan does not double its vectors (issue #20 item 7).
     let slots = usize::try_from(len.saturating_sub(FILE_HEADER_SIZE) / CHUNK_SIZE + 2)
@@ -252,14 +259,24 @@ fn plan(src: &mut dyn Source, len: u64, file_header: &[u8]) -> std::io::Result<V
         if avail == CHUNK_SIZE {
             whole_slots += 1;
         }
-        let head = read_at(src, pos, CHUNK_HEADER_SIZE as u64)?;
+        // A hole reads as zeros: the slot is unused (or wiped) unread.
+        let in_hole = holes.is_some_and(|h| h.covers(pos, pos + avail));
+        let head = if in_hole {
+            Vec::new()
+        } else {
+            read_at(src, pos, CHUNK_HEADER_SIZE as u64)?
+        };
         let mut signature_ok = true;
         if !head.starts_with(CHUNK_MAGIC) {
-            // One buffer for every such slot (most of a preallocated log's
-            // slots are unused: a fresh 64 KiB allocation each cost page faults).
-            read_into(src, pos, avail, &mut slot_buf)?;
+            let zeros = in_hole || {
+                // One buffer for every such slot (most of a preallocated
+                // log's slots are unused: a fresh 64 KiB allocation each
+                // cost page faults).
+                read_into(src, pos, avail, &mut slot_buf)?;
+                all_zero(&slot_buf)
+            };
             let slot = &slot_buf[..];
-            if all_zero(slot) {
+            if zeros {
                 // Unused slot (or zero padding at the end), unless the
                 // intact file header says a chunk is there, or a chunk
                 // follows it (kept for now, dropped below if none does).
@@ -1088,7 +1105,13 @@ impl std::fmt::Debug for EvtxChunks {
 impl EvtxChunks {
     /// Opens an EVTX stream (already sniffed as EVTX). Errors are
     /// whole-file errors (file shorter than the 4 KiB header, I/O), as text.
-    pub(crate) fn new(path: &Path, mut src: Box<dyn Source>) -> Result<Self, String> {
+    /// `holes`: byte ranges of the file known to read as zeros (a sparse
+    /// file's holes), whose unused chunk slots are then not read.
+    pub(crate) fn new(
+        path: &Path,
+        mut src: Box<dyn Source>,
+        holes: Option<Holes>,
+    ) -> Result<Self, String> {
         let io = |e: std::io::Error| e.to_string();
         let len = src.seek(SeekFrom::End(0)).map_err(io)?;
         if len < FILE_HEADER_SIZE {
@@ -1097,7 +1120,7 @@ impl EvtxChunks {
             ));
         }
         let header = read_at(&mut *src, 0, 128).map_err(io)?;
-        let units = plan(&mut *src, len, &header).map_err(io)?;
+        let units = plan(&mut *src, len, &header, holes.as_ref()).map_err(io)?;
         let stored = u32::from_le_bytes(header[124..128].try_into().unwrap_or([0; 4]));
         let header_crc_ok = crc_of(&[&header[..120]]) == stored;
         let settings = ParserSettings::new()
@@ -1394,13 +1417,16 @@ struct Found {
 /// Walks the records of one chunk image (exactly [`CHUNK_SIZE`] bytes).
 /// `cut`: bytes of the image that came from the file (a partial chunk).
 /// `Err` when the chunk cannot be parsed at all.
+/// The image is borrowed (`EvtxChunk::new`: what `EvtxChunkData::new`
+/// and `parse` do, with the same errors), so a walk copies no 64 KiB.
 fn walk(
-    data: Vec<u8>,
+    data: &[u8],
     settings: &Arc<ParserSettings>,
     cut: Option<u64>,
 ) -> Result<Vec<Found>, String> {
-    let mut chunk = EvtxChunkData::new(data, false).map_err(|e| chain(&e))?;
-    let mut parsed = match chunk.parse(Arc::clone(settings)) {
+    let header =
+        EvtxChunkHeader::from_bytes(data).map_err(|e| chain(&evtx::err::ChunkError::from(e)))?;
+    let mut parsed = match EvtxChunk::new(data, &header, Arc::clone(settings)) {
         Ok(p) => p,
         Err(e) => return Err(chain(&e)),
     };
@@ -1514,11 +1540,11 @@ fn read_chunk(ctx: &ChunkCtx<'_>, bytes: Vec<u8>, signature_ok: bool) -> Vec<Ite
 
     // First walk, with a fallback that drops a damaged string table (names
     // are then read where the records point, which the crate supports).
-    let mut first = walk(data.clone(), ctx.settings, cut);
+    let mut first = walk(&data, ctx.settings, cut);
     if first.is_err() {
         let mut no_strings = data.clone();
         no_strings[128..384].fill(0);
-        if let Ok(f) = walk(no_strings.clone(), ctx.settings, cut) {
+        if let Ok(f) = walk(&no_strings, ctx.settings, cut) {
             data = no_strings;
             first = Ok(f);
         }
@@ -1597,7 +1623,7 @@ fn read_chunk(ctx: &ChunkCtx<'_>, bytes: Vec<u8>, signature_ok: bool) -> Vec<Ite
                     }
                 }
             }
-            let Ok(more) = walk(image.clone(), ctx.settings, cut) else {
+            let Ok(more) = walk(&image, ctx.settings, cut) else {
                 break;
             };
             let new: Vec<Found> = more

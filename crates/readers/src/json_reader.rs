@@ -1035,9 +1035,20 @@ impl<R: BufRead> JsonLinesRecords<R> {
                 ))));
             return Ok(());
         }
-        // An object: its members first (no map), the flat shape straight
-        // into an event (`flat`); an invalid one is parsed again below for
-        // the general path's error text.
+        // An object. The evtx-JSON shape (`evtx_dump -o jsonl`: one
+        // `{"Event": {…}}` per line) goes through the EVTX reader's
+        // borrowing parse (`evtx_event`), which makes the event the general
+        // path makes of the same bytes, or declines (issue #22 item 2).
+        if is_evtx_json(buf) {
+            if let Some(mut ev) = crate::evtx_event::event_from_evtx_json(buf) {
+                ev.meta.record_id.get_or_insert(start);
+                self.queue.push_back(Queued::Item(Ok(ev)));
+                return Ok(());
+            }
+        }
+        // Its members first (no map), the flat shape straight into an
+        // event (`flat`); an invalid one is parsed again below for the
+        // general path's error text.
         let fast = match buf.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'{') => crate::flat::parse_top(buf).map(crate::flat::flat_event),
             _ => None,
@@ -1151,6 +1162,24 @@ impl<R: BufRead> JsonLinesRecords<R> {
             pos = end;
         }
     }
+}
+
+/// Whether a line starts as the `evtx` crate renders a record,
+/// `{"Event":` (blanks allowed around the brace): worth trying the EVTX
+/// borrowing parse on, which checks the rest.
+fn is_evtx_json(buf: &[u8]) -> bool {
+    let start = buf
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(buf.len());
+    let Some(rest) = buf[start..].strip_prefix(b"{") else {
+        return false;
+    };
+    let key = rest
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(rest.len());
+    rest[key..].starts_with(b"\"Event\"")
 }
 
 /// What a JSON value is, for error messages ("a number").

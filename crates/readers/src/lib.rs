@@ -82,6 +82,7 @@ mod flat;
 mod foreign;
 mod gate;
 mod gz;
+mod holes;
 mod json_reader;
 mod jsonl_ranges;
 mod shape;
@@ -344,11 +345,16 @@ pub fn open(path: &Path) -> Result<RecordIter, ReadError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(io)?;
-    if file.metadata().map_err(io)?.is_dir() {
+    let mut file = File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if meta.is_dir() {
         return Err(io(std::io::Error::other("is a directory")));
     }
-    from_source(path, Box::new(file))
+    // A sparse EVTX copy's unused chunk slots are holes: known zeros.
+    let holes = holes::Holes::of(&file, meta.len());
+    // Asking for holes moves the position: the sniffing reads from 0.
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    from_source_gz(path, Box::new(file), false, holes)
 }
 
 /// Like [`open`], for a file already in memory; `name` is only used in
@@ -362,15 +368,18 @@ pub fn open_bytes(name: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<RecordIter
 }
 
 fn from_source(path: &Path, src: Box<dyn Source>) -> Result<RecordIter, ReadError> {
-    from_source_gz(path, src, false)
+    from_source_gz(path, src, false, None)
 }
 
 /// [`from_source`]; `in_gzip` when `src` is already decompressed (a gzip
-/// inside a gzip is not unpacked again: no decompression chains).
+/// inside a gzip is not unpacked again: no decompression chains); `holes`:
+/// the file's holes, when `src` is a sparse file (an EVTX file's unused
+/// slots inside them are not read).
 fn from_source_gz(
     path: &Path,
     mut src: Box<dyn Source>,
     in_gzip: bool,
+    holes: Option<holes::Holes>,
 ) -> Result<RecordIter, ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_path_buf(),
@@ -391,7 +400,7 @@ fn from_source_gz(
         // Issue #21: CloudTrail as S3 delivers it (`.json.gz`), or any
         // gzipped log: read through a decoder, format sniffed inside.
         src.seek(SeekFrom::Start(0)).map_err(io)?;
-        return from_source_gz(path, Box::new(gz::GzSource::new(src)), true);
+        return from_source_gz(path, Box::new(gz::GzSource::new(src)), true, None);
     }
     if let Some(endian) = utf16::detect(&head) {
         // Issue #6: Windows PowerShell 5.1 writes UTF-16 (`Out-File`, `>`);
@@ -432,9 +441,9 @@ fn from_source_gz(
         path: path.to_path_buf(),
     })?;
     let inner = match format {
-        Format::Evtx => Inner::Evtx(Box::new(evtx_reader::EvtxRecords::new(evtx_chunks(
-            path, src,
-        )?))),
+        Format::Evtx => Inner::Evtx(Box::new(evtx_reader::EvtxRecords::new(
+            evtx_chunks_with_holes(path, src, holes)?,
+        ))),
         Format::JsonArray => Inner::Array(json_reader::JsonArrayRecords::new(
             path,
             BufReader::with_capacity(1 << 16, src),
@@ -496,7 +505,16 @@ fn sniff_after_blanks(src: &mut dyn Source) -> std::io::Result<Option<Format>> {
 }
 
 fn evtx_chunks(path: &Path, src: Box<dyn Source>) -> Result<EvtxChunks, ReadError> {
-    EvtxChunks::new(path, src).map_err(|reason| ReadError::Evtx {
+    evtx_chunks_with_holes(path, src, None)
+}
+
+/// [`evtx_chunks`] of a file whose `holes` are known (read as zeros).
+fn evtx_chunks_with_holes(
+    path: &Path,
+    src: Box<dyn Source>,
+    holes: Option<holes::Holes>,
+) -> Result<EvtxChunks, ReadError> {
+    EvtxChunks::new(path, src, holes).map_err(|reason| ReadError::Evtx {
         path: path.to_path_buf(),
         reason,
     })
@@ -537,7 +555,12 @@ pub fn open_evtx_chunks(path: &Path) -> Result<EvtxChunks, ReadError> {
             path: path.to_path_buf(),
         });
     }
-    evtx_chunks(path, Box::new(file))
+    // A sparse copy's unused chunk slots are holes: known zeros, not read.
+    let holes = file
+        .metadata()
+        .ok()
+        .and_then(|m| holes::Holes::of(&file, m.len()));
+    evtx_chunks_with_holes(path, Box::new(file), holes)
 }
 
 /// What [`evtx_record_json_paths`] gives per conversion: the event,
