@@ -14,6 +14,18 @@
 //! - 3: `rules check` found rules that failed to load (the others loaded;
 //!   `hunt` runs with them and exits 0).
 
+/// `std::eprintln!` without its panic: a closed or broken stderr (`2>&1 |
+/// head -1`) made the first message after it panic and the process exit
+/// 101 (fresh-user finding); a message that cannot be written is dropped
+/// and the run ends with its own exit code. Defined before the modules, so
+/// it is the `eprintln!` of the whole crate.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod attribute;
 mod commitments_cmd;
 mod display_opts;

@@ -27,3 +27,27 @@ fn csv_to_a_closed_pipe_exits_0_like_the_other_formats() {
         );
     }
 }
+
+/// Fresh-user finding: with stderr closed (`hunt /nope 2>&1 | head -1`),
+/// the first message after it panicked (exit 101); now it is dropped and the
+/// run keeps its own exit code: 2 for nothing readable, 0 for a hunt that
+/// printed its summary and verdict to the closed stderr.
+#[test]
+fn a_closed_stderr_is_not_a_panic() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for (args, code) in [
+        (vec!["hunt", "/nonexistent/tracehunt-input"], 2),
+        (vec!["hunt", "samples/evtx", "-f", "jsonl"], 0),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader); // every write to stderr now fails (EPIPE)
+        let out = Command::new(env!("CARGO_BIN_EXE_tracehunt"))
+            .args(&args)
+            .current_dir(&root)
+            .stdout(Stdio::piped())
+            .stderr(writer)
+            .output()
+            .expect("run tracehunt");
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+    }
+}
