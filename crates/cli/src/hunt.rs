@@ -441,9 +441,15 @@ pub fn run(mut a: HuntArgs) -> Result<u8> {
     // -f, else -o's extension, else a table on a terminal and JSON lines otherwise.
     let on_terminal = a.output.is_none() && std::io::stdout().is_terminal();
     let inferred = format_from_output(&a);
-    if let (Some(f), Some(o), false) = (inferred, &a.output, a.quiet) {
+    if let (Some(o), None, false) = (&a.output, a.format, a.quiet) {
+        // Also for an extension that names no format (fresh-user finding:
+        // `-o out.txt` wrote JSON lines without a word, as the README says it does).
+        let (f, why) = match inferred {
+            Some(f) => (f, "format from its extension"),
+            None => (Format::Jsonl, "no format extension"),
+        };
         eprintln!(
-            "tracehunt: writing {} to {} (format from its extension; -f to choose)",
+            "tracehunt: writing {} to {} ({why}; -f to choose)",
             f.to_possible_value()
                 .map_or_else(String::new, |v| v.get_name().to_owned()),
             o.display()

@@ -159,8 +159,9 @@ impl ReadOpts {
                 .chain(&input.files)
                 .any(|f| same_file(m, p, f))
             {
+                // The words of `hunt` (fresh-user finding: two wordings).
                 anyhow::bail!(
-                    "{} is one of the input files: give another -o path",
+                    "--output {} is one of the input files: choose another output path",
                     p.display()
                 );
             }

@@ -331,6 +331,18 @@ fn output_extension_picks_the_format_without_f() {
     assert!(!stderr(&o).contains("format from its extension"));
     let first = std::fs::read_to_string(&other).unwrap();
     assert!(first.starts_with("{\"timestamp\""), "{}", &first[..40]);
+    // Fresh-user finding: an extension that names no format wrote JSON lines
+    // without the note the README promises.
+    let txt = dir.path().join("out.txt");
+    let o = run(&["hunt", "samples/evtx", "-o", txt.to_str().unwrap()]);
+    assert!(
+        stderr(&o).contains("writing jsonl to ")
+            && stderr(&o).contains("(no format extension; -f to choose)"),
+        "{}",
+        stderr(&o)
+    );
+    let first = std::fs::read_to_string(&txt).unwrap();
+    assert!(first.starts_with("{\"timestamp\""), "{}", &first[..40]);
 }
 
 #[test]
