@@ -143,15 +143,30 @@ fn read_cache_file(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// Writes `bytes` to `path` through a temporary file in its directory
 /// renamed over it (atomic on POSIX file systems).
+/// Errors say what failed in the words of the directory (fresh-user
+/// finding: a `--rule-cache` naming a file gave "File exists", `/proc` a
+/// temporary file's name).
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+    let fail = |what: &str, e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("{what} ({})", e.kind()))
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| fail("cannot create the directory", e))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".rules-")
         .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
+        .tempfile_in(dir)
+        .map_err(|e| fail("cannot create a file in it", e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| fail("cannot write a file in it", e))?;
+    tmp.persist(path)
+        .map_err(|e| fail("cannot rename the file into place", e.error))?;
     Ok(())
 }
 
@@ -256,8 +271,8 @@ impl PendingWrite {
                 // A directory the user named that cannot hold the cache was
                 // silent without the debug variable (breaker finding).
                 Err(e) if self.explicit => eprintln!(
-                    "tracehunt: warning: rule cache not written to {}: {e} (the rules are compiled on every run; --no-rule-cache turns the cache off)",
-                    self.path.display()
+                    "tracehunt: warning: rule cache not written in {}: {e} (the rules are compiled on every run; --no-rule-cache turns the cache off)",
+                    self.path.parent().unwrap_or(Path::new(".")).display()
                 ),
                 Err(e) => debug(&format!("cannot write {}: {e}", self.path.display())),
             },

@@ -450,7 +450,7 @@ fn an_unwritable_named_cache_directory_is_a_warning_not_silence() {
         .current_dir(root())
         .env_remove("TRACEHUNT_DEBUG_RULE_CACHE")
         .args(["hunt", "samples/evtx", "-q", "-f", "json", "--rule-cache"])
-        .arg(file.join("sub"))
+        .arg(&file)
         .output()
         .unwrap();
     assert!(
@@ -460,8 +460,11 @@ fn an_unwritable_named_cache_directory_is_a_warning_not_silence() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("tracehunt: warning: rule cache not written to ")
-            && err.contains("--no-rule-cache turns the cache off"),
+        err.contains(&format!(
+            "tracehunt: warning: rule cache not written in {}: {} is not a directory",
+            file.display(),
+            file.display()
+        )) && err.contains("--no-rule-cache turns the cache off"),
         "{err}"
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
