@@ -121,13 +121,33 @@ pub(crate) fn check_output_path(output: &Path) -> Result<()> {
             output.join("tracehunt.out").display()
         );
     }
+    // Breaker findings: `-o newdir/` and `-o LINK` (a link into a missing
+    // directory) still failed only after the scan; `-o afile/x` said afile
+    // did not exist.
+    if output.as_os_str().to_string_lossy().ends_with('/') {
+        anyhow::bail!(
+            "-o {} names a directory: give a file path, e.g. {}",
+            output.display(),
+            output.join("tracehunt.out").display()
+        );
+    }
+    if !output.exists() {
+        if let Ok(target) = std::fs::read_link(output) {
+            anyhow::bail!(
+                "-o {} is a link to {}, which cannot be created: give another -o path",
+                output.display(),
+                target.display()
+            );
+        }
+    }
     let parent = output.parent().filter(|p| !p.as_os_str().is_empty());
     if let Some(dir) = parent.filter(|d| !d.is_dir()) {
-        anyhow::bail!(
-            "-o {}: the directory {} does not exist",
-            output.display(),
-            dir.display()
-        );
+        let why = if dir.exists() {
+            "is not a directory"
+        } else {
+            "does not exist"
+        };
+        anyhow::bail!("-o {}: {} {why}", output.display(), dir.display());
     }
     Ok(())
 }

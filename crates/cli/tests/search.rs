@@ -464,7 +464,7 @@ fn output_never_overwrites_an_input_nor_an_existing_file_without_clobber() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("-o /nonexistent/x.jsonl: the directory /nonexistent does not exist"),
+        err.contains("-o /nonexistent/x.jsonl: /nonexistent does not exist"),
         "{err}"
     );
     assert!(!err.contains("matched"), "{err}");

@@ -499,7 +499,7 @@ fn output_into_a_missing_directory_or_onto_a_directory_is_refused_up_front() {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let e = stderr(&out);
         assert!(
-            e.contains(&format!("-o {missing}: the directory ")) && e.contains("does not exist"),
+            e.contains(&format!("-o {missing}: ")) && e.contains(" does not exist"),
             "{args:?}: {e}"
         );
         // Refused before reading: no summary of events or detections.
@@ -512,4 +512,35 @@ fn output_into_a_missing_directory_or_onto_a_directory_is_refused_up_front() {
         "{}",
         stderr(&out)
     );
+    // Breaker findings: a missing directory given with its slash, a link into a
+    // missing directory, and a file used as a directory.
+    let slash = format!("{here}/newdir/");
+    let link = dir.path().join("dangling");
+    std::os::unix::fs::symlink("/nonexistent/zz", &link).unwrap();
+    let afile = dir.path().join("afile");
+    std::fs::write(&afile, b"x").unwrap();
+    let under_file = afile.join("x.json");
+    for (o, says) in [
+        (
+            slash.as_str(),
+            "names a directory: give a file path".to_owned(),
+        ),
+        (
+            link.to_str().unwrap(),
+            "is a link to /nonexistent/zz, which cannot be created".to_owned(),
+        ),
+        (
+            under_file.to_str().unwrap(),
+            format!(
+                "{}: {} is not a directory",
+                under_file.display(),
+                afile.display()
+            ),
+        ),
+    ] {
+        let out = run(&["hunt", "samples/evtx", "-o", o]);
+        assert_eq!(out.status.code(), Some(1), "{o}");
+        let e = stderr(&out);
+        assert!(e.contains(&says) && !e.contains("events"), "{o}: {e}");
+    }
 }
