@@ -46,6 +46,11 @@ pub struct ReadOpts {
     /// stderr (a path that cannot be walked, e.g. mistyped, is always named).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Accepted for Hayabusa's spelling (fresh-user finding: the README's
+    /// Hayabusa table lists it, and these commands rejected it); their
+    /// tables have no colour.
+    #[arg(long, hide = true)]
+    pub no_color: bool,
 }
 
 /// The walked input and the worker pool.

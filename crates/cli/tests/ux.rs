@@ -464,6 +464,15 @@ fn missing_input_usage_error_names_dash_d_and_every_reader_takes_it() {
     assert_eq!(by_d, by_path);
     let out = run(&["search", "-d", "samples/evtx", "-k", "mimikatz", "-q"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Hayabusa's --no-color is accepted by the commands without colour too.
+    for cmd in ["search", "logon-summary", "metrics"] {
+        let mut args = vec![cmd, "samples/evtx", "--no-color", "-q"];
+        if cmd == "search" {
+            args.extend(["-k", "mimikatz"]);
+        }
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {}", stderr(&out));
+    }
 }
 
 /// Breaker finding: `attribute` with no evidence said `--techniques` was
