@@ -132,7 +132,14 @@ pub(crate) fn check_output_path(output: &Path) -> Result<()> {
         );
     }
     if !output.exists() {
-        if let Ok(target) = std::fs::read_link(output) {
+        // A dangling link whose target's directory exists is fine: the file
+        // is created there.
+        let target = std::fs::read_link(output).ok().filter(|t| {
+            let t = output.parent().unwrap_or(Path::new(".")).join(t);
+            !t.parent()
+                .is_some_and(|d| d.as_os_str().is_empty() || d.is_dir())
+        });
+        if let Some(target) = target {
             anyhow::bail!(
                 "-o {} is a link to {}, which cannot be created: give another -o path",
                 output.display(),

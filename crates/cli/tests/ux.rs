@@ -552,4 +552,10 @@ fn output_into_a_missing_directory_or_onto_a_directory_is_refused_up_front() {
         let e = stderr(&out);
         assert!(e.contains(&says) && !e.contains("events"), "{o}: {e}");
     }
+    // A link to a file yet to be made in an existing directory is written through.
+    let to_new = dir.path().join("to-new");
+    std::os::unix::fs::symlink("made-through-link.jsonl", &to_new).unwrap();
+    let out = run(&["hunt", "samples/evtx", "-q", "-o", to_new.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(dir.path().join("made-through-link.jsonl").is_file());
 }
