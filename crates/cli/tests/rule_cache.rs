@@ -446,8 +446,8 @@ fn an_unwritable_named_cache_directory_is_a_warning_not_silence() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"not a directory").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tracehunt"))
-        .current_dir(root())
+    // The flag names the file; no debug notes, so the warning stands alone.
+    let out = command(Path::new(env!("CARGO_BIN_EXE_tracehunt")), dir.path())
         .env_remove("TRACEHUNT_DEBUG_RULE_CACHE")
         .args(["hunt", "samples/evtx", "-q", "-f", "json", "--rule-cache"])
         .arg(&file)
